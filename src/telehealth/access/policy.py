@@ -1,0 +1,49 @@
+"""Pure access rules over facts about the actor and the object."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from telehealth.identity.model import Actor, Role
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFacts:
+    """What access needs to know about a patient's record, gathered by the caller."""
+
+    patient_id: uuid.UUID
+    org_id: uuid.UUID
+    in_care_of_actor: bool = False
+    break_glass_active: bool = False
+
+
+def may_read_patient(actor: Actor, facts: PatientFacts) -> bool:
+    if actor.role is Role.PATIENT:
+        return actor.patient_id == facts.patient_id
+    if actor.org_id != facts.org_id:
+        return False
+    if actor.role is Role.CLINICIAN:
+        return facts.in_care_of_actor or facts.break_glass_active
+    # Coordinators and administrators work across their organization's patients.
+    return actor.role in (Role.COORDINATOR, Role.ADMIN)
+
+
+def may_update_patient(actor: Actor, facts: PatientFacts) -> bool:
+    # Demographics are maintained by the patient, their clinicians and coordinators;
+    # administrators manage accounts, not records.
+    if actor.role is Role.ADMIN:
+        return False
+    return may_read_patient(actor, facts)
+
+
+def may_manage_org(actor: Actor, org_id: uuid.UUID) -> bool:
+    return actor.role in (Role.ADMIN, Role.COORDINATOR) and actor.org_id == org_id
+
+
+def may_manage_users(actor: Actor) -> bool:
+    return actor.role is Role.ADMIN
+
+
+def may_break_glass(actor: Actor) -> bool:
+    return actor.role is Role.CLINICIAN

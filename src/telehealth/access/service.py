@@ -1,0 +1,151 @@
+"""Object-level access: the loaders every route uses to reach a patient-scoped object."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+
+from telehealth.access import policy, repository
+from telehealth.access.tables import BreakGlassGrant
+from telehealth.audit.model import Action, Outcome
+from telehealth.errors import DomainError, ErrorCode, not_found
+from telehealth.identity import repository as identity_repo
+from telehealth.identity.model import Actor, Role
+from telehealth.identity.tables import Patient
+from telehealth.scope import Scope
+
+
+def patient_facts(scope: Scope, actor: Actor, patient: Patient) -> policy.PatientFacts:
+    in_care = False
+    glass = False
+    if actor.role is Role.CLINICIAN:
+        in_care = identity_repo.in_care(scope.session, actor.user_id, patient.id)
+        if not in_care:
+            glass = repository.active_grant(
+                scope.session, actor.user_id, patient.id, scope.clock.now()
+            )
+    return policy.PatientFacts(
+        patient_id=patient.id, org_id=patient.org_id, in_care_of_actor=in_care,
+        break_glass_active=glass,
+    )
+
+
+def _deny(scope: Scope, kind: str, object_id: uuid.UUID, patient_id: uuid.UUID | None) -> None:
+    scope.audit.record(
+        Action.ACCESS_DENIED, kind, object_id, outcome=Outcome.DENIED, patient_id=patient_id,
+        durable=True,
+    )
+
+
+def readable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
+    actor = scope.require_actor()
+    patient = identity_repo.patient_by_id(scope.session, patient_id)
+    if patient is None:
+        _deny(scope, "patient", patient_id, None)
+        raise not_found("patient")
+    facts = patient_facts(scope, actor, patient)
+    if not policy.may_read_patient(actor, facts):
+        _deny(scope, "patient", patient_id, None)
+        raise not_found("patient")
+    if facts.break_glass_active:
+        scope.audit.record(Action.BREAK_GLASS, "patient", patient.id, patient_id=patient.id,
+                           detail={"use": "read"})
+    return patient
+
+
+def writable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
+    patient = readable_patient(scope, patient_id)
+    actor = scope.require_actor()
+    if not policy.may_update_patient(actor, patient_facts(scope, actor, patient)):
+        _deny(scope, "patient", patient_id, None)
+        raise not_found("patient")
+    return patient
+
+
+def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Patient]:
+    """The patients this actor may list: the same rules as :func:`readable_patient`, in SQL."""
+    actor = scope.require_actor()
+    query = select(Patient)
+    if actor.role is Role.PATIENT:
+        query = query.where(Patient.id == actor.patient_id)
+    elif actor.role is Role.CLINICIAN:
+        now = scope.clock.now()
+        glass = select(BreakGlassGrant.patient_id).where(
+            BreakGlassGrant.clinician_id == actor.user_id, BreakGlassGrant.expires_at > now
+        )
+        query = query.where(
+            Patient.org_id == actor.org_id,
+            or_(
+                Patient.id.in_(identity_repo.patients_in_care_of(actor.user_id)),
+                Patient.id.in_(glass),
+            ),
+        )
+    else:
+        query = query.where(Patient.org_id == actor.org_id)
+    query = query.order_by(Patient.family_name, Patient.given_name, Patient.id)
+    return scope.session.execute(query.limit(limit).offset(offset)).scalars().all()
+
+
+def require_org_manager(scope: Scope) -> Actor:
+    actor = scope.require_actor()
+    if not policy.may_manage_org(actor, actor.org_id):
+        scope.audit.record(Action.ACCESS_DENIED, "organization", actor.org_id,
+                           outcome=Outcome.DENIED, durable=True)
+        raise DomainError(ErrorCode.FORBIDDEN, "this action needs a coordinator or administrator")
+    return actor
+
+
+def require_admin(scope: Scope) -> Actor:
+    actor = scope.require_actor()
+    if not policy.may_manage_users(actor):
+        scope.audit.record(Action.ACCESS_DENIED, "organization", actor.org_id,
+                           outcome=Outcome.DENIED, durable=True)
+        raise DomainError(ErrorCode.FORBIDDEN, "this action needs an administrator")
+    return actor
+
+
+def break_glass(scope: Scope, patient_id: uuid.UUID, reason: str) -> BreakGlassGrant:
+    actor = scope.require_actor()
+    if not policy.may_break_glass(actor):
+        raise DomainError(ErrorCode.FORBIDDEN, "only clinicians may use emergency access")
+    if len(reason.strip()) < 10:
+        raise DomainError(ErrorCode.INVALID_INPUT, "give a reason of at least 10 characters",
+                          field="reason")
+    patient = identity_repo.patient_by_id(scope.session, patient_id)
+    if patient is None or patient.org_id != actor.org_id:
+        _deny(scope, "patient", patient_id, None)
+        raise not_found("patient")
+    now = scope.clock.now()
+    grant = BreakGlassGrant(
+        clinician_id=actor.user_id, patient_id=patient.id, org_id=patient.org_id,
+        reason=reason.strip(), created_at=now,
+        expires_at=now + timedelta(minutes=scope.settings.break_glass_minutes),
+    )
+    scope.session.add(grant)
+    scope.session.flush()
+    scope.audit.record(Action.BREAK_GLASS, "break_glass_grant", grant.id, patient_id=patient.id,
+                       detail={"use": "granted", "review_required": True})
+    return grant
+
+
+def break_glass_grants(scope: Scope, *, unreviewed_only: bool) -> Sequence[BreakGlassGrant]:
+    actor = require_admin(scope)
+    return repository.grants_in_org(scope.session, actor.org_id, unreviewed_only=unreviewed_only)
+
+
+def review_break_glass(scope: Scope, grant_id: uuid.UUID, outcome: str) -> BreakGlassGrant:
+    actor = require_admin(scope)
+    grant = repository.grant_by_id(scope.session, grant_id)
+    if grant is None or grant.org_id != actor.org_id:
+        raise not_found("break-glass grant")
+    if grant.reviewed_at is not None:
+        raise DomainError(ErrorCode.CONFLICT, "this grant has already been reviewed")
+    grant.reviewed_at = scope.clock.now()
+    grant.reviewed_by = actor.user_id
+    grant.review_outcome = outcome
+    scope.audit.record(Action.UPDATE, "break_glass_grant", grant.id, patient_id=grant.patient_id,
+                       detail={"review": outcome})
+    return grant

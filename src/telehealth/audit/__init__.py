@@ -1,0 +1,1 @@
+"""Append-only, hash-chained audit log of PHI access, authentication and privilege changes."""

@@ -1,0 +1,132 @@
+"""Pure core of the audit log: events, the hash chain and its verification.
+
+Each row's hash covers its sequence number, every field and the previous row's hash, so an
+edit, a deletion or a reordering anywhere breaks the chain. The head (last sequence and hash)
+is kept apart so that removing rows from the end is detected as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+GENESIS_HASH = "0" * 64
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    READ = "read"
+    UPDATE = "update"
+    DELETE = "delete"
+    EXPORT = "export"
+    DOWNLOAD = "download"
+    LOGIN = "login"
+    LOGOUT = "logout"
+    TOKEN_ISSUE = "token_issue"
+    TOKEN_REVOKE = "token_revoke"
+    ACCESS_DENIED = "access_denied"
+    PRIVILEGE_CHANGE = "privilege_change"
+    BREAK_GLASS = "break_glass"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """What happened, to which object, by whom. ``detail`` holds codes, never PHI values."""
+
+    at: datetime
+    action: Action
+    outcome: Outcome
+    object_type: str
+    object_id: str | None = None
+    actor_id: uuid.UUID | None = None
+    actor_role: str | None = None
+    org_id: uuid.UUID | None = None
+    patient_id: uuid.UUID | None = None
+    source_ip: str | None = None
+    request_id: str | None = None
+    detail: dict[str, str | int | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainedRecord:
+    seq: int
+    event: AuditEvent
+    prev_hash: str
+    hash: str
+
+
+def canonical_payload(seq: int, event: AuditEvent) -> bytes:
+    body = {
+        "seq": seq,
+        "at": event.at.isoformat(timespec="microseconds"),
+        "action": event.action.value,
+        "outcome": event.outcome.value,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "actor_id": str(event.actor_id) if event.actor_id else None,
+        "actor_role": event.actor_role,
+        "org_id": str(event.org_id) if event.org_id else None,
+        "patient_id": str(event.patient_id) if event.patient_id else None,
+        "source_ip": event.source_ip,
+        "request_id": event.request_id,
+        "detail": event.detail,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def chain_hash(prev_hash: str, seq: int, event: AuditEvent) -> str:
+    digest = hashlib.sha256()
+    digest.update(prev_hash.encode())
+    digest.update(b"\n")
+    digest.update(canonical_payload(seq, event))
+    return digest.hexdigest()
+
+
+def chain(prev_seq: int, prev_hash: str, events: Iterable[AuditEvent]) -> list[ChainedRecord]:
+    records: list[ChainedRecord] = []
+    for offset, event in enumerate(events, start=1):
+        seq = prev_seq + offset
+        digest = chain_hash(prev_hash, seq, event)
+        records.append(ChainedRecord(seq=seq, event=event, prev_hash=prev_hash, hash=digest))
+        prev_hash = digest
+    return records
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    rows_checked: int
+    problem: str | None = None
+    at_seq: int | None = None
+
+
+def verify(records: Iterable[ChainedRecord], head_seq: int, head_hash: str) -> VerifyResult:
+    """Check continuity, every hash, and that the chain ends exactly at the recorded head."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    for record in records:
+        count += 1
+        if record.seq != expected_seq:
+            return VerifyResult(False, count, "sequence gap or reorder", record.seq)
+        if record.prev_hash != expected_prev:
+            return VerifyResult(False, count, "previous-hash link broken", record.seq)
+        if chain_hash(record.prev_hash, record.seq, record.event) != record.hash:
+            return VerifyResult(False, count, "row contents do not match their hash", record.seq)
+        expected_prev = record.hash
+        expected_seq += 1
+    last_seq = expected_seq - 1
+    if last_seq != head_seq or expected_prev != (head_hash if head_seq else GENESIS_HASH):
+        return VerifyResult(False, count, "chain does not end at the recorded head", last_seq)
+    return VerifyResult(True, count)

@@ -1,0 +1,126 @@
+"""Queries over the audit tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from telehealth.audit.model import (
+    GENESIS_HASH,
+    Action,
+    AuditEvent,
+    ChainedRecord,
+    Outcome,
+    chain,
+)
+from telehealth.audit.tables import AuditHead, AuditRow
+
+HEAD_ID = 1
+
+
+def append(session: Session, events: Sequence[AuditEvent]) -> list[ChainedRecord]:
+    """Append events to the chain inside the caller's transaction.
+
+    The head row is locked (FOR UPDATE on PostgreSQL; SQLite already holds the write lock from
+    BEGIN IMMEDIATE), so concurrent transactions extend the chain one after the other.
+    """
+    if not events:
+        return []
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS_HASH)
+        session.add(head)
+    records = chain(head.seq, head.hash, events)
+    session.add_all(_row(record) for record in records)
+    head.seq = records[-1].seq
+    head.hash = records[-1].hash
+    session.flush()
+    return records
+
+
+def _row(record: ChainedRecord) -> AuditRow:
+    event = record.event
+    return AuditRow(
+        seq=record.seq,
+        at=event.at,
+        action=event.action.value,
+        outcome=event.outcome.value,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        actor_id=event.actor_id,
+        actor_role=event.actor_role,
+        org_id=event.org_id,
+        patient_id=event.patient_id,
+        source_ip=event.source_ip,
+        request_id=event.request_id,
+        detail=dict(event.detail),
+        prev_hash=record.prev_hash,
+        hash=record.hash,
+    )
+
+
+def to_record(row: AuditRow) -> ChainedRecord:
+    event = AuditEvent(
+        at=row.at,
+        action=Action(row.action),
+        outcome=Outcome(row.outcome),
+        object_type=row.object_type,
+        object_id=row.object_id,
+        actor_id=row.actor_id,
+        actor_role=row.actor_role,
+        org_id=row.org_id,
+        patient_id=row.patient_id,
+        source_ip=row.source_ip,
+        request_id=row.request_id,
+        detail=dict(row.detail or {}),
+    )
+    return ChainedRecord(seq=row.seq, event=event, prev_hash=row.prev_hash, hash=row.hash)
+
+
+def iter_records(session: Session, batch: int = 1000) -> Iterator[ChainedRecord]:
+    result = session.execute(
+        select(AuditRow).order_by(AuditRow.seq).execution_options(yield_per=batch)
+    )
+    for row in result.scalars():
+        yield to_record(row)
+
+
+def head(session: Session) -> tuple[int, str]:
+    found = session.get(AuditHead, HEAD_ID)
+    if found is None:
+        return 0, GENESIS_HASH
+    return found.seq, found.hash
+
+
+def search(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    patient_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    before_seq: int | None = None,
+) -> list[AuditRow]:
+    query = select(AuditRow).where(AuditRow.org_id == org_id)
+    if patient_id is not None:
+        query = query.where(AuditRow.patient_id == patient_id)
+    if actor_id is not None:
+        query = query.where(AuditRow.actor_id == actor_id)
+    if action is not None:
+        query = query.where(AuditRow.action == action)
+    if since is not None:
+        query = query.where(AuditRow.at >= since)
+    if until is not None:
+        query = query.where(AuditRow.at < until)
+    if before_seq is not None:
+        query = query.where(AuditRow.seq < before_seq)
+    return list(session.execute(query.order_by(AuditRow.seq.desc()).limit(limit)).scalars())

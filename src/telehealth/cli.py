@@ -1,0 +1,180 @@
+"""The ``telehealth`` command line."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from telehealth.audit.service import verify_chain
+from telehealth.clock import SystemClock
+from telehealth.config import Settings
+from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.db.migrate import ensure_sqlite_directory, upgrade
+from telehealth.errors import DomainError
+from telehealth.identity import repository
+from telehealth.identity import service as identity
+from telehealth.identity.model import Role
+from telehealth.scope import Scope, open_scope
+
+app = typer.Typer(no_args_is_help=True, help="telehealth: care across modes, by the rules.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+user_app = typer.Typer(no_args_is_help=True, help="User accounts.")
+token_app = typer.Typer(no_args_is_help=True, help="API bearer tokens.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+        settings.check_secrets()
+    except DomainError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    return settings
+
+
+def _migrate(settings: Settings) -> None:
+    ensure_sqlite_directory(settings.effective_database_url)
+    upgrade(settings.effective_database_url)
+
+
+@contextmanager
+def operator_scope(settings: Settings) -> Iterator[Scope]:
+    """A unit of work for a command run by an operator on the server itself."""
+    engine = make_engine(settings.effective_database_url)
+    scope = open_scope(make_sessionmaker(engine), SystemClock(), settings, request_id="cli")
+    try:
+        yield scope
+        scope.uow.commit()
+    except DomainError as exc:
+        scope.uow.rollback()
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    finally:
+        scope.uow.close()
+        engine.dispose()
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8000, help="Port to bind."),
+) -> None:
+    """Serve the platform (migrates first in the embedded SQLite mode)."""
+    import uvicorn
+
+    from telehealth.app import create_app
+    from telehealth.logging import configure_logging
+
+    settings = _settings()
+    configure_logging()
+    if settings.is_sqlite:
+        _migrate(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False,
+                proxy_headers=False, log_config=None)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every schema migration."""
+    _migrate(_settings())
+    typer.echo("database is at the latest revision")
+
+
+@user_app.command("create")
+def user_create(
+    email: str = typer.Option(..., help="Sign-in email."),
+    role: Role = typer.Option(..., help="patient, clinician, coordinator or admin."),
+    name: str = typer.Option(..., help="Display name."),
+    org: str = typer.Option("Default organization", help="Organization name (created if new)."),
+    password: str | None = typer.Option(
+        None, help="Password; asked for when omitted.", envvar="TELEHEALTH_NEW_PASSWORD"
+    ),
+) -> None:
+    """Create a user; MFA roles get a TOTP secret printed once."""
+    settings = _settings()
+    if settings.is_sqlite:
+        _migrate(settings)
+    secret = password or getpass.getpass("Password: ")
+    with operator_scope(settings) as scope:
+        org_id = _organization_named(scope, org)
+        created = identity.create_user(scope, org_id=org_id, email=email, role=role,
+                                       display_name=name, password=secret)
+    typer.echo(f"created {role.value} {created.user.id}")
+    if created.totp_secret:
+        typer.echo(f"TOTP secret (add it to an authenticator app now): {created.totp_secret}")
+
+
+def _organization_named(scope: Scope, name: str) -> uuid.UUID:
+    found = repository.organization_by_name(scope.session, name)
+    return found.id if found is not None else identity.create_organization(scope, name).id
+
+
+@token_app.command("create")
+def token_create(
+    email: str,
+    minutes: int | None = typer.Option(None, help="Lifetime (capped by configuration)."),
+    label: str = typer.Option("cli", help="A label to recognise the token by."),
+) -> None:
+    """Print a short-lived bearer token for EMAIL's account."""
+    settings = _settings()
+    with operator_scope(settings) as scope:
+        user = repository.user_by_email(scope.session, email)
+        if user is None or not user.active:
+            err.print("[red]error:[/red] no active account with that email")
+            raise typer.Exit(1)
+        issued = identity.issue_token(scope, user, label=label, minutes=minutes,
+                                      mfa_verified=True)
+    typer.echo(issued.secret)
+
+
+@app.command()
+def demo(as_json: bool = typer.Option(False, "--json", help="Print accounts as JSON.")) -> None:
+    """Load the clearly marked demo organization and print its accounts."""
+    from telehealth.demo import load_demo, public_view
+
+    settings = _settings()
+    if settings.is_sqlite:
+        _migrate(settings)
+    with operator_scope(settings) as scope:
+        accounts, created = load_demo(scope, settings.data_dir)
+    if as_json:
+        json.dump(public_view(accounts), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    table = Table(title="Demo accounts" + ("" if created else " (already loaded)"))
+    for column in ("email", "role", "password", "TOTP secret"):
+        table.add_column(column)
+    for a in accounts:
+        table.add_row(a.email, a.role, a.password, a.totp_secret or "")
+    Console().print(table)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit hash chain; exit 1 on any break."""
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    with make_sessionmaker(engine)() as session:
+        result = verify_chain(session)
+    engine.dispose()
+    if result.ok:
+        typer.echo(f"audit chain intact: {result.rows_checked} rows")
+        return
+    err.print(f"[red]audit chain broken[/red] at seq {result.at_seq}: {result.problem}")
+    raise typer.Exit(1)

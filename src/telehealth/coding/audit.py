@@ -1,0 +1,248 @@
+"""Claim audit: pure per-line checks plus bounded cross-line checks, driven over a stream.
+
+Per-line rules see one claim and the code set. Cross-line rules (same patient and period)
+keep, per ``(patient_id, period)`` key, only the first claim of each code that some
+cross-line rule names; keys live in an LRU of at most ``max_groups`` entries, so memory is
+bounded however long the input. A key pushed out of the LRU is settled (its end-of-group
+rules run) and forgotten: two lines of one patient-period further apart than ``max_groups``
+other keys are not compared. ``period`` is the claim's ``period`` column when given, else
+the calendar month of the date of service.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, NamedTuple
+
+from telehealth.coding.codeset import AuditRule, CodeDef, CodeSet
+from telehealth.coding.reader import Claim
+
+DEFAULT_MAX_GROUPS = 50_000
+_NO_HITS: tuple[()] = ()
+
+
+class Hit(NamedTuple):
+    """One audit finding (the streaming twin of :class:`~.encounter.AuditFinding`)."""
+
+    claim_id: str
+    severity: str
+    rule: str
+    message: str
+    citation: str
+    line: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+class _Values(dict[str, Any]):
+    # A message naming a value this context lacks shows "?" rather than failing mid-stream.
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+class _Seen(NamedTuple):
+    claim_id: str
+    line: int
+    date_of_service: date
+
+
+def claim_facts(claim: Claim, code: CodeDef | None) -> dict[str, Any]:
+    return {
+        "code": claim.code,
+        "family": code.family if code is not None else None,
+        "payer": claim.payer,
+        "pos": claim.pos,
+        "modality": claim.modality,
+        "modifiers": claim.modifiers,
+        "patient_state": claim.patient_state,
+        "alaska_hawaii_demo": claim.alaska_hawaii_demo,
+        "data_days": claim.data_days,
+        "minutes": claim.minutes,
+        "interactive_communication": claim.interactive_communication,
+    }
+
+
+def _line_rule_hits(rule: AuditRule, claim: Claim, code: CodeDef | None, facts: Mapping[str, Any]) -> bool:
+    kind = rule.kind
+    if kind == "condition":
+        return rule.when(facts)
+    if code is None:
+        return False
+    if kind == "before_effective":
+        return claim.date_of_service < code.effective_from
+    if kind == "after_deletion":
+        return code.effective_to is not None and claim.date_of_service > code.effective_to
+    if kind == "payer_invalid":
+        return code.payer_status(claim.payer) == "invalid"
+    # code_modality: only when the platform recorded what actually happened.
+    return claim.modality is not None and claim.modality not in code.modalities
+
+
+def _hit(rule: AuditRule, claim_id: str, line: int | None, values: _Values) -> Hit:
+    return Hit(
+        claim_id,
+        rule.severity,
+        rule.info.id,
+        rule.message.format_map(values),
+        rule.info.citation,
+        line,
+    )
+
+
+def check_line(claim: Claim, codeset: CodeSet) -> list[Hit]:
+    """The single-claim rules (pure)."""
+    code = codeset.codes.get(claim.code)
+    rules = (
+        codeset.line_rules_by_code[claim.code] if code is not None else codeset.line_rules_unknown_code
+    )
+    facts = claim_facts(claim, code)
+    hits: list[Hit] = []
+    on = claim.date_of_service
+    for rule in rules:
+        if rule.info.in_force(on) and _line_rule_hits(rule, claim, code, facts):
+            values = _Values(facts)
+            if code is not None:
+                values.update(
+                    effective_from=code.effective_from.isoformat(),
+                    effective_to=code.effective_to.isoformat() if code.effective_to else "",
+                    descriptor=code.descriptor,
+                )
+            hits.append(_hit(rule, claim.claim_id, claim.line, values))
+    return hits
+
+
+@dataclass
+class AuditSummary:
+    lines_read: int = 0
+    findings: int = 0
+    claims_with_findings: int = 0
+    groups_evicted: int = 0
+    by_severity: Counter[str] = field(default_factory=Counter)
+    by_rule: Counter[str] = field(default_factory=Counter)
+
+    def count(self, hits: Iterable[Hit]) -> None:
+        for hit in hits:
+            self.findings += 1
+            self.by_severity[hit.severity] += 1
+            self.by_rule[hit.rule] += 1
+
+    @property
+    def has_errors(self) -> bool:
+        return self.by_severity["error"] > 0
+
+    def as_dict(self, revision: str) -> dict[str, Any]:
+        return {
+            "lines_read": self.lines_read,
+            "findings": self.findings,
+            "claims_with_findings": self.claims_with_findings,
+            "by_severity": {"error": self.by_severity["error"], "warning": self.by_severity["warning"]},
+            "by_rule": dict(sorted(self.by_rule.items())),
+            "groups_evicted": self.groups_evicted,
+            "codeset_revision": revision,
+        }
+
+
+class Auditor:
+    """Audits claims one at a time; call :meth:`finish` after the last one."""
+
+    def __init__(self, codeset: CodeSet, max_groups: int = DEFAULT_MAX_GROUPS) -> None:
+        self.codeset = codeset
+        self.summary = AuditSummary()
+        self._max_groups = max(1, max_groups)
+        self._groups: OrderedDict[tuple[str, str], dict[str, _Seen]] = OrderedDict()
+        self._exclusive = tuple(r for r in codeset.group_rules if r.kind == "exclusive_in_period")
+        self._requires = tuple(r for r in codeset.group_rules if r.kind == "group_requires")
+
+    def check(self, claim: Claim) -> list[Hit]:
+        self.summary.lines_read += 1
+        hits = check_line(claim, self.codeset)
+        settled: list[Hit] = []
+        if claim.patient_id is not None and claim.code in self.codeset.group_codes:
+            hits += self._check_group(claim, settled)
+        if hits:
+            self.summary.claims_with_findings += 1
+        hits += settled
+        if hits:
+            self.summary.count(hits)
+        return hits
+
+    def run(self, claims: Iterable[Claim]) -> Iterator[Hit]:
+        for claim in claims:
+            yield from self.check(claim)
+        yield from self.finish()
+
+    def finish(self) -> list[Hit]:
+        hits: list[Hit] = []
+        while self._groups:
+            _, seen = self._groups.popitem(last=False)
+            hits += self._settle(seen)
+        self.summary.count(hits)
+        return hits
+
+    def _check_group(self, claim: Claim, settled: list[Hit]) -> list[Hit]:
+        period = claim.period or claim.date_of_service.isoformat()[:7]
+        key = (claim.patient_id or "", period)
+        seen = self._groups.get(key)
+        hits: list[Hit] = []
+        if seen is None:
+            seen = self._groups[key] = {}
+            if len(self._groups) > self._max_groups:
+                settled += self._evict()
+        else:
+            self._groups.move_to_end(key)
+        for rule in self._exclusive:
+            if not rule.info.in_force(claim.date_of_service):
+                continue
+            other = self._conflict(rule, claim.code, seen)
+            if other is not None:
+                values = _Values(claim_facts(claim, self.codeset.codes.get(claim.code)))
+                values.update(other_claim=seen[other].claim_id, other_code=other)
+                hits.append(_hit(rule, claim.claim_id, claim.line, values))
+        seen.setdefault(claim.code, _Seen(claim.claim_id, claim.line, claim.date_of_service))
+        return hits
+
+    @staticmethod
+    def _conflict(rule: AuditRule, code: str, seen: Mapping[str, _Seen]) -> str | None:
+        if rule.codes is not None and code in rule.codes:
+            partners: Iterable[str] = rule.with_codes
+        elif code in rule.with_codes:
+            partners = rule.codes or ()
+        else:
+            return None
+        return next((p for p in sorted(partners) if p in seen and p != code), None)
+
+    def _evict(self) -> list[Hit]:
+        _, seen = self._groups.popitem(last=False)
+        self.summary.groups_evicted += 1
+        return self._settle(seen)
+
+    def _settle(self, seen: Mapping[str, _Seen]) -> list[Hit]:
+        hits: list[Hit] = []
+        for rule in self._requires:
+            for code in sorted((rule.codes or frozenset()) & seen.keys()):
+                first = seen[code]
+                if not rule.info.in_force(first.date_of_service):
+                    continue
+                if rule.with_codes & seen.keys():
+                    continue
+                if rule.group_has and not rule.group_has & seen.keys():
+                    continue
+                other = sorted(rule.group_has & seen.keys())
+                values = _Values(code=code, other_code=other[0] if other else "")
+                if other:
+                    values["other_claim"] = seen[other[0]].claim_id
+                hits.append(_hit(rule, first.claim_id, first.line, values))
+        return hits
+
+
+def audit_claims(
+    claims: Iterable[Claim], codeset: CodeSet, max_groups: int = DEFAULT_MAX_GROUPS
+) -> tuple[list[Hit], AuditSummary]:
+    """Audit a small batch in memory (tests, the engine's self-check)."""
+    auditor = Auditor(codeset, max_groups)
+    hits = list(auditor.run(claims))
+    return hits, auditor.summary

@@ -1,0 +1,1 @@
+"""Persistence plumbing shared by every capability: metadata, engine, unit of work."""

@@ -1,0 +1,1 @@
+"""Users, organizations, roles, clinician credentials, passwords, MFA, sessions and tokens."""

@@ -1,0 +1,164 @@
+"""Queries over identity tables. Nothing else in the package builds SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from telehealth.identity.tables import (
+    ApiToken,
+    CareAssignment,
+    ClinicianProfile,
+    CompactMembership,
+    DeaRegistration,
+    Invite,
+    License,
+    LoginSession,
+    Organization,
+    Patient,
+    User,
+)
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.execute(
+        select(User).where(func.lower(User.email) == email.lower())
+    ).scalar_one_or_none()
+
+
+def user_by_id(session: Session, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
+def users_in_org(session: Session, org_id: uuid.UUID, limit: int = 200) -> Sequence[User]:
+    return session.execute(
+        select(User).where(User.org_id == org_id).order_by(User.email).limit(limit)
+    ).scalars().all()
+
+
+def organization(session: Session, org_id: uuid.UUID) -> Organization | None:
+    return session.get(Organization, org_id)
+
+
+def organization_by_name(session: Session, name: str) -> Organization | None:
+    return session.execute(
+        select(Organization).where(Organization.name == name).limit(1)
+    ).scalar_one_or_none()
+
+
+def demo_organization(session: Session) -> Organization | None:
+    return session.execute(
+        select(Organization).where(Organization.is_demo.is_(True)).limit(1)
+    ).scalar_one_or_none()
+
+
+def session_by_digest(session: Session, token_hash: bytes) -> LoginSession | None:
+    return session.execute(
+        select(LoginSession).where(LoginSession.token_hash == token_hash)
+    ).scalar_one_or_none()
+
+
+def token_by_digest(session: Session, token_hash: bytes) -> ApiToken | None:
+    return session.execute(
+        select(ApiToken).where(ApiToken.token_hash == token_hash)
+    ).scalar_one_or_none()
+
+
+def tokens_of(session: Session, user_id: uuid.UUID) -> Sequence[ApiToken]:
+    return session.execute(
+        select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc())
+    ).scalars().all()
+
+
+def invite_by_digest(session: Session, token_hash: bytes) -> Invite | None:
+    return session.execute(
+        select(Invite).where(Invite.token_hash == token_hash)
+    ).scalar_one_or_none()
+
+
+def patient_by_id(session: Session, patient_id: uuid.UUID) -> Patient | None:
+    return session.get(Patient, patient_id)
+
+
+def patient_of_user(session: Session, user_id: uuid.UUID) -> Patient | None:
+    return session.execute(
+        select(Patient).where(Patient.user_id == user_id)
+    ).scalar_one_or_none()
+
+
+def patient_id_of_user(session: Session, user_id: uuid.UUID) -> uuid.UUID | None:
+    return session.execute(
+        select(Patient.id).where(Patient.user_id == user_id)
+    ).scalar_one_or_none()
+
+
+def patients_query() -> Select[tuple[Patient]]:
+    return select(Patient)
+
+
+def patients_in_care_of(clinician_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+    return select(CareAssignment.patient_id).where(CareAssignment.clinician_id == clinician_id)
+
+
+def in_care(session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
+    return bool(
+        session.execute(
+            select(
+                exists().where(
+                    CareAssignment.clinician_id == clinician_id,
+                    CareAssignment.patient_id == patient_id,
+                )
+            )
+        ).scalar()
+    )
+
+
+def care_assignment(
+    session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID
+) -> CareAssignment | None:
+    return session.execute(
+        select(CareAssignment).where(
+            CareAssignment.clinician_id == clinician_id,
+            CareAssignment.patient_id == patient_id,
+        )
+    ).scalar_one_or_none()
+
+
+def clinician_profile(session: Session, user_id: uuid.UUID) -> ClinicianProfile | None:
+    return session.get(ClinicianProfile, user_id)
+
+
+def licenses_of(session: Session, clinician_id: uuid.UUID) -> Sequence[License]:
+    return session.execute(
+        select(License).where(License.clinician_id == clinician_id).order_by(License.state)
+    ).scalars().all()
+
+
+def compacts_of(session: Session, clinician_id: uuid.UUID) -> Sequence[CompactMembership]:
+    return session.execute(
+        select(CompactMembership).where(CompactMembership.clinician_id == clinician_id)
+    ).scalars().all()
+
+
+def dea_of(session: Session, clinician_id: uuid.UUID) -> Sequence[DeaRegistration]:
+    return session.execute(
+        select(DeaRegistration)
+        .where(DeaRegistration.clinician_id == clinician_id)
+        .order_by(DeaRegistration.state)
+    ).scalars().all()
+
+
+def revoke_credentials_of(session: Session, user_id: uuid.UUID, at: object) -> None:
+    session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )

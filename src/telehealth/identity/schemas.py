@@ -1,0 +1,191 @@
+"""Request and response bodies for identity routes. Inputs forbid unknown fields."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from telehealth.identity.model import LicenseKind, Role
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(Strict):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=256)
+    totp: str | None = Field(default=None, max_length=12)
+
+
+class SessionOut(Strict):
+    user_id: uuid.UUID
+    role: Role
+    expires_at: datetime
+
+
+class MeOut(Strict):
+    user_id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    org_id: uuid.UUID
+    patient_id: uuid.UUID | None
+    mfa_enabled: bool
+
+
+class PasswordChangeIn(Strict):
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(min_length=12, max_length=128)
+
+
+class MfaStartOut(Strict):
+    provisioning_uri: str
+
+
+class MfaConfirmIn(Strict):
+    code: str = Field(min_length=6, max_length=6, pattern=r"^\d{6}$")
+
+
+class TokenIn(Strict):
+    label: str = Field(default="api", max_length=100)
+    minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+
+
+class TokenOut(Strict):
+    id: uuid.UUID
+    token: str
+    expires_at: datetime
+
+
+class TokenInfo(Strict):
+    id: uuid.UUID
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    revoked: bool
+
+
+class UserIn(Strict):
+    email: EmailStr
+    display_name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class UserOut(Strict):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    active: bool
+    mfa_enabled: bool
+
+
+class InviteOut(Strict):
+    user: UserOut
+    invite_url: str
+    expires_at: datetime
+
+
+class InviteAcceptIn(Strict):
+    token: str = Field(min_length=20, max_length=200)
+    password: str = Field(min_length=12, max_length=128)
+
+
+class InviteAcceptOut(Strict):
+    user_id: uuid.UUID
+    totp_provisioning_uri: str | None
+
+
+class RoleChangeIn(Strict):
+    role: Role
+
+
+class LicenseIn(Strict):
+    state: str = Field(min_length=2, max_length=2)
+    kind: LicenseKind
+    number: str = Field(min_length=1, max_length=64)
+    expires_on: date | None = None
+
+
+class LicenseOut(Strict):
+    id: uuid.UUID
+    state: str
+    kind: LicenseKind
+    number: str
+    expires_on: date | None
+
+
+class CompactIn(Strict):
+    compact: str = Field(min_length=2, max_length=32)
+    principal_state: str = Field(min_length=2, max_length=2)
+
+
+class CompactOut(Strict):
+    id: uuid.UUID
+    compact: str
+    principal_state: str
+
+
+class DeaIn(Strict):
+    state: str = Field(min_length=2, max_length=2)
+    number: str = Field(min_length=2, max_length=16)
+    schedules: list[str] = Field(min_length=1, max_length=4)
+    expires_on: date | None = None
+
+
+class DeaOut(Strict):
+    id: uuid.UUID
+    state: str
+    number: str
+    schedules: list[str]
+    expires_on: date | None
+
+
+class ClinicianProfileIn(Strict):
+    specialties: list[str] | None = Field(default=None, max_length=20)
+    video_capable: bool | None = None
+    npi: str | None = Field(default=None, pattern=r"^\d{10}$")
+
+
+class ClinicianOut(Strict):
+    user_id: uuid.UUID
+    display_name: str
+    specialties: list[str]
+    video_capable: bool
+    licenses: list[LicenseOut]
+    compacts: list[CompactOut]
+    dea_registrations: list[DeaOut]
+
+
+class PatientIn(Strict):
+    given_name: str = Field(min_length=1, max_length=120)
+    family_name: str = Field(min_length=1, max_length=120)
+    birth_date: date
+    home_state: str = Field(min_length=2, max_length=2)
+    phone: str | None = Field(default=None, max_length=32)
+    email: EmailStr | None = None
+
+
+class PatientPatch(Strict):
+    given_name: str | None = Field(default=None, min_length=1, max_length=120)
+    family_name: str | None = Field(default=None, min_length=1, max_length=120)
+    home_state: str | None = Field(default=None, min_length=2, max_length=2)
+    phone: str | None = Field(default=None, max_length=32)
+    version: int = Field(ge=1, description="the version read; a stale version is refused with 409")
+
+
+class PatientOut(Strict):
+    id: uuid.UUID
+    given_name: str
+    family_name: str
+    birth_date: date
+    home_state: str
+    phone: str | None
+    version: int
+
+
+class CareAssignIn(Strict):
+    clinician_id: uuid.UUID

@@ -1,0 +1,523 @@
+"""Identity actions. Each one that changes something records its audit event."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from telehealth.audit.model import Action, Outcome
+from telehealth.clock import ensure_utc
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.identity import credentials, repository
+from telehealth.identity.model import (
+    CONTROLLED_SCHEDULES,
+    MFA_REQUIRED_ROLES,
+    US_STATES,
+    Actor,
+    CredentialKind,
+    LicenseKind,
+    Role,
+)
+from telehealth.identity.tables import (
+    ApiToken,
+    CareAssignment,
+    ClinicianProfile,
+    CompactMembership,
+    DeaRegistration,
+    Invite,
+    License,
+    LoginSession,
+    Organization,
+    Patient,
+    User,
+)
+from telehealth.scope import Scope
+
+SESSION_PREFIX = "ths"
+TOKEN_PREFIX = "tht"
+INVITE_PREFIX = "thi"
+
+
+def _box(scope: Scope) -> credentials.SecretBox:
+    return credentials.SecretBox(scope.settings.secret_key.get_secret_value())
+
+
+def check_state(state: str, field: str) -> str:
+    upper = state.upper()
+    if upper not in US_STATES:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{field} must be a US state code", field=field)
+    return upper
+
+
+# --- organizations, users, patients ---------------------------------------------------------
+
+
+def create_organization(scope: Scope, name: str, *, is_demo: bool = False) -> Organization:
+    org = Organization(name=name, is_demo=is_demo, created_at=scope.clock.now())
+    scope.session.add(org)
+    scope.session.flush()
+    return org
+
+
+@dataclass(frozen=True)
+class NewUser:
+    user: User
+    totp_secret: str | None
+
+
+def create_user(
+    scope: Scope,
+    *,
+    org_id: uuid.UUID,
+    email: str,
+    role: Role,
+    display_name: str,
+    password: str | None,
+) -> NewUser:
+    if repository.user_by_email(scope.session, email) is not None:
+        raise DomainError(ErrorCode.ALREADY_EXISTS, "an account with that email already exists")
+    totp_secret = credentials.new_totp_secret() if role in MFA_REQUIRED_ROLES else None
+    user = User(
+        org_id=org_id,
+        email=email.lower(),
+        display_name=display_name,
+        role=role.value,
+        password_hash=credentials.hash_password(password) if password else None,
+        totp_secret_enc=_box(scope).seal(totp_secret) if totp_secret else None,
+        mfa_enabled=totp_secret is not None,
+        totp_last_step=0,
+        failed_logins=0,
+        credentials_epoch=0,
+        active=True,
+        created_at=scope.clock.now(),
+    )
+    scope.session.add(user)
+    if role is Role.CLINICIAN:
+        scope.session.add(ClinicianProfile(user=user, specialties=[], video_capable=True))
+    scope.session.flush()
+    scope.audit.record(
+        Action.PRIVILEGE_CHANGE, "user", user.id, detail={"role": role.value, "event": "created"}
+    )
+    return NewUser(user=user, totp_secret=totp_secret)
+
+
+def create_patient(
+    scope: Scope,
+    *,
+    org_id: uuid.UUID,
+    given_name: str,
+    family_name: str,
+    birth_date: date,
+    home_state: str,
+    phone: str | None = None,
+    user_id: uuid.UUID | None = None,
+) -> Patient:
+    now = scope.clock.now()
+    patient = Patient(
+        org_id=org_id,
+        user_id=user_id,
+        given_name=given_name,
+        family_name=family_name,
+        birth_date=birth_date,
+        home_state=check_state(home_state, "home_state"),
+        phone=phone,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    scope.session.add(patient)
+    scope.session.flush()
+    scope.audit.record(Action.CREATE, "patient", patient.id, patient_id=patient.id)
+    return patient
+
+
+def assign_care(scope: Scope, clinician_id: uuid.UUID, patient_id: uuid.UUID) -> CareAssignment:
+    existing = repository.care_assignment(scope.session, clinician_id, patient_id)
+    if existing is not None:
+        return existing
+    assignment = CareAssignment(
+        clinician_id=clinician_id, patient_id=patient_id, created_at=scope.clock.now()
+    )
+    scope.session.add(assignment)
+    scope.session.flush()
+    scope.audit.record(
+        Action.CREATE, "care_assignment", assignment.id, patient_id=patient_id,
+        detail={"clinician_id": str(clinician_id)},
+    )
+    return assignment
+
+
+# --- clinician credentials ------------------------------------------------------------------
+
+
+def set_clinician_profile(
+    scope: Scope,
+    clinician_id: uuid.UUID,
+    *,
+    specialties: list[str] | None = None,
+    video_capable: bool | None = None,
+    npi: str | None = None,
+) -> ClinicianProfile:
+    profile = _profile(scope.session, clinician_id)
+    if specialties is not None:
+        profile.specialties = sorted({s.strip().lower() for s in specialties if s.strip()})
+    if video_capable is not None:
+        profile.video_capable = video_capable
+    if npi is not None:
+        profile.npi = npi
+    scope.audit.record(Action.UPDATE, "clinician_profile", clinician_id)
+    return profile
+
+
+def add_license(
+    scope: Scope,
+    clinician_id: uuid.UUID,
+    *,
+    state: str,
+    kind: LicenseKind,
+    number: str,
+    expires_on: date | None,
+) -> License:
+    _profile(scope.session, clinician_id)
+    license_ = License(
+        clinician_id=clinician_id,
+        state=check_state(state, "state"),
+        kind=kind.value,
+        number=number,
+        expires_on=expires_on,
+    )
+    scope.session.add(license_)
+    _flush_unique(scope.session, "that license is already recorded")
+    scope.audit.record(Action.CREATE, "license", license_.id, detail={"state": license_.state})
+    return license_
+
+
+def add_compact(
+    scope: Scope, clinician_id: uuid.UUID, *, compact: str, principal_state: str
+) -> CompactMembership:
+    _profile(scope.session, clinician_id)
+    membership = CompactMembership(
+        clinician_id=clinician_id,
+        compact=compact.upper(),
+        principal_state=check_state(principal_state, "principal_state"),
+    )
+    scope.session.add(membership)
+    _flush_unique(scope.session, "that compact membership is already recorded")
+    scope.audit.record(Action.CREATE, "compact_membership", membership.id)
+    return membership
+
+
+def add_dea_registration(
+    scope: Scope,
+    clinician_id: uuid.UUID,
+    *,
+    state: str,
+    number: str,
+    schedules: list[str],
+    expires_on: date | None,
+) -> DeaRegistration:
+    _profile(scope.session, clinician_id)
+    unknown = sorted(set(schedules) - set(CONTROLLED_SCHEDULES))
+    if unknown or not schedules:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "schedules must be among II, III, IV, V", field="schedules"
+        )
+    registration = DeaRegistration(
+        clinician_id=clinician_id,
+        state=check_state(state, "state"),
+        number=number,
+        schedules=[s for s in CONTROLLED_SCHEDULES if s in schedules],
+        expires_on=expires_on,
+    )
+    scope.session.add(registration)
+    _flush_unique(scope.session, "a DEA registration for that state is already recorded")
+    scope.audit.record(Action.CREATE, "dea_registration", registration.id)
+    return registration
+
+
+def _profile(session: Session, clinician_id: uuid.UUID) -> ClinicianProfile:
+    profile = repository.clinician_profile(session, clinician_id)
+    if profile is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "clinician not found")
+    return profile
+
+
+def _flush_unique(session: Session, message: str) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise DomainError(ErrorCode.ALREADY_EXISTS, message) from exc
+
+
+def change_role(scope: Scope, user_id: uuid.UUID, role: Role) -> User:
+    user = repository.user_by_id(scope.session, user_id)
+    actor = scope.require_actor()
+    if user is None or user.org_id != actor.org_id:
+        raise DomainError(ErrorCode.NOT_FOUND, "user not found")
+    previous = user.role
+    user.role = role.value
+    user.credentials_epoch += 1
+    if role in MFA_REQUIRED_ROLES and user.totp_secret_enc is None:
+        # The new role needs MFA: the user must enroll again before any PHI access.
+        user.mfa_enabled = False
+    scope.audit.record(
+        Action.PRIVILEGE_CHANGE, "user", user.id, detail={"from": previous, "to": role.value}
+    )
+    return user
+
+
+# --- login, sessions, tokens ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    id: uuid.UUID
+    secret: str
+    expires_at: datetime
+
+
+def login(scope: Scope, email: str, password: str, totp_code: str | None) -> IssuedSecret:
+    now = scope.clock.now()
+    user = repository.user_by_email(scope.session, email)
+    password_ok = credentials.verify_password(user.password_hash if user else None, password)
+    if user is None or not user.active:
+        _login_failed(scope, None, "unknown_or_inactive")
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "email or password is incorrect")
+    if user.locked_until is not None and ensure_utc(user.locked_until) > now:
+        _login_failed(scope, user, "locked")
+        raise DomainError(
+            ErrorCode.ACCOUNT_LOCKED, "too many failed attempts; try again later",
+            retry_after=int((ensure_utc(user.locked_until) - now).total_seconds()) + 1,
+        )
+    if not password_ok:
+        _login_failed(scope, user, "bad_password")
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "email or password is incorrect")
+    mfa_verified = _check_second_factor(scope, user, totp_code, now)
+    user.failed_logins = 0
+    user.locked_until = None
+    token, token_hash = credentials.new_secret(SESSION_PREFIX)
+    login_session = LoginSession(
+        user_id=user.id,
+        token_hash=token_hash,
+        mfa_verified=mfa_verified,
+        credentials_epoch=user.credentials_epoch,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=scope.settings.session_absolute_hours),
+    )
+    scope.session.add(login_session)
+    scope.session.flush()
+    scope.audit.record(
+        Action.LOGIN, "session", login_session.id, actor_id=user.id, actor_role=user.role,
+        org_id=user.org_id, detail={"mfa": mfa_verified},
+    )
+    return IssuedSecret(login_session.id, token, login_session.expires_at)
+
+
+def _check_second_factor(scope: Scope, user: User, code: str | None, now: datetime) -> bool:
+    if not user.mfa_enabled or user.totp_secret_enc is None:
+        if Role(user.role) in MFA_REQUIRED_ROLES:
+            _login_failed(scope, user, "mfa_not_enrolled")
+            raise DomainError(ErrorCode.MFA_REQUIRED, "this role requires MFA enrollment")
+        return False
+    if not code:
+        # The password was right: not a failed attempt, but no session without the second factor.
+        raise DomainError(ErrorCode.MFA_REQUIRED, "a one-time code is required")
+    secret = _box(scope).open(user.totp_secret_enc)
+    step = credentials.accepted_totp_step(secret, code, now, user.totp_last_step)
+    if step is None:
+        _login_failed(scope, user, "bad_totp")
+        raise DomainError(ErrorCode.MFA_INVALID, "the one-time code is not valid")
+    user.totp_last_step = step
+    return True
+
+
+def _login_failed(scope: Scope, user: User | None, reason: str) -> None:
+    scope.audit.record(
+        Action.LOGIN, "session", None, outcome=Outcome.FAILURE,
+        actor_id=user.id if user else None, actor_role=user.role if user else None,
+        org_id=user.org_id if user else None, detail={"reason": reason}, durable=True,
+    )
+    if user is None or reason == "locked":
+        return
+    user_id = user.id
+    now = scope.clock.now()
+    settings = scope.settings
+
+    def count_failure(session: Session) -> None:
+        # Runs after the request's rollback, so the count survives the error response.
+        fresh = repository.user_by_id(session, user_id)
+        if fresh is None:
+            return
+        fresh.failed_logins += 1
+        over = fresh.failed_logins - settings.lockout_threshold
+        if over >= 0:
+            seconds = min(settings.lockout_base_seconds * 2**over, settings.lockout_max_seconds)
+            fresh.locked_until = now + timedelta(seconds=seconds)
+
+    scope.uow.after_rollback(count_failure)
+
+
+def resolve_session(scope: Scope, token: str) -> Actor:
+    now = scope.clock.now()
+    found = repository.session_by_digest(scope.session, credentials.digest(token))
+    if found is None or found.revoked_at is not None:
+        raise DomainError(ErrorCode.NOT_AUTHENTICATED, "authentication required")
+    user = repository.user_by_id(scope.session, found.user_id)
+    if user is None or not user.active or user.credentials_epoch != found.credentials_epoch:
+        raise DomainError(ErrorCode.NOT_AUTHENTICATED, "authentication required")
+    idle = timedelta(minutes=scope.settings.idle_minutes_for(user.role))
+    if now >= ensure_utc(found.expires_at) or now >= ensure_utc(found.last_seen_at) + idle:
+        raise DomainError(ErrorCode.SESSION_EXPIRED, "the session has expired; sign in again")
+    found.last_seen_at = now
+    return _actor(scope.session, user, found.mfa_verified, CredentialKind.SESSION, found.id)
+
+
+def resolve_token(scope: Scope, token: str) -> Actor:
+    now = scope.clock.now()
+    found = repository.token_by_digest(scope.session, credentials.digest(token))
+    if found is None or found.revoked_at is not None or now >= ensure_utc(found.expires_at):
+        raise DomainError(ErrorCode.TOKEN_INVALID, "the token is invalid or expired")
+    user = repository.user_by_id(scope.session, found.user_id)
+    if user is None or not user.active or user.credentials_epoch != found.credentials_epoch:
+        raise DomainError(ErrorCode.TOKEN_INVALID, "the token is invalid or expired")
+    return _actor(scope.session, user, found.mfa_verified, CredentialKind.TOKEN, found.id)
+
+
+def _actor(
+    session: Session, user: User, mfa: bool, kind: CredentialKind, credential_id: uuid.UUID
+) -> Actor:
+    role = Role(user.role)
+    patient_id = repository.patient_id_of_user(session, user.id) if role is Role.PATIENT else None
+    return Actor(
+        user_id=user.id, role=role, org_id=user.org_id, patient_id=patient_id,
+        mfa_verified=mfa, credential=kind, credential_id=credential_id,
+    )
+
+
+def system_actor_for(scope: Scope, user: User) -> Actor:
+    """The actor for operator commands run on the server itself (trusted like MFA)."""
+    return _actor(scope.session, user, True, CredentialKind.SYSTEM, user.id)
+
+
+def logout(scope: Scope) -> None:
+    actor = scope.require_actor()
+    if actor.credential is CredentialKind.SESSION and actor.credential_id is not None:
+        found = scope.session.get(LoginSession, actor.credential_id)
+        if found is not None:
+            found.revoked_at = scope.clock.now()
+    scope.audit.record(Action.LOGOUT, "session", actor.credential_id)
+
+
+def issue_token(scope: Scope, user: User, *, label: str, minutes: int | None,
+                mfa_verified: bool) -> IssuedSecret:
+    now = scope.clock.now()
+    ttl = min(minutes or scope.settings.api_token_minutes, scope.settings.api_token_minutes)
+    token, token_hash = credentials.new_secret(TOKEN_PREFIX)
+    record = ApiToken(
+        user_id=user.id, token_hash=token_hash, label=label[:100], mfa_verified=mfa_verified,
+        credentials_epoch=user.credentials_epoch, created_at=now,
+        expires_at=now + timedelta(minutes=ttl),
+    )
+    scope.session.add(record)
+    scope.session.flush()
+    scope.audit.record(Action.TOKEN_ISSUE, "api_token", record.id, actor_id=user.id,
+                       actor_role=user.role, org_id=user.org_id)
+    return IssuedSecret(record.id, token, record.expires_at)
+
+
+def revoke_token(scope: Scope, token_id: uuid.UUID) -> None:
+    actor = scope.require_actor()
+    record = scope.session.get(ApiToken, token_id)
+    if record is None or record.user_id != actor.user_id:
+        raise DomainError(ErrorCode.NOT_FOUND, "token not found")
+    if record.revoked_at is None:
+        record.revoked_at = scope.clock.now()
+    scope.audit.record(Action.TOKEN_REVOKE, "api_token", record.id)
+
+
+def change_password(scope: Scope, current: str, new: str) -> None:
+    actor = scope.require_actor()
+    user = repository.user_by_id(scope.session, actor.user_id)
+    assert user is not None
+    if not credentials.verify_password(user.password_hash, current):
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "the current password is incorrect")
+    user.password_hash = credentials.hash_password(new)
+    user.credentials_epoch += 1
+    repository.revoke_credentials_of(scope.session, user.id, scope.clock.now())
+    scope.audit.record(Action.UPDATE, "credentials", user.id, detail={"event": "password"})
+
+
+def start_mfa_enrollment(scope: Scope) -> str:
+    """Returns a provisioning URI; MFA is enabled once a code from it is confirmed."""
+    actor = scope.require_actor()
+    user = repository.user_by_id(scope.session, actor.user_id)
+    assert user is not None
+    if user.mfa_enabled:
+        raise DomainError(ErrorCode.CONFLICT, "MFA is already enabled")
+    secret = credentials.new_totp_secret()
+    user.totp_secret_enc = _box(scope).seal(secret)
+    scope.audit.record(Action.UPDATE, "credentials", user.id, detail={"event": "mfa_started"})
+    return credentials.totp_uri(secret, user.email)
+
+
+def confirm_mfa_enrollment(scope: Scope, code: str) -> None:
+    actor = scope.require_actor()
+    user = repository.user_by_id(scope.session, actor.user_id)
+    assert user is not None
+    if user.totp_secret_enc is None or user.mfa_enabled:
+        raise DomainError(ErrorCode.INVALID_STATE, "no MFA enrollment is in progress")
+    secret = _box(scope).open(user.totp_secret_enc)
+    step = credentials.accepted_totp_step(secret, code, scope.clock.now(), user.totp_last_step)
+    if step is None:
+        raise DomainError(ErrorCode.MFA_INVALID, "the one-time code is not valid")
+    user.totp_last_step = step
+    user.mfa_enabled = True
+    scope.audit.record(Action.UPDATE, "credentials", user.id, detail={"event": "mfa_enabled"})
+
+
+# --- invites --------------------------------------------------------------------------------
+
+
+def create_invite(scope: Scope, user_id: uuid.UUID) -> IssuedSecret:
+    actor = scope.require_actor()
+    user = repository.user_by_id(scope.session, user_id)
+    if user is None or user.org_id != actor.org_id:
+        raise DomainError(ErrorCode.NOT_FOUND, "user not found")
+    now = scope.clock.now()
+    token, token_hash = credentials.new_secret(INVITE_PREFIX)
+    invite = Invite(
+        org_id=user.org_id, user_id=user.id, token_hash=token_hash, created_by=actor.user_id,
+        created_at=now, expires_at=now + timedelta(hours=scope.settings.invite_hours),
+    )
+    scope.session.add(invite)
+    scope.session.flush()
+    scope.audit.record(Action.CREATE, "invite", invite.id, detail={"for_user": str(user.id)})
+    return IssuedSecret(invite.id, token, invite.expires_at)
+
+
+def accept_invite(scope: Scope, token: str, password: str) -> NewUser:
+    """Sets the invited user's password; single use. MFA roles get their TOTP secret here."""
+    now = scope.clock.now()
+    invite = repository.invite_by_digest(scope.session, credentials.digest(token))
+    if invite is None or invite.used_at is not None or now >= ensure_utc(invite.expires_at):
+        raise DomainError(ErrorCode.TOKEN_INVALID, "the invite link is invalid or has expired")
+    user = repository.user_by_id(scope.session, invite.user_id)
+    assert user is not None
+    invite.used_at = now
+    user.password_hash = credentials.hash_password(password)
+    user.credentials_epoch += 1
+    secret: str | None = None
+    if Role(user.role) in MFA_REQUIRED_ROLES:
+        secret = credentials.new_totp_secret()
+        user.totp_secret_enc = _box(scope).seal(secret)
+        user.mfa_enabled = True
+    scope.audit.record(Action.UPDATE, "credentials", user.id, actor_id=user.id,
+                       actor_role=user.role, org_id=user.org_id, detail={"event": "invite_accepted"})
+    return NewUser(user=user, totp_secret=secret)

@@ -1,0 +1,183 @@
+"""Input facts of a prospective encounter (the ``decide`` request document)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+
+from telehealth.errors import DomainError, ErrorCode
+
+US_STATES: frozenset[str] = frozenset(
+    (
+        "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE "
+        "NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
+    ).split()
+)
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_state(value: Any) -> str:
+    if not isinstance(value, str) or value not in US_STATES:
+        raise ValueError("must be a two-letter code of a US state or DC (upper case, e.g. 'TX')")
+    return value
+
+
+def _parse_date(value: Any) -> date:
+    # Only calendar dates in ISO form: timestamps and datetimes would silently shift by time zone.
+    if isinstance(value, date) and value.__class__ is date:
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"not a valid calendar date: {exc}") from exc
+    raise ValueError("must be a date in the form YYYY-MM-DD")
+
+
+StateCode = Annotated[
+    str,
+    BeforeValidator(_parse_state),
+    WithJsonSchema({"type": "string", "enum": sorted(US_STATES)}),
+]
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_parse_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": _ISO_DATE.pattern}),
+]
+Schedule = Literal["II", "III", "IV", "V"]
+Specialty = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+
+Payer = Literal["medicare", "medicaid", "commercial", "self_pay"]
+Setting = Literal["home", "facility"]
+Acuity = Literal["emergent", "urgent", "routine", "stable"]
+Purpose = Literal[
+    "new_problem",
+    "follow_up",
+    "interpretation",
+    "monitoring",
+    "mental_health",
+    "substance_use_disorder",
+    "acute_stroke",
+]
+LicenseKind = Literal["full", "telehealth_registration", "compact"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Bandwidth(_Strict):
+    down_mbps: float = Field(ge=0)
+    up_mbps: float = Field(ge=0)
+    rtt_ms: float = Field(ge=0)
+    loss_pct: float = Field(ge=0, le=100)
+
+
+class Patient(_Strict):
+    location_state: StateCode
+    setting: Setting
+    payer: Payer
+    established: bool
+    last_in_person_visit: IsoDate | None
+    video_capable: bool
+    consents_to_video: bool
+    bandwidth: Bandwidth | None = None
+    alaska_hawaii_demo: bool = False
+
+
+class License(_Strict):
+    state: StateCode
+    kind: LicenseKind
+
+
+class DeaRegistration(_Strict):
+    state: StateCode
+    schedules: list[Schedule]
+
+
+class Clinician(_Strict):
+    licenses: list[License]
+    dea_registrations: list[DeaRegistration] = Field(default_factory=list)
+    specialty: Specialty
+    video_capable: bool
+
+
+class ControlledSubstance(_Strict):
+    schedule: Schedule
+    opioid_use_disorder_treatment: bool = False
+    prior_in_person_evaluation: bool = False
+
+
+class Encounter(_Strict):
+    specialty: Specialty
+    acuity: Acuity
+    purpose: Purpose
+    controlled_substance: ControlledSubstance | None = None
+
+
+class Facts(_Strict):
+    """Everything the engine may consider; nothing identifies the patient."""
+
+    date_of_service: IsoDate
+    patient: Patient
+    clinician: Clinician
+    encounter: Encounter
+
+    @model_validator(mode="after")
+    def _visit_not_after_service(self) -> Facts:
+        last = self.patient.last_in_person_visit
+        if last is not None and last > self.date_of_service:
+            raise ValueError(
+                "patient.last_in_person_visit: must not be after date_of_service "
+                f"({self.date_of_service.isoformat()})"
+            )
+        return self
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem, each naming the dotted field path (``patient.location_state``)."""
+    lines = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(part) for part in item["loc"]) or "(document)"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {message}")
+    return "\n".join(lines)
+
+
+def parse_facts(data: Any) -> Facts:
+    """Validate a facts document; bad input raises ``DomainError(INVALID_INPUT)``."""
+    if isinstance(data, Facts):
+        return data
+    try:
+        return Facts.model_validate(data)
+    except ValidationError as exc:
+        fields = [".".join(str(p) for p in e["loc"]) for e in exc.errors(include_url=False)]
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, format_validation_error(exc), fields=fields
+        ) from exc
+
+
+def masked_facts(facts: Facts | dict[str, Any]) -> dict[str, Any]:
+    """Facts safe to store: exact dates generalised to year-month, everything else kept.
+
+    The facts carry no names or identifiers; dates are the only quasi-identifiers, and a
+    year-month keeps enough to audit which rules were in force.
+    """
+    parsed = parse_facts(facts)
+    data = parsed.model_dump(mode="json")
+    data["date_of_service"] = data["date_of_service"][:7]
+    last = data["patient"]["last_in_person_visit"]
+    data["patient"]["last_in_person_visit"] = last[:7] if last else None
+    return data

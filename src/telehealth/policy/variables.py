@@ -1,0 +1,72 @@
+"""The vocabulary rule conditions may use.
+
+Rules never see the raw facts: the engine derives a flat environment of named variables
+(``payer``, ``license``, ``video_link``, ``state.medicaid_audio_only`` ...) and conditions
+test those. Declaring every name and its domain here lets the loader reject a misspelt
+variable or value instead of letting the rule silently never match.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from telehealth.policy.facts import US_STATES
+
+BOOL: Final[frozenset[object]] = frozenset({True, False})
+
+# None as a domain means "any string" (checked for type only).
+BASE_VARIABLES: Final[dict[str, frozenset[object] | None]] = {
+    "payer": frozenset({"medicare", "medicaid", "commercial", "self_pay"}),
+    "setting": frozenset({"home", "facility"}),
+    "location_state": frozenset(US_STATES),
+    "established": BOOL,
+    "patient_video_capable": BOOL,
+    "patient_consents_to_video": BOOL,
+    # Video is usable only if the patient both can and agrees to use it.
+    "patient_video_usable": BOOL,
+    "alaska_hawaii_demo": BOOL,
+    "clinician_video_capable": BOOL,
+    "specialty": None,
+    "acuity": frozenset({"emergent", "urgent", "routine", "stable"}),
+    "purpose": frozenset(
+        {
+            "new_problem",
+            "follow_up",
+            "interpretation",
+            "monitoring",
+            "mental_health",
+            "substance_use_disorder",
+            "acute_stroke",
+        }
+    ),
+    "controlled_substance": BOOL,
+    "cs_schedule": frozenset({"II", "III", "IV", "V"}),
+    "cs_oud": BOOL,
+    "cs_prior_in_person": BOOL,
+    "dea_registered": BOOL,
+    "license": frozenset(
+        {
+            "full",
+            "compact",
+            "registration",
+            "registration_limited",
+            "compact_unverified",
+            "registration_unverified",
+            "registration_no_pathway",
+            "none",
+        }
+    ),
+    "video_link": frozenset({"good", "marginal", "insufficient", "unknown"}),
+    "workflow": frozenset({"interpreted_media", "therapeutic_interaction", "unknown"}),
+    "in_person_recency": frozenset({"within_6_months", "within_12_months", "older", "none"}),
+}
+
+SUNSET_STATES: Final[frozenset[object]] = frozenset({"none", "in_force", "passed_renewal_unknown"})
+
+
+def state_variable(field: str) -> str:
+    return f"state.{field}"
+
+
+def state_sunset_variable(field: str) -> str:
+    return f"state.{field}.sunset"

@@ -1,0 +1,58 @@
+"""The scope of one unit of work: transaction, clock, settings, audit trail and actor.
+
+Services take a :class:`Scope` instead of reaching for globals, so the same code runs for an
+HTTP request, a CLI command or a background job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from telehealth.audit.trail import AuditTrail
+from telehealth.clock import Clock
+from telehealth.config import Settings
+from telehealth.db.uow import UnitOfWork
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.identity.model import Actor
+
+
+@dataclass
+class Scope:
+    uow: UnitOfWork
+    clock: Clock
+    settings: Settings
+    audit: AuditTrail
+    request_id: str
+    source_ip: str | None = None
+    actor: Actor | None = field(default=None)
+
+    @property
+    def session(self) -> Session:
+        return self.uow.session
+
+    def act_as(self, actor: Actor) -> None:
+        self.actor = actor
+        self.audit.identify(actor.user_id, actor.role.value, actor.org_id)
+
+    def require_actor(self) -> Actor:
+        if self.actor is None:
+            raise DomainError(ErrorCode.NOT_AUTHENTICATED, "authentication required")
+        return self.actor
+
+
+def open_scope(
+    factory: sessionmaker[Session],
+    clock: Clock,
+    settings: Settings,
+    *,
+    request_id: str | None = None,
+    source_ip: str | None = None,
+) -> Scope:
+    uow = UnitOfWork(factory)
+    rid = request_id or uuid.uuid4().hex
+    trail = AuditTrail(uow, clock, rid, source_ip)
+    return Scope(uow=uow, clock=clock, settings=settings, audit=trail, request_id=rid,
+                 source_ip=source_ip)

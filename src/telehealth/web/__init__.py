@@ -1,0 +1,1 @@
+"""HTTP surface: error mapping, middleware, request scope and authentication dependencies."""

@@ -1,0 +1,62 @@
+"""Authentication dependencies: bearer tokens for API clients, session cookies for pages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.identity import service as identity
+from telehealth.identity.model import MFA_REQUIRED_ROLES, Actor
+from telehealth.scope import Scope
+from telehealth.web.scoped import request_scope
+
+SESSION_COOKIE = "th_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+ScopeDep = Annotated[Scope, Depends(request_scope)]
+
+
+def authenticate(request: Request, scope: Scope) -> Actor:
+    header = request.headers.get("authorization", "")
+    if header:
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token:
+            raise DomainError(ErrorCode.NOT_AUTHENTICATED, "authentication required")
+        actor = identity.resolve_token(scope, token.strip())
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise DomainError(ErrorCode.NOT_AUTHENTICATED, "authentication required")
+        _check_origin(request, scope)
+        actor = identity.resolve_session(scope, cookie)
+    if actor.role in MFA_REQUIRED_ROLES and not actor.mfa_verified:
+        raise DomainError(ErrorCode.MFA_REQUIRED, "this role needs a multi-factor sign-in")
+    scope.act_as(actor)
+    return actor
+
+
+def _check_origin(request: Request, scope: Scope) -> None:
+    """Cookie-authenticated writes must come from our own pages (cookies are SameSite=Strict too)."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    allowed = {_origin(scope.settings.public_url), _origin(str(request.base_url))}
+    if _origin(origin) not in allowed:
+        raise DomainError(ErrorCode.FORBIDDEN, "cross-origin request refused")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def current_actor(request: Request, scope: ScopeDep) -> Actor:
+    return authenticate(request, scope)
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]

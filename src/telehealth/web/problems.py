@@ -1,0 +1,126 @@
+"""Maps the domain error model to RFC 9457 problem-details responses. The only HTTP mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.logging import get_logger
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_INPUT: 422,
+    ErrorCode.NOT_AUTHENTICATED: 401,
+    ErrorCode.INVALID_CREDENTIALS: 401,
+    ErrorCode.MFA_REQUIRED: 401,
+    ErrorCode.MFA_INVALID: 401,
+    ErrorCode.SESSION_EXPIRED: 401,
+    ErrorCode.TOKEN_INVALID: 401,
+    ErrorCode.ACCOUNT_LOCKED: 429,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.ALREADY_EXISTS: 409,
+    ErrorCode.INVALID_STATE: 409,
+    ErrorCode.PRECONDITION_FAILED: 412,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.CHECKSUM_MISMATCH: 460,
+    ErrorCode.GONE: 410,
+    ErrorCode.INTEGRITY_ERROR: 500,
+    ErrorCode.CONFIGURATION: 500,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+TITLES: dict[ErrorCode, str] = {code: code.value.replace("_", " ").capitalize() for code in ErrorCode}
+
+# Structured data a client may rely on; anything else stays server-side.
+PUBLIC_DATA_KEYS = frozenset({"field", "retry_after", "offset", "expected", "rule"})
+
+log = get_logger("telehealth.web")
+
+
+def problem(
+    code: ErrorCode,
+    detail: str,
+    request: Request | None = None,
+    *,
+    extra: dict[str, Any] | None = None,
+    status: int | None = None,
+) -> JSONResponse:
+    status = status or STATUS[code]
+    body: dict[str, Any] = {
+        "type": f"urn:telehealth:problem:{code.value}",
+        "title": TITLES[code],
+        "status": status,
+        "detail": detail,
+        "code": code.value,
+    }
+    if request is not None:
+        body["request_id"] = getattr(request.state, "request_id", None)
+    if extra:
+        body.update(extra)
+    headers = {"Cache-Control": "no-store"}
+    if code is ErrorCode.ACCOUNT_LOCKED or code is ErrorCode.RATE_LIMITED:
+        retry = (extra or {}).get("retry_after")
+        if retry:
+            headers["Retry-After"] = str(retry)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="telehealth"'
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    extra = {k: v for k, v in exc.data.items() if k in PUBLIC_DATA_KEYS}
+    return problem(exc.code, exc.message, request, extra=extra)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Echo where and why, never the offending value: it may be PHI.
+    errors = [
+        {"field": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
+        for err in exc.errors()
+    ]
+    first = errors[0]["field"] if errors else "request"
+    return problem(
+        ErrorCode.INVALID_INPUT, f"invalid value for {first}", request, extra={"errors": errors}
+    )
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {
+        404: ErrorCode.NOT_FOUND, 405: ErrorCode.INVALID_INPUT, 401: ErrorCode.NOT_AUTHENTICATED,
+        403: ErrorCode.FORBIDDEN, 413: ErrorCode.PAYLOAD_TOO_LARGE, 409: ErrorCode.CONFLICT,
+    }.get(exc.status_code, ErrorCode.INVALID_INPUT)
+    detail = "not found" if exc.status_code == 404 else str(exc.detail)
+    return problem(code, detail, request, status=exc.status_code)
+
+
+def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # A uniqueness or foreign-key race lost to a concurrent request: a conflict, not a crash.
+    log.warning("integrity_conflict", request_id=getattr(request.state, "request_id", None))
+    return problem(ErrorCode.CONFLICT, "the change conflicts with the current state", request)
+
+
+def _operational_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database_unavailable", error=type(exc).__name__)
+    return problem(ErrorCode.UNAVAILABLE, "the service is temporarily unavailable", request)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(OperationalError, _operational_error)
