@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from telehealth.coding.codeset import AuditRule, CodeDef, CodeSet
+from telehealth.coding.encounter import Severity
 from telehealth.coding.reader import Claim
 
 DEFAULT_MAX_GROUPS = 50_000
@@ -28,7 +29,7 @@ class Hit(NamedTuple):
     """One audit finding (the streaming twin of :class:`~.encounter.AuditFinding`)."""
 
     claim_id: str
-    severity: str
+    severity: Severity
     rule: str
     message: str
     citation: str
@@ -66,7 +67,9 @@ def claim_facts(claim: Claim, code: CodeDef | None) -> dict[str, Any]:
     }
 
 
-def _line_rule_hits(rule: AuditRule, claim: Claim, code: CodeDef | None, facts: Mapping[str, Any]) -> bool:
+def _line_rule_hits(
+    rule: AuditRule, claim: Claim, code: CodeDef | None, facts: Mapping[str, Any]
+) -> bool:
     kind = rule.kind
     if kind == "condition":
         return rule.when(facts)
@@ -97,7 +100,9 @@ def check_line(claim: Claim, codeset: CodeSet) -> list[Hit]:
     """The single-claim rules (pure)."""
     code = codeset.codes.get(claim.code)
     rules = (
-        codeset.line_rules_by_code[claim.code] if code is not None else codeset.line_rules_unknown_code
+        codeset.line_rules_by_code[claim.code]
+        if code is not None
+        else codeset.line_rules_unknown_code
     )
     facts = claim_facts(claim, code)
     hits: list[Hit] = []
@@ -139,7 +144,10 @@ class AuditSummary:
             "lines_read": self.lines_read,
             "findings": self.findings,
             "claims_with_findings": self.claims_with_findings,
-            "by_severity": {"error": self.by_severity["error"], "warning": self.by_severity["warning"]},
+            "by_severity": {
+                "error": self.by_severity["error"],
+                "warning": self.by_severity["warning"],
+            },
             "by_rule": dict(sorted(self.by_rule.items())),
             "groups_evicted": self.groups_evicted,
             "codeset_revision": revision,

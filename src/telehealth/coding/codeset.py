@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from telehealth.coding.encounter import Severity
+
 Facts = Mapping[str, Any]
 Predicate = Callable[[Facts], bool]
 
@@ -108,7 +110,17 @@ def _compile_test(key: str, value: Any, kind: type, where: str) -> Predicate:
     return lambda facts: facts[key] == expected
 
 
-def compile_condition(spec: Mapping[str, Any] | None, known: Mapping[str, type], where: str) -> Predicate:
+def _negation(inner: Predicate) -> Predicate:
+    return lambda facts: not inner(facts)
+
+
+def _disjunction(options: tuple[Predicate, ...]) -> Predicate:
+    return lambda facts: any(option(facts) for option in options)
+
+
+def compile_condition(
+    spec: Mapping[str, Any] | None, known: Mapping[str, type], where: str
+) -> Predicate:
     """Compile a YAML condition: every key must hold (``not`` negates, ``any`` is a disjunction).
 
     A scalar tests equality, a list membership (overlap for a set-valued fact such as
@@ -119,13 +131,13 @@ def compile_condition(spec: Mapping[str, Any] | None, known: Mapping[str, type],
     parts: list[Predicate] = []
     for key, value in spec.items():
         if key == "not":
-            inner = compile_condition(value, known, f"{where}.not")
-            parts.append(lambda facts, inner=inner: not inner(facts))
+            parts.append(_negation(compile_condition(value, known, f"{where}.not")))
         elif key == "any":
             if not isinstance(value, list) or not value:
                 raise ValueError(f"{where}.any: expected a non-empty list of conditions")
-            options = tuple(compile_condition(v, known, f"{where}.any") for v in value)
-            parts.append(lambda facts, options=options: any(o(facts) for o in options))
+            parts.append(
+                _disjunction(tuple(compile_condition(v, known, f"{where}.any") for v in value))
+            )
         elif key in known:
             parts.append(_compile_test(key, value, known[key], f"{where}.{key}"))
         else:
@@ -183,7 +195,7 @@ class ReferenceDef:
 @dataclass(frozen=True, slots=True)
 class FindingRule:
     info: RuleInfo
-    severity: str
+    severity: Severity
     when: Predicate
     message: str
     # A blocking encounter rule stops the engine from producing lines for the service.
@@ -239,7 +251,7 @@ class Selector:
 class AuditRule:
     info: RuleInfo
     kind: str
-    severity: str
+    severity: Severity
     message: str
     codes: frozenset[str] | None
     families: frozenset[str] | None
@@ -282,9 +294,3 @@ class CodeSet:
     group_codes: frozenset[str] = frozenset()
     # Office E/M code -> the CPT telemedicine codes that mirror its level.
     mirrored_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def rule_info(self, rule_id: str) -> RuleInfo | None:
-        for rule in (*self.encounter_rules, *self.audit_rules, *self.selectors, *self.placement):
-            if rule.info.id == rule_id:
-                return rule.info
-        return None

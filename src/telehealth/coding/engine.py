@@ -67,12 +67,16 @@ def _em_code(record: Encounter, codeset: CodeSet) -> CodeDef | None:
     code = codeset.codes.get(given)
     if code is None:
         raise DomainError(
-            ErrorCode.INVALID_INPUT, f"service.em_code: unknown code {given!r}", field="service.em_code"
+            ErrorCode.INVALID_INPUT,
+            f"service.em_code: unknown code {given!r}",
+            field="service.em_code",
         )
     return codeset.codes[code.mirrors] if code.mirrors is not None else code
 
 
-def encounter_facts(record: Encounter, resolved: ResolvedModality, codeset: CodeSet) -> dict[str, Any]:
+def encounter_facts(
+    record: Encounter, resolved: ResolvedModality, codeset: CodeSet
+) -> dict[str, Any]:
     em = _em_code(record, codeset)
     rpm = record.rpm
     return {
@@ -107,7 +111,7 @@ def encounter_facts(record: Encounter, resolved: ResolvedModality, codeset: Code
 
 def _finding(rule: FindingRule, facts: Mapping[str, Any]) -> Finding:
     return Finding(
-        severity=rule.severity,  # type: ignore[arg-type]  # validated as Severity at load
+        severity=rule.severity,
         rule=rule.info.id,
         message=rule.message.format_map(facts),
         citation=rule.info.citation,
@@ -132,13 +136,17 @@ def _telemedicine_equivalent(
     return None
 
 
-def _em_draft(selector: Selector, record: Encounter, facts: Mapping[str, Any], codeset: CodeSet) -> _Draft:
+def _em_draft(
+    selector: Selector, record: Encounter, facts: Mapping[str, Any], codeset: CodeSet
+) -> _Draft:
     office = codeset.codes[facts["em_code"]]
     code = _telemedicine_equivalent(office, facts, codeset, record.date_of_service) or office
     rationale = [selector.rationale.format_map(facts)] if selector.rationale else []
     if record.service.em_code != code.code:
         rationale.append(f"recorded {record.service.em_code}, billed as {code.code}")
-    return _Draft(code, 1, rationale, [selector.info.citation, code.citation], record.service.minutes)
+    return _Draft(
+        code, 1, rationale, [selector.info.citation, code.citation], record.service.minutes
+    )
 
 
 def _band_match(
@@ -246,7 +254,7 @@ def _self_check(
     withheld = {h.line for h in hits if h.severity == "error"}
     findings = [
         Finding(
-            severity=h.severity,  # type: ignore[arg-type]  # validated as Severity at load
+            severity=h.severity,
             rule=h.rule,
             message=f"{h.claim_id} ({claims[(h.line or 1) - 1].code}): {h.message}"
             + (" Line withheld." if h.line in withheld and h.severity == "error" else ""),
@@ -263,7 +271,9 @@ def _self_check(
             rationale="; ".join(_dedupe(draft.rationale + why)),
             citation="; ".join(_dedupe(draft.citations + cited)),
         )
-        for i, (draft, (pos, mods, why, cited)) in enumerate(zip(drafts, placed, strict=True), start=1)
+        for i, (draft, (pos, mods, why, cited)) in enumerate(
+            zip(drafts, placed, strict=True), start=1
+        )
         if i not in withheld
     ]
     return lines, findings
@@ -276,6 +286,9 @@ def code_encounter(record: Encounter, codeset: CodeSet) -> CodingResult:
     fired = _fired(codeset.encounter_rules, facts, record.date_of_service)
     findings = [_finding(rule, facts) for rule in fired]
     drafts = [] if any(r.blocks for r in fired) else _select(record, facts, codeset, findings)
+    if resolved.summary:
+        note = f"modality from segments ({resolved.summary}): billed as {resolved.modality}"
+        drafts = [d._replace(rationale=[note, *d.rationale]) for d in drafts]
     lines, line_findings = _self_check(drafts, record, facts, codeset)
     return CodingResult(
         lines=lines,

@@ -187,10 +187,16 @@ def _check_template(template: str, allowed: frozenset[str], where: str) -> None:
             raise _config_error(f"{where}: message names unknown value {{{name}}}")
 
 
-def _finding_rule(doc: FindingRuleDoc, known: Mapping[str, type], keys: frozenset[str]) -> FindingRule:
+def _finding_rule(
+    doc: FindingRuleDoc, known: Mapping[str, type], keys: frozenset[str]
+) -> FindingRule:
     _check_template(doc.message, keys, doc.id)
     return FindingRule(
-        doc.info(), doc.severity, compile_condition(doc.when, known, doc.id), doc.message, doc.blocks
+        doc.info(),
+        doc.severity,
+        compile_condition(doc.when, known, doc.id),
+        doc.message,
+        doc.blocks,
     )
 
 
@@ -240,7 +246,7 @@ def _code(doc: CodeDoc) -> CodeDef:
         effective_to=doc.effective_to,
         citation=doc.citation,
         confidence=doc.confidence,
-        payers=MappingProxyType(dict(doc.payers)),
+        payers=MappingProxyType({str(k): v for k, v in doc.payers.items()}),
         mirrors=doc.mirrors,
         patient_status=doc.patient_status,
     )
@@ -291,8 +297,7 @@ def _index_line_rules(
 def compile_codeset(docs: _Collected, revision: str) -> CodeSet:
     _unique((c.code for c in docs.codes), "code")
     rule_ids = [
-        r.id
-        for r in (*docs.placement, *docs.selectors, *docs.encounter_rules, *docs.audit_rules)
+        r.id for r in (*docs.placement, *docs.selectors, *docs.encounter_rules, *docs.audit_rules)
     ]
     _unique(rule_ids, "rule id")
     codes = {doc.code: _code(doc) for doc in docs.codes}

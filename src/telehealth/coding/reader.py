@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from operator import itemgetter
-from typing import Any, Literal, NamedTuple, TextIO
+from typing import Any, Literal, NamedTuple
 
 from telehealth.coding.encounter import MODALITIES, PAYERS
 from telehealth.errors import DomainError, ErrorCode
@@ -196,15 +196,16 @@ def detect_format(name: str, first_line: str) -> Format:
     return "jsonl" if first_line.lstrip().startswith("{") else "csv"
 
 
-def read_claims(stream: TextIO, name: str = "-") -> Iterator[Claim]:
-    """Stream claims from an open text file (opened with ``newline=""`` for CSV)."""
-    first = stream.readline()
+def read_claims(source: Iterable[str], name: str = "-") -> Iterator[Claim]:
+    """Stream claims from lines of text (a file opened with ``newline=""``, or any iterable)."""
+    remaining = iter(source)
+    first = next(remaining, "")
     if not first:
         return iter(())
 
     def lines() -> Iterator[str]:
         yield first
-        yield from stream
+        yield from remaining
 
     if detect_format(name, first) == "jsonl":
         return _jsonl_claims(lines())

@@ -285,16 +285,17 @@ class IssuedSecret:
 def login(scope: Scope, email: str, password: str, totp_code: str | None) -> IssuedSecret:
     now = scope.clock.now()
     user = repository.user_by_email(scope.session, email)
-    password_ok = credentials.verify_password(user.password_hash if user else None, password)
-    if user is None or not user.active:
-        _login_failed(scope, None, "unknown_or_inactive")
-        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "email or password is incorrect")
-    if user.locked_until is not None and ensure_utc(user.locked_until) > now:
+    if user is not None and user.locked_until is not None and ensure_utc(user.locked_until) > now:
         _login_failed(scope, user, "locked")
         raise DomainError(
             ErrorCode.ACCOUNT_LOCKED, "too many failed attempts; try again later",
             retry_after=int((ensure_utc(user.locked_until) - now).total_seconds()) + 1,
         )
+    # Verify even for an unknown email, so both take the same time.
+    password_ok = credentials.verify_password(user.password_hash if user else None, password)
+    if user is None or not user.active:
+        _login_failed(scope, None, "unknown_or_inactive")
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "email or password is incorrect")
     if not password_ok:
         _login_failed(scope, user, "bad_password")
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "email or password is incorrect")

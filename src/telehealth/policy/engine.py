@@ -223,7 +223,7 @@ class _Fold:
             for modality in effect.modalities:
                 self.requirements.append(
                     Requirement(
-                        kind=effect.value,  # type: ignore[arg-type]
+                        kind=effect.value,
                         modality=modality,
                         detail=detail,
                         citation=reason.citation,
@@ -285,7 +285,9 @@ class _Fold:
         out = []
         for req in self.requirements:
             key = (req.kind, req.modality, req.detail)
-            if key in seen or (req.modality is not None and statuses[req.modality] == "not_allowed"):
+            if key in seen or (
+                req.modality is not None and statuses[req.modality] == "not_allowed"
+            ):
                 continue
             seen.add(key)
             out.append(req)
@@ -299,9 +301,13 @@ class _Fold:
             order.extend(m for m in prefs if m not in order)
         allowed = [m for m in order if statuses[m] == "allowed"]
         paid = [m for m in allowed if coverage[m] != "not_covered"]
-        return (paid or allowed or [None])[0]
+        if paid:
+            return paid[0]
+        return allowed[0] if allowed else None
 
-    def assessments(self, statuses: Mapping[Modality, Status]) -> dict[Modality, ModalityAssessment]:
+    def assessments(
+        self, statuses: Mapping[Modality, Status]
+    ) -> dict[Modality, ModalityAssessment]:
         return {
             m: ModalityAssessment(
                 status=statuses[m],

@@ -18,12 +18,12 @@ from pydantic import (
 
 from telehealth.errors import DomainError, ErrorCode
 
-US_STATES: frozenset[str] = frozenset(
-    (
-        "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE "
-        "NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
-    ).split()
+# The 50 states and the District of Columbia.
+_STATE_CODES = (
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
+    "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
 )
+US_STATES: frozenset[str] = frozenset(_STATE_CODES.split())
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ Confidence = Literal["primary", "secondary", "unverified"]
 EffectKind = Literal["status", "coverage", "prescribing", "requirement", "warning", "prefer"]
 PAYERS: tuple[str, ...] = ("medicare", "medicaid", "commercial", "self_pay")
 CASES_SUFFIX = ".cases.yaml"
+# The modality packs live in these folders of ``policies/``; other folders belong to other
+# engines (e.g. coding) and are not read here.
+PACK_DIRS: tuple[str, ...] = ("federal", "states", "payers", "clinical", "access")
 CASE_DEFAULTS = "cases.defaults.yaml"
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
 
@@ -236,7 +240,9 @@ class Rule:
     position: int
 
     def in_force(self, day: date) -> bool:
-        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+        return self.effective_from <= day and (
+            self.effective_to is None or day <= self.effective_to
+        )
 
     def matches(self, env: Mapping[str, object]) -> bool:
         return all(c.test(env) for c in self.conditions)
@@ -317,16 +323,16 @@ def _read_yaml(path: Path, problems: list[str]) -> Any:
         return None
 
 
+def _yaml_files(root: Path) -> list[Path]:
+    return sorted(p for d in PACK_DIRS for p in (root / d).rglob("*.yaml"))
+
+
 def pack_files(root: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in root.rglob("*.yaml")
-        if not p.name.endswith(CASES_SUFFIX) and p.name != CASE_DEFAULTS
-    )
+    return [p for p in _yaml_files(root) if not p.name.endswith(CASES_SUFFIX)]
 
 
 def case_files(root: Path) -> list[Path]:
-    return sorted(root.rglob(f"*{CASES_SUFFIX}"))
+    return [p for p in _yaml_files(root) if p.name.endswith(CASES_SUFFIX)]
 
 
 def _schema_problems(rel: str, exc: ValidationError) -> list[str]:
@@ -347,7 +353,7 @@ def _expand_modalities(names: Iterable[str], where: str, problems: list[str]) ->
         if name in MODALITY_GROUPS:
             out.extend(m for m in MODALITY_GROUPS[name] if m not in out)
         elif name in MODALITIES:
-            modality = MODALITIES[MODALITIES.index(name)]  # type: ignore[arg-type]
+            modality = MODALITIES[MODALITIES.index(name)]
             if modality not in out:
                 out.append(modality)
         else:
@@ -512,7 +518,7 @@ def _check_series_overlap(specs: list[tuple[str, RuleSpec]], problems: list[str]
             series.setdefault(spec.series, []).append((pack, spec))
     for name, members in series.items():
         ordered = sorted(members, key=lambda m: m[1].effective_from)
-        for (_, a), (pack, b) in zip(ordered, ordered[1:], strict=False):
+        for (_, a), (pack, b) in itertools.pairwise(ordered):
             if a.effective_to is None or a.effective_to >= b.effective_from:
                 problems.append(
                     f"{pack}: series {name!r}: rules {a.id} and {b.id} have overlapping "
@@ -604,9 +610,7 @@ def _compile(root: Path, collected: _Collected, problems: list[str]) -> RuleSet 
             }
         ),
         default_compact=default_compact,
-        video_thresholds=VideoThresholds(
-            thresholds.good, thresholds.marginal, thresholds.citation
-        ),
+        video_thresholds=VideoThresholds(thresholds.good, thresholds.marginal, thresholds.citation),
         _breakpoints=breakpoints,
         _buckets=buckets,
         _sunset_rules=tuple(r for r in frozen_rules if r.sunset_warning is not None),

@@ -32,7 +32,11 @@ def _keyring_from_env() -> Keyring:
 
 
 def _open_store(
-    data_dir: Path | None, s3_bucket: str | None, s3_endpoint: str | None, s3_prefix: str
+    data_dir: Path | None,
+    s3_bucket: str | None,
+    s3_endpoint: str | None,
+    s3_region: str | None,
+    s3_prefix: str,
 ) -> BlobStore:
     if (data_dir is None) == (s3_bucket is None):
         raise DomainError(ErrorCode.INVALID_INPUT, "give exactly one of --data-dir or --s3-bucket")
@@ -41,7 +45,7 @@ def _open_store(
 
         from telehealth.storage.s3 import S3BlobStore
 
-        client = boto3.client("s3", endpoint_url=s3_endpoint)
+        client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=s3_region)
         return S3BlobStore(client, s3_bucket, prefix=s3_prefix)
     if data_dir is None or not data_dir.is_dir():
         raise DomainError(ErrorCode.NOT_FOUND, "data directory not found")
@@ -64,12 +68,13 @@ def rotate(
     s3_endpoint: str | None = typer.Option(
         None, "--s3-endpoint", help="S3-compatible endpoint URL (default: AWS)."
     ),
+    s3_region: str | None = typer.Option(None, "--s3-region", help="S3 region name."),
     s3_prefix: str = typer.Option("", "--s3-prefix", help="Key prefix inside the bucket."),
 ) -> None:
     """Re-wrap every data key under the current KEK; blob contents are not rewritten."""
     try:
         keyring = _keyring_from_env()
-        store = _open_store(data_dir, s3_bucket, s3_endpoint, s3_prefix)
+        store = _open_store(data_dir, s3_bucket, s3_endpoint, s3_region, s3_prefix)
         report = rotate_keys(store, keyring)
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)

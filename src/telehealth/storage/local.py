@@ -51,24 +51,42 @@ def ensure_dir(path: Path) -> None:
     fsync_dir(path.parent)
 
 
+@contextlib.contextmanager
+def storage_io(action: str) -> Iterator[None]:
+    """Translate filesystem failures into the error model (paths are not echoed)."""
+    try:
+        yield
+    except OSError as exc:
+        raise _io_error(action) from exc
+
+
 def write_atomic(target: Path, pieces: Iterable[bytes]) -> int:
-    """Write ``pieces`` to ``target`` so readers see either the old file or all new bytes."""
-    ensure_dir(target.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
+    """Write ``pieces`` to ``target`` so readers see either the old file or all new bytes.
+
+    Filesystem failures become ``DomainError``; an exception from the producer of ``pieces``
+    propagates unchanged, so a failing source is not mistaken for a failing disk.
+    """
+    with storage_io("write"):
+        ensure_dir(target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
     size = 0
     try:
         with os.fdopen(fd, "wb") as handle:
             for piece in pieces:
-                handle.write(piece)
+                with storage_io("write"):
+                    handle.write(piece)
                 size += len(piece)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
+            with storage_io("write"):
+                handle.flush()
+                os.fsync(handle.fileno())
+        with storage_io("write"):
+            os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    fsync_dir(target.parent)
+    with storage_io("write"):
+        fsync_dir(target.parent)
     return size
 
 
@@ -96,11 +114,7 @@ class LocalBlobStore:
         return self._objects / name[:2] / name
 
     def write(self, name: str, pieces: Iterable[bytes]) -> int:
-        target = self._path(name)
-        try:
-            return write_atomic(target, pieces)
-        except OSError as exc:
-            raise _io_error("write") from exc
+        return write_atomic(self._path(name), pieces)
 
     def read(self, name: str) -> Iterator[bytes]:
         path = self._path(name)
@@ -119,7 +133,8 @@ class LocalBlobStore:
             return
         except OSError as exc:
             raise _io_error("delete") from exc
-        fsync_dir(path.parent)
+        with storage_io("delete"):
+            fsync_dir(path.parent)
 
     def list_names(self, suffix: str = "") -> Iterator[str]:
         if not self._objects.is_dir():
@@ -165,23 +180,22 @@ class LocalStaging:
 
     def create(self, upload_id: str, meta: bytes, initial_data: bytes) -> None:
         directory = self._dir(upload_id)
-        ensure_dir(self.base)
-        try:
-            directory.mkdir(mode=_DIR_MODE)
-        except FileExistsError:
-            if (directory / "meta").is_file():
-                raise DomainError(ErrorCode.ALREADY_EXISTS, "upload already exists") from None
-            # A crash during an earlier create left a directory without meta: nothing was
-            # acknowledged, so it is safe to start over.
-            shutil.rmtree(directory)
-            directory.mkdir(mode=_DIR_MODE)
-        try:
-            write_atomic(directory / "data", [initial_data])
-            # meta last: its presence is what makes the upload exist.
-            write_atomic(directory / "meta", [meta])
-        except OSError as exc:
-            raise _io_error("staging write") from exc
-        fsync_dir(self.base)
+        with storage_io("staging write"):
+            ensure_dir(self.base)
+            try:
+                directory.mkdir(mode=_DIR_MODE)
+            except FileExistsError:
+                if (directory / "meta").is_file():
+                    raise DomainError(ErrorCode.ALREADY_EXISTS, "upload already exists") from None
+                # A crash during an earlier create left a directory without meta: nothing was
+                # acknowledged, so it is safe to start over.
+                shutil.rmtree(directory)
+                directory.mkdir(mode=_DIR_MODE)
+        write_atomic(directory / "data", [initial_data])
+        # meta last: its presence is what makes the upload exist.
+        write_atomic(directory / "meta", [meta])
+        with storage_io("staging write"):
+            fsync_dir(self.base)
 
     def read_meta(self, upload_id: str) -> bytes:
         try:
@@ -216,6 +230,8 @@ class LocalStaging:
                 os.fsync(handle.fileno())
         except FileNotFoundError:
             raise not_found("upload") from None
+        except OSError as exc:
+            raise _io_error("staging truncate") from exc
 
     def promote(self, upload_id: str, name: str, trailer: bytes) -> None:
         self.append(upload_id, trailer)
@@ -229,20 +245,18 @@ class LocalStaging:
         if not directory.exists():
             return
         # Remove meta first so a crash part-way leaves an upload that no longer exists.
-        with contextlib.suppress(FileNotFoundError):
-            (directory / "meta").unlink()
-        fsync_dir(directory)
-        shutil.rmtree(directory, ignore_errors=True)
-        fsync_dir(self.base)
+        with storage_io("staging discard"):
+            with contextlib.suppress(FileNotFoundError):
+                (directory / "meta").unlink()
+            fsync_dir(directory)
+            shutil.rmtree(directory, ignore_errors=True)
+            fsync_dir(self.base)
 
     def replace_meta(self, upload_id: str, meta: bytes) -> None:
         directory = self._dir(upload_id)
         if not (directory / "meta").is_file():
             raise not_found("upload")
-        try:
-            write_atomic(directory / "meta", [meta])
-        except OSError as exc:
-            raise _io_error("staging write") from exc
+        write_atomic(directory / "meta", [meta])
 
     def upload_ids(self) -> list[str]:
         if not self.base.is_dir():

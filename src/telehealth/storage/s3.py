@@ -18,7 +18,7 @@ from botocore.response import StreamingBody
 
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.storage.local import LocalStaging, iter_file
-from telehealth.storage.ports import DEFAULT_READ_SIZE, check_object_name
+from telehealth.storage.ports import DEFAULT_READ_SIZE, StagingArea, check_object_name
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -174,18 +174,56 @@ class S3BlobStore:
             _raise(exc, "list")
 
     @property
-    def staging(self) -> LocalStaging:
+    def staging(self) -> StagingArea:
         if self._staging is None:
             if self._staging_dir is None:
-                raise DomainError(
-                    ErrorCode.CONFIGURATION, "resumable uploads to S3 need a staging directory"
-                )
+                return _NO_STAGING
             self._staging = LocalStaging(self._staging_dir, publish=self._upload_staged)
         return self._staging
 
     def _upload_staged(self, path: Path, name: str) -> None:
         self.write(name, iter_file(path, self._read_size))
         os.unlink(path)
+
+
+class _UnconfiguredStaging:
+    """Stands in when no staging directory was given: resumable uploads are refused."""
+
+    @staticmethod
+    def _refuse() -> NoReturn:
+        raise DomainError(
+            ErrorCode.CONFIGURATION, "resumable uploads to S3 need a staging directory"
+        )
+
+    def create(self, upload_id: str, meta: bytes, initial_data: bytes) -> None:
+        self._refuse()
+
+    def read_meta(self, upload_id: str) -> bytes:
+        self._refuse()
+
+    def read_data(self, upload_id: str) -> Iterator[bytes]:
+        self._refuse()
+
+    def append(self, upload_id: str, data: bytes) -> int:
+        self._refuse()
+
+    def truncate(self, upload_id: str, length: int) -> None:
+        self._refuse()
+
+    def promote(self, upload_id: str, name: str, trailer: bytes) -> None:
+        self._refuse()
+
+    def discard(self, upload_id: str) -> None:
+        self._refuse()
+
+    def replace_meta(self, upload_id: str, meta: bytes) -> None:
+        self._refuse()
+
+    def upload_ids(self) -> list[str]:
+        return []
+
+
+_NO_STAGING = _UnconfiguredStaging()
 
 
 def _parts(pieces: Iterable[bytes], part_size: int) -> Iterator[bytes]:

@@ -460,10 +460,7 @@ def _rewrap_object(store: BlobStore, keyring: Keyring, blob_id: str) -> bool:
 
 
 def _rotate_staging(store: BlobStore, keyring: Keyring, failed: list[str]) -> int:
-    try:
-        staging: StagingArea = store.staging
-    except DomainError:
-        return 0  # this store has no staging area configured
+    staging: StagingArea = store.staging
     rewrapped = 0
     for upload_id in staging.upload_ids():
         try:

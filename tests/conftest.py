@@ -1,0 +1,135 @@
+"""Shared fixtures. Database tests run on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``TELEHEALTH_TEST_DATABASE_URL`` (a server-level URL; each test gets a
+fresh database cloned from a migrated template). Without it, PostgreSQL cases are skipped on a
+developer machine and fail in CI, where ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from telehealth.app import create_app
+from telehealth.clock import FrozenClock
+from telehealth.config import Environment, Settings
+from telehealth.db.migrate import upgrade
+from tests.support import World, seed_world
+
+PG_ENV = "TELEHEALTH_TEST_DATABASE_URL"
+START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def _pg_server_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+def _admin_engine(server_url: str):  # type: ignore[no-untyped-def]
+    return create_engine(
+        make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    server = _pg_server_url()
+    if server is None:
+        yield None
+        return
+    name = f"th_tmpl_{uuid.uuid4().hex[:10]}"
+    admin = _admin_engine(server)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    upgrade(make_url(server).set(database=name).render_as_string(hide_password=False))
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _require_postgres() -> str:
+    server = _pg_server_url()
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PG_ENV} is not set: PostgreSQL is required in CI")
+        pytest.skip(f"{PG_ENV} not set")
+    return server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        target = tmp_path / "telehealth.db"
+        shutil.copyfile(sqlite_template, target)
+        yield f"sqlite:///{target}"
+        return
+    server = _require_postgres()
+    template = request.getfixturevalue("pg_template")
+    name = f"th_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine(server)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    except Exception as exc:  # noqa: BLE001 - an unreachable server must fail loudly
+        pytest.fail(f"PostgreSQL at {PG_ENV} is unreachable: {type(exc).__name__}")
+    yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def dialect(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env=Environment.TEST,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        public_url="http://testserver",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FrozenClock) -> Iterator[FastAPI]:
+    application = create_app(settings, clock=clock)
+    yield application
+    application.state.services.engine.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def world(settings: Settings, clock: FrozenClock, app: FastAPI) -> World:
+    return seed_world(settings, clock)

@@ -1,0 +1,120 @@
+"""Test helpers: a seeded world of two organizations, patients, clinicians and their tokens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+
+import pyotp
+from fastapi.testclient import TestClient
+
+from telehealth.clock import FrozenClock
+from telehealth.config import Settings
+from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.identity import credentials
+from telehealth.identity import service as identity
+from telehealth.identity.model import LicenseKind, Role
+from telehealth.scope import Scope, open_scope
+
+PASSWORD = "correct horse battery staple"
+# Hashed once per run: seeding a world must not pay for argon2 eight times per test.
+_PASSWORD_HASH = credentials.hash_password(PASSWORD)
+
+
+@dataclass
+class Person:
+    user_id: uuid.UUID
+    email: str
+    role: Role
+    token: str
+    patient_id: uuid.UUID | None = None
+    totp_secret: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class World:
+    org_id: uuid.UUID
+    other_org_id: uuid.UUID
+    people: dict[str, Person] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Person:
+        return self.people[key]
+
+
+@contextmanager
+def scope_for(settings: Settings, clock: FrozenClock) -> Iterator[Scope]:
+    """An operator unit of work, committed on success; its engine is disposed afterwards."""
+    engine = make_engine(settings.effective_database_url)
+    scope = open_scope(make_sessionmaker(engine), clock, settings, request_id="test")
+    try:
+        yield scope
+        scope.uow.commit()
+    finally:
+        scope.uow.close()
+        engine.dispose()
+
+
+def seed_world(settings: Settings, clock: FrozenClock, *, with_passwords: bool = False) -> World:
+    """patient_a, patient_b, clinician_a (cares for A), clinician_x (cares for nobody),
+    coordinator, admin, and in another organization: other_admin, other_coordinator."""
+    with scope_for(settings, clock) as scope:
+        return _seed(scope, with_passwords)
+
+
+def _seed(scope: Scope, with_passwords: bool) -> World:
+    org = identity.create_organization(scope, "Test Clinic")
+    other = identity.create_organization(scope, "Other Clinic")
+    world = World(org_id=org.id, other_org_id=other.id)
+
+    def person(key: str, role: Role, org_id: uuid.UUID) -> Person:
+        created = identity.create_user(
+            scope, org_id=org_id, email=f"{key}@example.test", role=role,
+            display_name=key, password=None,
+        )
+        if with_passwords:
+            created.user.password_hash = _PASSWORD_HASH
+        token = identity.issue_token(scope, created.user, label="test", minutes=None,
+                                     mfa_verified=True)
+        p = Person(created.user.id, created.user.email, role, token.secret,
+                   totp_secret=created.totp_secret)
+        world.people[key] = p
+        return p
+
+    for key in ("patient_a", "patient_b"):
+        p = person(key, Role.PATIENT, org.id)
+        patient = identity.create_patient(
+            scope, org_id=org.id, given_name=f"Canary{key[-1].upper()}",
+            family_name=f"Secret{key[-1].upper()}", birth_date=date(1970, 1, 1),
+            home_state="TX", user_id=p.user_id,
+        )
+        p.patient_id = patient.id
+    clinician_a = person("clinician_a", Role.CLINICIAN, org.id)
+    person("clinician_x", Role.CLINICIAN, org.id)
+    identity.set_clinician_profile(scope, clinician_a.user_id, specialties=["dermatology"])
+    identity.add_license(scope, clinician_a.user_id, state="TX", kind=LicenseKind.FULL,
+                         number="TX-1", expires_on=None)
+    identity.assign_care(scope, clinician_a.user_id, world["patient_a"].patient_id)  # type: ignore[arg-type]
+    person("coordinator", Role.COORDINATOR, org.id)
+    person("admin", Role.ADMIN, org.id)
+    person("other_admin", Role.ADMIN, other.id)
+    person("other_coordinator", Role.COORDINATOR, other.id)
+    return world
+
+
+def totp_now(secret: str, clock: FrozenClock, offset_steps: int = 0) -> str:
+    totp = pyotp.TOTP(secret)
+    return totp.at(clock.now(), counter_offset=offset_steps)
+
+
+def login(client: TestClient, email: str, password: str = PASSWORD, totp: str | None = None):  # type: ignore[no-untyped-def]
+    body: dict[str, str] = {"email": email, "password": password}
+    if totp:
+        body["totp"] = totp
+    return client.post("/v1/auth/login", json=body)
