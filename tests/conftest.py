@@ -114,6 +114,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         database_url=database_url,
         public_url="http://testserver",
+        api_token_minutes=24 * 60,
     )
 
 

@@ -19,8 +19,8 @@ from telehealth.errors import DomainError, ErrorCode
 
 # Development defaults. They are public (they are in this file) and therefore refused in production.
 DEV_SECRET_KEY = "development-only-secret-key-change-me-0000000000000000"
-# 32 zero-ish bytes, base64: a key everyone knows, acceptable only for local development.
-DEV_STORAGE_KEKS = "dev:ZGV2LW9ubHkta2V5LWVuY3J5cHRpb24ta2V5LTMyYg=="
+# 32 bytes, base64: a key everyone knows, acceptable only for local development.
+DEV_STORAGE_KEKS = "dev:ZGV2LW9ubHkta2V5LWVuY3J5cHRpb24ta2V5LTMyYnk="
 
 
 class Environment(StrEnum):

@@ -87,8 +87,12 @@ def iter_records(session: Session, batch: int = 1000) -> Iterator[ChainedRecord]
     result = session.execute(
         select(AuditRow).order_by(AuditRow.seq).execution_options(yield_per=batch)
     )
-    for row in result.scalars():
-        yield to_record(row)
+    try:
+        for row in result.scalars():
+            yield to_record(row)
+    finally:
+        # A verifier that stops at the first break must not leave a server-side cursor open.
+        result.close()
 
 
 def head(session: Session) -> tuple[int, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 from sqlalchemy.orm import Session
 
 from telehealth.audit import repository
@@ -10,4 +12,5 @@ from telehealth.audit.model import VerifyResult, verify
 
 def verify_chain(session: Session) -> VerifyResult:
     head_seq, head_hash = repository.head(session)
-    return verify(repository.iter_records(session), head_seq, head_hash)
+    with closing(repository.iter_records(session)) as records:
+        return verify(records, head_seq, head_hash)

@@ -11,6 +11,7 @@ the calendar month of the date of service.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from telehealth.coding.codeset import AuditRule, CodeDef, CodeSet
 from telehealth.coding.encounter import Severity
 from telehealth.coding.reader import Claim
 
-DEFAULT_MAX_GROUPS = 50_000
+DEFAULT_MAX_GROUPS = 20_000
+# Distinct (code, payer, modifiers, POS, ...) combinations remembered by one auditor.
+LINE_CACHE_SIZE = 16_384
 _NO_HITS: tuple[()] = ()
 
 
@@ -162,12 +165,39 @@ class Auditor:
         self.summary = AuditSummary()
         self._max_groups = max(1, max_groups)
         self._groups: OrderedDict[tuple[str, str], dict[str, _Seen]] = OrderedDict()
-        self._exclusive = tuple(r for r in codeset.group_rules if r.kind == "exclusive_in_period")
+        self._exclusive = _partners_by_code(codeset.group_rules)
         self._requires = tuple(r for r in codeset.group_rules if r.kind == "group_requires")
+        self._line_cache: dict[tuple[Any, ...], tuple[Hit, ...]] = {}
+        self._epochs: dict[date, int] = {}
+
+    def _epoch(self, on: date) -> int:
+        epoch = self._epochs.get(on)
+        if epoch is None:
+            if len(self._epochs) >= LINE_CACHE_SIZE:
+                self._epochs.clear()
+            epoch = self._epochs[on] = bisect_right(self.codeset.date_boundaries, on)
+        return epoch
+
+    def _line_hits(self, claim: Claim) -> list[Hit]:
+        """:func:`check_line`, memoised: real claim files repeat the same few combinations.
+
+        Per-line results depend only on the claim's coded fields and on which dated rules
+        are in force, never on claim_id, line or patient, so those are filled in per claim.
+        """
+        key = (claim[3:13], self._epoch(claim.date_of_service))
+        template = self._line_cache.get(key)
+        if template is None:
+            if len(self._line_cache) >= LINE_CACHE_SIZE:
+                self._line_cache.clear()
+            template = self._line_cache[key] = tuple(check_line(claim, self.codeset))
+        if not template:
+            return []
+        claim_id, line = claim.claim_id, claim.line
+        return [Hit(claim_id, h[1], h[2], h[3], h[4], line) for h in template]
 
     def check(self, claim: Claim) -> list[Hit]:
         self.summary.lines_read += 1
-        hits = check_line(claim, self.codeset)
+        hits = self._line_hits(claim)
         settled: list[Hit] = []
         if claim.patient_id is not None and claim.code in self.codeset.group_codes:
             hits += self._check_group(claim, settled)
@@ -202,26 +232,15 @@ class Auditor:
                 settled += self._evict()
         else:
             self._groups.move_to_end(key)
-        for rule in self._exclusive:
-            if not rule.info.in_force(claim.date_of_service):
-                continue
-            other = self._conflict(rule, claim.code, seen)
-            if other is not None:
+        for rule, partners in self._exclusive.get(claim.code, ()):
+            other = next((p for p in partners if p in seen), None)
+            if other is not None and rule.info.in_force(claim.date_of_service):
                 values = _Values(claim_facts(claim, self.codeset.codes.get(claim.code)))
                 values.update(other_claim=seen[other].claim_id, other_code=other)
                 hits.append(_hit(rule, claim.claim_id, claim.line, values))
-        seen.setdefault(claim.code, _Seen(claim.claim_id, claim.line, claim.date_of_service))
+        if claim.code not in seen:
+            seen[claim.code] = _Seen(claim.claim_id, claim.line, claim.date_of_service)
         return hits
-
-    @staticmethod
-    def _conflict(rule: AuditRule, code: str, seen: Mapping[str, _Seen]) -> str | None:
-        if rule.codes is not None and code in rule.codes:
-            partners: Iterable[str] = rule.with_codes
-        elif code in rule.with_codes:
-            partners = rule.codes or ()
-        else:
-            return None
-        return next((p for p in sorted(partners) if p in seen and p != code), None)
 
     def _evict(self) -> list[Hit]:
         _, seen = self._groups.popitem(last=False)
@@ -245,6 +264,22 @@ class Auditor:
                     values["other_claim"] = seen[other[0]].claim_id
                 hits.append(_hit(rule, first.claim_id, first.line, values))
         return hits
+
+
+def _partners_by_code(
+    rules: Iterable[AuditRule],
+) -> dict[str, tuple[tuple[AuditRule, tuple[str, ...]], ...]]:
+    """For each code, the exclusive rules naming it and the codes it may not meet."""
+    index: dict[str, list[tuple[AuditRule, tuple[str, ...]]]] = {}
+    for rule in rules:
+        if rule.kind != "exclusive_in_period":
+            continue
+        sides = (rule.codes or frozenset(), rule.with_codes)
+        for mine, theirs in (sides, sides[::-1]):
+            for code in mine:
+                partners = tuple(sorted(theirs - {code}))
+                index.setdefault(code, []).append((rule, partners))
+    return {code: tuple(entries) for code, entries in index.items()}
 
 
 def audit_claims(

@@ -89,17 +89,41 @@ def _counted(lines: Iterable[str], progress: Progress, task: TaskID) -> Iterator
         yield line
 
 
-class _Writer:
-    """Streams findings as they are found, then the summary."""
+class FindingWriter:
+    """Streams findings as they are found, then the summary.
+
+    JSON output is one finding object per line, then one ``{"summary": {...}}`` line.
+    """
 
     def __init__(self, out: TextIO, fmt: OutputFormat) -> None:
         self.out = out
         self.fmt = fmt
         self._started = False
+        # The encoded severity/rule/message/citation part repeats across many claims.
+        self._encoded: dict[tuple[str, str, str], str] = {}
+
+    def _json_line(self, hit: Hit) -> str:
+        key = (hit.rule, hit.message, hit.citation)
+        middle = self._encoded.get(key)
+        if middle is None:
+            if len(self._encoded) >= 16_384:
+                self._encoded.clear()
+            middle = self._encoded[key] = json.dumps(
+                {
+                    "severity": hit.severity,
+                    "rule": hit.rule,
+                    "message": hit.message,
+                    "citation": hit.citation,
+                },
+                ensure_ascii=False,
+            )[1:-1]
+        line = "null" if hit.line is None else str(hit.line)
+        claim_id = json.dumps(hit.claim_id, ensure_ascii=False)
+        return f'{{"claim_id": {claim_id}, {middle}, "line": {line}}}\n'
 
     def hit(self, hit: Hit) -> None:
         if self.fmt is OutputFormat.json:
-            self.out.write(json.dumps(hit.as_dict(), ensure_ascii=False) + "\n")
+            self.out.write(self._json_line(hit))
             return
         if not self._started:
             self.out.write(f"{'LINE':>8}  {'CLAIM':<16} {'SEVERITY':<8} {'RULE':<42} MESSAGE\n")
@@ -153,7 +177,7 @@ def audit_command(
     except DomainError as exc:
         raise _fail(exc.message) from None
     auditor = Auditor(codeset, max_groups)
-    writer = _Writer(sys.stdout, output)
+    writer = FindingWriter(sys.stdout, output)
     show = sys.stderr.isatty() if progress is None else progress
     with ExitStack() as stack:
         lines = _open(file, stack)

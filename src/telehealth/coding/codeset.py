@@ -292,5 +292,8 @@ class CodeSet:
     line_rules_unknown_code: tuple[AuditRule, ...] = ()
     group_rules: tuple[AuditRule, ...] = ()
     group_codes: frozenset[str] = frozenset()
+    # Every date on which some line rule or code comes into or goes out of force: between
+    # two boundaries the per-line rules give identical results, which lets audits memoise.
+    date_boundaries: tuple[date, ...] = ()
     # Office E/M code -> the CPT telemedicine codes that mirror its level.
     mirrored_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import string
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
@@ -331,7 +331,18 @@ def compile_codeset(docs: _Collected, revision: str) -> CodeSet:
         group_rules=group_rules,
         group_codes=group_codes,
         mirrored_by=_mirrored_by(codes),
+        date_boundaries=_date_boundaries(audit_rules, codes),
     )
+
+
+def _date_boundaries(
+    rules: tuple[AuditRule, ...], codes: Mapping[str, CodeDef]
+) -> tuple[date, ...]:
+    spans = [(r.info.effective_from, r.info.effective_to) for r in rules]
+    spans += [(c.effective_from, c.effective_to) for c in codes.values()]
+    edges = {start for start, _ in spans}
+    edges |= {end + timedelta(days=1) for _, end in spans if end is not None}
+    return tuple(sorted(edges))
 
 
 def _mirrored_by(codes: Mapping[str, CodeDef]) -> Mapping[str, tuple[str, ...]]:

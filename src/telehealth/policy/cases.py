@@ -119,8 +119,11 @@ def load_cases(root: Path) -> tuple[list[Case], list[str]]:
 
 def _requirement_present(decision: Decision, raw: Mapping[str, Any]) -> bool:
     # Without a "modality" key any modality matches; "modality: null" means a general one.
+    text = str(raw.get("detail_contains", ""))
     return any(
-        r.kind == raw.get("kind") and ("modality" not in raw or r.modality == raw["modality"])
+        r.kind == raw.get("kind")
+        and ("modality" not in raw or r.modality == raw["modality"])
+        and text in r.detail
         for r in decision.requirements
     )
 

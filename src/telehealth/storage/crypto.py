@@ -226,10 +226,6 @@ def _open_either(sealer: ChunkSealer, body: bytes, counter: int) -> tuple[bytes,
         return sealer.open(body, counter, final=True), True
 
 
-def plaintext_length(record_body_length: int) -> int:
-    return record_body_length - TAG_SIZE
-
-
 # --- data-key wrapping -------------------------------------------------------------------
 
 

@@ -80,21 +80,34 @@ class EncryptedBlobs:
         self.keyring = keyring
         self.chunk_size = chunk_size
 
-    def put(self, stream: Iterable[bytes] | BinaryIO, *, content_type: str) -> StoredBlob:
-        """Encrypt and store ``stream``; SHA-256 and size are computed in the same pass."""
+    def put(
+        self,
+        stream: Iterable[bytes] | BinaryIO,
+        *,
+        content_type: str,
+        max_size: int | None = None,
+    ) -> StoredBlob:
+        """Encrypt and store ``stream``; SHA-256 and size are computed in the same pass.
+
+        With ``max_size``, a stream that grows past it is refused (PAYLOAD_TOO_LARGE) and
+        nothing is kept.
+        """
         check_content_type(content_type)
         blob_id = new_blob_id()
         data_key = crypto.new_data_key()
         key_name = key_object_name(blob_id)
-        self.store.write(key_name, [self.keyring.wrap(data_key, blob_id).to_bytes()])
+        record = self.keyring.wrap(data_key, blob_id)
+        self.store.write(key_name, [record.to_bytes()])
         digest = hashlib.sha256()
         size = 0
 
         def measured() -> Iterator[tuple[bytearray | bytes, bool]]:
             nonlocal size
             for chunk, final in rechunk(_pieces(stream, self.chunk_size), self.chunk_size):
-                digest.update(chunk)
                 size += len(chunk)
+                if max_size is not None and size > max_size:
+                    raise DomainError(ErrorCode.PAYLOAD_TOO_LARGE, "blob exceeds the size limit")
+                digest.update(chunk)
                 yield chunk, final
 
         try:
@@ -106,9 +119,7 @@ class EncryptedBlobs:
             with contextlib.suppress(DomainError):
                 self.store.delete(key_name)
             raise
-        return StoredBlob(
-            blob_id, size, digest.hexdigest(), self.keyring.current.kek_id, content_type
-        )
+        return StoredBlob(blob_id, size, digest.hexdigest(), record.kek_id, content_type)
 
     def open(self, blob_id: str) -> Iterator[bytes]:
         """Stream the plaintext, each chunk authenticated before it is yielded.

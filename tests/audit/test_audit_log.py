@@ -1,0 +1,153 @@
+"""Audit completeness for PHI routes, durability of denials, append-only storage, verification."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
+
+from telehealth.cli import app as cli
+from telehealth.config import Settings
+from tests.support import World, login
+
+pytestmark = pytest.mark.db
+
+
+def _rows(settings: Settings) -> list[dict[str, object]]:
+    engine = create_engine(settings.effective_database_url)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(text(
+            "SELECT seq, action, outcome, object_type, object_id, actor_id, actor_role, "
+            "patient_id, request_id, detail FROM audit_events ORDER BY seq"))]
+    engine.dispose()
+    return rows
+
+
+def _new_rows(settings: Settings, before: int) -> list[dict[str, object]]:
+    return [r for r in _rows(settings) if int(r["seq"]) > before]  # type: ignore[call-overload]
+
+
+def test_each_phi_read_and_write_leaves_exactly_one_row(
+    client: TestClient, world: World, settings: Settings
+) -> None:
+    patient = world["patient_a"]
+    start = len(_rows(settings))
+    response = client.get(f"/v1/patients/{patient.patient_id}", headers=patient.headers)
+    assert response.status_code == 200
+    rows = _new_rows(settings, start)
+    assert [(r["action"], r["object_type"], r["outcome"]) for r in rows] == [
+        ("read", "patient", "success")]
+    assert str(rows[0]["patient_id"]).replace("-", "") == patient.patient_id.hex  # type: ignore[union-attr]
+    assert rows[0]["request_id"] == response.headers["x-request-id"]
+
+    start = len(_rows(settings))
+    client.patch(f"/v1/patients/{patient.patient_id}", json={"phone": "555-0199", "version": 1},
+                 headers=patient.headers)
+    rows = _new_rows(settings, start)
+    assert [(r["action"], r["object_type"]) for r in rows] == [("update", "patient")]
+
+
+def test_audit_rows_hold_no_phi_values(
+    client: TestClient, world: World, settings: Settings
+) -> None:
+    patient = world["patient_a"]
+    client.patch(f"/v1/patients/{patient.patient_id}",
+                 json={"given_name": "Zebediah", "version": 1}, headers=patient.headers)
+    client.get(f"/v1/patients/{patient.patient_id}", headers=patient.headers)
+    dump = repr(_rows(settings))
+    for canary in ("Zebediah", "CanaryA", "SecretA", "1970-01-01", patient.token):
+        assert canary not in dump
+
+
+def test_denial_is_recorded_even_though_the_request_failed(
+    client: TestClient, world: World, settings: Settings
+) -> None:
+    start = len(_rows(settings))
+    response = client.get(f"/v1/patients/{world['patient_a'].patient_id}",
+                          headers=world["patient_b"].headers)
+    assert response.status_code == 404
+    rows = _new_rows(settings, start)
+    assert [(r["action"], r["outcome"]) for r in rows] == [("access_denied", "denied")]
+    assert str(rows[0]["actor_id"]).replace("-", "") == world["patient_b"].user_id.hex
+
+
+def test_login_success_and_failure_are_recorded(
+    client: TestClient, settings: Settings, clock: object, app: object
+) -> None:
+    from tests.support import seed_world
+
+    people = seed_world(settings, clock, with_passwords=True)  # type: ignore[arg-type]
+    start = len(_rows(settings))
+    login(client, people["patient_a"].email, "a wrong password")
+    login(client, people["patient_a"].email)
+    rows = _new_rows(settings, start)
+    assert [(r["action"], r["outcome"]) for r in rows] == [
+        ("login", "failure"), ("login", "success")]
+
+
+def test_application_role_cannot_change_audit_rows(
+    client: TestClient, world: World, settings: Settings, dialect: str
+) -> None:
+    engine = create_engine(settings.effective_database_url)
+    statements = ["UPDATE audit_events SET outcome = 'success'", "DELETE FROM audit_events"]
+    if dialect == "postgresql":
+        statements.append("TRUNCATE audit_events")
+    refused = 0
+    for statement in statements:
+        with engine.connect() as conn:
+            try:
+                conn.execute(text(statement))
+                conn.commit()
+            except DBAPIError:
+                refused += 1
+    engine.dispose()
+    assert refused == len(statements)
+    assert len(_rows(settings)) > 0
+
+
+def _tamper(settings: Settings, dialect: str, statement: str) -> None:
+    """Simulates an offline edit by someone who bypassed the guards (e.g. with the disk file)."""
+    engine = create_engine(settings.effective_database_url)
+    with engine.begin() as conn:
+        if dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER IF EXISTS audit_events_no_update"))
+            conn.execute(text("DROP TRIGGER IF EXISTS audit_events_no_delete"))
+        conn.execute(text(statement))
+    engine.dispose()
+
+
+def _verify(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    monkeypatch.setenv("TELEHEALTH_DATABASE_URL", settings.effective_database_url)
+    monkeypatch.setenv("TELEHEALTH_DATA_DIR", str(settings.data_dir))
+    result = CliRunner().invoke(cli, ["audit", "verify"])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET actor_role = 'admin' WHERE seq = 3",
+        "UPDATE audit_events SET detail = '{\"x\": 1}' WHERE seq = (SELECT MAX(seq) FROM audit_events)",
+        "DELETE FROM audit_events WHERE seq = 2",
+        "DELETE FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)",
+        # Swap rows 2 and 3 through negative numbers, so the key stays unique at every step.
+        "UPDATE audit_events SET seq = CASE seq WHEN 2 THEN -3 ELSE -2 END WHERE seq IN (2, 3); "
+        "UPDATE audit_events SET seq = -seq WHERE seq < 0",
+    ],
+    ids=["edit", "edit-last", "delete-middle", "delete-last", "reorder"],
+)
+def test_audit_verify_detects_tampering(
+    client: TestClient, world: World, settings: Settings, dialect: str,
+    monkeypatch: pytest.MonkeyPatch, statement: str,
+) -> None:
+    code, output = _verify(settings, monkeypatch)
+    assert code == 0, output
+    for part in statement.split("; "):
+        _tamper(settings, dialect, part)
+    code, output = _verify(settings, monkeypatch)
+    assert code == 1
+    assert "broken" in output
