@@ -1,0 +1,50 @@
+"""The command line: demo data, user and token creation, audit verification."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from telehealth.cli import app
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TELEHEALTH_DATABASE_URL", database_url)
+    monkeypatch.setenv("TELEHEALTH_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_demo_json_lists_accounts_and_is_idempotent(env: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["demo", "--json"])
+    assert first.exit_code == 0, first.output
+    accounts = json.loads(first.output)
+    roles = {a["role"] for a in accounts}
+    assert roles == {"patient", "clinician", "coordinator", "admin"}
+    for account in accounts:
+        assert set(account) >= {"email", "role", "password"}
+        assert ("totp_secret" in account) == (account["role"] in {"clinician", "admin"})
+    second = runner.invoke(app, ["demo", "--json"])
+    assert json.loads(second.output) == accounts
+    assert (env / "demo-accounts.json").stat().st_mode & 0o077 == 0
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
+
+
+def test_user_and_token_create(env: Path) -> None:
+    runner = CliRunner()
+    created = runner.invoke(app, ["user", "create", "--email", "doc@example.test", "--role",
+                                  "clinician", "--name", "Doc", "--password",
+                                  "a long enough password"])
+    assert created.exit_code == 0, created.output
+    assert "TOTP secret" in created.output
+    token = runner.invoke(app, ["token", "create", "doc@example.test"])
+    assert token.exit_code == 0
+    assert token.output.strip().startswith("tht_")
+    missing = runner.invoke(app, ["token", "create", "nobody@example.test"])
+    assert missing.exit_code == 1

@@ -1,0 +1,97 @@
+"""HTTP behaviour shared by every route: headers, problem details, validation, health."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from telehealth.config import DEV_SECRET_KEY, Environment, Settings
+from telehealth.errors import DomainError
+from telehealth.clock import FrozenClock
+from tests.support import World, login, seed_world
+
+pytestmark = pytest.mark.db
+
+
+def test_phi_response_carries_security_headers_and_no_store(
+    client: TestClient, world: World
+) -> None:
+    patient = world["patient_a"]
+    response = client.get(f"/v1/patients/{patient.patient_id}", headers=patient.headers)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert "strict-transport-security" not in response.headers  # plain HTTP in tests
+    assert response.headers["x-request-id"]
+
+
+def test_validation_errors_are_problem_details_without_echoing_values(
+    client: TestClient, world: World
+) -> None:
+    coordinator = world["coordinator"]
+    response = client.post("/v1/patients", headers=coordinator.headers, json={
+        "given_name": "Quentin", "family_name": "Canaryson", "birth_date": "not-a-date-QX7",
+        "home_state": "TX"})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == "invalid_input"
+    assert body["errors"][0]["field"] == "body.birth_date"
+    assert "QX7" not in response.text
+
+
+def test_unknown_fields_are_refused_not_ignored(client: TestClient, world: World) -> None:
+    patient = world["patient_a"]
+    response = client.patch(f"/v1/patients/{patient.patient_id}", headers=patient.headers,
+                            json={"version": 1, "org_id": str(world.other_org_id)})
+    assert response.status_code == 422
+
+
+def test_stale_version_is_a_conflict_not_a_lost_update(client: TestClient, world: World) -> None:
+    patient = world["patient_a"]
+    path = f"/v1/patients/{patient.patient_id}"
+    first = client.patch(path, headers=patient.headers, json={"phone": "1", "version": 1})
+    assert first.status_code == 200
+    second = client.patch(path, headers=patient.headers, json={"phone": "2", "version": 1})
+    assert second.status_code == 409
+    assert client.get(path, headers=patient.headers).json()["phone"] == "1"
+
+
+def test_duplicate_account_is_a_conflict(client: TestClient, world: World) -> None:
+    body = {"email": world["patient_a"].email, "display_name": "Dup", "role": "patient"}
+    response = client.post("/v1/users", headers=world["admin"].headers, json=body)
+    assert response.status_code == 409
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_openapi_lists_the_api(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/v1/patients/{patient_id}" in spec["paths"]
+    assert spec["components"]["schemas"]["PatientOut"]["additionalProperties"] is False
+
+
+def test_cross_origin_cookie_write_is_refused(
+    client: TestClient, settings: Settings, clock: FrozenClock
+) -> None:
+    response = client.post("/v1/auth/logout", headers={"Origin": "https://evil.example"})
+    assert response.status_code == 401  # no cookie yet: refused before any origin question
+    people = seed_world(settings, clock, with_passwords=True)
+    assert login(client, people["patient_a"].email).status_code == 200
+    refused = client.post("/v1/tokens", json={}, headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 403
+    assert client.post("/v1/tokens", json={}, headers={"Origin": "http://testserver"}
+                       ).status_code == 201
+
+
+def test_production_refuses_development_secrets(tmp_path: object) -> None:
+    with pytest.raises(DomainError):
+        Settings(env=Environment.PRODUCTION).check_secrets()
+    strong = Settings(env=Environment.PRODUCTION, secret_key="x" * 48,
+                      storage_keks="k1:" + "A" * 43 + "=")
+    strong.check_secrets()
+    assert DEV_SECRET_KEY not in repr(strong)
