@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -14,8 +18,13 @@ from telehealth.audit.routes import router as audit_router
 from telehealth.clock import Clock, SystemClock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.jobs import JobRunner
 from telehealth.identity.routes import router as identity_router
-from telehealth.web import problems
+from telehealth.monitoring.routes import router as monitoring_router
+from telehealth.notifications.routes import router as notifications_router
+from telehealth.review.routes import router as review_router
+from telehealth.visits.routes import router as visits_router
+from telehealth.web import pages, problems
 from telehealth.web.middleware import SecurityMiddleware
 from telehealth.web.scoped import Services
 
@@ -27,7 +36,16 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+API_ROUTERS = (
+    identity_router, access_router, audit_router, notifications_router, review_router,
+    visits_router, monitoring_router,
+)
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, run_jobs: bool = False
+) -> FastAPI:
+    """Builds the application. ``run_jobs`` starts the in-process background job thread."""
     settings.check_secrets()
     engine = make_engine(settings.effective_database_url)
     services = Services(
@@ -37,7 +55,21 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         clock=clock or SystemClock(),
         extras={},
     )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runner = JobRunner(services.sessions, services.clock, settings) if run_jobs else None
+        if runner is not None:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+            engine.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="telehealth",
         version=__version__,
         description="Synchronous, asynchronous and remote-monitoring care that knows the rules.",
@@ -56,8 +88,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         return {"status": "ready"}
 
     problems.install(app)
+    app.add_exception_handler(pages.SignInRequired, pages.sign_in_redirect)
     app.include_router(health)
-    for router in (identity_router, access_router, audit_router):
+    for router in API_ROUTERS:
         app.include_router(router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.add_middleware(SecurityMiddleware, hsts=settings.public_url.startswith("https://"))
     return app

@@ -8,8 +8,16 @@ from telehealth.access import tables as access_tables
 from telehealth.audit import tables as audit_tables
 from telehealth.db.base import Base
 from telehealth.identity import tables as identity_tables
+from telehealth.monitoring import tables as monitoring_tables
+from telehealth.notifications import tables as notification_tables
+from telehealth.policy import records as policy_tables
+from telehealth.review import tables as review_tables
+from telehealth.visits import tables as visits_tables
 
-MODULES = (access_tables, audit_tables, identity_tables)
+MODULES = (
+    access_tables, audit_tables, identity_tables, monitoring_tables, notification_tables,
+    policy_tables, review_tables, visits_tables,
+)
 
 
 def metadata() -> MetaData:

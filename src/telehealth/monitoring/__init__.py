@@ -1,0 +1,1 @@
+"""Remote patient monitoring: devices, readings, thresholds, alerts, time and billing periods."""

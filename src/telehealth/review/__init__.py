@@ -1,0 +1,1 @@
+"""Store-and-forward: cases, media, routing, specialist review and reports back."""

@@ -1,0 +1,1 @@
+"""Synchronous visits: scheduling, waiting room, signaling, session record and notes."""
