@@ -19,9 +19,13 @@ from telehealth.clock import Clock, SystemClock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.jobs import JobRunner
+from telehealth.monitoring import jobs as monitoring_jobs
+from telehealth.review import jobs as review_jobs
+from telehealth.visits import jobs as visits_jobs
 from telehealth.identity.routes import router as identity_router
 from telehealth.monitoring.routes import router as monitoring_router
 from telehealth.notifications.routes import router as notifications_router
+from telehealth.policy.routes import router as policy_router
 from telehealth.review.routes import router as review_router
 from telehealth.visits.routes import router as visits_router
 from telehealth.web import pages, problems
@@ -36,9 +40,12 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+# Importing a capability's jobs module registers its periodic jobs.
+JOB_MODULES = (monitoring_jobs, review_jobs, visits_jobs)
+
 API_ROUTERS = (
-    identity_router, access_router, audit_router, notifications_router, review_router,
-    visits_router, monitoring_router,
+    identity_router, access_router, audit_router, notifications_router, policy_router,
+    review_router, visits_router, monitoring_router,
 )
 
 

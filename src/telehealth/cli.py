@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from telehealth.audit.service import verify_chain
+from telehealth.coding.cli import code_command, coding_app
 from telehealth.clock import SystemClock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
@@ -22,7 +23,9 @@ from telehealth.errors import DomainError
 from telehealth.identity import repository
 from telehealth.identity import service as identity
 from telehealth.identity.model import Role
+from telehealth.policy.cli import decide_command, policy_app
 from telehealth.scope import Scope, open_scope
+from telehealth.storage.cli import keys_app
 
 app = typer.Typer(no_args_is_help=True, help="telehealth: care across modes, by the rules.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -33,6 +36,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+app.add_typer(coding_app, name="coding")
+app.add_typer(keys_app, name="keys")
+app.command("decide")(decide_command)
+app.command("code")(code_command)
 
 err = Console(stderr=True)
 
@@ -178,3 +186,27 @@ def audit_verify() -> None:
         return
     err.print(f"[red]audit chain broken[/red] at seq {result.at_seq}: {result.problem}")
     raise typer.Exit(1)
+
+
+@policy_app.command("explain")
+def policy_explain(decision_id: str) -> None:
+    """Print a stored decision readably, with its reasons and citations."""
+    from telehealth.policy.decision import Decision
+    from telehealth.policy.explain import render_explanation
+    from telehealth.policy.records import DecisionRecord
+
+    settings = _settings()
+    try:
+        key = uuid.UUID(decision_id)
+    except ValueError as exc:
+        err.print("[red]error:[/red] a decision id is a UUID")
+        raise typer.Exit(2) from exc
+    engine = make_engine(settings.effective_database_url)
+    with make_sessionmaker(engine)() as session:
+        record = session.get(DecisionRecord, key)
+    engine.dispose()
+    if record is None:
+        err.print("[red]error:[/red] no decision with that id")
+        raise typer.Exit(1)
+    typer.echo(render_explanation(Decision.model_validate(record.decision)))
+    typer.echo(f"rules fired: {', '.join(record.rules_fired) or 'none'}")

@@ -1,0 +1,1 @@
+"""Background jobs of the monitoring capability (registered with telehealth.jobs)."""

@@ -1,0 +1,90 @@
+"""Decisions as records: decide with the loaded rule set, store what was decided and why."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from telehealth.access import service as access
+from telehealth.audit.model import Action
+from telehealth.errors import not_found
+from telehealth.identity.model import Role
+from telehealth.policy.decision import Decision
+from telehealth.policy.engine import decide
+from telehealth.policy.facts import Facts, masked_facts, parse_facts
+from telehealth.policy.loader import RuleSet, load_ruleset
+from telehealth.policy.records import DecisionRecord
+from telehealth.scope import Scope
+
+
+@lru_cache(maxsize=4)
+def ruleset_at(path: Path | None = None) -> RuleSet:
+    """The compiled rule set, loaded once per process (per directory)."""
+    return load_ruleset(path)
+
+
+def rules_fired(decision: Decision) -> list[str]:
+    fired = {reason.rule for a in decision.modalities.values() for reason in a.reasons}
+    return sorted(fired)
+
+
+def decide_and_record(
+    scope: Scope,
+    facts: Facts | Mapping[str, Any],
+    *,
+    patient_id: uuid.UUID | None = None,
+    ruleset: RuleSet | None = None,
+) -> tuple[Decision, DecisionRecord]:
+    """Decide and store the decision record in the caller's transaction.
+
+    When the decision concerns a known patient, the actor must be able to read that patient.
+    """
+    actor = scope.require_actor()
+    if patient_id is not None:
+        access.readable_patient(scope, patient_id)
+    parsed = parse_facts(facts)
+    record_id = uuid.uuid4()
+    decision = decide(parsed, ruleset or ruleset_at(), evaluated_at=scope.clock.now(),
+                      decision_id=str(record_id))
+    record = DecisionRecord(
+        id=record_id, org_id=actor.org_id, requested_by=actor.user_id, patient_id=patient_id,
+        ruleset_revision=decision.ruleset_revision, masked_facts=masked_facts(parsed),
+        decision=decision.model_dump(mode="json"), rules_fired=rules_fired(decision),
+        created_at=scope.clock.now(),
+    )
+    scope.session.add(record)
+    scope.session.flush()
+    scope.audit.record(Action.CREATE, "decision", record.id, patient_id=patient_id,
+                       detail={"revision": decision.ruleset_revision[:16]})
+    return decision, record
+
+
+def readable_decision(scope: Scope, decision_id: uuid.UUID) -> DecisionRecord:
+    """Requester, and coordinators/admins of the same organization; patient-linked records
+    also follow the patient's access rules."""
+    actor = scope.require_actor()
+    record = scope.session.get(DecisionRecord, decision_id)
+    visible = record is not None and record.org_id == actor.org_id and (
+        record.requested_by == actor.user_id
+        or actor.role in (Role.COORDINATOR, Role.ADMIN)
+        or (record.patient_id is not None and actor.role is not Role.PATIENT)
+        or (record.patient_id is not None and record.patient_id == actor.patient_id)
+    )
+    if record is None or not visible:
+        scope.audit.record(Action.ACCESS_DENIED, "decision", decision_id, durable=True)
+        raise not_found("decision")
+    if record.patient_id is not None and record.requested_by != actor.user_id:
+        access.readable_patient(scope, record.patient_id)
+    scope.audit.record(Action.READ, "decision", record.id, patient_id=record.patient_id)
+    return record
+
+
+def records_for_revision_other_than(scope: Scope, revision: str, limit: int) -> list[DecisionRecord]:
+    return list(scope.session.execute(
+        select(DecisionRecord).where(DecisionRecord.ruleset_revision != revision).limit(limit)
+    ).scalars())

@@ -1,0 +1,1 @@
+"""Background jobs of the review capability (registered with telehealth.jobs)."""

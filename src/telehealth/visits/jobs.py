@@ -1,0 +1,1 @@
+"""Background jobs of the visits capability (registered with telehealth.jobs)."""
