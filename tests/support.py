@@ -40,8 +40,13 @@ class Person:
 
 @dataclass
 class World:
+    """The seeded people; ``settings`` and ``clock`` let matrix targets create objects with
+    services (``with scope_for(world.settings, world.clock) as scope: ...``)."""
+
     org_id: uuid.UUID
     other_org_id: uuid.UUID
+    settings: Settings
+    clock: FrozenClock
     people: dict[str, Person] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Person:
@@ -71,7 +76,8 @@ def seed_world(settings: Settings, clock: FrozenClock, *, with_passwords: bool =
 def _seed(scope: Scope, with_passwords: bool) -> World:
     org = identity.create_organization(scope, "Test Clinic")
     other = identity.create_organization(scope, "Other Clinic")
-    world = World(org_id=org.id, other_org_id=other.id)
+    world = World(org_id=org.id, other_org_id=other.id, settings=scope.settings,
+                  clock=scope.clock)  # type: ignore[arg-type]
 
     def person(key: str, role: Role, org_id: uuid.UUID) -> Person:
         created = identity.create_user(

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from telehealth.web.inventory import iter_routes
 from telehealth.web.scoped import ScopedRoute
 from tests.access import matrix_monitoring, matrix_review, matrix_visits
-from tests.access.matrix import Entry, patient_a_id
+from tests.access.matrix import Entry, decision_for_patient_a, patient_a_id
 from tests.support import World
 
 pytestmark = pytest.mark.db
@@ -30,6 +30,11 @@ CORE: dict[tuple[str, str], Entry] = {
     ("POST", "/logout"): Entry("page"),
     ("GET", "/"): Entry("page"),
     ("GET", "/v1/notifications"): Entry("self"),
+    ("POST", "/v1/decisions"): Entry("self"),
+    ("GET", "/v1/decisions/{decision_id}"): Entry(
+        "patient_object", target=lambda w: f"/v1/decisions/{decision_for_patient_a(w)}",
+        allowed=("clinician_a", "coordinator", "admin"),
+    ),
     ("POST", "/v1/notifications/{notification_id}/read"): Entry("self"),
     ("GET", "/healthz"): Entry("public"),
     ("GET", "/readyz"): Entry("public"),
