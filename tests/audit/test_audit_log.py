@@ -19,21 +19,26 @@ def _rows(settings: Settings) -> list[dict[str, object]]:
     engine = create_engine(settings.effective_database_url)
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(text(
-            "SELECT seq, action, outcome, object_type, object_id, actor_id, actor_role, "
-            "patient_id, request_id, detail FROM audit_events ORDER BY seq"))]
+            "SELECT chain, seq, action, outcome, object_type, object_id, actor_id, actor_role, "
+            "patient_id, request_id, detail FROM audit_events ORDER BY chain, seq"))]
     engine.dispose()
     return rows
 
 
-def _new_rows(settings: Settings, before: int) -> list[dict[str, object]]:
-    return [r for r in _rows(settings) if int(r["seq"]) > before]  # type: ignore[call-overload]
+def _keys(settings: Settings) -> set[tuple[object, object]]:
+    return {(r["chain"], r["seq"]) for r in _rows(settings)}
+
+
+def _new_rows(settings: Settings, before: set[tuple[object, object]]) -> list[dict[str, object]]:
+    """Rows that were not there before, in append order (one request appends to one chain)."""
+    return [r for r in _rows(settings) if (r["chain"], r["seq"]) not in before]
 
 
 def test_each_phi_read_and_write_leaves_exactly_one_row(
     client: TestClient, world: World, settings: Settings
 ) -> None:
     patient = world["patient_a"]
-    start = len(_rows(settings))
+    start = _keys(settings)
     response = client.get(f"/v1/patients/{patient.patient_id}", headers=patient.headers)
     assert response.status_code == 200
     rows = _new_rows(settings, start)
@@ -42,7 +47,7 @@ def test_each_phi_read_and_write_leaves_exactly_one_row(
     assert str(rows[0]["patient_id"]).replace("-", "") == patient.patient_id.hex  # type: ignore[union-attr]
     assert rows[0]["request_id"] == response.headers["x-request-id"]
 
-    start = len(_rows(settings))
+    start = _keys(settings)
     client.patch(f"/v1/patients/{patient.patient_id}", json={"phone": "555-0199", "version": 1},
                  headers=patient.headers)
     rows = _new_rows(settings, start)
@@ -64,7 +69,7 @@ def test_audit_rows_hold_no_phi_values(
 def test_denial_is_recorded_even_though_the_request_failed(
     client: TestClient, world: World, settings: Settings
 ) -> None:
-    start = len(_rows(settings))
+    start = _keys(settings)
     response = client.get(f"/v1/patients/{world['patient_a'].patient_id}",
                           headers=world["patient_b"].headers)
     assert response.status_code == 404
@@ -79,7 +84,7 @@ def test_login_success_and_failure_are_recorded(
     from tests.support import seed_world
 
     people = seed_world(settings, clock, with_passwords=True)  # type: ignore[arg-type]
-    start = len(_rows(settings))
+    start = _keys(settings)
     login(client, people["patient_a"].email, "a wrong password")
     login(client, people["patient_a"].email)
     rows = _new_rows(settings, start)
@@ -127,18 +132,23 @@ def _verify(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[int, s
     return result.exit_code, result.output
 
 
+# {c} is the chain the seeded world was written to (one transaction, one chain).
 @pytest.mark.parametrize(
     "statement",
     [
-        "UPDATE audit_events SET actor_role = 'admin' WHERE seq = 3",
-        "UPDATE audit_events SET detail = '{\"x\": 1}' WHERE seq = (SELECT MAX(seq) FROM audit_events)",
-        "DELETE FROM audit_events WHERE seq = 2",
-        "DELETE FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)",
+        "UPDATE audit_events SET actor_role = 'admin' WHERE chain = {c} AND seq = 3",
+        "UPDATE audit_events SET detail = '{{\"x\": 1}}' WHERE chain = {c} AND seq = "
+        "(SELECT MAX(seq) FROM audit_events WHERE chain = {c})",
+        "DELETE FROM audit_events WHERE chain = {c} AND seq = 2",
+        "DELETE FROM audit_events WHERE chain = {c} AND seq = "
+        "(SELECT MAX(seq) FROM audit_events WHERE chain = {c})",
         # Swap rows 2 and 3 through negative numbers, so the key stays unique at every step.
-        "UPDATE audit_events SET seq = CASE seq WHEN 2 THEN -3 ELSE -2 END WHERE seq IN (2, 3); "
+        "UPDATE audit_events SET seq = CASE seq WHEN 2 THEN -3 ELSE -2 END "
+        "WHERE chain = {c} AND seq IN (2, 3); "
         "UPDATE audit_events SET seq = -seq WHERE seq < 0",
+        "UPDATE audit_events SET chain = ({c} + 1) % 16 WHERE chain = {c} AND seq = 1",
     ],
-    ids=["edit", "edit-last", "delete-middle", "delete-last", "reorder"],
+    ids=["edit", "edit-last", "delete-middle", "delete-last", "reorder", "move-chain"],
 )
 def test_audit_verify_detects_tampering(
     client: TestClient, world: World, settings: Settings, dialect: str,
@@ -146,6 +156,8 @@ def test_audit_verify_detects_tampering(
 ) -> None:
     code, output = _verify(settings, monkeypatch)
     assert code == 0, output
+    seeded_chain = int(_rows(settings)[0]["chain"])  # type: ignore[call-overload]
+    statement = statement.format(c=seeded_chain)
     for part in statement.split("; "):
         _tamper(settings, dialect, part)
     code, output = _verify(settings, monkeypatch)

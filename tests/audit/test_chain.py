@@ -17,7 +17,7 @@ from telehealth.audit.model import (
     ChainedRecord,
     Outcome,
     chain,
-    verify,
+    verify_one,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,19 +33,25 @@ def _events(n: int) -> list[AuditEvent]:
 
 
 def _verify(records: list[ChainedRecord], head: ChainedRecord) -> bool:
-    return verify(records, head.seq, head.hash).ok
+    return verify_one(3, records, head.seq, head.hash).ok
 
 
 def test_intact_chain_verifies() -> None:
-    records = chain(0, GENESIS_HASH, _events(20))
+    records = chain(3, 0, GENESIS_HASH, _events(20))
     assert _verify(records, records[-1])
-    assert verify([], 0, GENESIS_HASH).ok
+    assert verify_one(3, [], 0, GENESIS_HASH).ok
+
+
+def test_a_row_moved_to_another_chain_is_detected() -> None:
+    records = chain(3, 0, GENESIS_HASH, _events(3))
+    moved = [records[0], dataclasses.replace(records[1], chain=4), records[2]]
+    assert not _verify(moved, records[-1])
 
 
 @given(st.integers(min_value=0, max_value=19), st.sampled_from(
     ["object_id", "actor_role", "outcome", "at", "detail", "patient_id"]))
 def test_any_single_field_edit_is_detected(index: int, field: str) -> None:
-    records = chain(0, GENESIS_HASH, _events(20))
+    records = chain(3, 0, GENESIS_HASH, _events(20))
     event = records[index].event
     changes = {
         "object_id": "tampered", "actor_role": "admin", "outcome": Outcome.DENIED,
@@ -59,7 +65,7 @@ def test_any_single_field_edit_is_detected(index: int, field: str) -> None:
 
 
 def test_deletion_anywhere_and_reordering_are_detected() -> None:
-    records = chain(0, GENESIS_HASH, _events(10))
+    records = chain(3, 0, GENESIS_HASH, _events(10))
     for index in range(10):
         assert not _verify(records[:index] + records[index + 1:], records[-1])
     shuffled = list(records)
@@ -70,6 +76,6 @@ def test_deletion_anywhere_and_reordering_are_detected() -> None:
 
 
 def test_rewriting_the_tail_without_the_head_is_detected() -> None:
-    records = chain(0, GENESIS_HASH, _events(5))
-    forged = chain(4, records[3].hash, _events(1))
+    records = chain(3, 0, GENESIS_HASH, _events(5))
+    forged = chain(3, 4, records[3].hash, _events(1))
     assert not _verify(records[:4] + forged, records[-1])

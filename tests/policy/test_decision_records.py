@@ -16,9 +16,7 @@ from tests.support import World
 pytestmark = pytest.mark.db
 
 
-def test_decision_is_stored_and_fetched_by_its_requester(
-    client: TestClient, world: World
-) -> None:
+def test_decision_is_stored_and_fetched_by_its_requester(client: TestClient, world: World) -> None:
     clinician = world["clinician_a"]
     created = client.post("/v1/decisions", json=SAMPLE_FACTS, headers=clinician.headers)
     assert created.status_code == 201, created.text
@@ -31,8 +29,10 @@ def test_decision_is_stored_and_fetched_by_its_requester(
     # Another clinician of the same organization did not ask and the record names no patient.
     other = client.get(created.headers["location"], headers=world["clinician_x"].headers)
     assert other.status_code == 404
-    assert client.get(created.headers["location"],
-                      headers=world["other_admin"].headers).status_code == 404
+    assert (
+        client.get(created.headers["location"], headers=world["other_admin"].headers).status_code
+        == 404
+    )
 
 
 def test_invalid_facts_name_the_field_and_store_nothing(
@@ -49,11 +49,19 @@ def test_linking_a_decision_to_a_patient_needs_access_to_that_patient(
     client: TestClient, world: World
 ) -> None:
     target = world["patient_a"].patient_id
-    refused = client.post("/v1/decisions", params={"patient_id": str(target)}, json=SAMPLE_FACTS,
-                          headers=world["clinician_x"].headers)
+    refused = client.post(
+        "/v1/decisions",
+        params={"patient_id": str(target)},
+        json=SAMPLE_FACTS,
+        headers=world["clinician_x"].headers,
+    )
     assert refused.status_code == 404
-    allowed = client.post("/v1/decisions", params={"patient_id": str(target)}, json=SAMPLE_FACTS,
-                          headers=world["clinician_a"].headers)
+    allowed = client.post(
+        "/v1/decisions",
+        params={"patient_id": str(target)},
+        json=SAMPLE_FACTS,
+        headers=world["clinician_a"].headers,
+    )
     assert allowed.status_code == 201
 
 
@@ -62,12 +70,14 @@ def test_stored_record_masks_dates_and_explain_prints_citations(
 ) -> None:
     from sqlalchemy import create_engine, text
 
-    created = client.post("/v1/decisions", json=SAMPLE_FACTS,
-                          headers=world["clinician_a"].headers).json()
+    created = client.post(
+        "/v1/decisions", json=SAMPLE_FACTS, headers=world["clinician_a"].headers
+    ).json()
     engine = create_engine(settings.effective_database_url)
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT masked_facts, rules_fired, ruleset_revision "
-                                "FROM decision_records")).one()
+        row = conn.execute(
+            text("SELECT masked_facts, rules_fired, ruleset_revision FROM decision_records")
+        ).one()
     engine.dispose()
     masked = row[0] if isinstance(row[0], dict) else __import__("json").loads(row[0])
     assert masked["date_of_service"] == "2026-12"

@@ -19,24 +19,22 @@ from telehealth.audit.model import (
 )
 from telehealth.audit.tables import AuditHead, AuditRow
 
-HEAD_ID = 1
 
+def append(session: Session, chain_id: int, events: Sequence[AuditEvent]) -> list[ChainedRecord]:
+    """Append events to one chain inside the caller's transaction.
 
-def append(session: Session, events: Sequence[AuditEvent]) -> list[ChainedRecord]:
-    """Append events to the chain inside the caller's transaction.
-
-    The head row is locked (FOR UPDATE on PostgreSQL; SQLite already holds the write lock from
-    BEGIN IMMEDIATE), so concurrent transactions extend the chain one after the other.
+    The chain's head row is locked (FOR UPDATE on PostgreSQL; SQLite already holds the write
+    lock from BEGIN IMMEDIATE), so transactions on the same chain extend it one after another.
     """
     if not events:
         return []
     head = session.execute(
-        select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+        select(AuditHead).where(AuditHead.id == chain_id).with_for_update()
     ).scalar_one_or_none()
     if head is None:
-        head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS_HASH)
+        head = AuditHead(id=chain_id, seq=0, hash=GENESIS_HASH)
         session.add(head)
-    records = chain(head.seq, head.hash, events)
+    records = chain(chain_id, head.seq, head.hash, events)
     session.add_all(_row(record) for record in records)
     head.seq = records[-1].seq
     head.hash = records[-1].hash
@@ -47,6 +45,7 @@ def append(session: Session, events: Sequence[AuditEvent]) -> list[ChainedRecord
 def _row(record: ChainedRecord) -> AuditRow:
     event = record.event
     return AuditRow(
+        chain=record.chain,
         seq=record.seq,
         at=event.at,
         action=event.action.value,
@@ -80,12 +79,15 @@ def to_record(row: AuditRow) -> ChainedRecord:
         request_id=row.request_id,
         detail=dict(row.detail or {}),
     )
-    return ChainedRecord(seq=row.seq, event=event, prev_hash=row.prev_hash, hash=row.hash)
+    return ChainedRecord(row.chain, row.seq, event, row.prev_hash, row.hash)
 
 
-def iter_records(session: Session, batch: int = 1000) -> Iterator[ChainedRecord]:
+def iter_chain(session: Session, chain_id: int, batch: int = 1000) -> Iterator[ChainedRecord]:
     result = session.execute(
-        select(AuditRow).order_by(AuditRow.seq).execution_options(yield_per=batch)
+        select(AuditRow)
+        .where(AuditRow.chain == chain_id)
+        .order_by(AuditRow.seq)
+        .execution_options(yield_per=batch)
     )
     try:
         for row in result.scalars():
@@ -95,11 +97,12 @@ def iter_records(session: Session, batch: int = 1000) -> Iterator[ChainedRecord]
         result.close()
 
 
-def head(session: Session) -> tuple[int, str]:
-    found = session.get(AuditHead, HEAD_ID)
-    if found is None:
-        return 0, GENESIS_HASH
-    return found.seq, found.hash
+def heads(session: Session) -> dict[int, tuple[int, str]]:
+    return {h.id: (h.seq, h.hash) for h in session.execute(select(AuditHead)).scalars()}
+
+
+def chains_in_rows(session: Session) -> set[int]:
+    return set(session.execute(select(AuditRow.chain).distinct()).scalars())
 
 
 def search(
@@ -112,7 +115,6 @@ def search(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 100,
-    before_seq: int | None = None,
 ) -> list[AuditRow]:
     query = select(AuditRow).where(AuditRow.org_id == org_id)
     if patient_id is not None:
@@ -125,6 +127,5 @@ def search(
         query = query.where(AuditRow.at >= since)
     if until is not None:
         query = query.where(AuditRow.at < until)
-    if before_seq is not None:
-        query = query.where(AuditRow.seq < before_seq)
-    return list(session.execute(query.order_by(AuditRow.seq.desc()).limit(limit)).scalars())
+    ordered = query.order_by(AuditRow.at.desc(), AuditRow.chain, AuditRow.seq.desc())
+    return list(session.execute(ordered.limit(limit)).scalars())

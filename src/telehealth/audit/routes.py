@@ -20,6 +20,7 @@ router = APIRouter(prefix="/v1", route_class=ScopedRoute, tags=["audit"])
 
 class AuditOut(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    chain: int
     seq: int
     at: datetime
     action: str
@@ -44,14 +45,13 @@ def search_audit(
     action: Action | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_seq: int | None = Query(None, ge=1),
     limit: int = Query(100, ge=1, le=500),
 ) -> list[AuditOut]:
     admin = access.require_admin(scope)
     rows = repository.search(
         scope.session, patient_id=patient_id, actor_id=actor_id,
         action=action.value if action else None, since=since, until=until, limit=limit,
-        before_seq=before_seq, org_id=admin.org_id,
+        org_id=admin.org_id,
     )
     scope.audit.record(Action.EXPORT, "audit_log", None, detail={"rows": len(rows)})
     return [AuditOut.model_validate(r, from_attributes=True) for r in rows]

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, Uuid
+from sqlalchemy import JSON, BigInteger, Integer, SmallInteger, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telehealth.db.base import Base, UTCDateTime
@@ -15,6 +15,7 @@ from telehealth.db.base import Base, UTCDateTime
 class AuditRow(Base):
     __tablename__ = "audit_events"
 
+    chain: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
@@ -35,10 +36,10 @@ class AuditRow(Base):
 
 
 class AuditHead(Base):
-    """One row: the last sequence number and hash. Locked while appending, so the chain is linear."""
+    """One row per chain: its last sequence number and hash, locked while appending to it."""
 
     __tablename__ = "audit_head"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session
 
 from telehealth.audit import repository
-from telehealth.audit.model import Action, AuditEvent, Outcome
+from telehealth.audit.model import Action, AuditEvent, Outcome, chain_for
 from telehealth.clock import Clock
 from telehealth.db.uow import UnitOfWork
 
@@ -26,6 +26,7 @@ class AuditTrail:
         self._clock = clock
         self._request_id = request_id
         self._source_ip = source_ip
+        self._chain = chain_for(request_id or str(uuid.uuid4()))
         self._pending: list[AuditEvent] = []
         self._durable: list[AuditEvent] = []
         self.actor_id: uuid.UUID | None = None
@@ -77,10 +78,10 @@ class AuditTrail:
         events = sorted([*self._pending, *self._durable], key=lambda e: e.at)
         self._pending.clear()
         self._durable.clear()
-        repository.append(session, events)
+        repository.append(session, self._chain, events)
 
     def _flush_durable(self, session: Session) -> None:
         events = list(self._durable)
         self._durable.clear()
         self._pending.clear()
-        repository.append(session, events)
+        repository.append(session, self._chain, events)

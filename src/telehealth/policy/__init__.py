@@ -6,7 +6,7 @@ is a pure function of the facts and the compiled rule set.
 
 from telehealth.policy.decision import MODALITIES, Decision
 from telehealth.policy.engine import decide, derive_decision_id
-from telehealth.policy.explain import render_explanation
+from telehealth.policy.explain import render_explanation, rules_fired
 from telehealth.policy.facts import Facts, masked_facts, parse_facts
 from telehealth.policy.loader import PolicyError, RuleSet, load_ruleset, validate_packs
 
@@ -22,5 +22,6 @@ __all__ = [
     "masked_facts",
     "parse_facts",
     "render_explanation",
+    "rules_fired",
     "validate_packs",
 ]

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from telehealth.errors import DomainError
 from telehealth.policy.decision import Decision, Modality
 from telehealth.policy.engine import decide
-from telehealth.policy.loader import CASE_DEFAULTS, RuleSet, case_files
+from telehealth.policy.loader import CASE_DEFAULTS, RuleSet, case_files, read_yaml
 
 # Cases stamp a fixed evaluation time so that their output is reproducible.
 CASE_EVALUATED_AT = datetime(2026, 11, 27, tzinfo=UTC)
@@ -89,14 +89,14 @@ def load_cases(root: Path) -> tuple[list[Case], list[str]]:
     defaults_path = root / CASE_DEFAULTS
     defaults: dict[str, Any] = {}
     try:
-        defaults = (yaml.safe_load(defaults_path.read_text(encoding="utf-8")) or {})["facts"]
+        defaults = (read_yaml(defaults_path.read_text(encoding="utf-8")) or {})["facts"]
     except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
         problems.append(f"{CASE_DEFAULTS}: cannot read default facts: {exc}")
     cases: list[Case] = []
     for path in case_files(root):
         rel = path.relative_to(root).as_posix()
         try:
-            spec = CaseFileSpec.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+            spec = CaseFileSpec.model_validate(read_yaml(path.read_text(encoding="utf-8")))
         except (OSError, yaml.YAMLError, ValidationError) as exc:
             problems.append(f"{rel}: {exc}")
             continue

@@ -171,10 +171,8 @@ class _Placeholders(dict[str, str]):
         return "{" + key + "}"
 
 
-def _render(text: str, env: Mapping[str, object]) -> str:
-    if "{" not in text:
-        return text
-    return text.format_map(_Placeholders({k: str(v) for k, v in env.items() if "." not in k}))
+def _placeholders(env: Mapping[str, object]) -> _Placeholders:
+    return _Placeholders({k: str(v) for k, v in env.items() if "." not in k})
 
 
 @dataclass
@@ -191,6 +189,14 @@ class _Fold:
     requirements: list[Requirement] = field(default_factory=list)
     warnings: dict[str, str] = field(default_factory=dict)
     preferences: list[tuple[int, int, tuple[Modality, ...]]] = field(default_factory=list)
+    _fields: _Placeholders | None = None
+
+    def render(self, text: str) -> str:
+        if "{" not in text:
+            return text
+        if self._fields is None:
+            self._fields = _placeholders(self.env)
+        return text.format_map(self._fields)
 
     def citation(self, rule: Rule) -> str:
         if rule.cites_state_field is None:
@@ -200,39 +206,48 @@ class _Fold:
         return f"{rule.citation}; {state}: {source}"
 
     def apply(self, rule: Rule) -> None:
-        message = _render(rule.message, self.env)
-        reason = Reason(rule=rule.id, message=message, citation=self.citation(rule))
+        reason, requirements = self._texts(rule)
+        self.requirements.extend(requirements)
         noted: set[Modality] = set()
         for effect in rule.effects:
-            self._apply_effect(rule, effect, reason, noted)
+            if effect.kind == "warning":
+                self.warnings.setdefault(effect.value, reason.message)
+            elif effect.kind == "prefer":
+                self.preferences.append((effect.priority, rule.position, effect.order))
+            elif effect.kind != "requirement":
+                for modality in effect.modalities:
+                    assert modality is not None  # noqa: S101 -- the loader guarantees modalities
+                    self._apply_modal(effect, modality, reason, noted)
+
+    def _texts(self, rule: Rule) -> tuple[Reason, tuple[Requirement, ...]]:
+        key = (rule.position, *(self.env.get(n) for n in rule.text_variables))
+        cached = self.ruleset.rendered.get(key)
+        if cached is None:
+            cached = self._render_rule(rule)
+            self.ruleset.rendered[key] = cached
+        return cached
+
+    def _render_rule(self, rule: Rule) -> tuple[Reason, tuple[Requirement, ...]]:
+        reason = Reason(
+            rule=rule.id, message=self.render(rule.message), citation=self.citation(rule)
+        )
+        requirements = [
+            Requirement(
+                kind=effect.value,
+                modality=modality,
+                detail=self.render(effect.detail) if effect.detail else reason.message,
+                citation=reason.citation,
+            )
+            for effect in rule.effects
+            if effect.kind == "requirement"
+            for modality in effect.modalities
+        ]
+        return reason, tuple(requirements)
 
     def _note(self, modality: Modality, weight: int, reason: Reason, noted: set[Modality]) -> None:
         if modality not in noted:
             noted.add(modality)
             self.reasons[modality].append((weight, reason))
-
-    def _apply_effect(
-        self, rule: Rule, effect: Effect, reason: Reason, noted: set[Modality]
-    ) -> None:
-        if effect.kind == "warning":
-            self.warnings.setdefault(effect.value, reason.message)
-        elif effect.kind == "prefer":
-            self.preferences.append((effect.priority, rule.position, effect.order))
-        elif effect.kind == "requirement":
-            detail = _render(effect.detail, self.env) if effect.detail else reason.message
-            for modality in effect.modalities:
-                self.requirements.append(
-                    Requirement(
-                        kind=effect.value,
-                        modality=modality,
-                        detail=detail,
-                        citation=reason.citation,
-                    )
-                )
-        else:
-            for modality in effect.modalities:
-                assert modality is not None  # noqa: S101 -- the loader guarantees modalities
-                self._apply_modal(effect, modality, reason, noted)
 
     def _apply_modal(
         self, effect: Effect, modality: Modality, reason: Reason, noted: set[Modality]
@@ -250,7 +265,7 @@ class _Fold:
             self._note(modality, 0, reason, noted)
 
     def warn(self, code: str, message: str) -> None:
-        self.warnings.setdefault(code, _render(message, self.env))
+        self.warnings.setdefault(code, self.render(message))
 
     # -- results --
 
@@ -342,7 +357,8 @@ def fold_rules(facts: Facts, ruleset: RuleSet) -> _Fold:
     env = build_environment(facts, ruleset)
     fold = _Fold(env=env, ruleset=ruleset)
     day: date = facts.date_of_service
-    for rule in ruleset.rules_for(day, facts.patient.payer):
+    controlled = facts.encounter.controlled_substance is not None
+    for rule in ruleset.rules_for(day, facts.patient.payer, controlled):
         if rule.matches(env):
             fold.apply(rule)
     for rule in ruleset.lapsed_rules(day):

@@ -42,3 +42,8 @@ def render_explanation(decision: Decision) -> str:
         lines.append("  none")
     lines.extend(f"  - {w.code}: {w.message}" for w in decision.warnings)
     return "\n".join(lines) + "\n"
+
+
+def rules_fired(decision: Decision) -> list[str]:
+    """Ids of every rule that contributed a reason, sorted (for storage and search)."""
+    return sorted({r.rule for a in decision.modalities.values() for r in a.reasons})

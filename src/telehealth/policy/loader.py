@@ -13,6 +13,7 @@ import bisect
 import hashlib
 import itertools
 import json
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -30,6 +31,8 @@ from telehealth.policy.decision import (
     Coverage,
     Modality,
     Prescribing,
+    Reason,
+    Requirement,
     RequirementKind,
     Status,
 )
@@ -44,6 +47,10 @@ from telehealth.policy.variables import (
 Confidence = Literal["primary", "secondary", "unverified"]
 EffectKind = Literal["status", "coverage", "prescribing", "requirement", "warning", "prefer"]
 PAYERS: tuple[str, ...] = ("medicare", "medicaid", "commercial", "self_pay")
+# Rules are pre-sorted into buckets by these variables (besides the date), so a decision only
+# tests rules that can apply to its payer and to whether a controlled substance is involved.
+BucketKey = tuple[str, bool]
+BUCKET_KEYS: tuple[BucketKey, ...] = tuple((p, cs) for p in PAYERS for cs in (False, True))
 CASES_SUFFIX = ".cases.yaml"
 # The modality packs live in these folders of ``policies/``; other folders belong to other
 # engines (e.g. coding) and are not read here.
@@ -238,6 +245,8 @@ class Rule:
     cites_state_field: str | None
     sunset_warning: tuple[str, str] | None
     position: int
+    # The variables its texts depend on: rendered texts are memoised on their values.
+    text_variables: tuple[str, ...]
 
     def in_force(self, day: date) -> bool:
         return self.effective_from <= day and (
@@ -245,7 +254,15 @@ class Rule:
         )
 
     def matches(self, env: Mapping[str, object]) -> bool:
-        return all(c.test(env) for c in self.conditions)
+        # Hot path of every decision: a plain loop over the compiled conditions.
+        for cond in self.conditions:
+            value = env.get(cond.variable)
+            if value is None:
+                if cond.negate or None not in cond.values:
+                    return False
+            elif (value in cond.values) == cond.negate:
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,12 +315,17 @@ class RuleSet:
     default_compact: str
     video_thresholds: VideoThresholds
     _breakpoints: tuple[date, ...] = field(repr=False)
-    _buckets: tuple[Mapping[str, tuple[Rule, ...]], ...] = field(repr=False)
+    _buckets: tuple[Mapping[BucketKey, tuple[Rule, ...]], ...] = field(repr=False)
     _sunset_rules: tuple[Rule, ...] = field(repr=False)
+    # Memo of rendered reason texts and requirements, keyed by rule and the values the texts
+    # use; deterministic, so it never changes a result, and bounded by rules x states.
+    rendered: dict[tuple[object, ...], tuple[Reason, tuple[Requirement, ...]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
-    def rules_for(self, day: date, payer: str) -> tuple[Rule, ...]:
+    def rules_for(self, day: date, payer: str, controlled: bool = False) -> tuple[Rule, ...]:
         """Rules in force on ``day`` that can apply to ``payer``, in pack order."""
-        return self._buckets[bisect.bisect_right(self._breakpoints, day)][payer]
+        return self._buckets[bisect.bisect_right(self._breakpoints, day)][(payer, controlled)]
 
     def lapsed_rules(self, day: date) -> tuple[Rule, ...]:
         """Rules whose end date has passed with a renewal the data does not know."""
@@ -315,9 +337,17 @@ class RuleSet:
 # --- loading ------------------------------------------------------------------------------
 
 
+# The C loader is several times faster on the 51-state table; both are safe loaders.
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 -- a safe loader
+
+
 def _read_yaml(path: Path, problems: list[str]) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return read_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         problems.append(f"{path.name}: cannot read YAML: {exc}")
         return None
@@ -426,6 +456,15 @@ def _compile_rule(
             conditions.append(cond)
     effects = tuple(_compile_effect(e, where, problems) for e in spec.effects)
     sunset = (spec.sunset.warning, spec.sunset.message) if spec.sunset else None
+    texts = [spec.message, *(e.detail for e in spec.effects if e.detail)]
+    if spec.sunset is not None:
+        texts.append(spec.sunset.message)
+    names = {n for t in texts for _, n, _, _ in string.Formatter().parse(t) if n}
+    for name in sorted(names):
+        if name not in domains or "." in name:
+            problems.append(f"{where}: unknown placeholder {{{name}}}")
+    if spec.cites_state_field is not None:
+        names.add("location_state")
     return Rule(
         id=spec.id,
         pack=pack,
@@ -439,6 +478,7 @@ def _compile_rule(
         cites_state_field=spec.cites_state_field,
         sunset_warning=sunset,
         position=position,
+        text_variables=tuple(sorted(names)),
     )
 
 
@@ -487,7 +527,7 @@ def _compile_states(
 
 def _bucket(
     rules: tuple[Rule, ...],
-) -> tuple[tuple[date, ...], tuple[Mapping[str, tuple[Rule, ...]], ...]]:
+) -> tuple[tuple[date, ...], tuple[Mapping[BucketKey, tuple[Rule, ...]], ...]]:
     edges: set[date] = set()
     for r in rules:
         edges.add(r.effective_from)
@@ -498,15 +538,15 @@ def _bucket(
     buckets = []
     for start in starts:
         in_force = [r for r in rules if r.in_force(start)]
-        per_payer = {
-            payer: tuple(r for r in in_force if _may_apply_to(r, payer)) for payer in PAYERS
-        }
-        buckets.append(MappingProxyType(per_payer))
+        per_key = {key: tuple(r for r in in_force if _may_apply_to(r, key)) for key in BUCKET_KEYS}
+        buckets.append(MappingProxyType(per_key))
     return breakpoints, tuple(buckets)
 
 
-def _may_apply_to(rule: Rule, payer: str) -> bool:
-    return all(c.test({"payer": payer}) for c in rule.conditions if c.variable == "payer")
+def _may_apply_to(rule: Rule, key: BucketKey) -> bool:
+    payer, controlled = key
+    env = {"payer": payer, "controlled_substance": controlled}
+    return all(c.test(env) for c in rule.conditions if c.variable in env)
 
 
 def _check_series_overlap(specs: list[tuple[str, RuleSpec]], problems: list[str]) -> None:

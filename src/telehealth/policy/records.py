@@ -1,4 +1,4 @@
-"""Stored decisions: what was asked (masked), what was decided, under which rule revision, by whom."""
+"""Stored decisions: masked facts, the decision, the rule revision in force, who asked."""
 
 from __future__ import annotations
 

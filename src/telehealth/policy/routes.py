@@ -24,7 +24,7 @@ def create_decision(
     patient_id: uuid.UUID | None = None,
 ) -> JSONResponse:
     """Decide which modalities fit these facts; the decision is stored and can be fetched."""
-    decision, record = service.decide_and_record(scope, facts, patient_id=patient_id)
+    _decision, record = service.decide_and_record(scope, facts, patient_id=patient_id)
     return JSONResponse(record.decision, status_code=201,
                         headers={"Location": f"/v1/decisions/{record.id}"})
 

@@ -16,6 +16,7 @@ from telehealth.errors import not_found
 from telehealth.identity.model import Role
 from telehealth.policy.decision import Decision
 from telehealth.policy.engine import decide
+from telehealth.policy.explain import rules_fired
 from telehealth.policy.facts import Facts, masked_facts, parse_facts
 from telehealth.policy.loader import RuleSet, load_ruleset
 from telehealth.policy.records import DecisionRecord
@@ -26,11 +27,6 @@ from telehealth.scope import Scope
 def ruleset_at(path: Path | None = None) -> RuleSet:
     """The compiled rule set, loaded once per process (per directory)."""
     return load_ruleset(path)
-
-
-def rules_fired(decision: Decision) -> list[str]:
-    fired = {reason.rule for a in decision.modalities.values() for reason in a.reasons}
-    return sorted(fired)
 
 
 def decide_and_record(
@@ -49,18 +45,29 @@ def decide_and_record(
         access.readable_patient(scope, patient_id)
     parsed = parse_facts(facts)
     record_id = uuid.uuid4()
-    decision = decide(parsed, ruleset or ruleset_at(), evaluated_at=scope.clock.now(),
-                      decision_id=str(record_id))
+    decision = decide(
+        parsed, ruleset or ruleset_at(), evaluated_at=scope.clock.now(), decision_id=str(record_id)
+    )
     record = DecisionRecord(
-        id=record_id, org_id=actor.org_id, requested_by=actor.user_id, patient_id=patient_id,
-        ruleset_revision=decision.ruleset_revision, masked_facts=masked_facts(parsed),
-        decision=decision.model_dump(mode="json"), rules_fired=rules_fired(decision),
+        id=record_id,
+        org_id=actor.org_id,
+        requested_by=actor.user_id,
+        patient_id=patient_id,
+        ruleset_revision=decision.ruleset_revision,
+        masked_facts=masked_facts(parsed),
+        decision=decision.model_dump(mode="json"),
+        rules_fired=list(rules_fired(decision)),
         created_at=scope.clock.now(),
     )
     scope.session.add(record)
     scope.session.flush()
-    scope.audit.record(Action.CREATE, "decision", record.id, patient_id=patient_id,
-                       detail={"revision": decision.ruleset_revision[:16]})
+    scope.audit.record(
+        Action.CREATE,
+        "decision",
+        record.id,
+        patient_id=patient_id,
+        detail={"revision": decision.ruleset_revision[:16]},
+    )
     return decision, record
 
 
@@ -69,11 +76,15 @@ def readable_decision(scope: Scope, decision_id: uuid.UUID) -> DecisionRecord:
     also follow the patient's access rules."""
     actor = scope.require_actor()
     record = scope.session.get(DecisionRecord, decision_id)
-    visible = record is not None and record.org_id == actor.org_id and (
-        record.requested_by == actor.user_id
-        or actor.role in (Role.COORDINATOR, Role.ADMIN)
-        or (record.patient_id is not None and actor.role is not Role.PATIENT)
-        or (record.patient_id is not None and record.patient_id == actor.patient_id)
+    visible = (
+        record is not None
+        and record.org_id == actor.org_id
+        and (
+            record.requested_by == actor.user_id
+            or actor.role in (Role.COORDINATOR, Role.ADMIN)
+            or (record.patient_id is not None and actor.role is not Role.PATIENT)
+            or (record.patient_id is not None and record.patient_id == actor.patient_id)
+        )
     )
     if record is None or not visible:
         scope.audit.record(Action.ACCESS_DENIED, "decision", decision_id, durable=True)
@@ -84,7 +95,11 @@ def readable_decision(scope: Scope, decision_id: uuid.UUID) -> DecisionRecord:
     return record
 
 
-def records_for_revision_other_than(scope: Scope, revision: str, limit: int) -> list[DecisionRecord]:
-    return list(scope.session.execute(
-        select(DecisionRecord).where(DecisionRecord.ruleset_revision != revision).limit(limit)
-    ).scalars())
+def records_for_revision_other_than(
+    scope: Scope, revision: str, limit: int
+) -> list[DecisionRecord]:
+    return list(
+        scope.session.execute(
+            select(DecisionRecord).where(DecisionRecord.ruleset_revision != revision).limit(limit)
+        ).scalars()
+    )

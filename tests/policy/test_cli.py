@@ -1,0 +1,90 @@
+"""The command-line surface through Typer's test runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from telehealth.policy.cli import decide_command, policy_app
+from tests.policy.support import copy_policies, default_facts
+
+runner = CliRunner()
+decide_app = typer.Typer()
+decide_app.command()(decide_command)
+
+
+def test_policy_test_runs_every_case() -> None:
+    result = runner.invoke(policy_app, ["test"])
+    assert result.exit_code == 0, result.output
+    summary = result.output.strip().splitlines()[-1]
+    passed, failed = summary.split(", ")
+    assert int(passed.split()[0]) >= 150
+    assert failed == "0 failed"
+
+
+def test_policy_test_fails_on_a_broken_case(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    path = root / "payers" / "other.cases.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["cases"][0]["expect"]["coverage"]["in_person"] = "covered"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = runner.invoke(policy_app, ["test", "--policies", str(root)])
+    assert result.exit_code == 1
+    assert "FAIL payers/other.cases.yaml::" in result.output
+    assert ", 1 failed" in result.output
+
+
+def test_policy_validate_ok() -> None:
+    result = runner.invoke(policy_app, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok:")
+
+
+def test_policy_validate_reports_problems(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    path = root / "federal" / "dea.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del data["rules"][0]["citation"]
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = runner.invoke(policy_app, ["validate", "--policies", str(root)])
+    assert result.exit_code == 1
+    assert "citation" in result.output
+
+
+def test_decide_from_file(tmp_path: Path) -> None:
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(default_facts()), encoding="utf-8")
+    result = runner.invoke(decide_app, [str(path)])
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    assert decision["recommended"] == "async_store_and_forward"
+    assert set(decision["modalities"]) == set(decision["coverage"])
+
+
+def test_decide_from_stdin() -> None:
+    result = runner.invoke(decide_app, ["-"], input=json.dumps(default_facts()))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["decision_id"].startswith("dec_")
+
+
+def test_decide_bad_field_exits_2_naming_it() -> None:
+    facts = default_facts()
+    facts["patient"]["location_state"] = "Texas"
+    result = runner.invoke(decide_app, ["-"], input=json.dumps(facts))
+    assert result.exit_code == 2
+    assert "patient.location_state:" in result.stderr
+
+
+def test_decide_bad_json_exits_2() -> None:
+    result = runner.invoke(decide_app, ["-"], input="{not json")
+    assert result.exit_code == 2
+    assert "not valid JSON" in result.stderr
+
+
+def test_decide_missing_file_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(decide_app, [str(tmp_path / "nope.json")])
+    assert result.exit_code == 2
