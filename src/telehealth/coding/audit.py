@@ -132,11 +132,12 @@ class AuditSummary:
     by_severity: Counter[str] = field(default_factory=Counter)
     by_rule: Counter[str] = field(default_factory=Counter)
 
-    def count(self, hits: Iterable[Hit]) -> None:
+    def count(self, hits: list[Hit]) -> None:
+        self.findings += len(hits)
+        by_severity, by_rule = self.by_severity, self.by_rule
         for hit in hits:
-            self.findings += 1
-            self.by_severity[hit.severity] += 1
-            self.by_rule[hit.rule] += 1
+            by_severity[hit.severity] += 1
+            by_rule[hit.rule] += 1
 
     @property
     def has_errors(self) -> bool:
@@ -164,9 +165,14 @@ class Auditor:
         self.codeset = codeset
         self.summary = AuditSummary()
         self._max_groups = max(1, max_groups)
-        self._groups: OrderedDict[tuple[str, str], dict[str, _Seen]] = OrderedDict()
+        # Key: (patient_id, period column or (year, month) of the date of service).
+        self._groups: OrderedDict[tuple[str, object], dict[str, _Seen]] = OrderedDict()
         self._exclusive = _partners_by_code(codeset.group_rules)
-        self._requires = tuple(r for r in codeset.group_rules if r.kind == "group_requires")
+        self._requires = tuple(
+            (r, tuple(sorted(r.codes or ())))
+            for r in codeset.group_rules
+            if r.kind == "group_requires"
+        )
         self._line_cache: dict[tuple[Any, ...], tuple[Hit, ...]] = {}
         self._epochs: dict[date, int] = {}
 
@@ -184,7 +190,11 @@ class Auditor:
         Per-line results depend only on the claim's coded fields and on which dated rules
         are in force, never on claim_id, line or patient, so those are filled in per claim.
         """
-        key = (claim[3:13], self._epoch(claim.date_of_service))
+        on = claim.date_of_service
+        epoch = self._epochs.get(on)
+        if epoch is None:
+            epoch = self._epoch(on)
+        key = (claim[3:13], epoch)
         template = self._line_cache.get(key)
         if template is None:
             if len(self._line_cache) >= LINE_CACHE_SIZE:
@@ -203,14 +213,18 @@ class Auditor:
             hits += self._check_group(claim, settled)
         if hits:
             self.summary.claims_with_findings += 1
-        hits += settled
+        if settled:
+            hits += settled
         if hits:
             self.summary.count(hits)
         return hits
 
     def run(self, claims: Iterable[Claim]) -> Iterator[Hit]:
+        check = self.check
         for claim in claims:
-            yield from self.check(claim)
+            hits = check(claim)
+            if hits:
+                yield from hits
         yield from self.finish()
 
     def finish(self) -> list[Hit]:
@@ -222,25 +236,32 @@ class Auditor:
         return hits
 
     def _check_group(self, claim: Claim, settled: list[Hit]) -> list[Hit]:
-        period = claim.period or claim.date_of_service.isoformat()[:7]
-        key = (claim.patient_id or "", period)
-        seen = self._groups.get(key)
+        on = claim.date_of_service
+        key = (claim.patient_id or "", claim.period or (on.year, on.month))
+        groups = self._groups
+        seen = groups.get(key)
         hits: list[Hit] = []
         if seen is None:
-            seen = self._groups[key] = {}
-            if len(self._groups) > self._max_groups:
+            seen = groups[key] = {}
+            if len(groups) > self._max_groups:
                 settled += self._evict()
         else:
-            self._groups.move_to_end(key)
-        for rule, partners in self._exclusive.get(claim.code, ()):
-            other = next((p for p in partners if p in seen), None)
-            if other is not None and rule.info.in_force(claim.date_of_service):
-                values = _Values(claim_facts(claim, self.codeset.codes.get(claim.code)))
-                values.update(other_claim=seen[other].claim_id, other_code=other)
-                hits.append(_hit(rule, claim.claim_id, claim.line, values))
+            groups.move_to_end(key)
+            for rule, partners in self._exclusive.get(claim.code, ()):
+                for other in partners:
+                    if other in seen:
+                        hits += self._exclusive_hit(rule, claim, other, seen[other])
+                        break
         if claim.code not in seen:
-            seen[claim.code] = _Seen(claim.claim_id, claim.line, claim.date_of_service)
+            seen[claim.code] = _Seen(claim.claim_id, claim.line, on)
         return hits
+
+    def _exclusive_hit(self, rule: AuditRule, claim: Claim, other: str, first: _Seen) -> list[Hit]:
+        if not rule.info.in_force(claim.date_of_service):
+            return []
+        values = _Values(claim_facts(claim, self.codeset.codes.get(claim.code)))
+        values.update(other_claim=first.claim_id, other_code=other)
+        return [_hit(rule, claim.claim_id, claim.line, values)]
 
     def _evict(self) -> list[Hit]:
         _, seen = self._groups.popitem(last=False)
@@ -249,16 +270,16 @@ class Auditor:
 
     def _settle(self, seen: Mapping[str, _Seen]) -> list[Hit]:
         hits: list[Hit] = []
-        for rule in self._requires:
-            for code in sorted((rule.codes or frozenset()) & seen.keys()):
-                first = seen[code]
-                if not rule.info.in_force(first.date_of_service):
+        for rule, add_ons in self._requires:
+            for code in add_ons:
+                first = seen.get(code)
+                if first is None or not rule.info.in_force(first.date_of_service):
                     continue
-                if rule.with_codes & seen.keys():
+                if any(c in seen for c in rule.with_codes):
                     continue
-                if rule.group_has and not rule.group_has & seen.keys():
+                other = [c for c in sorted(rule.group_has) if c in seen]
+                if rule.group_has and not other:
                     continue
-                other = sorted(rule.group_has & seen.keys())
                 values = _Values(code=code, other_code=other[0] if other else "")
                 if other:
                     values["other_claim"] = seen[other[0]].claim_id

@@ -75,7 +75,7 @@ def code_command(
         raise _fail(_validation_message(exc)) from None
     except DomainError as exc:
         raise _fail(exc.message) from None
-    sys.stdout.write(result.model_dump_json(indent=2, exclude={"codeset_revision"}) + "\n")
+    sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     if any(f.severity == "error" for f in result.findings):
         raise typer.Exit(1)
 
@@ -118,7 +118,12 @@ class FindingWriter:
                 ensure_ascii=False,
             )[1:-1]
         line = "null" if hit.line is None else str(hit.line)
-        claim_id = json.dumps(hit.claim_id, ensure_ascii=False)
+        claim_id = hit.claim_id
+        plain = claim_id.isascii() and claim_id.isprintable()
+        if plain and '"' not in claim_id and "\\" not in claim_id:
+            claim_id = f'"{claim_id}"'
+        else:
+            claim_id = json.dumps(claim_id, ensure_ascii=False)
         return f'{{"claim_id": {claim_id}, {middle}, "line": {line}}}\n'
 
     def hit(self, hit: Hit) -> None:
