@@ -89,7 +89,7 @@ def database_url(
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    except Exception as exc:  # noqa: BLE001 - an unreachable server must fail loudly
+    except Exception as exc:
         pytest.fail(f"PostgreSQL at {PG_ENV} is unreachable: {type(exc).__name__}")
     yield make_url(server).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:

@@ -76,36 +76,51 @@ def seed_world(settings: Settings, clock: FrozenClock, *, with_passwords: bool =
 def _seed(scope: Scope, with_passwords: bool) -> World:
     org = identity.create_organization(scope, "Test Clinic")
     other = identity.create_organization(scope, "Other Clinic")
-    world = World(org_id=org.id, other_org_id=other.id, settings=scope.settings,
-                  clock=scope.clock)  # type: ignore[arg-type]
+    world = World(org_id=org.id, other_org_id=other.id, settings=scope.settings, clock=scope.clock)  # type: ignore[arg-type]
 
     def person(key: str, role: Role, org_id: uuid.UUID) -> Person:
         created = identity.create_user(
-            scope, org_id=org_id, email=f"{key}@example.test", role=role,
-            display_name=key, password=None,
+            scope,
+            org_id=org_id,
+            email=f"{key}@example.test",
+            role=role,
+            display_name=key,
+            password=None,
         )
         if with_passwords:
             created.user.password_hash = _PASSWORD_HASH
-        token = identity.issue_token(scope, created.user, label="test", minutes=None,
-                                     mfa_verified=True)
-        p = Person(created.user.id, created.user.email, role, token.secret,
-                   totp_secret=created.totp_secret)
+        token = identity.issue_token(
+            scope, created.user, label="test", minutes=None, mfa_verified=True
+        )
+        p = Person(
+            created.user.id, created.user.email, role, token.secret, totp_secret=created.totp_secret
+        )
         world.people[key] = p
         return p
 
     for key in ("patient_a", "patient_b"):
         p = person(key, Role.PATIENT, org.id)
         patient = identity.create_patient(
-            scope, org_id=org.id, given_name=f"Canary{key[-1].upper()}",
-            family_name=f"Secret{key[-1].upper()}", birth_date=date(1970, 1, 1),
-            home_state="TX", user_id=p.user_id,
+            scope,
+            org_id=org.id,
+            given_name=f"Canary{key[-1].upper()}",
+            family_name=f"Secret{key[-1].upper()}",
+            birth_date=date(1970, 1, 1),
+            home_state="TX",
+            user_id=p.user_id,
         )
         p.patient_id = patient.id
     clinician_a = person("clinician_a", Role.CLINICIAN, org.id)
     person("clinician_x", Role.CLINICIAN, org.id)
     identity.set_clinician_profile(scope, clinician_a.user_id, specialties=["dermatology"])
-    identity.add_license(scope, clinician_a.user_id, state="TX", kind=LicenseKind.FULL,
-                         number="TX-1", expires_on=None)
+    identity.add_license(
+        scope,
+        clinician_a.user_id,
+        state="TX",
+        kind=LicenseKind.FULL,
+        number="TX-1",
+        expires_on=None,
+    )
     identity.assign_care(scope, clinician_a.user_id, world["patient_a"].patient_id)  # type: ignore[arg-type]
     person("coordinator", Role.COORDINATOR, org.id)
     person("admin", Role.ADMIN, org.id)

@@ -38,9 +38,21 @@ def test_demo_json_lists_accounts_and_is_idempotent(env: Path) -> None:
 
 def test_user_and_token_create(env: Path) -> None:
     runner = CliRunner()
-    created = runner.invoke(app, ["user", "create", "--email", "doc@example.test", "--role",
-                                  "clinician", "--name", "Doc", "--password",
-                                  "a long enough password"])
+    created = runner.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "--email",
+            "doc@example.test",
+            "--role",
+            "clinician",
+            "--name",
+            "Doc",
+            "--password",
+            "a long enough password",
+        ],
+    )
     assert created.exit_code == 0, created.output
     assert "TOTP secret" in created.output
     token = runner.invoke(app, ["token", "create", "doc@example.test"])

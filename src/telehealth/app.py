@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.staticfiles import StaticFiles
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from telehealth import __version__
@@ -18,15 +17,15 @@ from telehealth.audit.routes import router as audit_router
 from telehealth.clock import Clock, SystemClock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.identity.routes import router as identity_router
 from telehealth.jobs import JobRunner
 from telehealth.monitoring import jobs as monitoring_jobs
-from telehealth.review import jobs as review_jobs
-from telehealth.visits import jobs as visits_jobs
-from telehealth.identity.routes import router as identity_router
 from telehealth.monitoring.routes import router as monitoring_router
 from telehealth.notifications.routes import router as notifications_router
 from telehealth.policy.routes import router as policy_router
+from telehealth.review import jobs as review_jobs
 from telehealth.review.routes import router as review_router
+from telehealth.visits import jobs as visits_jobs
 from telehealth.visits.routes import router as visits_router
 from telehealth.web import pages, problems
 from telehealth.web.middleware import SecurityMiddleware
@@ -44,8 +43,14 @@ def healthz() -> dict[str, str]:
 JOB_MODULES = (monitoring_jobs, review_jobs, visits_jobs)
 
 API_ROUTERS = (
-    identity_router, access_router, audit_router, notifications_router, policy_router,
-    review_router, visits_router, monitoring_router,
+    identity_router,
+    access_router,
+    audit_router,
+    notifications_router,
+    policy_router,
+    review_router,
+    visits_router,
+    monitoring_router,
 )
 
 
@@ -90,7 +95,7 @@ def create_app(
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001 - any failure means not ready
+        except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return {"status": "ready"}
 
@@ -103,3 +108,11 @@ def create_app(
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.add_middleware(SecurityMiddleware, hsts=settings.public_url.startswith("https://"))
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ASGI servers (``uvicorn --factory telehealth.app:create_app_from_env``)."""
+    from telehealth.logging import configure_logging
+
+    configure_logging()
+    return create_app(Settings(), run_jobs=True)

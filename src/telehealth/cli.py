@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from telehealth.audit.service import verify_chain
-from telehealth.coding.cli import code_command, coding_app
 from telehealth.clock import SystemClock
+from telehealth.coding.cli import code_command, coding_app
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.migrate import ensure_sqlite_directory, upgrade
@@ -93,8 +93,14 @@ def serve(
     if settings.is_sqlite:
         _migrate(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False,
-                proxy_headers=False, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=False,
+        proxy_headers=False,
+        log_config=None,
+    )
 
 
 @db_app.command("upgrade")
@@ -121,8 +127,9 @@ def user_create(
     secret = password or getpass.getpass("Password: ")
     with operator_scope(settings) as scope:
         org_id = _organization_named(scope, org)
-        created = identity.create_user(scope, org_id=org_id, email=email, role=role,
-                                       display_name=name, password=secret)
+        created = identity.create_user(
+            scope, org_id=org_id, email=email, role=role, display_name=name, password=secret
+        )
     typer.echo(f"created {role.value} {created.user.id}")
     if created.totp_secret:
         typer.echo(f"TOTP secret (add it to an authenticator app now): {created.totp_secret}")
@@ -146,8 +153,7 @@ def token_create(
         if user is None or not user.active:
             err.print("[red]error:[/red] no active account with that email")
             raise typer.Exit(1)
-        issued = identity.issue_token(scope, user, label=label, minutes=minutes,
-                                      mfa_verified=True)
+        issued = identity.issue_token(scope, user, label=label, minutes=minutes, mfa_verified=True)
     typer.echo(issued.secret)
 
 

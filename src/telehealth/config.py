@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from telehealth.errors import DomainError, ErrorCode
 
 # Development defaults. They are public (they are in this file) and therefore refused in production.
-DEV_SECRET_KEY = "development-only-secret-key-change-me-0000000000000000"
+DEV_SECRET_KEY = "development-only-secret-key-change-me-0000000000000000"  # noqa: S105 - refused outside development
 # 32 bytes, base64: a key everyone knows, acceptable only for local development.
 DEV_STORAGE_KEKS = "dev:ZGV2LW9ubHkta2V5LWVuY3J5cHRpb24ta2V5LTMyYnk="
 
@@ -116,8 +116,7 @@ class Settings(BaseSettings):
         if weak:
             raise DomainError(
                 ErrorCode.CONFIGURATION,
-                "refusing to start in production with development defaults for: "
-                + ", ".join(weak),
+                "refusing to start in production with development defaults for: " + ", ".join(weak),
             )
 
 

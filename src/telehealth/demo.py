@@ -38,19 +38,37 @@ class _Clinician:
 
 
 _CLINICIANS = (
-    _Clinician("dr.derm", "Dr. Dana Derm (demo)", ("dermatology",),
-               (("TX", LicenseKind.FULL), ("CA", LicenseKind.FULL),
-                ("FL", LicenseKind.TELEHEALTH_REGISTRATION))),
-    _Clinician("dr.psych", "Dr. Parker Psych (demo)", ("psychiatry",),
-               (("NY", LicenseKind.FULL), ("NJ", LicenseKind.FULL)),
-               dea=(("NY", ("II", "III", "IV", "V")),)),
-    _Clinician("dr.pcp", "Dr. Pat Primary (demo)", ("primary_care",),
-               (("FL", LicenseKind.FULL), ("TX", LicenseKind.FULL), ("AK", LicenseKind.FULL)),
-               dea=(("FL", ("II", "III", "IV", "V")), ("TX", ("III", "IV", "V")))),
-    _Clinician("dr.rad", "Dr. Robin Rad (demo)", ("radiology",),
-               (("CO", LicenseKind.FULL), ("TX", LicenseKind.COMPACT),
-                ("NY", LicenseKind.FULL)),
-               compacts=(("IMLC", "CO"),)),
+    _Clinician(
+        "dr.derm",
+        "Dr. Dana Derm (demo)",
+        ("dermatology",),
+        (
+            ("TX", LicenseKind.FULL),
+            ("CA", LicenseKind.FULL),
+            ("FL", LicenseKind.TELEHEALTH_REGISTRATION),
+        ),
+    ),
+    _Clinician(
+        "dr.psych",
+        "Dr. Parker Psych (demo)",
+        ("psychiatry",),
+        (("NY", LicenseKind.FULL), ("NJ", LicenseKind.FULL)),
+        dea=(("NY", ("II", "III", "IV", "V")),),
+    ),
+    _Clinician(
+        "dr.pcp",
+        "Dr. Pat Primary (demo)",
+        ("primary_care",),
+        (("FL", LicenseKind.FULL), ("TX", LicenseKind.FULL), ("AK", LicenseKind.FULL)),
+        dea=(("FL", ("II", "III", "IV", "V")), ("TX", ("III", "IV", "V"))),
+    ),
+    _Clinician(
+        "dr.rad",
+        "Dr. Robin Rad (demo)",
+        ("radiology",),
+        (("CO", LicenseKind.FULL), ("TX", LicenseKind.COMPACT), ("NY", LicenseKind.FULL)),
+        compacts=(("IMLC", "CO"),),
+    ),
 )
 
 # (key, given, family, birth date, state, clinicians in their care)
@@ -80,11 +98,16 @@ def load_demo(scope: Scope, data_dir: Path) -> tuple[list[DemoAccount], bool]:
     def account(key: str, role: Role, name: str) -> identity.NewUser:
         password = secrets.token_urlsafe(12)
         created = identity.create_user(
-            scope, org_id=org.id, email=f"{key}@{DOMAIN}", role=role, display_name=name,
+            scope,
+            org_id=org.id,
+            email=f"{key}@{DOMAIN}",
+            role=role,
+            display_name=name,
             password=password,
         )
-        accounts.append(DemoAccount(created.user.email, role.value, password, name,
-                                    created.totp_secret))
+        accounts.append(
+            DemoAccount(created.user.email, role.value, password, name, created.totp_secret)
+        )
         return created
 
     account("admin", Role.ADMIN, "Avery Admin (demo)")
@@ -93,23 +116,39 @@ def load_demo(scope: Scope, data_dir: Path) -> tuple[list[DemoAccount], bool]:
     for spec in _CLINICIANS:
         user = account(spec.key, Role.CLINICIAN, spec.name).user
         clinician_ids[spec.key] = user.id
-        identity.set_clinician_profile(scope, user.id, specialties=list(spec.specialties),
-                                       video_capable=True)
+        identity.set_clinician_profile(
+            scope, user.id, specialties=list(spec.specialties), video_capable=True
+        )
         for state, kind in spec.licenses:
-            identity.add_license(scope, user.id, state=state, kind=kind,
-                                 number=f"DEMO-{state}-{secrets.randbelow(10**6):06d}",
-                                 expires_on=date(2028, 12, 31))
+            identity.add_license(
+                scope,
+                user.id,
+                state=state,
+                kind=kind,
+                number=f"DEMO-{state}-{secrets.randbelow(10**6):06d}",
+                expires_on=date(2028, 12, 31),
+            )
         for state, schedules in spec.dea:
-            identity.add_dea_registration(scope, user.id, state=state,
-                                          number=f"XD{secrets.randbelow(10**7):07d}",
-                                          schedules=list(schedules), expires_on=date(2028, 6, 30))
+            identity.add_dea_registration(
+                scope,
+                user.id,
+                state=state,
+                number=f"XD{secrets.randbelow(10**7):07d}",
+                schedules=list(schedules),
+                expires_on=date(2028, 6, 30),
+            )
         for compact, principal in spec.compacts:
             identity.add_compact(scope, user.id, compact=compact, principal_state=principal)
     for key, given, family, born, state, carers in _PATIENTS:
         user = account(key, Role.PATIENT, f"{given} {family} (demo)").user
         patient = identity.create_patient(
-            scope, org_id=org.id, given_name=given, family_name=family, birth_date=born,
-            home_state=state, user_id=user.id,
+            scope,
+            org_id=org.id,
+            given_name=given,
+            family_name=family,
+            birth_date=born,
+            home_state=state,
+            user_id=user.id,
         )
         for carer in carers:
             identity.assign_care(scope, clinician_ids[carer], patient.id)

@@ -22,7 +22,7 @@ class ErrorCode(StrEnum):
     MFA_INVALID = "mfa_invalid"
     ACCOUNT_LOCKED = "account_locked"
     SESSION_EXPIRED = "session_expired"
-    TOKEN_INVALID = "token_invalid"
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 - an error code, not a secret
     RATE_LIMITED = "rate_limited"
     # Authorization: an object the actor may not see is reported as NOT_FOUND, never FORBIDDEN.
     FORBIDDEN = "forbidden"

@@ -56,15 +56,18 @@ def run_job(job: Job, sessions: sessionmaker[Session], clock: Clock, settings: S
     return handled
 
 
-def run_all_once(sessions: sessionmaker[Session], clock: Clock, settings: Settings) -> dict[str, int]:
+def run_all_once(
+    sessions: sessionmaker[Session], clock: Clock, settings: Settings
+) -> dict[str, int]:
     return {job.name: run_job(job, sessions, clock, settings) for job in registered()}
 
 
 class JobRunner:
     """Runs every registered job on its interval on one daemon thread until stopped."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock, settings: Settings,
-                 tick: float = 5.0) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], clock: Clock, settings: Settings, tick: float = 5.0
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._settings = settings

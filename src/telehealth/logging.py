@@ -13,10 +13,32 @@ import structlog
 # and drop the value.
 SENSITIVE_KEYS = frozenset(
     {
-        "password", "new_password", "current_password", "token", "secret", "authorization",
-        "cookie", "set-cookie", "totp", "totp_code", "totp_secret", "email", "name",
-        "given_name", "family_name", "display_name", "birth_date", "phone", "address",
-        "reason", "answers", "findings", "assessment", "note", "body", "query",
+        "password",
+        "new_password",
+        "current_password",
+        "token",
+        "secret",
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "totp",
+        "totp_code",
+        "totp_secret",
+        "email",
+        "name",
+        "given_name",
+        "family_name",
+        "display_name",
+        "birth_date",
+        "phone",
+        "address",
+        "reason",
+        "answers",
+        "findings",
+        "assessment",
+        "note",
+        "body",
+        "query",
     }
 )
 MASK = "***"

@@ -54,5 +54,6 @@ def open_scope(
     uow = UnitOfWork(factory)
     rid = request_id or uuid.uuid4().hex
     trail = AuditTrail(uow, clock, rid, source_ip)
-    return Scope(uow=uow, clock=clock, settings=settings, audit=trail, request_id=rid,
-                 source_ip=source_ip)
+    return Scope(
+        uow=uow, clock=clock, settings=settings, audit=trail, request_id=rid, source_ip=source_ip
+    )

@@ -15,8 +15,14 @@ from telehealth.review import tables as review_tables
 from telehealth.visits import tables as visits_tables
 
 MODULES = (
-    access_tables, audit_tables, identity_tables, monitoring_tables, notification_tables,
-    policy_tables, review_tables, visits_tables,
+    access_tables,
+    audit_tables,
+    identity_tables,
+    monitoring_tables,
+    notification_tables,
+    policy_tables,
+    review_tables,
+    visits_tables,
 )
 
 

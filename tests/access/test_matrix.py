@@ -32,7 +32,8 @@ CORE: dict[tuple[str, str], Entry] = {
     ("GET", "/v1/notifications"): Entry("self"),
     ("POST", "/v1/decisions"): Entry("self"),
     ("GET", "/v1/decisions/{decision_id}"): Entry(
-        "patient_object", target=lambda w: f"/v1/decisions/{decision_for_patient_a(w)}",
+        "patient_object",
+        target=lambda w: f"/v1/decisions/{decision_for_patient_a(w)}",
         allowed=("clinician_a", "coordinator", "admin"),
     ),
     ("POST", "/v1/notifications/{notification_id}/read"): Entry("self"),
@@ -59,16 +60,19 @@ CORE: dict[tuple[str, str], Entry] = {
     ("GET", "/v1/patients"): Entry("self"),
     ("POST", "/v1/patients"): Entry("org_manager"),
     ("GET", "/v1/patients/{patient_id}"): Entry(
-        "patient_object", target=lambda w: f"/v1/patients/{patient_a_id(w)}",
+        "patient_object",
+        target=lambda w: f"/v1/patients/{patient_a_id(w)}",
         allowed=("patient_a", "clinician_a", "coordinator", "admin"),
     ),
     ("PATCH", "/v1/patients/{patient_id}"): Entry(
-        "patient_object", target=lambda w: f"/v1/patients/{patient_a_id(w)}",
+        "patient_object",
+        target=lambda w: f"/v1/patients/{patient_a_id(w)}",
         body={"phone": "555-0100", "version": 1},
         allowed=("patient_a",),
     ),
     ("POST", "/v1/patients/{patient_id}/care-team"): Entry(
-        "patient_object", target=lambda w: f"/v1/patients/{patient_a_id(w)}/care-team",
+        "patient_object",
+        target=lambda w: f"/v1/patients/{patient_a_id(w)}/care-team",
         body={"clinician_id": "00000000-0000-4000-8000-000000000000"},
     ),
     ("POST", "/v1/break-glass"): Entry("self"),
@@ -78,7 +82,10 @@ CORE: dict[tuple[str, str], Entry] = {
 }
 
 MATRIX: dict[tuple[str, str], Entry] = {
-    **CORE, **matrix_review.ENTRIES, **matrix_visits.ENTRIES, **matrix_monitoring.ENTRIES,
+    **CORE,
+    **matrix_review.ENTRIES,
+    **matrix_visits.ENTRIES,
+    **matrix_monitoring.ENTRIES,
 }
 
 OUTSIDERS = ("patient_b", "clinician_x", "other_admin", "other_coordinator")
@@ -92,8 +99,10 @@ def _api_routes(app: FastAPI) -> set[tuple[str, str]]:
 def test_every_api_route_runs_in_a_request_scope(app: FastAPI) -> None:
     # The scope is what commits the audit rows; a route outside it would read PHI unaudited.
     unscoped = [
-        (r.method, r.path) for r in iter_routes(app)
-        if isinstance(r.route, APIRoute) and r.path.startswith("/v1")
+        (r.method, r.path)
+        for r in iter_routes(app)
+        if isinstance(r.route, APIRoute)
+        and r.path.startswith("/v1")
         and not isinstance(r.route, ScopedRoute)
     ]
     assert unscoped == []
@@ -107,16 +116,18 @@ def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
     assert not stale, f"matrix entries for routes that no longer exist: {stale}"
 
 
-def _call(client: TestClient, method: str, path: str, headers: dict[str, str],
-          body: dict[str, Any] | None) -> Any:
+def _call(
+    client: TestClient, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None
+) -> Any:
     return client.request(method, path, headers=headers, json=body)
 
 
 def _shape(response: Any) -> tuple[int, str, tuple[str, ...]]:
     body = response.json()
     body.pop("request_id", None)
-    names = tuple(sorted(k for k in response.headers if k not in {"x-request-id", "date",
-                                                                  "content-length"}))
+    names = tuple(
+        sorted(k for k in response.headers if k not in {"x-request-id", "date", "content-length"})
+    )
     return response.status_code, repr(sorted(body.items())), names
 
 
@@ -175,12 +186,11 @@ def test_every_non_public_route_refuses_anonymous(client: TestClient, world: Wor
             assert response.status_code == 401, (method, template, response.status_code)
 
 
-def test_patient_lists_and_searches_show_no_other_patient(
-    client: TestClient, world: World
-) -> None:
+def test_patient_lists_and_searches_show_no_other_patient(client: TestClient, world: World) -> None:
     as_b = client.get("/v1/patients", headers=world["patient_b"].headers)
     assert as_b.status_code == 200
-    assert "CanaryA" not in as_b.text and "CanaryB" in as_b.text
+    assert "CanaryA" not in as_b.text
+    assert "CanaryB" in as_b.text
     unassigned = client.get("/v1/patients", headers=world["clinician_x"].headers)
     assert unassigned.json() == []
     other_org = client.get("/v1/patients", headers=world["other_coordinator"].headers)
@@ -190,17 +200,17 @@ def test_patient_lists_and_searches_show_no_other_patient(
     assert str(world["patient_a"].patient_id) not in audit.text
 
 
-def test_staff_only_routes_refuse_patients_and_other_orgs(
-    client: TestClient, world: World
-) -> None:
+def test_staff_only_routes_refuse_patients_and_other_orgs(client: TestClient, world: World) -> None:
     clinician = world["clinician_a"].user_id
     assert client.get("/v1/users", headers=world["patient_a"].headers).status_code == 403
     assert client.get("/v1/audit", headers=world["coordinator"].headers).status_code == 403
     response = client.get(f"/v1/clinicians/{clinician}", headers=world["other_admin"].headers)
     assert response.status_code == 404
-    lic = client.post(f"/v1/clinicians/{clinician}/licenses",
-                      json={"state": "NY", "kind": "full", "number": "X"},
-                      headers=world["other_admin"].headers)
+    lic = client.post(
+        f"/v1/clinicians/{clinician}/licenses",
+        json={"state": "NY", "kind": "full", "number": "X"},
+        headers=world["other_admin"].headers,
+    )
     assert lic.status_code == 404
 
 
@@ -212,23 +222,39 @@ def test_break_glass_grants_time_limited_audited_access(
     outsider = world["clinician_x"]
     target = f"/v1/patients/{patient_a_id(world)}"
     assert client.get(target, headers=outsider.headers).status_code == 404
-    short = client.post("/v1/break-glass", json={"patient_id": patient_a_id(world), "reason": "x"},
-                        headers=outsider.headers)
+    short = client.post(
+        "/v1/break-glass",
+        json={"patient_id": patient_a_id(world), "reason": "x"},
+        headers=outsider.headers,
+    )
     assert short.status_code == 422
-    grant = client.post("/v1/break-glass", headers=outsider.headers, json={
-        "patient_id": patient_a_id(world), "reason": "Unconscious patient in the emergency room"})
+    grant = client.post(
+        "/v1/break-glass",
+        headers=outsider.headers,
+        json={
+            "patient_id": patient_a_id(world),
+            "reason": "Unconscious patient in the emergency room",
+        },
+    )
     assert grant.status_code == 201
     assert client.get(target, headers=outsider.headers).status_code == 200
     pending = client.get("/v1/break-glass", headers=world["admin"].headers).json()
     assert [g["id"] for g in pending] == [grant.json()["id"]]
-    audit = client.get("/v1/audit", params={"action": "break_glass"},
-                       headers=world["admin"].headers).json()
+    audit = client.get(
+        "/v1/audit", params={"action": "break_glass"}, headers=world["admin"].headers
+    ).json()
     assert {row["detail"].get("use") for row in audit} >= {"granted", "read"}
     clock.advance(timedelta(minutes=settings.break_glass_minutes, seconds=1))
     assert client.get(target, headers=outsider.headers).status_code == 404
-    reviewed = client.post(f"/v1/break-glass/{grant.json()['id']}/review",
-                           json={"outcome": "appropriate"}, headers=world["admin"].headers)
+    reviewed = client.post(
+        f"/v1/break-glass/{grant.json()['id']}/review",
+        json={"outcome": "appropriate"},
+        headers=world["admin"].headers,
+    )
     assert reviewed.status_code == 200
-    again = client.post(f"/v1/break-glass/{grant.json()['id']}/review",
-                        json={"outcome": "appropriate"}, headers=world["admin"].headers)
+    again = client.post(
+        f"/v1/break-glass/{grant.json()['id']}/review",
+        json={"outcome": "appropriate"},
+        headers=world["admin"].headers,
+    )
     assert again.status_code == 409

@@ -18,9 +18,16 @@ pytestmark = pytest.mark.db
 def _rows(settings: Settings) -> list[dict[str, object]]:
     engine = create_engine(settings.effective_database_url)
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(text(
-            "SELECT chain, seq, action, outcome, object_type, object_id, actor_id, actor_role, "
-            "patient_id, request_id, detail FROM audit_events ORDER BY chain, seq"))]
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(
+                text(
+                    "SELECT chain, seq, action, outcome, object_type, object_id, actor_id, "
+                    "actor_role, "
+                    "patient_id, request_id, detail FROM audit_events ORDER BY chain, seq"
+                )
+            )
+        ]
     engine.dispose()
     return rows
 
@@ -43,13 +50,17 @@ def test_each_phi_read_and_write_leaves_exactly_one_row(
     assert response.status_code == 200
     rows = _new_rows(settings, start)
     assert [(r["action"], r["object_type"], r["outcome"]) for r in rows] == [
-        ("read", "patient", "success")]
+        ("read", "patient", "success")
+    ]
     assert str(rows[0]["patient_id"]).replace("-", "") == patient.patient_id.hex  # type: ignore[union-attr]
     assert rows[0]["request_id"] == response.headers["x-request-id"]
 
     start = _keys(settings)
-    client.patch(f"/v1/patients/{patient.patient_id}", json={"phone": "555-0199", "version": 1},
-                 headers=patient.headers)
+    client.patch(
+        f"/v1/patients/{patient.patient_id}",
+        json={"phone": "555-0199", "version": 1},
+        headers=patient.headers,
+    )
     rows = _new_rows(settings, start)
     assert [(r["action"], r["object_type"]) for r in rows] == [("update", "patient")]
 
@@ -58,8 +69,11 @@ def test_audit_rows_hold_no_phi_values(
     client: TestClient, world: World, settings: Settings
 ) -> None:
     patient = world["patient_a"]
-    client.patch(f"/v1/patients/{patient.patient_id}",
-                 json={"given_name": "Zebediah", "version": 1}, headers=patient.headers)
+    client.patch(
+        f"/v1/patients/{patient.patient_id}",
+        json={"given_name": "Zebediah", "version": 1},
+        headers=patient.headers,
+    )
     client.get(f"/v1/patients/{patient.patient_id}", headers=patient.headers)
     dump = repr(_rows(settings))
     for canary in ("Zebediah", "CanaryA", "SecretA", "1970-01-01", patient.token):
@@ -70,8 +84,9 @@ def test_denial_is_recorded_even_though_the_request_failed(
     client: TestClient, world: World, settings: Settings
 ) -> None:
     start = _keys(settings)
-    response = client.get(f"/v1/patients/{world['patient_a'].patient_id}",
-                          headers=world["patient_b"].headers)
+    response = client.get(
+        f"/v1/patients/{world['patient_a'].patient_id}", headers=world["patient_b"].headers
+    )
     assert response.status_code == 404
     rows = _new_rows(settings, start)
     assert [(r["action"], r["outcome"]) for r in rows] == [("access_denied", "denied")]
@@ -89,7 +104,9 @@ def test_login_success_and_failure_are_recorded(
     login(client, people["patient_a"].email)
     rows = _new_rows(settings, start)
     assert [(r["action"], r["outcome"]) for r in rows] == [
-        ("login", "failure"), ("login", "success")]
+        ("login", "failure"),
+        ("login", "success"),
+    ]
 
 
 def test_application_role_cannot_change_audit_rows(
@@ -151,8 +168,12 @@ def _verify(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[int, s
     ids=["edit", "edit-last", "delete-middle", "delete-last", "reorder", "move-chain"],
 )
 def test_audit_verify_detects_tampering(
-    client: TestClient, world: World, settings: Settings, dialect: str,
-    monkeypatch: pytest.MonkeyPatch, statement: str,
+    client: TestClient,
+    world: World,
+    settings: Settings,
+    dialect: str,
+    monkeypatch: pytest.MonkeyPatch,
+    statement: str,
 ) -> None:
     code, output = _verify(settings, monkeypatch)
     assert code == 0, output

@@ -6,6 +6,7 @@ import dataclasses
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,9 +26,17 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def _events(n: int) -> list[AuditEvent]:
     return [
-        AuditEvent(at=T0 + timedelta(seconds=i), action=Action.READ, outcome=Outcome.SUCCESS,
-                   object_type="patient", object_id=str(i), actor_id=uuid.uuid4(),
-                   actor_role="clinician", patient_id=uuid.uuid4(), detail={"n": i})
+        AuditEvent(
+            at=T0 + timedelta(seconds=i),
+            action=Action.READ,
+            outcome=Outcome.SUCCESS,
+            object_type="patient",
+            object_id=str(i),
+            actor_id=uuid.uuid4(),
+            actor_role="clinician",
+            patient_id=uuid.uuid4(),
+            detail={"n": i},
+        )
         for i in range(n)
     ]
 
@@ -48,14 +57,19 @@ def test_a_row_moved_to_another_chain_is_detected() -> None:
     assert not _verify(moved, records[-1])
 
 
-@given(st.integers(min_value=0, max_value=19), st.sampled_from(
-    ["object_id", "actor_role", "outcome", "at", "detail", "patient_id"]))
+@given(
+    st.integers(min_value=0, max_value=19),
+    st.sampled_from(["object_id", "actor_role", "outcome", "at", "detail", "patient_id"]),
+)
 def test_any_single_field_edit_is_detected(index: int, field: str) -> None:
     records = chain(3, 0, GENESIS_HASH, _events(20))
     event = records[index].event
-    changes = {
-        "object_id": "tampered", "actor_role": "admin", "outcome": Outcome.DENIED,
-        "at": event.at + timedelta(microseconds=1), "detail": {"n": -1},
+    changes: dict[str, Any] = {
+        "object_id": "tampered",
+        "actor_role": "admin",
+        "outcome": Outcome.DENIED,
+        "at": event.at + timedelta(microseconds=1),
+        "detail": {"n": -1},
         "patient_id": uuid.uuid4(),
     }
     edited = dataclasses.replace(event, **{field: changes[field]})
@@ -67,7 +81,7 @@ def test_any_single_field_edit_is_detected(index: int, field: str) -> None:
 def test_deletion_anywhere_and_reordering_are_detected() -> None:
     records = chain(3, 0, GENESIS_HASH, _events(10))
     for index in range(10):
-        assert not _verify(records[:index] + records[index + 1:], records[-1])
+        assert not _verify(records[:index] + records[index + 1 :], records[-1])
     shuffled = list(records)
     rng = random.Random(7)
     while shuffled == records:

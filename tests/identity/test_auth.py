@@ -30,7 +30,8 @@ def test_patient_signs_in_with_password_and_reads_own_record(
     assert response.status_code == 200
     assert response.json()["role"] == "patient"
     cookie = response.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
     assert client.get(f"/v1/patients/{people['patient_a'].patient_id}").status_code == 200
 
 
@@ -74,11 +75,17 @@ def test_password_only_session_of_mfa_role_reaches_no_phi(
     # A session row without MFA for a clinician can only exist through a fault; it must not work.
     token, digest = credentials.new_secret("ths")
     with scope_for(settings, clock) as scope:
-        scope.session.add(LoginSession(
-            user_id=people["clinician_a"].user_id, token_hash=digest, mfa_verified=False,
-            credentials_epoch=0, created_at=clock.now(), last_seen_at=clock.now(),
-            expires_at=clock.now() + timedelta(hours=1),
-        ))
+        scope.session.add(
+            LoginSession(
+                user_id=people["clinician_a"].user_id,
+                token_hash=digest,
+                mfa_verified=False,
+                credentials_epoch=0,
+                created_at=clock.now(),
+                last_seen_at=clock.now(),
+                expires_at=clock.now() + timedelta(hours=1),
+            )
+        )
     client.cookies.set("th_session", token)
     response = client.get(f"/v1/patients/{people['patient_a'].patient_id}")
     assert response.status_code == 401
@@ -114,9 +121,7 @@ def test_lockout_grows_and_bounds_guessing(
     assert accepted_guesses <= settings.lockout_threshold + 3
 
 
-@pytest.mark.parametrize(
-    ("key", "idle_minutes"), [("patient_a", 30), ("clinician_a", 15)]
-)
+@pytest.mark.parametrize(("key", "idle_minutes"), [("patient_a", 30), ("clinician_a", 15)])
 def test_idle_timeout_by_role(
     client: TestClient, people: World, clock: FrozenClock, key: str, idle_minutes: int
 ) -> None:
@@ -160,8 +165,9 @@ def test_token_revocation_and_expiry(
     client: TestClient, people: World, clock: FrozenClock, settings: Settings
 ) -> None:
     patient = people["patient_a"]
-    created = client.post("/v1/tokens", json={"label": "phone", "minutes": 10},
-                          headers=patient.headers)
+    created = client.post(
+        "/v1/tokens", json={"label": "phone", "minutes": 10}, headers=patient.headers
+    )
     assert created.status_code == 201
     token = created.json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
@@ -171,25 +177,29 @@ def test_token_revocation_and_expiry(
 
     short = client.post("/v1/tokens", json={"minutes": 10}, headers=patient.headers).json()
     clock.advance(timedelta(minutes=10))
-    assert client.get("/v1/me", headers={"Authorization": f"Bearer {short['token']}"}
-                      ).status_code == 401
+    assert (
+        client.get("/v1/me", headers={"Authorization": f"Bearer {short['token']}"}).status_code
+        == 401
+    )
 
 
 def test_another_users_token_cannot_be_revoked(client: TestClient, people: World) -> None:
     mine = client.post("/v1/tokens", json={}, headers=people["patient_a"].headers).json()
     response = client.delete(f"/v1/tokens/{mine['id']}", headers=people["patient_b"].headers)
     assert response.status_code == 404
-    assert client.get("/v1/me", headers={"Authorization": f"Bearer {mine['token']}"}
-                      ).status_code == 200
+    assert (
+        client.get("/v1/me", headers={"Authorization": f"Bearer {mine['token']}"}).status_code
+        == 200
+    )
 
 
-def test_password_change_revokes_every_session_and_token(
-    client: TestClient, people: World
-) -> None:
+def test_password_change_revokes_every_session_and_token(client: TestClient, people: World) -> None:
     patient = people["patient_a"]
     assert login(client, patient.email).status_code == 200
-    changed = client.post("/v1/me/password", json={
-        "current_password": PASSWORD, "new_password": "a brand new passphrase"})
+    changed = client.post(
+        "/v1/me/password",
+        json={"current_password": PASSWORD, "new_password": "a brand new passphrase"},
+    )
     assert changed.status_code == 204
     assert _me(client) == 401
     assert client.get("/v1/me", headers=patient.headers).status_code == 401
@@ -200,26 +210,33 @@ def test_role_change_is_audited_and_revokes_credentials(
 ) -> None:
     admin = people["admin"]
     target = people["coordinator"]
-    response = client.put(f"/v1/users/{target.user_id}/role", json={"role": "patient"},
-                          headers=admin.headers)
+    response = client.put(
+        f"/v1/users/{target.user_id}/role", json={"role": "patient"}, headers=admin.headers
+    )
     assert response.status_code == 200
     assert client.get("/v1/me", headers=target.headers).status_code == 401
-    audit = client.get("/v1/audit", params={"action": "privilege_change"},
-                       headers=admin.headers).json()
-    assert any(row["object_id"] == str(target.user_id) and row["detail"].get("to") == "patient"
-               for row in audit)
+    audit = client.get(
+        "/v1/audit", params={"action": "privilege_change"}, headers=admin.headers
+    ).json()
+    assert any(
+        row["object_id"] == str(target.user_id) and row["detail"].get("to") == "patient"
+        for row in audit
+    )
 
 
 def test_invite_link_is_random_single_use_and_in_the_fragment(
     client: TestClient, people: World, clock: FrozenClock
 ) -> None:
     coordinator = people["coordinator"]
-    created = client.post("/v1/users", json={
-        "email": "new.patient@example.test", "display_name": "New", "role": "patient"},
-        headers=coordinator.headers)
+    created = client.post(
+        "/v1/users",
+        json={"email": "new.patient@example.test", "display_name": "New", "role": "patient"},
+        headers=coordinator.headers,
+    )
     assert created.status_code == 201
     url = created.json()["invite_url"]
-    assert "#token=" in url and "?" not in url
+    assert "#token=" in url
+    assert "?" not in url
     token = url.split("#token=")[1]
     assert len(token.removeprefix("thi_")) >= 22  # 128 bits in url-safe base64 needs 22 chars
     accept = {"token": token, "password": "my own long passphrase"}
@@ -229,9 +246,11 @@ def test_invite_link_is_random_single_use_and_in_the_fragment(
 
 
 def test_coordinator_cannot_create_staff_accounts(client: TestClient, people: World) -> None:
-    response = client.post("/v1/users", json={
-        "email": "x@example.test", "display_name": "X", "role": "admin"},
-        headers=people["coordinator"].headers)
+    response = client.post(
+        "/v1/users",
+        json={"email": "x@example.test", "display_name": "X", "role": "admin"},
+        headers=people["coordinator"].headers,
+    )
     assert response.status_code == 403
 
 
@@ -243,8 +262,12 @@ def test_patient_can_enroll_in_optional_mfa(
     patient = people["patient_a"]
     uri = client.post("/v1/me/mfa", headers=patient.headers).json()["provisioning_uri"]
     secret = pyotp.parse_uri(uri).secret
-    assert client.post("/v1/me/mfa/confirm", json={"code": totp_now(secret, clock)},
-                       headers=patient.headers).status_code == 204
+    assert (
+        client.post(
+            "/v1/me/mfa/confirm", json={"code": totp_now(secret, clock)}, headers=patient.headers
+        ).status_code
+        == 204
+    )
     assert login(client, patient.email).json()["code"] == "mfa_required"
     clock.advance(timedelta(seconds=30))
     assert login(client, patient.email, totp=totp_now(secret, clock)).status_code == 200

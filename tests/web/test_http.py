@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from telehealth.clock import FrozenClock
 from telehealth.config import DEV_SECRET_KEY, Environment, Settings
 from telehealth.errors import DomainError
-from telehealth.clock import FrozenClock
 from tests.support import World, login, seed_world
 
 pytestmark = pytest.mark.db
@@ -30,9 +30,16 @@ def test_validation_errors_are_problem_details_without_echoing_values(
     client: TestClient, world: World
 ) -> None:
     coordinator = world["coordinator"]
-    response = client.post("/v1/patients", headers=coordinator.headers, json={
-        "given_name": "Quentin", "family_name": "Canaryson", "birth_date": "not-a-date-QX7",
-        "home_state": "TX"})
+    response = client.post(
+        "/v1/patients",
+        headers=coordinator.headers,
+        json={
+            "given_name": "Quentin",
+            "family_name": "Canaryson",
+            "birth_date": "not-a-date-QX7",
+            "home_state": "TX",
+        },
+    )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
@@ -43,8 +50,11 @@ def test_validation_errors_are_problem_details_without_echoing_values(
 
 def test_unknown_fields_are_refused_not_ignored(client: TestClient, world: World) -> None:
     patient = world["patient_a"]
-    response = client.patch(f"/v1/patients/{patient.patient_id}", headers=patient.headers,
-                            json={"version": 1, "org_id": str(world.other_org_id)})
+    response = client.patch(
+        f"/v1/patients/{patient.patient_id}",
+        headers=patient.headers,
+        json={"version": 1, "org_id": str(world.other_org_id)},
+    )
     assert response.status_code == 422
 
 
@@ -84,14 +94,17 @@ def test_cross_origin_cookie_write_is_refused(
     assert login(client, people["patient_a"].email).status_code == 200
     refused = client.post("/v1/tokens", json={}, headers={"Origin": "https://evil.example"})
     assert refused.status_code == 403
-    assert client.post("/v1/tokens", json={}, headers={"Origin": "http://testserver"}
-                       ).status_code == 201
+    assert (
+        client.post("/v1/tokens", json={}, headers={"Origin": "http://testserver"}).status_code
+        == 201
+    )
 
 
 def test_production_refuses_development_secrets(tmp_path: object) -> None:
     with pytest.raises(DomainError):
         Settings(env=Environment.PRODUCTION).check_secrets()
-    strong = Settings(env=Environment.PRODUCTION, secret_key="x" * 48,
-                      storage_keks="k1:" + "A" * 43 + "=")
+    strong = Settings(
+        env=Environment.PRODUCTION, secret_key="x" * 48, storage_keks="k1:" + "A" * 43 + "="
+    )
     strong.check_secrets()
     assert DEV_SECRET_KEY not in repr(strong)

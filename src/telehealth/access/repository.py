@@ -34,9 +34,11 @@ def grants_in_org(
     query = select(BreakGlassGrant).where(BreakGlassGrant.org_id == org_id)
     if unreviewed_only:
         query = query.where(BreakGlassGrant.reviewed_at.is_(None))
-    return session.execute(
-        query.order_by(BreakGlassGrant.created_at.desc()).limit(limit)
-    ).scalars().all()
+    return (
+        session.execute(query.order_by(BreakGlassGrant.created_at.desc()).limit(limit))
+        .scalars()
+        .all()
+    )
 
 
 def grant_by_id(session: Session, grant_id: uuid.UUID) -> BreakGlassGrant | None:

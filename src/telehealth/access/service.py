@@ -28,14 +28,20 @@ def patient_facts(scope: Scope, actor: Actor, patient: Patient) -> policy.Patien
                 scope.session, actor.user_id, patient.id, scope.clock.now()
             )
     return policy.PatientFacts(
-        patient_id=patient.id, org_id=patient.org_id, in_care_of_actor=in_care,
+        patient_id=patient.id,
+        org_id=patient.org_id,
+        in_care_of_actor=in_care,
         break_glass_active=glass,
     )
 
 
 def _deny(scope: Scope, kind: str, object_id: uuid.UUID, patient_id: uuid.UUID | None) -> None:
     scope.audit.record(
-        Action.ACCESS_DENIED, kind, object_id, outcome=Outcome.DENIED, patient_id=patient_id,
+        Action.ACCESS_DENIED,
+        kind,
+        object_id,
+        outcome=Outcome.DENIED,
+        patient_id=patient_id,
         durable=True,
     )
 
@@ -51,8 +57,9 @@ def readable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
         _deny(scope, "patient", patient_id, None)
         raise not_found("patient")
     if facts.break_glass_active:
-        scope.audit.record(Action.BREAK_GLASS, "patient", patient.id, patient_id=patient.id,
-                           detail={"use": "read"})
+        scope.audit.record(
+            Action.BREAK_GLASS, "patient", patient.id, patient_id=patient.id, detail={"use": "read"}
+        )
     return patient
 
 
@@ -92,8 +99,9 @@ def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Pati
 def require_org_manager(scope: Scope) -> Actor:
     actor = scope.require_actor()
     if not policy.may_manage_org(actor, actor.org_id):
-        scope.audit.record(Action.ACCESS_DENIED, "organization", actor.org_id,
-                           outcome=Outcome.DENIED, durable=True)
+        scope.audit.record(
+            Action.ACCESS_DENIED, "organization", actor.org_id, outcome=Outcome.DENIED, durable=True
+        )
         raise DomainError(ErrorCode.FORBIDDEN, "this action needs a coordinator or administrator")
     return actor
 
@@ -101,8 +109,9 @@ def require_org_manager(scope: Scope) -> Actor:
 def require_admin(scope: Scope) -> Actor:
     actor = scope.require_actor()
     if not policy.may_manage_users(actor):
-        scope.audit.record(Action.ACCESS_DENIED, "organization", actor.org_id,
-                           outcome=Outcome.DENIED, durable=True)
+        scope.audit.record(
+            Action.ACCESS_DENIED, "organization", actor.org_id, outcome=Outcome.DENIED, durable=True
+        )
         raise DomainError(ErrorCode.FORBIDDEN, "this action needs an administrator")
     return actor
 
@@ -112,22 +121,31 @@ def break_glass(scope: Scope, patient_id: uuid.UUID, reason: str) -> BreakGlassG
     if not policy.may_break_glass(actor):
         raise DomainError(ErrorCode.FORBIDDEN, "only clinicians may use emergency access")
     if len(reason.strip()) < 10:
-        raise DomainError(ErrorCode.INVALID_INPUT, "give a reason of at least 10 characters",
-                          field="reason")
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "give a reason of at least 10 characters", field="reason"
+        )
     patient = identity_repo.patient_by_id(scope.session, patient_id)
     if patient is None or patient.org_id != actor.org_id:
         _deny(scope, "patient", patient_id, None)
         raise not_found("patient")
     now = scope.clock.now()
     grant = BreakGlassGrant(
-        clinician_id=actor.user_id, patient_id=patient.id, org_id=patient.org_id,
-        reason=reason.strip(), created_at=now,
+        clinician_id=actor.user_id,
+        patient_id=patient.id,
+        org_id=patient.org_id,
+        reason=reason.strip(),
+        created_at=now,
         expires_at=now + timedelta(minutes=scope.settings.break_glass_minutes),
     )
     scope.session.add(grant)
     scope.session.flush()
-    scope.audit.record(Action.BREAK_GLASS, "break_glass_grant", grant.id, patient_id=patient.id,
-                       detail={"use": "granted", "review_required": True})
+    scope.audit.record(
+        Action.BREAK_GLASS,
+        "break_glass_grant",
+        grant.id,
+        patient_id=patient.id,
+        detail={"use": "granted", "review_required": True},
+    )
     return grant
 
 
@@ -146,6 +164,11 @@ def review_break_glass(scope: Scope, grant_id: uuid.UUID, outcome: str) -> Break
     grant.reviewed_at = scope.clock.now()
     grant.reviewed_by = actor.user_id
     grant.review_outcome = outcome
-    scope.audit.record(Action.UPDATE, "break_glass_grant", grant.id, patient_id=grant.patient_id,
-                       detail={"review": outcome})
+    scope.audit.record(
+        Action.UPDATE,
+        "break_glass_grant",
+        grant.id,
+        patient_id=grant.patient_id,
+        detail={"review": outcome},
+    )
     return grant

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -82,7 +82,7 @@ def to_record(row: AuditRow) -> ChainedRecord:
     return ChainedRecord(row.chain, row.seq, event, row.prev_hash, row.hash)
 
 
-def iter_chain(session: Session, chain_id: int, batch: int = 1000) -> Iterator[ChainedRecord]:
+def iter_chain(session: Session, chain_id: int, batch: int = 1000) -> Generator[ChainedRecord]:
     result = session.execute(
         select(AuditRow)
         .where(AuditRow.chain == chain_id)

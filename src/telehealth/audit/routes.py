@@ -49,8 +49,13 @@ def search_audit(
 ) -> list[AuditOut]:
     admin = access.require_admin(scope)
     rows = repository.search(
-        scope.session, patient_id=patient_id, actor_id=actor_id,
-        action=action.value if action else None, since=since, until=until, limit=limit,
+        scope.session,
+        patient_id=patient_id,
+        actor_id=actor_id,
+        action=action.value if action else None,
+        since=since,
+        until=until,
+        limit=limit,
         org_id=admin.org_id,
     )
     scope.audit.record(Action.EXPORT, "audit_log", None, detail={"rows": len(rows)})

@@ -34,9 +34,11 @@ def user_by_id(session: Session, user_id: uuid.UUID) -> User | None:
 
 
 def users_in_org(session: Session, org_id: uuid.UUID, limit: int = 200) -> Sequence[User]:
-    return session.execute(
-        select(User).where(User.org_id == org_id).order_by(User.email).limit(limit)
-    ).scalars().all()
+    return (
+        session.execute(select(User).where(User.org_id == org_id).order_by(User.email).limit(limit))
+        .scalars()
+        .all()
+    )
 
 
 def organization(session: Session, org_id: uuid.UUID) -> Organization | None:
@@ -61,6 +63,23 @@ def session_by_digest(session: Session, token_hash: bytes) -> LoginSession | Non
     ).scalar_one_or_none()
 
 
+def credential_with_user(
+    session: Session, model: type[ApiToken] | type[LoginSession], token_hash: bytes
+) -> tuple[ApiToken | LoginSession, User, uuid.UUID | None] | None:
+    """A token or session, its user and the user's patient id, in one round trip."""
+    row = session.execute(
+        select(model, User, Patient.id)
+        .join(User, User.id == model.user_id)
+        .outerjoin(Patient, Patient.user_id == User.id)
+        .where(model.token_hash == token_hash)
+    ).one_or_none()
+    if row is None:
+        return None
+    credential, user, patient_id = row
+    assert isinstance(credential, ApiToken | LoginSession)
+    return credential, user, patient_id
+
+
 def token_by_digest(session: Session, token_hash: bytes) -> ApiToken | None:
     return session.execute(
         select(ApiToken).where(ApiToken.token_hash == token_hash)
@@ -68,9 +87,13 @@ def token_by_digest(session: Session, token_hash: bytes) -> ApiToken | None:
 
 
 def tokens_of(session: Session, user_id: uuid.UUID) -> Sequence[ApiToken]:
-    return session.execute(
-        select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc())
-    ).scalars().all()
+    return (
+        session.execute(
+            select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc())
+        )
+        .scalars()
+        .all()
+    )
 
 
 def invite_by_digest(session: Session, token_hash: bytes) -> Invite | None:
@@ -84,9 +107,7 @@ def patient_by_id(session: Session, patient_id: uuid.UUID) -> Patient | None:
 
 
 def patient_of_user(session: Session, user_id: uuid.UUID) -> Patient | None:
-    return session.execute(
-        select(Patient).where(Patient.user_id == user_id)
-    ).scalar_one_or_none()
+    return session.execute(select(Patient).where(Patient.user_id == user_id)).scalar_one_or_none()
 
 
 def patient_id_of_user(session: Session, user_id: uuid.UUID) -> uuid.UUID | None:
@@ -99,7 +120,7 @@ def patients_query() -> Select[tuple[Patient]]:
     return select(Patient)
 
 
-def patients_in_care_of(clinician_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+def patients_in_care_of(clinician_id: uuid.UUID) -> Select[uuid.UUID]:
     return select(CareAssignment.patient_id).where(CareAssignment.clinician_id == clinician_id)
 
 
@@ -132,23 +153,35 @@ def clinician_profile(session: Session, user_id: uuid.UUID) -> ClinicianProfile 
 
 
 def licenses_of(session: Session, clinician_id: uuid.UUID) -> Sequence[License]:
-    return session.execute(
-        select(License).where(License.clinician_id == clinician_id).order_by(License.state)
-    ).scalars().all()
+    return (
+        session.execute(
+            select(License).where(License.clinician_id == clinician_id).order_by(License.state)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def compacts_of(session: Session, clinician_id: uuid.UUID) -> Sequence[CompactMembership]:
-    return session.execute(
-        select(CompactMembership).where(CompactMembership.clinician_id == clinician_id)
-    ).scalars().all()
+    return (
+        session.execute(
+            select(CompactMembership).where(CompactMembership.clinician_id == clinician_id)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def dea_of(session: Session, clinician_id: uuid.UUID) -> Sequence[DeaRegistration]:
-    return session.execute(
-        select(DeaRegistration)
-        .where(DeaRegistration.clinician_id == clinician_id)
-        .order_by(DeaRegistration.state)
-    ).scalars().all()
+    return (
+        session.execute(
+            select(DeaRegistration)
+            .where(DeaRegistration.clinician_id == clinician_id)
+            .order_by(DeaRegistration.state)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def revoke_credentials_of(session: Session, user_id: uuid.UUID, at: object) -> None:

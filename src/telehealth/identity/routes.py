@@ -58,8 +58,13 @@ def login(body: LoginIn, response: Response, scope: ScopeDep) -> SessionOut:
     user = repository.user_by_email(scope.session, body.email)
     assert user is not None
     response.set_cookie(
-        SESSION_COOKIE, issued.secret, httponly=True, secure=scope.settings.secure_cookies,
-        samesite="strict", path="/", max_age=scope.settings.session_absolute_hours * 3600,
+        SESSION_COOKIE,
+        issued.secret,
+        httponly=True,
+        secure=scope.settings.secure_cookies,
+        samesite="strict",
+        path="/",
+        max_age=scope.settings.session_absolute_hours * 3600,
     )
     return SessionOut(user_id=user.id, role=Role(user.role), expires_at=issued.expires_at)
 
@@ -74,8 +79,13 @@ def logout(actor: ActorDep, response: Response, scope: ScopeDep) -> None:
 def me(actor: ActorDep, scope: ScopeDep) -> MeOut:
     user = _user(scope, actor.user_id)
     return MeOut(
-        user_id=user.id, email=user.email, display_name=user.display_name, role=actor.role,
-        org_id=user.org_id, patient_id=actor.patient_id, mfa_enabled=user.mfa_enabled,
+        user_id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=actor.role,
+        org_id=user.org_id,
+        patient_id=actor.patient_id,
+        mfa_enabled=user.mfa_enabled,
     )
 
 
@@ -109,8 +119,13 @@ def create_token(body: TokenIn, actor: ActorDep, scope: ScopeDep) -> TokenOut:
 @router.get("/tokens", tags=["auth"], response_model=list[TokenInfo])
 def list_tokens(actor: ActorDep, scope: ScopeDep) -> list[TokenInfo]:
     return [
-        TokenInfo(id=t.id, label=t.label, created_at=t.created_at, expires_at=t.expires_at,
-                  revoked=t.revoked_at is not None)
+        TokenInfo(
+            id=t.id,
+            label=t.label,
+            created_at=t.created_at,
+            expires_at=t.expires_at,
+            revoked=t.revoked_at is not None,
+        )
         for t in repository.tokens_of(scope.session, actor.user_id)
     ]
 
@@ -136,8 +151,12 @@ def invite_user(body: UserIn, actor: ActorDep, scope: ScopeDep) -> InviteOut:
     if body.role in (Role.ADMIN, Role.COORDINATOR) and manager.role is not Role.ADMIN:
         raise DomainError(ErrorCode.FORBIDDEN, "only administrators create staff accounts")
     created = identity.create_user(
-        scope, org_id=manager.org_id, email=body.email, role=body.role,
-        display_name=body.display_name, password=None,
+        scope,
+        org_id=manager.org_id,
+        email=body.email,
+        role=body.role,
+        display_name=body.display_name,
+        password=None,
     )
     invite = identity.create_invite(scope, created.user.id)
     return InviteOut(
@@ -153,7 +172,8 @@ def accept_invite(body: InviteAcceptIn, scope: ScopeDep) -> InviteAcceptOut:
     accepted = identity.accept_invite(scope, body.token, body.password)
     uri = (
         credentials.totp_uri(accepted.totp_secret, accepted.user.email)
-        if accepted.totp_secret else None
+        if accepted.totp_secret
+        else None
     )
     return InviteAcceptOut(user_id=accepted.user.id, totp_provisioning_uri=uri)
 
@@ -181,46 +201,84 @@ def update_clinician(
     access.require_org_manager(scope)
     user = _same_org_clinician(scope, clinician_id)
     identity.set_clinician_profile(
-        scope, user.id, specialties=body.specialties, video_capable=body.video_capable,
+        scope,
+        user.id,
+        specialties=body.specialties,
+        video_capable=body.video_capable,
         npi=body.npi,
     )
     return _clinician_out(scope, user)
 
 
-@router.post("/clinicians/{clinician_id}/licenses", tags=["clinicians"],
-             response_model=LicenseOut, status_code=201)
+@router.post(
+    "/clinicians/{clinician_id}/licenses",
+    tags=["clinicians"],
+    response_model=LicenseOut,
+    status_code=201,
+)
 def add_license(
     clinician_id: uuid.UUID, body: LicenseIn, actor: ActorDep, scope: ScopeDep
 ) -> LicenseOut:
     access.require_org_manager(scope)
     user = _same_org_clinician(scope, clinician_id)
-    lic = identity.add_license(scope, user.id, state=body.state, kind=body.kind,
-                               number=body.number, expires_on=body.expires_on)
-    return LicenseOut(id=lic.id, state=lic.state, kind=LicenseKind(lic.kind), number=lic.number,
-                      expires_on=lic.expires_on)
+    lic = identity.add_license(
+        scope,
+        user.id,
+        state=body.state,
+        kind=body.kind,
+        number=body.number,
+        expires_on=body.expires_on,
+    )
+    return LicenseOut(
+        id=lic.id,
+        state=lic.state,
+        kind=LicenseKind(lic.kind),
+        number=lic.number,
+        expires_on=lic.expires_on,
+    )
 
 
-@router.post("/clinicians/{clinician_id}/compacts", tags=["clinicians"],
-             response_model=CompactOut, status_code=201)
+@router.post(
+    "/clinicians/{clinician_id}/compacts",
+    tags=["clinicians"],
+    response_model=CompactOut,
+    status_code=201,
+)
 def add_compact(
     clinician_id: uuid.UUID, body: CompactIn, actor: ActorDep, scope: ScopeDep
 ) -> CompactOut:
     access.require_org_manager(scope)
     user = _same_org_clinician(scope, clinician_id)
-    m = identity.add_compact(scope, user.id, compact=body.compact,
-                             principal_state=body.principal_state)
+    m = identity.add_compact(
+        scope, user.id, compact=body.compact, principal_state=body.principal_state
+    )
     return CompactOut(id=m.id, compact=m.compact, principal_state=m.principal_state)
 
 
-@router.post("/clinicians/{clinician_id}/dea-registrations", tags=["clinicians"],
-             response_model=DeaOut, status_code=201)
+@router.post(
+    "/clinicians/{clinician_id}/dea-registrations",
+    tags=["clinicians"],
+    response_model=DeaOut,
+    status_code=201,
+)
 def add_dea(clinician_id: uuid.UUID, body: DeaIn, actor: ActorDep, scope: ScopeDep) -> DeaOut:
     access.require_org_manager(scope)
     user = _same_org_clinician(scope, clinician_id)
-    reg = identity.add_dea_registration(scope, user.id, state=body.state, number=body.number,
-                                        schedules=body.schedules, expires_on=body.expires_on)
-    return DeaOut(id=reg.id, state=reg.state, number=reg.number, schedules=list(reg.schedules),
-                  expires_on=reg.expires_on)
+    reg = identity.add_dea_registration(
+        scope,
+        user.id,
+        state=body.state,
+        number=body.number,
+        schedules=body.schedules,
+        expires_on=body.expires_on,
+    )
+    return DeaOut(
+        id=reg.id,
+        state=reg.state,
+        number=reg.number,
+        schedules=list(reg.schedules),
+        expires_on=reg.expires_on,
+    )
 
 
 # --- patients ---------------------------------------------------------------------------------
@@ -235,8 +293,9 @@ def list_patients(
 ) -> list[PatientOut]:
     patients = access.readable_patients(scope, limit=limit, offset=offset)
     for patient in patients:
-        scope.audit.record(Action.READ, "patient", patient.id, patient_id=patient.id,
-                           detail={"via": "list"})
+        scope.audit.record(
+            Action.READ, "patient", patient.id, patient_id=patient.id, detail={"via": "list"}
+        )
     return [_patient_out(p) for p in patients]
 
 
@@ -246,13 +305,23 @@ def create_patient(body: PatientIn, actor: ActorDep, scope: ScopeDep) -> Patient
     user_id = None
     if body.email is not None:
         created = identity.create_user(
-            scope, org_id=manager.org_id, email=body.email, role=Role.PATIENT,
-            display_name=f"{body.given_name} {body.family_name}", password=None,
+            scope,
+            org_id=manager.org_id,
+            email=body.email,
+            role=Role.PATIENT,
+            display_name=f"{body.given_name} {body.family_name}",
+            password=None,
         )
         user_id = created.user.id
     patient = identity.create_patient(
-        scope, org_id=manager.org_id, given_name=body.given_name, family_name=body.family_name,
-        birth_date=body.birth_date, home_state=body.home_state, phone=body.phone, user_id=user_id,
+        scope,
+        org_id=manager.org_id,
+        given_name=body.given_name,
+        family_name=body.family_name,
+        birth_date=body.birth_date,
+        home_state=body.home_state,
+        phone=body.phone,
+        user_id=user_id,
     )
     return _patient_out(patient)
 
@@ -278,8 +347,13 @@ def update_patient(
         setattr(patient, key, value)
     patient.version += 1
     patient.updated_at = scope.clock.now()
-    scope.audit.record(Action.UPDATE, "patient", patient.id, patient_id=patient.id,
-                       detail={"fields": ",".join(sorted(changes))})
+    scope.audit.record(
+        Action.UPDATE,
+        "patient",
+        patient.id,
+        patient_id=patient.id,
+        detail={"fields": ",".join(sorted(changes))},
+    )
     return _patient_out(patient)
 
 
@@ -315,11 +389,18 @@ def _clinician_out(scope: Scope, user: User) -> ClinicianOut:
     profile = repository.clinician_profile(scope.session, user.id)
     assert profile is not None
     return ClinicianOut(
-        user_id=user.id, display_name=user.display_name, specialties=list(profile.specialties),
+        user_id=user.id,
+        display_name=user.display_name,
+        specialties=list(profile.specialties),
         video_capable=profile.video_capable,
         licenses=[
-            LicenseOut(id=x.id, state=x.state, kind=LicenseKind(x.kind), number=x.number,
-                       expires_on=x.expires_on)
+            LicenseOut(
+                id=x.id,
+                state=x.state,
+                kind=LicenseKind(x.kind),
+                number=x.number,
+                expires_on=x.expires_on,
+            )
             for x in repository.licenses_of(scope.session, user.id)
         ],
         compacts=[
@@ -327,22 +408,36 @@ def _clinician_out(scope: Scope, user: User) -> ClinicianOut:
             for c in repository.compacts_of(scope.session, user.id)
         ],
         dea_registrations=[
-            DeaOut(id=d.id, state=d.state, number=d.number, schedules=list(d.schedules),
-                   expires_on=d.expires_on)
+            DeaOut(
+                id=d.id,
+                state=d.state,
+                number=d.number,
+                schedules=list(d.schedules),
+                expires_on=d.expires_on,
+            )
             for d in repository.dea_of(scope.session, user.id)
         ],
     )
 
 
 def _user_out(user: User) -> UserOut:
-    return UserOut(id=user.id, email=user.email, display_name=user.display_name,
-                   role=Role(user.role), active=user.active, mfa_enabled=user.mfa_enabled)
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=Role(user.role),
+        active=user.active,
+        mfa_enabled=user.mfa_enabled,
+    )
 
 
 def _patient_out(patient: Patient) -> PatientOut:
     return PatientOut(
-        id=patient.id, given_name=patient.given_name, family_name=patient.family_name,
-        birth_date=patient.birth_date, home_state=patient.home_state, phone=patient.phone,
+        id=patient.id,
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        birth_date=patient.birth_date,
+        home_state=patient.home_state,
+        phone=patient.phone,
         version=patient.version,
     )
-

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from telehealth.identity.model import LicenseKind, Role
 
-
 # Syntax only: deliverability is proven by the invite reaching the person, not by DNS.
 EmailStr = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, max_length=320,
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=320,
         pattern=r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$",
     ),
 ]

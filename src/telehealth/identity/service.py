@@ -37,7 +37,7 @@ from telehealth.identity.tables import (
 from telehealth.scope import Scope
 
 SESSION_PREFIX = "ths"
-TOKEN_PREFIX = "tht"
+TOKEN_PREFIX = "tht"  # noqa: S105 - a public prefix that marks token type
 INVITE_PREFIX = "thi"
 
 
@@ -144,7 +144,10 @@ def assign_care(scope: Scope, clinician_id: uuid.UUID, patient_id: uuid.UUID) ->
     scope.session.add(assignment)
     scope.session.flush()
     scope.audit.record(
-        Action.CREATE, "care_assignment", assignment.id, patient_id=patient_id,
+        Action.CREATE,
+        "care_assignment",
+        assignment.id,
+        patient_id=patient_id,
         detail={"clinician_id": str(clinician_id)},
     )
     return assignment
@@ -288,7 +291,8 @@ def login(scope: Scope, email: str, password: str, totp_code: str | None) -> Iss
     if user is not None and user.locked_until is not None and ensure_utc(user.locked_until) > now:
         _login_failed(scope, user, "locked")
         raise DomainError(
-            ErrorCode.ACCOUNT_LOCKED, "too many failed attempts; try again later",
+            ErrorCode.ACCOUNT_LOCKED,
+            "too many failed attempts; try again later",
             retry_after=int((ensure_utc(user.locked_until) - now).total_seconds()) + 1,
         )
     # Verify even for an unknown email, so both take the same time.
@@ -315,8 +319,13 @@ def login(scope: Scope, email: str, password: str, totp_code: str | None) -> Iss
     scope.session.add(login_session)
     scope.session.flush()
     scope.audit.record(
-        Action.LOGIN, "session", login_session.id, actor_id=user.id, actor_role=user.role,
-        org_id=user.org_id, detail={"mfa": mfa_verified},
+        Action.LOGIN,
+        "session",
+        login_session.id,
+        actor_id=user.id,
+        actor_role=user.role,
+        org_id=user.org_id,
+        detail={"mfa": mfa_verified},
     )
     return IssuedSecret(login_session.id, token, login_session.expires_at)
 
@@ -341,9 +350,15 @@ def _check_second_factor(scope: Scope, user: User, code: str | None, now: dateti
 
 def _login_failed(scope: Scope, user: User | None, reason: str) -> None:
     scope.audit.record(
-        Action.LOGIN, "session", None, outcome=Outcome.FAILURE,
-        actor_id=user.id if user else None, actor_role=user.role if user else None,
-        org_id=user.org_id if user else None, detail={"reason": reason}, durable=True,
+        Action.LOGIN,
+        "session",
+        None,
+        outcome=Outcome.FAILURE,
+        actor_id=user.id if user else None,
+        actor_role=user.role if user else None,
+        org_id=user.org_id if user else None,
+        detail={"reason": reason},
+        durable=True,
     )
     if user is None or reason == "locked":
         return
@@ -367,44 +382,69 @@ def _login_failed(scope: Scope, user: User | None, reason: str) -> None:
 
 def resolve_session(scope: Scope, token: str) -> Actor:
     now = scope.clock.now()
-    found = repository.session_by_digest(scope.session, credentials.digest(token))
-    if found is None or found.revoked_at is not None:
+    found = repository.credential_with_user(scope.session, LoginSession, credentials.digest(token))
+    if found is None:
         raise DomainError(ErrorCode.NOT_AUTHENTICATED, "authentication required")
-    user = repository.user_by_id(scope.session, found.user_id)
-    if user is None or not user.active or user.credentials_epoch != found.credentials_epoch:
+    login_session, user, patient_id = found
+    assert isinstance(login_session, LoginSession)
+    if not _credential_current(login_session, user):
         raise DomainError(ErrorCode.NOT_AUTHENTICATED, "authentication required")
     idle = timedelta(minutes=scope.settings.idle_minutes_for(user.role))
-    if now >= ensure_utc(found.expires_at) or now >= ensure_utc(found.last_seen_at) + idle:
+    if (
+        now >= ensure_utc(login_session.expires_at)
+        or now >= ensure_utc(login_session.last_seen_at) + idle
+    ):
         raise DomainError(ErrorCode.SESSION_EXPIRED, "the session has expired; sign in again")
-    found.last_seen_at = now
-    return _actor(scope.session, user, found.mfa_verified, CredentialKind.SESSION, found.id)
+    login_session.last_seen_at = now
+    return _actor(
+        user, patient_id, login_session.mfa_verified, CredentialKind.SESSION, login_session.id
+    )
 
 
 def resolve_token(scope: Scope, token: str) -> Actor:
     now = scope.clock.now()
-    found = repository.token_by_digest(scope.session, credentials.digest(token))
-    if found is None or found.revoked_at is not None or now >= ensure_utc(found.expires_at):
+    found = repository.credential_with_user(scope.session, ApiToken, credentials.digest(token))
+    if found is None:
         raise DomainError(ErrorCode.TOKEN_INVALID, "the token is invalid or expired")
-    user = repository.user_by_id(scope.session, found.user_id)
-    if user is None or not user.active or user.credentials_epoch != found.credentials_epoch:
+    api_token, user, patient_id = found
+    assert isinstance(api_token, ApiToken)
+    if not _credential_current(api_token, user) or now >= ensure_utc(api_token.expires_at):
         raise DomainError(ErrorCode.TOKEN_INVALID, "the token is invalid or expired")
-    return _actor(scope.session, user, found.mfa_verified, CredentialKind.TOKEN, found.id)
+    return _actor(user, patient_id, api_token.mfa_verified, CredentialKind.TOKEN, api_token.id)
+
+
+def _credential_current(credential: ApiToken | LoginSession, user: User) -> bool:
+    """Not revoked, and issued under the user's current password and role."""
+    return (
+        credential.revoked_at is None
+        and user.active
+        and user.credentials_epoch == credential.credentials_epoch
+    )
 
 
 def _actor(
-    session: Session, user: User, mfa: bool, kind: CredentialKind, credential_id: uuid.UUID
+    user: User,
+    patient_id: uuid.UUID | None,
+    mfa: bool,
+    kind: CredentialKind,
+    credential_id: uuid.UUID,
 ) -> Actor:
     role = Role(user.role)
-    patient_id = repository.patient_id_of_user(session, user.id) if role is Role.PATIENT else None
     return Actor(
-        user_id=user.id, role=role, org_id=user.org_id, patient_id=patient_id,
-        mfa_verified=mfa, credential=kind, credential_id=credential_id,
+        user_id=user.id,
+        role=role,
+        org_id=user.org_id,
+        patient_id=patient_id if role is Role.PATIENT else None,
+        mfa_verified=mfa,
+        credential=kind,
+        credential_id=credential_id,
     )
 
 
 def system_actor_for(scope: Scope, user: User) -> Actor:
     """The actor for operator commands run on the server itself (trusted like MFA)."""
-    return _actor(scope.session, user, True, CredentialKind.SYSTEM, user.id)
+    patient_id = repository.patient_id_of_user(scope.session, user.id)
+    return _actor(user, patient_id, True, CredentialKind.SYSTEM, user.id)
 
 
 def logout(scope: Scope) -> None:
@@ -416,20 +456,31 @@ def logout(scope: Scope) -> None:
     scope.audit.record(Action.LOGOUT, "session", actor.credential_id)
 
 
-def issue_token(scope: Scope, user: User, *, label: str, minutes: int | None,
-                mfa_verified: bool) -> IssuedSecret:
+def issue_token(
+    scope: Scope, user: User, *, label: str, minutes: int | None, mfa_verified: bool
+) -> IssuedSecret:
     now = scope.clock.now()
     ttl = min(minutes or scope.settings.api_token_minutes, scope.settings.api_token_minutes)
     token, token_hash = credentials.new_secret(TOKEN_PREFIX)
     record = ApiToken(
-        user_id=user.id, token_hash=token_hash, label=label[:100], mfa_verified=mfa_verified,
-        credentials_epoch=user.credentials_epoch, created_at=now,
+        user_id=user.id,
+        token_hash=token_hash,
+        label=label[:100],
+        mfa_verified=mfa_verified,
+        credentials_epoch=user.credentials_epoch,
+        created_at=now,
         expires_at=now + timedelta(minutes=ttl),
     )
     scope.session.add(record)
     scope.session.flush()
-    scope.audit.record(Action.TOKEN_ISSUE, "api_token", record.id, actor_id=user.id,
-                       actor_role=user.role, org_id=user.org_id)
+    scope.audit.record(
+        Action.TOKEN_ISSUE,
+        "api_token",
+        record.id,
+        actor_id=user.id,
+        actor_role=user.role,
+        org_id=user.org_id,
+    )
     return IssuedSecret(record.id, token, record.expires_at)
 
 
@@ -494,8 +545,12 @@ def create_invite(scope: Scope, user_id: uuid.UUID) -> IssuedSecret:
     now = scope.clock.now()
     token, token_hash = credentials.new_secret(INVITE_PREFIX)
     invite = Invite(
-        org_id=user.org_id, user_id=user.id, token_hash=token_hash, created_by=actor.user_id,
-        created_at=now, expires_at=now + timedelta(hours=scope.settings.invite_hours),
+        org_id=user.org_id,
+        user_id=user.id,
+        token_hash=token_hash,
+        created_by=actor.user_id,
+        created_at=now,
+        expires_at=now + timedelta(hours=scope.settings.invite_hours),
     )
     scope.session.add(invite)
     scope.session.flush()
@@ -519,6 +574,13 @@ def accept_invite(scope: Scope, token: str, password: str) -> NewUser:
         secret = credentials.new_totp_secret()
         user.totp_secret_enc = _box(scope).seal(secret)
         user.mfa_enabled = True
-    scope.audit.record(Action.UPDATE, "credentials", user.id, actor_id=user.id,
-                       actor_role=user.role, org_id=user.org_id, detail={"event": "invite_accepted"})
+    scope.audit.record(
+        Action.UPDATE,
+        "credentials",
+        user.id,
+        actor_id=user.id,
+        actor_role=user.role,
+        org_id=user.org_id,
+        detail={"event": "invite_accepted"},
+    )
     return NewUser(user=user, totp_secret=secret)

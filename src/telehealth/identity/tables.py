@@ -85,7 +85,9 @@ class ClinicianProfile(Base):
 
 class License(Base):
     __tablename__ = "clinician_licenses"
-    __table_args__ = (UniqueConstraint("clinician_id", "state", "kind", name="uq_license_state_kind"),)
+    __table_args__ = (
+        UniqueConstraint("clinician_id", "state", "kind", name="uq_license_state_kind"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=new_id)
     clinician_id: Mapped[uuid.UUID] = mapped_column(

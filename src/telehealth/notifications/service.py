@@ -19,10 +19,12 @@ from telehealth.scope import Scope
 log = get_logger("telehealth.notifications")
 
 
-def notify(scope: Scope, user_id: uuid.UUID, *, kind: str, title: str,
-           link: str | None = None) -> Notification:
-    note = Notification(user_id=user_id, kind=kind, title=title, link=link,
-                        created_at=scope.clock.now())
+def notify(
+    scope: Scope, user_id: uuid.UUID, *, kind: str, title: str, link: str | None = None
+) -> Notification:
+    note = Notification(
+        user_id=user_id, kind=kind, title=title, link=link, created_at=scope.clock.now()
+    )
     scope.session.add(note)
     scope.session.flush()
     settings = scope.settings
@@ -58,9 +60,11 @@ def inbox(scope: Scope, *, unread_only: bool, limit: int = 50) -> Sequence[Notif
     query = select(Notification).where(Notification.user_id == actor.user_id)
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
-    return scope.session.execute(
-        query.order_by(Notification.created_at.desc()).limit(limit)
-    ).scalars().all()
+    return (
+        scope.session.execute(query.order_by(Notification.created_at.desc()).limit(limit))
+        .scalars()
+        .all()
+    )
 
 
 def mark_read(scope: Scope, notification_id: uuid.UUID) -> Notification:

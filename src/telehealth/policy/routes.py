@@ -25,8 +25,9 @@ def create_decision(
 ) -> JSONResponse:
     """Decide which modalities fit these facts; the decision is stored and can be fetched."""
     _decision, record = service.decide_and_record(scope, facts, patient_id=patient_id)
-    return JSONResponse(record.decision, status_code=201,
-                        headers={"Location": f"/v1/decisions/{record.id}"})
+    return JSONResponse(
+        record.decision, status_code=201, headers={"Location": f"/v1/decisions/{record.id}"}
+    )
 
 
 @router.get("/decisions/{decision_id}", response_model=Decision)

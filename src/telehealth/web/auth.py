@@ -39,7 +39,7 @@ def authenticate(request: Request, scope: Scope) -> Actor:
 
 
 def _check_origin(request: Request, scope: Scope) -> None:
-    """Cookie-authenticated writes must come from our own pages (cookies are SameSite=Strict too)."""
+    """Cookie-authenticated writes must come from our own pages (cookies are SameSite=Strict)."""
     if request.method not in UNSAFE_METHODS:
         return
     origin = request.headers.get("origin")

@@ -31,7 +31,7 @@ def _walk(routes: Iterable[BaseRoute], prefix: str) -> Iterator[RouteInfo]:
             context = getattr(route, "include_context", None)
             yield from _walk(included.routes, prefix + getattr(context, "prefix", ""))
         elif isinstance(route, APIRoute):
-            for method in sorted(route.methods - {"HEAD"}):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
                 yield RouteInfo(method, prefix + route.path, route)
         elif isinstance(route, WebSocketRoute):
             yield RouteInfo("WS", prefix + route.path, route)

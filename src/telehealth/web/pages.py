@@ -27,7 +27,9 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
 
 SIGN_IN_ERRORS = {
-    ErrorCode.NOT_AUTHENTICATED, ErrorCode.SESSION_EXPIRED, ErrorCode.TOKEN_INVALID,
+    ErrorCode.NOT_AUTHENTICATED,
+    ErrorCode.SESSION_EXPIRED,
+    ErrorCode.TOKEN_INVALID,
     ErrorCode.MFA_REQUIRED,
 }
 
@@ -49,8 +51,13 @@ def page_actor(request: Request) -> Actor:
 PageActorDep = Annotated[Actor, Depends(page_actor)]
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None,
-           *, status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
     scope = getattr(request.state, "scope", None)
     actor = scope.actor if scope is not None else None
     values: dict[str, Any] = {"actor": actor, **(context or {})}
@@ -82,18 +89,34 @@ def login_submit(
     try:
         issued = identity.login(scope, email, password, totp or None)
     except DomainError as exc:
-        if exc.code not in (ErrorCode.INVALID_CREDENTIALS, ErrorCode.MFA_REQUIRED,
-                            ErrorCode.MFA_INVALID, ErrorCode.ACCOUNT_LOCKED):
+        if exc.code not in (
+            ErrorCode.INVALID_CREDENTIALS,
+            ErrorCode.MFA_REQUIRED,
+            ErrorCode.MFA_INVALID,
+            ErrorCode.ACCOUNT_LOCKED,
+        ):
             raise
         # Durable failure records still commit: the scope rolls back only on exceptions.
         scope.uow.rollback()
-        return render(request, "login.html", {"error": exc.message, "email": email,
-                                              "needs_code": exc.code is ErrorCode.MFA_REQUIRED},
-                      status_code=401 if exc.code is not ErrorCode.ACCOUNT_LOCKED else 429)
+        return render(
+            request,
+            "login.html",
+            {
+                "error": exc.message,
+                "email": email,
+                "needs_code": exc.code is ErrorCode.MFA_REQUIRED,
+            },
+            status_code=401 if exc.code is not ErrorCode.ACCOUNT_LOCKED else 429,
+        )
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, issued.secret, httponly=True, secure=scope.settings.secure_cookies,
-        samesite="strict", path="/", max_age=scope.settings.session_absolute_hours * 3600,
+        SESSION_COOKIE,
+        issued.secret,
+        httponly=True,
+        secure=scope.settings.secure_cookies,
+        samesite="strict",
+        path="/",
+        max_age=scope.settings.session_absolute_hours * 3600,
     )
     return response
 

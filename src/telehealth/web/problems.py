@@ -40,7 +40,9 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAVAILABLE: 503,
 }
 
-TITLES: dict[ErrorCode, str] = {code: code.value.replace("_", " ").capitalize() for code in ErrorCode}
+TITLES: dict[ErrorCode, str] = {
+    code: code.value.replace("_", " ").capitalize() for code in ErrorCode
+}
 
 # Structured data a client may rely on; anything else stays server-side.
 PUBLIC_DATA_KEYS = frozenset({"field", "retry_after", "offset", "expected", "rule"})
@@ -100,8 +102,12 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {
-        404: ErrorCode.NOT_FOUND, 405: ErrorCode.INVALID_INPUT, 401: ErrorCode.NOT_AUTHENTICATED,
-        403: ErrorCode.FORBIDDEN, 413: ErrorCode.PAYLOAD_TOO_LARGE, 409: ErrorCode.CONFLICT,
+        404: ErrorCode.NOT_FOUND,
+        405: ErrorCode.INVALID_INPUT,
+        401: ErrorCode.NOT_AUTHENTICATED,
+        403: ErrorCode.FORBIDDEN,
+        413: ErrorCode.PAYLOAD_TOO_LARGE,
+        409: ErrorCode.CONFLICT,
     }.get(exc.status_code, ErrorCode.INVALID_INPUT)
     detail = "not found" if exc.status_code == 404 else str(exc.detail)
     return problem(code, detail, request, status=exc.status_code)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import pool
 
 from telehealth.db.base import UTCDateTime
-
 from telehealth.db.engine import make_engine
 from telehealth.tables import metadata
 
@@ -17,7 +16,7 @@ config = context.config
 target_metadata = metadata()
 
 
-def render_item(kind: str, obj: Any, autogen: AutogenContext) -> str | bool:
+def render_item(kind: str, obj: Any, autogen: AutogenContext) -> str | Literal[False]:
     # Migrations stay free of application types: an aware timestamp is plain DateTime(tz).
     if kind == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

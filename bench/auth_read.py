@@ -1,0 +1,134 @@
+"""Authenticated patient-record read vs a bare Starlette JSON endpoint.
+
+Target: GET /v1/patients/{id} with a bearer token (authentication + object access check +
+audit row committed before the response) reaches at least 0.25x the requests/s of a bare
+Starlette JSON endpoint, same server (uvicorn), same worker count (1), same run; wrk is the load
+generator in a separate process. Runs on PostgreSQL (default) or SQLite (--db sqlite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import uuid
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import uvicorn_server, wrk
+from telehealth.clock import SystemClock
+from telehealth.config import Settings
+from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.db.migrate import upgrade
+from telehealth.identity import service as identity
+from telehealth.identity.model import Role
+from telehealth.scope import open_scope
+
+PG_SERVER = os.environ.get(
+    "TELEHEALTH_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _database(kind: str, workdir: Path) -> tuple[str, str | None]:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}", None
+    name = f"th_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_SERVER.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def _drop(name: str | None) -> None:
+    if name is None:
+        return
+    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _seed(settings: Settings) -> tuple[str, str]:
+    engine = make_engine(settings.effective_database_url)
+    scope = open_scope(make_sessionmaker(engine), SystemClock(), settings, request_id="bench")
+    org = identity.create_organization(scope, "Bench Clinic")
+    user = identity.create_user(
+        scope,
+        org_id=org.id,
+        email="bench@example.test",
+        role=Role.PATIENT,
+        display_name="Bench",
+        password=None,
+    ).user
+    patient = identity.create_patient(
+        scope,
+        org_id=org.id,
+        given_name="Bench",
+        family_name="Patient",
+        birth_date=date(1980, 1, 1),
+        home_state="TX",
+        user_id=user.id,
+    )
+    token = identity.issue_token(scope, user, label="bench", minutes=None, mfa_verified=True)
+    scope.uow.commit()
+    engine.dispose()
+    return str(patient.id), token.secret
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        url, dbname = _database(args.db, workdir)
+        try:
+            env = {
+                "TELEHEALTH_DATA_DIR": str(workdir),
+                "TELEHEALTH_DATABASE_URL": url,
+                "TELEHEALTH_API_TOKEN_MINUTES": "1440",
+                "TELEHEALTH_ENV": "test",
+            }
+            upgrade(url)
+            settings = Settings(data_dir=workdir, database_url=url, api_token_minutes=1440)
+            patient_id, token = _seed(settings)
+            with uvicorn_server(
+                "bare_starlette:app", env={"PYTHONPATH": str(Path(__file__).parent)}
+            ) as base:
+                baseline = wrk(base + "/hello", seconds=args.seconds)
+            with uvicorn_server(
+                "telehealth.app:create_app_from_env", factory=True, env=env
+            ) as server:
+                measured = wrk(
+                    f"{server}/v1/patients/{patient_id}",
+                    seconds=args.seconds,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            rows = _audit_rows(url)
+        finally:
+            _drop(dbname)
+    ratio = measured / baseline
+    print(f"database: {args.db}")
+    print(f"bare Starlette JSON:          {baseline:10.0f} req/s")
+    print(f"authenticated audited read:   {measured:10.0f} req/s")
+    print(f"audit rows written:           {rows:10d}")
+    print(f"ratio: {ratio:.3f} (target >= 0.25)")
+
+
+def _audit_rows(url: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM audit_events WHERE action = 'read'"))
+        value = int(count.scalar_one())
+    engine.dispose()
+    return value
+
+
+if __name__ == "__main__":
+    main()
