@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -89,6 +90,7 @@ def wrk(
     connections: int = 64,
     threads: int = 2,
     headers: Mapping[str, str] | None = None,
+    script: Path | None = None,
 ) -> float:
     """Requests per second reported by wrk (a separate process, as a load generator must be)."""
     binary = shutil.which("wrk")
@@ -97,6 +99,8 @@ def wrk(
     args = [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
+    if script is not None:
+        args += ["-s", str(script)]
     output = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if errors:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from telehealth.audit.ddl import drop_statements, guard_statements
+from telehealth.audit.model import CHAINS, GENESIS_HASH
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -316,6 +317,11 @@ def upgrade() -> None:
     # ### end Alembic commands ###
     for statement in guard_statements(op.get_bind().dialect.name):
         op.execute(statement)
+    # Every chain's head exists from the start, so concurrent first appends lock a row
+    # instead of racing to insert it.
+    head = sa.table("audit_head", sa.column("id", sa.Integer), sa.column("seq", sa.BigInteger),
+                    sa.column("hash", sa.String))
+    op.bulk_insert(head, [{"id": i, "seq": 0, "hash": GENESIS_HASH} for i in range(CHAINS)])
 
 
 def downgrade() -> None:
