@@ -28,7 +28,7 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
     engine = create_engine(database_url)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
     engine = create_engine(database_url)
     assert {"audit_events", "users", "patients"} <= set(inspect(engine).get_table_names())
     engine.dispose()

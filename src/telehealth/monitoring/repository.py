@@ -1,0 +1,288 @@
+"""Queries over monitoring tables. Nothing else in the package builds SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import Insert, Select, Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from telehealth.clock import ensure_utc
+from telehealth.identity.tables import Patient, User
+from telehealth.monitoring.model import AlertStatus, Metric
+from telehealth.monitoring.tables import (
+    Alert,
+    Device,
+    Enrollment,
+    Message,
+    Reading,
+    ThresholdSet,
+    TimeEntry,
+    VisitRequest,
+)
+
+UNRESOLVED = (AlertStatus.OPEN.value, AlertStatus.ACKNOWLEDGED.value, AlertStatus.ESCALATED.value)
+
+
+def enrollment(session: Session, enrollment_id: uuid.UUID) -> Enrollment | None:
+    return session.get(Enrollment, enrollment_id)
+
+
+def enrollments_of(session: Session, patient_id: uuid.UUID) -> Sequence[Enrollment]:
+    return (
+        session.execute(
+            select(Enrollment)
+            .where(Enrollment.patient_id == patient_id)
+            .order_by(Enrollment.episode_start.desc(), Enrollment.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def active_enrollment(session: Session, patient_id: uuid.UUID, program: str) -> Enrollment | None:
+    return session.execute(
+        select(Enrollment)
+        .where(
+            Enrollment.patient_id == patient_id,
+            Enrollment.program == program,
+            Enrollment.status == "active",
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def active_enrollments(session: Session) -> Sequence[Enrollment]:
+    return (
+        session.execute(
+            select(Enrollment).where(Enrollment.status == "active").order_by(Enrollment.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def panel_enrollments(
+    session: Session, org_id: uuid.UUID, patient_ids: Select[Any] | None, limit: int
+) -> Sequence[tuple[Enrollment, Patient]]:
+    query = (
+        select(Enrollment, Patient)
+        .join(Patient, Patient.id == Enrollment.patient_id)
+        .where(Enrollment.org_id == org_id, Enrollment.status == "active")
+    )
+    if patient_ids is not None:
+        query = query.where(Enrollment.patient_id.in_(patient_ids))
+    rows = session.execute(query.order_by(Enrollment.id).limit(limit)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def threshold_set(session: Session, org_id: uuid.UUID, program: str) -> ThresholdSet | None:
+    return session.execute(
+        select(ThresholdSet).where(ThresholdSet.org_id == org_id, ThresholdSet.program == program)
+    ).scalar_one_or_none()
+
+
+def device(session: Session, device_id: uuid.UUID) -> Device | None:
+    return session.get(Device, device_id)
+
+
+def device_by_digest(session: Session, token_hash: bytes) -> Device | None:
+    return session.execute(
+        select(Device).where(Device.token_hash == token_hash)
+    ).scalar_one_or_none()
+
+
+def devices_of(session: Session, enrollment_id: uuid.UUID) -> Sequence[Device]:
+    return (
+        session.execute(
+            select(Device).where(Device.enrollment_id == enrollment_id).order_by(Device.created_at)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def stored_keys(
+    session: Session, device_id: uuid.UUID, start: datetime, end: datetime
+) -> set[tuple[datetime, str]]:
+    rows = session.execute(
+        select(Reading.effective_at, Reading.code).where(
+            Reading.device_id == device_id,
+            Reading.effective_at >= start,
+            Reading.effective_at <= end,
+        )
+    ).all()
+    return {(ensure_utc(row[0]), row[1]) for row in rows}
+
+
+def insert_readings(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert, skipping any reading already stored (the unique key decides, on both backends)."""
+    if rows:
+        session.execute(_insert_ignoring_duplicates(session), rows)
+
+
+def _insert_ignoring_duplicates(session: Session) -> Insert:
+    table = cast(Table, Reading.__table__)
+    dialect = session.get_bind().dialect.name
+    keys = ["device_id", "effective_at", "code"]
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
+def weights_between(
+    session: Session, enrollment_id: uuid.UUID, start: datetime, end: datetime
+) -> Sequence[tuple[datetime, float]]:
+    rows = session.execute(
+        select(Reading.effective_at, Reading.value).where(
+            Reading.enrollment_id == enrollment_id,
+            Reading.metric == Metric.WEIGHT.value,
+            Reading.effective_at >= start,
+            Reading.effective_at <= end,
+        )
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def readings_of(
+    session: Session, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
+) -> Sequence[Reading]:
+    return (
+        session.execute(
+            select(Reading)
+            .where(
+                Reading.enrollment_id == enrollment_id,
+                Reading.effective_at >= start,
+                Reading.effective_at < end,
+            )
+            .order_by(Reading.effective_at, Reading.code)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def reading_days(
+    session: Session, enrollment_id: uuid.UUID, start: date, end: date
+) -> Sequence[date]:
+    return (
+        session.execute(
+            select(Reading.effective_date)
+            .where(
+                Reading.enrollment_id == enrollment_id,
+                Reading.effective_date >= start,
+                Reading.effective_date <= end,
+            )
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
+
+
+def unresolved_rules(session: Session, enrollment_id: uuid.UUID) -> set[tuple[str, Any]]:
+    rows = session.execute(
+        select(Alert.rule, Alert.device_id).where(
+            Alert.enrollment_id == enrollment_id, Alert.status.in_(UNRESOLVED)
+        )
+    ).all()
+    return {(row[0], row[1]) for row in rows}
+
+
+def alert(session: Session, alert_id: uuid.UUID) -> Alert | None:
+    return session.get(Alert, alert_id)
+
+
+def alerts_of(session: Session, enrollment_id: uuid.UUID, limit: int) -> Sequence[Alert]:
+    return (
+        session.execute(
+            select(Alert)
+            .where(Alert.enrollment_id == enrollment_id)
+            .order_by(Alert.created_at.desc(), Alert.id)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def open_alert_counts(session: Session, enrollment_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if not enrollment_ids:
+        return {}
+    rows = session.execute(
+        select(Alert.enrollment_id, func.count())
+        .where(Alert.enrollment_id.in_(enrollment_ids), Alert.status.in_(UNRESOLVED))
+        .group_by(Alert.enrollment_id)
+    ).all()
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def running_timer(
+    session: Session, enrollment_id: uuid.UUID, clinician_id: uuid.UUID
+) -> TimeEntry | None:
+    return session.execute(
+        select(TimeEntry)
+        .where(
+            TimeEntry.enrollment_id == enrollment_id,
+            TimeEntry.clinician_id == clinician_id,
+            TimeEntry.source == "timer",
+            TimeEntry.ended_at.is_(None),
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def time_entries(
+    session: Session, enrollment_id: uuid.UUID, start: date, end: date
+) -> Sequence[TimeEntry]:
+    return (
+        session.execute(
+            select(TimeEntry)
+            .where(
+                TimeEntry.enrollment_id == enrollment_id,
+                TimeEntry.performed_on >= start,
+                TimeEntry.performed_on <= end,
+            )
+            .order_by(TimeEntry.performed_on, TimeEntry.created_at)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def open_visit_request(session: Session, alert_id: uuid.UUID) -> VisitRequest | None:
+    return session.execute(
+        select(VisitRequest)
+        .where(VisitRequest.alert_id == alert_id, VisitRequest.status == "requested")
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def messages_of(session: Session, enrollment_id: uuid.UUID, limit: int) -> Sequence[Message]:
+    return (
+        session.execute(
+            select(Message)
+            .where(Message.enrollment_id == enrollment_id)
+            .order_by(Message.created_at, Message.id)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def coordinators_of(session: Session, org_id: uuid.UUID) -> Sequence[uuid.UUID]:
+    return (
+        session.execute(
+            select(User.id).where(
+                User.org_id == org_id, User.role == "coordinator", User.active.is_(True)
+            )
+        )
+        .scalars()
+        .all()
+    )

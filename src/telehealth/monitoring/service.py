@@ -1,0 +1,674 @@
+"""Monitoring actions: enrollment, devices, thresholds, alerts, time, visit requests, messages.
+
+Every patient-scoped object is reached through the loaders at the top of this module, which
+apply :mod:`telehealth.access.policy`; a hidden object is reported exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from telehealth.access import policy
+from telehealth.access import service as access
+from telehealth.audit.model import Action, Outcome
+from telehealth.clock import ensure_utc
+from telehealth.errors import DomainError, ErrorCode, not_found
+from telehealth.identity import credentials
+from telehealth.identity import repository as identity_repo
+from telehealth.identity.model import Actor, Role
+from telehealth.identity.tables import Patient
+from telehealth.monitoring import model, repository
+from telehealth.monitoring.tables import (
+    Alert,
+    Device,
+    Enrollment,
+    Message,
+    Reading,
+    ThresholdSet,
+    TimeEntry,
+    VisitRequest,
+)
+from telehealth.notifications.service import notify
+from telehealth.scope import Scope
+
+DEVICE_TOKEN_PREFIX = "thd"  # noqa: S105 - a token prefix, not a secret
+
+
+# --- access -----------------------------------------------------------------------------------
+
+
+def _deny(scope: Scope, kind: str, object_id: uuid.UUID, patient_id: uuid.UUID | None) -> None:
+    scope.audit.record(
+        Action.ACCESS_DENIED,
+        kind,
+        object_id,
+        outcome=Outcome.DENIED,
+        patient_id=patient_id,
+        durable=True,
+    )
+
+
+def _may_read(scope: Scope, actor: Actor, enrollment: Enrollment) -> bool:
+    patient = identity_repo.patient_by_id(scope.session, enrollment.patient_id)
+    if patient is None:
+        return False
+    facts = access.patient_facts(scope, actor, patient)
+    # The clinician who enrolled the patient is assigned to the enrollment itself.
+    assigned = actor.role is Role.CLINICIAN and actor.user_id == enrollment.clinician_id
+    if assigned and actor.org_id == enrollment.org_id:
+        return True
+    if not policy.may_read_patient(actor, facts):
+        return False
+    if facts.break_glass_active:
+        scope.audit.record(
+            Action.BREAK_GLASS,
+            "monitoring_enrollment",
+            enrollment.id,
+            patient_id=enrollment.patient_id,
+            detail={"use": "read"},
+        )
+    return True
+
+
+def readable_enrollment(
+    scope: Scope, enrollment_id: uuid.UUID, kind: str = "enrollment"
+) -> Enrollment:
+    actor = scope.require_actor()
+    found = repository.enrollment(scope.session, enrollment_id)
+    if found is None or not _may_read(scope, actor, found):
+        _deny(
+            scope,
+            "monitoring_enrollment",
+            enrollment_id,
+            found.patient_id if found is not None else None,
+        )
+        raise not_found(kind)
+    return found
+
+
+def _require_role(actor: Actor, roles: tuple[Role, ...], what: str) -> None:
+    if actor.role not in roles:
+        raise DomainError(ErrorCode.FORBIDDEN, f"{what} is done by the care team")
+
+
+def clinical_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
+    """For clinical work on a monitored patient: a clinician who may see the enrollment."""
+    found = readable_enrollment(scope, enrollment_id)
+    _require_role(scope.require_actor(), (Role.CLINICIAN,), "this")
+    return found
+
+
+def readable_alert(scope: Scope, alert_id: uuid.UUID) -> tuple[Alert, Enrollment]:
+    found = repository.alert(scope.session, alert_id)
+    if found is None:
+        _deny(scope, "monitoring_alert", alert_id, None)
+        raise not_found("alert")
+    return found, readable_enrollment(scope, found.enrollment_id, kind="alert")
+
+
+def readable_device(scope: Scope, device_id: uuid.UUID) -> tuple[Device, Enrollment]:
+    found = repository.device(scope.session, device_id)
+    if found is None:
+        _deny(scope, "monitoring_device", device_id, None)
+        raise not_found("device")
+    return found, readable_enrollment(scope, found.enrollment_id, kind="device")
+
+
+# --- enrollment -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrollmentInput:
+    program: model.Program
+    payer: str
+    episode_start: date
+    episode_end: date | None
+    consent_given_by: str
+    consent_method: str
+    consent_at: datetime
+
+
+def enroll(scope: Scope, patient_id: uuid.UUID, data: EnrollmentInput) -> Enrollment:
+    patient = access.readable_patient(scope, patient_id)
+    actor = scope.require_actor()
+    _require_role(actor, (Role.CLINICIAN,), "enrollment")
+    now = scope.clock.now()
+    if data.episode_end is not None and data.episode_end < data.episode_start:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "the episode ends before it starts", field="episode_end"
+        )
+    if ensure_utc(data.consent_at) > now:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "consent cannot be recorded in the future", field="consent_at"
+        )
+    if repository.active_enrollment(scope.session, patient.id, data.program.value) is not None:
+        raise DomainError(
+            ErrorCode.ALREADY_EXISTS, "the patient is already enrolled in this program"
+        )
+    enrollment = Enrollment(
+        org_id=patient.org_id,
+        patient_id=patient.id,
+        clinician_id=actor.user_id,
+        program=data.program.value,
+        payer=data.payer,
+        status="active",
+        episode_start=data.episode_start,
+        episode_end=data.episode_end,
+        consent_given_by=data.consent_given_by,
+        consent_method=data.consent_method,
+        consent_at=ensure_utc(data.consent_at),
+        consent_recorded_by=actor.user_id,
+        threshold_overrides={},
+        created_at=now,
+    )
+    scope.session.add(enrollment)
+    scope.session.flush()
+    scope.audit.record(
+        Action.CREATE,
+        "monitoring_enrollment",
+        enrollment.id,
+        patient_id=patient.id,
+        detail={"program": data.program.value},
+    )
+    return enrollment
+
+
+def end_episode(scope: Scope, enrollment_id: uuid.UUID, on: date) -> Enrollment:
+    enrollment = clinical_enrollment(scope, enrollment_id)
+    if enrollment.status != "active":
+        raise DomainError(ErrorCode.INVALID_STATE, "the episode has already ended")
+    if on < enrollment.episode_start:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "the episode ends before it starts", field="episode_end"
+        )
+    enrollment.status = "ended"
+    enrollment.episode_end = on
+    for device in repository.devices_of(scope.session, enrollment.id):
+        if device.revoked_at is None:
+            device.revoked_at = scope.clock.now()
+    scope.audit.record(
+        Action.UPDATE,
+        "monitoring_enrollment",
+        enrollment.id,
+        patient_id=enrollment.patient_id,
+        detail={"change": "episode_end"},
+    )
+    return enrollment
+
+
+def list_enrollments(scope: Scope, patient_id: uuid.UUID) -> Sequence[Enrollment]:
+    patient = access.readable_patient(scope, patient_id)
+    found = repository.enrollments_of(scope.session, patient.id)
+    scope.audit.record(
+        Action.READ,
+        "monitoring_enrollment",
+        None,
+        patient_id=patient.id,
+        detail={"count": len(found)},
+    )
+    return found
+
+
+def read_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
+    enrollment = readable_enrollment(scope, enrollment_id)
+    scope.audit.record(
+        Action.READ, "monitoring_enrollment", enrollment.id, patient_id=enrollment.patient_id
+    )
+    return enrollment
+
+
+# --- thresholds -------------------------------------------------------------------------------
+
+
+def program_thresholds(scope: Scope, org_id: uuid.UUID, program: model.Program) -> model.Thresholds:
+    base = model.PROGRAM_DEFAULTS[program]
+    stored = repository.threshold_set(scope.session, org_id, program.value)
+    return base.merged(stored.limits) if stored is not None else base
+
+
+def thresholds_for(scope: Scope, enrollment: Enrollment) -> model.Thresholds:
+    program = program_thresholds(scope, enrollment.org_id, model.Program(enrollment.program))
+    return program.merged(enrollment.threshold_overrides or {})
+
+
+def set_program_thresholds(
+    scope: Scope, program: model.Program, limits: Mapping[str, float | int | None]
+) -> model.Thresholds:
+    actor = access.require_org_manager(scope)
+    stored = repository.threshold_set(scope.session, actor.org_id, program.value)
+    now = scope.clock.now()
+    if stored is None:
+        stored = ThresholdSet(
+            org_id=actor.org_id,
+            program=program.value,
+            limits={},
+            updated_by=actor.user_id,
+            updated_at=now,
+        )
+        scope.session.add(stored)
+    stored.limits = dict(limits)
+    stored.updated_by = actor.user_id
+    stored.updated_at = now
+    scope.session.flush()
+    scope.audit.record(
+        Action.UPDATE, "monitoring_threshold_set", stored.id, detail={"program": program.value}
+    )
+    return model.PROGRAM_DEFAULTS[program].merged(limits)
+
+
+def read_program_thresholds(scope: Scope, program: model.Program) -> model.Thresholds:
+    actor = scope.require_actor()
+    if not actor.is_staff:
+        raise DomainError(ErrorCode.FORBIDDEN, "program thresholds are for the care team")
+    return program_thresholds(scope, actor.org_id, program)
+
+
+def set_patient_thresholds(
+    scope: Scope, enrollment_id: uuid.UUID, overrides: Mapping[str, float | int | None]
+) -> model.Thresholds:
+    enrollment = clinical_enrollment(scope, enrollment_id)
+    enrollment.threshold_overrides = dict(overrides)
+    scope.audit.record(
+        Action.UPDATE,
+        "monitoring_enrollment",
+        enrollment.id,
+        patient_id=enrollment.patient_id,
+        detail={"change": "thresholds"},
+    )
+    return thresholds_for(scope, enrollment)
+
+
+# --- devices ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceInput:
+    device_type: str
+    manufacturer: str
+    model: str
+    serial: str
+    meets_fda_definition: bool
+
+
+def add_device(scope: Scope, enrollment_id: uuid.UUID, data: DeviceInput) -> tuple[Device, str]:
+    """Assigns a device and issues its token (256 bits, shown once, stored as a digest)."""
+    enrollment = clinical_enrollment(scope, enrollment_id)
+    if enrollment.status != "active":
+        raise DomainError(ErrorCode.INVALID_STATE, "the episode has ended")
+    token, digest = credentials.new_secret(DEVICE_TOKEN_PREFIX)
+    device = Device(
+        enrollment_id=enrollment.id,
+        org_id=enrollment.org_id,
+        patient_id=enrollment.patient_id,
+        device_type=data.device_type,
+        manufacturer=data.manufacturer,
+        model=data.model,
+        serial=data.serial,
+        meets_fda_definition=data.meets_fda_definition,
+        token_hash=digest,
+        created_at=scope.clock.now(),
+    )
+    scope.session.add(device)
+    scope.session.flush()
+    scope.audit.record(
+        Action.CREATE, "monitoring_device", device.id, patient_id=enrollment.patient_id
+    )
+    scope.audit.record(
+        Action.TOKEN_ISSUE,
+        "monitoring_device",
+        device.id,
+        patient_id=enrollment.patient_id,
+        detail={"kind": "device"},
+    )
+    return device, token
+
+
+def revoke_device(scope: Scope, device_id: uuid.UUID) -> Device:
+    device, enrollment = readable_device(scope, device_id)
+    _require_role(scope.require_actor(), (Role.CLINICIAN,), "device management")
+    if device.revoked_at is not None:
+        raise DomainError(ErrorCode.INVALID_STATE, "the device is already revoked")
+    device.revoked_at = scope.clock.now()
+    scope.audit.record(
+        Action.TOKEN_REVOKE,
+        "monitoring_device",
+        device.id,
+        patient_id=enrollment.patient_id,
+        detail={"kind": "device"},
+    )
+    return device
+
+
+def devices(scope: Scope, enrollment: Enrollment) -> Sequence[Device]:
+    return repository.devices_of(scope.session, enrollment.id)
+
+
+def authenticate_device(scope: Scope, token: str) -> tuple[Device, Enrollment]:
+    """Resolves a device token. It reaches only its own device's ingestion, nothing else."""
+    if not token.startswith(DEVICE_TOKEN_PREFIX + "_"):
+        raise DomainError(ErrorCode.TOKEN_INVALID, "the token is invalid or expired")
+    device = repository.device_by_digest(scope.session, credentials.digest(token))
+    if device is None or device.revoked_at is not None:
+        raise DomainError(ErrorCode.TOKEN_INVALID, "the token is invalid or expired")
+    enrollment = repository.enrollment(scope.session, device.enrollment_id)
+    if enrollment is None or enrollment.status != "active":
+        raise DomainError(ErrorCode.TOKEN_INVALID, "the token is invalid or expired")
+    scope.audit.identify(device.id, "device", device.org_id)
+    return device, enrollment
+
+
+# --- readings ---------------------------------------------------------------------------------
+
+
+def list_readings(
+    scope: Scope, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
+) -> Sequence[Reading]:
+    enrollment = readable_enrollment(scope, enrollment_id)
+    found = repository.readings_of(scope.session, enrollment.id, start, end, limit)
+    scope.audit.record(
+        Action.READ,
+        "monitoring_reading",
+        None,
+        patient_id=enrollment.patient_id,
+        detail={"count": len(found)},
+    )
+    return found
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+def raise_alert(
+    scope: Scope,
+    enrollment: Enrollment,
+    *,
+    kind: model.AlertKind,
+    rule: str,
+    metric: model.Metric | None,
+    limit: float | None,
+    observed_at: datetime,
+    device_id: uuid.UUID | None,
+) -> Alert:
+    found = Alert(
+        org_id=enrollment.org_id,
+        patient_id=enrollment.patient_id,
+        enrollment_id=enrollment.id,
+        device_id=device_id,
+        kind=kind.value,
+        rule=rule,
+        metric=metric.value if metric is not None else None,
+        limit_value=limit,
+        observed_at=observed_at,
+        status=model.AlertStatus.OPEN.value,
+        created_at=scope.clock.now(),
+    )
+    scope.session.add(found)
+    scope.session.flush()
+    scope.audit.record(
+        Action.CREATE,
+        "monitoring_alert",
+        found.id,
+        patient_id=enrollment.patient_id,
+        detail={"rule": rule},
+    )
+    # The title stays generic: notifications may be emailed, and email is not for PHI.
+    notify(
+        scope,
+        enrollment.clinician_id,
+        kind="monitoring_alert",
+        title="A monitoring alert needs review",
+        link=f"/monitoring/enrollments/{enrollment.id}",
+    )
+    return found
+
+
+def read_alert(scope: Scope, alert_id: uuid.UUID) -> Alert:
+    found, enrollment = readable_alert(scope, alert_id)
+    scope.audit.record(Action.READ, "monitoring_alert", found.id, patient_id=enrollment.patient_id)
+    return found
+
+
+def list_alerts(scope: Scope, enrollment_id: uuid.UUID, limit: int = 200) -> Sequence[Alert]:
+    enrollment = readable_enrollment(scope, enrollment_id)
+    found = repository.alerts_of(scope.session, enrollment.id, limit)
+    scope.audit.record(
+        Action.READ,
+        "monitoring_alert",
+        None,
+        patient_id=enrollment.patient_id,
+        detail={"count": len(found)},
+    )
+    return found
+
+
+def transition_alert(scope: Scope, alert_id: uuid.UUID, action: model.AlertAction) -> Alert:
+    found, enrollment = readable_alert(scope, alert_id)
+    actor = scope.require_actor()
+    _require_role(actor, (Role.CLINICIAN, Role.COORDINATOR), "alert handling")
+    try:
+        target = model.next_status(model.AlertStatus(found.status), action)
+    except model.InvalidTransition as exc:
+        raise DomainError(ErrorCode.INVALID_STATE, str(exc)) from exc
+    now = scope.clock.now()
+    found.status = target.value
+    if target is model.AlertStatus.ACKNOWLEDGED:
+        found.acknowledged_at, found.acknowledged_by = now, actor.user_id
+    elif target is model.AlertStatus.ESCALATED:
+        found.escalated_at, found.escalated_by = now, actor.user_id
+    else:
+        found.resolved_at, found.resolved_by = now, actor.user_id
+    scope.audit.record(
+        Action.UPDATE,
+        "monitoring_alert",
+        found.id,
+        patient_id=enrollment.patient_id,
+        detail={"status": target.value},
+    )
+    return found
+
+
+def request_visit(scope: Scope, alert_id: uuid.UUID, modality: str) -> VisitRequest:
+    """Asks scheduling for a live visit about this alert; coordinators and the patient hear."""
+    found, enrollment = readable_alert(scope, alert_id)
+    actor = scope.require_actor()
+    _require_role(actor, (Role.CLINICIAN,), "requesting a visit")
+    if repository.open_visit_request(scope.session, found.id) is not None:
+        raise DomainError(ErrorCode.ALREADY_EXISTS, "a visit is already requested for this alert")
+    request = VisitRequest(
+        alert_id=found.id,
+        enrollment_id=enrollment.id,
+        patient_id=enrollment.patient_id,
+        requested_by=actor.user_id,
+        modality=modality,
+        status="requested",
+        created_at=scope.clock.now(),
+    )
+    scope.session.add(request)
+    scope.session.flush()
+    scope.audit.record(
+        Action.CREATE,
+        "monitoring_visit_request",
+        request.id,
+        patient_id=enrollment.patient_id,
+        detail={"modality": modality},
+    )
+    link = f"/monitoring/enrollments/{enrollment.id}"
+    for coordinator in repository.coordinators_of(scope.session, enrollment.org_id):
+        notify(
+            scope, coordinator, kind="visit_request", title="A visit needs scheduling", link=link
+        )
+    _notify_patient(scope, enrollment, "Your care team would like a visit with you")
+    return request
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _notify_patient(scope: Scope, enrollment: Enrollment, title: str) -> None:
+    patient = identity_repo.patient_by_id(scope.session, enrollment.patient_id)
+    if patient is not None and patient.user_id is not None:
+        notify(
+            scope, patient.user_id, kind="monitoring_message", title=title, link="/monitoring/me"
+        )
+
+
+def send_message(
+    scope: Scope, enrollment_id: uuid.UUID, body: str, alert_id: uuid.UUID | None
+) -> Message:
+    enrollment = readable_enrollment(scope, enrollment_id)
+    actor = scope.require_actor()
+    _require_role(actor, (Role.CLINICIAN, Role.PATIENT), "messaging")
+    if alert_id is not None:
+        found = repository.alert(scope.session, alert_id)
+        if found is None or found.enrollment_id != enrollment.id:
+            raise not_found("alert")
+    message = Message(
+        enrollment_id=enrollment.id,
+        patient_id=enrollment.patient_id,
+        alert_id=alert_id,
+        sender_id=actor.user_id,
+        body=body,
+        created_at=scope.clock.now(),
+    )
+    scope.session.add(message)
+    scope.session.flush()
+    scope.audit.record(
+        Action.CREATE, "monitoring_message", message.id, patient_id=enrollment.patient_id
+    )
+    if actor.role is Role.PATIENT:
+        notify(
+            scope,
+            enrollment.clinician_id,
+            kind="monitoring_message",
+            title="New message from a monitored patient",
+            link=f"/monitoring/enrollments/{enrollment.id}",
+        )
+    else:
+        _notify_patient(scope, enrollment, "New message from your care team")
+    return message
+
+
+def list_messages(scope: Scope, enrollment_id: uuid.UUID) -> Sequence[Message]:
+    enrollment = readable_enrollment(scope, enrollment_id)
+    found = repository.messages_of(scope.session, enrollment.id, 500)
+    scope.audit.record(
+        Action.READ,
+        "monitoring_message",
+        None,
+        patient_id=enrollment.patient_id,
+        detail={"count": len(found)},
+    )
+    return found
+
+
+# --- management time --------------------------------------------------------------------------
+
+MAX_ENTRY_MINUTES = 240
+
+
+def start_timer(scope: Scope, enrollment_id: uuid.UUID, activity: str) -> TimeEntry:
+    enrollment = clinical_enrollment(scope, enrollment_id)
+    actor = scope.require_actor()
+    if repository.running_timer(scope.session, enrollment.id, actor.user_id) is not None:
+        raise DomainError(ErrorCode.CONFLICT, "a timer is already running for this patient")
+    now = scope.clock.now()
+    entry = TimeEntry(
+        enrollment_id=enrollment.id,
+        patient_id=enrollment.patient_id,
+        clinician_id=actor.user_id,
+        source="timer",
+        activity=activity,
+        performed_on=now.date(),
+        started_at=now,
+        created_at=now,
+    )
+    scope.session.add(entry)
+    scope.session.flush()
+    scope.audit.record(
+        Action.CREATE,
+        "monitoring_time_entry",
+        entry.id,
+        patient_id=enrollment.patient_id,
+        detail={"source": "timer"},
+    )
+    return entry
+
+
+def stop_timer(scope: Scope, enrollment_id: uuid.UUID, interactive: bool) -> TimeEntry:
+    enrollment = clinical_enrollment(scope, enrollment_id)
+    actor = scope.require_actor()
+    entry = repository.running_timer(scope.session, enrollment.id, actor.user_id)
+    if entry is None or entry.started_at is None:
+        raise DomainError(ErrorCode.INVALID_STATE, "no timer is running for this patient")
+    now = scope.clock.now()
+    elapsed = now - ensure_utc(entry.started_at)
+    entry.ended_at = now
+    # Whole minutes only: a partial minute is not billable time.
+    entry.minutes = min(int(elapsed / timedelta(minutes=1)), MAX_ENTRY_MINUTES)
+    entry.interactive = interactive
+    scope.audit.record(
+        Action.UPDATE,
+        "monitoring_time_entry",
+        entry.id,
+        patient_id=enrollment.patient_id,
+        detail={"minutes": entry.minutes},
+    )
+    return entry
+
+
+def log_time(
+    scope: Scope,
+    enrollment_id: uuid.UUID,
+    *,
+    minutes: int,
+    performed_on: date,
+    interactive: bool,
+    activity: str,
+) -> TimeEntry:
+    enrollment = clinical_enrollment(scope, enrollment_id)
+    actor = scope.require_actor()
+    now = scope.clock.now()
+    if performed_on > now.date():
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "time cannot be logged for a future day", field="performed_on"
+        )
+    if performed_on < enrollment.episode_start:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "that day is before the episode of care", field="performed_on"
+        )
+    entry = TimeEntry(
+        enrollment_id=enrollment.id,
+        patient_id=enrollment.patient_id,
+        clinician_id=actor.user_id,
+        source="manual",
+        activity=activity,
+        performed_on=performed_on,
+        minutes=minutes,
+        interactive=interactive,
+        created_at=now,
+    )
+    scope.session.add(entry)
+    scope.session.flush()
+    scope.audit.record(
+        Action.CREATE,
+        "monitoring_time_entry",
+        entry.id,
+        patient_id=enrollment.patient_id,
+        detail={"source": "manual"},
+    )
+    return entry
+
+
+def patient_of(scope: Scope, enrollment: Enrollment) -> Patient:
+    patient = identity_repo.patient_by_id(scope.session, enrollment.patient_id)
+    if patient is None:
+        raise not_found("patient")
+    return patient
+
+
+def thresholds_dict(limits: model.Thresholds) -> dict[str, Any]:
+    return limits.as_dict()

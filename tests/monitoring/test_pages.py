@@ -1,0 +1,70 @@
+"""Monitoring pages: an accessible server-side chart with a table fallback, and the panel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from telehealth.clock import FrozenClock
+from tests.monitoring.helpers import add_device, bp, enroll, post
+from tests.support import World
+
+pytestmark = pytest.mark.db
+
+
+def test_enrollment_page_draws_readings_limits_and_alerts(
+    client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    enrollment = enroll(client, world)
+    _, device = add_device(client, world, enrollment["id"])
+    post(
+        client,
+        device,
+        [
+            *bp(130, 85, clock.now() - timedelta(days=2)),
+            *bp(190, 100, clock.now() - timedelta(days=1)),
+        ],
+    )
+    page = client.get(
+        f"/monitoring/enrollments/{enrollment['id']}", headers=world["clinician_a"].headers
+    )
+    assert page.status_code == 200
+    html = page.text
+    assert 'role="img"' in html
+    assert "<desc" in html
+    assert 'class="mon-limit"' in html
+    assert "systolic limit 180" in html
+    assert "mon-alert mon-alert-open" in html
+    assert "<table>" in html
+    assert "Readings as a table (4)" in html
+    assert "<script" not in html
+    assert "style=" not in html
+
+
+def test_patient_sees_own_readings_page(
+    client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    enrollment = enroll(client, world)
+    _, device = add_device(client, world, enrollment["id"])
+    post(client, device, bp(120, 80, clock.now() - timedelta(hours=3)))
+    mine = client.get("/monitoring/me", headers=world["patient_a"].headers)
+    assert mine.status_code == 200
+    assert "Hypertension monitoring" in mine.text
+    assert 'role="img"' in mine.text
+    other = client.get("/monitoring/me", headers=world["patient_b"].headers)
+    assert "not enrolled" in other.text
+    hidden = client.get(
+        f"/monitoring/enrollments/{enrollment['id']}", headers=world["patient_b"].headers
+    )
+    assert hidden.status_code == 404
+
+
+def test_panel_page_lists_patients(client: TestClient, world: World) -> None:
+    enroll(client, world)
+    page = client.get("/monitoring", headers=world["coordinator"].headers)
+    assert page.status_code == 200
+    assert "SecretA, CanaryA" in page.text
+    anonymous = client.get("/monitoring", follow_redirects=False)
+    assert anonymous.status_code == 303
