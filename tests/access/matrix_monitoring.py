@@ -1,25 +1,21 @@
 """Access-matrix entries for the monitoring routes (merged into tests/access/test_matrix.py).
 
 Object routes need patient A's monitoring objects: :func:`_objects` builds them once per world
-through the monitoring services, in the database of the application serving that world.
+through the monitoring services, in the world's database.
 """
 
 from __future__ import annotations
 
-import gc
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.identity import service as identity
-from telehealth.identity.tables import Organization
 from telehealth.monitoring import ingest, model, repository
 from telehealth.monitoring import service as monitoring
 from telehealth.scope import open_scope
-from telehealth.web.scoped import Services
 from tests.access.matrix import Entry, patient_a_id
 from tests.support import World
 
@@ -40,19 +36,6 @@ class Objects:
 _BUILT: dict[uuid.UUID, Objects] = {}
 
 
-def _services_for(world: World) -> Services:
-    """The services of the application whose database holds this world."""
-    candidates = [o for o in gc.get_objects() if isinstance(o, Services)]
-    for services in reversed(candidates):
-        try:
-            with services.sessions() as session:
-                if session.get(Organization, world.org_id) is not None:
-                    return services
-        except SQLAlchemyError:
-            continue  # an application from an earlier test, its database gone
-    raise LookupError("no application serves this world")
-
-
 def _objects(world: World) -> Objects:
     if world.org_id not in _BUILT:
         _BUILT[world.org_id] = _build(world)
@@ -60,14 +43,14 @@ def _objects(world: World) -> Objects:
 
 
 def _build(world: World) -> Objects:
-    services = _services_for(world)
-    scope = open_scope(services.sessions, services.clock, services.settings, request_id="matrix")
+    engine = make_engine(world.settings.effective_database_url)
+    scope = open_scope(make_sessionmaker(engine), world.clock, world.settings, request_id="matrix")
     try:
         scope.act_as(identity.resolve_token(scope, world["clinician_a"].token))
         patient_id = world["patient_a"].patient_id
         assert patient_id is not None
-        today = services.clock.now().date()
-        consent = services.clock.now() - timedelta(days=1)
+        today = world.clock.now().date()
+        consent = world.clock.now() - timedelta(days=1)
 
         def enrolment(program: model.Program) -> Any:
             data = monitoring.EnrollmentInput(
@@ -83,7 +66,7 @@ def _build(world: World) -> Objects:
         ending = enrolment(model.Program.COPD)
         bp_device = device(main.id)
         spare = device(main.id)
-        now = services.clock.now()
+        now = world.clock.now()
         alerts = []
         for offset, rule_value in ((2, 200.0), (1, 99.0)):
             at: datetime = now - timedelta(hours=offset)
@@ -95,6 +78,7 @@ def _build(world: World) -> Objects:
         scope.uow.commit()
     finally:
         scope.uow.close()
+        engine.dispose()
     return Objects(main.id, ending.id, bp_device.id, spare.id, alerts[0], alerts[1])
 
 
@@ -108,8 +92,8 @@ def _patient(suffix: str) -> Any:
 
 def _timer_stop(world: World) -> str:
     objects = _objects(world)
-    services = _services_for(world)
-    scope = open_scope(services.sessions, services.clock, services.settings, request_id="matrix")
+    engine = make_engine(world.settings.effective_database_url)
+    scope = open_scope(make_sessionmaker(engine), world.clock, world.settings, request_id="matrix")
     try:
         scope.act_as(identity.resolve_token(scope, world["clinician_a"].token))
         clinician = world["clinician_a"].user_id
@@ -118,6 +102,7 @@ def _timer_stop(world: World) -> str:
         scope.uow.commit()
     finally:
         scope.uow.close()
+        engine.dispose()
     return f"/v1/monitoring/enrollments/{objects.enrollment}/timer/stop"
 
 
