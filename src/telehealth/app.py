@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -66,10 +68,12 @@ def create_app(
         sessions=make_sessionmaker(engine),
         clock=clock or SystemClock(),
         extras={},
+        admission=asyncio.Semaphore(settings.worker_threads),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         runner = JobRunner(services.sessions, services.clock, settings) if run_jobs else None
         if runner is not None:
             runner.start()

@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "telehealth@localhost"
 
-    # Web.
+    # Web. Synchronous endpoints run on this many threads; more threads than database
+    # connections only adds GIL contention.
+    worker_threads: int = Field(8, ge=1, le=200)
     public_url: str = "http://127.0.0.1:8000"
     cookie_secure: bool | None = None  # None: derived from public_url's scheme
 

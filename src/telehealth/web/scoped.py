@@ -6,8 +6,9 @@ audit rows describing a response are durable before the client sees it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request, Response
@@ -30,6 +31,10 @@ class Services:
     sessions: sessionmaker[Session]
     clock: Clock
     extras: dict[str, Any]
+    # Requests inside a scope at once. A scope holds a database connection across several
+    # thread hops; admitting no more scopes than threads means a request that holds a
+    # connection never waits for a thread held by one that waits for a connection.
+    admission: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
 
 
 class ScopedRoute(APIRoute):
@@ -38,22 +43,8 @@ class ScopedRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             services: Services = request.app.state.services
-            client = request.client
-            scope = open_scope(
-                services.sessions,
-                services.clock,
-                services.settings,
-                request_id=getattr(request.state, "request_id", None),
-                source_ip=client.host if client else None,
-            )
-            request.state.scope = scope
-            try:
-                response = await endpoint(request)
-            except BaseException:
-                await run_in_threadpool(scope.uow.rollback)
-                raise
-            await run_in_threadpool(scope.uow.commit)
-            return response
+            async with services.admission:
+                return await _run_scoped(services, request, endpoint)
 
         return handler
 
@@ -61,3 +52,26 @@ class ScopedRoute(APIRoute):
 def request_scope(request: Request) -> Scope:
     scope: Scope = request.state.scope
     return scope
+
+
+async def _run_scoped(
+    services: Services,
+    request: Request,
+    endpoint: Callable[[Request], Coroutine[Any, Any, Response]],
+) -> Response:
+    client = request.client
+    scope = open_scope(
+        services.sessions,
+        services.clock,
+        services.settings,
+        request_id=getattr(request.state, "request_id", None),
+        source_ip=client.host if client else None,
+    )
+    request.state.scope = scope
+    try:
+        response = await endpoint(request)
+    except BaseException:
+        await run_in_threadpool(scope.uow.rollback)
+        raise
+    await run_in_threadpool(scope.uow.commit)
+    return response
