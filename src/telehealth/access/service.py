@@ -35,7 +35,10 @@ def patient_facts(scope: Scope, actor: Actor, patient: Patient) -> policy.Patien
     )
 
 
-def _deny(scope: Scope, kind: str, object_id: uuid.UUID, patient_id: uuid.UUID | None) -> None:
+def record_denial(
+    scope: Scope, kind: str, object_id: object | None, patient_id: uuid.UUID | None = None
+) -> None:
+    """Audits a refused or missing object; the record survives the request's rollback."""
     scope.audit.record(
         Action.ACCESS_DENIED,
         kind,
@@ -46,15 +49,24 @@ def _deny(scope: Scope, kind: str, object_id: uuid.UUID, patient_id: uuid.UUID |
     )
 
 
+def hidden(scope: Scope, kind: str, object_id: object | None) -> DomainError:
+    """The error for an object the actor may not see: audited, and identical to a missing one.
+
+    Use as ``raise access.hidden(scope, "visit", visit_id)``.
+    """
+    record_denial(scope, kind, object_id)
+    return not_found(kind.replace("_", " "))
+
+
 def readable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
     actor = scope.require_actor()
     patient = identity_repo.patient_by_id(scope.session, patient_id)
     if patient is None:
-        _deny(scope, "patient", patient_id, None)
+        record_denial(scope, "patient", patient_id, None)
         raise not_found("patient")
     facts = patient_facts(scope, actor, patient)
     if not policy.may_read_patient(actor, facts):
-        _deny(scope, "patient", patient_id, None)
+        record_denial(scope, "patient", patient_id, None)
         raise not_found("patient")
     if facts.break_glass_active:
         scope.audit.record(
@@ -67,7 +79,7 @@ def writable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
     patient = readable_patient(scope, patient_id)
     actor = scope.require_actor()
     if not policy.may_update_patient(actor, patient_facts(scope, actor, patient)):
-        _deny(scope, "patient", patient_id, None)
+        record_denial(scope, "patient", patient_id, None)
         raise not_found("patient")
     return patient
 
@@ -126,7 +138,7 @@ def break_glass(scope: Scope, patient_id: uuid.UUID, reason: str) -> BreakGlassG
         )
     patient = identity_repo.patient_by_id(scope.session, patient_id)
     if patient is None or patient.org_id != actor.org_id:
-        _deny(scope, "patient", patient_id, None)
+        record_denial(scope, "patient", patient_id, None)
         raise not_found("patient")
     now = scope.clock.now()
     grant = BreakGlassGrant(

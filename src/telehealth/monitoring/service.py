@@ -14,7 +14,7 @@ from typing import Any
 
 from telehealth.access import policy
 from telehealth.access import service as access
-from telehealth.audit.model import Action, Outcome
+from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import credentials
@@ -39,17 +39,6 @@ DEVICE_TOKEN_PREFIX = "thd"  # noqa: S105 - a token prefix, not a secret
 
 
 # --- access -----------------------------------------------------------------------------------
-
-
-def _deny(scope: Scope, kind: str, object_id: uuid.UUID, patient_id: uuid.UUID | None) -> None:
-    scope.audit.record(
-        Action.ACCESS_DENIED,
-        kind,
-        object_id,
-        outcome=Outcome.DENIED,
-        patient_id=patient_id,
-        durable=True,
-    )
 
 
 def _may_read(scope: Scope, actor: Actor, enrollment: Enrollment) -> bool:
@@ -80,7 +69,7 @@ def readable_enrollment(
     actor = scope.require_actor()
     found = repository.enrollment(scope.session, enrollment_id)
     if found is None or not _may_read(scope, actor, found):
-        _deny(
+        access.record_denial(
             scope,
             "monitoring_enrollment",
             enrollment_id,
@@ -105,7 +94,7 @@ def clinical_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
 def readable_alert(scope: Scope, alert_id: uuid.UUID) -> tuple[Alert, Enrollment]:
     found = repository.alert(scope.session, alert_id)
     if found is None:
-        _deny(scope, "monitoring_alert", alert_id, None)
+        access.record_denial(scope, "monitoring_alert", alert_id, None)
         raise not_found("alert")
     return found, readable_enrollment(scope, found.enrollment_id, kind="alert")
 
@@ -113,7 +102,7 @@ def readable_alert(scope: Scope, alert_id: uuid.UUID) -> tuple[Alert, Enrollment
 def readable_device(scope: Scope, device_id: uuid.UUID) -> tuple[Device, Enrollment]:
     found = repository.device(scope.session, device_id)
     if found is None:
-        _deny(scope, "monitoring_device", device_id, None)
+        access.record_denial(scope, "monitoring_device", device_id, None)
         raise not_found("device")
     return found, readable_enrollment(scope, found.enrollment_id, kind="device")
 
