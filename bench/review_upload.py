@@ -1,0 +1,256 @@
+"""Throughput of a store-and-forward upload through the tus endpoint, and the server's memory.
+
+Measured: a 256 MiB upload to ``/v1/uploads/`` on loopback, the server in its own process
+(uvicorn), the client streaming PATCH requests of ``--patch-mib`` each. Baseline, same run:
+encrypting the same number of bytes with the same cipher and chunk size and writing them to a
+file with fsync (as in bench/blob_encrypt.py). Also reported: how much the server's resident
+memory grew during the upload (target < 64 MiB).
+
+    .venv/bin/python bench/review_upload.py [--size-mib 256] [--patch-mib 32] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from blob_encrypt import baseline
+from telehealth.clock import FrozenClock
+from telehealth.config import Environment, Settings
+from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.db.migrate import upgrade
+from telehealth.identity import service as identity
+from telehealth.identity.model import Role
+from telehealth.scope import open_scope
+from telehealth.storage import crypto
+
+MIB = 1024 * 1024
+SERVER = (
+    "import sys, uvicorn\n"
+    "from telehealth.app import create_app\n"
+    "from telehealth.config import load_settings\n"
+    "uvicorn.run(create_app(load_settings()), host='127.0.0.1', port=int(sys.argv[1]),"
+    " log_level='warning', access_log=False)\n"
+)
+
+
+def seed(settings: Settings) -> str:
+    """One organization and one patient; returns the patient's API token."""
+    engine = make_engine(settings.effective_database_url)
+    scope = open_scope(make_sessionmaker(engine), FrozenClock(datetime.now(UTC)), settings)
+    org = identity.create_organization(scope, "Bench Clinic")
+    user = identity.create_user(
+        scope,
+        org_id=org.id,
+        email="bench@example.test",
+        role=Role.PATIENT,
+        display_name="bench",
+        password=None,
+    ).user
+    identity.create_patient(
+        scope,
+        org_id=org.id,
+        given_name="Bench",
+        family_name="Patient",
+        birth_date=date(1970, 1, 1),
+        home_state="TX",
+        user_id=user.id,
+    )
+    token = identity.issue_token(scope, user, label="bench", minutes=None, mfa_verified=True)
+    scope.uow.commit()
+    engine.dispose()
+    return token.secret
+
+
+def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TELEHEALTH_ENV": "test",
+        "TELEHEALTH_DATA_DIR": str(settings.data_dir),
+        "TELEHEALTH_DATABASE_URL": settings.effective_database_url,
+        "TELEHEALTH_REVIEW_MAX_VIDEO_BYTES": str(1024 * MIB),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class RssWatcher:
+    """Samples the server's resident memory while the upload runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start = rss_kib(pid)
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_kib(self.pid))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return (self.peak - self.start) / 1024
+
+
+def request(
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    token: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> http.client.HTTPResponse:
+    conn.request(
+        method, path, body=body, headers={"Authorization": f"Bearer {token}", **(headers or {})}
+    )
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
+def new_case(conn: http.client.HTTPConnection, token: str) -> str:
+    body = json.dumps(
+        {
+            "specialty": "dermatology",
+            "reason": "bench",
+            "location_state": "TX",
+            "payer": "commercial",
+            "questionnaire": {"id": "general_intake", "version": 1},
+            "answers": {"chief_complaint": "bench", "onset": "today"},
+        }
+    ).encode()
+    conn.request(
+        "POST",
+        "/v1/cases",
+        body=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    response = conn.getresponse()
+    return str(json.loads(response.read())["id"])
+
+
+def upload(
+    conn: http.client.HTTPConnection, token: str, case_id: str, size: int, block: bytes
+) -> float:
+    """Seconds for creation plus every PATCH of one upload of ``size`` bytes."""
+    meta = ",".join(
+        f"{k} {base64.b64encode(v.encode()).decode()}"
+        for k, v in {"case_id": case_id, "filename": "clip.mp4", "filetype": "video/mp4"}.items()
+    )
+    started = time.perf_counter()
+    created = request(
+        conn,
+        "POST",
+        "/v1/uploads/",
+        token,
+        headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size), "Upload-Metadata": meta},
+    )
+    location = created.getheader("Location")
+    assert created.status == 201, created.status
+    assert location
+    offset = 0
+    while offset < size:
+        piece = block[: min(len(block), size - offset)]
+        response = request(
+            conn,
+            "PATCH",
+            location,
+            token,
+            body=piece,
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        assert response.status == 204, response.status
+        offset = int(response.getheader("Upload-Offset") or 0)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--patch-mib", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    size = args.size_mib * MIB
+    # An MP4 file header, then random bytes (incompressible, like real video).
+    block = b"\x00\x00\x00\x18ftypmp42" + os.urandom(args.patch_mib * MIB - 12)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        settings = Settings(
+            env=Environment.TEST,
+            data_dir=root / "data",
+            database_url=f"sqlite:///{root / 'bench.db'}",
+        )
+        upgrade(settings.effective_database_url)
+        token = seed(settings)
+        port = 20000 + uuid.uuid4().int % 20000
+        server = start_server(settings, port)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            case_id = new_case(conn, token)
+            upload(conn, token, case_id, 16 * MIB, block)  # warm-up
+            baseline(root, 16, crypto.DEFAULT_CHUNK_SIZE)
+            base_runs, upload_runs, growth = [], [], []
+            for _ in range(args.runs):
+                base_runs.append(baseline(root, args.size_mib, crypto.DEFAULT_CHUNK_SIZE))
+                watcher = RssWatcher(server.pid)
+                upload_runs.append(upload(conn, token, case_id, size, block))
+                growth.append(watcher.stop())
+            conn.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    base_rate = args.size_mib / statistics.median(base_runs)
+    upload_rate = args.size_mib / statistics.median(upload_runs)
+    print(f"size: {args.size_mib} MiB, PATCH size: {args.patch_mib} MiB, runs: {args.runs}")
+    print(f"baseline (AES-256-GCM stream -> file + fsync): {base_rate:8.1f} MiB/s")
+    print(f"tus upload through /v1/uploads/ (loopback)    : {upload_rate:8.1f} MiB/s")
+    print(f"ratio upload / baseline (target >= 0.5)       : {upload_rate / base_rate:8.2f}")
+    print(f"server RSS growth, worst run (target < 64 MiB): {max(growth):8.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""Queries over review tables. Nothing else in the package builds SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, exists, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from telehealth.identity.tables import CareAssignment, User
+from telehealth.review.model import OPEN_REVIEW_STATES, CaseStatus
+from telehealth.review.tables import (
+    ReviewBilling,
+    ReviewCase,
+    ReviewInfoRequest,
+    ReviewMedia,
+    ReviewReport,
+    ReviewUpload,
+)
+
+Cursor = tuple[datetime, uuid.UUID]
+
+
+def case_by_id(session: Session, case_id: uuid.UUID) -> ReviewCase | None:
+    return session.get(ReviewCase, case_id)
+
+
+def upload_by_id(session: Session, upload_id: str) -> ReviewUpload | None:
+    return session.get(ReviewUpload, upload_id)
+
+
+def media_by_id(session: Session, media_id: uuid.UUID) -> ReviewMedia | None:
+    return session.get(ReviewMedia, media_id)
+
+
+def media_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewMedia]:
+    return (
+        session.execute(
+            select(ReviewMedia)
+            .where(ReviewMedia.case_id == case_id)
+            .order_by(ReviewMedia.created_at, ReviewMedia.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def pending_uploads(session: Session, case_id: uuid.UUID) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(ReviewUpload)
+            .where(ReviewUpload.case_id == case_id, ReviewUpload.status == "open")
+        ).scalar_one()
+    )
+
+
+def media_count(session: Session, case_id: uuid.UUID) -> int:
+    """Files of the case, counting uploads still in progress."""
+    media = session.execute(
+        select(func.count()).select_from(ReviewMedia).where(ReviewMedia.case_id == case_id)
+    ).scalar_one()
+    return int(media) + pending_uploads(session, case_id)
+
+
+def info_requests_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewInfoRequest]:
+    return (
+        session.execute(
+            select(ReviewInfoRequest)
+            .where(ReviewInfoRequest.case_id == case_id)
+            .order_by(ReviewInfoRequest.asked_at, ReviewInfoRequest.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def open_info_request(session: Session, case_id: uuid.UUID) -> ReviewInfoRequest | None:
+    return session.execute(
+        select(ReviewInfoRequest)
+        .where(ReviewInfoRequest.case_id == case_id, ReviewInfoRequest.answered_at.is_(None))
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def reports_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewReport]:
+    return (
+        session.execute(
+            select(ReviewReport).where(ReviewReport.case_id == case_id).order_by(ReviewReport.seq)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def billing_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewBilling]:
+    return (
+        session.execute(
+            select(ReviewBilling)
+            .where(ReviewBilling.case_id == case_id)
+            .order_by(ReviewBilling.role)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def has_care_team(session: Session, patient_id: uuid.UUID) -> bool:
+    return bool(
+        session.execute(select(exists().where(CareAssignment.patient_id == patient_id))).scalar()
+    )
+
+
+def _after(cursor: Cursor | None) -> list[ColumnElement[bool]]:
+    if cursor is None:
+        return []
+    return [tuple_(ReviewCase.due_at, ReviewCase.id) > tuple_(cursor[0], cursor[1])]
+
+
+def specialty_queue(
+    session: Session,
+    org_id: uuid.UUID,
+    specialty: str,
+    states: frozenset[str],
+    cursor: Cursor | None,
+    limit: int,
+) -> Sequence[ReviewCase]:
+    """Queued cases by due time, keyset-paginated along ix_review_cases_queue.
+
+    Lapsed claims rejoin the queue through the release job; until then they can still be
+    claimed directly.
+    """
+    if not states:
+        return []
+    query = (
+        select(ReviewCase)
+        .where(
+            ReviewCase.org_id == org_id,
+            ReviewCase.specialty == specialty,
+            ReviewCase.status == CaseStatus.QUEUED.value,
+            ReviewCase.location_state.in_(sorted(states)),
+            *_after(cursor),
+        )
+        .order_by(ReviewCase.due_at, ReviewCase.id)
+        .limit(limit)
+    )
+    return session.execute(query).scalars().all()
+
+
+def cases_reviewed_by(
+    session: Session, reviewer_id: uuid.UUID, cursor: Cursor | None, limit: int
+) -> Sequence[ReviewCase]:
+    states = (CaseStatus.CLAIMED.value, CaseStatus.AWAITING_INFO.value)
+    return (
+        session.execute(
+            select(ReviewCase)
+            .where(
+                ReviewCase.reviewer_id == reviewer_id,
+                ReviewCase.status.in_(states),
+                ReviewCase.due_at.is_not(None),
+                *_after(cursor),
+            )
+            .order_by(ReviewCase.due_at, ReviewCase.id)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def cases_originated_by(
+    session: Session, user_id: uuid.UUID, limit: int, offset: int
+) -> Sequence[ReviewCase]:
+    return (
+        session.execute(
+            select(ReviewCase)
+            .where(ReviewCase.originator_id == user_id)
+            .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def cases_of_patient(
+    session: Session, patient_id: uuid.UUID, limit: int, offset: int
+) -> Sequence[ReviewCase]:
+    return (
+        session.execute(
+            select(ReviewCase)
+            .where(ReviewCase.patient_id == patient_id)
+            .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def org_cases_in(
+    session: Session,
+    org_id: uuid.UUID,
+    statuses: Sequence[str],
+    now: datetime,
+    overdue_only: bool,
+    cursor: Cursor | None,
+    limit: int,
+) -> Sequence[ReviewCase]:
+    query = select(ReviewCase).where(
+        ReviewCase.org_id == org_id, ReviewCase.status.in_(list(statuses))
+    )
+    if overdue_only:
+        query = query.where(ReviewCase.due_at < now)
+    if cursor is not None:
+        query = query.where(*_after(cursor))
+    return (
+        session.execute(query.order_by(ReviewCase.due_at, ReviewCase.id).limit(limit))
+        .scalars()
+        .all()
+    )
+
+
+def overdue_unescalated(session: Session, now: datetime, limit: int) -> Sequence[ReviewCase]:
+    states = [s.value for s in OPEN_REVIEW_STATES]
+    return (
+        session.execute(
+            select(ReviewCase)
+            .where(
+                ReviewCase.status.in_(states),
+                ReviewCase.due_at < now,
+                ReviewCase.escalated_at.is_(None),
+            )
+            .order_by(ReviewCase.due_at)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def lapsed_claims(session: Session, now: datetime, limit: int) -> Sequence[ReviewCase]:
+    return (
+        session.execute(
+            select(ReviewCase)
+            .where(
+                ReviewCase.status == CaseStatus.CLAIMED.value, ReviewCase.claim_expires_at <= now
+            )
+            .order_by(ReviewCase.claim_expires_at)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def expired_uploads(session: Session, now: datetime, limit: int) -> Sequence[ReviewUpload]:
+    return (
+        session.execute(
+            select(ReviewUpload)
+            .where(ReviewUpload.status == "open", ReviewUpload.expires_at <= now)
+            .order_by(ReviewUpload.expires_at)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def coordinators_of(session: Session, org_id: uuid.UUID) -> Sequence[uuid.UUID]:
+    return (
+        session.execute(
+            select(User.id)
+            .where(User.org_id == org_id, User.role == "coordinator", User.active.is_(True))
+            .order_by(User.id)
+        )
+        .scalars()
+        .all()
+    )

@@ -1,0 +1,132 @@
+"""The review capability's blob storage and the registry of open resumable writers.
+
+One :class:`ReviewStorage` per configured store, shared by requests and background jobs in the
+process. Open writers are cached so each PATCH appends without replaying the staged bytes; after
+a restart the first request for an upload resumes its writer from the staging area.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from telehealth.config import Settings
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.review.config import ReviewSettings, load_review_settings
+from telehealth.storage import (
+    BlobStore,
+    EncryptedBlobs,
+    Keyring,
+    LocalBlobStore,
+    MemoryBlobStore,
+    ResumableBlobWriter,
+)
+
+EXTRAS_KEY = "review"
+
+
+@dataclass
+class _Slot:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    writer: ResumableBlobWriter | None = None
+
+
+class Lease:
+    """A writer held by one request."""
+
+    def __init__(self, slot: _Slot, writer: ResumableBlobWriter) -> None:
+        self._slot = slot
+        self.writer = writer
+
+    def release(self, *, healthy: bool = True) -> None:
+        if not healthy:
+            # A failed append leaves the writer needing a resume; rebuild it next time.
+            self._slot.writer = None
+        self._slot.lock.release()
+
+
+class ReviewStorage:
+    def __init__(self, blobs: EncryptedBlobs, settings: ReviewSettings) -> None:
+        self.blobs = blobs
+        self.settings = settings
+        self._slots: dict[str, _Slot] = {}
+        self._guard = threading.Lock()
+
+    def _slot(self, upload_id: str) -> _Slot:
+        with self._guard:
+            return self._slots.setdefault(upload_id, _Slot())
+
+    def acquire(self, upload_id: str) -> Lease:
+        """Exclusive use of an upload's writer until the lease is released; a concurrent
+        request for the same upload gets CONFLICT instead of waiting."""
+        slot = self._slot(upload_id)
+        if not slot.lock.acquire(blocking=False):
+            raise DomainError(ErrorCode.CONFLICT, "the upload is busy with another request")
+        try:
+            if slot.writer is None:
+                slot.writer = self.blobs.resume_writer(upload_id)
+        except BaseException:
+            slot.lock.release()
+            raise
+        return Lease(slot, slot.writer)
+
+    def offset(self, upload_id: str) -> int:
+        """The durable offset; read without waiting for a PATCH in progress."""
+        writer = self._slot(upload_id).writer
+        if writer is not None:
+            return writer.offset
+        lease = self.acquire(upload_id)
+        try:
+            return lease.writer.offset
+        finally:
+            lease.release()
+
+    def start(self, upload_id: str, content_type: str) -> ResumableBlobWriter:
+        writer = self.blobs.new_writer(upload_id, content_type=content_type)
+        self._slot(upload_id).writer = writer
+        return writer
+
+    def forget(self, upload_id: str) -> None:
+        with self._guard:
+            self._slots.pop(upload_id, None)
+
+
+_SHARED: dict[tuple[str, ...], ReviewStorage] = {}
+_SHARED_GUARD = threading.Lock()
+
+
+def _store_for(settings: Settings) -> BlobStore:
+    if settings.blob_backend == "memory":
+        return MemoryBlobStore()
+    if settings.blob_backend == "s3":
+        # Only deployments on S3 load boto3.
+        import boto3
+
+        from telehealth.storage.s3 import S3BlobStore
+
+        if not settings.s3_bucket:
+            raise DomainError(ErrorCode.CONFIGURATION, "TELEHEALTH_S3_BUCKET is not set")
+        client = boto3.client(
+            "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region
+        )
+        return S3BlobStore(client, settings.s3_bucket, staging_dir=settings.data_dir / "s3-staging")
+    return LocalBlobStore(settings.blob_dir)
+
+
+def storage_for(settings: Settings) -> ReviewStorage:
+    """The process-wide storage for this configuration (requests and jobs share it)."""
+    key = (
+        settings.blob_backend,
+        str(settings.data_dir),
+        settings.s3_bucket or "",
+        settings.s3_endpoint_url or "",
+    )
+    with _SHARED_GUARD:
+        found = _SHARED.get(key)
+        if found is None:
+            keyring = Keyring.from_config(settings.storage_keks.get_secret_value())
+            found = ReviewStorage(
+                EncryptedBlobs(_store_for(settings), keyring), load_review_settings()
+            )
+            _SHARED[key] = found
+        return found

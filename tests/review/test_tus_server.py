@@ -1,0 +1,183 @@
+"""tus conformance with the tuspy client against a real server, and kill -9 mid-upload."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+from tusclient import client as tus_client
+from tusclient.uploader import Uploader
+
+from telehealth.clock import FrozenClock
+from telehealth.config import Settings
+from telehealth.review.uploads import APPEND_SIZE
+from tests.review.server import Server
+from tests.review.support import case_body, image_with_gps
+from tests.support import World, seed_world
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+MIB = 1024 * 1024
+
+
+class Sha256Uploader(Uploader):  # type: ignore[misc]
+    CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
+
+
+@pytest.fixture
+def people(settings: Settings) -> World:
+    # The server runs on the real clock: seed with it so tokens are current.
+    return seed_world(settings, FrozenClock(datetime.now(UTC)))
+
+
+@pytest.fixture
+def server(settings: Settings, people: World) -> Iterator[Server]:
+    handle = Server(settings).start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def _draft_case(server: Server, world: World) -> str:
+    response = requests.post(
+        f"{server.url}/v1/cases", json=case_body(), headers=world["patient_a"].headers, timeout=30
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _case(server: Server, world: World, case_id: str) -> dict[str, Any]:
+    response = requests.get(
+        f"{server.url}/v1/cases/{case_id}", headers=world["patient_a"].headers, timeout=30
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _pdf(size: int) -> bytes:
+    return b"%PDF-1.7\n" + os.urandom(size - 9)
+
+
+def test_tuspy_uploads_with_and_without_checksums_and_resumes(
+    server: Server, people: World
+) -> None:
+    case_id = _draft_case(server, people)
+    client = tus_client.TusClient(f"{server.url}/v1/uploads/", headers=people["patient_a"].headers)
+    files = {
+        "plain.pdf": (_pdf(700_000), Uploader, {}),
+        "sha1.pdf": (_pdf(300_000), Uploader, {"upload_checksum": True}),
+        "sha256.pdf": (_pdf(300_000), Sha256Uploader, {"upload_checksum": True}),
+    }
+    for name, (data, kind, options) in files.items():
+        uploader = kind(
+            file_stream=io.BytesIO(data),
+            client=client,
+            chunk_size=128 * 1024,
+            metadata={"case_id": case_id, "filename": name, "filetype": "application/pdf"},
+            **options,
+        )
+        uploader.upload()
+    # Resume: a second client picks up an interrupted upload at the server's offset.
+    photo = image_with_gps("JPEG", (800, 600))
+    first = Uploader(
+        file_stream=io.BytesIO(photo),
+        client=client,
+        chunk_size=8 * 1024,
+        metadata={"case_id": case_id, "filename": "photo.jpg"},
+    )
+    first.upload_chunk()
+    resumed = Uploader(
+        file_stream=io.BytesIO(photo), client=client, url=first.url, chunk_size=8 * 1024
+    )
+    assert resumed.offset == 8 * 1024
+    resumed.upload()
+
+    media = {m["filename"]: m for m in _case(server, people, case_id)["media"]}
+    for name, (data, _kind, _options) in files.items():
+        assert media[name]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert media["photo.jpg"]["upload_sha256"] == hashlib.sha256(photo).hexdigest()
+    assert media["photo.jpg"]["kind"] == "image"
+
+
+def _slow_body(data: bytes, hold_after: int, release: threading.Event) -> Iterator[bytes]:
+    """Send the first ``hold_after`` bytes, then wait (the server is killed meanwhile)."""
+    for start in range(0, hold_after, MIB):
+        yield data[start : start + MIB]
+    release.wait(timeout=60)
+    yield data[hold_after : hold_after + MIB]
+
+
+def _offset(server: Server, url: str, world: World) -> int:
+    response = requests.head(
+        url, headers={**world["patient_a"].headers, "Tus-Resumable": "1.0.0"}, timeout=30
+    )
+    assert response.status_code == 200
+    return int(response.headers["upload-offset"])
+
+
+def test_kill_9_mid_upload_then_resume_gives_identical_sha256(
+    server: Server, people: World, settings: Settings
+) -> None:
+    data = _pdf(3 * APPEND_SIZE)
+    hold_after = APPEND_SIZE + 2 * MIB  # one append's worth, and more in flight
+    case_id = _draft_case(server, people)
+    client = tus_client.TusClient(f"{server.url}/v1/uploads/", headers=people["patient_a"].headers)
+    uploader = Uploader(
+        file_stream=io.BytesIO(data),
+        client=client,
+        chunk_size=MIB,
+        metadata={"case_id": case_id, "filename": "scan.pdf"},
+    )
+    url = uploader.create_url()
+    path = url.removeprefix(server.url)
+
+    release = threading.Event()
+    failures: list[BaseException] = []
+
+    def send() -> None:
+        headers = {
+            **people["patient_a"].headers,
+            "Tus-Resumable": "1.0.0",
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        }
+        try:
+            requests.patch(
+                url, data=_slow_body(data, hold_after, release), headers=headers, timeout=60
+            )
+        except requests.RequestException as exc:
+            failures.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    # Wait until the server reports durable bytes while the PATCH is still open, then kill it.
+    deadline = time.monotonic() + 60
+    while _offset(server, url, people) == 0:
+        assert time.monotonic() < deadline, "no bytes became durable"
+        time.sleep(0.05)
+    server.kill9()
+    release.set()
+    sender.join(timeout=60)
+    assert failures, "the PATCH must have been cut off by the kill"
+
+    restarted = Server(settings, port=server.port).start()
+    try:
+        offset = _offset(restarted, f"{restarted.url}{path}", people)
+        assert 0 < offset <= hold_after
+        resumed = Uploader(file_stream=io.BytesIO(data), client=client, url=url, chunk_size=MIB)
+        assert resumed.offset == offset
+        resumed.upload()
+        [item] = _case(restarted, people, case_id)["media"]
+    finally:
+        restarted.stop()
+    assert item["sha256"] == item["upload_sha256"] == hashlib.sha256(data).hexdigest()
+    assert item["size"] == len(data)
