@@ -25,6 +25,7 @@ from telehealth.monitoring import jobs as monitoring_jobs
 from telehealth.monitoring.routes import router as monitoring_router
 from telehealth.notifications.routes import router as notifications_router
 from telehealth.policy.routes import router as policy_router
+from telehealth.portal.routes import router as portal_router
 from telehealth.review import jobs as review_jobs
 from telehealth.review.routes import router as review_router
 from telehealth.visits import jobs as visits_jobs

@@ -11,6 +11,7 @@ from telehealth.identity import tables as identity_tables
 from telehealth.monitoring import tables as monitoring_tables
 from telehealth.notifications import tables as notification_tables
 from telehealth.policy import records as policy_tables
+from telehealth.portal import tables as portal_tables
 from telehealth.review import tables as review_tables
 from telehealth.visits import tables as visits_tables
 

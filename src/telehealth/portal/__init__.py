@@ -1,0 +1,1 @@
+"""The web app's cross-capability pages: dashboards, navigation, hybrid intake, administration."""
