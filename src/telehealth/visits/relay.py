@@ -1,0 +1,374 @@
+"""One signaling socket: authenticate with a join token, then relay SDP and ICE between the
+admitted participants of one visit, and turn media statistics into the session record.
+
+The token arrives in the first message (``{"type": "auth", "token": ...}``) or as a
+``Sec-WebSocket-Protocol`` value next to ``telehealth.visit.v1`` -- never in the URL, which
+servers and proxies log. Every refusal looks the same: an ``error`` message and close code
+4401, whether the visit exists or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from telehealth.clock import Clock
+from telehealth.config import Settings
+from telehealth.errors import DomainError
+from telehealth.logging import get_logger
+from telehealth.scope import open_scope
+from telehealth.visits import model, service
+from telehealth.visits.model import ParticipantState, PresenceKind
+from telehealth.visits.runtime import VisitsRuntime
+
+log = get_logger("telehealth.visits.relay")
+
+SUBPROTOCOL = "telehealth.visit.v1"
+AUTH_TIMEOUT_SECONDS = 10.0
+SEND_QUEUE = 512
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_REMOVED = 4403
+CLOSE_ENDED = 4000
+CLOSE_SLOW = 4008
+CLOSE_FLOOD = 4029
+_CLOSE = object()
+
+
+@dataclass(frozen=True)
+class Authorized:
+    visit_id: str
+    participant_id: str
+    role: str
+    display_name: str
+    admitted: bool
+
+
+@dataclass(frozen=True)
+class Backend:
+    sessions: sessionmaker[Session]
+    clock: Clock
+    settings: Settings
+
+
+def _run_scoped(backend: Backend, work: Any) -> Any:
+    scope = open_scope(
+        backend.sessions, backend.clock, backend.settings, request_id=f"ws-{uuid.uuid4().hex[:12]}"
+    )
+    try:
+        result = work(scope)
+        scope.uow.commit()
+        return result
+    except DomainError:
+        scope.uow.rollback()
+        return None
+    finally:
+        scope.uow.close()
+
+
+def authorize(backend: Backend, token: str | None) -> Authorized | None:
+    def work(scope: Any) -> Authorized:
+        ctx = service.resolve_participant(scope, token)
+        service.record_presence(scope, ctx.participant.id, PresenceKind.JOIN)
+        p = ctx.participant
+        return Authorized(
+            str(ctx.visit.id),
+            str(p.id),
+            p.role,
+            p.display_name,
+            p.state == ParticipantState.ADMITTED.value,
+        )
+
+    result: Authorized | None = _run_scoped(backend, work)
+    return result
+
+
+def _offered_token(ws: WebSocket) -> str | None:
+    offered = [p.strip() for p in ws.scope.get("subprotocols", [])]
+    tokens = [p for p in offered if p.startswith(model.TOKEN_PREFIX + "_")]
+    return tokens[0] if tokens else None
+
+
+async def _first_message_token(ws: WebSocket) -> str | None:
+    try:
+        raw = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_SECONDS)
+        data = json.loads(raw)
+    except (TimeoutError, ValueError, KeyError, WebSocketDisconnect):
+        return None
+    if isinstance(data, dict) and data.get("type") == "auth" and isinstance(data.get("token"), str):
+        return str(data["token"])
+    return None
+
+
+async def serve(ws: WebSocket, runtime: VisitsRuntime, backend: Backend) -> None:
+    offered = ws.scope.get("subprotocols", [])
+    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    runtime.bind_loop()
+    token = _offered_token(ws) or await _first_message_token(ws)
+    # A missing token goes through the same path, so that refusal is audited like the others.
+    who = await run_in_threadpool(authorize, backend, token)
+    if who is None:
+        await _refuse(ws)
+        return
+    connection = Connection(ws, runtime, backend, who)
+    await connection.run()
+
+
+async def _refuse(ws: WebSocket) -> None:
+    with contextlib.suppress(Exception):
+        await ws.send_text(
+            json.dumps({"type": "error", "code": "token_invalid", "detail": service.INVALID_LINK})
+        )
+        await ws.close(CLOSE_UNAUTHORIZED)
+
+
+class Connection:
+    def __init__(
+        self, ws: WebSocket, runtime: VisitsRuntime, backend: Backend, who: Authorized
+    ) -> None:
+        self.ws = ws
+        self.runtime = runtime
+        self.backend = backend
+        self.who = who
+        self.me = who.participant_id
+        self.admitted = who.admitted
+        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=SEND_QUEUE)
+        self.closing = False
+        self.video_active: bool | None = None
+        self.frames_sent: int | None = None
+        self._allowance = float(runtime.settings.signal_messages_per_second)
+        self._checked = time.monotonic()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        hub = self.runtime.hub
+        await hub.join(self.who.visit_id, self.deliver)
+        writer = asyncio.get_running_loop().create_task(self._write())
+        try:
+            self._send(
+                {
+                    "type": "welcome",
+                    "id": self.me,
+                    "role": self.who.role,
+                    "state": "admitted" if self.admitted else "waiting",
+                    "ice_servers": ice_servers(self.runtime, self.me, self.backend.clock),
+                }
+            )
+            if self.admitted:
+                await self._announce()
+            await self._read()
+        finally:
+            await self._finish(writer)
+
+    async def _finish(self, writer: asyncio.Task[None]) -> None:
+        # Runs also while this task is being cancelled (server shutdown, a client that
+        # vanished): the leave is written first, in a worker thread that anyio waits for even
+        # under cancellation, so it is never lost and never outlives the request.
+        was_admitted = self.admitted
+        self.closing = True
+        self.admitted = False
+        writer.cancel()
+        with contextlib.suppress(Exception):
+            await run_in_threadpool(self._left)
+        hub = self.runtime.hub
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await hub.leave(self.who.visit_id, self.deliver)
+            if was_admitted:
+                await hub.publish(
+                    self.who.visit_id,
+                    {"kind": "control", "event": "peer-left", "participant": self.me},
+                )
+
+    def _left(self) -> None:
+        _run_scoped(
+            self.backend,
+            lambda scope: service.record_presence(scope, uuid.UUID(self.me), PresenceKind.LEAVE),
+        )
+
+    async def _write(self) -> None:
+        while True:
+            item = await self.queue.get()
+            if isinstance(item, tuple):
+                with contextlib.suppress(Exception):
+                    await self.ws.close(item[1])
+                return
+            if self.ws.application_state is not WebSocketState.CONNECTED:
+                return
+            try:
+                await self.ws.send_text(item)  # type: ignore[arg-type]
+            except Exception:  # the peer went away; the reader sees the disconnect
+                return
+
+    def _send(self, message: dict[str, Any] | str) -> None:
+        text = message if isinstance(message, str) else json.dumps(message, default=str)
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self._close(CLOSE_SLOW)
+
+    def _close(self, code: int) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.admitted = False
+        while True:
+            try:
+                self.queue.put_nowait(("close", code))
+                return
+            except asyncio.QueueFull:
+                self.queue.get_nowait()
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while not self.closing:
+            try:
+                raw = await self.ws.receive_text()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if not self._within_rate():
+                self._close(CLOSE_FLOOD)
+                return
+            try:
+                signal = model.parse_signal(raw)
+            except DomainError as exc:
+                self._send({"type": "error", "code": exc.code.value, "detail": exc.message})
+                continue
+            await self._handle(signal)
+
+    def _within_rate(self) -> bool:
+        rate = float(self.runtime.settings.signal_messages_per_second)
+        now = time.monotonic()
+        self._allowance = min(rate, self._allowance + (now - self._checked) * rate)
+        self._checked = now
+        if self._allowance < 1.0:
+            return False
+        self._allowance -= 1.0
+        return True
+
+    async def _handle(self, signal: model.Signal) -> None:
+        if signal.kind in model.RELAYED:
+            if not self.admitted:
+                self._send(
+                    {
+                        "type": "error",
+                        "code": "invalid_state",
+                        "detail": "waiting participants cannot signal yet",
+                    }
+                )
+                return
+            payload = json.dumps({"type": signal.kind, "from": self.me, **signal.body})
+            await self.runtime.hub.publish(
+                self.who.visit_id,
+                {"kind": "relay", "from": self.me, "to": signal.to, "payload": payload},
+            )
+        elif signal.kind == "stats":
+            await self._stats(signal.body)
+        elif signal.kind == "ping":
+            self._send({"type": "pong"})
+        elif signal.kind == "bye":
+            self._close(1000)
+
+    async def _stats(self, body: dict[str, Any]) -> None:
+        frames = int(body["video_frames_sent"])
+        flowing = model.video_flowing(self.frames_sent, frames, bool(body["video_sending"]))
+        self.frames_sent = frames
+        if flowing == self.video_active or not self.admitted:
+            return
+        self.video_active = flowing
+        me = uuid.UUID(self.me)
+        await run_in_threadpool(
+            _run_scoped, self.backend, lambda scope: service.record_media(scope, me, flowing)
+        )
+
+    async def _announce(self) -> None:
+        await self.runtime.hub.publish(
+            self.who.visit_id,
+            {
+                "kind": "control",
+                "event": "peer-joined",
+                "participant": self.me,
+                "role": self.who.role,
+                "display_name": self.who.display_name,
+            },
+        )
+
+    # -- outbound (called by the hub; must not block) ----------------------------------------
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        if message.get("kind") == "relay":
+            if (
+                self.admitted
+                and message.get("from") != self.me
+                and message.get("to") in (None, self.me)
+            ):
+                self._send(message["payload"])
+            return
+        self._control(message)
+
+    def _control(self, message: dict[str, Any]) -> None:
+        event = message.get("event")
+        subject = message.get("participant")
+        mine = subject == self.me
+        if event == "admitted" and mine and not self.admitted:
+            # The members already in the call learn of the newcomer from this same event and
+            # offer to it; the newcomer announces itself only when it connects later.
+            self.admitted = True
+            self._send({"type": "admitted"})
+        elif event == "admitted" and not mine and self.admitted:
+            self._send(
+                {
+                    "type": "peer-joined",
+                    "id": subject,
+                    "role": message.get("role"),
+                    "display_name": message.get("display_name"),
+                }
+            )
+        elif event == "removed" and mine:
+            self._send({"type": "removed"})
+            self._close(CLOSE_REMOVED)
+        elif event in ("peer-joined", "peer-left", "removed") and not mine and self.admitted:
+            kind = "peer-joined" if event == "peer-joined" else "peer-left"
+            self._send(
+                {
+                    "type": kind,
+                    "id": subject,
+                    "role": message.get("role"),
+                    "display_name": message.get("display_name"),
+                }
+            )
+        elif event == "ended":
+            self._send({"type": "ended"})
+            self._close(CLOSE_ENDED)
+        elif event == "waiting" and self.who.role == model.ParticipantRole.CLINICIAN.value:
+            self._send({"type": "waiting-room"})
+
+
+def ice_servers(runtime: VisitsRuntime, participant: str, clock: Clock) -> list[dict[str, Any]]:
+    """Configured STUN/TURN servers, plus short-lived TURN credentials for this participant."""
+    settings = runtime.settings
+    servers = [dict(s) for s in settings.ice_servers]
+    if settings.turn_secret is not None and settings.turn_urls:
+        from datetime import timedelta
+
+        username, credential = model.turn_credentials(
+            settings.turn_secret.get_secret_value(),
+            participant,
+            clock.now(),
+            timedelta(minutes=settings.turn_ttl_minutes),
+        )
+        servers.append(
+            {"urls": list(settings.turn_urls), "username": username, "credential": credential}
+        )
+    return servers

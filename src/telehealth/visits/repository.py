@@ -1,0 +1,201 @@
+"""Queries over the visits tables. Nothing else in the package builds SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from telehealth.visits.tables import (
+    AvailabilityWindow,
+    Consent,
+    ModalityChangeRow,
+    NoteAmendment,
+    Participant,
+    PrecallTest,
+    PresenceEvent,
+    Visit,
+    VisitNote,
+)
+
+
+def windows_of(session: Session, clinician_id: uuid.UUID) -> Sequence[AvailabilityWindow]:
+    return (
+        session.execute(
+            select(AvailabilityWindow)
+            .where(AvailabilityWindow.clinician_id == clinician_id)
+            .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_time)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def window_by_id(session: Session, window_id: uuid.UUID) -> AvailabilityWindow | None:
+    return session.get(AvailabilityWindow, window_id)
+
+
+def held_slots(
+    session: Session, clinician_id: uuid.UUID, start: datetime, end: datetime
+) -> Sequence[datetime]:
+    return (
+        session.execute(
+            select(Visit.slot_start).where(
+                Visit.clinician_id == clinician_id,
+                Visit.held_slot.is_not(None),
+                Visit.slot_start >= start,
+                Visit.slot_start < end,
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+def visit_by_id(session: Session, visit_id: uuid.UUID, *, lock: bool = False) -> Visit | None:
+    if lock:
+        return session.execute(
+            select(Visit).where(Visit.id == visit_id).with_for_update()
+        ).scalar_one_or_none()
+    return session.get(Visit, visit_id)
+
+
+def visits_query() -> Select[Any]:
+    return select(Visit)
+
+
+def visits_page(session: Session, query: Select[Any], limit: int, offset: int) -> Sequence[Visit]:
+    ordered = query.order_by(Visit.slot_start, Visit.id).limit(limit).offset(offset)
+    return session.scalars(ordered).all()
+
+
+def participants_of(session: Session, visit_id: uuid.UUID) -> Sequence[Participant]:
+    return (
+        session.execute(
+            select(Participant)
+            .where(Participant.visit_id == visit_id)
+            .order_by(Participant.created_at, Participant.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def participant_by_digest(session: Session, digest: bytes) -> Participant | None:
+    return session.execute(
+        select(Participant).where(Participant.token_hash == digest)
+    ).scalar_one_or_none()
+
+
+def participant_by_id(session: Session, participant_id: uuid.UUID) -> Participant | None:
+    return session.get(Participant, participant_id)
+
+
+def participant_of_user(
+    session: Session, visit_id: uuid.UUID, user_id: uuid.UUID
+) -> Participant | None:
+    return session.execute(
+        select(Participant)
+        .where(Participant.visit_id == visit_id, Participant.user_id == user_id)
+        .order_by(Participant.created_at)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def presence_of(session: Session, visit_id: uuid.UUID) -> Sequence[PresenceEvent]:
+    return (
+        session.execute(
+            select(PresenceEvent)
+            .where(PresenceEvent.visit_id == visit_id)
+            .order_by(PresenceEvent.at, PresenceEvent.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def modality_changes(session: Session, visit_id: uuid.UUID) -> Sequence[ModalityChangeRow]:
+    return (
+        session.execute(
+            select(ModalityChangeRow)
+            .where(ModalityChangeRow.visit_id == visit_id)
+            .order_by(ModalityChangeRow.at, ModalityChangeRow.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def precall_tests(session: Session, visit_id: uuid.UUID) -> Sequence[PrecallTest]:
+    return (
+        session.execute(
+            select(PrecallTest)
+            .where(PrecallTest.visit_id == visit_id)
+            .order_by(PrecallTest.created_at, PrecallTest.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def consents_of_patient(session: Session, patient_id: uuid.UUID) -> Sequence[Consent]:
+    return (
+        session.execute(
+            select(Consent).where(Consent.patient_id == patient_id).order_by(Consent.obtained_at)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def consents_of_visit(session: Session, visit_id: uuid.UUID) -> Sequence[Consent]:
+    return (
+        session.execute(
+            select(Consent).where(Consent.visit_id == visit_id).order_by(Consent.obtained_at)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def note_of(session: Session, visit_id: uuid.UUID, *, lock: bool = False) -> VisitNote | None:
+    query = select(VisitNote).where(VisitNote.visit_id == visit_id)
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
+def amendments_of(session: Session, note_id: uuid.UUID) -> Sequence[NoteAmendment]:
+    return (
+        session.execute(
+            select(NoteAmendment)
+            .where(NoteAmendment.note_id == note_id)
+            .order_by(NoteAmendment.created_at, NoteAmendment.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def due_reminders(
+    session: Session, now: datetime, until: datetime, limit: int = 500
+) -> Sequence[Visit]:
+    return (
+        session.execute(
+            select(Visit)
+            .where(
+                Visit.status == "booked",
+                Visit.reminder_sent_at.is_(None),
+                Visit.slot_start > now,
+                Visit.slot_start <= until,
+            )
+            .order_by(Visit.slot_start)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )

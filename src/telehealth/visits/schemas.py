@@ -1,0 +1,207 @@
+"""Request and response bodies of the visits routes. Both forbid unknown fields."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- availability ---------------------------------------------------------------------------
+
+
+class WindowIn(Strict):
+    clinician_id: uuid.UUID
+    time_zone: str = Field(min_length=1, max_length=64, examples=["America/Chicago"])
+    weekday: int = Field(ge=0, le=6)
+    start: str = Field(pattern=r"^\d{2}:\d{2}$")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$")
+    slot_minutes: int = Field(30, ge=5, le=240)
+
+
+class WindowOut(Strict):
+    id: uuid.UUID
+    clinician_id: uuid.UUID
+    time_zone: str
+    weekday: int
+    start: str
+    end: str
+    slot_minutes: int
+
+
+class SlotOut(Strict):
+    start: datetime
+    minutes: int
+    local_start: str
+    time_zone: str
+
+
+# --- booking --------------------------------------------------------------------------------
+
+
+class ControlledSubstanceIn(Strict):
+    schedule: Literal["II", "III", "IV", "V"]
+    opioid_use_disorder_treatment: bool = False
+    prior_in_person_evaluation: bool = False
+
+
+class BookingIn(Strict):
+    patient_id: uuid.UUID
+    clinician_id: uuid.UUID
+    slot_start: AwareDatetime
+    located_state: str = Field(min_length=2, max_length=2)
+    acuity: Literal["emergent", "urgent", "routine", "stable"]
+    purpose: Literal[
+        "new_problem",
+        "follow_up",
+        "interpretation",
+        "monitoring",
+        "mental_health",
+        "substance_use_disorder",
+        "acute_stroke",
+    ]
+    specialty: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{1,63}$")
+    payer: Literal["medicare", "medicaid", "commercial", "self_pay"] = "commercial"
+    setting: Literal["home", "facility"] = "home"
+    established: bool = True
+    last_in_person_visit: date | None = None
+    video_capable: bool = True
+    consents_to_video: bool = True
+    controlled_substance: ControlledSubstanceIn | None = None
+
+
+class RescheduleIn(Strict):
+    slot_start: AwareDatetime
+    expected_version: int = Field(ge=1)
+
+
+class VisitOut(Strict):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    clinician_id: uuid.UUID
+    status: str
+    slot_start: datetime
+    slot_end: datetime
+    located_state: str
+    decision_id: uuid.UUID
+    current_decision_id: uuid.UUID
+    planned_modality: str
+    fallback_reason: str | None
+    version: int
+
+
+class VisitDetailOut(VisitOut):
+    participants: list[dict[str, Any]]
+    consents: list[dict[str, Any]]
+    consent_outstanding: list[dict[str, str]]
+    session: dict[str, Any]
+    note: dict[str, Any] | None
+
+
+class LinkOut(Strict):
+    participant_id: uuid.UUID
+    role: str
+    link: str
+    token: str
+    expires_at: datetime
+
+
+# --- participant session --------------------------------------------------------------------
+
+
+class LocationIn(Strict):
+    state: str = Field(min_length=2, max_length=2)
+
+
+class LocationOut(Strict):
+    proceed: bool
+    state_changed: bool
+    decision_id: uuid.UUID
+    planned_modality: str | None
+    reason: str | None
+
+
+class ConsentIn(Strict):
+    method: Literal["written", "verbal"]
+    given_by: Literal["patient", "legal_representative"] = "patient"
+    acknowledged: Literal[True]
+
+
+class PrecallIn(Strict):
+    camera_ok: bool
+    microphone_ok: bool
+    down_mbps: float = Field(ge=0, le=100_000)
+    up_mbps: float = Field(ge=0, le=100_000)
+    rtt_ms: float = Field(ge=0, le=600_000)
+    loss_pct: float = Field(ge=0, le=100)
+
+
+class PrecallOut(Strict):
+    video_feasible: bool
+    offered: list[str]
+    reason: str | None
+    planned_modality: str
+
+
+class InviteIn(Strict):
+    role: Literal["interpreter", "caregiver", "second_clinician"]
+    display_name: str = Field(min_length=1, max_length=120)
+
+
+class EndIn(Strict):
+    em_code: str | None = Field(default=None, pattern=r"^[0-9A-Z]{5}$")
+
+
+class NoteIn(Strict):
+    body: str = Field(min_length=1, max_length=50_000)
+    version: int | None = Field(default=None, ge=1)
+
+
+class AmendmentIn(Strict):
+    body: str = Field(min_length=1, max_length=50_000)
+
+
+class NoteOut(Strict):
+    id: uuid.UUID
+    version: int
+    signed_at: datetime | None
+    signed_late: bool
+
+
+class ParticipantOut(Strict):
+    id: uuid.UUID
+    role: str
+    state: str
+
+
+class SessionOut(Strict):
+    visit_id: uuid.UUID
+    participant_id: uuid.UUID
+    role: str
+    display_name: str
+    state: str
+    status: str
+    slot_start: datetime
+    slot_end: datetime
+    planned_modality: str
+    fallback_reason: str | None
+    located_state: str
+    confirmed_state: str | None
+    queue_position: int | None
+    consent_outstanding: list[dict[str, str]]
+    consents: list[dict[str, Any]]
+    precall_done: bool
+    waiting_room: list[dict[str, Any]] | None
+    participants: list[dict[str, Any]] | None
+    session: dict[str, Any] | None
+    note: dict[str, Any] | None
+
+
+class ProbeOut(Strict):
+    received_bytes: int

@@ -1,0 +1,531 @@
+"use strict";
+// The visit room: location, consent, pre-call check, waiting room, peer-to-peer WebRTC call,
+// media statistics for the session record, and (for the clinician) admission and the note.
+//
+// The join token comes from the link's fragment and lives only in memory: it goes to the
+// server in the X-Visit-Token header and in the signaling socket's first message, never in a
+// URL that could be logged.
+(function () {
+  const STATES = ("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO " +
+    "MT NE NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY").split(" ");
+  const STATS_EVERY_MS = 2000;
+  const POLL_EVERY_MS = 2000;
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    token: null, me: null, session: null, socket: null, local: null, peers: new Map(),
+    iceServers: [], videoOff: false, admittedAt: null, firstFrameAt: null, admitClickedAt: null,
+    framesDecoded: 0, framesSent: 0, pollTimer: null, statsTimer: null, ended: false,
+    // trace: a timeline of signaling and media events (diagnostics and the first-frame bench).
+    inbox: Promise.resolve(), trace: [],
+  };
+  window.__visit = state;
+
+  function readToken() {
+    const hash = new URLSearchParams(window.location.hash.slice(1));
+    const token = hash.get("token");
+    // Drop the token from the address bar and history.
+    history.replaceState(null, "", window.location.pathname);
+    return token;
+  }
+
+  function show(id, visible) { $(id).hidden = !visible; }
+  function say(text) { $("status").textContent = text; }
+  function fail(text) { $("error").textContent = text; }
+
+  async function api(method, path, body) {
+    const init = { method, headers: { "X-Visit-Token": state.token }, credentials: "omit" };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    const text = await response.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!response.ok) {
+      const error = new Error((data && data.detail) || `request failed (${response.status})`);
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  // --- steps ------------------------------------------------------------------------------
+
+  async function refresh() {
+    const session = await api("GET", "/v1/visit-session");
+    state.session = session;
+    state.me = session.participant_id;
+    render(session);
+    return session;
+  }
+
+  function render(s) {
+    const host = s.role === "clinician";
+    $("room").dataset.state = s.state;
+    $("room").dataset.role = s.role;
+    if (s.status === "completed" || s.status === "cancelled") {
+      say("This visit has ended.");
+      return;
+    }
+    say(`Visit at ${new Date(s.slot_start).toLocaleString()} · planned as ${label(s.planned_modality)}` +
+      (s.fallback_reason ? ` (${s.fallback_reason})` : ""));
+    const patient = s.role === "patient";
+    show("step-location", patient && s.state !== "admitted");
+    show("step-consent", patient && !s.confirmed_state ? false : patient && s.consent_outstanding.length > 0);
+    show("step-precall", s.state !== "admitted");
+    show("step-waiting", !host && s.state !== "admitted");
+    if (s.state === "waiting") {
+      $("queue").textContent = s.queue_position
+        ? `You are number ${s.queue_position} in the waiting room. The clinician will let you in.`
+        : "You are in the waiting room.";
+      $("enter-waiting").hidden = true;
+    }
+    if (host) renderHost(s);
+    show("step-call", s.state === "admitted");
+    show("step-note", host);
+    if (host && s.note && !$("note-body").dataset.loaded) {
+      $("note-body").value = s.note.body;
+      $("note-body").dataset.version = s.note.version;
+      $("note-body").dataset.loaded = "1";
+    }
+    if (s.state === "admitted" && !state.socket) connect();
+    if (host && s.state !== "admitted") $("enter-waiting").hidden = false;
+  }
+
+  function label(modality) {
+    return modality === "sync_audio_video" ? "video" : modality === "sync_audio_only" ? "audio only" : modality;
+  }
+
+  function renderHost(s) {
+    show("step-host", true);
+    show("step-waiting", s.state !== "admitted");
+    const body = $("waiting-list");
+    body.replaceChildren();
+    for (const p of s.waiting_room || []) {
+      const row = document.createElement("tr");
+      const intake = p.intake;
+      const bits = [
+        intake.location_confirmed ? `in ${intake.location_state}` : "location not confirmed",
+        intake.consent_complete === false ? "consent needed" : intake.consent_complete ? "consent on file" : "",
+        intake.precall_done ? (intake.video_feasible ? "video OK" : "video not feasible") : "no pre-call check",
+      ].filter(Boolean);
+      for (const text of [`${p.display_name} (${p.role})`, p.state, bits.join(", ")]) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.appendChild(cell);
+      }
+      const actions = document.createElement("td");
+      if (p.state === "waiting") actions.appendChild(button("Admit", `admit-${p.id}`, "admit", () => admit(p.id)));
+      if (p.state !== "removed") actions.appendChild(button("Remove", `remove-${p.id}`, "remove", () => removeParticipant(p.id)));
+      row.appendChild(actions);
+      body.appendChild(row);
+    }
+    const outstanding = s.consent_outstanding || [];
+    $("host-consent").textContent = outstanding.length
+      ? `Consent needed: ${outstanding.map((r) => r.detail).join(" ")}`
+      : (s.consents.length ? `Consent on file (${s.consents.map((c) => `${c.method}, ${c.located_state}`).join("; ")})` : "No consent required.");
+    $("record-verbal-consent").hidden = outstanding.length === 0;
+    $("end-visit").hidden = false;
+  }
+
+  function button(text, id, cls, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.id = id;
+    b.className = cls;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  async function confirmLocation() {
+    try {
+      const result = await api("POST", "/v1/visit-session/location", { state: $("location-state").value });
+      $("location-result").textContent = result.proceed
+        ? (result.state_changed ? "Thanks — the visit was re-checked for where you are now." : "Thanks.")
+        : `This visit cannot go ahead where you are now${result.reason ? ": " + result.reason : ""}.`;
+      await refresh();
+    } catch (error) { fail(error.message); }
+  }
+
+  async function giveConsent(method) {
+    if (method === "written" && !$("consent-agree").checked) { fail("Tick the box to agree."); return; }
+    try {
+      await api("POST", "/v1/visit-session/consent", { method, given_by: "patient", acknowledged: true });
+      await refresh();
+    } catch (error) { fail(error.message); }
+  }
+
+  // --- pre-call check ---------------------------------------------------------------------
+
+  async function media(video) {
+    try {
+      return await navigator.mediaDevices.getUserMedia({ audio: true, video });
+    } catch (error) {
+      if (video) return navigator.mediaDevices.getUserMedia({ audio: true, video: false }).catch(() => null);
+      return null;
+    }
+  }
+
+  async function timed(fn) {
+    const start = performance.now();
+    await fn();
+    return performance.now() - start;
+  }
+
+  async function connectionTest() {
+    // A ping burst gives round-trip time and loss; timed transfers give throughput each way.
+    const rtts = [];
+    let lost = 0;
+    for (let i = 0; i < 10; i++) {
+      try {
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 2000);
+        const ms = await timed(() => fetch("/v1/visit-session/probe?size=0", {
+          headers: { "X-Visit-Token": state.token }, signal: controller.signal, cache: "no-store",
+        }).then((r) => r.arrayBuffer()));
+        clearTimeout(timer);
+        rtts.push(ms);
+      } catch (error) { lost += 1; }
+    }
+    const size = 1024 * 1024;
+    const downMs = await timed(() => fetch(`/v1/visit-session/probe?size=${size}`, {
+      headers: { "X-Visit-Token": state.token }, cache: "no-store",
+    }).then((r) => r.arrayBuffer()));
+    const payload = new Uint8Array(size);
+    crypto.getRandomValues(payload.subarray(0, 65536));
+    const upMs = await timed(() => fetch("/v1/visit-session/probe", {
+      method: "POST", headers: { "X-Visit-Token": state.token, "Content-Type": "application/octet-stream" },
+      body: payload,
+    }).then((r) => r.json()));
+    const mbps = (ms) => Math.round((size * 8) / (Math.max(ms, 1) / 1000) / 1e4) / 100;
+    rtts.sort((a, b) => a - b);
+    return {
+      down_mbps: mbps(downMs), up_mbps: mbps(upMs),
+      rtt_ms: rtts.length ? Math.round(rtts[Math.floor(rtts.length / 2)]) : 2000,
+      loss_pct: Math.round((lost / 10) * 100),
+    };
+  }
+
+  async function runPrecall() {
+    $("precall-results").replaceChildren();
+    const stream = await media(true);
+    state.local = stream;
+    const cameraOk = !!stream && stream.getVideoTracks().some((t) => t.readyState === "live");
+    const micOk = !!stream && stream.getAudioTracks().some((t) => t.readyState === "live");
+    if (stream) $("preview").srcObject = stream;
+    const link = await connectionTest();
+    addResult(`Camera: ${cameraOk ? "working" : "not available"}`);
+    addResult(`Microphone: ${micOk ? "working" : "not available"}`);
+    addResult(`Connection: ${link.down_mbps} Mbps down, ${link.up_mbps} Mbps up, ${link.rtt_ms} ms, ${link.loss_pct}% loss`);
+    try {
+      const result = await api("POST", "/v1/visit-session/precall", {
+        camera_ok: cameraOk, microphone_ok: micOk, ...link,
+      });
+      $("precall-results").dataset.done = "1";
+      $("precall-offer").hidden = result.video_feasible;
+      if (!result.video_feasible) {
+        $("precall-reason").textContent = result.reason || "Video does not look feasible right now.";
+      }
+      await refresh();
+    } catch (error) { fail(error.message); }
+  }
+
+  function addResult(text) {
+    const item = document.createElement("li");
+    item.textContent = text;
+    $("precall-results").appendChild(item);
+  }
+
+  async function enterWaiting() {
+    try {
+      if (!state.local) state.local = await media(!state.videoOff);
+      await api("POST", "/v1/visit-session/waiting");
+      await refresh();
+      connect();
+    } catch (error) { fail(error.message); }
+  }
+
+  // --- host actions -----------------------------------------------------------------------
+
+  async function admit(id) {
+    state.admitClickedAt = performance.now();
+    state.trace.push(["admit-click", Date.now()]);
+    try { await api("POST", `/v1/visit-session/participants/${id}/admit`); await refresh(); }
+    catch (error) { fail(error.message); }
+  }
+
+  async function removeParticipant(id) {
+    try { await api("POST", `/v1/visit-session/participants/${id}/remove`); await refresh(); }
+    catch (error) { fail(error.message); }
+  }
+
+  async function invite() {
+    try {
+      const link = await api("POST", "/v1/visit-session/participants", {
+        role: $("invite-role").value, display_name: $("invite-name").value || "Guest",
+      });
+      $("invite-link").textContent = `Send this link to them: ${window.location.origin}${link.link}`;
+      await refresh();
+    } catch (error) { fail(error.message); }
+  }
+
+  async function saveNote() {
+    const area = $("note-body");
+    const version = area.dataset.version ? Number(area.dataset.version) : null;
+    try {
+      const note = await api("PUT", "/v1/visit-session/note", { body: area.value, version });
+      area.dataset.version = note.version;
+      $("note-status").textContent = "Saved.";
+    } catch (error) { $("note-status").textContent = error.message; }
+  }
+
+  async function signNote() {
+    await saveNote();
+    try {
+      const note = await api("POST", "/v1/visit-session/note/sign");
+      $("note-status").textContent = note.signed_late ? "Signed (late)." : "Signed.";
+    } catch (error) { $("note-status").textContent = error.message; }
+  }
+
+  async function endVisit() {
+    try {
+      await api("POST", "/v1/visit-session/end", {});
+      hangUp("The visit has ended.");
+    } catch (error) { fail(error.message); }
+  }
+
+  // --- signaling and WebRTC ---------------------------------------------------------------
+
+  function connect() {
+    if (state.socket) return;
+    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${window.location.host}/v1/visit-session/signal`);
+    state.socket = socket;
+    socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "auth", token: state.token })));
+    // Handle messages one at a time, in order: an ICE candidate must not overtake the offer it
+    // belongs to.
+    socket.addEventListener("message", (event) => {
+      const message = JSON.parse(event.data);
+      state.inbox = state.inbox.then(() => onSignal(message)).catch(() => {});
+    });
+    socket.addEventListener("close", (event) => {
+      state.socket = null;
+      if (event.code === 4403) hangUp("You were removed from the visit.");
+      else if (event.code === 4000 || event.code === 4401) hangUp("The visit has ended.");
+    });
+  }
+
+  function send(message) {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
+  }
+
+  async function onSignal(message) {
+    state.trace.push([message.type, Date.now()]);
+    switch (message.type) {
+      case "welcome":
+        state.iceServers = message.ice_servers || [];
+        if (message.state === "admitted") onAdmitted();
+        break;
+      case "admitted":
+        onAdmitted();
+        refresh().catch(() => {});
+        break;
+      case "peer-joined":
+        await offerTo(message.id);
+        break;
+      case "peer-left":
+        closePeer(message.id);
+        break;
+      case "offer":
+        await answer(message.from, message.sdp);
+        break;
+      case "answer": {
+        const peer = state.peers.get(message.from);
+        if (peer) await peer.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+        break;
+      }
+      case "ice": {
+        const peer = state.peers.get(message.from);
+        if (peer && message.candidate) await peer.pc.addIceCandidate(message.candidate).catch(() => {});
+        break;
+      }
+      case "waiting-room":
+        refresh().catch(() => {});
+        break;
+      case "removed":
+        hangUp("You were removed from the visit.");
+        break;
+      case "ended":
+        hangUp("The visit has ended.");
+        break;
+      case "error":
+        if (message.code === "token_invalid") hangUp("This link is not valid.");
+        break;
+      default:
+        break;
+    }
+  }
+
+  function onAdmitted() {
+    state.admittedAt = state.admittedAt || performance.now();
+    show("step-call", true);
+    if (state.local) $("local-video").srcObject = state.local;
+    if (!state.statsTimer) state.statsTimer = setInterval(reportStats, STATS_EVERY_MS);
+  }
+
+  function peer(id) {
+    closePeer(id);
+    const pc = new RTCPeerConnection({ iceServers: state.iceServers });
+    const entry = { pc, video: null };
+    state.peers.set(id, entry);
+    if (state.local) for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+    pc.addEventListener("icecandidate", (event) => {
+      if (event.candidate) send({ type: "ice", to: id, candidate: event.candidate.toJSON() });
+    });
+    pc.addEventListener("track", (event) => {
+      if (!entry.video) {
+        entry.video = document.createElement("video");
+        entry.video.autoplay = true;
+        entry.video.playsInline = true;
+        entry.video.muted = true;  // audio plays through its own element below
+        entry.video.id = `remote-${id}`;
+        $("remote-videos").appendChild(entry.video);
+        const audio = document.createElement("audio");
+        audio.autoplay = true;
+        entry.audio = audio;
+        $("remote-videos").appendChild(audio);
+        watchFirstFrame(entry.video);
+      }
+      const stream = event.streams[0] || new MediaStream([event.track]);
+      entry.video.srcObject = stream;
+      entry.audio.srcObject = stream;
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      state.trace.push([`pc-${pc.connectionState}`, Date.now()]);
+      $("call-status").textContent = `Connection: ${pc.connectionState}`;
+    });
+    return entry;
+  }
+
+  function watchFirstFrame(video) {
+    if (typeof video.requestVideoFrameCallback !== "function") return;
+    video.requestVideoFrameCallback(() => {
+      state.trace.push(["first-frame", Date.now()]);
+      if (!state.firstFrameAt) state.firstFrameAt = performance.now();
+    });
+  }
+
+  async function offerTo(id) {
+    const entry = peer(id);
+    const offer = await entry.pc.createOffer();
+    await entry.pc.setLocalDescription(offer);
+    send({ type: "offer", to: id, sdp: entry.pc.localDescription.sdp });
+  }
+
+  async function answer(from, sdp) {
+    const entry = peer(from);
+    await entry.pc.setRemoteDescription({ type: "offer", sdp });
+    const reply = await entry.pc.createAnswer();
+    await entry.pc.setLocalDescription(reply);
+    send({ type: "answer", to: from, sdp: entry.pc.localDescription.sdp });
+  }
+
+  function closePeer(id) {
+    const entry = state.peers.get(id);
+    if (!entry) return;
+    entry.pc.close();
+    if (entry.video) entry.video.remove();
+    if (entry.audio) entry.audio.remove();
+    state.peers.delete(id);
+  }
+
+  async function reportStats() {
+    let decoded = 0;
+    let sent = 0;
+    for (const { pc } of state.peers.values()) {
+      const report = await pc.getStats();
+      report.forEach((s) => {
+        if (s.type === "inbound-rtp" && s.kind === "video") decoded += s.framesDecoded || 0;
+        if (s.type === "outbound-rtp" && s.kind === "video") sent += s.framesSent || 0;
+      });
+    }
+    state.framesDecoded = decoded;
+    state.framesSent = sent;
+    $("media-stats").dataset.framesDecoded = String(decoded);
+    $("media-stats").dataset.framesSent = String(sent);
+    $("media-stats").textContent = `video frames decoded ${decoded}, sent ${sent}`;
+    const sending = !state.videoOff && !!state.local && state.local.getVideoTracks().some((t) => t.readyState === "live" && t.enabled);
+    send({ type: "stats", video_sending: sending, video_frames_sent: sent, video_frames_decoded: decoded });
+  }
+
+  function stopVideo() {
+    // Stopping the track (not just disabling it) stops frames altogether, so the session
+    // record sees the fall back to audio only.
+    state.videoOff = true;
+    if (state.local) for (const track of state.local.getVideoTracks()) track.stop();
+    for (const { pc } of state.peers.values()) {
+      for (const sender of pc.getSenders()) {
+        if (sender.track && sender.track.kind === "video") sender.replaceTrack(null);
+      }
+    }
+    $("stop-video").disabled = true;
+  }
+
+  function hangUp(text) {
+    if (state.ended) return;
+    state.ended = true;
+    for (const id of [...state.peers.keys()]) closePeer(id);
+    if (state.local) for (const track of state.local.getTracks()) track.stop();
+    if (state.socket) state.socket.close();
+    clearInterval(state.statsTimer);
+    clearInterval(state.pollTimer);
+    say(text);
+    show("step-call", false);
+    $("room").dataset.state = "ended";
+  }
+
+  // --- wiring -----------------------------------------------------------------------------
+
+  function wire() {
+    const select = $("location-state");
+    for (const code of STATES) {
+      const option = document.createElement("option");
+      option.value = code;
+      option.textContent = code;
+      select.appendChild(option);
+    }
+    $("confirm-location").addEventListener("click", confirmLocation);
+    $("consent-submit").addEventListener("click", () => giveConsent("written"));
+    $("record-verbal-consent").addEventListener("click", async () => {
+      try { await api("POST", "/v1/visit-session/consent", { method: "verbal", given_by: "patient", acknowledged: true }); await refresh(); }
+      catch (error) { fail(error.message); }
+    });
+    $("precall-run").addEventListener("click", runPrecall);
+    $("use-audio-only").addEventListener("click", () => { stopVideo(); $("precall-offer").hidden = true; });
+    $("enter-waiting").addEventListener("click", enterWaiting);
+    $("invite-submit").addEventListener("click", invite);
+    $("note-save").addEventListener("click", saveNote);
+    $("note-sign").addEventListener("click", signNote);
+    $("stop-video").addEventListener("click", stopVideo);
+    $("leave-call").addEventListener("click", () => hangUp("You left the visit."));
+    $("end-visit").addEventListener("click", endVisit);
+  }
+
+  async function start() {
+    wire();
+    state.token = readToken();
+    if (!state.token) { say("This link is not valid."); return; }
+    try {
+      const session = await refresh();
+      $("location-state").value = session.confirmed_state || session.located_state;
+      state.pollTimer = setInterval(() => { if (!state.ended) refresh().catch(() => {}); }, POLL_EVERY_MS);
+    } catch (error) {
+      say("This link is not valid or has expired.");
+      $("room").dataset.state = "invalid";
+    }
+  }
+
+  start();
+})();

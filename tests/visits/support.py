@@ -1,0 +1,110 @@
+"""Helpers for visit tests: reach the app under test, book visits, issue join links."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, time, timedelta
+
+from fastapi import FastAPI
+
+from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.identity import repository as identity_repo
+from telehealth.identity import service as identity
+from telehealth.scope import Scope, open_scope
+from telehealth.visits import model, repository, service
+from telehealth.visits.settings import VisitSettings
+from telehealth.web.scoped import Services
+from tests.support import World
+
+TIME_ZONE = "America/Chicago"
+# Monday 30 November 2026, the first Monday after the frozen test clock (Friday 27 November).
+FIRST_MONDAY = datetime(2026, 11, 30, tzinfo=UTC)
+LINKS = VisitSettings()
+INTAKE = service.Intake(located_state="TX", acuity="routine", purpose="follow_up")
+
+
+def services_of(app: FastAPI) -> Services:
+    services: Services = app.state.services
+    return services
+
+
+@contextmanager
+def services_for(world: World) -> Iterator[Services]:
+    """Services on the world's own database, for matrix targets that receive only the world."""
+    engine = make_engine(world.settings.effective_database_url)
+    try:
+        yield Services(
+            settings=world.settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            clock=world.clock,
+            extras={},
+        )
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def acting(services: Services, user_id: uuid.UUID | None) -> Iterator[Scope]:
+    scope = open_scope(services.sessions, services.clock, services.settings, request_id="test")
+    try:
+        if user_id is not None:
+            user = identity_repo.user_by_id(scope.session, user_id)
+            assert user is not None
+            scope.act_as(identity.system_actor_for(scope, user))
+        yield scope
+        scope.uow.commit()
+    finally:
+        scope.uow.close()
+
+
+def ensure_availability(services: Services, world: World, clinician: str = "clinician_a") -> None:
+    clinician_id = world[clinician].user_id
+    with acting(services, world["coordinator"].user_id) as scope:
+        if repository.windows_of(scope.session, clinician_id):
+            return
+        for weekday in range(5):
+            service.add_window(
+                scope,
+                clinician_id,
+                model.WeeklyWindow(TIME_ZONE, weekday, time(9, 0), time(17, 0), 30),
+            )
+
+
+def next_free_slot(services: Services, world: World, clinician: str = "clinician_a") -> datetime:
+    with acting(services, world["coordinator"].user_id) as scope:
+        slots = service.free_slots(
+            scope, world[clinician].user_id, FIRST_MONDAY, FIRST_MONDAY + timedelta(days=5)
+        )
+    return slots[0][0]
+
+
+def book(
+    services: Services,
+    world: World,
+    *,
+    patient: str = "patient_a",
+    clinician: str = "clinician_a",
+    intake: service.Intake = INTAKE,
+    slot: datetime | None = None,
+) -> uuid.UUID:
+    ensure_availability(services, world, clinician)
+    start = slot or next_free_slot(services, world, clinician)
+    patient_id = world[patient].patient_id
+    assert patient_id is not None
+    with acting(services, world["coordinator"].user_id) as scope:
+        visit, _ = service.book(
+            scope,
+            patient_id=patient_id,
+            clinician_id=world[clinician].user_id,
+            slot_start=start,
+            intake=intake,
+        )
+        return visit.id
+
+
+def link_for(services: Services, visit_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    with acting(services, user_id) as scope:
+        return service.issue_own_link(scope, visit_id, LINKS).token

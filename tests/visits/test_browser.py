@@ -1,0 +1,120 @@
+"""Two headless Chromium pages hold a real visit through a real server: the clinician admits
+the patient, both decode video, then the patient's camera stops and the session record shows
+an audio-only segment."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.visits.live import Live, live_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+]
+pytestmark = pytest.mark.slow
+
+
+def _need_browser() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail("/usr/bin/chromium is required in CI (apt-get install chromium)")
+    pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def live(sqlite_template: Path, tmp_path: Path) -> Iterator[Live]:
+    _need_browser()
+    with live_server(sqlite_template, tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    _need_browser()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=FLAGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def eventually(check: Callable[[], bool], seconds: float = 45.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.25)
+    return check()
+
+
+def frames_decoded(page: Any) -> int:
+    return int(
+        page.evaluate("Number(document.getElementById('media-stats').dataset.framesDecoded || 0)")
+    )
+
+
+def test_two_browsers_hold_a_visit_and_the_fallback_to_audio_is_recorded(
+    live: Live, browser: Any
+) -> None:
+    visit_id, patient_token, clinician_token = live.book_now()
+    patient = browser.new_context().new_page()
+    clinician = browser.new_context().new_page()
+    errors: list[str] = []
+    for page in (patient, clinician):
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    patient.goto(f"{live.base_url}/visits/join#token={patient_token}")
+    assert "#token" not in patient.url  # the page drops the token from the address bar
+    patient.wait_for_selector("#step-location:not([hidden])")
+    patient.select_option("#location-state", "TX")
+    patient.click("#confirm-location")
+    patient.wait_for_selector("#step-consent:not([hidden])")
+    patient.check("#consent-agree")
+    patient.click("#consent-submit")
+    patient.wait_for_selector("#step-consent[hidden]", state="attached")
+    patient.click("#precall-run")
+    patient.wait_for_selector("#precall-results[data-done='1']", state="attached", timeout=30_000)
+    patient.click("#enter-waiting")
+    patient.wait_for_selector("#queue:has-text('number 1')")
+
+    clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
+    clinician.wait_for_selector("#enter-waiting:not([hidden])")
+    clinician.click("#enter-waiting")
+    clinician.wait_for_selector("button.admit", timeout=30_000)
+    clinician.click("button.admit")
+
+    assert eventually(lambda: frames_decoded(patient) > 10 and frames_decoded(clinician) > 10)
+
+    patient.click("#stop-video")
+    clinician_headers = live.world["clinician_a"].headers
+
+    def audio_only_recorded() -> bool:
+        record = httpx.get(f"{live.base_url}/v1/visits/{visit_id}", headers=clinician_headers)
+        modalities = [s["modality"] for s in record.json()["session"]["segments"]]
+        return "sync_audio_video" in modalities and modalities[-1] == "sync_audio_only"
+
+    assert eventually(audio_only_recorded)
+    assert errors == []
