@@ -80,7 +80,7 @@ def new_case_page(
     )
 
 
-def _answers_from_form(form: model.Questionnaire, data: Any) -> dict[str, Any]:
+def answers_from_form(form: model.Questionnaire, data: Any) -> dict[str, Any]:
     """Form fields are text; convert each to its question's type before validation."""
     answers: dict[str, Any] = {}
     for question in form.questions:
@@ -123,7 +123,7 @@ async def new_case_submit(request: Request, actor: PageActorDep, scope: ScopeDep
                 setting="home",
                 questionnaire_id=form.id,
                 questionnaire_version=form.version,
-                answers=_answers_from_form(form, data),
+                answers=answers_from_form(form, data),
             ),
         )
     except DomainError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
@@ -522,14 +523,11 @@ async def _stream_patch(scope: Scope, request: Request, patch: uploads.Patch) ->
     healthy = False
     try:
         try:
-            async for piece in request.stream():
-                uploads.feed(patch, piece)
-                if uploads.ready(patch):
-                    # Sealing and fsync run off the event loop; the next piece is read after.
-                    await run_in_threadpool(uploads.append, patch, uploads.take(patch))
+            await _receive_body(request, patch)
         except ClientDisconnect:
             # Keep every byte that arrived: the client resumes from the new offset.
             await run_in_threadpool(uploads.append, patch, uploads.take(patch))
+            await run_in_threadpool(uploads.make_durable, patch)
             healthy = True
             return Response(status_code=400, headers=_tus_headers())
         await run_in_threadpool(uploads.finish_body, patch)
@@ -552,6 +550,22 @@ async def _stream_patch(scope: Scope, request: Request, patch: uploads.Patch) ->
             }
         ),
     )
+
+
+async def _receive_body(request: Request, patch: uploads.Patch) -> None:
+    """Reads the body while the previous piece is sealed and staged on a worker thread."""
+    staging: asyncio.Future[None] | None = None
+    try:
+        async for piece in request.stream():
+            uploads.feed(patch, piece)
+            if uploads.ready(patch):
+                data = uploads.take(patch)
+                if staging is not None:
+                    await staging
+                staging = asyncio.ensure_future(run_in_threadpool(uploads.append, patch, data))
+    finally:
+        if staging is not None:
+            await staging
 
 
 @router.delete(UPLOADS + "{upload_id}", tags=["uploads"], status_code=204, response_class=Response)

@@ -338,9 +338,15 @@ def take(patch: Patch) -> bytearray:
 
 
 def append(patch: Patch, data: bytearray) -> None:
-    """Seal, stage and fsync ``data``; only then does the offset advance."""
+    """Seal and stage ``data``; :func:`make_durable` fsyncs before the PATCH is acknowledged."""
     if data:
-        patch.lease.writer.append(bytes(data))
+        patch.lease.writer.append(bytes(data), sync=False)
+
+
+def make_durable(patch: Patch) -> None:
+    """One fsync for the whole PATCH: the offset a client is told never exceeds durable bytes."""
+    if not patch.lease.writer.finalized:
+        patch.lease.writer.sync()
 
 
 def _check_type(patch: Patch, head: bytes) -> None:
@@ -373,6 +379,7 @@ def finish_body(patch: Patch) -> None:
                 offset=patch.offset,
             )
     append(patch, take(patch))
+    make_durable(patch)
 
 
 def end_patch(patch: Patch, *, healthy: bool) -> None:

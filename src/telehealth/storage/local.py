@@ -209,18 +209,29 @@ class LocalStaging:
             raise not_found("upload")
         return iter_file(path, self._read_size)
 
-    def append(self, upload_id: str, data: bytes) -> int:
+    def append(self, upload_id: str, data: bytes, *, sync: bool = True) -> int:
         path = self._dir(upload_id) / "data"
         try:
             with path.open("ab") as handle:
                 handle.write(data)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if sync:
+                    os.fsync(handle.fileno())
                 return handle.tell()
         except FileNotFoundError:
             raise not_found("upload") from None
         except OSError as exc:
             raise _io_error("staging append") from exc
+
+    def sync(self, upload_id: str) -> None:
+        path = self._dir(upload_id) / "data"
+        try:
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+        except FileNotFoundError:
+            raise not_found("upload") from None
+        except OSError as exc:
+            raise _io_error("staging sync") from exc
 
     def truncate(self, upload_id: str, length: int) -> None:
         path = self._dir(upload_id) / "data"

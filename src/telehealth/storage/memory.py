@@ -106,11 +106,15 @@ class MemoryStaging:
             raise not_found("upload")
         return self._store._iter(snapshot)
 
-    def append(self, upload_id: str, data: bytes) -> int:
+    def append(self, upload_id: str, data: bytes, *, sync: bool = True) -> int:
         with self._lock:
             buffer = self._buffer(upload_id)
             buffer += data
             return len(buffer)
+
+    def sync(self, upload_id: str) -> None:
+        with self._lock:
+            self._buffer(upload_id)  # memory is as durable as it gets; only check it exists
 
     def truncate(self, upload_id: str, length: int) -> None:
         with self._lock:

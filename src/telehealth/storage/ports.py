@@ -74,8 +74,12 @@ class StagingArea(Protocol):
         """Stream the data file; NOT_FOUND if it is absent (it may have been promoted)."""
         ...
 
-    def append(self, upload_id: str, data: bytes) -> int:
-        """Append durably and return the new data length."""
+    def append(self, upload_id: str, data: bytes, *, sync: bool = True) -> int:
+        """Append and return the new data length; durable on return unless ``sync`` is False."""
+        ...
+
+    def sync(self, upload_id: str) -> None:
+        """Make everything appended so far durable."""
         ...
 
     def truncate(self, upload_id: str, length: int) -> None:

@@ -204,7 +204,10 @@ class _UnconfiguredStaging:
     def read_data(self, upload_id: str) -> Iterator[bytes]:
         self._refuse()
 
-    def append(self, upload_id: str, data: bytes) -> int:
+    def append(self, upload_id: str, data: bytes, *, sync: bool = True) -> int:
+        self._refuse()
+
+    def sync(self, upload_id: str) -> None:
         self._refuse()
 
     def truncate(self, upload_id: str, length: int) -> None:

@@ -266,6 +266,7 @@ class ResumableBlobWriter:
         self._digest = hashlib.sha256()
         self._counter = 0
         self._offset = 0
+        self._durable = 0
         self._staged = crypto.HEADER_SIZE
         self._result: StoredBlob | None = None
         self._closed = False
@@ -325,6 +326,9 @@ class ResumableBlobWriter:
         total = reader.consumed + reader.drain()
         if total != self._staged:
             self._blobs.store.staging.truncate(self.upload_id, self._staged)
+        # The previous writer may have died between an unsynced append and its sync.
+        self._blobs.store.staging.sync(self.upload_id)
+        self._durable = self._offset
 
     def _next_staged(self, reader: crypto.ByteReader) -> tuple[bytes | None, int]:
         raw_length = reader.read_exact(crypto.LENGTH_SIZE)
@@ -351,6 +355,7 @@ class ResumableBlobWriter:
             self._offset += len(plaintext)
         record = crypto.KeyRecord.parse(read_all(self._blobs.store, key_object_name(self.blob_id)))
         self._kek_id = record.kek_id
+        self._durable = self._offset
         self._result = self._stored_blob()
         self._blobs.store.staging.discard(self.upload_id)
 
@@ -358,8 +363,8 @@ class ResumableBlobWriter:
 
     @property
     def durable_offset(self) -> int:
-        """Plaintext bytes acknowledged and fsynced; a resume continues from here."""
-        return self._offset
+        """Plaintext bytes fsynced: what survives a power loss."""
+        return self._durable
 
     @property
     def offset(self) -> int:
@@ -377,14 +382,19 @@ class ResumableBlobWriter:
 
     # -- operations
 
-    def append(self, data: bytes) -> int:
-        """Seal and durably stage ``data``; return the new durable offset."""
+    def append(self, data: bytes, *, sync: bool = True) -> int:
+        """Seal and stage ``data``; return the new offset.
+
+        With ``sync`` (the default) the offset is durable on return. A caller streaming one
+        request in several appends may pass ``sync=False`` and call :meth:`sync` once before
+        acknowledging: one fsync per request instead of one per piece.
+        """
         self._check_open()
         if not data:
             return self._offset
         records, count = self._seal_pieces(data)
         self._broken = True  # until the staged length proves the append landed whole
-        new_length = self._blobs.store.staging.append(self.upload_id, records)
+        new_length = self._blobs.store.staging.append(self.upload_id, records, sync=sync)
         if new_length != self._staged + len(records):
             raise DomainError(ErrorCode.CONFLICT, "upload was modified by another writer")
         self._broken = False
@@ -392,7 +402,17 @@ class ResumableBlobWriter:
         self._counter += count
         self._offset += len(data)
         self._digest.update(data)
+        if sync:
+            self._durable = self._offset
         return self._offset
+
+    def sync(self) -> int:
+        """Make every append durable; returns the durable offset."""
+        self._check_open()
+        if self._durable != self._offset:
+            self._blobs.store.staging.sync(self.upload_id)
+            self._durable = self._offset
+        return self._durable
 
     def _seal_pieces(self, data: bytes) -> tuple[bytes, int]:
         size = self._header.chunk_size
