@@ -9,17 +9,17 @@ generator in a separate process. Runs on PostgreSQL (default) or SQLite (--db sq
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import uvicorn_server, wrk
+from harness import throwaway_postgres, uvicorn_server, wrk
 from telehealth.clock import SystemClock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
@@ -28,29 +28,14 @@ from telehealth.identity import service as identity
 from telehealth.identity.model import Role
 from telehealth.scope import open_scope
 
-PG_SERVER = os.environ.get(
-    "TELEHEALTH_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
-
-def _database(kind: str, workdir: Path) -> tuple[str, str | None]:
+@contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
     if kind == "sqlite":
-        return f"sqlite:///{workdir / 'bench.db'}", None
-    name = f"th_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return PG_SERVER.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def _drop(name: str | None) -> None:
-    if name is None:
+        yield f"sqlite:///{workdir / 'bench.db'}"
         return
-    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with throwaway_postgres() as url:
+        yield url
 
 
 def _seed(settings: Settings) -> tuple[str, str]:
@@ -87,8 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        url, dbname = _database(args.db, workdir)
-        try:
+        with database(args.db, workdir) as url:
             env = {
                 "TELEHEALTH_DATA_DIR": str(workdir),
                 "TELEHEALTH_DATABASE_URL": url,
@@ -111,8 +95,6 @@ def main() -> None:
                     headers={"Authorization": f"Bearer {token}"},
                 )
             rows = _audit_rows(url)
-        finally:
-            _drop(dbname)
     ratio = measured / baseline
     print(f"database: {args.db}")
     print(f"bare Starlette JSON:          {baseline:10.0f} req/s")

@@ -14,11 +14,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auth_read import _database, _drop, _seed  # noqa: E402
-from harness import uvicorn_server, wrk  # noqa: E402
-
-from telehealth.config import Settings  # noqa: E402
-from telehealth.db.migrate import upgrade  # noqa: E402
+from auth_read import _seed, database
+from harness import uvicorn_server, wrk
+from telehealth.config import Settings
+from telehealth.db.migrate import upgrade
 
 FACTS = {
     "date_of_service": "2026-12-01",
@@ -64,8 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        url, dbname = _database(args.db, workdir)
-        try:
+        with database(args.db, workdir) as url:
             upgrade(url)
             settings = Settings(data_dir=workdir, database_url=url, api_token_minutes=1440)
             _patient, token = _seed(settings)
@@ -84,8 +82,6 @@ def main() -> None:
                     headers={"Authorization": f"Bearer {token}"},
                     script=_post_script(workdir),
                 )
-        finally:
-            _drop(dbname)
     print(f"database: {args.db}")
     print(f"hello-world JSON (same app):   {hello:10.0f} req/s")
     print(f"POST /v1/decisions:            {decided:10.0f} req/s")

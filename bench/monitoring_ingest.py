@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -19,9 +18,9 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 
+from harness import throwaway_postgres
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
@@ -34,9 +33,6 @@ from telehealth.monitoring.schemas import ReadingBatchIn
 from telehealth.monitoring.tables import Reading
 from telehealth.scope import Scope, open_scope
 
-PG_SERVER = os.environ.get(
-    "TELEHEALTH_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 TARGET = 0.25
 
@@ -195,19 +191,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    name = f"th_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        make_url(PG_SERVER).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
-    try:
+    with throwaway_postgres() as url:
         return _measure(url, args.rows, args.batch, args.rounds)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _measure(url: str, count: int, size: int, rounds: int) -> int:

@@ -24,9 +24,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from harness import throwaway_postgres
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
@@ -170,36 +170,27 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("WARNING")  # request log lines would drown the figures
 
-    name = f"th_bench_queue_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        make_url(args.server).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.server).set(database=name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            upgrade(url)
-            settings = Settings(
-                env=Environment.TEST,
-                data_dir=Path(tmp),
-                database_url=url,
-                api_token_minutes=24 * 60,
-            )
-            token, org, patient, originator = seed(settings)
-            ids = (org, patient, originator)
-            app = create_app(settings)
-            with TestClient(app) as client:
-                small_load = load(url, args.small, ids, 1)
-                small = median_latency(client, token, args.samples)
-                big_count = args.small * args.factor
-                big_load = load(url, big_count - args.small, ids, 2)
-                big = median_latency(client, token, args.samples)
-            app.state.services.engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with (
+        throwaway_postgres("th_bench_queue", args.server) as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        upgrade(url)
+        settings = Settings(
+            env=Environment.TEST,
+            data_dir=Path(tmp),
+            database_url=url,
+            api_token_minutes=24 * 60,
+        )
+        token, org, patient, originator = seed(settings)
+        ids = (org, patient, originator)
+        app = create_app(settings)
+        with TestClient(app) as client:
+            small_load = load(url, args.small, ids, 1)
+            small = median_latency(client, token, args.samples)
+            big_count = args.small * args.factor
+            big_load = load(url, big_count - args.small, ids, 2)
+            big = median_latency(client, token, args.samples)
+        app.state.services.engine.dispose()
 
     print(f"queue page: 50 cases, dermatology, clinician licensed in TX; {args.samples} samples")
     print(f"small: {args.small:>9,} cases (loaded in {small_load:5.1f} s) median {small:7.2f} ms")

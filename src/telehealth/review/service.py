@@ -56,10 +56,6 @@ def review_settings(scope: Scope) -> ReviewSettings:
 # --- loaders: the one place case access is decided ---------------------------------------------
 
 
-def _deny(scope: Scope, kind: str, object_id: object) -> None:
-    scope.audit.record(Action.ACCESS_DENIED, kind, object_id, outcome=Outcome.DENIED, durable=True)
-
-
 def _status(case: ReviewCase) -> CaseStatus:
     return CaseStatus(case.status)
 
@@ -86,7 +82,7 @@ def _load(scope: Scope, case_id: uuid.UUID) -> tuple[Actor, ReviewCase]:
     actor = scope.require_actor()
     case = repository.case_by_id(scope.session, case_id)
     if case is None:
-        _deny(scope, CASE, case_id)
+        access.record_denial(scope, CASE, case_id)
         raise not_found("case")
     return actor, case
 
@@ -95,7 +91,7 @@ def readable_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     """Originator, current or signing reviewer, and whoever may read the patient's record."""
     actor, case = _load(scope, case_id)
     if not _reads_case(scope, actor, case):
-        _deny(scope, CASE, case_id)
+        access.record_denial(scope, CASE, case_id)
         raise not_found("case")
     return case
 
@@ -137,7 +133,7 @@ def claimable_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     if open_for_claims and _eligible(scope, actor, case):
         return case
     if not _reads_case(scope, actor, case):
-        _deny(scope, CASE, case_id)
+        access.record_denial(scope, CASE, case_id)
         raise not_found("case")
     if not _eligible(scope, actor, case):
         raise DomainError(
@@ -771,7 +767,7 @@ def open_media(
     case = readable_case(scope, case_id)
     media = repository.media_by_id(scope.session, media_id)
     if media is None or media.case_id != case.id:
-        _deny(scope, "review_media", media_id)
+        access.record_denial(scope, "review_media", media_id)
         raise not_found("media")
     blobs = review_storage(scope).blobs
     try:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from telehealth.access import policy as access_policy
 from telehealth.access import service as access
-from telehealth.audit.model import Action, Outcome
+from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
 from telehealth.coding.encounter import CodingResult, Encounter
 from telehealth.coding.engine import code_encounter
@@ -64,10 +64,6 @@ MAX_SLOT_RANGE = timedelta(days=31)
 GUEST_ROLE = "visit_guest"
 
 
-def _deny(scope: Scope, kind: str, object_id: object | None) -> None:
-    scope.audit.record(Action.ACCESS_DENIED, kind, object_id, outcome=Outcome.DENIED, durable=True)
-
-
 # --- access ---------------------------------------------------------------------------------
 
 
@@ -98,7 +94,7 @@ def readable_visit(scope: Scope, visit_id: uuid.UUID, *, audit: bool = True) -> 
     actor = scope.require_actor()
     visit = repository.visit_by_id(scope.session, visit_id)
     if visit is None or not _may_read(scope, actor, visit):
-        _deny(scope, "visit", visit_id)
+        access.record_denial(scope, "visit", visit_id)
         raise not_found("visit")
     if audit:
         scope.audit.record(Action.READ, "visit", visit.id, patient_id=visit.patient_id)
@@ -109,7 +105,7 @@ def writable_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) -> 
     actor = scope.require_actor()
     visit = repository.visit_by_id(scope.session, visit_id, lock=lock)
     if visit is None or not _may_change(scope, actor, visit):
-        _deny(scope, "visit", visit_id)
+        access.record_denial(scope, "visit", visit_id)
         raise not_found("visit")
     return visit
 
@@ -119,7 +115,7 @@ def clinician_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) ->
     actor = scope.require_actor()
     visit = repository.visit_by_id(scope.session, visit_id, lock=lock)
     if visit is None or actor.role is not Role.CLINICIAN or visit.clinician_id != actor.user_id:
-        _deny(scope, "visit", visit_id)
+        access.record_denial(scope, "visit", visit_id)
         raise not_found("visit")
     return visit
 
@@ -158,7 +154,7 @@ def _clinician_in_org(scope: Scope, clinician_id: uuid.UUID) -> uuid.UUID:
     actor = scope.require_actor()
     user = identity_repo.user_by_id(scope.session, clinician_id)
     if user is None or user.org_id != actor.org_id or user.role != Role.CLINICIAN.value:
-        _deny(scope, "clinician", clinician_id)
+        access.record_denial(scope, "clinician", clinician_id)
         raise not_found("clinician")
     return user.id
 
@@ -169,7 +165,7 @@ def _require_schedule_manager(scope: Scope, clinician_id: uuid.UUID) -> None:
     if actor.user_id == clinician_id:
         return
     if not access_policy.may_manage_org(actor, actor.org_id):
-        _deny(scope, "availability", clinician_id)
+        access.record_denial(scope, "availability", clinician_id)
         raise DomainError(
             ErrorCode.FORBIDDEN, "only the clinician or a coordinator may change availability"
         )
@@ -224,7 +220,7 @@ def remove_window(scope: Scope, window_id: uuid.UUID) -> None:
     actor = scope.require_actor()
     row = repository.window_by_id(scope.session, window_id)
     if row is None or row.org_id != actor.org_id:
-        _deny(scope, "availability", window_id)
+        access.record_denial(scope, "availability", window_id)
         raise not_found("availability window")
     _require_schedule_manager(scope, row.clinician_id)
     scope.session.delete(row)
@@ -578,7 +574,7 @@ def issue_own_link(scope: Scope, visit_id: uuid.UUID, settings: VisitSettings) -
     visit = readable_visit(scope, visit_id, audit=False)
     participant = repository.participant_of_user(scope.session, visit.id, actor.user_id)
     if participant is None or participant.state == ParticipantState.REMOVED.value:
-        _deny(scope, "visit", visit_id)
+        access.record_denial(scope, "visit", visit_id)
         raise not_found("visit")
     if VisitStatus(visit.status) not in model.OPEN_STATUSES:
         raise DomainError(ErrorCode.INVALID_STATE, "the visit is no longer open")
@@ -626,7 +622,7 @@ def resolve_participant(
         or scope.clock.now() >= ensure_utc(found.token_expires_at)
         or VisitStatus(visit.status) not in model.OPEN_STATUSES
     ):
-        _deny(scope, "visit_link", None)
+        access.record_denial(scope, "visit_link", None)
         raise DomainError(ErrorCode.TOKEN_INVALID, INVALID_LINK)
     return ParticipantContext(visit, found, _identify(scope, found, visit))
 
@@ -645,14 +641,14 @@ def _identify(scope: Scope, participant: Participant, visit: Visit) -> Actor | N
 
 def _require_host(scope: Scope, ctx: ParticipantContext) -> None:
     if not ctx.is_host:
-        _deny(scope, "visit", ctx.visit.id)
+        access.record_denial(scope, "visit", ctx.visit.id)
         raise DomainError(ErrorCode.FORBIDDEN, "only the visit's clinician may do that")
 
 
 def _peer(scope: Scope, ctx: ParticipantContext, participant_id: uuid.UUID) -> Participant:
     found = repository.participant_by_id(scope.session, participant_id)
     if found is None or found.visit_id != ctx.visit.id:
-        _deny(scope, "visit_participant", participant_id)
+        access.record_denial(scope, "visit_participant", participant_id)
         raise not_found("participant")
     return found
 
