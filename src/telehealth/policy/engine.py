@@ -216,7 +216,7 @@ class _Fold:
                 self.preferences.append((effect.priority, rule.position, effect.order))
             elif effect.kind != "requirement":
                 for modality in effect.modalities:
-                    assert modality is not None  # noqa: S101 -- the loader guarantees modalities
+                    assert modality is not None
                     self._apply_modal(effect, modality, reason, noted)
 
     def _texts(self, rule: Rule) -> tuple[Reason, tuple[Requirement, ...]]:

@@ -319,8 +319,12 @@ def upgrade() -> None:
         op.execute(statement)
     # Every chain's head exists from the start, so concurrent first appends lock a row
     # instead of racing to insert it.
-    head = sa.table("audit_head", sa.column("id", sa.Integer), sa.column("seq", sa.BigInteger),
-                    sa.column("hash", sa.String))
+    head = sa.table(
+        "audit_head",
+        sa.column("id", sa.Integer),
+        sa.column("seq", sa.BigInteger),
+        sa.column("hash", sa.String),
+    )
     op.bulk_insert(head, [{"id": i, "seq": 0, "hash": GENESIS_HASH} for i in range(CHAINS)])
 
 
