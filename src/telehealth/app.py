@@ -54,6 +54,7 @@ API_ROUTERS = (
     review_router,
     visits_router,
     monitoring_router,
+    portal_router,
 )
 
 

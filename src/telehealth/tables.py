@@ -22,6 +22,7 @@ MODULES = (
     monitoring_tables,
     notification_tables,
     policy_tables,
+    portal_tables,
     review_tables,
     visits_tables,
 )
