@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from telehealth.web.inventory import iter_routes
 from telehealth.web.scoped import ScopedRoute
-from tests.access import matrix_monitoring, matrix_review, matrix_visits
+from tests.access import matrix_monitoring, matrix_portal, matrix_review, matrix_visits
 from tests.access.matrix import Entry, decision_for_patient_a, patient_a_id
 from tests.support import World
 
