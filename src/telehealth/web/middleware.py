@@ -64,7 +64,7 @@ class SecurityMiddleware:
         headers = [
             (b"x-request-id", request_id.encode()),
             (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
+            (b"referrer-policy", b"same-origin"),
             (b"x-frame-options", b"DENY"),
             (b"permissions-policy", b"camera=(self), microphone=(self), geolocation=()"),
         ]

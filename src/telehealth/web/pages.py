@@ -6,6 +6,7 @@ without a valid session redirects to sign-in instead of answering 401.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import repository
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor
+from telehealth.scope import Scope
 from telehealth.web.auth import SESSION_COOKIE, ScopeDep, authenticate
 from telehealth.web.scoped import ScopedRoute, request_scope
 
@@ -49,6 +51,15 @@ def page_actor(request: Request) -> Actor:
 
 
 PageActorDep = Annotated[Actor, Depends(page_actor)]
+
+DashboardProvider = Callable[[Scope, Actor], dict[str, Any]]
+_dashboards: list[DashboardProvider] = []
+
+
+def add_dashboard(provider: DashboardProvider) -> None:
+    """Lets a capability fill the home page for the signed-in role (the web layer knows none)."""
+    if provider not in _dashboards:
+        _dashboards.append(provider)
 
 
 def render(
@@ -132,5 +143,8 @@ def logout_submit(request: Request, actor: PageActorDep, scope: ScopeDep) -> Res
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, actor: PageActorDep) -> HTMLResponse:
-    return render(request, "home.html")
+def home(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLResponse:
+    context: dict[str, Any] = {"now": scope.clock.now()}
+    for provider in _dashboards:
+        context.update(provider(scope, actor))
+    return render(request, "home.html", context)

@@ -64,6 +64,7 @@
     const host = s.role === "clinician";
     $("room").dataset.state = s.state;
     $("room").dataset.role = s.role;
+    $("room").dataset.visit = s.visit_id;
     if (s.status === "completed" || s.status === "cancelled") {
       say("This visit has ended.");
       return;

@@ -1,0 +1,243 @@
+"""Server time of every page at p95 against a static page with the same layout, same run.
+
+The app runs in process on a migrated SQLite file with a seeded organization (a booked visit
+with its intake, a store-and-forward case, a monitored patient with an alert, a stored
+decision). A timer wraps the whole ASGI app, so each figure covers middleware, authentication,
+the request's transaction and rendering. The baseline is a bench-only route on the same app
+that renders ``base.html`` with no content through the same templates, route class and
+sign-in dependency. Pages and the baseline are requested in interleaved rounds.
+
+Target: every page's p95 within 2x the baseline's p95.
+
+Run: .venv/bin/python bench/web_pages.py [rounds]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fastapi import APIRouter, FastAPI, Request  # noqa: E402
+from fastapi.responses import HTMLResponse  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from starlette.types import Receive, Scope, Send  # noqa: E402
+from tests.access.matrix import decision_for_patient_a  # noqa: E402
+from tests.portal.support import with_portal  # noqa: E402
+from tests.support import World, seed_world  # noqa: E402
+from tests.visits.support import book, services_of  # noqa: E402
+
+from telehealth.app import create_app  # noqa: E402
+from telehealth.clock import FrozenClock  # noqa: E402
+from telehealth.config import Environment, Settings  # noqa: E402
+from telehealth.db.migrate import upgrade  # noqa: E402
+from telehealth.web.pages import PageActorDep, render  # noqa: E402
+from telehealth.web.scoped import ScopedRoute  # noqa: E402
+
+BASELINE = "/bench/static"
+TARGET = 2.0
+
+
+class Timer:
+    """Outermost ASGI wrapper: the time from the request's arrival to its last body byte."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.samples: list[float] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        await self.app(scope, receive, send)
+        self.samples.append(time.perf_counter() - started)
+
+
+def baseline_router() -> APIRouter:
+    router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
+
+    @router.get(BASELINE, response_class=HTMLResponse)
+    def static_page(request: Request, actor: PageActorDep) -> HTMLResponse:
+        return render(request, "base.html")
+
+    return router
+
+
+def seed(app: FastAPI, world: World) -> dict[str, str]:
+    client = TestClient(app)
+    patient, clinician = world["patient_a"].headers, world["clinician_a"].headers
+    visit_id = book(services_of(app), world)
+    intake = client.post(
+        f"/portal/visits/{visit_id}/intake",
+        headers=patient,
+        data={
+            "reason": "Itchy patch",
+            "q_body_site": "arm",
+            "q_duration": "1_to_4_weeks",
+            "q_changed": "no",
+            "q_symptoms": "itch",
+            "q_lesion_count": "1",
+        },
+        follow_redirects=False,
+    )
+    assert intake.status_code == 303, intake.text
+    case = client.post(
+        "/v1/cases",
+        headers=patient,
+        json={
+            "specialty": "dermatology",
+            "reason": "A mole",
+            "location_state": "TX",
+            "payer": "commercial",
+            "questionnaire": {"id": "dermatology_lesion", "version": 2},
+            "answers": {
+                "body_site": "arm",
+                "duration": "1_to_4_weeks",
+                "changed": False,
+                "symptoms": ["itch"],
+                "lesion_count": 1,
+            },
+        },
+    )
+    assert case.status_code == 201, case.text
+    enrollment = client.post(
+        f"/v1/monitoring/patients/{world['patient_a'].patient_id}/enrollments",
+        headers=clinician,
+        json={
+            "program": "hypertension",
+            "episode_start": "2026-11-01",
+            "consent": {"given_by": "patient", "method": "verbal", "at": "2026-11-01T15:00:00Z"},
+        },
+    ).json()
+    device = client.post(
+        f"/v1/monitoring/enrollments/{enrollment['id']}/devices",
+        headers=clinician,
+        json={
+            "device_type": "blood_pressure_monitor",
+            "manufacturer": "Acme",
+            "model": "BP-1",
+            "serial": "SN-1",
+            "meets_fda_definition": True,
+        },
+    ).json()
+    start = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    readings = []
+    for day in range(26):
+        at = (start + timedelta(days=day)).isoformat()
+        systolic = 192 if day == 25 else 125 + day % 7
+        readings += [
+            {"code": "8480-6", "value": systolic, "unit": "mm[Hg]", "effective": at},
+            {"code": "8462-4", "value": 82, "unit": "mm[Hg]", "effective": at},
+        ]
+    sent = client.post(
+        "/v1/monitoring/ingest/readings",
+        json={"readings": readings},
+        headers={"Authorization": f"Bearer {device['token']}"},
+    )
+    assert sent.status_code == 200, sent.text
+    return {
+        "visit": str(visit_id),
+        "case": case.json()["id"],
+        "enrollment": enrollment["id"],
+        "decision": decision_for_patient_a(world),
+        "clinician": str(world["clinician_a"].user_id),
+    }
+
+
+PAGES: dict[str, tuple[str, ...]] = {
+    "patient_a": (
+        "/",
+        "/visits",
+        "/visits/{visit}",
+        "/portal/visits/{visit}/intake",
+        "/review",
+        "/review/cases/new",
+        "/review/cases/{case}",
+        "/monitoring/me",
+    ),
+    "clinician_a": (
+        "/",
+        "/visits",
+        "/portal/visits/{visit}/context",
+        "/portal/decisions/{decision}",
+        "/portal/alerts",
+        "/review",
+        "/monitoring",
+        "/monitoring/enrollments/{enrollment}",
+    ),
+    "coordinator": (
+        "/",
+        "/admin/users",
+        "/admin/clinicians/{clinician}",
+        "/admin/schedules",
+        "/admin/queues",
+    ),
+    "admin": ("/admin/audit",),
+}
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20, method="inclusive")[18]
+
+
+def main(rounds: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        database = Path(tmp) / "bench.db"
+        upgrade(f"sqlite:///{database}")
+        settings = Settings(
+            env=Environment.TEST,
+            data_dir=Path(tmp) / "data",
+            database_url=f"sqlite:///{database}",
+            api_token_minutes=24 * 60,
+        )
+        clock = FrozenClock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
+        app = with_portal(create_app(settings, clock=clock))
+        app.include_router(baseline_router())
+        world = seed_world(settings, clock)
+        ids = seed(app, world)
+        timer = Timer(app)
+        client = TestClient(timer)  # type: ignore[arg-type]
+        targets = [(role, path.format(**ids)) for role, paths in PAGES.items() for path in paths]
+        roles = sorted(PAGES)
+        samples: dict[tuple[str, str], list[float]] = {t: [] for t in targets}
+        baseline: list[float] = []
+        for warm in range(3):
+            for role, path in targets:
+                assert client.get(path, headers=world[role].headers).status_code == 200, path
+            assert warm >= 0
+        for _ in range(rounds):
+            for role, path in targets:
+                timer.samples.clear()
+                client.get(path, headers=world[role].headers)
+                samples[(role, path)].append(timer.samples[-1])
+                # The static page, as the same role, right after each page.
+                timer.samples.clear()
+                client.get(BASELINE, headers=world[role].headers)
+                baseline.append(timer.samples[-1])
+        base = p95(baseline)
+        print(f"baseline (static page with the layout): p95 {base * 1000:.2f} ms")
+        print(f"{'role':<12} {'page':<58} {'p95 ms':>8} {'ratio':>6}")
+        worst = 0.0
+        for (role, path), values in samples.items():
+            figure = p95(values)
+            ratio = figure / base
+            worst = max(worst, ratio)
+            shown = path
+            for name, value in ids.items():
+                shown = shown.replace(value, "{" + name + "}")
+            print(f"{role:<12} {shown:<58} {figure * 1000:8.2f} {ratio:6.2f}")
+        print(f"worst ratio {worst:.2f} (target <= {TARGET}); roles {', '.join(roles)}")
+        app.state.services.engine.dispose()
+        return 0 if worst <= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 60))

@@ -1,0 +1,77 @@
+"""Queries of the portal capability. Nothing else in the package builds SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from telehealth.identity import repository as identity_repo
+from telehealth.identity.model import Role
+from telehealth.identity.tables import Patient, User
+from telehealth.monitoring.tables import Alert, Enrollment
+from telehealth.portal.tables import VisitIntake
+
+
+def intake_of_visit(session: Session, visit_id: uuid.UUID) -> VisitIntake | None:
+    return session.execute(
+        select(VisitIntake).where(VisitIntake.visit_id == visit_id)
+    ).scalar_one_or_none()
+
+
+def intakes_of_visits(
+    session: Session, visit_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, VisitIntake]:
+    ids = list(visit_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(VisitIntake).where(VisitIntake.visit_id.in_(ids))).scalars()
+    return {row.visit_id: row for row in rows}
+
+
+def intake_case_ids(session: Session, patient_id: uuid.UUID) -> set[uuid.UUID]:
+    return set(
+        session.execute(
+            select(VisitIntake.case_id).where(VisitIntake.patient_id == patient_id)
+        ).scalars()
+    )
+
+
+def clinicians_in_org(session: Session, org_id: uuid.UUID, limit: int = 200) -> Sequence[User]:
+    return (
+        session.execute(
+            select(User)
+            .where(User.org_id == org_id, User.role == Role.CLINICIAN.value)
+            .order_by(User.display_name, User.id)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def open_alerts(
+    session: Session,
+    org_id: uuid.UUID,
+    states: Sequence[str],
+    clinician_id: uuid.UUID | None,
+    limit: int,
+) -> list[tuple[Alert, Enrollment, Patient]]:
+    """Unhandled alerts of an organization, or of one clinician's patients, oldest first."""
+    query = (
+        select(Alert, Enrollment, Patient)
+        .join(Enrollment, Enrollment.id == Alert.enrollment_id)
+        .join(Patient, Patient.id == Alert.patient_id)
+        .where(Alert.org_id == org_id, Alert.status.in_(list(states)))
+    )
+    if clinician_id is not None:
+        query = query.where(
+            or_(
+                Patient.id.in_(identity_repo.patients_in_care_of(clinician_id)),
+                Enrollment.clinician_id == clinician_id,
+            )
+        )
+    rows = session.execute(query.order_by(Alert.observed_at, Alert.id).limit(limit)).all()
+    return [(alert, enrollment, patient) for alert, enrollment, patient in rows]

@@ -1,0 +1,137 @@
+"""A real uvicorn server on loopback with the portal mounted and a world that signs in with
+passwords (SQLite, system clock), plus the browser those tests drive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from telehealth.app import create_app
+from telehealth.clock import FrozenClock
+from telehealth.config import Environment, Settings
+from tests.support import PASSWORD, World, seed_world
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+]
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "portal"
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@dataclass
+class Live:
+    base_url: str
+    app: FastAPI
+    world: World
+    # The last TOTP step used per user: a code is accepted once, so each sign-in needs a newer one.
+    totp_steps: dict[str, int] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def next_code(self, key: str) -> str:
+        secret = self.world[key].totp_secret
+        assert secret is not None
+        totp = pyotp.TOTP(secret)
+        step = max(int(time.time()) // totp.interval, self.totp_steps.get(key, 0) + 1)
+        self.totp_steps[key] = step
+        return totp.generate_otp(step)
+
+    def sign_in(self, page: Any, key: str) -> None:
+        person = self.world[key]
+        page.goto(self.url("/login"))
+        page.fill("#email", person.email)
+        page.fill("#password", PASSWORD)
+        if person.totp_secret:
+            page.fill("#totp", self.next_code(key))
+        page.click("form[action='/login'] button[type=submit]")
+        page.wait_for_url(self.url("/"))
+
+
+def need_browser() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail("/usr/bin/chromium is required in CI (apt-get install chromium)")
+    pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+
+
+@contextmanager
+def live_server(template: Path, workdir: Path) -> Iterator[Live]:
+    database = workdir / "live.db"
+    shutil.copyfile(template, database)
+    settings = Settings(
+        env=Environment.TEST,
+        data_dir=workdir / "data",
+        database_url=f"sqlite:///{database}",
+        api_token_minutes=24 * 60,
+    )
+    world = seed_world(settings, FrozenClock(datetime.now(UTC)), with_passwords=True)
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        ws="websockets-sansio",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    app = config.app
+    assert isinstance(app, FastAPI)
+    try:
+        yield Live(f"http://127.0.0.1:{port}", app, world)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        app.state.services.engine.dispose()
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=FLAGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,20 @@
+"""Helpers for portal tests: sessions for page requests."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.support import PASSWORD, World, totp_now
+
+
+def sign_in(client: TestClient, world: World, key: str) -> None:
+    """A browser-style sign-in through the form (the seeded world has password hashes)."""
+    person = world[key]
+    code = totp_now(person.totp_secret, world.clock) if person.totp_secret else ""
+    client.cookies.clear()
+    response = client.post(
+        "/login",
+        data={"email": person.email, "password": PASSWORD, "totp": code},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text

@@ -1,0 +1,323 @@
+"""Portal pages: role dashboards, the hybrid pre-visit intake, the visit side panel, decision
+explanations, alert handling and the coordinator/administrator pages."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from telehealth.audit.tables import AuditRow
+from tests.access.matrix import decision_for_patient_a
+from tests.monitoring.helpers import add_device, bp, enroll, post
+from tests.support import World, scope_for
+from tests.visits.support import book, services_of
+
+pytestmark = pytest.mark.db
+
+# The visit is with a dermatologist, so the intake uses the skin lesion questionnaire.
+INTAKE_FORM = {
+    "reason": "Itchy rash on my arm for two weeks",
+    "q_body_site": "arm",
+    "q_duration": "1_to_4_weeks",
+    "q_changed": "no",
+    "q_symptoms": "itch",
+    "q_lesion_count": "1",
+}
+
+
+def _page(client: TestClient, world: World, key: str, path: str) -> tuple[int, str]:
+    response = client.get(path, headers=world[key].headers, follow_redirects=False)
+    return response.status_code, response.text
+
+
+def _form(
+    client: TestClient, world: World, key: str, path: str, data: dict[str, str] | None = None
+) -> tuple[int, str]:
+    response = client.post(
+        path, data=data or {}, headers=world[key].headers, follow_redirects=False
+    )
+    return response.status_code, response.text
+
+
+def _nav(html: str) -> list[str]:
+    nav = html.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
+    return re.findall(r'<a href="[^"]+"[^>]*>([^<]+)</a>', nav)
+
+
+def test_each_role_gets_its_dashboard_and_navigation(client: TestClient, world: World) -> None:
+    status, html = _page(client, world, "patient_a", "/")
+    assert status == 200
+    assert "Your upcoming visits" in html
+    assert _nav(html) == ["Home", "Visits", "My cases", "My readings"]
+    status, html = _page(client, world, "clinician_a", "/")
+    assert "s schedule and waiting room</h2>" in html
+    assert _nav(html) == ["Home", "Visits", "Review queue", "Monitoring", "Alerts"]
+    _, html = _page(client, world, "coordinator", "/")
+    assert "Overdue store-and-forward cases" in html
+    assert "Audit log" not in _nav(html)
+    _, html = _page(client, world, "admin", "/")
+    assert _nav(html)[-1] == "Audit log"
+    assert 'aria-current="page">Home' in html
+
+
+def test_intake_links_questionnaire_to_the_visit_and_reaches_the_clinician(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    visit_id = book(services_of(app), world)
+    path = f"/portal/visits/{visit_id}/intake"
+    status, html = _page(client, world, "patient_a", path)
+    assert status == 200
+    assert 'name="q_body_site"' in html
+    assert "Why this visit is live" in html  # the decision engine's explanation
+
+    assert _form(client, world, "patient_a", path, INTAKE_FORM)[0] == 303
+    status, html = _page(client, world, "patient_a", path)
+    assert 'id="upload-form"' in html
+    assert "Itchy rash" in html
+    again, html = _form(client, world, "patient_a", path, INTAKE_FORM)
+    assert again == 409
+    assert "already has an intake" in html
+
+    _, board = _page(client, world, "clinician_a", "/")
+    assert f'/portal/visits/{visit_id}/intake">Started' in board
+    assert _form(client, world, "patient_a", f"{path}/complete")[0] == 303
+    _, board = _page(client, world, "clinician_a", "/")
+    assert f'/portal/visits/{visit_id}/intake">Ready' in board
+    notes = client.get("/v1/notifications", headers=world["clinician_a"].headers).json()
+    assert any(n["kind"] == "visit_intake" for n in notes)
+
+    status, panel = _page(client, world, "clinician_a", f"/portal/visits/{visit_id}/context")
+    assert status == 200
+    assert "Itchy rash" in panel
+    assert "Prior specialist reports" in panel
+    _, fragment = _page(
+        client, world, "clinician_a", f"/portal/visits/{visit_id}/context?fragment=1"
+    )
+    assert fragment.lstrip().startswith('<div class="context-panel"')
+    # The intake case is not listed among the patient's specialist cases.
+    _, board = _page(client, world, "patient_a", "/")
+    assert "Read the report" not in board
+
+
+def test_intake_is_hidden_from_outsiders_like_a_missing_visit(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    visit_id = book(services_of(app), world)
+    path = f"/portal/visits/{visit_id}/intake"
+    assert _form(client, world, "patient_a", path, INTAKE_FORM)[0] == 303
+    missing = f"/portal/visits/{uuid.uuid4()}/intake"
+    for key in ("patient_b", "clinician_x", "other_admin"):
+        hidden, hidden_html = _page(client, world, key, path)
+        absent, absent_html = _page(client, world, key, missing)
+        assert (hidden, absent) == (404, 404)
+        assert "Itchy rash" not in hidden_html
+        assert hidden_html.split("<main", 1)[1] == absent_html.split("<main", 1)[1]
+    # Only the patient fills it in, even for staff who may read it.
+    status, _ = _form(client, world, "clinician_a", f"{path}/complete")
+    assert status == 403
+    with scope_for(world.settings, world.clock) as scope:
+        denied = scope.session.query(AuditRow).filter(AuditRow.action == "access_denied").count()
+    assert denied >= 6
+
+
+def test_decision_page_explains_each_modality_with_citations(
+    client: TestClient, world: World
+) -> None:
+    decision_id = decision_for_patient_a(world)
+    status, html = _page(client, world, "clinician_a", f"/portal/decisions/{decision_id}")
+    assert status == 200
+    assert "Asynchronous (store-and-forward) review" in html
+    assert "Decision boundaries" in html  # a citation is shown with its reason
+    assert "Discouraged" in html
+    assert _page(client, world, "patient_b", f"/portal/decisions/{decision_id}")[0] == 404
+
+
+def test_alert_over_threshold_is_listed_and_acknowledged(client: TestClient, world: World) -> None:
+    enrollment = enroll(client, world)
+    _, device = add_device(client, world, enrollment["id"])
+    at = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    assert len(post(client, device, bp(190, 95, at)).json()["alerts"]) == 1
+    status, html = _page(client, world, "clinician_a", "/portal/alerts")
+    assert status == 200
+    assert "systolic above" in html
+    alert_id = re.search(r'action="/portal/alerts/([0-9a-f-]+)"', html)
+    assert alert_id is not None
+    assert (
+        _form(client, world, "clinician_a", f"/portal/alerts/{alert_id[1]}", {"do": "acknowledge"})[
+            0
+        ]
+        == 303
+    )
+    alert = client.get(
+        f"/v1/monitoring/alerts/{alert_id[1]}", headers=world["clinician_a"].headers
+    ).json()
+    assert alert["status"] == "acknowledged"
+    again, html = _form(
+        client, world, "clinician_a", f"/portal/alerts/{alert_id[1]}", {"do": "acknowledge"}
+    )
+    assert again == 409
+    assert 'role="alert"' in html
+    assert (
+        _form(client, world, "patient_a", f"/portal/alerts/{alert_id[1]}", {"do": "resolve"})[0]
+        == 403
+    )
+    _, board = _page(client, world, "clinician_a", "/")
+    assert "systolic above" not in board  # handled alerts leave the dashboard
+
+
+def test_users_page_invites_staff_and_patients(client: TestClient, world: World) -> None:
+    assert _page(client, world, "patient_a", "/admin/users")[0] == 403
+    status, html = _page(client, world, "coordinator", "/admin/users")
+    assert status == 200
+    assert "clinician_a@example.test" in html
+    assert "other_admin@example.test" not in html
+    status, html = _form(
+        client,
+        world,
+        "coordinator",
+        "/admin/users",
+        {"email": "new.doc@example.test", "display_name": "New Doc", "role": "clinician"},
+    )
+    assert status == 201
+    assert "/invite#token=thi" in html
+    status, html = _form(
+        client,
+        world,
+        "coordinator",
+        "/admin/users",
+        {"email": "boss@example.test", "display_name": "Boss", "role": "admin"},
+    )
+    assert status == 403
+    assert "only administrators" in html
+    status, html = _form(
+        client,
+        world,
+        "coordinator",
+        "/admin/patients",
+        {
+            "given_name": "Pat",
+            "family_name": "Newcomer",
+            "birth_date": "1980-02-03",
+            "home_state": "NY",
+            "email": "pat@example.test",
+        },
+    )
+    assert status == 201
+    assert "Invitation created for Pat Newcomer" in html
+    duplicate, html = _form(
+        client,
+        world,
+        "coordinator",
+        "/admin/users",
+        {"email": "new.doc@example.test", "display_name": "Again", "role": "clinician"},
+    )
+    assert duplicate == 409
+
+
+def test_licenses_and_dea_registrations_are_viewed_and_added(
+    client: TestClient, world: World
+) -> None:
+    clinician = world["clinician_a"].user_id
+    path = f"/admin/clinicians/{clinician}"
+    status, html = _page(client, world, "coordinator", path)
+    assert status == 200
+    assert "TX-1" in html
+    added = _form(
+        client,
+        world,
+        "coordinator",
+        f"{path}/licenses",
+        {"state": "NY", "kind": "full", "number": "NY-77", "expires_on": "2028-01-31"},
+    )
+    assert added[0] == 303
+    dea = client.post(
+        f"{path}/dea",
+        data={"state": "TX", "number": "FA1234563", "schedules": ["II", "IV"]},
+        headers=world["coordinator"].headers,
+        follow_redirects=False,
+    )
+    assert dea.status_code == 303
+    _, html = _page(client, world, "coordinator", path)
+    assert "NY-77" in html
+    assert "II, IV" in html
+    bad, html = _form(
+        client,
+        world,
+        "coordinator",
+        f"{path}/licenses",
+        {"state": "NY", "kind": "full", "number": "X"},
+    )
+    assert bad == 409
+    assert _page(client, world, "other_admin", path)[0] == 404
+    assert _page(client, world, "clinician_a", path)[0] == 403
+
+
+def test_schedules_and_queues_for_coordinators(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    clinician = world["clinician_x"].user_id
+    added = _form(
+        client,
+        world,
+        "coordinator",
+        f"/admin/schedules/{clinician}/windows",
+        {"time_zone": "America/Chicago", "weekday": "2", "start": "09:00", "end": "12:00"},
+    )
+    assert added[0] == 303
+    book(services_of(app), world)
+    status, html = _page(client, world, "coordinator", "/admin/schedules")
+    assert status == 200
+    assert "Wednesday 09:00\u201312:00 (America/Chicago, 30-minute slots)" in html
+    assert "booked" in html
+    bad, html = _form(
+        client,
+        world,
+        "coordinator",
+        f"/admin/schedules/{clinician}/windows",
+        {"time_zone": "Mars/Olympus", "weekday": "2", "start": "13:00", "end": "14:00"},
+    )
+    assert bad in (409, 422)
+    assert _page(client, world, "coordinator", "/admin/queues")[0] == 200
+    assert _page(client, world, "clinician_a", "/admin/queues")[0] == 403
+    assert _page(client, world, "patient_a", "/admin/schedules")[0] == 403
+
+
+def test_audit_search_is_for_administrators_and_is_audited(
+    client: TestClient, world: World
+) -> None:
+    assert _page(client, world, "coordinator", "/admin/audit")[0] == 403
+    status, html = _page(client, world, "admin", "/admin/audit")
+    assert status == 200
+    patient = str(world["patient_a"].patient_id)
+    status, html = _form(
+        client, world, "admin", "/admin/audit", {"patient_id": patient, "action": "create"}
+    )
+    assert status == 200
+    assert "matching events" in html
+    assert "patient" in html
+    bad, html = _form(client, world, "admin", "/admin/audit", {"patient_id": "not-an-id"})
+    assert bad == 422
+    assert "not a valid identifier" in html
+    _, other = _form(client, world, "other_admin", "/admin/audit", {"patient_id": patient})
+    assert "0 matching events" in other
+    with scope_for(world.settings, world.clock) as scope:
+        exports = (
+            scope.session.query(AuditRow)
+            .filter(AuditRow.action == "export", AuditRow.object_type == "audit_log")
+            .count()
+        )
+    assert exports == 4  # the refused search still showed the latest events
+
+
+def test_invite_page_is_public_and_keeps_the_token_out_of_the_request(
+    client: TestClient,
+) -> None:
+    response = client.get("/invite")
+    assert response.status_code == 200
+    assert '<script src="/static/portal/invite.js"' in response.text
+    assert response.headers["cache-control"] == "no-store"
