@@ -9,24 +9,16 @@ generator in a separate process. Runs on PostgreSQL (default) or SQLite (--db sq
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import throwaway_postgres, uvicorn_server, wrk
-from telehealth.clock import SystemClock
+from harness import seed_patient, throwaway_postgres, uvicorn_server, wrk
 from telehealth.config import Settings
-from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.migrate import upgrade
-from telehealth.identity import service as identity
-from telehealth.identity.model import Role
-from telehealth.scope import open_scope
 
 
 @contextmanager
@@ -36,33 +28,6 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
         return
     with throwaway_postgres() as url:
         yield url
-
-
-def _seed(settings: Settings) -> tuple[str, str]:
-    engine = make_engine(settings.effective_database_url)
-    scope = open_scope(make_sessionmaker(engine), SystemClock(), settings, request_id="bench")
-    org = identity.create_organization(scope, "Bench Clinic")
-    user = identity.create_user(
-        scope,
-        org_id=org.id,
-        email="bench@example.test",
-        role=Role.PATIENT,
-        display_name="Bench",
-        password=None,
-    ).user
-    patient = identity.create_patient(
-        scope,
-        org_id=org.id,
-        given_name="Bench",
-        family_name="Patient",
-        birth_date=date(1980, 1, 1),
-        home_state="TX",
-        user_id=user.id,
-    )
-    token = identity.issue_token(scope, user, label="bench", minutes=None, mfa_verified=True)
-    scope.uow.commit()
-    engine.dispose()
-    return str(patient.id), token.secret
 
 
 def main() -> None:
@@ -81,7 +46,7 @@ def main() -> None:
             }
             upgrade(url)
             settings = Settings(data_dir=workdir, database_url=url, api_token_minutes=1440)
-            patient_id, token = _seed(settings)
+            seeded = seed_patient(settings)
             with uvicorn_server(
                 "bare_starlette:app", env={"PYTHONPATH": str(Path(__file__).parent)}
             ) as base:
@@ -90,9 +55,9 @@ def main() -> None:
                 "telehealth.app:create_app_from_env", factory=True, env=env
             ) as server:
                 measured = wrk(
-                    f"{server}/v1/patients/{patient_id}",
+                    f"{server}/v1/patients/{seeded.patient_id}",
                     seconds=args.seconds,
-                    headers={"Authorization": f"Bearer {token}"},
+                    headers={"Authorization": f"Bearer {seeded.token}"},
                 )
             rows = _audit_rows(url)
     ratio = measured / baseline

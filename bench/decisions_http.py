@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auth_read import _seed, database
-from harness import uvicorn_server, wrk
+from auth_read import database
+from harness import seed_patient, uvicorn_server, wrk
 from telehealth.config import Settings
 from telehealth.db.migrate import upgrade
 
@@ -66,7 +64,7 @@ def main() -> None:
         with database(args.db, workdir) as url:
             upgrade(url)
             settings = Settings(data_dir=workdir, database_url=url, api_token_minutes=1440)
-            _patient, token = _seed(settings)
+            token = seed_patient(settings).token
             env = {
                 "TELEHEALTH_DATA_DIR": str(workdir),
                 "TELEHEALTH_DATABASE_URL": url,

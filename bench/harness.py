@@ -12,17 +12,61 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from telehealth.clock import SystemClock
+from telehealth.config import Settings
+from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.identity import service as identity
+from telehealth.identity.model import Role
+from telehealth.scope import open_scope
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 PG_SERVER = os.environ.get(
     "TELEHEALTH_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+@dataclass(frozen=True)
+class SeededPatient:
+    org_id: uuid.UUID
+    patient_id: uuid.UUID
+    token: str  # the patient's own API bearer token
+
+
+def seed_patient(settings: Settings) -> SeededPatient:
+    """One organization with one patient who has an account and a day-long API token."""
+    engine = make_engine(settings.effective_database_url)
+    scope = open_scope(make_sessionmaker(engine), SystemClock(), settings, request_id="bench")
+    org = identity.create_organization(scope, "Bench Clinic")
+    user = identity.create_user(
+        scope,
+        org_id=org.id,
+        email="bench@example.test",
+        role=Role.PATIENT,
+        display_name="Bench",
+        password=None,
+    ).user
+    patient = identity.create_patient(
+        scope,
+        org_id=org.id,
+        given_name="Bench",
+        family_name="Patient",
+        birth_date=date(1980, 1, 1),
+        home_state="TX",
+        user_id=user.id,
+    )
+    token = identity.issue_token(scope, user, label="bench", minutes=24 * 60, mfa_verified=True)
+    scope.uow.commit()
+    engine.dispose()
+    return SeededPatient(org.id, patient.id, token.secret)
 
 
 @contextmanager

@@ -23,17 +23,12 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 from blob_encrypt import baseline
-from telehealth.clock import FrozenClock
+from harness import seed_patient
 from telehealth.config import Environment, Settings
-from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.migrate import upgrade
-from telehealth.identity import service as identity
-from telehealth.identity.model import Role
-from telehealth.scope import open_scope
 from telehealth.storage import crypto
 
 MIB = 1024 * 1024
@@ -44,34 +39,6 @@ SERVER = (
     "uvicorn.run(create_app(load_settings()), host='127.0.0.1', port=int(sys.argv[1]),"
     " log_level='warning', access_log=False)\n"
 )
-
-
-def seed(settings: Settings) -> str:
-    """One organization and one patient; returns the patient's API token."""
-    engine = make_engine(settings.effective_database_url)
-    scope = open_scope(make_sessionmaker(engine), FrozenClock(datetime.now(UTC)), settings)
-    org = identity.create_organization(scope, "Bench Clinic")
-    user = identity.create_user(
-        scope,
-        org_id=org.id,
-        email="bench@example.test",
-        role=Role.PATIENT,
-        display_name="bench",
-        password=None,
-    ).user
-    identity.create_patient(
-        scope,
-        org_id=org.id,
-        given_name="Bench",
-        family_name="Patient",
-        birth_date=date(1970, 1, 1),
-        home_state="TX",
-        user_id=user.id,
-    )
-    token = identity.issue_token(scope, user, label="bench", minutes=None, mfa_verified=True)
-    scope.uow.commit()
-    engine.dispose()
-    return token.secret
 
 
 def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
@@ -224,7 +191,7 @@ def main() -> None:
             database_url=f"sqlite:///{root / 'bench.db'}",
         )
         upgrade(settings.effective_database_url)
-        token = seed(settings)
+        token = seed_patient(settings).token
         port = 20000 + uuid.uuid4().int % 20000
         server = start_server(settings, port)
         try:

@@ -30,7 +30,6 @@ from fastapi.responses import HTMLResponse  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from starlette.types import Receive, Scope, Send  # noqa: E402
 from tests.access.matrix import decision_for_patient_a  # noqa: E402
-from tests.portal.support import with_portal  # noqa: E402
 from tests.support import World, seed_world  # noqa: E402
 from tests.visits.support import book, services_of  # noqa: E402
 
@@ -199,7 +198,7 @@ def main(rounds: int) -> int:
             api_token_minutes=24 * 60,
         )
         clock = FrozenClock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
-        app = with_portal(create_app(settings, clock=clock))
+        app = create_app(settings, clock=clock)
         app.include_router(baseline_router())
         world = seed_world(settings, clock)
         ids = seed(app, world)

@@ -7,7 +7,9 @@ HTTP request, a CLI command or a background job.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +30,10 @@ class Scope:
     request_id: str
     source_ip: str | None = None
     actor: Actor | None = field(default=None)
+    # Access decisions already made in this unit of work, keyed by their loader; one request
+    # often reaches the same patient through several loaders, and each decision (with its
+    # break-glass audit event) is made once.
+    memo: dict[Hashable, Any] = field(default_factory=dict)
 
     @property
     def session(self) -> Session:

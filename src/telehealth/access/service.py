@@ -19,6 +19,10 @@ from telehealth.scope import Scope
 
 
 def patient_facts(scope: Scope, actor: Actor, patient: Patient) -> policy.PatientFacts:
+    key = ("patient_facts", actor.user_id, patient.id)
+    known: policy.PatientFacts | None = scope.memo.get(key)
+    if known is not None:
+        return known
     in_care = False
     glass = False
     if actor.role is Role.CLINICIAN:
@@ -27,12 +31,17 @@ def patient_facts(scope: Scope, actor: Actor, patient: Patient) -> policy.Patien
             glass = repository.active_grant(
                 scope.session, actor.user_id, patient.id, scope.clock.now()
             )
-    return policy.PatientFacts(
+    facts = policy.PatientFacts(
         patient_id=patient.id,
         org_id=patient.org_id,
         in_care_of_actor=in_care,
         break_glass_active=glass,
     )
+    # Access only widens within a request (a grant or assignment may be added), so only facts
+    # that already allow reading are kept; a clinician without either is asked again.
+    if actor.role is not Role.CLINICIAN or in_care or glass:
+        scope.memo[key] = facts
+    return facts
 
 
 def record_denial(
@@ -60,6 +69,10 @@ def hidden(scope: Scope, kind: str, object_id: object | None) -> DomainError:
 
 def readable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
     actor = scope.require_actor()
+    key = ("readable_patient", actor.user_id, patient_id)
+    known: Patient | None = scope.memo.get(key)
+    if known is not None:
+        return known
     patient = identity_repo.patient_by_id(scope.session, patient_id)
     if patient is None:
         record_denial(scope, "patient", patient_id, None)
@@ -72,6 +85,7 @@ def readable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
         scope.audit.record(
             Action.BREAK_GLASS, "patient", patient.id, patient_id=patient.id, detail={"use": "read"}
         )
+    scope.memo[key] = patient
     return patient
 
 

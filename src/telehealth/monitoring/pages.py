@@ -25,14 +25,12 @@ DaysParam = Annotated[int, Query(ge=7, le=180)]
 
 
 def _charts(
-    scope: Scope,
-    enrollment: Enrollment,
+    limits: model.Thresholds,
     readings: list[Reading],
     alerts: list[Alert],
     start: datetime,
     end: datetime,
 ) -> list[chart.Chart]:
-    limits = monitoring.thresholds_for(scope, enrollment)
     data: dict[model.Metric, list[chart.Point]] = defaultdict(list)
     for reading in readings:
         data[model.Metric(reading.metric)].append(chart.Point(reading.effective_at, reading.value))
@@ -46,13 +44,14 @@ def _enrollment_context(scope: Scope, enrollment: Enrollment, days: int) -> dict
     start = end - timedelta(days=days)
     readings = list(monitoring.list_readings(scope, enrollment.id, start, end, 5000))
     alerts = list(monitoring.list_alerts(scope, enrollment.id))
+    limits = monitoring.thresholds_for(scope, enrollment)
     return {
         "enrollment": enrollment,
-        "charts": _charts(scope, enrollment, readings, alerts, start, end),
+        "charts": _charts(limits, readings, alerts, start, end),
         "readings": readings,
         "alerts": alerts,
         "days": days,
-        "thresholds": monitoring.thresholds_for(scope, enrollment).as_dict(),
+        "thresholds": limits.as_dict(),
     }
 
 

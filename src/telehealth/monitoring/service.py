@@ -67,6 +67,10 @@ def readable_enrollment(
     scope: Scope, enrollment_id: uuid.UUID, kind: str = "enrollment"
 ) -> Enrollment:
     actor = scope.require_actor()
+    key = ("readable_enrollment", actor.user_id, enrollment_id)
+    known: Enrollment | None = scope.memo.get(key)
+    if known is not None:
+        return known
     found = repository.enrollment(scope.session, enrollment_id)
     if found is None or not _may_read(scope, actor, found):
         access.record_denial(
@@ -76,6 +80,7 @@ def readable_enrollment(
             found.patient_id if found is not None else None,
         )
         raise not_found(kind)
+    scope.memo[key] = found
     return found
 
 
