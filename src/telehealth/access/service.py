@@ -58,15 +58,6 @@ def record_denial(
     )
 
 
-def hidden(scope: Scope, kind: str, object_id: object | None) -> DomainError:
-    """The error for an object the actor may not see: audited, and identical to a missing one.
-
-    Use as ``raise access.hidden(scope, "visit", visit_id)``.
-    """
-    record_denial(scope, kind, object_id)
-    return not_found(kind.replace("_", " "))
-
-
 def readable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
     actor = scope.require_actor()
     key = ("readable_patient", actor.user_id, patient_id)

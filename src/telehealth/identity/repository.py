@@ -57,12 +57,6 @@ def demo_organization(session: Session) -> Organization | None:
     ).scalar_one_or_none()
 
 
-def session_by_digest(session: Session, token_hash: bytes) -> LoginSession | None:
-    return session.execute(
-        select(LoginSession).where(LoginSession.token_hash == token_hash)
-    ).scalar_one_or_none()
-
-
 def credential_with_user(
     session: Session, model: type[ApiToken] | type[LoginSession], token_hash: bytes
 ) -> tuple[ApiToken | LoginSession, User, uuid.UUID | None] | None:
@@ -78,12 +72,6 @@ def credential_with_user(
     credential, user, patient_id = row
     assert isinstance(credential, ApiToken | LoginSession)
     return credential, user, patient_id
-
-
-def token_by_digest(session: Session, token_hash: bytes) -> ApiToken | None:
-    return session.execute(
-        select(ApiToken).where(ApiToken.token_hash == token_hash)
-    ).scalar_one_or_none()
 
 
 def tokens_of(session: Session, user_id: uuid.UUID) -> Sequence[ApiToken]:
@@ -106,18 +94,10 @@ def patient_by_id(session: Session, patient_id: uuid.UUID) -> Patient | None:
     return session.get(Patient, patient_id)
 
 
-def patient_of_user(session: Session, user_id: uuid.UUID) -> Patient | None:
-    return session.execute(select(Patient).where(Patient.user_id == user_id)).scalar_one_or_none()
-
-
 def patient_id_of_user(session: Session, user_id: uuid.UUID) -> uuid.UUID | None:
     return session.execute(
         select(Patient.id).where(Patient.user_id == user_id)
     ).scalar_one_or_none()
-
-
-def patients_query() -> Select[tuple[Patient]]:
-    return select(Patient)
 
 
 def patients_in_care_of(clinician_id: uuid.UUID) -> Select[uuid.UUID]:

@@ -8,8 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.errors import not_found
@@ -93,13 +91,3 @@ def readable_decision(scope: Scope, decision_id: uuid.UUID) -> DecisionRecord:
         access.readable_patient(scope, record.patient_id)
     scope.audit.record(Action.READ, "decision", record.id, patient_id=record.patient_id)
     return record
-
-
-def records_for_revision_other_than(
-    scope: Scope, revision: str, limit: int
-) -> list[DecisionRecord]:
-    return list(
-        scope.session.execute(
-            select(DecisionRecord).where(DecisionRecord.ruleset_revision != revision).limit(limit)
-        ).scalars()
-    )
