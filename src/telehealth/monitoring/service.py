@@ -580,14 +580,18 @@ def start_timer(scope: Scope, enrollment_id: uuid.UUID, activity: str) -> TimeEn
         started_at=now,
         created_at=now,
     )
+    return _record_time_entry(scope, entry)
+
+
+def _record_time_entry(scope: Scope, entry: TimeEntry) -> TimeEntry:
     scope.session.add(entry)
     scope.session.flush()
     scope.audit.record(
         Action.CREATE,
         "monitoring_time_entry",
         entry.id,
-        patient_id=enrollment.patient_id,
-        detail={"source": "timer"},
+        patient_id=entry.patient_id,
+        detail={"source": entry.source},
     )
     return entry
 
@@ -645,16 +649,7 @@ def log_time(
         interactive=interactive,
         created_at=now,
     )
-    scope.session.add(entry)
-    scope.session.flush()
-    scope.audit.record(
-        Action.CREATE,
-        "monitoring_time_entry",
-        entry.id,
-        patient_id=enrollment.patient_id,
-        detail={"source": "manual"},
-    )
-    return entry
+    return _record_time_entry(scope, entry)
 
 
 def patient_of(scope: Scope, enrollment: Enrollment) -> Patient:
