@@ -38,6 +38,7 @@ PG_SERVER = os.environ.get(
 class SeededPatient:
     org_id: uuid.UUID
     patient_id: uuid.UUID
+    user_id: uuid.UUID  # the patient's account
     token: str  # the patient's own API bearer token
 
 
@@ -66,7 +67,7 @@ def seed_patient(settings: Settings) -> SeededPatient:
     token = identity.issue_token(scope, user, label="bench", minutes=24 * 60, mfa_verified=True)
     scope.uow.commit()
     engine.dispose()
-    return SeededPatient(org.id, patient.id, token.secret)
+    return SeededPatient(org.id, patient.id, user.id, token.secret)
 
 
 @contextmanager

@@ -20,13 +20,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from harness import throwaway_postgres
+from harness import seed_patient, throwaway_postgres
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
@@ -48,30 +48,13 @@ COLUMNS = (
 
 
 def seed(settings: Settings) -> tuple[str, uuid.UUID, uuid.UUID, uuid.UUID]:
-    """An organization, a patient and a dermatologist licensed in TX; the clinician's token."""
+    """A seeded patient and a dermatologist licensed in TX; returns the clinician's token."""
+    seeded = seed_patient(settings)
     engine = make_engine(settings.effective_database_url)
     scope = open_scope(make_sessionmaker(engine), FrozenClock(datetime.now(UTC)), settings)
-    org = identity.create_organization(scope, "Bench Clinic")
-    patient_user = identity.create_user(
-        scope,
-        org_id=org.id,
-        email="p@example.test",
-        role=Role.PATIENT,
-        display_name="p",
-        password=None,
-    ).user
-    patient = identity.create_patient(
-        scope,
-        org_id=org.id,
-        given_name="Bench",
-        family_name="Patient",
-        birth_date=date(1970, 1, 1),
-        home_state="TX",
-        user_id=patient_user.id,
-    )
     clinician = identity.create_user(
         scope,
-        org_id=org.id,
+        org_id=seeded.org_id,
         email="c@example.test",
         role=Role.CLINICIAN,
         display_name="c",
@@ -84,7 +67,7 @@ def seed(settings: Settings) -> tuple[str, uuid.UUID, uuid.UUID, uuid.UUID]:
     token = identity.issue_token(scope, clinician, label="bench", minutes=None, mfa_verified=True)
     scope.uow.commit()
     engine.dispose()
-    return token.secret, org.id, patient.id, patient_user.id
+    return token.secret, seeded.org_id, seeded.patient_id, seeded.user_id
 
 
 def rows(
