@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from telehealth import __version__
 from telehealth.access.routes import router as access_router
+from telehealth.audit.committer import AuditCommitter
 from telehealth.audit.routes import router as audit_router
 from telehealth.clock import Clock, SystemClock
 from telehealth.config import Settings
@@ -69,6 +70,7 @@ def create_app(
         engine=engine,
         sessions=make_sessionmaker(engine),
         clock=clock or SystemClock(),
+        audit_group=AuditCommitter(engine),
         extras={},
         admission=asyncio.Semaphore(settings.worker_threads),
     )
@@ -84,6 +86,7 @@ def create_app(
         finally:
             if runner is not None:
                 runner.stop()
+            services.audit_group.close()
             engine.dispose()
 
     app = FastAPI(

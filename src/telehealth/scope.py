@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from telehealth.audit.committer import AuditCommitter
 from telehealth.audit.trail import AuditTrail
 from telehealth.clock import Clock
 from telehealth.config import Settings
@@ -56,10 +57,11 @@ def open_scope(
     *,
     request_id: str | None = None,
     source_ip: str | None = None,
+    audit_group: AuditCommitter | None = None,
 ) -> Scope:
     uow = UnitOfWork(factory)
     rid = request_id or uuid.uuid4().hex
-    trail = AuditTrail(uow, clock, rid, source_ip)
+    trail = AuditTrail(uow, clock, rid, source_ip, audit_group)
     return Scope(
         uow=uow, clock=clock, settings=settings, audit=trail, request_id=rid, source_ip=source_ip
     )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from fastapi import FastAPI
 
+from telehealth.audit.committer import AuditCommitter
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
@@ -34,15 +35,18 @@ def services_of(app: FastAPI) -> Services:
 def services_for(world: World) -> Iterator[Services]:
     """Services on the world's own database, for matrix targets that receive only the world."""
     engine = make_engine(world.settings.effective_database_url)
+    group = AuditCommitter(engine)
     try:
         yield Services(
             settings=world.settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
             clock=world.clock,
+            audit_group=group,
             extras={},
         )
     finally:
+        group.close()
         engine.dispose()
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Generator, Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from telehealth.audit.model import (
@@ -19,49 +20,57 @@ from telehealth.audit.model import (
 )
 from telehealth.audit.tables import AuditHead, AuditRow
 
+_ROWS = cast(Table, AuditRow.__table__)
+_HEADS = cast(Table, AuditHead.__table__)
+
 
 def append(session: Session, chain_id: int, events: Sequence[AuditEvent]) -> list[ChainedRecord]:
     """Append events to one chain inside the caller's transaction.
 
     The chain's head row is locked (FOR UPDATE on PostgreSQL; SQLite already holds the write
     lock from BEGIN IMMEDIATE), so transactions on the same chain extend it one after another.
+    Rows go in as one multi-row statement: this runs once per request or per group commit.
     """
     if not events:
         return []
     head = session.execute(
-        select(AuditHead).where(AuditHead.id == chain_id).with_for_update()
-    ).scalar_one_or_none()
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == chain_id).with_for_update()
+    ).one_or_none()
     if head is None:
-        head = AuditHead(id=chain_id, seq=0, hash=GENESIS_HASH)
-        session.add(head)
-    records = chain(chain_id, head.seq, head.hash, events)
-    session.add_all(_row(record) for record in records)
-    head.seq = records[-1].seq
-    head.hash = records[-1].hash
-    session.flush()
+        session.execute(insert(_HEADS).values(id=chain_id, seq=0, hash=GENESIS_HASH))
+        seq, prev_hash = 0, GENESIS_HASH
+    else:
+        seq, prev_hash = head
+    records = chain(chain_id, seq, prev_hash, events)
+    session.execute(insert(_ROWS), [_values(record) for record in records])
+    session.execute(
+        update(_HEADS)
+        .where(_HEADS.c.id == chain_id)
+        .values(seq=records[-1].seq, hash=records[-1].hash)
+    )
     return records
 
 
-def _row(record: ChainedRecord) -> AuditRow:
+def _values(record: ChainedRecord) -> dict[str, object]:
     event = record.event
-    return AuditRow(
-        chain=record.chain,
-        seq=record.seq,
-        at=event.at,
-        action=event.action.value,
-        outcome=event.outcome.value,
-        object_type=event.object_type,
-        object_id=event.object_id,
-        actor_id=event.actor_id,
-        actor_role=event.actor_role,
-        org_id=event.org_id,
-        patient_id=event.patient_id,
-        source_ip=event.source_ip,
-        request_id=event.request_id,
-        detail=dict(event.detail),
-        prev_hash=record.prev_hash,
-        hash=record.hash,
-    )
+    return {
+        "chain": record.chain,
+        "seq": record.seq,
+        "at": event.at,
+        "action": event.action.value,
+        "outcome": event.outcome.value,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "actor_id": event.actor_id,
+        "actor_role": event.actor_role,
+        "org_id": event.org_id,
+        "patient_id": event.patient_id,
+        "source_ip": event.source_ip,
+        "request_id": event.request_id,
+        "detail": dict(event.detail),
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
+    }
 
 
 def to_record(row: AuditRow) -> ChainedRecord:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import Future
 
 from sqlalchemy.orm import Session
 
 from telehealth.audit import repository
+from telehealth.audit.committer import AuditCommitter
 from telehealth.audit.model import Action, AuditEvent, Outcome, chain_for
 from telehealth.clock import Clock
+from telehealth.db.engine import wrote
 from telehealth.db.uow import UnitOfWork
 
 
@@ -18,10 +22,19 @@ class AuditTrail:
 
     Events marked ``durable`` (failed logins, denials) are also written when the request's
     transaction rolls back, in a transaction of their own.
+
+    With a ``group`` committer, a unit of work that wrote nothing hands its events to the group
+    commit instead of writing them itself; whoever answers the request must then await
+    :meth:`durable` before answering.
     """
 
     def __init__(
-        self, uow: UnitOfWork, clock: Clock, request_id: str | None, source_ip: str | None
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        request_id: str | None,
+        source_ip: str | None,
+        group: AuditCommitter | None = None,
     ) -> None:
         self._clock = clock
         self._request_id = request_id
@@ -32,6 +45,8 @@ class AuditTrail:
         self.actor_id: uuid.UUID | None = None
         self.actor_role: str | None = None
         self.org_id: uuid.UUID | None = None
+        self._group = group
+        self._grouped: Future[None] | None = None
         uow.before_commit(self._flush_all)
         uow.after_rollback(self._flush_durable)
 
@@ -74,10 +89,19 @@ class AuditTrail:
     def events(self) -> list[AuditEvent]:
         return [*self._pending, *self._durable]
 
+    async def durable(self) -> None:
+        """Returns once events handed to the group commit are committed (raises if they fail)."""
+        if self._grouped is not None:
+            grouped, self._grouped = self._grouped, None
+            await asyncio.wrap_future(grouped)
+
     def _flush_all(self, session: Session) -> None:
         events = sorted([*self._pending, *self._durable], key=lambda e: e.at)
         self._pending.clear()
         self._durable.clear()
+        if self._group is not None and events and not wrote(session):
+            self._grouped = self._group.submit(events)
+            return
         repository.append(session, self._chain, events)
 
     def _flush_durable(self, session: Session) -> None:

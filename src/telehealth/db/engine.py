@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -34,9 +34,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(connection: Any) -> None:
     # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of failing
-    # with "database is locked" when both try to upgrade a read transaction.
+    # with "database is locked" when both try to upgrade a read transaction. Autocommit
+    # connections only read, one statement at a time, and must not take the lock.
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+WROTE = "telehealth.wrote"
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+    factory = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+    event.listen(factory, "after_flush", _mark_flush)
+    event.listen(factory, "do_orm_execute", _mark_statement)
+    return factory
+
+
+def wrote(session: Session) -> bool:
+    """Whether the session has sent anything but SELECTs in its current unit of work."""
+    return bool(session.info.get(WROTE))
+
+
+def _mark_flush(session: Session, _context: Any) -> None:
+    session.info[WROTE] = True
+
+
+def _mark_statement(state: ORMExecuteState) -> None:
+    # Anything that is not a SELECT (textual SQL included) counts as a write.
+    if not state.is_select:
+        state.session.info[WROTE] = True

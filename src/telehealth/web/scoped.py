@@ -1,7 +1,9 @@
 """One request, one transaction: the route class every API router uses.
 
 The unit of work commits after the endpoint returns and before the response is sent, so the
-audit rows describing a response are durable before the client sees it.
+audit rows describing a response are durable before the client sees it. A request that wrote
+nothing has its audit rows group-committed with other such requests' (see
+:mod:`telehealth.audit.committer`) and is answered once that commit is done.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from telehealth.audit.committer import AuditCommitter
 from telehealth.clock import Clock
 from telehealth.config import Settings
 from telehealth.scope import Scope, open_scope
@@ -30,6 +33,7 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock
+    audit_group: AuditCommitter
     extras: dict[str, Any]
     # Requests inside a scope at once. A scope holds a database connection across several
     # thread hops; admitting no more scopes than threads means a request that holds a
@@ -66,6 +70,7 @@ async def _run_scoped(
         services.settings,
         request_id=getattr(request.state, "request_id", None),
         source_ip=client.host if client else None,
+        audit_group=services.audit_group,
     )
     request.state.scope = scope
     try:
@@ -74,4 +79,5 @@ async def _run_scoped(
         await run_in_threadpool(scope.uow.rollback)
         raise
     await run_in_threadpool(scope.uow.commit)
+    await scope.audit.durable()
     return response
