@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,14 +13,17 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.types import ASGIApp
 
 from telehealth import __version__
 from telehealth.access.routes import router as access_router
-from telehealth.audit.committer import AuditCommitter
+from telehealth.audit.committer import make_committer
 from telehealth.audit.routes import router as audit_router
 from telehealth.clock import Clock, SystemClock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.db.reader import make_reader
+from telehealth.identity import lanes as identity_lanes
 from telehealth.identity.routes import router as identity_router
 from telehealth.jobs import JobRunner
 from telehealth.monitoring import jobs as monitoring_jobs
@@ -32,6 +36,7 @@ from telehealth.review.routes import router as review_router
 from telehealth.visits import jobs as visits_jobs
 from telehealth.visits.routes import router as visits_router
 from telehealth.web import pages, problems
+from telehealth.web.lane import FastLanes
 from telehealth.web.middleware import SecurityMiddleware
 from telehealth.web.scoped import Services
 
@@ -45,6 +50,9 @@ def healthz() -> dict[str, str]:
 
 # Importing a capability's jobs module registers its periodic jobs.
 JOB_MODULES = (monitoring_jobs, review_jobs, visits_jobs)
+
+# Hot endpoints answered ahead of the framework when they can be (see telehealth.web.lane).
+LANES = (*identity_lanes.LANES,)
 
 API_ROUTERS = (
     identity_router,
@@ -65,12 +73,14 @@ def create_app(
     """Builds the application. ``run_jobs`` starts the in-process background job thread."""
     settings.check_secrets()
     engine = make_engine(settings.effective_database_url)
+    reader = make_reader(engine, pool_size=settings.worker_threads)
     services = Services(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
         clock=clock or SystemClock(),
-        audit_group=AuditCommitter(engine),
+        audit_group=make_committer(engine, reader),
+        reader=reader,
         extras={},
         admission=asyncio.Semaphore(settings.worker_threads),
     )
@@ -86,10 +96,11 @@ def create_app(
         finally:
             if runner is not None:
                 runner.stop()
-            services.audit_group.close()
+            await services.audit_group.close()
+            await services.reader.close()
             engine.dispose()
 
-    app = FastAPI(
+    app = TelehealthAPI(
         lifespan=lifespan,
         title="telehealth",
         version=__version__,
@@ -115,8 +126,26 @@ def create_app(
         app.include_router(router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
-    app.add_middleware(SecurityMiddleware, hsts=settings.public_url.startswith("https://"))
+    app.outer_layers = functools.partial(
+        _outer_layers, services=services, hsts=settings.public_url.startswith("https://")
+    )
     return app
+
+
+class TelehealthAPI(FastAPI):
+    """FastAPI, wrapped in telehealth's outermost layers (see :func:`_outer_layers`)."""
+
+    outer_layers: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.outer_layers is None else self.outer_layers(stack)
+
+
+def _outer_layers(stack: ASGIApp, *, services: Services, hsts: bool) -> ASGIApp:
+    """Security headers, request ids and the request log around everything; inside them the
+    fast lanes, which answer their requests without entering the framework's stack."""
+    return SecurityMiddleware(FastLanes(stack, services=services, lanes=LANES), hsts=hsts)
 
 
 def create_app_from_env() -> FastAPI:

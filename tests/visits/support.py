@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,8 +10,9 @@ from datetime import UTC, datetime, time, timedelta
 
 from fastapi import FastAPI
 
-from telehealth.audit.committer import AuditCommitter
+from telehealth.audit.committer import make_committer
 from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.db.reader import make_reader
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
 from telehealth.scope import Scope, open_scope
@@ -35,7 +37,8 @@ def services_of(app: FastAPI) -> Services:
 def services_for(world: World) -> Iterator[Services]:
     """Services on the world's own database, for matrix targets that receive only the world."""
     engine = make_engine(world.settings.effective_database_url)
-    group = AuditCommitter(engine)
+    reader = make_reader(engine, pool_size=2)
+    group = make_committer(engine, reader)
     try:
         yield Services(
             settings=world.settings,
@@ -43,10 +46,12 @@ def services_for(world: World) -> Iterator[Services]:
             sessions=make_sessionmaker(engine),
             clock=world.clock,
             audit_group=group,
+            reader=reader,
             extras={},
         )
     finally:
-        group.close()
+        asyncio.run(group.close())
+        asyncio.run(reader.close())
         engine.dispose()
 
 

@@ -6,10 +6,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import LargeBinary, Uuid, bindparam, exists, select
+from sqlalchemy.orm import Session, aliased
 
 from telehealth.access.tables import BreakGlassGrant
+from telehealth.db.base import UTCDateTime
+from telehealth.db.reader import AnySelect
+from telehealth.identity.tables import ApiToken, CareAssignment, Patient, User
 
 
 def active_grant(
@@ -43,3 +46,54 @@ def grants_in_org(
 
 def grant_by_id(session: Session, grant_id: uuid.UUID) -> BreakGlassGrant | None:
     return session.get(BreakGlassGrant, grant_id)
+
+
+def _bearer_patient_read() -> AnySelect:
+    """A bearer token, its user and one patient's record and access facts, in one statement.
+
+    Built once: it serves the fast read of a patient record (see :mod:`telehealth.access.fast`).
+    """
+    patient_id = bindparam("patient_id", type_=Uuid())
+    own = aliased(Patient)
+    target = aliased(Patient)
+    care = exists().where(
+        CareAssignment.clinician_id == User.id, CareAssignment.patient_id == patient_id
+    )
+    glass = exists().where(
+        BreakGlassGrant.clinician_id == User.id,
+        BreakGlassGrant.patient_id == patient_id,
+        BreakGlassGrant.expires_at > bindparam("now", type_=UTCDateTime()),
+    )
+    return (
+        select(
+            ApiToken.id.label("credential_id"),
+            ApiToken.mfa_verified,
+            ApiToken.credentials_epoch.label("credential_epoch"),
+            ApiToken.expires_at,
+            ApiToken.revoked_at,
+            User.id.label("user_id"),
+            User.role,
+            User.org_id.label("user_org_id"),
+            User.active,
+            User.credentials_epoch.label("user_epoch"),
+            own.id.label("own_patient_id"),
+            target.id.label("patient_id"),
+            target.org_id.label("patient_org_id"),
+            target.given_name,
+            target.family_name,
+            target.birth_date,
+            target.home_state,
+            target.phone,
+            target.version,
+            care.label("in_care"),
+            glass.label("break_glass"),
+        )
+        .select_from(ApiToken)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(own, own.user_id == User.id)
+        .outerjoin(target, target.id == patient_id)
+        .where(ApiToken.token_hash == bindparam("token_hash", type_=LargeBinary()))
+    )
+
+
+BEARER_PATIENT_READ = _bearer_patient_read()

@@ -1,13 +1,18 @@
 """Group commit of audit events: many requests' rows in one durable transaction.
 
 A request that changed nothing still owes its audit rows a durable commit before it answers.
-Committing each one alone costs a lock on a chain head and a flush to disk per request; the
+Committing each one alone costs a lock on a chain head and a flush to disk per request; a
 committer instead gathers the events of every request waiting at that moment, appends them
 to one chain in one transaction, and then releases all of those requests at once. A request
 is answered only after its batch has committed; if the batch fails, so does the request.
 
 A batch that fails is retried one submission at a time, so one bad submission does not fail
 the others that shared its batch.
+
+Each committer extends one chain, picked at random, so that several server processes rarely
+share one. On PostgreSQL the batch is written from the event loop in a single statement that
+also moves the chain's head (see :func:`repository.append_if_head`); on SQLite a writer thread
+appends it in an ordinary transaction.
 """
 
 from __future__ import annotations
@@ -15,15 +20,16 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from telehealth.audit import repository
-from telehealth.audit.model import CHAINS, AuditEvent
+from telehealth.audit.model import CHAINS, AuditEvent, chain
+from telehealth.db.reader import AsyncPostgres, FastReader
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.logging import get_logger
 
@@ -32,55 +38,146 @@ log = get_logger("telehealth.audit")
 MAX_BATCH = 1024
 
 
-@dataclass
-class _Submission:
-    events: Sequence[AuditEvent]
-    done: Future[None] = field(default_factory=Future)
+class AuditCommitter(Protocol):
+    async def append(self, events: Sequence[AuditEvent]) -> None:
+        """Appends events and returns once they are durable (raises if they could not be)."""
+        ...
+
+    async def close(self) -> None:
+        """Commits what is queued, then stops."""
+        ...
 
 
-class AuditCommitter:
-    """A writer thread that appends submitted events in batches, one transaction per batch."""
+def make_committer(engine: Engine, reader: FastReader) -> AuditCommitter:
+    if isinstance(reader, AsyncPostgres):
+        return PostgresCommitter(reader)
+    return ThreadCommitter(engine)
+
+
+def _random_chain() -> int:
+    return random.randrange(CHAINS)  # noqa: S311 - spreads load, not a secret
+
+
+def _unavailable() -> DomainError:
+    return DomainError(ErrorCode.UNAVAILABLE, "the audit log is unavailable; try again")
+
+
+class PostgresCommitter:
+    """Batches on the event loop: while one batch is being written, the next one gathers."""
+
+    def __init__(self, db: AsyncPostgres) -> None:
+        self._db = db
+        self._chain = _random_chain()
+        self._head: tuple[int, str] | None = None
+        self._pending: list[tuple[Sequence[AuditEvent], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def append(self, events: Sequence[AuditEvent]) -> None:
+        if not events:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((list(events), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await done
+
+    async def close(self) -> None:
+        writer = self._writer
+        if writer is None or writer.done():
+            return
+        if writer.get_loop() is asyncio.get_running_loop():
+            await writer
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            await _commit_batch(batch, self._write)
+
+    async def _write(self, events: list[AuditEvent]) -> None:
+        """Chains the batch on the remembered head and writes it in one statement; if another
+        process moved the head meanwhile, reads the head again and retries."""
+        while True:
+            if self._head is None:
+                self._head = await self._read_head()
+            seq, prev_hash = self._head
+            records = chain(self._chain, seq, prev_hash, events)
+            statement, params = repository.append_if_head_statement(self._chain, records)
+            if await self._db.execute(statement, params) == len(records):
+                self._head = (records[-1].seq, records[-1].hash)
+                return
+            self._head = None
+
+    async def _read_head(self) -> tuple[int, str]:
+        row = await self._db.one(repository.HEAD_OF, {"chain": self._chain})
+        return repository.head_from(row)
+
+
+async def _commit_batch(
+    batch: list[tuple[Sequence[AuditEvent], asyncio.Future[None]]],
+    write: Callable[[list[AuditEvent]], Awaitable[None]],
+) -> None:
+    try:
+        await write(sorted((e for events, _ in batch for e in events), key=lambda e: e.at))
+    except Exception:
+        if len(batch) == 1:
+            log.exception("audit_commit_failed", events=len(batch[0][0]))
+            _settle(batch[0][1], _unavailable())
+            return
+        for submission in batch:
+            await _commit_batch([submission], write)
+        return
+    for _, done in batch:
+        _settle(done, None)
+
+
+def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
+    if done.done():  # the request went away (client disconnected)
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
+
+
+class ThreadCommitter:
+    """A writer thread: SQLite writes (and their fsync) block, so they stay off the loop."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._pending: list[_Submission] = []
+        self._chain = _random_chain()
+        self._pending: list[tuple[list[AuditEvent], Future[None]]] = []
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
-        # Processes share the chains; starting at a random one spreads their batches out.
-        self._next_chain = random.randrange(CHAINS)  # noqa: S311 - load spreading, not security
+
+    async def append(self, events: Sequence[AuditEvent]) -> None:
+        if events:
+            await asyncio.wrap_future(self.submit(events))
 
     def submit(self, events: Sequence[AuditEvent]) -> Future[None]:
-        """Queues events; the future completes once they are committed."""
-        submission = _Submission(list(events))
-        if not submission.events:
-            submission.done.set_result(None)
-            return submission.done
+        done: Future[None] = Future()
         with self._wake:
             if self._closed:
                 raise RuntimeError("the audit committer is closed")
-            self._pending.append(submission)
-            self._ensure_thread()
+            self._pending.append((list(events), done))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="audit-committer", daemon=True
+                )
+                self._thread.start()
             self._wake.notify()
-        return submission.done
+        return done
 
-    async def append(self, events: Sequence[AuditEvent]) -> None:
-        """Appends events and returns once they are durable."""
-        await asyncio.wrap_future(self.submit(events))
+    async def close(self) -> None:
+        await asyncio.to_thread(self.stop)
 
-    def close(self) -> None:
-        """Commits what is queued, then stops the writer thread."""
+    def stop(self) -> None:
         with self._wake:
             self._closed = True
             self._wake.notify()
             thread = self._thread
         if thread is not None:
             thread.join()
-
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="audit-committer", daemon=True)
-            self._thread.start()
 
     def _run(self) -> None:
         while True:
@@ -91,27 +188,20 @@ class AuditCommitter:
                     return
                 batch = self._pending[:MAX_BATCH]
                 del self._pending[:MAX_BATCH]
-            self._commit_batch(batch)
+            self._commit(batch)
 
-    def _commit_batch(self, batch: list[_Submission]) -> None:
+    def _commit(self, batch: list[tuple[list[AuditEvent], Future[None]]]) -> None:
+        events = sorted((e for events, _ in batch for e in events), key=lambda e: e.at)
         try:
-            self._write([event for submission in batch for event in submission.events])
+            with Session(self._engine) as session, session.begin():
+                repository.append(session, self._chain, events)
         except Exception:
             if len(batch) == 1:
-                log.exception("audit_commit_failed", events=len(batch[0].events))
-                batch[0].done.set_exception(
-                    DomainError(ErrorCode.UNAVAILABLE, "the audit log is unavailable; try again")
-                )
+                log.exception("audit_commit_failed", events=len(events))
+                batch[0][1].set_exception(_unavailable())
                 return
             for submission in batch:
-                self._commit_batch([submission])
+                self._commit([submission])
             return
-        for submission in batch:
-            submission.done.set_result(None)
-
-    def _write(self, events: list[AuditEvent]) -> None:
-        chain_id = self._next_chain
-        self._next_chain = (chain_id + 1) % CHAINS
-        events.sort(key=lambda event: event.at)
-        with Session(self._engine) as session, session.begin():
-            repository.append(session, chain_id, events)
+        for _, done in batch:
+            done.set_result(None)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, TextClause, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from telehealth.audit.model import (
@@ -138,3 +139,84 @@ def search(
         query = query.where(AuditRow.at < until)
     ordered = query.order_by(AuditRow.at.desc(), AuditRow.chain, AuditRow.seq.desc())
     return list(session.execute(ordered.limit(limit)).scalars())
+
+
+HEAD_OF = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == bindparam("chain"))
+
+
+def head_from(row: Mapping[str, Any] | None) -> tuple[int, str]:
+    return (0, GENESIS_HASH) if row is None else (row["seq"], row["hash"])
+
+
+# One statement moves the head from the state the rows were chained on and inserts the rows,
+# or does nothing at all if another writer moved the head first. The UPDATE locks the head
+# row, so a concurrent writer waits, then finds the head moved. As a single statement in
+# autocommit mode it is one round trip and one durable commit for a whole batch. The casts
+# give every array a type even when all its values are NULL.
+_APPEND_IF_HEAD = text(
+    """
+    WITH moved AS (
+        UPDATE audit_head SET seq = :new_seq, hash = :new_hash
+        WHERE id = :chain AND seq = :old_seq AND hash = :old_hash
+        RETURNING id
+    )
+    INSERT INTO audit_events (chain, seq, at, action, outcome, object_type, object_id,
+        actor_id, actor_role, org_id, patient_id, source_ip, request_id, detail,
+        prev_hash, hash)
+    SELECT :chain, r.seq, r.at, r.action, r.outcome, r.object_type, r.object_id,
+        r.actor_id, r.actor_role, r.org_id, r.patient_id, r.source_ip, r.request_id,
+        r.detail::json, r.prev_hash, r.hash
+    FROM unnest(
+        CAST(:seq AS bigint[]), CAST(:at AS timestamptz[]), CAST(:action AS text[]),
+        CAST(:outcome AS text[]), CAST(:object_type AS text[]), CAST(:object_id AS text[]),
+        CAST(:actor_id AS uuid[]), CAST(:actor_role AS text[]), CAST(:org_id AS uuid[]),
+        CAST(:patient_id AS uuid[]), CAST(:source_ip AS text[]), CAST(:request_id AS text[]),
+        CAST(:detail AS text[]), CAST(:prev_hash AS text[]), CAST(:hash AS text[])
+    ) AS r(seq, at, action, outcome, object_type, object_id, actor_id, actor_role, org_id,
+        patient_id, source_ip, request_id, detail, prev_hash, hash)
+    WHERE EXISTS (SELECT 1 FROM moved)
+    """
+)
+
+
+def append_if_head_statement(
+    chain_id: int, records: Sequence[ChainedRecord]
+) -> tuple[TextClause, dict[str, object]]:
+    """PostgreSQL: the statement appending ``records``, chained on the head they name (the
+    first one's previous hash), if that is still the head. It changes no row otherwise, so
+    the caller compares the rows changed with ``len(records)``."""
+    first, last = records[0], records[-1]
+    columns: dict[str, list[object]] = {name: [] for name in _ARRAY_COLUMNS}
+    for record in records:
+        values = _values(record)
+        values["detail"] = json.dumps(values["detail"])
+        for name in _ARRAY_COLUMNS:
+            columns[name].append(values[name])
+    params: dict[str, object] = {
+        "chain": chain_id,
+        "old_seq": first.seq - 1,
+        "old_hash": first.prev_hash,
+        "new_seq": last.seq,
+        "new_hash": last.hash,
+        **columns,
+    }
+    return _APPEND_IF_HEAD, params
+
+
+_ARRAY_COLUMNS = (
+    "seq",
+    "at",
+    "action",
+    "outcome",
+    "object_type",
+    "object_id",
+    "actor_id",
+    "actor_role",
+    "org_id",
+    "patient_id",
+    "source_ip",
+    "request_id",
+    "detail",
+    "prev_hash",
+    "hash",
+)

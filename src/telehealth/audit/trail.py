@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import Future
 
 from sqlalchemy.orm import Session
 
@@ -46,7 +44,7 @@ class AuditTrail:
         self.actor_role: str | None = None
         self.org_id: uuid.UUID | None = None
         self._group = group
-        self._grouped: Future[None] | None = None
+        self._grouped: list[AuditEvent] = []
         uow.before_commit(self._flush_all)
         uow.after_rollback(self._flush_durable)
 
@@ -90,17 +88,18 @@ class AuditTrail:
         return [*self._pending, *self._durable]
 
     async def durable(self) -> None:
-        """Returns once events handed to the group commit are committed (raises if they fail)."""
-        if self._grouped is not None:
-            grouped, self._grouped = self._grouped, None
-            await asyncio.wrap_future(grouped)
+        """Group-commits the events a unit of work that wrote nothing left for it; returns once
+        they are durable (raises if they could not be made so)."""
+        if self._group is not None and self._grouped:
+            grouped, self._grouped = self._grouped, []
+            await self._group.append(grouped)
 
     def _flush_all(self, session: Session) -> None:
         events = sorted([*self._pending, *self._durable], key=lambda e: e.at)
         self._pending.clear()
         self._durable.clear()
         if self._group is not None and events and not wrote(session):
-            self._grouped = self._group.submit(events)
+            self._grouped = events
             return
         repository.append(session, self._chain, events)
 

@@ -103,3 +103,38 @@ class Actor:
     @property
     def is_staff(self) -> bool:
         return self.role is not Role.PATIENT
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        user_id: uuid.UUID,
+        role: Role,
+        org_id: uuid.UUID,
+        patient_id: uuid.UUID | None,
+        mfa_verified: bool,
+        credential: CredentialKind,
+        credential_id: uuid.UUID,
+    ) -> Actor:
+        """The actor a credential establishes; only a patient account carries a patient id."""
+        return cls(
+            user_id=user_id,
+            role=role,
+            org_id=org_id,
+            patient_id=patient_id if role is Role.PATIENT else None,
+            mfa_verified=mfa_verified,
+            credential=credential,
+            credential_id=credential_id,
+        )
+
+    @property
+    def needs_mfa(self) -> bool:
+        """Signed in without the second factor its role requires."""
+        return self.role in MFA_REQUIRED_ROLES and not self.mfa_verified
+
+
+def credential_current(
+    *, revoked: bool, user_active: bool, user_epoch: int, credential_epoch: int
+) -> bool:
+    """Not revoked, and issued under the user's current password and role."""
+    return not revoked and user_active and user_epoch == credential_epoch

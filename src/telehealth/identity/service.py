@@ -20,6 +20,7 @@ from telehealth.identity.model import (
     CredentialKind,
     LicenseKind,
     Role,
+    credential_current,
 )
 from telehealth.identity.tables import (
     ApiToken,
@@ -414,11 +415,11 @@ def resolve_token(scope: Scope, token: str) -> Actor:
 
 
 def _credential_current(credential: ApiToken | LoginSession, user: User) -> bool:
-    """Not revoked, and issued under the user's current password and role."""
-    return (
-        credential.revoked_at is None
-        and user.active
-        and user.credentials_epoch == credential.credentials_epoch
+    return credential_current(
+        revoked=credential.revoked_at is not None,
+        user_active=user.active,
+        user_epoch=user.credentials_epoch,
+        credential_epoch=credential.credentials_epoch,
     )
 
 
@@ -429,12 +430,11 @@ def _actor(
     kind: CredentialKind,
     credential_id: uuid.UUID,
 ) -> Actor:
-    role = Role(user.role)
-    return Actor(
+    return Actor.of(
         user_id=user.id,
-        role=role,
+        role=Role(user.role),
         org_id=user.org_id,
-        patient_id=patient_id if role is Role.PATIENT else None,
+        patient_id=patient_id,
         mfa_verified=mfa,
         credential=kind,
         credential_id=credential_id,

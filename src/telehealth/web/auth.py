@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import service as identity
-from telehealth.identity.model import MFA_REQUIRED_ROLES, Actor
+from telehealth.identity.model import Actor
 from telehealth.scope import Scope
 from telehealth.web.scoped import request_scope
 
@@ -20,22 +20,30 @@ ScopeDep = Annotated[Scope, Depends(request_scope)]
 
 
 def authenticate(request: Request, scope: Scope) -> Actor:
-    header = request.headers.get("authorization", "")
-    if header:
-        kind, _, token = header.partition(" ")
-        if kind.lower() != "bearer" or not token:
+    if request.headers.get("authorization"):
+        token = bearer_token(request)
+        if token is None:
             raise DomainError(ErrorCode.NOT_AUTHENTICATED, "authentication required")
-        actor = identity.resolve_token(scope, token.strip())
+        actor = identity.resolve_token(scope, token)
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise DomainError(ErrorCode.NOT_AUTHENTICATED, "authentication required")
         _check_origin(request, scope)
         actor = identity.resolve_session(scope, cookie)
-    if actor.role in MFA_REQUIRED_ROLES and not actor.mfa_verified:
+    if actor.needs_mfa:
         raise DomainError(ErrorCode.MFA_REQUIRED, "this role needs a multi-factor sign-in")
     scope.act_as(actor)
     return actor
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of a well-formed ``Authorization: Bearer`` header, else None."""
+    kind, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if kind.lower() != "bearer" or not token:
+        return None
+    return token
 
 
 def _check_origin(request: Request, scope: Scope) -> None:

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from telehealth.audit.committer import AuditCommitter
 from telehealth.clock import Clock
 from telehealth.config import Settings
+from telehealth.db.reader import FastReader
 from telehealth.scope import Scope, open_scope
 
 
@@ -34,6 +35,7 @@ class Services:
     sessions: sessionmaker[Session]
     clock: Clock
     audit_group: AuditCommitter
+    reader: FastReader
     extras: dict[str, Any]
     # Requests inside a scope at once. A scope holds a database connection across several
     # thread hops; admitting no more scopes than threads means a request that holds a

@@ -1,0 +1,102 @@
+"""The fast read of a patient record by bearer token.
+
+One statement fetches the credential, its user, the patient and the facts access needs; the
+same pure rules as every other path decide (:mod:`telehealth.access.policy`). The fast read
+only ever answers "yes, here it is". Anything else (no such token, an expired or revoked one,
+a missing second factor, a hidden or missing patient, a break-glass read that must be
+recorded as such) returns ``None``, and the request goes the ordinary way, which produces the
+same refusal, and audits it, as it does for every other route.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from telehealth.access import policy
+from telehealth.access.repository import BEARER_PATIENT_READ
+from telehealth.clock import ensure_utc
+from telehealth.db.reader import FastReader, Row
+from telehealth.identity import credentials
+from telehealth.identity.model import Actor, CredentialKind, Role, credential_current
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    id: uuid.UUID
+    given_name: str
+    family_name: str
+    birth_date: date
+    home_state: str
+    phone: str | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class FastPatientRead:
+    actor: Actor
+    patient: PatientRecord
+
+
+async def read_patient(
+    reader: FastReader, token: str, patient_id: uuid.UUID, now: datetime
+) -> FastPatientRead | None:
+    row = await reader.one(
+        BEARER_PATIENT_READ,
+        {"token_hash": credentials.digest(token), "patient_id": patient_id, "now": now},
+    )
+    if row is None or row["patient_id"] is None:
+        return None
+    actor = _token_actor(row, now)
+    if actor is None or actor.needs_mfa:
+        return None
+    facts = _facts(actor, row)
+    if facts.break_glass_active or not policy.may_read_patient(actor, facts):
+        return None
+    return FastPatientRead(actor, _record(row))
+
+
+def _token_actor(row: Row, now: datetime) -> Actor | None:
+    current = credential_current(
+        revoked=row["revoked_at"] is not None,
+        user_active=bool(row["active"]),
+        user_epoch=row["user_epoch"],
+        credential_epoch=row["credential_epoch"],
+    )
+    if not current or now >= ensure_utc(row["expires_at"]):
+        return None
+    return Actor.of(
+        user_id=row["user_id"],
+        role=Role(row["role"]),
+        org_id=row["user_org_id"],
+        patient_id=row["own_patient_id"],
+        mfa_verified=bool(row["mfa_verified"]),
+        credential=CredentialKind.TOKEN,
+        credential_id=row["credential_id"],
+    )
+
+
+def _facts(actor: Actor, row: Row) -> policy.PatientFacts:
+    # As in service.patient_facts: care and break-glass only count for clinicians, and a
+    # grant only matters when the clinician is not already caring for the patient.
+    clinician = actor.role is Role.CLINICIAN
+    in_care = clinician and bool(row["in_care"])
+    return policy.PatientFacts(
+        patient_id=row["patient_id"],
+        org_id=row["patient_org_id"],
+        in_care_of_actor=in_care,
+        break_glass_active=clinician and not in_care and bool(row["break_glass"]),
+    )
+
+
+def _record(row: Row) -> PatientRecord:
+    return PatientRecord(
+        id=row["patient_id"],
+        given_name=row["given_name"],
+        family_name=row["family_name"],
+        birth_date=row["birth_date"],
+        home_state=row["home_state"],
+        phone=row["phone"],
+        version=row["version"],
+    )

@@ -1,0 +1,142 @@
+"""The fast lane for patient reads answers exactly as the route does, or lets the route answer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from telehealth import app as app_module
+from telehealth.access import fast
+from telehealth.app import create_app
+from telehealth.clock import FrozenClock
+from telehealth.config import Settings
+from tests.support import World
+
+pytestmark = pytest.mark.db
+
+READERS = ["patient_a", "clinician_a", "coordinator", "admin"]
+
+
+@pytest.fixture
+def lane_answers(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, per request, whether the lane answered (True) or let the route answer."""
+    answers: list[bool] = []
+    original = fast.read_patient
+
+    async def spy(*args: Any, **kwargs: Any) -> fast.FastPatientRead | None:
+        read = await original(*args, **kwargs)
+        answers.append(read is not None)
+        return read
+
+    monkeypatch.setattr(fast, "read_patient", spy)
+    return answers
+
+
+@pytest.fixture
+def routes_only(
+    settings: Settings, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    """The same application with no lanes: every request takes the route."""
+    monkeypatch.setattr(app_module, "LANES", ())
+    application = create_app(settings, clock=clock)
+    with TestClient(application) as client:
+        yield client
+    application.state.services.engine.dispose()
+
+
+def _read_rows(settings: Settings, action: str = "read") -> list[tuple[Any, ...]]:
+    """Audit rows about patients with this action, oldest first (ids in rows are random)."""
+    engine = create_engine(settings.effective_database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT action, outcome, object_type, object_id, actor_id, actor_role, org_id, "
+                "patient_id FROM audit_events WHERE object_type = 'patient' AND action = :action "
+                "ORDER BY at, chain, seq"
+            ),
+            {"action": action},
+        ).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_lane_and_route_give_the_same_answer_and_audit_row(
+    client: TestClient,
+    routes_only: TestClient,
+    world: World,
+    settings: Settings,
+    lane_answers: list[bool],
+    reader: str,
+) -> None:
+    target = f"/v1/patients/{world['patient_a'].patient_id}"
+    headers = world[reader].headers
+
+    before = len(_read_rows(settings))
+    via_lane = client.get(target, headers=headers)
+    assert lane_answers == [True]
+    lane_rows = _read_rows(settings)[before:]
+    via_route = routes_only.get(target, headers=headers)
+    assert lane_answers == [True]  # the lane-less app never consulted it
+    route_rows = _read_rows(settings)[before + len(lane_rows) :]
+
+    assert via_lane.status_code == via_route.status_code == 200
+    assert via_lane.json() == via_route.json()
+    assert via_lane.headers["content-type"] == via_route.headers["content-type"]
+    for name in ("cache-control", "content-security-policy", "x-content-type-options"):
+        assert via_lane.headers[name] == via_route.headers[name]
+    assert via_lane.headers["x-request-id"] != via_route.headers["x-request-id"]
+    assert len(lane_rows) == len(route_rows) == 1
+    assert lane_rows[0] == route_rows[0]
+    assert lane_rows[0][:3] == ("read", "success", "patient")
+
+
+@pytest.mark.parametrize("reader", ["patient_b", "clinician_x", "other_admin"])
+def test_hidden_patients_fall_through_to_the_route_and_its_404(
+    client: TestClient, world: World, settings: Settings, lane_answers: list[bool], reader: str
+) -> None:
+    hidden = client.get(
+        f"/v1/patients/{world['patient_a'].patient_id}", headers=world[reader].headers
+    )
+    missing = client.get(f"/v1/patients/{uuid.uuid4()}", headers=world[reader].headers)
+    assert lane_answers == [False, False]
+    assert hidden.status_code == missing.status_code == 404
+    strip = {"request_id"}
+    assert {k: v for k, v in hidden.json().items() if k not in strip} == {
+        k: v for k, v in missing.json().items() if k not in strip
+    }
+    denials = _read_rows(settings, "access_denied")
+    assert [row[1] for row in denials] == ["denied", "denied"]
+
+
+def test_invalid_expired_and_mfa_less_credentials_take_the_route(
+    client: TestClient, world: World, clock: FrozenClock, lane_answers: list[bool]
+) -> None:
+    target = f"/v1/patients/{world['patient_a'].patient_id}"
+    assert client.get(target, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get(target, headers={"Authorization": "Basic abc"}).status_code == 401
+    assert lane_answers == [False]  # a malformed header never reaches the statement
+    clock.advance(timedelta(days=2))
+    expired = client.get(target, headers=world["patient_a"].headers)
+    assert expired.status_code == 401
+    assert lane_answers == [False, False]
+
+
+def test_a_lane_that_fails_lets_the_route_answer(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(fast, "read_patient", broken)
+    answer = client.get(
+        f"/v1/patients/{world['patient_a'].patient_id}", headers=world["patient_a"].headers
+    )
+    assert answer.status_code == 200
+    assert answer.json()["id"] == str(world["patient_a"].patient_id)
