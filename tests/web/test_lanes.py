@@ -16,6 +16,9 @@ from telehealth.access import fast
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
 from telehealth.config import Settings
+from telehealth.identity import lanes as identity_lanes
+from telehealth.policy import lanes as policy_lanes
+from telehealth.web.lane import Lane
 from tests.support import World
 
 pytestmark = pytest.mark.db
@@ -140,3 +143,108 @@ def test_a_lane_that_fails_lets_the_route_answer(
     )
     assert answer.status_code == 200
     assert answer.json()["id"] == str(world["patient_a"].patient_id)
+
+
+FACTS = {
+    "date_of_service": "2026-12-01",
+    "patient": {
+        "location_state": "TX",
+        "setting": "home",
+        "payer": "medicare",
+        "established": True,
+        "last_in_person_visit": "2026-06-01",
+        "video_capable": True,
+        "consents_to_video": True,
+    },
+    "clinician": {
+        "licenses": [{"state": "TX", "kind": "full"}],
+        "dea_registrations": [],
+        "specialty": "dermatology",
+        "video_capable": True,
+    },
+    "encounter": {
+        "specialty": "dermatology",
+        "acuity": "routine",
+        "purpose": "follow_up",
+        "controlled_substance": None,
+    },
+}
+
+
+@pytest.fixture
+def decision_lane_answers(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    answers: list[bool] = []
+    original = policy_lanes.create_decision
+
+    async def spy(*args: Any) -> Any:
+        response = await original(*args)
+        answers.append(response is not None)
+        return response
+
+    monkeypatch.setattr(policy_lanes, "create_decision", spy)
+    monkeypatch.setattr(
+        app_module,
+        "LANES",
+        (*identity_lanes.LANES, Lane("POST", "/v1/decisions", spy, max_body=policy_lanes.MAX_BODY)),
+    )
+    return answers
+
+
+def test_decision_lane_stores_and_audits_like_the_route(
+    settings: Settings, clock: FrozenClock, world: World, decision_lane_answers: list[bool]
+) -> None:
+    application = create_app(settings, clock=clock)
+    with TestClient(application) as client:
+        headers = world["clinician_a"].headers
+        created = client.post("/v1/decisions", json=FACTS, headers=headers)
+        assert decision_lane_answers == [True]
+        assert created.status_code == 201
+        fetched = client.get(created.headers["location"], headers=headers)
+        assert fetched.status_code == 200
+        assert fetched.json() == created.json()
+        via_route = client.post(
+            "/v1/decisions",
+            json=FACTS,
+            params={"patient_id": str(world["patient_a"].patient_id)},
+            headers=headers,
+        )
+        assert decision_lane_answers == [True, False]
+        assert via_route.status_code == 201
+        strip = {"decision_id", "evaluated_at"}
+        assert {k: v for k, v in via_route.json().items() if k not in strip} == {
+            k: v for k, v in created.json().items() if k not in strip
+        }
+    application.state.services.engine.dispose()
+    created_rows = _rows_about(settings, "decision", "create")
+    assert len(created_rows) == 2
+    assert {row[1] for row in created_rows} == {"success"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"date_of_service": "2026-12-01"}', b"[1, 2]"],
+)
+def test_decision_lane_leaves_bad_input_to_the_route(
+    client: TestClient, world: World, body: bytes
+) -> None:
+    answer = client.post(
+        "/v1/decisions",
+        content=body,
+        headers={**world["clinician_a"].headers, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def _rows_about(settings: Settings, object_type: str, action: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(settings.effective_database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT action, outcome, object_id FROM audit_events "
+                "WHERE object_type = :type AND action = :action"
+            ),
+            {"type": object_type, "action": action},
+        ).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]

@@ -16,10 +16,10 @@ from datetime import date, datetime
 
 from telehealth.access import policy
 from telehealth.access.repository import BEARER_PATIENT_READ
-from telehealth.clock import ensure_utc
 from telehealth.db.reader import FastReader, Row
 from telehealth.identity import credentials
-from telehealth.identity.model import Actor, CredentialKind, Role, credential_current
+from telehealth.identity.fast import token_actor
+from telehealth.identity.model import Actor, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,33 +48,13 @@ async def read_patient(
     )
     if row is None or row["patient_id"] is None:
         return None
-    actor = _token_actor(row, now)
-    if actor is None or actor.needs_mfa:
+    actor = token_actor(row, now)
+    if actor is None:
         return None
     facts = _facts(actor, row)
     if facts.break_glass_active or not policy.may_read_patient(actor, facts):
         return None
     return FastPatientRead(actor, _record(row))
-
-
-def _token_actor(row: Row, now: datetime) -> Actor | None:
-    current = credential_current(
-        revoked=row["revoked_at"] is not None,
-        user_active=bool(row["active"]),
-        user_epoch=row["user_epoch"],
-        credential_epoch=row["credential_epoch"],
-    )
-    if not current or now >= ensure_utc(row["expires_at"]):
-        return None
-    return Actor.of(
-        user_id=row["user_id"],
-        role=Role(row["role"]),
-        org_id=row["user_org_id"],
-        patient_id=row["own_patient_id"],
-        mfa_verified=bool(row["mfa_verified"]),
-        credential=CredentialKind.TOKEN,
-        credential_id=row["credential_id"],
-    )
 
 
 def _facts(actor: Actor, row: Row) -> policy.PatientFacts:

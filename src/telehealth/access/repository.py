@@ -6,13 +6,14 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, Uuid, bindparam, exists, select
+from sqlalchemy import Uuid, bindparam, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from telehealth.access.tables import BreakGlassGrant
 from telehealth.db.base import UTCDateTime
 from telehealth.db.reader import AnySelect
-from telehealth.identity.tables import ApiToken, CareAssignment, Patient, User
+from telehealth.identity.repository import bearer_select
+from telehealth.identity.tables import CareAssignment, Patient, User
 
 
 def active_grant(
@@ -54,7 +55,6 @@ def _bearer_patient_read() -> AnySelect:
     Built once: it serves the fast read of a patient record (see :mod:`telehealth.access.fast`).
     """
     patient_id = bindparam("patient_id", type_=Uuid())
-    own = aliased(Patient)
     target = aliased(Patient)
     care = exists().where(
         CareAssignment.clinician_id == User.id, CareAssignment.patient_id == patient_id
@@ -64,36 +64,18 @@ def _bearer_patient_read() -> AnySelect:
         BreakGlassGrant.patient_id == patient_id,
         BreakGlassGrant.expires_at > bindparam("now", type_=UTCDateTime()),
     )
-    return (
-        select(
-            ApiToken.id.label("credential_id"),
-            ApiToken.mfa_verified,
-            ApiToken.credentials_epoch.label("credential_epoch"),
-            ApiToken.expires_at,
-            ApiToken.revoked_at,
-            User.id.label("user_id"),
-            User.role,
-            User.org_id.label("user_org_id"),
-            User.active,
-            User.credentials_epoch.label("user_epoch"),
-            own.id.label("own_patient_id"),
-            target.id.label("patient_id"),
-            target.org_id.label("patient_org_id"),
-            target.given_name,
-            target.family_name,
-            target.birth_date,
-            target.home_state,
-            target.phone,
-            target.version,
-            care.label("in_care"),
-            glass.label("break_glass"),
-        )
-        .select_from(ApiToken)
-        .join(User, User.id == ApiToken.user_id)
-        .outerjoin(own, own.user_id == User.id)
-        .outerjoin(target, target.id == patient_id)
-        .where(ApiToken.token_hash == bindparam("token_hash", type_=LargeBinary()))
-    )
+    return bearer_select(
+        target.id.label("patient_id"),
+        target.org_id.label("patient_org_id"),
+        target.given_name,
+        target.family_name,
+        target.birth_date,
+        target.home_state,
+        target.phone,
+        target.version,
+        care.label("in_care"),
+        glass.label("break_glass"),
+    ).outerjoin(target, target.id == patient_id)
 
 
 BEARER_PATIENT_READ = _bearer_patient_read()

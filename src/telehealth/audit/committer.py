@@ -20,15 +20,16 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table, TextClause, insert
 from sqlalchemy.orm import Session
 
 from telehealth.audit import repository
-from telehealth.audit.model import CHAINS, AuditEvent, chain
+from telehealth.audit.model import CHAINS, AuditEvent, ChainedRecord, chain
 from telehealth.db.reader import AsyncPostgres, FastReader
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.logging import get_logger
@@ -38,9 +39,18 @@ log = get_logger("telehealth.audit")
 MAX_BATCH = 1024
 
 
+@dataclass(frozen=True)
+class Insert:
+    """A row written in the same transaction as the audit events that describe it."""
+
+    table: Table
+    values: Mapping[str, Any]
+
+
 class AuditCommitter(Protocol):
-    async def append(self, events: Sequence[AuditEvent]) -> None:
-        """Appends events and returns once they are durable (raises if they could not be)."""
+    async def append(self, events: Sequence[AuditEvent], inserts: Sequence[Insert] = ()) -> None:
+        """Appends events (and writes ``inserts`` in the same transaction); returns once they
+        are durable, raises if they could not be made so."""
         ...
 
     async def close(self) -> None:
@@ -69,14 +79,14 @@ class PostgresCommitter:
         self._db = db
         self._chain = _random_chain()
         self._head: tuple[int, str] | None = None
-        self._pending: list[tuple[Sequence[AuditEvent], asyncio.Future[None]]] = []
+        self._pending: list[_Submission] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def append(self, events: Sequence[AuditEvent]) -> None:
+    async def append(self, events: Sequence[AuditEvent], inserts: Sequence[Insert] = ()) -> None:
         if not events:
             return
         done = asyncio.get_running_loop().create_future()
-        self._pending.append((list(events), done))
+        self._pending.append(_Submission(list(events), list(inserts), done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
         await done
@@ -93,41 +103,88 @@ class PostgresCommitter:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             await _commit_batch(batch, self._write)
 
-    async def _write(self, events: list[AuditEvent]) -> None:
-        """Chains the batch on the remembered head and writes it in one statement; if another
-        process moved the head meanwhile, reads the head again and retries."""
+    async def _write(self, events: list[AuditEvent], inserts: list[Insert]) -> None:
+        """Chains the batch on the remembered head and writes it in one statement (within one
+        transaction with the batch's inserts, if any); if another process moved the head
+        meanwhile, reads the head again and retries."""
         while True:
             if self._head is None:
                 self._head = await self._read_head()
             seq, prev_hash = self._head
             records = chain(self._chain, seq, prev_hash, events)
             statement, params = repository.append_if_head_statement(self._chain, records)
-            if await self._db.execute(statement, params) == len(records):
+            if inserts:
+                appended = await self._write_with_inserts(inserts, statement, params, records)
+            else:
+                appended = await self._db.execute(statement, params) == len(records)
+            if appended:
                 self._head = (records[-1].seq, records[-1].hash)
                 return
             self._head = None
+
+    async def _write_with_inserts(
+        self,
+        inserts: list[Insert],
+        statement: TextClause,
+        params: dict[str, object],
+        records: list[ChainedRecord],
+    ) -> bool:
+        try:
+            async with self._db.transaction() as tx:
+                for table, rows in _by_table(inserts).items():
+                    await tx.executemany(insert(table), rows)
+                if await tx.execute(statement, params) != len(records):
+                    raise _HeadMoved
+        except _HeadMoved:
+            return False
+        return True
 
     async def _read_head(self) -> tuple[int, str]:
         row = await self._db.one(repository.HEAD_OF, {"chain": self._chain})
         return repository.head_from(row)
 
 
+@dataclass
+class _Submission:
+    events: list[AuditEvent]
+    inserts: list[Insert]
+    done: asyncio.Future[None]
+
+
+class _HeadMoved(Exception):
+    """Another writer extended the chain first; the transaction is rolled back and retried."""
+
+
+def _by_table(inserts: Sequence[Insert]) -> dict[Table, list[Mapping[str, Any]]]:
+    grouped: dict[Table, list[Mapping[str, Any]]] = {}
+    for row in inserts:
+        grouped.setdefault(row.table, []).append(row.values)
+    return grouped
+
+
+def _events_in_order(events: Iterable[AuditEvent]) -> list[AuditEvent]:
+    return sorted(events, key=lambda event: event.at)
+
+
 async def _commit_batch(
-    batch: list[tuple[Sequence[AuditEvent], asyncio.Future[None]]],
-    write: Callable[[list[AuditEvent]], Awaitable[None]],
+    batch: list[_Submission],
+    write: Callable[[list[AuditEvent], list[Insert]], Awaitable[None]],
 ) -> None:
     try:
-        await write(sorted((e for events, _ in batch for e in events), key=lambda e: e.at))
+        await write(
+            _events_in_order(e for s in batch for e in s.events),
+            [row for s in batch for row in s.inserts],
+        )
     except Exception:
         if len(batch) == 1:
-            log.exception("audit_commit_failed", events=len(batch[0][0]))
-            _settle(batch[0][1], _unavailable())
+            log.exception("audit_commit_failed", events=len(batch[0].events))
+            _settle(batch[0].done, _unavailable())
             return
         for submission in batch:
             await _commit_batch([submission], write)
         return
-    for _, done in batch:
-        _settle(done, None)
+    for submission in batch:
+        _settle(submission.done, None)
 
 
 def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
@@ -145,21 +202,21 @@ class ThreadCommitter:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._chain = _random_chain()
-        self._pending: list[tuple[list[AuditEvent], Future[None]]] = []
+        self._pending: list[tuple[list[AuditEvent], list[Insert], Future[None]]] = []
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    async def append(self, events: Sequence[AuditEvent]) -> None:
+    async def append(self, events: Sequence[AuditEvent], inserts: Sequence[Insert] = ()) -> None:
         if events:
-            await asyncio.wrap_future(self.submit(events))
+            await asyncio.wrap_future(self._submit(events, inserts))
 
-    def submit(self, events: Sequence[AuditEvent]) -> Future[None]:
+    def _submit(self, events: Sequence[AuditEvent], inserts: Sequence[Insert]) -> Future[None]:
         done: Future[None] = Future()
         with self._wake:
             if self._closed:
                 raise RuntimeError("the audit committer is closed")
-            self._pending.append((list(events), done))
+            self._pending.append((list(events), list(inserts), done))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="audit-committer", daemon=True
@@ -190,18 +247,21 @@ class ThreadCommitter:
                 del self._pending[:MAX_BATCH]
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[list[AuditEvent], Future[None]]]) -> None:
-        events = sorted((e for events, _ in batch for e in events), key=lambda e: e.at)
+    def _commit(self, batch: list[tuple[list[AuditEvent], list[Insert], Future[None]]]) -> None:
+        events = _events_in_order(e for events, _, _ in batch for e in events)
+        inserts = [row for _, rows, _ in batch for row in rows]
         try:
             with Session(self._engine) as session, session.begin():
+                for table, rows in _by_table(inserts).items():
+                    session.execute(insert(table), rows)
                 repository.append(session, self._chain, events)
         except Exception:
             if len(batch) == 1:
                 log.exception("audit_commit_failed", events=len(events))
-                batch[0][1].set_exception(_unavailable())
+                batch[0][2].set_exception(_unavailable())
                 return
             for submission in batch:
                 self._commit([submission])
             return
-        for _, done in batch:
+        for _, _, done in batch:
             done.set_result(None)

@@ -9,7 +9,9 @@ which in WAL mode reads a snapshot without waiting for writers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import asyncpg
@@ -49,17 +51,24 @@ class AsyncPostgres:
         self._compiled: dict[ClauseElement, tuple[str, tuple[str, ...]]] = {}
 
     async def one(self, statement: AnySelect, params: Mapping[str, Any]) -> Row | None:
-        sql, names = self._compile(statement)
+        sql, names = self.compile(statement)
         async with (await self._current_pool()).acquire() as connection:
             record = await connection.fetchrow(sql, *(params[name] for name in names))
         return None if record is None else dict(record.items())
 
     async def execute(self, statement: ClauseElement, params: Mapping[str, Any]) -> int:
         """Runs one statement as its own (durable) transaction; returns the rows it changed."""
-        sql, names = self._compile(statement)
+        sql, names = self.compile(statement)
         async with (await self._current_pool()).acquire() as connection:
             status = await connection.execute(sql, *(params[name] for name in names))
         return int(status.rsplit(" ", 1)[-1])
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        """Statements run in one transaction, committed when the block ends without error."""
+        pool = await self._current_pool()
+        async with pool.acquire() as connection, connection.transaction():
+            yield PostgresTransaction(self, connection)
 
     async def _current_pool(self) -> asyncpg.Pool:
         pool = self._pool
@@ -93,12 +102,13 @@ class AsyncPostgres:
                     # The reader only runs single SELECTs outside transactions and leaves
                     # no session state behind, so the per-release reset round trip is skipped.
                     reset=_leave_as_is,
+                    init=_json_codecs,
                 )
             )
         self._pool = await self._opening
         return self._pool
 
-    def _compile(self, statement: ClauseElement) -> tuple[str, tuple[str, ...]]:
+    def compile(self, statement: ClauseElement) -> tuple[str, tuple[str, ...]]:
         known = self._compiled.get(statement)
         if known is None:
             compiled = statement.compile(dialect=self._dialect)
@@ -110,6 +120,35 @@ class AsyncPostgres:
 
 async def _leave_as_is(_connection: asyncpg.Connection) -> None:
     return None
+
+
+async def _json_codecs(connection: asyncpg.Connection) -> None:
+    # JSON columns take and give Python values, as they do through SQLAlchemy.
+    for name in ("json", "jsonb"):
+        await connection.set_type_codec(
+            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+class PostgresTransaction:
+    def __init__(
+        self, db: AsyncPostgres, connection: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+    ) -> None:
+        self._db = db
+        self._connection = connection
+
+    async def execute(self, statement: ClauseElement, params: Mapping[str, Any]) -> int:
+        sql, names = self._db.compile(statement)
+        status = await self._connection.execute(sql, *(params[name] for name in names))
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def executemany(
+        self, statement: ClauseElement, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        sql, names = self._db.compile(statement)
+        await self._connection.executemany(
+            sql, [tuple(row[name] for name in names) for row in rows]
+        )
 
 
 class InPlaceReader:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Select, exists, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, LargeBinary, Select, bindparam, exists, func, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from telehealth.db.reader import AnySelect
 from telehealth.identity.tables import (
     ApiToken,
     CareAssignment,
@@ -175,3 +177,34 @@ def revoke_credentials_of(session: Session, user_id: uuid.UUID, at: object) -> N
         .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=at)
     )
+
+
+_OWN_PATIENT = aliased(Patient, name="own_patient")
+
+
+def bearer_select(*columns: ColumnElement[Any] | InstrumentedAttribute[Any]) -> AnySelect:
+    """A bearer token's credential, its user and the user's own patient id (the columns
+    :func:`telehealth.identity.fast.token_actor` reads), plus ``columns``; callers add joins."""
+    return (
+        select(
+            ApiToken.id.label("credential_id"),
+            ApiToken.mfa_verified,
+            ApiToken.credentials_epoch.label("credential_epoch"),
+            ApiToken.expires_at,
+            ApiToken.revoked_at,
+            User.id.label("user_id"),
+            User.role,
+            User.org_id.label("user_org_id"),
+            User.active,
+            User.credentials_epoch.label("user_epoch"),
+            _OWN_PATIENT.id.label("own_patient_id"),
+            *columns,
+        )
+        .select_from(ApiToken)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(_OWN_PATIENT, _OWN_PATIENT.user_id == User.id)
+        .where(ApiToken.token_hash == bindparam("token_hash", type_=LargeBinary()))
+    )
+
+
+BEARER_ACTOR = bearer_select()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.errors import not_found
-from telehealth.identity.model import Role
+from telehealth.identity.model import Actor, Role
 from telehealth.policy.decision import Decision
 from telehealth.policy.engine import decide
 from telehealth.policy.explain import rules_fired
@@ -41,21 +42,8 @@ def decide_and_record(
     actor = scope.require_actor()
     if patient_id is not None:
         access.readable_patient(scope, patient_id)
-    parsed = parse_facts(facts)
-    record_id = uuid.uuid4()
-    decision = decide(
-        parsed, ruleset or ruleset_at(), evaluated_at=scope.clock.now(), decision_id=str(record_id)
-    )
-    record = DecisionRecord(
-        id=record_id,
-        org_id=actor.org_id,
-        requested_by=actor.user_id,
-        patient_id=patient_id,
-        ruleset_revision=decision.ruleset_revision,
-        masked_facts=masked_facts(parsed),
-        decision=decision.model_dump(mode="json"),
-        rules_fired=list(rules_fired(decision)),
-        created_at=scope.clock.now(),
+    decision, record = prepare_decision(
+        actor, parse_facts(facts), now=scope.clock.now(), patient_id=patient_id, ruleset=ruleset
     )
     scope.session.add(record)
     scope.session.flush()
@@ -64,9 +52,39 @@ def decide_and_record(
         "decision",
         record.id,
         patient_id=patient_id,
-        detail={"revision": decision.ruleset_revision[:16]},
+        detail=creation_detail(decision),
     )
     return decision, record
+
+
+def prepare_decision(
+    actor: Actor,
+    facts: Facts,
+    *,
+    now: datetime,
+    patient_id: uuid.UUID | None = None,
+    ruleset: RuleSet | None = None,
+) -> tuple[Decision, DecisionRecord]:
+    """Decides and builds the record to store (not yet added to any session)."""
+    record_id = uuid.uuid4()
+    decision = decide(facts, ruleset or ruleset_at(), evaluated_at=now, decision_id=str(record_id))
+    record = DecisionRecord(
+        id=record_id,
+        org_id=actor.org_id,
+        requested_by=actor.user_id,
+        patient_id=patient_id,
+        ruleset_revision=decision.ruleset_revision,
+        masked_facts=masked_facts(facts),
+        decision=decision.model_dump(mode="json"),
+        rules_fired=list(rules_fired(decision)),
+        created_at=now,
+    )
+    return decision, record
+
+
+def creation_detail(decision: Decision) -> dict[str, str | int | bool]:
+    """What the audit row of a stored decision says about it (never the facts)."""
+    return {"revision": decision.ruleset_revision[:16]}
 
 
 def readable_decision(scope: Scope, decision_id: uuid.UUID) -> DecisionRecord:

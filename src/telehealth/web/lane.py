@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telehealth.errors import DomainError
 from telehealth.logging import get_logger
@@ -35,6 +35,9 @@ class Lane:
     method: str
     path: str  # the route's path template, e.g. "/v1/patients/{patient_id}"
     handler: LaneHandler
+    # Lanes that read a body take only bodies of a declared length up to this size; the
+    # body is then replayed to the route if the lane lets it answer.
+    max_body: int | None = None
 
 
 class FastLanes:
@@ -51,16 +54,31 @@ class FastLanes:
                 if scope["method"] != lane.method:
                     continue
                 match = pattern.match(scope["path"])
-                if match is None:
-                    continue
-                request = Request(scope, receive)
-                response = await self._answer(lane, request, match.groupdict())
-                if response is not None:
-                    scope["route"] = lane
-                    await response(scope, receive, send)
-                    return
+                if match is not None:
+                    remaining = await self._try(lane, match.groupdict(), scope, receive, send)
+                    if remaining is None:
+                        return
+                    receive = remaining
                 break
         await self.app(scope, receive, send)
+
+    async def _try(
+        self, lane: Lane, params: Mapping[str, str], scope: Scope, receive: Receive, send: Send
+    ) -> Receive | None:
+        """Lets the lane answer; returns None if it did, else the channel the route must read
+        the request from (replaying the body the lane read)."""
+        body = None
+        if lane.max_body is not None:
+            body = await _bounded_body(scope, receive, lane.max_body)
+            if body is None:
+                return receive
+        request = Request(scope, receive if body is None else _replay(body, receive))
+        response = await self._answer(lane, request, params)
+        if response is None:
+            return receive if body is None else _replay(body, receive)
+        scope["route"] = lane
+        await response(scope, receive, send)
+        return None
 
     async def _answer(
         self, lane: Lane, request: Request, params: Mapping[str, str]
@@ -72,3 +90,37 @@ class FastLanes:
         except Exception:
             log.warning("lane_failed", route=lane.path, exc_info=True)
             return None
+
+
+async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The whole body if its declared length is within ``limit``; None (nothing read) if not."""
+    declared = None
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            declared = value
+            break
+    if declared is None or not declared.isdigit() or int(declared) > limit:
+        return None
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that gives ``body`` once, then whatever the client sends next."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

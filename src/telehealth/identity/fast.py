@@ -1,0 +1,44 @@
+"""Bearer-token authentication in one statement, for the fast lanes (telehealth.web.lane).
+
+The checks are those of :func:`telehealth.identity.service.resolve_token`; where they fail the
+fast path gives up and the request takes the ordinary route, which refuses it and says why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from telehealth.clock import ensure_utc
+from telehealth.db.reader import FastReader, Row
+from telehealth.identity import credentials
+from telehealth.identity.model import Actor, CredentialKind, Role, credential_current
+from telehealth.identity.repository import BEARER_ACTOR
+
+
+async def bearer_actor(reader: FastReader, token: str, now: datetime) -> Actor | None:
+    """The actor of a current bearer token signed in as its role requires, else None."""
+    row = await reader.one(BEARER_ACTOR, {"token_hash": credentials.digest(token)})
+    return None if row is None else token_actor(row, now)
+
+
+def token_actor(row: Row, now: datetime) -> Actor | None:
+    """The actor of a row from :func:`repository.bearer_select`, if its token is current and
+    signed in with the second factor its role requires."""
+    current = credential_current(
+        revoked=row["revoked_at"] is not None,
+        user_active=bool(row["active"]),
+        user_epoch=row["user_epoch"],
+        credential_epoch=row["credential_epoch"],
+    )
+    if not current or now >= ensure_utc(row["expires_at"]):
+        return None
+    actor = Actor.of(
+        user_id=row["user_id"],
+        role=Role(row["role"]),
+        org_id=row["user_org_id"],
+        patient_id=row["own_patient_id"],
+        mfa_verified=bool(row["mfa_verified"]),
+        credential=CredentialKind.TOKEN,
+        credential_id=row["credential_id"],
+    )
+    return None if actor.needs_mfa else actor
