@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class RawJSON(str):
+    """A JSON document serialized already (by pydantic, say), stored as it is in JSON columns
+    rather than serialized a second time."""
+
+
+def dumps_json(value: Any) -> str:
+    """The JSON serializer of every database connection (see :class:`RawJSON`)."""
+    return value if isinstance(value, RawJSON) else json.dumps(value)
 
 
 class Base(DeclarativeBase):

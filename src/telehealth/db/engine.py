@@ -7,17 +7,29 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from telehealth.db.base import dumps_json
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=dumps_json,
+            **kwargs,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     # Connections are recycled rather than pinged: a ping is one more round trip per request.
-    return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=10, **kwargs)
+    return create_engine(
+        url,
+        pool_recycle=1800,
+        pool_size=10,
+        max_overflow=10,
+        json_serializer=dumps_json,
+        **kwargs,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -21,6 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from telehealth.db.base import dumps_json
+
 Row = Mapping[str, Any]
 # Any SELECT, whatever its columns.
 AnySelect = Select[*tuple[Any, ...]]
@@ -126,7 +128,7 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
     # JSON columns take and give Python values, as they do through SQLAlchemy.
     for name in ("json", "jsonb"):
         await connection.set_type_codec(
-            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            name, encoder=dumps_json, decoder=json.loads, schema="pg_catalog"
         )
 
 

@@ -14,7 +14,7 @@ from typing import cast
 
 from sqlalchemy import Table
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from telehealth.audit.committer import Insert
 from telehealth.audit.model import Action, AuditEvent, Outcome
@@ -44,7 +44,7 @@ async def create_decision(
     actor = await bearer_actor(services.reader, token, now)
     if actor is None:
         return None
-    decision, record = service.prepare_decision(actor, facts, now=now)
+    decision, record = service.prepare_decision(actor, facts, now=now, serialized=True)
     event = AuditEvent(
         at=now,
         action=Action.CREATE,
@@ -60,8 +60,11 @@ async def create_decision(
     )
     row = {column.key: getattr(record, column.key) for column in _RECORDS.columns}
     await services.audit_group.append([event], [Insert(_RECORDS, row)])
-    return JSONResponse(
-        record.decision, status_code=201, headers={"Location": f"/v1/decisions/{record.id}"}
+    return Response(
+        record.decision,
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": f"/v1/decisions/{record.id}"},
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from telehealth.access import service as access
 from telehealth.audit.model import Action
+from telehealth.db.base import RawJSON
 from telehealth.errors import not_found
 from telehealth.identity.model import Actor, Role
 from telehealth.policy.decision import Decision
@@ -64,8 +65,10 @@ def prepare_decision(
     now: datetime,
     patient_id: uuid.UUID | None = None,
     ruleset: RuleSet | None = None,
+    serialized: bool = False,
 ) -> tuple[Decision, DecisionRecord]:
-    """Decides and builds the record to store (not yet added to any session)."""
+    """Decides and builds the record to store (not yet added to any session). ``serialized``
+    keeps the record's decision as the JSON text to store and send, not a dict."""
     record_id = uuid.uuid4()
     decision = decide(facts, ruleset or ruleset_at(), evaluated_at=now, decision_id=str(record_id))
     record = DecisionRecord(
@@ -75,7 +78,9 @@ def prepare_decision(
         patient_id=patient_id,
         ruleset_revision=decision.ruleset_revision,
         masked_facts=masked_facts(facts),
-        decision=decision.model_dump(mode="json"),
+        decision=(
+            RawJSON(decision.model_dump_json()) if serialized else decision.model_dump(mode="json")
+        ),
         rules_fired=list(rules_fired(decision)),
         created_at=now,
     )
