@@ -125,9 +125,9 @@ def test_a_failing_submission_fails_alone(
     original_sql = repository.append_if_head_statement
     original_append = repository.append
 
-    def statement(chain_id: int, records: Any) -> Any:
+    def statement(chain_id: int, records: Any, carried: Any = None) -> Any:
         refuse(records)
-        return original_sql(chain_id, records)
+        return original_sql(chain_id, records, carried)
 
     def append(session: Any, chain_id: int, events: Any) -> Any:
         records = original_append(session, chain_id, events)

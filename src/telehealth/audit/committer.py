@@ -25,11 +25,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, Table, TextClause, insert
+from sqlalchemy import Engine, Table, insert
 from sqlalchemy.orm import Session
 
 from telehealth.audit import repository
-from telehealth.audit.model import CHAINS, AuditEvent, ChainedRecord, chain
+from telehealth.audit.model import CHAINS, AuditEvent, chain
 from telehealth.db.reader import AsyncPostgres, FastReader
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.logging import get_logger
@@ -104,40 +104,20 @@ class PostgresCommitter:
             await _commit_batch(batch, self._write)
 
     async def _write(self, events: list[AuditEvent], inserts: list[Insert]) -> None:
-        """Chains the batch on the remembered head and writes it in one statement (within one
-        transaction with the batch's inserts, if any); if another process moved the head
-        meanwhile, reads the head again and retries."""
+        """Chains the batch on the remembered head and writes it, with the rows it carries, in
+        one statement; if another process moved the head meanwhile, reads the head again and
+        retries."""
+        carried = _by_table(inserts)
         while True:
             if self._head is None:
                 self._head = await self._read_head()
             seq, prev_hash = self._head
             records = chain(self._chain, seq, prev_hash, events)
-            statement, params = repository.append_if_head_statement(self._chain, records)
-            if inserts:
-                appended = await self._write_with_inserts(inserts, statement, params, records)
-            else:
-                appended = await self._db.execute(statement, params) == len(records)
-            if appended:
+            statement, params = repository.append_if_head_statement(self._chain, records, carried)
+            if await self._db.execute(statement, params) == len(records):
                 self._head = (records[-1].seq, records[-1].hash)
                 return
             self._head = None
-
-    async def _write_with_inserts(
-        self,
-        inserts: list[Insert],
-        statement: TextClause,
-        params: dict[str, object],
-        records: list[ChainedRecord],
-    ) -> bool:
-        try:
-            async with self._db.transaction() as tx:
-                for table, rows in _by_table(inserts).items():
-                    await tx.executemany(insert(table), rows)
-                if await tx.execute(statement, params) != len(records):
-                    raise _HeadMoved
-        except _HeadMoved:
-            return False
-        return True
 
     async def _read_head(self) -> tuple[int, str]:
         row = await self._db.one(repository.HEAD_OF, {"chain": self._chain})
@@ -149,10 +129,6 @@ class _Submission:
     events: list[AuditEvent]
     inserts: list[Insert]
     done: asyncio.Future[None]
-
-
-class _HeadMoved(Exception):
-    """Another writer extended the chain first; the transaction is rolled back and retried."""
 
 
 def _by_table(inserts: Sequence[Insert]) -> dict[Table, list[Mapping[str, Any]]]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, TextClause, bindparam, insert, select, text, update
+from sqlalchemy import JSON, Column, Table, TextClause, bindparam, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from telehealth.audit.model import (
@@ -20,6 +22,7 @@ from telehealth.audit.model import (
     chain,
 )
 from telehealth.audit.tables import AuditHead, AuditRow
+from telehealth.db.base import dumps_json
 
 _ROWS = cast(Table, AuditRow.__table__)
 _HEADS = cast(Table, AuditHead.__table__)
@@ -148,18 +151,19 @@ def head_from(row: Mapping[str, Any] | None) -> tuple[int, str]:
     return (0, GENESIS_HASH) if row is None else (row["seq"], row["hash"])
 
 
-# One statement moves the head from the state the rows were chained on and inserts the rows,
-# or does nothing at all if another writer moved the head first. The UPDATE locks the head
-# row, so a concurrent writer waits, then finds the head moved. As a single statement in
-# autocommit mode it is one round trip and one durable commit for a whole batch. The casts
-# give every array a type even when all its values are NULL.
-_APPEND_IF_HEAD = text(
-    """
-    WITH moved AS (
+# One statement moves the head from the state the rows were chained on and inserts the rows
+# (and any rows the batch carries for other tables), or does nothing at all if another writer
+# moved the head first. The UPDATE locks the head row, so a concurrent writer waits, then
+# finds the head moved. As a single statement in autocommit mode it is one round trip and one
+# durable commit for a whole batch. The casts give every array a type even when all its
+# values are NULL.
+_MOVE_HEAD = """moved AS (
         UPDATE audit_head SET seq = :new_seq, hash = :new_hash
         WHERE id = :chain AND seq = :old_seq AND hash = :old_hash
         RETURNING id
-    )
+    )"""
+
+_INSERT_AUDIT_ROWS = """
     INSERT INTO audit_events (chain, seq, at, action, outcome, object_type, object_id,
         actor_id, actor_role, org_id, patient_id, source_ip, request_id, detail,
         prev_hash, hash)
@@ -175,16 +179,41 @@ _APPEND_IF_HEAD = text(
     ) AS r(seq, at, action, outcome, object_type, object_id, actor_id, actor_role, org_id,
         patient_id, source_ip, request_id, detail, prev_hash, hash)
     WHERE EXISTS (SELECT 1 FROM moved)
-    """
-)
+"""
+
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+@functools.cache
+def _append_statement(tables: tuple[Table, ...]) -> TextClause:
+    """The append statement for a batch that also carries rows for ``tables`` (built once per
+    combination of tables)."""
+    ctes = [_MOVE_HEAD]
+    for index, table in enumerate(tables):
+        names = ", ".join(column.name for column in table.columns)
+        arrays = ", ".join(_array(f"t{index}_{column.name}", column) for column in table.columns)
+        # Names and types come from table metadata, never from input.
+        insert_rows = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+        ctes.append(f"carried_{index} AS ({insert_rows} WHERE EXISTS (SELECT 1 FROM moved))")  # noqa: S608
+    return text("WITH " + ",\n    ".join(ctes) + _INSERT_AUDIT_ROWS)
+
+
+def _array(name: str, column: Column[Any]) -> str:
+    if isinstance(column.type, JSON):
+        # JSON values travel as their text, serialized once.
+        return f"CAST(CAST(:{name} AS text[]) AS json[])"
+    return f"CAST(:{name} AS {column.type.compile(dialect=_POSTGRESQL)}[])"
 
 
 def append_if_head_statement(
-    chain_id: int, records: Sequence[ChainedRecord]
+    chain_id: int,
+    records: Sequence[ChainedRecord],
+    carried: Mapping[Table, Sequence[Mapping[str, Any]]] | None = None,
 ) -> tuple[TextClause, dict[str, object]]:
     """PostgreSQL: the statement appending ``records``, chained on the head they name (the
-    first one's previous hash), if that is still the head. It changes no row otherwise, so
-    the caller compares the rows changed with ``len(records)``."""
+    first one's previous hash), and inserting the ``carried`` rows, if that is still the
+    head. It changes no row otherwise, so the caller compares the audit rows it inserted with
+    ``len(records)``."""
     first, last = records[0], records[-1]
     columns: dict[str, list[object]] = {name: [] for name in _ARRAY_COLUMNS}
     for record in records:
@@ -200,7 +229,15 @@ def append_if_head_statement(
         "new_hash": last.hash,
         **columns,
     }
-    return _APPEND_IF_HEAD, params
+    tables = tuple(carried or ())
+    for index, table in enumerate(tables):
+        rows = (carried or {})[table]
+        for column in table.columns:
+            as_json = isinstance(column.type, JSON)
+            params[f"t{index}_{column.name}"] = [
+                dumps_json(row[column.key]) if as_json else row[column.key] for row in rows
+            ]
+    return _append_statement(tables), params
 
 
 _ARRAY_COLUMNS = (

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import asyncpg
@@ -64,13 +63,6 @@ class AsyncPostgres:
         async with (await self._current_pool()).acquire() as connection:
             status = await connection.execute(sql, *(params[name] for name in names))
         return int(status.rsplit(" ", 1)[-1])
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
-        """Statements run in one transaction, committed when the block ends without error."""
-        pool = await self._current_pool()
-        async with pool.acquire() as connection, connection.transaction():
-            yield PostgresTransaction(self, connection)
 
     async def _current_pool(self) -> asyncpg.Pool:
         pool = self._pool
@@ -129,27 +121,6 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
         await connection.set_type_codec(
             name, encoder=dumps_json, decoder=json.loads, schema="pg_catalog"
-        )
-
-
-class PostgresTransaction:
-    def __init__(
-        self, db: AsyncPostgres, connection: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
-    ) -> None:
-        self._db = db
-        self._connection = connection
-
-    async def execute(self, statement: ClauseElement, params: Mapping[str, Any]) -> int:
-        sql, names = self._db.compile(statement)
-        status = await self._connection.execute(sql, *(params[name] for name in names))
-        return int(status.rsplit(" ", 1)[-1])
-
-    async def executemany(
-        self, statement: ClauseElement, rows: Sequence[Mapping[str, Any]]
-    ) -> None:
-        sql, names = self._db.compile(statement)
-        await self._connection.executemany(
-            sql, [tuple(row[name] for name in names) for row in rows]
         )
 
 
