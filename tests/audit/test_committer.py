@@ -188,3 +188,33 @@ def test_max_batch_bounds_a_transaction(
     results = asyncio.run(_run([group], events, [reader]))
     assert results == [None] * len(events)
     assert _verify(engine)[0]
+
+
+def test_reads_wait_for_the_group_and_writes_commit_their_own_rows(
+    client: Any, world: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the group commit failing, a read is refused (no record without its audit row)
+    while a write, whose audit rows share its own transaction, still succeeds."""
+    group = app.state.services.audit_group
+
+    async def unavailable(events: Any, inserts: Any = ()) -> None:
+        raise DomainError(ErrorCode.UNAVAILABLE, "the audit log is unavailable; try again")
+
+    monkeypatch.setattr(group, "append", unavailable)
+    patient = world["patient_a"]
+    target = f"/v1/patients/{patient.patient_id}"
+
+    read = client.get(target, headers=patient.headers)
+    assert read.status_code == 503
+    assert "given_name" not in read.text
+    page = client.get("/v1/patients", headers=world["coordinator"].headers)
+    assert page.status_code == 503
+
+    before = _verify(app.state.services.engine)[1]
+    write = client.patch(
+        target, json={"phone": "+15125550100", "version": 1}, headers=patient.headers
+    )
+    assert write.status_code == 200, write.text
+    ok, after = _verify(app.state.services.engine)
+    assert ok
+    assert after == before + 1

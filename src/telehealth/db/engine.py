@@ -64,8 +64,8 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 def wrote(session: Session) -> bool:
-    """Whether the session has sent anything but SELECTs in its current unit of work."""
-    return bool(session.info.get(WROTE))
+    """Whether the session has written, or holds changes it will write when it commits."""
+    return bool(session.info.get(WROTE) or session.new or session.dirty or session.deleted)
 
 
 def _mark_flush(session: Session, _context: Any) -> None:
