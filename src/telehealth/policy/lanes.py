@@ -44,13 +44,13 @@ async def create_decision(
     actor = await bearer_actor(services.reader, token, now)
     if actor is None:
         return None
-    decision, record = service.prepare_decision(actor, facts, now=now, serialized=True)
+    decision, row = service.prepare_decision(actor, facts, now=now, serialized=True)
     event = AuditEvent(
         at=now,
         action=Action.CREATE,
         outcome=Outcome.SUCCESS,
         object_type="decision",
-        object_id=str(record.id),
+        object_id=str(row["id"]),
         actor_id=actor.user_id,
         actor_role=actor.role.value,
         org_id=actor.org_id,
@@ -58,13 +58,12 @@ async def create_decision(
         request_id=getattr(request.state, "request_id", None),
         detail=service.creation_detail(decision),
     )
-    row = {column.key: getattr(record, column.key) for column in _RECORDS.columns}
     await services.audit_group.append([event], [Insert(_RECORDS, row)])
     return Response(
-        record.decision,
+        row["decision"],
         status_code=201,
         media_type="application/json",
-        headers={"Location": f"/v1/decisions/{record.id}"},
+        headers={"Location": f"/v1/decisions/{row['id']}"},
     )
 
 

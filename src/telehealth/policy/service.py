@@ -43,9 +43,10 @@ def decide_and_record(
     actor = scope.require_actor()
     if patient_id is not None:
         access.readable_patient(scope, patient_id)
-    decision, record = prepare_decision(
+    decision, values = prepare_decision(
         actor, parse_facts(facts), now=scope.clock.now(), patient_id=patient_id, ruleset=ruleset
     )
+    record = DecisionRecord(**values)
     scope.session.add(record)
     scope.session.flush()
     scope.audit.record(
@@ -66,25 +67,25 @@ def prepare_decision(
     patient_id: uuid.UUID | None = None,
     ruleset: RuleSet | None = None,
     serialized: bool = False,
-) -> tuple[Decision, DecisionRecord]:
-    """Decides and builds the record to store (not yet added to any session). ``serialized``
-    keeps the record's decision as the JSON text to store and send, not a dict."""
+) -> tuple[Decision, dict[str, Any]]:
+    """Decides and builds the column values of the record to store. ``serialized`` gives the
+    decision as the JSON text to store and send, not a dict."""
     record_id = uuid.uuid4()
     decision = decide(facts, ruleset or ruleset_at(), evaluated_at=now, decision_id=str(record_id))
-    record = DecisionRecord(
-        id=record_id,
-        org_id=actor.org_id,
-        requested_by=actor.user_id,
-        patient_id=patient_id,
-        ruleset_revision=decision.ruleset_revision,
-        masked_facts=masked_facts(facts),
-        decision=(
+    values = {
+        "id": record_id,
+        "org_id": actor.org_id,
+        "requested_by": actor.user_id,
+        "patient_id": patient_id,
+        "ruleset_revision": decision.ruleset_revision,
+        "masked_facts": masked_facts(facts),
+        "decision": (
             RawJSON(decision.model_dump_json()) if serialized else decision.model_dump(mode="json")
         ),
-        rules_fired=list(rules_fired(decision)),
-        created_at=now,
-    )
-    return decision, record
+        "rules_fired": list(rules_fired(decision)),
+        "created_at": now,
+    }
+    return decision, values
 
 
 def creation_detail(decision: Decision) -> dict[str, str | int | bool]:
