@@ -20,6 +20,17 @@ CSP = (
 )
 
 
+ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(self), microphone=(self), geolocation=()"),
+)
+CSP_HEADER = (b"content-security-policy", CSP.encode())
+NO_STORE = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
 class SecurityMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
@@ -61,20 +72,13 @@ class SecurityMiddleware:
     def _headers(
         self, request_id: str, present: set[bytes], cacheable: bool
     ) -> list[tuple[bytes, bytes]]:
-        headers = [
-            (b"x-request-id", request_id.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"same-origin"),
-            (b"x-frame-options", b"DENY"),
-            (b"permissions-policy", b"camera=(self), microphone=(self), geolocation=()"),
-        ]
+        headers = [(b"x-request-id", request_id.encode()), *ALWAYS]
         if b"content-security-policy" not in present:
-            headers.append((b"content-security-policy", CSP.encode()))
+            headers.append(CSP_HEADER)
         if not cacheable and b"cache-control" not in present:
-            headers.append((b"cache-control", b"no-store"))
-            headers.append((b"pragma", b"no-cache"))
+            headers.extend(NO_STORE)
         if self.hsts:
-            headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+            headers.append(HSTS)
         return headers
 
 
