@@ -559,9 +559,9 @@ async def _receive_body(request: Request, patch: uploads.Patch) -> None:
         async for piece in request.stream():
             uploads.feed(patch, piece)
             if uploads.ready(patch):
-                data = uploads.take(patch)
                 if staging is not None:
-                    await staging
+                    await staging  # its buffer is the one the body goes on into
+                data = uploads.take(patch)
                 staging = asyncio.ensure_future(run_in_threadpool(uploads.append, patch, data))
     finally:
         if staging is not None:

@@ -34,9 +34,9 @@ from telehealth.scope import Scope
 from telehealth.storage import StoredBlob, new_upload_id
 
 UPLOAD = "review_upload"
-# Appends are made in pieces of this size while a PATCH body streams in. Each is durable
-# (fsynced) before the offset moves; one piece is appended while the next is received, so
-# memory stays bounded by a few pieces whatever the body size.
+# Appends are made in pieces of this size while a PATCH body streams in; one piece is appended
+# while the next is received into a second buffer, and the PATCH is fsynced once before it is
+# acknowledged. Memory stays bounded by a few pieces whatever the body size.
 APPEND_SIZE = 4 * 1024 * 1024
 # A PATCH carrying Upload-Checksum is verified before anything is appended, so its body is
 # held in memory; this caps it.
@@ -256,7 +256,11 @@ def upload_state(scope: Scope, upload_id: str) -> UploadState:
 
 @dataclass
 class Patch:
-    """One PATCH in progress: the held writer and what the headers promised."""
+    """One PATCH in progress: the held writer and what the headers promised.
+
+    The body is received into ``buffer`` while ``spare``, the previous piece, is appended; the
+    two swap roles, so each PATCH reuses the same two buffers instead of allocating per piece.
+    """
 
     upload: ReviewUpload
     storage: ReviewStorage
@@ -264,6 +268,8 @@ class Patch:
     checksum: tuple[str, bytes] | None
     start_offset: int
     buffer: bytearray = field(default_factory=bytearray)
+    filled: int = 0  # bytes of ``buffer`` holding body data
+    spare: bytearray = field(default_factory=bytearray)
     accepted: int = 0  # body bytes taken in by this PATCH, appended or not
     checked_type: bool = False
 
@@ -321,26 +327,34 @@ def feed(patch: Patch, piece: bytes) -> None:
     """Take body bytes into the buffer; :func:`append` stores them (off the event loop)."""
     patch.accepted += len(piece)
     _check_body_size(patch.upload, patch.start_offset, patch.accepted, patch.checksum is not None)
-    patch.buffer += piece
+    end = patch.filled + len(piece)
+    # In place while the piece fits; the buffer grows only when it does not.
+    patch.buffer[patch.filled : end] = piece
+    patch.filled = end
 
 
 def ready(patch: Patch) -> bool:
     """A full piece is buffered and may be appended while more of the body arrives."""
-    return patch.checksum is None and len(patch.buffer) >= APPEND_SIZE
+    return patch.checksum is None and patch.filled >= APPEND_SIZE
 
 
-def take(patch: Patch) -> bytearray:
-    """Detach the buffered bytes for :func:`append`; the first ones decide the file type."""
-    if not patch.checked_type and patch.buffer:
-        _check_type(patch, bytes(patch.buffer[: media_checks.SNIFF_BYTES]))
-    data, patch.buffer = patch.buffer, bytearray()
+def take(patch: Patch) -> memoryview:
+    """Hand the buffered bytes to :func:`append`; the first ones decide the file type.
+
+    The body goes on into the spare buffer, so the previous :func:`append` must have finished.
+    """
+    data = memoryview(patch.buffer)[: patch.filled]
+    if not patch.checked_type and data:
+        _check_type(patch, bytes(data[: media_checks.SNIFF_BYTES]))
+    patch.buffer, patch.spare, patch.filled = patch.spare, patch.buffer, 0
     return data
 
 
-def append(patch: Patch, data: bytearray) -> None:
+def append(patch: Patch, data: memoryview) -> None:
     """Seal and stage ``data``; :func:`make_durable` fsyncs before the PATCH is acknowledged."""
-    if data:
-        patch.lease.writer.append(bytes(data), sync=False)
+    with data:
+        if data:
+            patch.lease.writer.append(data, sync=False)
 
 
 def make_durable(patch: Patch) -> None:
@@ -371,8 +385,9 @@ def finish_body(patch: Patch) -> None:
     """The whole body has arrived: verify its checksum, then append what remains."""
     if patch.checksum is not None:
         algorithm, expected = patch.checksum
-        if CHECKSUM_ALGORITHMS[algorithm](patch.buffer).digest() != expected:
-            patch.buffer = bytearray()
+        body = memoryview(patch.buffer)[: patch.filled]
+        if CHECKSUM_ALGORITHMS[algorithm](body).digest() != expected:
+            patch.filled = 0
             raise DomainError(
                 ErrorCode.CHECKSUM_MISMATCH,
                 "the body does not match Upload-Checksum",
