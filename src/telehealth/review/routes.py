@@ -558,7 +558,7 @@ async def _receive_body(request: Request, patch: uploads.Patch) -> None:
     try:
         async for piece in request.stream():
             uploads.feed(patch, piece)
-            if uploads.ready(patch):
+            while uploads.ready(patch):
                 if staging is not None:
                     await staging  # its buffer is the one the body goes on into
                 data = uploads.take(patch)

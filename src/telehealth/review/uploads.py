@@ -36,8 +36,10 @@ from telehealth.storage import StoredBlob, new_upload_id
 UPLOAD = "review_upload"
 # Appends are made in pieces of this size while a PATCH body streams in; one piece is appended
 # while the next is received into a second buffer, and the PATCH is fsynced once before it is
-# acknowledged. Memory stays bounded by a few pieces whatever the body size.
-APPEND_SIZE = 4 * 1024 * 1024
+# acknowledged. Memory stays bounded by a few pieces whatever the body size. One stream chunk
+# per append: a piece this small is still in the CPU cache when it is hashed, sealed and
+# written, which measured cheaper than 4 MiB pieces despite more appends.
+APPEND_SIZE = 1024 * 1024
 # A PATCH carrying Upload-Checksum is verified before anything is appended, so its body is
 # held in memory; this caps it.
 MAX_CHECKSUM_PATCH = 64 * 1024 * 1024
@@ -260,6 +262,7 @@ class Patch:
 
     The body is received into ``buffer`` while ``spare``, the previous piece, is appended; the
     two swap roles, so each PATCH reuses the same two buffers instead of allocating per piece.
+    Received bytes that do not fit wait in ``overflow`` until the swap.
     """
 
     upload: ReviewUpload
@@ -270,6 +273,7 @@ class Patch:
     buffer: bytearray = field(default_factory=bytearray)
     filled: int = 0  # bytes of ``buffer`` holding body data
     spare: bytearray = field(default_factory=bytearray)
+    overflow: memoryview = field(default_factory=lambda: memoryview(b""))
     accepted: int = 0  # body bytes taken in by this PATCH, appended or not
     checked_type: bool = False
 
@@ -324,12 +328,23 @@ def _check_body_size(upload: ReviewUpload, offset: int, size: int, checksummed: 
 
 
 def feed(patch: Patch, piece: bytes) -> None:
-    """Take body bytes into the buffer; :func:`append` stores them (off the event loop)."""
+    """Take body bytes in; :func:`append` stores them (off the event loop).
+
+    Call :func:`take` while :func:`ready` before feeding more.
+    """
     patch.accepted += len(piece)
     _check_body_size(patch.upload, patch.start_offset, patch.accepted, patch.checksum is not None)
-    end = patch.filled + len(piece)
-    # In place while the piece fits; the buffer grows only when it does not.
-    patch.buffer[patch.filled : end] = piece
+    patch.overflow = memoryview(piece)
+    _fill(patch)
+
+
+def _fill(patch: Patch) -> None:
+    # Streamed appends are exactly APPEND_SIZE; a checksummed body is held whole.
+    room = len(patch.overflow) if patch.checksum is not None else APPEND_SIZE - patch.filled
+    part, patch.overflow = patch.overflow[:room], patch.overflow[room:]
+    end = patch.filled + len(part)
+    # In place once the buffer has grown to its size: no allocation per piece.
+    patch.buffer[patch.filled : end] = part
     patch.filled = end
 
 
@@ -347,6 +362,7 @@ def take(patch: Patch) -> memoryview:
     if not patch.checked_type and data:
         _check_type(patch, bytes(data[: media_checks.SNIFF_BYTES]))
     patch.buffer, patch.spare, patch.filled = patch.spare, patch.buffer, 0
+    _fill(patch)
     return data
 
 

@@ -13,10 +13,8 @@ import binascii
 import contextlib
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO, cast
@@ -41,9 +39,6 @@ _CONTENT_TYPE = re.compile(
     r"(?:\s*;\s*[A-Za-z0-9!#$&^_.+-]+=[A-Za-z0-9!#$&^_.+-]+){0,4}"
 )
 _STAGING_META_VERSION = 1
-# hashlib releases the GIL on large buffers, so a resumable append hashes its bytes here while
-# the calling thread seals and writes them: the append costs the slower of the two, not both.
-_HASHING = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="blob-hash")
 
 
 @dataclass(frozen=True)
@@ -400,21 +395,16 @@ class ResumableBlobWriter:
         view = memoryview(data)
         if not view:
             return self._offset
-        # Until the bytes are hashed and the staged length proves they landed whole.
-        self._broken = True
-        hashing = _HASHING.submit(self._digest.update, view)
-        try:
-            records, count = self._seal_pieces(view)
-            new_length = self._blobs.store.staging.append(self.upload_id, records, sync=sync)
-        finally:
-            # The caller may reuse its buffer on return, so the hash must be done with it.
-            hashing.result()
+        records, count = self._seal_pieces(view)
+        self._broken = True  # until the staged length proves the append landed whole
+        new_length = self._blobs.store.staging.append(self.upload_id, records, sync=sync)
         if new_length != self._staged + len(records):
             raise DomainError(ErrorCode.CONFLICT, "upload was modified by another writer")
         self._broken = False
         self._staged = new_length
         self._counter += count
         self._offset += len(view)
+        self._digest.update(view)
         if sync:
             self._mark_durable()
         return self._offset
