@@ -250,11 +250,12 @@ class LocalStaging:
                 start = handle.tell()
                 handle.write(data)
                 handle.flush()
+                end = handle.tell()
                 if sync:
                     os.fsync(handle.fileno())
                 else:
-                    start_writeback(handle.fileno(), start, len(data))
-                return handle.tell()
+                    start_writeback(handle.fileno(), start, end - start)
+                return end
         except FileNotFoundError:
             raise not_found("upload") from None
         except OSError as exc:
