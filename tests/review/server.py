@@ -29,7 +29,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
-            "PYTHONPATH": str(REPO),
+            # This checkout's package first, not whichever one the environment has installed.
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
             "TELEHEALTH_ENV": "test",
             "TELEHEALTH_DATA_DIR": str(settings.data_dir),
             "TELEHEALTH_DATABASE_URL": settings.effective_database_url,

@@ -127,7 +127,7 @@ def _offset(server: Server, url: str, world: World) -> int:
 def test_kill_9_mid_upload_then_resume_gives_identical_sha256(
     server: Server, people: World, settings: Settings
 ) -> None:
-    data = _pdf(3 * APPEND_SIZE)
+    data = _pdf(3 * APPEND_SIZE + 4 * MIB)
     hold_after = APPEND_SIZE + 2 * MIB  # one append's worth, and more in flight
     case_id = _draft_case(server, people)
     client = tus_client.TusClient(f"{server.url}/v1/uploads/", headers=people["patient_a"].headers)

@@ -213,6 +213,20 @@ def test_oversize_chunk_is_rejected_by_the_sealer() -> None:
     sealer = crypto.ChunkSealer(crypto.new_data_key(), crypto.StreamHeader.new(CHUNK), BLOB)
     with pytest.raises(DomainError):
         sealer.seal(b"x" * (CHUNK + 1), 0, final=True)
+    with pytest.raises(DomainError):
+        sealer.seal_into(b"x" * (CHUNK + 1), 0, True, memoryview(bytearray(2 * CHUNK)))
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK])
+def test_seal_into_writes_exactly_the_record_seal_returns(size: int) -> None:
+    sealer = crypto.ChunkSealer(crypto.new_data_key(), crypto.StreamHeader.new(CHUNK), BLOB)
+    plaintext = os.urandom(size)
+    out = bytearray(b"\xee" * (3 + size + crypto.RECORD_OVERHEAD + 5))
+    written = sealer.seal_into(memoryview(plaintext), 9, False, memoryview(out)[3:])
+    assert written == size + crypto.RECORD_OVERHEAD
+    assert out[3 : 3 + written] == sealer.seal(plaintext, 9, final=False)
+    assert out[:3] == b"\xee" * 3
+    assert out[3 + written :] == b"\xee" * 5
 
 
 @given(

@@ -79,6 +79,21 @@ def test_pieces_larger_than_a_chunk_are_split(blobs: EncryptedBlobs) -> None:
     assert len(sealed) == expected
 
 
+def test_append_reads_a_reused_buffer_only_during_the_call(blobs: EncryptedBlobs) -> None:
+    writer = blobs.new_writer(UPLOAD)
+    buffer = bytearray(os.urandom(2 * SMALL_CHUNK + 5))
+    first = bytes(buffer)
+    writer.append(memoryview(buffer), sync=False)
+    buffer[:] = os.urandom(len(buffer))  # the caller refills its buffer for the next append
+    second = bytes(buffer)
+    writer.append(buffer, sync=False)
+    assert writer.durable_offset == 0
+    assert writer.sync() == writer.offset == 2 * len(buffer)
+    stored = writer.finalize()
+    assert b"".join(blobs.open(stored.blob_id)) == first + second
+    assert stored.sha256 == hashlib.sha256(first + second).hexdigest()
+
+
 @pytest.mark.parametrize(
     "torn",
     [

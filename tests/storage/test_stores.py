@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.storage import LocalBlobStore
-from telehealth.storage.local import write_atomic
+from telehealth.storage import LocalBlobStore, local
+from telehealth.storage.local import start_writeback, write_atomic
 from telehealth.storage.ports import BlobStore, StagingArea, new_blob_id
 
 BAD_NAMES = [
@@ -130,3 +130,30 @@ def test_local_write_fsyncs_file_before_rename_and_directory_after(
     monkeypatch.setattr(os, "replace", replace)
     write_atomic(target, [b"abc"])
     assert events == ["fsync-file", "rename", "fsync-dir"]
+
+
+def test_local_unsynced_appends_start_writeback_and_sync_makes_them_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[object] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        events.append("fsync")
+        real_fsync(fd)
+
+    def writeback(fd: int, offset: int, length: int) -> None:
+        events.append(("writeback", offset, length))
+        start_writeback(fd, offset, length)
+
+    staging = LocalBlobStore(tmp_path).staging
+    upload = "upload-0000000000000001"
+    staging.create(upload, b"{}", b"head")
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(local, "start_writeback", writeback)
+    assert staging.append(upload, memoryview(b"abc"), sync=False) == 7
+    assert staging.append(upload, bytearray(b"de"), sync=False) == 9
+    assert events == [("writeback", 4, 3), ("writeback", 7, 2)]
+    staging.sync(upload)
+    assert events[-1] == "fsync"
+    assert b"".join(staging.read_data(upload)) == b"headabcde"

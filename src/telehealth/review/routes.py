@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import uuid
+from collections import deque
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Annotated
@@ -526,7 +527,7 @@ async def _stream_patch(scope: Scope, request: Request, patch: uploads.Patch) ->
             await _receive_body(request, patch)
         except ClientDisconnect:
             # Keep every byte that arrived: the client resumes from the new offset.
-            await run_in_threadpool(uploads.append, patch, uploads.take(patch))
+            await run_in_threadpool(uploads.append_rest, patch)
             await run_in_threadpool(uploads.make_durable, patch)
             healthy = True
             return Response(status_code=400, headers=_tus_headers())
@@ -553,19 +554,29 @@ async def _stream_patch(scope: Scope, request: Request, patch: uploads.Patch) ->
 
 
 async def _receive_body(request: Request, patch: uploads.Patch) -> None:
-    """Reads the body while the previous piece is sealed and staged on a worker thread."""
-    staging: asyncio.Future[None] | None = None
+    """Reads the body while the pieces before are sealed and staged on worker threads."""
+    staging: deque[asyncio.Future[None]] = deque()
     try:
         async for piece in request.stream():
             uploads.feed(patch, piece)
-            if uploads.ready(patch):
-                data = uploads.take(patch)
-                if staging is not None:
-                    await staging
-                staging = asyncio.ensure_future(run_in_threadpool(uploads.append, patch, data))
+            while uploads.ready(patch):
+                if len(staging) >= uploads.APPENDS_IN_FLIGHT:
+                    await staging.popleft()
+                previous = staging[-1] if staging else None
+                staged = _append_after(previous, patch, uploads.take(patch))
+                staging.append(asyncio.ensure_future(staged))
     finally:
-        if staging is not None:
-            await staging
+        if staging:
+            await staging[-1]  # each append awaits the one before: this waits for all
+
+
+async def _append_after(
+    previous: asyncio.Future[None] | None, patch: uploads.Patch, parts: list[memoryview]
+) -> None:
+    # The writer takes one append at a time, in body order.
+    if previous is not None:
+        await previous
+    await run_in_threadpool(uploads.append, patch, parts)
 
 
 @router.delete(UPLOADS + "{upload_id}", tags=["uploads"], status_code=204, response_class=Response)

@@ -16,7 +16,8 @@ import base64
 import binascii
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,10 +35,15 @@ from telehealth.scope import Scope
 from telehealth.storage import StoredBlob, new_upload_id
 
 UPLOAD = "review_upload"
-# Appends are made in pieces of this size while a PATCH body streams in. Each is durable
-# (fsynced) before the offset moves; one piece is appended while the next is received, so
-# memory stays bounded by a few pieces whatever the body size.
-APPEND_SIZE = 4 * 1024 * 1024
+# Appends are made in pieces of this size while a PATCH body streams in, and the PATCH is
+# fsynced once before it is acknowledged. One stream chunk per append: a piece this small is
+# still in the CPU cache when it is hashed, sealed and written, which measured cheaper than
+# 4 MiB pieces despite more appends.
+APPEND_SIZE = 1024 * 1024
+# Received pieces waiting for their append, at most: receiving runs ahead of appending by this
+# much, so a short stall on either side does not stop the other. Memory stays bounded by a few
+# pieces whatever the body size.
+APPENDS_IN_FLIGHT = 4
 # A PATCH carrying Upload-Checksum is verified before anything is appended, so its body is
 # held in memory; this caps it.
 MAX_CHECKSUM_PATCH = 64 * 1024 * 1024
@@ -256,14 +262,20 @@ def upload_state(scope: Scope, upload_id: str) -> UploadState:
 
 @dataclass
 class Patch:
-    """One PATCH in progress: the held writer and what the headers promised."""
+    """One PATCH in progress: the held writer and what the headers promised.
+
+    Body bytes are kept as received until :func:`take` hands them to an append, which copies
+    them into ``joined``, a buffer reused by every append of the PATCH.
+    """
 
     upload: ReviewUpload
     storage: ReviewStorage
     lease: Lease
     checksum: tuple[str, bytes] | None
     start_offset: int
-    buffer: bytearray = field(default_factory=bytearray)
+    received: deque[memoryview] = field(default_factory=deque)
+    received_size: int = 0
+    joined: bytearray = field(default_factory=bytearray)
     accepted: int = 0  # body bytes taken in by this PATCH, appended or not
     checked_type: bool = False
 
@@ -318,29 +330,62 @@ def _check_body_size(upload: ReviewUpload, offset: int, size: int, checksummed: 
 
 
 def feed(patch: Patch, piece: bytes) -> None:
-    """Take body bytes into the buffer; :func:`append` stores them (off the event loop)."""
+    """Take body bytes in; :func:`append` stores them (off the event loop)."""
     patch.accepted += len(piece)
     _check_body_size(patch.upload, patch.start_offset, patch.accepted, patch.checksum is not None)
-    patch.buffer += piece
+    if piece:
+        patch.received.append(memoryview(piece))
+        patch.received_size += len(piece)
 
 
 def ready(patch: Patch) -> bool:
-    """A full piece is buffered and may be appended while more of the body arrives."""
-    return patch.checksum is None and len(patch.buffer) >= APPEND_SIZE
+    """A full piece is received and may be appended while more of the body arrives."""
+    return patch.checksum is None and patch.received_size >= APPEND_SIZE
 
 
-def take(patch: Patch) -> bytearray:
-    """Detach the buffered bytes for :func:`append`; the first ones decide the file type."""
-    if not patch.checked_type and patch.buffer:
-        _check_type(patch, bytes(patch.buffer[: media_checks.SNIFF_BYTES]))
-    data, patch.buffer = patch.buffer, bytearray()
-    return data
+def take(patch: Patch) -> list[memoryview]:
+    """Detach up to one piece of received bytes for :func:`append`, in order; the first
+    bytes of the upload decide its file type."""
+    if not patch.checked_type and patch.received:
+        _check_type(patch, _head(patch.received, media_checks.SNIFF_BYTES))
+    wanted = min(APPEND_SIZE, patch.received_size)
+    patch.received_size -= wanted
+    taken = []
+    while wanted:
+        part = patch.received.popleft()
+        if len(part) > wanted:
+            patch.received.appendleft(part[wanted:])
+            part = part[:wanted]
+        taken.append(part)
+        wanted -= len(part)
+    return taken
 
 
-def append(patch: Patch, data: bytearray) -> None:
-    """Seal and stage ``data``; :func:`make_durable` fsyncs before the PATCH is acknowledged."""
-    if data:
-        patch.lease.writer.append(bytes(data), sync=False)
+def _head(parts: Iterable[memoryview], size: int) -> bytes:
+    head = bytearray()
+    for part in parts:
+        head += part[: size - len(head)]
+        if len(head) == size:
+            break
+    return bytes(head)
+
+
+def append(patch: Patch, parts: list[memoryview]) -> None:
+    """Seal and stage ``parts``; :func:`make_durable` fsyncs before the PATCH is acknowledged."""
+    size = 0
+    for part in parts:
+        # In place once the buffer has grown to a piece: no allocation per append.
+        patch.joined[size : size + len(part)] = part
+        size += len(part)
+    if size:
+        with memoryview(patch.joined)[:size] as data:
+            patch.lease.writer.append(data, sync=False)
+
+
+def append_rest(patch: Patch) -> None:
+    """Append whatever has been received and not yet appended."""
+    while patch.received_size:
+        append(patch, take(patch))
 
 
 def make_durable(patch: Patch) -> None:
@@ -371,14 +416,18 @@ def finish_body(patch: Patch) -> None:
     """The whole body has arrived: verify its checksum, then append what remains."""
     if patch.checksum is not None:
         algorithm, expected = patch.checksum
-        if CHECKSUM_ALGORITHMS[algorithm](patch.buffer).digest() != expected:
-            patch.buffer = bytearray()
+        digest = CHECKSUM_ALGORITHMS[algorithm]()
+        for part in patch.received:
+            digest.update(part)
+        if digest.digest() != expected:
+            patch.received.clear()
+            patch.received_size = 0
             raise DomainError(
                 ErrorCode.CHECKSUM_MISMATCH,
                 "the body does not match Upload-Checksum",
                 offset=patch.offset,
             )
-    append(patch, take(patch))
+    append_rest(patch)
     make_durable(patch)
 
 

@@ -106,7 +106,9 @@ class MemoryStaging:
             raise not_found("upload")
         return self._store._iter(snapshot)
 
-    def append(self, upload_id: str, data: bytes, *, sync: bool = True) -> int:
+    def append(
+        self, upload_id: str, data: bytes | bytearray | memoryview, *, sync: bool = True
+    ) -> int:
         with self._lock:
             buffer = self._buffer(upload_id)
             buffer += data

@@ -74,7 +74,9 @@ class StagingArea(Protocol):
         """Stream the data file; NOT_FOUND if it is absent (it may have been promoted)."""
         ...
 
-    def append(self, upload_id: str, data: bytes, *, sync: bool = True) -> int:
+    def append(
+        self, upload_id: str, data: bytes | bytearray | memoryview, *, sync: bool = True
+    ) -> int:
         """Append and return the new data length; durable on return unless ``sync`` is False."""
         ...
 

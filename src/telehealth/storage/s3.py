@@ -204,7 +204,9 @@ class _UnconfiguredStaging:
     def read_data(self, upload_id: str) -> Iterator[bytes]:
         self._refuse()
 
-    def append(self, upload_id: str, data: bytes, *, sync: bool = True) -> int:
+    def append(
+        self, upload_id: str, data: bytes | bytearray | memoryview, *, sync: bool = True
+    ) -> int:
         self._refuse()
 
     def sync(self, upload_id: str) -> None:
