@@ -71,7 +71,8 @@ class ReviewStorage:
         return Lease(slot, slot.writer)
 
     def offset(self, upload_id: str) -> int:
-        """The durable offset; read without waiting for a PATCH in progress."""
+        """The staged offset, read without waiting for a PATCH in progress (bytes of a PATCH
+        not yet acknowledged may not be fsynced yet)."""
         writer = self._slot(upload_id).writer
         if writer is not None:
             return writer.offset

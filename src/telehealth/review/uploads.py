@@ -281,7 +281,7 @@ class Patch:
 
     @property
     def offset(self) -> int:
-        """The durable offset: what has been appended and fsynced."""
+        """The offset: what has been appended (fsynced once the PATCH is acknowledged)."""
         return self.lease.writer.offset
 
 
