@@ -19,6 +19,7 @@ from telehealth.config import Settings
 from telehealth.identity import lanes as identity_lanes
 from telehealth.policy import lanes as policy_lanes
 from telehealth.web.lane import Lane
+from tests.access.matrix import SAMPLE_FACTS
 from tests.support import World
 
 pytestmark = pytest.mark.db
@@ -53,17 +54,19 @@ def routes_only(
     application.state.services.engine.dispose()
 
 
-def _read_rows(settings: Settings, action: str = "read") -> list[tuple[Any, ...]]:
-    """Audit rows about patients with this action, oldest first (ids in rows are random)."""
+def _read_rows(
+    settings: Settings, action: str = "read", object_type: str = "patient"
+) -> list[tuple[Any, ...]]:
+    """Audit rows about objects of a type with this action, oldest first."""
     engine = create_engine(settings.effective_database_url)
     with engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT action, outcome, object_type, object_id, actor_id, actor_role, org_id, "
-                "patient_id FROM audit_events WHERE object_type = 'patient' AND action = :action "
+                "patient_id FROM audit_events WHERE object_type = :type AND action = :action "
                 "ORDER BY at, chain, seq"
             ),
-            {"action": action},
+            {"action": action, "type": object_type},
         ).all()
     engine.dispose()
     return [tuple(row) for row in rows]
@@ -145,32 +148,6 @@ def test_a_lane_that_fails_lets_the_route_answer(
     assert answer.json()["id"] == str(world["patient_a"].patient_id)
 
 
-FACTS = {
-    "date_of_service": "2026-12-01",
-    "patient": {
-        "location_state": "TX",
-        "setting": "home",
-        "payer": "medicare",
-        "established": True,
-        "last_in_person_visit": "2026-06-01",
-        "video_capable": True,
-        "consents_to_video": True,
-    },
-    "clinician": {
-        "licenses": [{"state": "TX", "kind": "full"}],
-        "dea_registrations": [],
-        "specialty": "dermatology",
-        "video_capable": True,
-    },
-    "encounter": {
-        "specialty": "dermatology",
-        "acuity": "routine",
-        "purpose": "follow_up",
-        "controlled_substance": None,
-    },
-}
-
-
 @pytest.fixture
 def decision_lane_answers(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     answers: list[bool] = []
@@ -196,7 +173,7 @@ def test_decision_lane_stores_and_audits_like_the_route(
     application = create_app(settings, clock=clock)
     with TestClient(application) as client:
         headers = world["clinician_a"].headers
-        created = client.post("/v1/decisions", json=FACTS, headers=headers)
+        created = client.post("/v1/decisions", json=SAMPLE_FACTS, headers=headers)
         assert decision_lane_answers == [True]
         assert created.status_code == 201
         fetched = client.get(created.headers["location"], headers=headers)
@@ -204,7 +181,7 @@ def test_decision_lane_stores_and_audits_like_the_route(
         assert fetched.json() == created.json()
         via_route = client.post(
             "/v1/decisions",
-            json=FACTS,
+            json=SAMPLE_FACTS,
             params={"patient_id": str(world["patient_a"].patient_id)},
             headers=headers,
         )
@@ -215,7 +192,7 @@ def test_decision_lane_stores_and_audits_like_the_route(
             k: v for k, v in created.json().items() if k not in strip
         }
     application.state.services.engine.dispose()
-    created_rows = _rows_about(settings, "decision", "create")
+    created_rows = _read_rows(settings, "create", "decision")
     assert len(created_rows) == 2
     assert {row[1] for row in created_rows} == {"success"}
 
@@ -234,17 +211,3 @@ def test_decision_lane_leaves_bad_input_to_the_route(
     )
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
-
-
-def _rows_about(settings: Settings, object_type: str, action: str) -> list[tuple[Any, ...]]:
-    engine = create_engine(settings.effective_database_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT action, outcome, object_id FROM audit_events "
-                "WHERE object_type = :type AND action = :action"
-            ),
-            {"type": object_type, "action": action},
-        ).all()
-    engine.dispose()
-    return [tuple(row) for row in rows]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from telehealth.access import policy
 from telehealth.access.repository import BEARER_PATIENT_READ
@@ -20,23 +20,13 @@ from telehealth.db.reader import FastReader, Row
 from telehealth.identity import credentials
 from telehealth.identity.fast import token_actor
 from telehealth.identity.model import Actor, Role
-
-
-@dataclass(frozen=True, slots=True)
-class PatientRecord:
-    id: uuid.UUID
-    given_name: str
-    family_name: str
-    birth_date: date
-    home_state: str
-    phone: str | None
-    version: int
+from telehealth.identity.schemas import PatientOut
 
 
 @dataclass(frozen=True, slots=True)
 class FastPatientRead:
     actor: Actor
-    patient: PatientRecord
+    patient: PatientOut
 
 
 async def read_patient(
@@ -70,8 +60,8 @@ def _facts(actor: Actor, row: Row) -> policy.PatientFacts:
     )
 
 
-def _record(row: Row) -> PatientRecord:
-    return PatientRecord(
+def _record(row: Row) -> PatientOut:
+    return PatientOut(
         id=row["patient_id"],
         given_name=row["given_name"],
         family_name=row["family_name"],

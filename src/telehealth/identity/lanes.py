@@ -11,7 +11,6 @@ from starlette.responses import Response
 
 from telehealth.access import fast
 from telehealth.audit.model import Action, AuditEvent, Outcome
-from telehealth.identity.schemas import PatientOut
 from telehealth.web.auth import bearer_token
 from telehealth.web.lane import Lane
 from telehealth.web.scoped import Services
@@ -33,8 +32,7 @@ async def read_patient(
     if read is None:
         return None
     await services.audit_group.append([_read_event(request, read, now)])
-    body = PatientOut.model_validate(read.patient, from_attributes=True).model_dump_json()
-    return Response(body, media_type="application/json")
+    return Response(read.patient.model_dump_json(), media_type="application/json")
 
 
 def _read_event(request: Request, read: fast.FastPatientRead, now: datetime) -> AuditEvent:
