@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
 from telehealth.identity.tables import Patient, User
-from telehealth.monitoring.model import AlertStatus, Metric
+from telehealth.monitoring.model import AlertStatus, Metric, ShownReading
 from telehealth.monitoring.tables import (
     Alert,
     Device,
@@ -165,6 +165,25 @@ def readings_of(
         .scalars()
         .all()
     )
+
+
+def shown_readings(
+    session: Session, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
+) -> list[ShownReading]:
+    """The readings of :func:`readings_of`, only the columns pages show (no ORM rows)."""
+    rows = session.execute(
+        select(
+            Reading.effective_at, Reading.metric, Reading.value, Reading.unit, Reading.clock_skew
+        )
+        .where(
+            Reading.enrollment_id == enrollment_id,
+            Reading.effective_at >= start,
+            Reading.effective_at < end,
+        )
+        .order_by(Reading.effective_at, Reading.code)
+        .limit(limit)
+    ).all()
+    return [ShownReading(*row) for row in rows]
 
 
 def reading_days(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
 from telehealth.access import service as access
@@ -29,10 +30,9 @@ from telehealth.identity.tables import (
     License,
     User,
 )
-from telehealth.monitoring import chart
 from telehealth.monitoring import model as monitoring_model
 from telehealth.monitoring import service as monitoring
-from telehealth.monitoring.tables import Alert, Enrollment, Reading
+from telehealth.monitoring.tables import Alert, Enrollment
 from telehealth.notifications.service import notify
 from telehealth.policy import service as policy
 from telehealth.portal import repository
@@ -40,7 +40,7 @@ from telehealth.portal.tables import VisitIntake
 from telehealth.review import model as review_model
 from telehealth.review import repository as review_repo
 from telehealth.review import service as review
-from telehealth.review.tables import ReviewCase, ReviewReport
+from telehealth.review.tables import ReviewCase, ReviewMedia, ReviewReport
 from telehealth.scope import Scope
 from telehealth.visits import model as visits_model
 from telehealth.visits import repository as visits_repo
@@ -159,7 +159,8 @@ def complete_intake(scope: Scope, visit_id: uuid.UUID) -> VisitIntake:
 class IntakeView:
     visit: Visit
     intake: VisitIntake | None
-    case: review.CaseView | None
+    case: ReviewCase | None
+    media: Sequence[ReviewMedia]
     form: review_model.Questionnaire
     decision: dict[str, Any] | None
     is_patient: bool
@@ -169,16 +170,19 @@ def intake_view(scope: Scope, visit_id: uuid.UUID) -> IntakeView:
     visit = visits.readable_visit(scope, visit_id)
     actor = scope.require_actor()
     intake = repository.intake_of_visit(scope.session, visit.id)
-    case_view = review.case_view(scope, intake.case_id) if intake is not None else None
+    case, media = (
+        review.case_with_media(scope, intake.case_id) if intake is not None else (None, [])
+    )
     form = intake_form(visit)
-    if case_view is not None:
+    if case is not None:
         form = review_model.QUESTIONNAIRES.get(
-            (case_view.case.questionnaire_id, case_view.case.questionnaire_version), form
+            (case.questionnaire_id, case.questionnaire_version), form
         )
     return IntakeView(
         visit=visit,
         intake=intake,
-        case=case_view,
+        case=case,
+        media=media,
         form=form,
         decision=visit_decision(scope, visit),
         is_patient=actor.role is Role.PATIENT and actor.patient_id == visit.patient_id,
@@ -204,18 +208,10 @@ def readable_decision(scope: Scope, decision_id: uuid.UUID) -> dict[str, Any]:
 
 
 @dataclass
-class MonitoringSummary:
-    enrollment: Enrollment
-    charts: list[chart.Chart]
-    readings: list[Reading]
-    alerts: list[Alert]
-
-
-@dataclass
 class VisitContext:
     intake: IntakeView
     reports: list[tuple[ReviewCase, ReviewReport]]
-    monitoring: list[MonitoringSummary]
+    monitoring: list[monitoring.EnrollmentCharts]
 
 
 def visit_context(scope: Scope, visit_id: uuid.UUID) -> VisitContext:
@@ -255,29 +251,14 @@ def prior_reports(
     return found
 
 
-def monitoring_summaries(scope: Scope, patient_id: uuid.UUID, days: int) -> list[MonitoringSummary]:
-    summaries = []
-    for enrollment in monitoring.list_enrollments(scope, patient_id):
-        if enrollment.status != "active":
-            continue
-        summaries.append(monitoring_summary(scope, enrollment, days))
-    return summaries
-
-
-def monitoring_summary(scope: Scope, enrollment: Enrollment, days: int) -> MonitoringSummary:
-    end = scope.clock.now()
-    start = end - timedelta(days=days)
-    readings = list(monitoring.list_readings(scope, enrollment.id, start, end, 5000))
-    alerts = list(monitoring.list_alerts(scope, enrollment.id))
-    limits = monitoring.thresholds_for(scope, enrollment)
-    data: dict[monitoring_model.Metric, list[chart.Point]] = defaultdict(list)
-    for reading in readings:
-        data[monitoring_model.Metric(reading.metric)].append(
-            chart.Point(reading.effective_at, reading.value)
-        )
-    marks = [chart.AlertMark(a.observed_at, a.rule, a.status) for a in alerts]
-    built = [chart.build(panel, dict(data), limits, marks, start, end) for panel in chart.PANELS]
-    return MonitoringSummary(enrollment, [c for c in built if not c.empty], readings, alerts)
+def monitoring_summaries(
+    scope: Scope, patient_id: uuid.UUID, days: int
+) -> list[monitoring.EnrollmentCharts]:
+    return [
+        monitoring.enrollment_charts(scope, enrollment, days)
+        for enrollment in monitoring.list_enrollments(scope, patient_id)
+        if enrollment.status == "active"
+    ]
 
 
 # --- monitoring alerts --------------------------------------------------------------------------
