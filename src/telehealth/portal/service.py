@@ -32,7 +32,7 @@ from telehealth.identity.tables import (
 )
 from telehealth.monitoring import model as monitoring_model
 from telehealth.monitoring import service as monitoring
-from telehealth.monitoring.tables import Alert, Enrollment
+from telehealth.monitoring.tables import Alert
 from telehealth.notifications.service import notify
 from telehealth.policy import service as policy
 from telehealth.portal import repository
@@ -267,7 +267,6 @@ def monitoring_summaries(
 @dataclass
 class AlertRow:
     alert: Alert
-    enrollment: Enrollment
     patient_name: str
 
 
@@ -279,7 +278,7 @@ def open_alerts(scope: Scope, limit: int = 200) -> list[AlertRow]:
         raise DomainError(ErrorCode.FORBIDDEN, "alerts are handled by the care team")
     clinician = actor.user_id if actor.role is Role.CLINICIAN else None
     rows = []
-    for alert, enrollment, patient in repository.open_alerts(
+    for alert, given_name, family_name in repository.open_alerts(
         scope.session, actor.org_id, OPEN_ALERT_STATES, clinician, limit
     ):
         scope.audit.record(
@@ -289,7 +288,7 @@ def open_alerts(scope: Scope, limit: int = 200) -> list[AlertRow]:
             patient_id=alert.patient_id,
             detail={"via": "portal"},
         )
-        rows.append(AlertRow(alert, enrollment, f"{patient.family_name}, {patient.given_name}"))
+        rows.append(AlertRow(alert, f"{family_name}, {given_name}"))
     return rows
 
 
@@ -332,25 +331,33 @@ def _open_visits(scope: Scope) -> list[Visit]:
     )
 
 
-def _rows(scope: Scope, found: list[Visit], *, count_waiting: bool = False) -> list[VisitRow]:
-    intakes = repository.intakes_of_visits(scope.session, [v.id for v in found])
-    rows = []
-    for visit in found:
-        waiting = 0
-        if count_waiting:
-            waiting = sum(
-                1
-                for p in visits_repo.participants_of(scope.session, visit.id)
-                if p.state == visits_model.ParticipantState.WAITING.value
-            )
-        rows.append(VisitRow(visit, intakes.get(visit.id), waiting))
-    return rows
+def _rows(
+    scope: Scope,
+    found: list[Visit],
+    intakes: dict[uuid.UUID, VisitIntake],
+    *,
+    count_waiting: bool = False,
+) -> list[VisitRow]:
+    waiting = (
+        visits_repo.participant_counts(
+            scope.session, [v.id for v in found], visits_model.ParticipantState.WAITING.value
+        )
+        if count_waiting
+        else {}
+    )
+    return [VisitRow(v, intakes.get(v.id), waiting.get(v.id, 0)) for v in found]
+
+
+def _intakes(scope: Scope, found: list[Visit]) -> dict[uuid.UUID, VisitIntake]:
+    return repository.intakes_of_visits(scope.session, [v.id for v in found])
 
 
 def _patient_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     assert actor.patient_id is not None
-    upcoming = _rows(scope, _open_visits(scope))
-    intake_cases = repository.intake_case_ids(scope.session, actor.patient_id)
+    # The patient's intakes, read once: they mark upcoming visits and hide intake cases.
+    mine = repository.intakes_of_patient(scope.session, actor.patient_id)
+    upcoming = _rows(scope, _open_visits(scope), {i.visit_id: i for i in mine})
+    intake_cases = {i.case_id for i in mine}
     cases = [c for c in review.list_cases(scope, "submitted", None, 50) if c.id not in intake_cases]
     enrollments = [
         e for e in monitoring.list_enrollments(scope, actor.patient_id) if e.status == "active"
@@ -370,9 +377,10 @@ def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
         if s in review_model.SPECIALTY_QUESTIONNAIRES
     ]
     queues = {s: review.list_cases(scope, s, None, 20) for s in specialties}
+    intakes = _intakes(scope, today + later)
     return {
-        "today": _rows(scope, today, count_waiting=True),
-        "later": _rows(scope, later),
+        "today": _rows(scope, today, intakes, count_waiting=True),
+        "later": _rows(scope, later, intakes),
         "held": review.list_cases(scope, "mine", None, 20),
         "queues": queues,
         "alerts": open_alerts(scope),
@@ -381,11 +389,9 @@ def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
 
 def _staff_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     now = scope.clock.now()
-    found = _open_visits(scope)
+    today = [v for v in _open_visits(scope) if v.slot_start.date() <= now.date()]
     return {
-        "today": _rows(
-            scope, [v for v in found if v.slot_start.date() <= now.date()], count_waiting=True
-        ),
+        "today": _rows(scope, today, _intakes(scope, today), count_waiting=True),
         "overdue": review.list_cases(scope, "overdue", None, 20),
         "live_visit": review.list_cases(scope, "live_visit", None, 20),
         "alerts": open_alerts(scope),

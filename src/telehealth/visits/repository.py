@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from telehealth.visits.tables import (
@@ -83,6 +83,20 @@ def participants_of(session: Session, visit_id: uuid.UUID) -> Sequence[Participa
         .scalars()
         .all()
     )
+
+
+def participant_counts(
+    session: Session, visit_ids: Sequence[uuid.UUID], state: str
+) -> dict[uuid.UUID, int]:
+    """How many participants of each visit are in ``state``; visits with none are left out."""
+    if not visit_ids:
+        return {}
+    rows = session.execute(
+        select(Participant.visit_id, func.count())
+        .where(Participant.visit_id.in_(visit_ids), Participant.state == state)
+        .group_by(Participant.visit_id)
+    ).all()
+    return {row[0]: int(row[1]) for row in rows}
 
 
 def participant_by_digest(session: Session, digest: bytes) -> Participant | None:
