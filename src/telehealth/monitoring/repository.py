@@ -204,6 +204,27 @@ def reading_days(
     )
 
 
+def reading_days_of(
+    session: Session, enrollment_ids: list[uuid.UUID], start: date, end: date
+) -> dict[uuid.UUID, list[date]]:
+    """:func:`reading_days` of several enrollments in one query, by enrollment."""
+    found: dict[uuid.UUID, list[date]] = {}
+    if not enrollment_ids:
+        return found
+    rows = session.execute(
+        select(Reading.enrollment_id, Reading.effective_date)
+        .where(
+            Reading.enrollment_id.in_(enrollment_ids),
+            Reading.effective_date >= start,
+            Reading.effective_date <= end,
+        )
+        .distinct()
+    ).all()
+    for enrollment_id, day in rows:
+        found.setdefault(enrollment_id, []).append(day)
+    return found
+
+
 def unresolved_rules(session: Session, enrollment_id: uuid.UUID) -> set[tuple[str, Any]]:
     rows = session.execute(
         select(Alert.rule, Alert.device_id).where(
@@ -272,6 +293,27 @@ def time_entries(
         .scalars()
         .all()
     )
+
+
+def time_entries_of(
+    session: Session, enrollment_ids: list[uuid.UUID], start: date, end: date
+) -> dict[uuid.UUID, list[TimeEntry]]:
+    """:func:`time_entries` of several enrollments in one query, by enrollment."""
+    found: dict[uuid.UUID, list[TimeEntry]] = {}
+    if not enrollment_ids:
+        return found
+    rows = session.execute(
+        select(TimeEntry)
+        .where(
+            TimeEntry.enrollment_id.in_(enrollment_ids),
+            TimeEntry.performed_on >= start,
+            TimeEntry.performed_on <= end,
+        )
+        .order_by(TimeEntry.performed_on, TimeEntry.created_at)
+    ).scalars()
+    for entry in rows:
+        found.setdefault(entry.enrollment_id, []).append(entry)
+    return found
 
 
 def open_visit_request(session: Session, alert_id: uuid.UUID) -> VisitRequest | None:
