@@ -23,7 +23,8 @@ def patient_record(scope: Scope, patient_id: uuid.UUID) -> Patient | None:
     enrollment of the same patient all need it."""
     key = ("patient_record", patient_id)
     known: Patient | None = scope.memo.get(key)
-    if known is not None:
+    # A row kept from before a rollback has left the session and is read again.
+    if known is not None and known in scope.session:
         return known
     patient = identity_repo.patient_by_id(scope.session, patient_id)
     if patient is not None:
