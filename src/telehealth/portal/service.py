@@ -550,10 +550,9 @@ def org_schedules(scope: Scope) -> list[Schedule]:
     booked: dict[uuid.UUID, list[Visit]] = defaultdict(list)
     for visit in _open_visits(scope):
         booked[visit.clinician_id].append(visit)
-    return [
-        Schedule(user, list(visits.windows(scope, user.id)), booked.get(user.id, []))
-        for user in repository.clinicians_in_org(scope.session, manager.org_id)
-    ]
+    clinicians = repository.clinicians_in_org(scope.session, manager.org_id)
+    windows = visits.windows_by_clinician(scope, [user.id for user in clinicians])
+    return [Schedule(user, windows[user.id], booked.get(user.id, [])) for user in clinicians]
 
 
 def add_window(

@@ -35,6 +35,23 @@ def windows_of(session: Session, clinician_id: uuid.UUID) -> Sequence[Availabili
     )
 
 
+def windows_of_clinicians(
+    session: Session, clinician_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[AvailabilityWindow]]:
+    """:func:`windows_of` of several clinicians in one query, by clinician."""
+    found: dict[uuid.UUID, list[AvailabilityWindow]] = {c: [] for c in clinician_ids}
+    if not clinician_ids:
+        return found
+    rows = session.execute(
+        select(AvailabilityWindow)
+        .where(AvailabilityWindow.clinician_id.in_(clinician_ids))
+        .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_time)
+    ).scalars()
+    for window in rows:
+        found[window.clinician_id].append(window)
+    return found
+
+
 def window_by_id(session: Session, window_id: uuid.UUID) -> AvailabilityWindow | None:
     return session.get(AvailabilityWindow, window_id)
 

@@ -230,6 +230,15 @@ def windows(scope: Scope, clinician_id: uuid.UUID) -> Sequence[AvailabilityWindo
     return repository.windows_of(scope.session, clinician_id)
 
 
+def windows_by_clinician(
+    scope: Scope, clinician_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[AvailabilityWindow]]:
+    """:func:`windows` of several clinicians, read together."""
+    for clinician_id in clinician_ids:
+        _clinician_in_org(scope, clinician_id)
+    return repository.windows_of_clinicians(scope.session, clinician_ids)
+
+
 def free_slots(
     scope: Scope, clinician_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[tuple[datetime, int]]:
