@@ -235,13 +235,16 @@ def prior_reports(
 ) -> list[tuple[ReviewCase, ReviewReport]]:
     """Signed store-and-forward reports of a patient the actor may read, newest first."""
     patient = access.readable_patient(scope, patient_id)
+    reported = [
+        case
+        for case in review_repo.cases_of_patient(scope.session, patient.id, limit, 0)
+        if case.status == review_model.CaseStatus.REPORTED.value
+        and not (exclude and case.id in exclude)
+    ]
+    reports = review_repo.reports_of_cases(scope.session, [case.id for case in reported])
     found: list[tuple[ReviewCase, ReviewReport]] = []
-    for case in review_repo.cases_of_patient(scope.session, patient.id, limit, 0):
-        if exclude and case.id in exclude:
-            continue
-        if case.status != review_model.CaseStatus.REPORTED.value:
-            continue
-        signed = [r for r in review_repo.reports_of(scope.session, case.id) if r.signed_at]
+    for case in reported:
+        signed = [r for r in reports.get(case.id, []) if r.signed_at]
         if not signed:
             continue
         scope.audit.record(
