@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from telehealth.audit.tables import AuditRow
 from tests.access.matrix import decision_for_patient_a
 from tests.monitoring.helpers import add_device, bp, enroll, post
+from tests.review.support import build_case
 from tests.support import World, scope_for
 from tests.visits.support import book, services_of
 
@@ -321,3 +322,25 @@ def test_invite_page_is_public_and_keeps_the_token_out_of_the_request(
     assert response.status_code == 200
     assert '<script src="/static/portal/invite.js"' in response.text
     assert response.headers["cache-control"] == "no-store"
+
+
+def test_side_panel_lists_signed_reports_and_audits_each_read(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    signed = build_case(world, "signed")
+    queued = build_case(world, "queued")
+    visit_id = book(services_of(app), world)
+    status, panel = _page(client, world, "clinician_a", f"/portal/visits/{visit_id}/context")
+    assert status == 200
+    assert f'/review/cases/{signed}">' in panel
+    assert "Benign naevus" in panel
+    assert f'/review/cases/{queued}">' not in panel
+    with scope_for(world.settings, world.clock) as scope:
+        reads = {
+            row.object_id
+            for row in scope.session.query(AuditRow).filter(
+                AuditRow.action == "read", AuditRow.object_type == "review_case"
+            )
+            if row.detail.get("via") == "portal"
+        }
+    assert reads == {str(signed)}

@@ -18,8 +18,35 @@ from telehealth.identity.tables import Patient
 from telehealth.scope import Scope
 
 
+def patient_record(scope: Scope, patient_id: uuid.UUID) -> Patient | None:
+    """The patient's row, read once per unit of work: the loaders of a visit, a case and an
+    enrollment of the same patient all need it."""
+    key = ("patient_record", patient_id)
+    known: Patient | None = scope.memo.get(key)
+    # A row kept from before a rollback has left the session and is read again.
+    if known is not None and known in scope.session:
+        return known
+    patient = identity_repo.patient_by_id(scope.session, patient_id)
+    if patient is not None:
+        scope.memo[key] = patient
+    return patient
+
+
+def facts_about(scope: Scope, actor: Actor, patient_id: uuid.UUID) -> policy.PatientFacts | None:
+    """The facts about a patient that decide the actor's access; None for a missing patient."""
+    known: policy.PatientFacts | None = scope.memo.get(_facts_key(actor, patient_id))
+    if known is not None:
+        return known
+    patient = patient_record(scope, patient_id)
+    return patient_facts(scope, actor, patient) if patient is not None else None
+
+
+def _facts_key(actor: Actor, patient_id: uuid.UUID) -> tuple[str, uuid.UUID, uuid.UUID]:
+    return ("patient_facts", actor.user_id, patient_id)
+
+
 def patient_facts(scope: Scope, actor: Actor, patient: Patient) -> policy.PatientFacts:
-    key = ("patient_facts", actor.user_id, patient.id)
+    key = _facts_key(actor, patient.id)
     known: policy.PatientFacts | None = scope.memo.get(key)
     if known is not None:
         return known
@@ -64,7 +91,7 @@ def readable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
     known: Patient | None = scope.memo.get(key)
     if known is not None:
         return known
-    patient = identity_repo.patient_by_id(scope.session, patient_id)
+    patient = patient_record(scope, patient_id)
     if patient is None:
         record_denial(scope, "patient", patient_id, None)
         raise not_found("patient")

@@ -29,7 +29,7 @@ from telehealth.identity import repository as identity_repo
 from telehealth.identity.model import Role
 from telehealth.monitoring import model, repository
 from telehealth.monitoring import service as monitoring
-from telehealth.monitoring.tables import Enrollment
+from telehealth.monitoring.tables import Enrollment, TimeEntry
 from telehealth.scope import Scope
 
 _MANAGEMENT_RULES = ("rpm.management", "select.rpm_management", "select.rpm_additional")
@@ -116,7 +116,10 @@ def _data_days(scope: Scope, enrollment: Enrollment, period: model.Period) -> in
 
 
 def _management(scope: Scope, enrollment: Enrollment, month: model.Period) -> tuple[int, bool]:
-    entries = repository.time_entries(scope.session, enrollment.id, month.start, month.end)
+    return _minutes(repository.time_entries(scope.session, enrollment.id, month.start, month.end))
+
+
+def _minutes(entries: Sequence[TimeEntry]) -> tuple[int, bool]:
     finished = [e for e in entries if e.minutes is not None]
     return sum(e.minutes or 0 for e in finished), any(e.interactive for e in finished)
 
@@ -189,18 +192,34 @@ def panel(scope: Scope, limit: int = 500) -> list[PanelRow]:
     if actor.role is Role.CLINICIAN:
         patients = identity_repo.patients_in_care_of(actor.user_id)
     found = repository.panel_enrollments(scope.session, actor.org_id, patients, limit)
-    counts = repository.open_alert_counts(scope.session, [e.id for e, _ in found])
+    ids = [e.id for e, _ in found]
+    counts = repository.open_alert_counts(scope.session, ids)
     today = scope.clock.now().date()
     month = model.calendar_month(today.year, today.month)
+    periods = {
+        e.id: model.device_period_on(e.episode_start, max(today, e.episode_start)) for e, _ in found
+    }
+    # Each enrollment's days and minutes, read for the whole panel at once.
+    days = repository.reading_days_of(
+        scope.session,
+        ids,
+        min((p.start for p in periods.values()), default=today),
+        max((p.end for p in periods.values()), default=today),
+    )
+    entries = repository.time_entries_of(scope.session, ids, month.start, month.end)
     rows = [
         _panel_row(
-            scope,
             enrollment,
             patient.home_state,
             f"{patient.family_name}, {patient.given_name}",
             counts.get(enrollment.id, 0),
             today,
-            month,
+            _PanelFacts(
+                periods[enrollment.id],
+                model.data_days(days.get(enrollment.id, []), periods[enrollment.id]),
+                month,
+                entries.get(enrollment.id, []),
+            ),
         )
         for enrollment, patient in found
     ]
@@ -217,27 +236,27 @@ def panel(scope: Scope, limit: int = 500) -> list[PanelRow]:
     )
 
 
+@dataclass(frozen=True)
+class _PanelFacts:
+    period: model.Period
+    data_days: int
+    month: model.Period
+    entries: Sequence[TimeEntry]
+
+
 def _panel_row(
-    scope: Scope,
-    enrollment: Enrollment,
-    state: str,
-    name: str,
-    alerts: int,
-    today: date,
-    month: model.Period,
+    enrollment: Enrollment, state: str, name: str, alerts: int, today: date, facts: _PanelFacts
 ) -> PanelRow:
-    period = model.device_period_on(enrollment.episode_start, max(today, enrollment.episode_start))
-    days = _data_days(scope, enrollment, period)
-    device = device_statement(enrollment, state, period, days, today)
-    minutes, interactive = _management(scope, enrollment, month)
-    management = management_statement(enrollment, state, month, minutes, interactive, today)
+    device = device_statement(enrollment, state, facts.period, facts.data_days, today)
+    minutes, interactive = _minutes(facts.entries)
+    management = management_statement(enrollment, state, facts.month, minutes, interactive, today)
     codes = (*device.statement.codes, *management.statement.codes)
     return PanelRow(
         enrollment,
         name,
         alerts,
-        period,
-        days,
+        facts.period,
+        facts.data_days,
         minutes,
         f"{device.reason}; {management.reason}",
         codes,

@@ -128,6 +128,17 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
+class ShownReading:
+    """A stored reading as pages chart and list it."""
+
+    effective_at: datetime
+    metric: str
+    value: float
+    unit: str
+    clock_skew: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """Why a reading was refused. Names the reading by index and code, never by its value."""
 

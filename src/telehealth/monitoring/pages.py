@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.monitoring import billing, chart, model
+from telehealth.monitoring import billing
 from telehealth.monitoring import service as monitoring
-from telehealth.monitoring.tables import Alert, Enrollment, Reading
+from telehealth.monitoring.tables import Enrollment
 from telehealth.scope import Scope
 from telehealth.web.auth import ScopeDep
 from telehealth.web.pages import PageActorDep, render
@@ -24,34 +22,15 @@ router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
 DaysParam = Annotated[int, Query(ge=7, le=180)]
 
 
-def _charts(
-    limits: model.Thresholds,
-    readings: list[Reading],
-    alerts: list[Alert],
-    start: datetime,
-    end: datetime,
-) -> list[chart.Chart]:
-    data: dict[model.Metric, list[chart.Point]] = defaultdict(list)
-    for reading in readings:
-        data[model.Metric(reading.metric)].append(chart.Point(reading.effective_at, reading.value))
-    marks = [chart.AlertMark(a.observed_at, a.rule, a.status) for a in alerts]
-    built = [chart.build(panel, dict(data), limits, marks, start, end) for panel in chart.PANELS]
-    return [c for c in built if not c.empty]
-
-
 def _enrollment_context(scope: Scope, enrollment: Enrollment, days: int) -> dict[str, object]:
-    end = scope.clock.now()
-    start = end - timedelta(days=days)
-    readings = list(monitoring.list_readings(scope, enrollment.id, start, end, 5000))
-    alerts = list(monitoring.list_alerts(scope, enrollment.id))
-    limits = monitoring.thresholds_for(scope, enrollment)
+    shown = monitoring.enrollment_charts(scope, enrollment, days)
     return {
         "enrollment": enrollment,
-        "charts": _charts(limits, readings, alerts, start, end),
-        "readings": readings,
-        "alerts": alerts,
+        "charts": shown.charts,
+        "readings": shown.readings,
+        "alerts": shown.alerts,
         "days": days,
-        "thresholds": limits.as_dict(),
+        "thresholds": shown.limits.as_dict(),
     }
 
 

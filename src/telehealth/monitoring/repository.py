@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
 from telehealth.identity.tables import Patient, User
-from telehealth.monitoring.model import AlertStatus, Metric
+from telehealth.monitoring.model import AlertStatus, Metric, ShownReading
 from telehealth.monitoring.tables import (
     Alert,
     Device,
@@ -167,6 +167,25 @@ def readings_of(
     )
 
 
+def shown_readings(
+    session: Session, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
+) -> list[ShownReading]:
+    """The readings of :func:`readings_of`, only the columns pages show (no ORM rows)."""
+    rows = session.execute(
+        select(
+            Reading.effective_at, Reading.metric, Reading.value, Reading.unit, Reading.clock_skew
+        )
+        .where(
+            Reading.enrollment_id == enrollment_id,
+            Reading.effective_at >= start,
+            Reading.effective_at < end,
+        )
+        .order_by(Reading.effective_at, Reading.code)
+        .limit(limit)
+    ).all()
+    return [ShownReading(*row) for row in rows]
+
+
 def reading_days(
     session: Session, enrollment_id: uuid.UUID, start: date, end: date
 ) -> Sequence[date]:
@@ -183,6 +202,27 @@ def reading_days(
         .scalars()
         .all()
     )
+
+
+def reading_days_of(
+    session: Session, enrollment_ids: list[uuid.UUID], start: date, end: date
+) -> dict[uuid.UUID, list[date]]:
+    """:func:`reading_days` of several enrollments in one query, by enrollment."""
+    found: dict[uuid.UUID, list[date]] = {}
+    if not enrollment_ids:
+        return found
+    rows = session.execute(
+        select(Reading.enrollment_id, Reading.effective_date)
+        .where(
+            Reading.enrollment_id.in_(enrollment_ids),
+            Reading.effective_date >= start,
+            Reading.effective_date <= end,
+        )
+        .distinct()
+    ).all()
+    for enrollment_id, day in rows:
+        found.setdefault(enrollment_id, []).append(day)
+    return found
 
 
 def unresolved_rules(session: Session, enrollment_id: uuid.UUID) -> set[tuple[str, Any]]:
@@ -253,6 +293,27 @@ def time_entries(
         .scalars()
         .all()
     )
+
+
+def time_entries_of(
+    session: Session, enrollment_ids: list[uuid.UUID], start: date, end: date
+) -> dict[uuid.UUID, list[TimeEntry]]:
+    """:func:`time_entries` of several enrollments in one query, by enrollment."""
+    found: dict[uuid.UUID, list[TimeEntry]] = {}
+    if not enrollment_ids:
+        return found
+    rows = session.execute(
+        select(TimeEntry)
+        .where(
+            TimeEntry.enrollment_id.in_(enrollment_ids),
+            TimeEntry.performed_on >= start,
+            TimeEntry.performed_on <= end,
+        )
+        .order_by(TimeEntry.performed_on, TimeEntry.created_at)
+    ).scalars()
+    for entry in rows:
+        found.setdefault(entry.enrollment_id, []).append(entry)
+    return found
 
 
 def open_visit_request(session: Session, alert_id: uuid.UUID) -> VisitRequest | None:

@@ -7,6 +7,7 @@ apply :mod:`telehealth.access.policy`; a hidden object is reported exactly like 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,7 +22,7 @@ from telehealth.identity import credentials
 from telehealth.identity import repository as identity_repo
 from telehealth.identity.model import Actor, Role
 from telehealth.identity.tables import Patient
-from telehealth.monitoring import model, repository
+from telehealth.monitoring import chart, model, repository
 from telehealth.monitoring.tables import (
     Alert,
     Device,
@@ -42,10 +43,9 @@ DEVICE_TOKEN_PREFIX = "thd"  # noqa: S105 - a token prefix, not a secret
 
 
 def _may_read(scope: Scope, actor: Actor, enrollment: Enrollment) -> bool:
-    patient = identity_repo.patient_by_id(scope.session, enrollment.patient_id)
-    if patient is None:
+    facts = access.facts_about(scope, actor, enrollment.patient_id)
+    if facts is None:
         return False
-    facts = access.patient_facts(scope, actor, patient)
     # The clinician who enrolled the patient is assigned to the enrollment itself.
     assigned = actor.role is Role.CLINICIAN and actor.user_id == enrollment.clinician_id
     if assigned and actor.org_id == enrollment.org_id:
@@ -363,14 +363,65 @@ def list_readings(
 ) -> Sequence[Reading]:
     enrollment = readable_enrollment(scope, enrollment_id)
     found = repository.readings_of(scope.session, enrollment.id, start, end, limit)
+    _record_readings_read(scope, enrollment, len(found))
+    return found
+
+
+def shown_readings(
+    scope: Scope, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
+) -> list[model.ShownReading]:
+    """The readings :func:`list_readings` gives, as pages show them."""
+    enrollment = readable_enrollment(scope, enrollment_id)
+    found = repository.shown_readings(scope.session, enrollment.id, start, end, limit)
+    _record_readings_read(scope, enrollment, len(found))
+    return found
+
+
+def _record_readings_read(scope: Scope, enrollment: Enrollment, count: int) -> None:
     scope.audit.record(
         Action.READ,
         "monitoring_reading",
         None,
         patient_id=enrollment.patient_id,
-        detail={"count": len(found)},
+        detail={"count": count},
     )
-    return found
+
+
+@dataclass
+class EnrollmentCharts:
+    """An enrollment's readings over a window, drawn against its thresholds and alerts."""
+
+    enrollment: Enrollment
+    readings: list[model.ShownReading]
+    alerts: Sequence[Alert]
+    limits: model.Thresholds
+    charts: list[chart.Chart]
+
+
+def enrollment_charts(scope: Scope, enrollment: Enrollment, days: int) -> EnrollmentCharts:
+    end = scope.clock.now()
+    start = end - timedelta(days=days)
+    readings = shown_readings(scope, enrollment.id, start, end, 5000)
+    alerts = list_alerts(scope, enrollment.id)
+    limits = thresholds_for(scope, enrollment)
+    return EnrollmentCharts(
+        enrollment, readings, alerts, limits, _charts(limits, readings, alerts, start, end)
+    )
+
+
+def _charts(
+    limits: model.Thresholds,
+    readings: list[model.ShownReading],
+    alerts: Sequence[Alert],
+    start: datetime,
+    end: datetime,
+) -> list[chart.Chart]:
+    data: dict[model.Metric, list[chart.Point]] = defaultdict(list)
+    for reading in readings:
+        data[model.Metric(reading.metric)].append(chart.Point(reading.effective_at, reading.value))
+    marks = [chart.AlertMark(a.observed_at, a.rule, a.status) for a in alerts]
+    built = [chart.build(panel, dict(data), limits, marks, start, end) for panel in chart.PANELS]
+    return [c for c in built if not c.empty]
 
 
 # --- alerts -----------------------------------------------------------------------------------
@@ -653,7 +704,7 @@ def log_time(
 
 
 def patient_of(scope: Scope, enrollment: Enrollment) -> Patient:
-    patient = identity_repo.patient_by_id(scope.session, enrollment.patient_id)
+    patient = access.patient_record(scope, enrollment.patient_id)
     if patient is None:
         raise not_found("patient")
     return patient

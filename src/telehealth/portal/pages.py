@@ -92,11 +92,10 @@ def invite_page(request: Request) -> HTMLResponse:
 
 def _intake_context(scope: Scope, visit_id: uuid.UUID) -> dict[str, Any]:
     view = service.intake_view(scope, visit_id)
-    case = view.case.case if view.case else None
     return {
         "view": view,
         "visit": view.visit,
-        "case": case,
+        "case": view.case,
         "form": view.form,
         "decision": view.decision,
         "media_open": view.is_patient

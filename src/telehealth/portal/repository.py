@@ -31,11 +31,11 @@ def intakes_of_visits(
     return {row.visit_id: row for row in rows}
 
 
-def intake_case_ids(session: Session, patient_id: uuid.UUID) -> set[uuid.UUID]:
-    return set(
-        session.execute(
-            select(VisitIntake.case_id).where(VisitIntake.patient_id == patient_id)
-        ).scalars()
+def intakes_of_patient(session: Session, patient_id: uuid.UUID) -> Sequence[VisitIntake]:
+    return (
+        session.execute(select(VisitIntake).where(VisitIntake.patient_id == patient_id))
+        .scalars()
+        .all()
     )
 
 
@@ -58,20 +58,20 @@ def open_alerts(
     states: Sequence[str],
     clinician_id: uuid.UUID | None,
     limit: int,
-) -> list[tuple[Alert, Enrollment, Patient]]:
-    """Unhandled alerts of an organization, or of one clinician's patients, oldest first."""
+) -> list[tuple[Alert, str, str]]:
+    """Unhandled alerts of an organization, or of one clinician's patients, oldest first, with
+    the patient's given and family names (the names only: a row entity costs more to load)."""
     query = (
-        select(Alert, Enrollment, Patient)
-        .join(Enrollment, Enrollment.id == Alert.enrollment_id)
+        select(Alert, Patient.given_name, Patient.family_name)
         .join(Patient, Patient.id == Alert.patient_id)
         .where(Alert.org_id == org_id, Alert.status.in_(list(states)))
     )
     if clinician_id is not None:
-        query = query.where(
+        query = query.join(Enrollment, Enrollment.id == Alert.enrollment_id).where(
             or_(
                 Patient.id.in_(identity_repo.patients_in_care_of(clinician_id)),
                 Enrollment.clinician_id == clinician_id,
             )
         )
     rows = session.execute(query.order_by(Alert.observed_at, Alert.id).limit(limit)).all()
-    return [(alert, enrollment, patient) for alert, enrollment, patient in rows]
+    return [(alert, given, family) for alert, given, family in rows]

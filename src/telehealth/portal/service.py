@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
 from telehealth.access import service as access
@@ -29,10 +30,9 @@ from telehealth.identity.tables import (
     License,
     User,
 )
-from telehealth.monitoring import chart
 from telehealth.monitoring import model as monitoring_model
 from telehealth.monitoring import service as monitoring
-from telehealth.monitoring.tables import Alert, Enrollment, Reading
+from telehealth.monitoring.tables import Alert
 from telehealth.notifications.service import notify
 from telehealth.policy import service as policy
 from telehealth.portal import repository
@@ -40,7 +40,7 @@ from telehealth.portal.tables import VisitIntake
 from telehealth.review import model as review_model
 from telehealth.review import repository as review_repo
 from telehealth.review import service as review
-from telehealth.review.tables import ReviewCase, ReviewReport
+from telehealth.review.tables import ReviewCase, ReviewMedia, ReviewReport
 from telehealth.scope import Scope
 from telehealth.visits import model as visits_model
 from telehealth.visits import repository as visits_repo
@@ -159,7 +159,8 @@ def complete_intake(scope: Scope, visit_id: uuid.UUID) -> VisitIntake:
 class IntakeView:
     visit: Visit
     intake: VisitIntake | None
-    case: review.CaseView | None
+    case: ReviewCase | None
+    media: Sequence[ReviewMedia]
     form: review_model.Questionnaire
     decision: dict[str, Any] | None
     is_patient: bool
@@ -169,16 +170,19 @@ def intake_view(scope: Scope, visit_id: uuid.UUID) -> IntakeView:
     visit = visits.readable_visit(scope, visit_id)
     actor = scope.require_actor()
     intake = repository.intake_of_visit(scope.session, visit.id)
-    case_view = review.case_view(scope, intake.case_id) if intake is not None else None
+    case, media = (
+        review.case_with_media(scope, intake.case_id) if intake is not None else (None, [])
+    )
     form = intake_form(visit)
-    if case_view is not None:
+    if case is not None:
         form = review_model.QUESTIONNAIRES.get(
-            (case_view.case.questionnaire_id, case_view.case.questionnaire_version), form
+            (case.questionnaire_id, case.questionnaire_version), form
         )
     return IntakeView(
         visit=visit,
         intake=intake,
-        case=case_view,
+        case=case,
+        media=media,
         form=form,
         decision=visit_decision(scope, visit),
         is_patient=actor.role is Role.PATIENT and actor.patient_id == visit.patient_id,
@@ -204,18 +208,10 @@ def readable_decision(scope: Scope, decision_id: uuid.UUID) -> dict[str, Any]:
 
 
 @dataclass
-class MonitoringSummary:
-    enrollment: Enrollment
-    charts: list[chart.Chart]
-    readings: list[Reading]
-    alerts: list[Alert]
-
-
-@dataclass
 class VisitContext:
     intake: IntakeView
     reports: list[tuple[ReviewCase, ReviewReport]]
-    monitoring: list[MonitoringSummary]
+    monitoring: list[monitoring.EnrollmentCharts]
 
 
 def visit_context(scope: Scope, visit_id: uuid.UUID) -> VisitContext:
@@ -239,13 +235,16 @@ def prior_reports(
 ) -> list[tuple[ReviewCase, ReviewReport]]:
     """Signed store-and-forward reports of a patient the actor may read, newest first."""
     patient = access.readable_patient(scope, patient_id)
+    reported = [
+        case
+        for case in review_repo.cases_of_patient(scope.session, patient.id, limit, 0)
+        if case.status == review_model.CaseStatus.REPORTED.value
+        and not (exclude and case.id in exclude)
+    ]
+    reports = review_repo.reports_of_cases(scope.session, [case.id for case in reported])
     found: list[tuple[ReviewCase, ReviewReport]] = []
-    for case in review_repo.cases_of_patient(scope.session, patient.id, limit, 0):
-        if exclude and case.id in exclude:
-            continue
-        if case.status != review_model.CaseStatus.REPORTED.value:
-            continue
-        signed = [r for r in review_repo.reports_of(scope.session, case.id) if r.signed_at]
+    for case in reported:
+        signed = [r for r in reports.get(case.id, []) if r.signed_at]
         if not signed:
             continue
         scope.audit.record(
@@ -255,29 +254,14 @@ def prior_reports(
     return found
 
 
-def monitoring_summaries(scope: Scope, patient_id: uuid.UUID, days: int) -> list[MonitoringSummary]:
-    summaries = []
-    for enrollment in monitoring.list_enrollments(scope, patient_id):
-        if enrollment.status != "active":
-            continue
-        summaries.append(monitoring_summary(scope, enrollment, days))
-    return summaries
-
-
-def monitoring_summary(scope: Scope, enrollment: Enrollment, days: int) -> MonitoringSummary:
-    end = scope.clock.now()
-    start = end - timedelta(days=days)
-    readings = list(monitoring.list_readings(scope, enrollment.id, start, end, 5000))
-    alerts = list(monitoring.list_alerts(scope, enrollment.id))
-    limits = monitoring.thresholds_for(scope, enrollment)
-    data: dict[monitoring_model.Metric, list[chart.Point]] = defaultdict(list)
-    for reading in readings:
-        data[monitoring_model.Metric(reading.metric)].append(
-            chart.Point(reading.effective_at, reading.value)
-        )
-    marks = [chart.AlertMark(a.observed_at, a.rule, a.status) for a in alerts]
-    built = [chart.build(panel, dict(data), limits, marks, start, end) for panel in chart.PANELS]
-    return MonitoringSummary(enrollment, [c for c in built if not c.empty], readings, alerts)
+def monitoring_summaries(
+    scope: Scope, patient_id: uuid.UUID, days: int
+) -> list[monitoring.EnrollmentCharts]:
+    return [
+        monitoring.enrollment_charts(scope, enrollment, days)
+        for enrollment in monitoring.list_enrollments(scope, patient_id)
+        if enrollment.status == "active"
+    ]
 
 
 # --- monitoring alerts --------------------------------------------------------------------------
@@ -286,7 +270,6 @@ def monitoring_summary(scope: Scope, enrollment: Enrollment, days: int) -> Monit
 @dataclass
 class AlertRow:
     alert: Alert
-    enrollment: Enrollment
     patient_name: str
 
 
@@ -298,7 +281,7 @@ def open_alerts(scope: Scope, limit: int = 200) -> list[AlertRow]:
         raise DomainError(ErrorCode.FORBIDDEN, "alerts are handled by the care team")
     clinician = actor.user_id if actor.role is Role.CLINICIAN else None
     rows = []
-    for alert, enrollment, patient in repository.open_alerts(
+    for alert, given_name, family_name in repository.open_alerts(
         scope.session, actor.org_id, OPEN_ALERT_STATES, clinician, limit
     ):
         scope.audit.record(
@@ -308,7 +291,7 @@ def open_alerts(scope: Scope, limit: int = 200) -> list[AlertRow]:
             patient_id=alert.patient_id,
             detail={"via": "portal"},
         )
-        rows.append(AlertRow(alert, enrollment, f"{patient.family_name}, {patient.given_name}"))
+        rows.append(AlertRow(alert, f"{family_name}, {given_name}"))
     return rows
 
 
@@ -351,25 +334,33 @@ def _open_visits(scope: Scope) -> list[Visit]:
     )
 
 
-def _rows(scope: Scope, found: list[Visit], *, count_waiting: bool = False) -> list[VisitRow]:
-    intakes = repository.intakes_of_visits(scope.session, [v.id for v in found])
-    rows = []
-    for visit in found:
-        waiting = 0
-        if count_waiting:
-            waiting = sum(
-                1
-                for p in visits_repo.participants_of(scope.session, visit.id)
-                if p.state == visits_model.ParticipantState.WAITING.value
-            )
-        rows.append(VisitRow(visit, intakes.get(visit.id), waiting))
-    return rows
+def _rows(
+    scope: Scope,
+    found: list[Visit],
+    intakes: dict[uuid.UUID, VisitIntake],
+    *,
+    count_waiting: bool = False,
+) -> list[VisitRow]:
+    waiting = (
+        visits_repo.participant_counts(
+            scope.session, [v.id for v in found], visits_model.ParticipantState.WAITING.value
+        )
+        if count_waiting
+        else {}
+    )
+    return [VisitRow(v, intakes.get(v.id), waiting.get(v.id, 0)) for v in found]
+
+
+def _intakes(scope: Scope, found: list[Visit]) -> dict[uuid.UUID, VisitIntake]:
+    return repository.intakes_of_visits(scope.session, [v.id for v in found])
 
 
 def _patient_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     assert actor.patient_id is not None
-    upcoming = _rows(scope, _open_visits(scope))
-    intake_cases = repository.intake_case_ids(scope.session, actor.patient_id)
+    # The patient's intakes, read once: they mark upcoming visits and hide intake cases.
+    mine = repository.intakes_of_patient(scope.session, actor.patient_id)
+    upcoming = _rows(scope, _open_visits(scope), {i.visit_id: i for i in mine})
+    intake_cases = {i.case_id for i in mine}
     cases = [c for c in review.list_cases(scope, "submitted", None, 50) if c.id not in intake_cases]
     enrollments = [
         e for e in monitoring.list_enrollments(scope, actor.patient_id) if e.status == "active"
@@ -389,9 +380,10 @@ def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
         if s in review_model.SPECIALTY_QUESTIONNAIRES
     ]
     queues = {s: review.list_cases(scope, s, None, 20) for s in specialties}
+    intakes = _intakes(scope, today + later)
     return {
-        "today": _rows(scope, today, count_waiting=True),
-        "later": _rows(scope, later),
+        "today": _rows(scope, today, intakes, count_waiting=True),
+        "later": _rows(scope, later, intakes),
         "held": review.list_cases(scope, "mine", None, 20),
         "queues": queues,
         "alerts": open_alerts(scope),
@@ -400,11 +392,9 @@ def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
 
 def _staff_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     now = scope.clock.now()
-    found = _open_visits(scope)
+    today = [v for v in _open_visits(scope) if v.slot_start.date() <= now.date()]
     return {
-        "today": _rows(
-            scope, [v for v in found if v.slot_start.date() <= now.date()], count_waiting=True
-        ),
+        "today": _rows(scope, today, _intakes(scope, today), count_waiting=True),
         "overdue": review.list_cases(scope, "overdue", None, 20),
         "live_visit": review.list_cases(scope, "live_visit", None, 20),
         "alerts": open_alerts(scope),
@@ -563,10 +553,9 @@ def org_schedules(scope: Scope) -> list[Schedule]:
     booked: dict[uuid.UUID, list[Visit]] = defaultdict(list)
     for visit in _open_visits(scope):
         booked[visit.clinician_id].append(visit)
-    return [
-        Schedule(user, list(visits.windows(scope, user.id)), booked.get(user.id, []))
-        for user in repository.clinicians_in_org(scope.session, manager.org_id)
-    ]
+    clinicians = repository.clinicians_in_org(scope.session, manager.org_id)
+    windows = visits.windows_by_clinician(scope, [user.id for user in clinicians])
+    return [Schedule(user, windows[user.id], booked.get(user.id, [])) for user in clinicians]
 
 
 def add_window(

@@ -65,11 +65,8 @@ def _reads_case(scope: Scope, actor: Actor, case: ReviewCase) -> bool:
         return False
     if actor.user_id in (case.originator_id, case.reviewer_id):
         return True
-    patient = identity_repo.patient_by_id(scope.session, case.patient_id)
-    if patient is None:
-        return False
-    facts = access.patient_facts(scope, actor, patient)
-    if not access_policy.may_read_patient(actor, facts):
+    facts = access.facts_about(scope, actor, case.patient_id)
+    if facts is None or not access_policy.may_read_patient(actor, facts):
         return False
     if facts.break_glass_active:
         scope.audit.record(
@@ -369,6 +366,14 @@ def case_view(scope: Scope, case_id: uuid.UUID, *, record_read: bool = True) -> 
         is_reviewer=case.reviewer_id == actor.user_id,
         is_originator=case.originator_id == actor.user_id,
     )
+
+
+def case_with_media(scope: Scope, case_id: uuid.UUID) -> tuple[ReviewCase, Sequence[ReviewMedia]]:
+    """A case's answers and photos for a page that shows them beside another object (a visit's
+    intake); read and audited as :func:`case_view` reads it, without reports or billing."""
+    case = readable_case(scope, case_id)
+    scope.audit.record(Action.READ, CASE, case.id, patient_id=case.patient_id)
+    return case, repository.media_of(scope.session, case.id)
 
 
 QUEUE_NAMES = ("submitted", "mine", "overdue", "live_visit")

@@ -35,13 +35,14 @@ def visit_page(
     request: Request, visit_id: uuid.UUID, actor: PageActorDep, scope: ScopeDep
 ) -> HTMLResponse:
     visit = service.readable_visit(scope, visit_id)
+    consent = service.consent_status(scope, visit)
     return render(
         request,
         "visits/detail.html",
         {
             "visit": visit,
-            "consents": service.consents_view(scope, visit),
-            "outstanding": service.consent_outstanding(scope, visit),
+            "consents": consent.given,
+            "outstanding": consent.outstanding,
             "record": service.session_record(scope, visit),
             "note": service.note_view(scope, visit),
             "participants": service.participants_view(scope, visit),

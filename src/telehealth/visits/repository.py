@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from telehealth.visits.tables import (
@@ -33,6 +33,23 @@ def windows_of(session: Session, clinician_id: uuid.UUID) -> Sequence[Availabili
         .scalars()
         .all()
     )
+
+
+def windows_of_clinicians(
+    session: Session, clinician_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[AvailabilityWindow]]:
+    """:func:`windows_of` of several clinicians in one query, by clinician."""
+    found: dict[uuid.UUID, list[AvailabilityWindow]] = {c: [] for c in clinician_ids}
+    if not clinician_ids:
+        return found
+    rows = session.execute(
+        select(AvailabilityWindow)
+        .where(AvailabilityWindow.clinician_id.in_(clinician_ids))
+        .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_time)
+    ).scalars()
+    for window in rows:
+        found[window.clinician_id].append(window)
+    return found
 
 
 def window_by_id(session: Session, window_id: uuid.UUID) -> AvailabilityWindow | None:
@@ -83,6 +100,20 @@ def participants_of(session: Session, visit_id: uuid.UUID) -> Sequence[Participa
         .scalars()
         .all()
     )
+
+
+def participant_counts(
+    session: Session, visit_ids: Sequence[uuid.UUID], state: str
+) -> dict[uuid.UUID, int]:
+    """How many participants of each visit are in ``state``; visits with none are left out."""
+    if not visit_ids:
+        return {}
+    rows = session.execute(
+        select(Participant.visit_id, func.count())
+        .where(Participant.visit_id.in_(visit_ids), Participant.state == state)
+        .group_by(Participant.visit_id)
+    ).all()
+    return {row[0]: int(row[1]) for row in rows}
 
 
 def participant_by_digest(session: Session, digest: bytes) -> Participant | None:

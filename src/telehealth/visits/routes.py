@@ -145,11 +145,13 @@ def _visit_out(visit: Visit) -> VisitOut:
 
 
 def visit_detail(scope: Scope, visit: Visit) -> VisitDetailOut:
+    participants = service.participants_view(scope, visit)
+    consent = service.consent_status(scope, visit)
     return VisitDetailOut(
         **_visit_out(visit).model_dump(),
-        participants=service.participants_view(scope, visit),
-        consents=service.consents_view(scope, visit),
-        consent_outstanding=service.consent_outstanding(scope, visit),
+        participants=participants,
+        consents=consent.given,
+        consent_outstanding=consent.outstanding,
         session=service.session_record(scope, visit),
         note=service.note_view(scope, visit),
     )
@@ -289,6 +291,7 @@ def my_session(ctx: ParticipantDep, scope: ScopeDep) -> SessionOut:
     )
     host = ctx.is_host
     tests = repository.precall_tests(scope.session, visit.id)
+    consent = service.consent_status(scope, visit)
     return SessionOut(
         visit_id=visit.id,
         participant_id=p.id,
@@ -303,8 +306,8 @@ def my_session(ctx: ParticipantDep, scope: ScopeDep) -> SessionOut:
         located_state=visit.located_state,
         confirmed_state=p.confirmed_state,
         queue_position=service.position(scope, ctx),
-        consent_outstanding=service.consent_outstanding(scope, visit),
-        consents=service.consents_view(scope, visit),
+        consent_outstanding=consent.outstanding,
+        consents=consent.given,
         precall_done=any(t.participant_id == p.id for t in tests),
         waiting_room=service.waiting_room(scope, ctx) if host else None,
         participants=service.participants_view(scope, visit) if host else None,

@@ -74,10 +74,8 @@ def _may_read(scope: Scope, actor: Actor, visit: Visit) -> bool:
         return False
     if actor.role is Role.CLINICIAN and visit.clinician_id == actor.user_id:
         return True
-    patient = identity_repo.patient_by_id(scope.session, visit.patient_id)
-    if patient is None:
-        return False
-    return access_policy.may_read_patient(actor, access.patient_facts(scope, actor, patient))
+    facts = access.facts_about(scope, actor, visit.patient_id)
+    return facts is not None and access_policy.may_read_patient(actor, facts)
 
 
 def _may_change(scope: Scope, actor: Actor, visit: Visit) -> bool:
@@ -230,6 +228,15 @@ def remove_window(scope: Scope, window_id: uuid.UUID) -> None:
 def windows(scope: Scope, clinician_id: uuid.UUID) -> Sequence[AvailabilityWindow]:
     _clinician_in_org(scope, clinician_id)
     return repository.windows_of(scope.session, clinician_id)
+
+
+def windows_by_clinician(
+    scope: Scope, clinician_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[AvailabilityWindow]]:
+    """:func:`windows` of several clinicians, read together."""
+    for clinician_id in clinician_ids:
+        _clinician_in_org(scope, clinician_id)
+    return repository.windows_of_clinicians(scope.session, clinician_ids)
 
 
 def free_slots(
@@ -735,14 +742,24 @@ def confirm_location(scope: Scope, ctx: ParticipantContext, state: str) -> Locat
 
 
 def _current_state(scope: Scope, visit: Visit) -> str:
-    record = scope.session.get(DecisionRecord, visit.current_decision_id)
+    return _state_of(visit, _decision_record(scope, visit))
+
+
+def _current_decision(scope: Scope, visit: Visit) -> Decision:
+    return _decision_of(_decision_record(scope, visit))
+
+
+def _decision_record(scope: Scope, visit: Visit) -> DecisionRecord | None:
+    return scope.session.get(DecisionRecord, visit.current_decision_id)
+
+
+def _state_of(visit: Visit, record: DecisionRecord | None) -> str:
     if record is None:
         return visit.located_state
     return str(record.masked_facts["patient"]["location_state"])
 
 
-def _current_decision(scope: Scope, visit: Visit) -> Decision:
-    record = scope.session.get(DecisionRecord, visit.current_decision_id)
+def _decision_of(record: DecisionRecord | None) -> Decision:
     if record is None:
         raise DomainError(ErrorCode.INTEGRITY_ERROR, "the visit's decision is missing")
     return Decision.model_validate(record.decision)
@@ -762,16 +779,37 @@ def consent_requirements(decision: Decision, modality: str) -> list[dict[str, st
 def consent_outstanding(scope: Scope, visit: Visit) -> list[dict[str, str]]:
     """Consent the current decision requires that this patient has not given for the state
     they are in (consent is taken before the first telehealth visit, then stands)."""
-    decision = _current_decision(scope, visit)
-    needed = consent_requirements(decision, visit.planned_modality)
+    record = _decision_record(scope, visit)
+    needed = consent_requirements(_decision_of(record), visit.planned_modality)
     if not needed:
         return []
-    state = _current_state(scope, visit)
-    given = {
-        (c.located_state, c.modality or "")
-        for c in repository.consents_of_patient(scope.session, visit.patient_id)
-    }
-    return [r for r in needed if (state, r["modality"]) not in given]
+    given = repository.consents_of_patient(scope.session, visit.patient_id)
+    return _not_given(needed, _state_of(visit, record), given)
+
+
+def _not_given(
+    needed: list[dict[str, str]], state: str, given: Sequence[Consent]
+) -> list[dict[str, str]]:
+    have = {(c.located_state, c.modality or "") for c in given}
+    return [r for r in needed if (state, r["modality"]) not in have]
+
+
+@dataclass
+class ConsentStatus:
+    given: list[dict[str, Any]]
+    outstanding: list[dict[str, str]]
+
+
+def consent_status(scope: Scope, visit: Visit) -> ConsentStatus:
+    """:func:`consents_view` and :func:`consent_outstanding` together, reading the patient's
+    consents and the visit's decision once."""
+    given = repository.consents_of_patient(scope.session, visit.patient_id)
+    record = _decision_record(scope, visit)
+    needed = consent_requirements(_decision_of(record), visit.planned_modality)
+    return ConsentStatus(
+        given=_consent_rows(visit, given),
+        outstanding=_not_given(needed, _state_of(visit, record), given),
+    )
 
 
 def record_consent(
@@ -1272,6 +1310,10 @@ def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:
 
 
 def consents_view(scope: Scope, visit: Visit) -> list[dict[str, Any]]:
+    return _consent_rows(visit, repository.consents_of_patient(scope.session, visit.patient_id))
+
+
+def _consent_rows(visit: Visit, given: Sequence[Consent]) -> list[dict[str, Any]]:
     return [
         {
             "method": c.method,
@@ -1283,7 +1325,7 @@ def consents_view(scope: Scope, visit: Visit) -> list[dict[str, Any]]:
             "citation": c.citation,
             "this_visit": c.visit_id == visit.id,
         }
-        for c in repository.consents_of_patient(scope.session, visit.patient_id)
+        for c in given
     ]
 
 
