@@ -6,11 +6,12 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -174,3 +175,23 @@ def wrk(
     if match is None:
         raise RuntimeError(output)
     return float(match.group(1))
+
+
+def alternate(
+    baseline: Callable[[], float], measured: Callable[[], float], rounds: int
+) -> list[tuple[float, float]]:
+    """Runs the baseline and the measured load alternately, ``rounds`` times each, and returns
+    the pairs: on a shared machine, load from elsewhere then falls on both sides of a round."""
+    return [(baseline(), measured()) for _ in range(rounds)]
+
+
+def report_rounds(pairs: list[tuple[float, float]], baseline: str, measured: str) -> float:
+    """Prints each round and returns the median ratio (measured / baseline)."""
+    ratios = []
+    for number, (base, value) in enumerate(pairs, start=1):
+        ratios.append(value / base)
+        print(
+            f"round {number}: {baseline} {base:9.0f} req/s   {measured} {value:9.0f} req/s"
+            f"   ratio {value / base:.3f}"
+        )
+    return statistics.median(ratios)
