@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Uuid, bindparam, exists, select
+from sqlalchemy import Uuid, bindparam, case, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from telehealth.access.tables import BreakGlassGrant
 from telehealth.db.base import UTCDateTime
 from telehealth.db.reader import AnySelect
+from telehealth.identity.model import Role
 from telehealth.identity.repository import bearer_select
 from telehealth.identity.tables import CareAssignment, Patient, User
 
@@ -59,6 +60,7 @@ def _bearer_patient_read() -> AnySelect:
     care = exists().where(
         CareAssignment.clinician_id == User.id, CareAssignment.patient_id == patient_id
     )
+    clinician = User.role == Role.CLINICIAN.value
     glass = exists().where(
         BreakGlassGrant.clinician_id == User.id,
         BreakGlassGrant.patient_id == patient_id,
@@ -73,8 +75,9 @@ def _bearer_patient_read() -> AnySelect:
         target.home_state,
         target.phone,
         target.version,
-        care.label("in_care"),
-        glass.label("break_glass"),
+        # Care and grants only count for clinicians; CASE spares the lookups for everyone else.
+        case((clinician, care), else_=False).label("in_care"),
+        case((clinician, glass), else_=False).label("break_glass"),
     ).outerjoin(target, target.id == patient_id)
 
 

@@ -49,19 +49,19 @@ class AsyncPostgres:
         self._opening: asyncio.Future[asyncpg.Pool] | None = None
         self._dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
         # Keyed by the statement itself: statements are module-level constants.
-        self._compiled: dict[ClauseElement, tuple[str, tuple[str, ...]]] = {}
+        self._compiled: dict[ClauseElement, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
     async def one(self, statement: AnySelect, params: Mapping[str, Any]) -> Row | None:
-        sql, names = self.compile(statement)
+        sql, args = self.compile(statement, params)
         async with (await self._current_pool()).acquire() as connection:
-            record = await connection.fetchrow(sql, *(params[name] for name in names))
+            record = await connection.fetchrow(sql, *args)
         return None if record is None else dict(record.items())
 
     async def execute(self, statement: ClauseElement, params: Mapping[str, Any]) -> int:
         """Runs one statement as its own (durable) transaction; returns the rows it changed."""
-        sql, names = self.compile(statement)
+        sql, args = self.compile(statement, params)
         async with (await self._current_pool()).acquire() as connection:
-            status = await connection.execute(sql, *(params[name] for name in names))
+            status = await connection.execute(sql, *args)
         return int(status.rsplit(" ", 1)[-1])
 
     async def _current_pool(self) -> asyncpg.Pool:
@@ -102,14 +102,22 @@ class AsyncPostgres:
         self._pool = await self._opening
         return self._pool
 
-    def compile(self, statement: ClauseElement) -> tuple[str, tuple[str, ...]]:
+    def compile(self, statement: ClauseElement, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The statement's SQL and its positional arguments: ``params`` by name, and the values
+        the statement carries itself (literals in its expressions) for the rest."""
         known = self._compiled.get(statement)
         if known is None:
             compiled = statement.compile(dialect=self._dialect)
             assert isinstance(compiled, SQLCompiler)
-            known = (str(compiled), tuple(compiled.positiontup or ()))
+            carried = {
+                name: bind.effective_value
+                for name, bind in compiled.binds.items()
+                if not bind.required
+            }
+            known = (str(compiled), tuple(compiled.positiontup or ()), carried)
             self._compiled[statement] = known
-        return known
+        sql, names, carried = known
+        return sql, [params[name] if name in params else carried[name] for name in names]
 
 
 async def _leave_as_is(_connection: asyncpg.Connection) -> None:
