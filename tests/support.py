@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,13 +12,16 @@ from datetime import date
 import pyotp
 from fastapi.testclient import TestClient
 
+from telehealth.audit.committer import make_committer
 from telehealth.clock import FrozenClock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
+from telehealth.db.reader import make_reader
 from telehealth.identity import credentials
 from telehealth.identity import service as identity
 from telehealth.identity.model import LicenseKind, Role
 from telehealth.scope import Scope, open_scope
+from telehealth.web.scoped import Services
 
 PASSWORD = "correct horse battery staple"
 # Hashed once per run: seeding a world must not pay for argon2 eight times per test.
@@ -139,3 +143,25 @@ def login(client: TestClient, email: str, password: str = PASSWORD, totp: str | 
     if totp:
         body["totp"] = totp
     return client.post("/v1/auth/login", json=body)
+
+
+@contextmanager
+def services_for(world: World) -> Iterator[Services]:
+    """Services on the world's own database, for matrix targets that receive only the world."""
+    engine = make_engine(world.settings.effective_database_url)
+    reader = make_reader(engine, pool_size=2)
+    group = make_committer(engine, reader)
+    try:
+        yield Services(
+            settings=world.settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            clock=world.clock,
+            audit_group=group,
+            reader=reader,
+            extras={},
+        )
+    finally:
+        asyncio.run(group.close())
+        asyncio.run(reader.close())
+        engine.dispose()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import uuid
 
 from tests.access.matrix import Entry
-from tests.support import World
-from tests.visits.support import book, services_for
+from tests.support import World, services_for
+from tests.visits.support import book
 
 _VISITS: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
 # Monday 7 December 2026, 09:00 in Chicago: free in every world (bookings fill 30 November).

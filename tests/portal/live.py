@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,12 +15,12 @@ from typing import Any
 
 import pyotp
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
+from tests.serving import serving
 from tests.support import PASSWORD, World, seed_world
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -92,31 +91,9 @@ def live_server(template: Path, workdir: Path) -> Iterator[Live]:
         api_token_minutes=24 * 60,
     )
     world = seed_world(settings, FrozenClock(datetime.now(UTC)), with_passwords=True)
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        ws="websockets-sansio",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    app = config.app
-    assert isinstance(app, FastAPI)
-    try:
-        yield Live(f"http://127.0.0.1:{port}", app, world)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        app.state.services.engine.dispose()
+    app = create_app(settings)
+    with serving(app) as url:
+        yield Live(url, app, world)
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import io
 import uuid
 from collections.abc import Iterator
@@ -10,7 +9,6 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from fastapi import FastAPI
 from PIL import Image
 
 from telehealth.identity import service as identity
@@ -21,7 +19,7 @@ from telehealth.review.storage import storage_for
 from telehealth.review.tables import ReviewMedia
 from telehealth.scope import Scope, open_scope
 from telehealth.web.scoped import Services
-from tests.support import Person, World
+from tests.support import Person, World, services_for
 
 DERM_ANSWERS: dict[str, Any] = {
     "body_site": "arm",
@@ -45,31 +43,6 @@ def case_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
-
-
-def services_for(world: World) -> Services:
-    """The running test app's services, found by the database that holds this world.
-
-    Access-matrix targets receive only the world, yet must build objects for patient A.
-    """
-    from telehealth.identity.tables import Organization
-
-    for candidate in gc.get_objects():
-        if not isinstance(candidate, FastAPI):
-            continue
-        services = getattr(candidate.state, "services", None)
-        if not isinstance(services, Services):
-            continue
-        try:
-            with services.sessions() as session:
-                found = session.get(Organization, world.org_id) is not None
-        except Exception:  # an app of an earlier test whose database is gone
-            found = False
-        if found:
-            return services
-        # An earlier test's app: close the connection this check opened in its pool.
-        services.engine.dispose()
-    raise LookupError("no running app holds this world")
 
 
 @contextmanager
@@ -114,23 +87,23 @@ REPORT = service.ReportInput(
 def build_case(world: World, stage: str) -> uuid.UUID:
     """Patient A's self-referral advanced to ``stage``: draft, queued, claimed, asked,
     drafted (report written), signed. Claims and reports are clinician A's."""
-    services = services_for(world)
-    with acting(services, world["patient_a"]) as scope:
-        case_id = service.create_case(scope, case_input()).id
-    if stage == "draft":
-        return case_id
-    with acting(services, world["patient_a"]) as scope:
-        service.submit_case(scope, case_id)
-    if stage == "queued":
-        return case_id
-    with acting(services, world["clinician_a"]) as scope:
-        service.claim_case(scope, case_id)
-        if stage == "asked":
-            service.request_info(scope, case_id, "Is it raised?")
-        if stage in ("drafted", "signed"):
-            service.write_report(scope, case_id, REPORT)
-        if stage == "signed":
-            service.sign_report(scope, case_id)
+    with services_for(world) as services:
+        with acting(services, world["patient_a"]) as scope:
+            case_id = service.create_case(scope, case_input()).id
+        if stage == "draft":
+            return case_id
+        with acting(services, world["patient_a"]) as scope:
+            service.submit_case(scope, case_id)
+        if stage == "queued":
+            return case_id
+        with acting(services, world["clinician_a"]) as scope:
+            service.claim_case(scope, case_id)
+            if stage == "asked":
+                service.request_info(scope, case_id, "Is it raised?")
+            if stage in ("drafted", "signed"):
+                service.write_report(scope, case_id, REPORT)
+            if stage == "signed":
+                service.sign_report(scope, case_id)
     return case_id
 
 
@@ -140,10 +113,9 @@ def add_media(
     data: bytes = b"%PDF-1.7 canary",
     content_type: str = "application/pdf",
 ) -> uuid.UUID:
-    services = services_for(world)
-    blobs = storage_for(services.settings).blobs
+    blobs = storage_for(world.settings).blobs
     stored = blobs.put([data], content_type=content_type)
-    with acting(services, world["patient_a"]) as scope:
+    with services_for(world) as services, acting(services, world["patient_a"]) as scope:
         case = service.readable_case(scope, case_id)
         item = ReviewMedia(
             case_id=case.id,
@@ -164,9 +136,8 @@ def add_media(
 
 
 def open_upload(world: World, case_id: uuid.UUID | None = None, length: int = 1000) -> str:
-    services = services_for(world)
     case_id = case_id or build_case(world, "draft")
-    with acting(services, world["patient_a"]) as scope:
+    with services_for(world) as services, acting(services, world["patient_a"]) as scope:
         return uploads.create_upload(
             scope,
             str(length),

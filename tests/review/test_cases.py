@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -15,7 +16,7 @@ from telehealth.config import Settings
 from telehealth.jobs import registered, run_job
 from telehealth.notifications.tables import Notification
 from telehealth.review.tables import ReviewCase
-from tests.review.support import case_body, services_for
+from tests.review.support import case_body
 from tests.support import World, scope_for
 
 pytestmark = pytest.mark.db
@@ -298,13 +299,15 @@ def test_report_is_released_only_after_signature_and_amendments_append(
     ]
 
 
-def test_signed_self_referral_is_billed_as_image_review(client: TestClient, world: World) -> None:
+def test_signed_self_referral_is_billed_as_image_review(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
     from tests.review.support import add_media
 
     case_id = _new(client, world)
     add_media(world, uuid.UUID(case_id))
     # A photo makes this a remote evaluation of recorded images.
-    services = services_for(world)
+    services = app.state.services
     with services.sessions() as session:
         from telehealth.review.tables import ReviewMedia
 
@@ -362,10 +365,10 @@ def _job(name: str):  # type: ignore[no-untyped-def]
 
 
 def test_overdue_cases_are_escalated_to_coordinators_once(
-    client: TestClient, world: World, settings: Settings, clock: FrozenClock
+    app: FastAPI, client: TestClient, world: World, settings: Settings, clock: FrozenClock
 ) -> None:
     case_id = _submitted(client, world, urgency="urgent")["id"]
-    services = services_for(world)
+    services = app.state.services
     job = _job("review.escalate_overdue")
     assert run_job(job, services.sessions, clock, settings) == 0
     clock.advance(timedelta(hours=4, minutes=1))
@@ -391,11 +394,11 @@ def test_overdue_cases_are_escalated_to_coordinators_once(
 
 
 def test_lapsed_claims_return_to_the_queue(
-    client: TestClient, world: World, settings: Settings, clock: FrozenClock
+    app: FastAPI, client: TestClient, world: World, settings: Settings, clock: FrozenClock
 ) -> None:
     case_id = _submitted(client, world)["id"]
     _post(client, "clinician_a", world, f"/v1/cases/{case_id}/claim")
-    services = services_for(world)
+    services = app.state.services
     job = _job("review.release_lapsed_claims")
     assert run_job(job, services.sessions, clock, settings) == 0
     clock.advance(timedelta(hours=3))

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from telehealth.clock import FrozenClock
 from telehealth.config import Settings
 from telehealth.jobs import registered, run_job
-from tests.review.support import case_body, image_with_gps, observation, services_for
+from tests.review.support import case_body, image_with_gps, observation
 from tests.support import World
 
 pytestmark = pytest.mark.db
@@ -352,6 +353,7 @@ def test_someone_elses_upload_does_not_exist(client: TestClient, world: World) -
 
 
 def test_expired_uploads_are_gone_and_purged(
+    app: FastAPI,
     client: TestClient,
     world: World,
     settings: Settings,
@@ -374,7 +376,7 @@ def test_expired_uploads_are_gone_and_purged(
     head = client.head(url, headers={**world["patient_a"].headers, **TUS})
     assert head.status_code == 410
     job = next(j for j in registered() if j.name == "review.expire_uploads")
-    services = services_for(world)
+    services = app.state.services
     assert run_job(job, services.sessions, clock, settings) == 1
     assert _staged(settings) == []
     submitted = client.post(f"/v1/cases/{case_id}/submit", headers=world["patient_a"].headers)

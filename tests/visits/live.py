@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as wall
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
 from telehealth.visits import model, service
+from tests.serving import serving
 from tests.support import World, seed_world
 from tests.visits.support import INTAKE, acting, link_for, services_of
 
@@ -70,28 +68,6 @@ def live_server(template: Path, workdir: Path) -> Iterator[Live]:
         env=Environment.TEST, data_dir=workdir / "data", database_url=f"sqlite:///{database}"
     )
     world = seed_world(probe, FrozenClock(datetime.now(UTC)))
-    config = uvicorn.Config(
-        create_app(probe),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        ws="websockets-sansio",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    app = config.app
-    assert isinstance(app, FastAPI)
-    try:
-        yield Live(f"http://127.0.0.1:{port}", app, world)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        app.state.services.engine.dispose()
+    app = create_app(probe)
+    with serving(app) as url:
+        yield Live(url, app, world)

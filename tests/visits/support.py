@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,9 +9,6 @@ from datetime import UTC, datetime, time, timedelta
 
 from fastapi import FastAPI
 
-from telehealth.audit.committer import make_committer
-from telehealth.db.engine import make_engine, make_sessionmaker
-from telehealth.db.reader import make_reader
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
 from telehealth.scope import Scope, open_scope
@@ -31,28 +27,6 @@ INTAKE = service.Intake(located_state="TX", acuity="routine", purpose="follow_up
 def services_of(app: FastAPI) -> Services:
     services: Services = app.state.services
     return services
-
-
-@contextmanager
-def services_for(world: World) -> Iterator[Services]:
-    """Services on the world's own database, for matrix targets that receive only the world."""
-    engine = make_engine(world.settings.effective_database_url)
-    reader = make_reader(engine, pool_size=2)
-    group = make_committer(engine, reader)
-    try:
-        yield Services(
-            settings=world.settings,
-            engine=engine,
-            sessions=make_sessionmaker(engine),
-            clock=world.clock,
-            audit_group=group,
-            reader=reader,
-            extras={},
-        )
-    finally:
-        asyncio.run(group.close())
-        asyncio.run(reader.close())
-        engine.dispose()
 
 
 @contextmanager
