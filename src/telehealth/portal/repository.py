@@ -12,13 +12,38 @@ from telehealth.identity import repository as identity_repo
 from telehealth.identity.model import Role
 from telehealth.identity.tables import Patient, User
 from telehealth.monitoring.tables import Alert, Enrollment
+from telehealth.policy.records import DecisionRecord
 from telehealth.portal.tables import VisitIntake
+from telehealth.review.tables import ReviewCase
+from telehealth.visits.tables import Visit
+
+VisitRows = tuple[
+    Visit, VisitIntake | None, ReviewCase | None, DecisionRecord | None, Patient | None
+]
 
 
 def intake_of_visit(session: Session, visit_id: uuid.UUID) -> VisitIntake | None:
     return session.execute(
         select(VisitIntake).where(VisitIntake.visit_id == visit_id)
     ).scalar_one_or_none()
+
+
+def visit_rows(session: Session, visit_id: uuid.UUID) -> VisitRows | None:
+    """A visit with its intake, the intake's case, the visit's current decision and its patient,
+    in one round trip. These are rows, not answers: callers still reach each object through its
+    loader, which decides access and finds the row in the session instead of reading it again."""
+    row = session.execute(
+        select(Visit, VisitIntake, ReviewCase, DecisionRecord, Patient)
+        .outerjoin(VisitIntake, VisitIntake.visit_id == Visit.id)
+        .outerjoin(ReviewCase, ReviewCase.id == VisitIntake.case_id)
+        .outerjoin(DecisionRecord, DecisionRecord.id == Visit.current_decision_id)
+        .outerjoin(Patient, Patient.id == Visit.patient_id)
+        .where(Visit.id == visit_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    visit, intake, case, decision, patient = row
+    return visit, intake, case, decision, patient
 
 
 def intakes_of_visits(
