@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from telehealth.identity import repository as identity_repo
@@ -28,18 +28,23 @@ def intake_of_visit(session: Session, visit_id: uuid.UUID) -> VisitIntake | None
     ).scalar_one_or_none()
 
 
+# Built once with a bound parameter: building a statement and its cache key costs more than
+# running it.
+_VISIT_ROWS = (
+    select(Visit, VisitIntake, ReviewCase, DecisionRecord, Patient)
+    .outerjoin(VisitIntake, VisitIntake.visit_id == Visit.id)
+    .outerjoin(ReviewCase, ReviewCase.id == VisitIntake.case_id)
+    .outerjoin(DecisionRecord, DecisionRecord.id == Visit.current_decision_id)
+    .outerjoin(Patient, Patient.id == Visit.patient_id)
+    .where(Visit.id == bindparam("visit_id"))
+)
+
+
 def visit_rows(session: Session, visit_id: uuid.UUID) -> VisitRows | None:
     """A visit with its intake, the intake's case, the visit's current decision and its patient,
     in one round trip. These are rows, not answers: callers still reach each object through its
     loader, which decides access and finds the row in the session instead of reading it again."""
-    row = session.execute(
-        select(Visit, VisitIntake, ReviewCase, DecisionRecord, Patient)
-        .outerjoin(VisitIntake, VisitIntake.visit_id == Visit.id)
-        .outerjoin(ReviewCase, ReviewCase.id == VisitIntake.case_id)
-        .outerjoin(DecisionRecord, DecisionRecord.id == Visit.current_decision_id)
-        .outerjoin(Patient, Patient.id == Visit.patient_id)
-        .where(Visit.id == visit_id)
-    ).one_or_none()
+    row = session.execute(_VISIT_ROWS, {"visit_id": visit_id}).one_or_none()
     if row is None:
         return None
     visit, intake, case, decision, patient = row

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, bindparam, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from telehealth.identity.tables import CareAssignment, User
@@ -22,6 +22,21 @@ from telehealth.review.tables import (
 
 Cursor = tuple[datetime, uuid.UUID]
 
+# Statements of the pages that show a patient's cases beside a visit, built once with bound
+# parameters: building a statement and its cache key costs more than running it.
+_MEDIA_OF = (
+    select(ReviewMedia)
+    .where(ReviewMedia.case_id == bindparam("case_id"))
+    .order_by(ReviewMedia.created_at, ReviewMedia.id)
+)
+_CASES_OF_PATIENT = (
+    select(ReviewCase)
+    .where(ReviewCase.patient_id == bindparam("patient_id"))
+    .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+
 
 def case_by_id(session: Session, case_id: uuid.UUID) -> ReviewCase | None:
     return session.get(ReviewCase, case_id)
@@ -36,15 +51,7 @@ def media_by_id(session: Session, media_id: uuid.UUID) -> ReviewMedia | None:
 
 
 def media_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewMedia]:
-    return (
-        session.execute(
-            select(ReviewMedia)
-            .where(ReviewMedia.case_id == case_id)
-            .order_by(ReviewMedia.created_at, ReviewMedia.id)
-        )
-        .scalars()
-        .all()
-    )
+    return session.execute(_MEDIA_OF, {"case_id": case_id}).scalars().all()
 
 
 def pending_uploads(session: Session, case_id: uuid.UUID) -> int:
@@ -208,11 +215,7 @@ def cases_of_patient(
 ) -> Sequence[ReviewCase]:
     return (
         session.execute(
-            select(ReviewCase)
-            .where(ReviewCase.patient_id == patient_id)
-            .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
-            .limit(limit)
-            .offset(offset)
+            _CASES_OF_PATIENT, {"patient_id": patient_id, "limit": limit, "offset": offset}
         )
         .scalars()
         .all()
