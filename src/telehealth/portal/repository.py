@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from telehealth.identity import repository as identity_repo
 from telehealth.identity.model import Role
-from telehealth.identity.tables import Patient, User
+from telehealth.identity.tables import CareAssignment, Patient, User
 from telehealth.monitoring.tables import Alert, Enrollment
 from telehealth.policy.records import DecisionRecord
 from telehealth.portal.tables import VisitIntake
@@ -91,17 +90,39 @@ def open_alerts(
 ) -> list[tuple[Alert, str, str]]:
     """Unhandled alerts of an organization, or of one clinician's patients, oldest first, with
     the patient's given and family names (the names only: a row entity costs more to load)."""
+    params = {"org_id": org_id, "states": list(states), "limit": limit}
+    if clinician_id is None:
+        rows = session.execute(_ORG_OPEN_ALERTS, params).all()
+    else:
+        rows = session.execute(_PANEL_OPEN_ALERTS, {**params, "clinician_id": clinician_id}).all()
+    return [(alert, given, family) for alert, given, family in rows]
+
+
+def _open_alerts_of(panel: bool) -> Select[Alert, str, str]:
     query = (
         select(Alert, Patient.given_name, Patient.family_name)
         .join(Patient, Patient.id == Alert.patient_id)
-        .where(Alert.org_id == org_id, Alert.status.in_(list(states)))
+        .where(
+            Alert.org_id == bindparam("org_id"),
+            Alert.status.in_(bindparam("states", expanding=True)),
+        )
     )
-    if clinician_id is not None:
+    if panel:
+        clinician = bindparam("clinician_id", type_=Enrollment.clinician_id.type)
         query = query.join(Enrollment, Enrollment.id == Alert.enrollment_id).where(
             or_(
-                Patient.id.in_(identity_repo.patients_in_care_of(clinician_id)),
-                Enrollment.clinician_id == clinician_id,
+                Patient.id.in_(
+                    select(CareAssignment.patient_id).where(
+                        CareAssignment.clinician_id == clinician
+                    )
+                ),
+                Enrollment.clinician_id == clinician,
             )
         )
-    rows = session.execute(query.order_by(Alert.observed_at, Alert.id).limit(limit)).all()
-    return [(alert, given, family) for alert, given, family in rows]
+    return query.order_by(Alert.observed_at, Alert.id).limit(bindparam("limit"))
+
+
+# The dashboards' alert lists, built once: building a statement and its cache key costs more
+# than running it.
+_ORG_OPEN_ALERTS = _open_alerts_of(panel=False)
+_PANEL_OPEN_ALERTS = _open_alerts_of(panel=True)
