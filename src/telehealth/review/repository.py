@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from telehealth.identity.tables import CareAssignment, User
@@ -158,56 +158,66 @@ def specialty_queue(
     """
     if not states:
         return []
-    query = (
+    statement = _FIRST_QUEUED if cursor is None else _queued(_after(cursor))
+    params = {"org_id": org_id, "specialty": specialty, "states": sorted(states), "limit": limit}
+    return session.execute(statement, params).scalars().all()
+
+
+def _queued(after: list[ColumnElement[bool]]) -> Select[ReviewCase]:
+    return (
         select(ReviewCase)
         .where(
-            ReviewCase.org_id == org_id,
-            ReviewCase.specialty == specialty,
+            ReviewCase.org_id == bindparam("org_id"),
+            ReviewCase.specialty == bindparam("specialty"),
             ReviewCase.status == CaseStatus.QUEUED.value,
-            ReviewCase.location_state.in_(sorted(states)),
-            *_after(cursor),
+            ReviewCase.location_state.in_(bindparam("states", expanding=True)),
+            *after,
         )
         .order_by(ReviewCase.due_at, ReviewCase.id)
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    return session.execute(query).scalars().all()
 
 
 def cases_reviewed_by(
     session: Session, reviewer_id: uuid.UUID, cursor: Cursor | None, limit: int
 ) -> Sequence[ReviewCase]:
+    statement = _FIRST_REVIEWED if cursor is None else _reviewed_by(_after(cursor))
+    return session.execute(statement, {"reviewer_id": reviewer_id, "limit": limit}).scalars().all()
+
+
+def _reviewed_by(after: list[ColumnElement[bool]]) -> Select[ReviewCase]:
     states = (CaseStatus.CLAIMED.value, CaseStatus.AWAITING_INFO.value)
     return (
-        session.execute(
-            select(ReviewCase)
-            .where(
-                ReviewCase.reviewer_id == reviewer_id,
-                ReviewCase.status.in_(states),
-                ReviewCase.due_at.is_not(None),
-                *_after(cursor),
-            )
-            .order_by(ReviewCase.due_at, ReviewCase.id)
-            .limit(limit)
+        select(ReviewCase)
+        .where(
+            ReviewCase.reviewer_id == bindparam("reviewer_id"),
+            ReviewCase.status.in_(states),
+            ReviewCase.due_at.is_not(None),
+            *after,
         )
-        .scalars()
-        .all()
+        .order_by(ReviewCase.due_at, ReviewCase.id)
+        .limit(bindparam("limit"))
     )
+
+
+# The first page of each queue is what dashboards show on every visit; built once, as building
+# a statement and its cache key costs more than running it.
+_FIRST_QUEUED = _queued([])
+_FIRST_REVIEWED = _reviewed_by([])
+_ORIGINATED_BY = (
+    select(ReviewCase)
+    .where(ReviewCase.originator_id == bindparam("user_id"))
+    .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
 
 
 def cases_originated_by(
     session: Session, user_id: uuid.UUID, limit: int, offset: int
 ) -> Sequence[ReviewCase]:
-    return (
-        session.execute(
-            select(ReviewCase)
-            .where(ReviewCase.originator_id == user_id)
-            .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        .scalars()
-        .all()
-    )
+    params = {"user_id": user_id, "limit": limit, "offset": offset}
+    return session.execute(_ORIGINATED_BY, params).scalars().all()
 
 
 def cases_of_patient(
