@@ -102,7 +102,9 @@ def patient_id_of_user(session: Session, user_id: uuid.UUID) -> uuid.UUID | None
     ).scalar_one_or_none()
 
 
-def patients_in_care_of(clinician_id: uuid.UUID) -> Select[uuid.UUID]:
+def patients_in_care_of(clinician_id: uuid.UUID | ColumnElement[uuid.UUID]) -> Select[uuid.UUID]:
+    """A clinician's patients, as a subquery; a bound parameter stands for the clinician in
+    statements built once."""
     return select(CareAssignment.patient_id).where(CareAssignment.clinician_id == clinician_id)
 
 

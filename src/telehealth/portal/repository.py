@@ -8,8 +8,9 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from telehealth.identity import repository as identity_repo
 from telehealth.identity.model import Role
-from telehealth.identity.tables import CareAssignment, Patient, User
+from telehealth.identity.tables import Patient, User
 from telehealth.monitoring.tables import Alert, Enrollment
 from telehealth.policy.records import DecisionRecord
 from telehealth.portal.tables import VisitIntake
@@ -111,11 +112,7 @@ def _open_alerts_of(panel: bool) -> Select[Alert, str, str]:
         clinician = bindparam("clinician_id", type_=Enrollment.clinician_id.type)
         query = query.join(Enrollment, Enrollment.id == Alert.enrollment_id).where(
             or_(
-                Patient.id.in_(
-                    select(CareAssignment.patient_id).where(
-                        CareAssignment.clinician_id == clinician
-                    )
-                ),
+                Patient.id.in_(identity_repo.patients_in_care_of(clinician)),
                 Enrollment.clinician_id == clinician,
             )
         )

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from telehealth.identity.tables import CareAssignment
+from telehealth.identity import repository as identity_repo
 from telehealth.visits.tables import (
     AvailabilityWindow,
     Consent,
@@ -101,9 +101,7 @@ _CLINICIAN_VISITS = _visit_pages(
     Visit.org_id == bindparam("org_id"),
     or_(
         Visit.clinician_id == _CLINICIAN,
-        Visit.patient_id.in_(
-            select(CareAssignment.patient_id).where(CareAssignment.clinician_id == _CLINICIAN)
-        ),
+        Visit.patient_id.in_(identity_repo.patients_in_care_of(_CLINICIAN)),
     ),
 )
 _ORG_VISITS = _visit_pages(Visit.org_id == bindparam("org_id"))
