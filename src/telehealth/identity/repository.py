@@ -102,20 +102,25 @@ def patient_id_of_user(session: Session, user_id: uuid.UUID) -> uuid.UUID | None
     ).scalar_one_or_none()
 
 
-def patients_in_care_of(clinician_id: uuid.UUID) -> Select[uuid.UUID]:
+def patients_in_care_of(clinician_id: uuid.UUID | ColumnElement[uuid.UUID]) -> Select[uuid.UUID]:
+    """A clinician's patients, as a subquery; a bound parameter stands for the clinician in
+    statements built once."""
     return select(CareAssignment.patient_id).where(CareAssignment.clinician_id == clinician_id)
+
+
+# Asked by every clinician's first look at a patient in a request; built once, as building a
+# statement and its cache key costs more than running it.
+_IN_CARE = select(
+    exists().where(
+        CareAssignment.clinician_id == bindparam("clinician_id"),
+        CareAssignment.patient_id == bindparam("patient_id"),
+    )
+)
 
 
 def in_care(session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
     return bool(
-        session.execute(
-            select(
-                exists().where(
-                    CareAssignment.clinician_id == clinician_id,
-                    CareAssignment.patient_id == patient_id,
-                )
-            )
-        ).scalar()
+        session.execute(_IN_CARE, {"clinician_id": clinician_id, "patient_id": patient_id}).scalar()
     )
 
 

@@ -6,7 +6,7 @@ same content in words (title, description) and in a data table for screen reader
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -157,15 +157,7 @@ def build(
         return _scale(value, low, high, HEIGHT - PAD_BOTTOM, PAD_TOP)
 
     series = tuple(
-        Series(
-            metric.value,
-            " ".join(
-                f"{x_of(p.at)},{y_of(p.value)}" for p in sorted(data[metric], key=lambda p: p.at)
-            ),
-            tuple((x_of(p.at), y_of(p.value)) for p in data[metric]),
-        )
-        for metric in panel.metrics
-        if data.get(metric)
+        _series(metric, data[metric], x_of, y_of) for metric in panel.metrics if data.get(metric)
     )
     marks = tuple(
         Mark(x_of(a.at), a.rule, a.status, a.at)
@@ -186,6 +178,23 @@ def build(
         marks,
         y_ticks,
         x_ticks,
+    )
+
+
+def _series(
+    metric: Metric,
+    points: Sequence[Point],
+    x_of: Callable[[datetime], float],
+    y_of: Callable[[float], float],
+) -> Series:
+    """Each point is placed once: the dots keep the readings' order, the line runs in time
+    order (a stable sort, so readings at the same moment keep theirs)."""
+    placed = [(p.at, x_of(p.at), y_of(p.value)) for p in points]
+    line = sorted(placed, key=lambda q: q[0])
+    return Series(
+        metric.value,
+        " ".join(f"{x},{y}" for _, x, y in line),
+        tuple((x, y) for _, x, y in placed),
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Select, Table, func, select
+from sqlalchemy import Insert, Select, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,21 +27,40 @@ from telehealth.monitoring.tables import (
 
 UNRESOLVED = (AlertStatus.OPEN.value, AlertStatus.ACKNOWLEDGED.value, AlertStatus.ESCALATED.value)
 
+# The statements every monitoring page runs are built once, with bound parameters: building a
+# statement and its cache key costs more than running it.
+_ENROLLMENTS_OF = (
+    select(Enrollment)
+    .where(Enrollment.patient_id == bindparam("patient_id"))
+    .order_by(Enrollment.episode_start.desc(), Enrollment.id)
+)
+_THRESHOLD_SET = select(ThresholdSet).where(
+    ThresholdSet.org_id == bindparam("org_id"), ThresholdSet.program == bindparam("program")
+)
+_SHOWN_READINGS = (
+    select(Reading.effective_at, Reading.metric, Reading.value, Reading.unit, Reading.clock_skew)
+    .where(
+        Reading.enrollment_id == bindparam("enrollment_id"),
+        Reading.effective_at >= bindparam("start"),
+        Reading.effective_at < bindparam("end"),
+    )
+    .order_by(Reading.effective_at, Reading.code)
+    .limit(bindparam("limit"))
+)
+_ALERTS_OF = (
+    select(Alert)
+    .where(Alert.enrollment_id == bindparam("enrollment_id"))
+    .order_by(Alert.created_at.desc(), Alert.id)
+    .limit(bindparam("limit"))
+)
+
 
 def enrollment(session: Session, enrollment_id: uuid.UUID) -> Enrollment | None:
     return session.get(Enrollment, enrollment_id)
 
 
 def enrollments_of(session: Session, patient_id: uuid.UUID) -> Sequence[Enrollment]:
-    return (
-        session.execute(
-            select(Enrollment)
-            .where(Enrollment.patient_id == patient_id)
-            .order_by(Enrollment.episode_start.desc(), Enrollment.id)
-        )
-        .scalars()
-        .all()
-    )
+    return session.execute(_ENROLLMENTS_OF, {"patient_id": patient_id}).scalars().all()
 
 
 def active_enrollment(session: Session, patient_id: uuid.UUID, program: str) -> Enrollment | None:
@@ -82,7 +101,7 @@ def panel_enrollments(
 
 def threshold_set(session: Session, org_id: uuid.UUID, program: str) -> ThresholdSet | None:
     return session.execute(
-        select(ThresholdSet).where(ThresholdSet.org_id == org_id, ThresholdSet.program == program)
+        _THRESHOLD_SET, {"org_id": org_id, "program": program}
     ).scalar_one_or_none()
 
 
@@ -172,16 +191,8 @@ def shown_readings(
 ) -> list[ShownReading]:
     """The readings of :func:`readings_of`, only the columns pages show (no ORM rows)."""
     rows = session.execute(
-        select(
-            Reading.effective_at, Reading.metric, Reading.value, Reading.unit, Reading.clock_skew
-        )
-        .where(
-            Reading.enrollment_id == enrollment_id,
-            Reading.effective_at >= start,
-            Reading.effective_at < end,
-        )
-        .order_by(Reading.effective_at, Reading.code)
-        .limit(limit)
+        _SHOWN_READINGS,
+        {"enrollment_id": enrollment_id, "start": start, "end": end, "limit": limit},
     ).all()
     return [ShownReading(*row) for row in rows]
 
@@ -240,12 +251,7 @@ def alert(session: Session, alert_id: uuid.UUID) -> Alert | None:
 
 def alerts_of(session: Session, enrollment_id: uuid.UUID, limit: int) -> Sequence[Alert]:
     return (
-        session.execute(
-            select(Alert)
-            .where(Alert.enrollment_id == enrollment_id)
-            .order_by(Alert.created_at.desc(), Alert.id)
-            .limit(limit)
-        )
+        session.execute(_ALERTS_OF, {"enrollment_id": enrollment_id, "limit": limit})
         .scalars()
         .all()
     )

@@ -167,9 +167,12 @@ class IntakeView:
 
 
 def intake_view(scope: Scope, visit_id: uuid.UUID) -> IntakeView:
+    # The rows this view shows, read together and held here while the loaders below, which
+    # decide access as always, find them in the session.
+    rows = repository.visit_rows(scope.session, visit_id)
     visit = visits.readable_visit(scope, visit_id)
     actor = scope.require_actor()
-    intake = repository.intake_of_visit(scope.session, visit.id)
+    intake = rows[1] if rows is not None else None
     case, media = (
         review.case_with_media(scope, intake.case_id) if intake is not None else (None, [])
     )

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from telehealth.identity.tables import CareAssignment, User
@@ -22,6 +22,21 @@ from telehealth.review.tables import (
 
 Cursor = tuple[datetime, uuid.UUID]
 
+# Statements of the pages that show a patient's cases beside a visit, built once with bound
+# parameters: building a statement and its cache key costs more than running it.
+_MEDIA_OF = (
+    select(ReviewMedia)
+    .where(ReviewMedia.case_id == bindparam("case_id"))
+    .order_by(ReviewMedia.created_at, ReviewMedia.id)
+)
+_CASES_OF_PATIENT = (
+    select(ReviewCase)
+    .where(ReviewCase.patient_id == bindparam("patient_id"))
+    .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+
 
 def case_by_id(session: Session, case_id: uuid.UUID) -> ReviewCase | None:
     return session.get(ReviewCase, case_id)
@@ -36,15 +51,7 @@ def media_by_id(session: Session, media_id: uuid.UUID) -> ReviewMedia | None:
 
 
 def media_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewMedia]:
-    return (
-        session.execute(
-            select(ReviewMedia)
-            .where(ReviewMedia.case_id == case_id)
-            .order_by(ReviewMedia.created_at, ReviewMedia.id)
-        )
-        .scalars()
-        .all()
-    )
+    return session.execute(_MEDIA_OF, {"case_id": case_id}).scalars().all()
 
 
 def pending_uploads(session: Session, case_id: uuid.UUID) -> int:
@@ -151,56 +158,66 @@ def specialty_queue(
     """
     if not states:
         return []
-    query = (
+    statement = _FIRST_QUEUED if cursor is None else _queued(_after(cursor))
+    params = {"org_id": org_id, "specialty": specialty, "states": sorted(states), "limit": limit}
+    return session.execute(statement, params).scalars().all()
+
+
+def _queued(after: list[ColumnElement[bool]]) -> Select[ReviewCase]:
+    return (
         select(ReviewCase)
         .where(
-            ReviewCase.org_id == org_id,
-            ReviewCase.specialty == specialty,
+            ReviewCase.org_id == bindparam("org_id"),
+            ReviewCase.specialty == bindparam("specialty"),
             ReviewCase.status == CaseStatus.QUEUED.value,
-            ReviewCase.location_state.in_(sorted(states)),
-            *_after(cursor),
+            ReviewCase.location_state.in_(bindparam("states", expanding=True)),
+            *after,
         )
         .order_by(ReviewCase.due_at, ReviewCase.id)
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    return session.execute(query).scalars().all()
 
 
 def cases_reviewed_by(
     session: Session, reviewer_id: uuid.UUID, cursor: Cursor | None, limit: int
 ) -> Sequence[ReviewCase]:
+    statement = _FIRST_REVIEWED if cursor is None else _reviewed_by(_after(cursor))
+    return session.execute(statement, {"reviewer_id": reviewer_id, "limit": limit}).scalars().all()
+
+
+def _reviewed_by(after: list[ColumnElement[bool]]) -> Select[ReviewCase]:
     states = (CaseStatus.CLAIMED.value, CaseStatus.AWAITING_INFO.value)
     return (
-        session.execute(
-            select(ReviewCase)
-            .where(
-                ReviewCase.reviewer_id == reviewer_id,
-                ReviewCase.status.in_(states),
-                ReviewCase.due_at.is_not(None),
-                *_after(cursor),
-            )
-            .order_by(ReviewCase.due_at, ReviewCase.id)
-            .limit(limit)
+        select(ReviewCase)
+        .where(
+            ReviewCase.reviewer_id == bindparam("reviewer_id"),
+            ReviewCase.status.in_(states),
+            ReviewCase.due_at.is_not(None),
+            *after,
         )
-        .scalars()
-        .all()
+        .order_by(ReviewCase.due_at, ReviewCase.id)
+        .limit(bindparam("limit"))
     )
+
+
+# The first page of each queue is what dashboards show on every visit; built once, as building
+# a statement and its cache key costs more than running it.
+_FIRST_QUEUED = _queued([])
+_FIRST_REVIEWED = _reviewed_by([])
+_ORIGINATED_BY = (
+    select(ReviewCase)
+    .where(ReviewCase.originator_id == bindparam("user_id"))
+    .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
 
 
 def cases_originated_by(
     session: Session, user_id: uuid.UUID, limit: int, offset: int
 ) -> Sequence[ReviewCase]:
-    return (
-        session.execute(
-            select(ReviewCase)
-            .where(ReviewCase.originator_id == user_id)
-            .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        .scalars()
-        .all()
-    )
+    params = {"user_id": user_id, "limit": limit, "offset": offset}
+    return session.execute(_ORIGINATED_BY, params).scalars().all()
 
 
 def cases_of_patient(
@@ -208,11 +225,7 @@ def cases_of_patient(
 ) -> Sequence[ReviewCase]:
     return (
         session.execute(
-            select(ReviewCase)
-            .where(ReviewCase.patient_id == patient_id)
-            .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
-            .limit(limit)
-            .offset(offset)
+            _CASES_OF_PATIENT, {"patient_id": patient_id, "limit": limit, "offset": offset}
         )
         .scalars()
         .all()

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from telehealth.identity import repository as identity_repo
 from telehealth.visits.tables import (
     AvailabilityWindow,
     Consent,
@@ -81,13 +82,69 @@ def visit_by_id(session: Session, visit_id: uuid.UUID, *, lock: bool = False) ->
     return session.get(Visit, visit_id)
 
 
-def visits_query() -> Select[Any]:
-    return select(Visit)
+def _visit_pages(*conditions: ColumnElement[bool]) -> dict[bool, Select[Visit]]:
+    """A visit list's statement without and with (True) a status filter, built once with bound
+    parameters: building a statement and its cache key costs more than running it."""
+    listed = select(Visit).where(*conditions)
+    return {
+        with_status: (listed.where(Visit.status == bindparam("status")) if with_status else listed)
+        .order_by(Visit.slot_start, Visit.id)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+        for with_status in (False, True)
+    }
 
 
-def visits_page(session: Session, query: Select[Any], limit: int, offset: int) -> Sequence[Visit]:
-    ordered = query.order_by(Visit.slot_start, Visit.id).limit(limit).offset(offset)
-    return session.scalars(ordered).all()
+_CLINICIAN = bindparam("clinician_id", type_=Visit.clinician_id.type)
+_PATIENT_VISITS = _visit_pages(Visit.patient_id == bindparam("patient_id"))
+_CLINICIAN_VISITS = _visit_pages(
+    Visit.org_id == bindparam("org_id"),
+    or_(
+        Visit.clinician_id == _CLINICIAN,
+        Visit.patient_id.in_(identity_repo.patients_in_care_of(_CLINICIAN)),
+    ),
+)
+_ORG_VISITS = _visit_pages(Visit.org_id == bindparam("org_id"))
+
+
+def visits_of_patient(
+    session: Session, patient_id: uuid.UUID | None, status: str | None, limit: int, offset: int
+) -> Sequence[Visit]:
+    return _visit_page(session, _PATIENT_VISITS, status, limit, offset, patient_id=patient_id)
+
+
+def visits_of_clinician(
+    session: Session,
+    org_id: uuid.UUID,
+    clinician_id: uuid.UUID,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> Sequence[Visit]:
+    """The visits a clinician conducts, and those of the patients in their care."""
+    return _visit_page(
+        session, _CLINICIAN_VISITS, status, limit, offset, org_id=org_id, clinician_id=clinician_id
+    )
+
+
+def visits_of_org(
+    session: Session, org_id: uuid.UUID, status: str | None, limit: int, offset: int
+) -> Sequence[Visit]:
+    return _visit_page(session, _ORG_VISITS, status, limit, offset, org_id=org_id)
+
+
+def _visit_page(
+    session: Session,
+    statements: dict[bool, Select[Visit]],
+    status: str | None,
+    limit: int,
+    offset: int,
+    **params: Any,
+) -> Sequence[Visit]:
+    params.update(limit=limit, offset=offset)
+    if status is not None:
+        params["status"] = status
+    return session.scalars(statements[status is not None], params).all()
 
 
 def participants_of(session: Session, visit_id: uuid.UUID) -> Sequence[Participant]:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 
 from telehealth.access import policy as access_policy
@@ -122,22 +121,15 @@ def readable_visits(
     scope: Scope, *, limit: int, offset: int, status: str | None = None
 ) -> Sequence[Visit]:
     actor = scope.require_actor()
-    query = repository.visits_query()
+    session = scope.session
     if actor.role is Role.PATIENT:
-        query = query.where(Visit.patient_id == actor.patient_id)
+        visits = repository.visits_of_patient(session, actor.patient_id, status, limit, offset)
     elif actor.role is Role.CLINICIAN:
-        query = query.where(
-            Visit.org_id == actor.org_id,
-            or_(
-                Visit.clinician_id == actor.user_id,
-                Visit.patient_id.in_(identity_repo.patients_in_care_of(actor.user_id)),
-            ),
+        visits = repository.visits_of_clinician(
+            session, actor.org_id, actor.user_id, status, limit, offset
         )
     else:
-        query = query.where(Visit.org_id == actor.org_id)
-    if status is not None:
-        query = query.where(Visit.status == status)
-    visits = repository.visits_page(scope.session, query, limit, offset)
+        visits = repository.visits_of_org(session, actor.org_id, status, limit, offset)
     for visit in visits:
         scope.audit.record(
             Action.READ, "visit", visit.id, patient_id=visit.patient_id, detail={"via": "list"}
