@@ -37,22 +37,33 @@ def append(session: Session, chain_id: int, events: Sequence[AuditEvent]) -> lis
     """
     if not events:
         return []
-    head = session.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == chain_id).with_for_update()
-    ).one_or_none()
+    head = session.execute(_LOCK_HEAD, {"chain": chain_id}).one_or_none()
     if head is None:
-        session.execute(insert(_HEADS).values(id=chain_id, seq=0, hash=GENESIS_HASH))
+        session.execute(_NEW_HEAD, {"id": chain_id, "seq": 0, "hash": GENESIS_HASH})
         seq, prev_hash = 0, GENESIS_HASH
     else:
         seq, prev_hash = head
     records = chain(chain_id, seq, prev_hash, events)
-    session.execute(insert(_ROWS), [_values(record) for record in records])
+    session.execute(_INSERT_ROWS, [_values(record) for record in records])
     session.execute(
-        update(_HEADS)
-        .where(_HEADS.c.id == chain_id)
-        .values(seq=records[-1].seq, hash=records[-1].hash)
+        _MOVE_HEAD_TO, {"chain": chain_id, "seq": records[-1].seq, "hash": records[-1].hash}
     )
     return records
+
+
+# Built once: constructing a statement costs more than running it on SQLite.
+_LOCK_HEAD = (
+    select(AuditHead.seq, AuditHead.hash)
+    .where(AuditHead.id == bindparam("chain"))
+    .with_for_update()
+)
+_NEW_HEAD = insert(_HEADS)
+_INSERT_ROWS = insert(_ROWS)
+_MOVE_HEAD_TO = (
+    update(_HEADS)
+    .where(_HEADS.c.id == bindparam("chain"))
+    .values(seq=bindparam("seq"), hash=bindparam("hash"))
+)
 
 
 def _values(record: ChainedRecord) -> dict[str, object]:
