@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, Table, insert
-from sqlalchemy.orm import Session
 
 from telehealth.audit import repository
 from telehealth.audit.model import CHAINS, AuditEvent, chain
@@ -227,10 +226,10 @@ class ThreadCommitter:
         events = _events_in_order(e for events, _, _ in batch for e in events)
         inserts = [row for _, rows, _ in batch for row in rows]
         try:
-            with Session(self._engine) as session, session.begin():
+            with self._engine.begin() as connection:
                 for table, rows in _by_table(inserts).items():
-                    session.execute(insert(table), rows)
-                repository.append(session, self._chain, events)
+                    connection.execute(insert(table), rows)
+                repository.append(connection, self._chain, events)
         except Exception:
             if len(batch) == 1:
                 log.exception("audit_commit_failed", events=len(events))

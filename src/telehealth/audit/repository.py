@@ -9,7 +9,18 @@ from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Column, Table, TextClause, bindparam, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Table,
+    TextClause,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -28,7 +39,9 @@ _ROWS = cast(Table, AuditRow.__table__)
 _HEADS = cast(Table, AuditHead.__table__)
 
 
-def append(session: Session, chain_id: int, events: Sequence[AuditEvent]) -> list[ChainedRecord]:
+def append(
+    session: Session | Connection, chain_id: int, events: Sequence[AuditEvent]
+) -> list[ChainedRecord]:
     """Append events to one chain inside the caller's transaction.
 
     The chain's head row is locked (FOR UPDATE on PostgreSQL; SQLite already holds the write
