@@ -84,9 +84,14 @@ class PostgresCommitter:
     async def append(self, events: Sequence[AuditEvent], inserts: Sequence[Insert] = ()) -> None:
         if not events:
             return
-        done = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
         self._pending.append(_Submission(list(events), list(inserts), done))
-        if self._writer is None or self._writer.done():
+        writer = self._writer
+        if writer is None or writer.done() or writer.get_loop() is not loop:
+            # A writer left behind on another loop (test clients run one loop per request)
+            # will never run again; its submissions went with their requests.
+            self._pending = [s for s in self._pending if s.done.get_loop() is loop]
             self._writer = asyncio.create_task(self._drain())
         await done
 
