@@ -22,8 +22,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
+from tests.browser import CHROMIUM, FLAGS  # noqa: E402
 from tests.visits.live import Live, live_server  # noqa: E402
-from tests.visits.test_browser import CHROMIUM, FLAGS  # noqa: E402
 
 from telehealth.db.migrate import upgrade  # noqa: E402
 

@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from starlette.types import Receive, Scope, Send  # noqa: E402
 from tests.access.matrix import decision_for_patient_a  # noqa: E402
+from tests.review.support import case_body  # noqa: E402
 from tests.support import World, seed_world  # noqa: E402
 from tests.visits.support import book, services_of  # noqa: E402
 
@@ -91,20 +92,7 @@ def seed(app: FastAPI, world: World) -> dict[str, str]:
     case = client.post(
         "/v1/cases",
         headers=patient,
-        json={
-            "specialty": "dermatology",
-            "reason": "A mole",
-            "location_state": "TX",
-            "payer": "commercial",
-            "questionnaire": {"id": "dermatology_lesion", "version": 2},
-            "answers": {
-                "body_site": "arm",
-                "duration": "1_to_4_weeks",
-                "changed": False,
-                "symptoms": ["itch"],
-                "lesion_count": 1,
-            },
-        },
+        json=case_body(reason="A mole"),
     )
     assert case.status_code == 201, case.text
     enrollment = client.post(

@@ -3,7 +3,6 @@ passwords (SQLite, system clock), plus the browser those tests drive."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pyotp
-import pytest
 from fastapi import FastAPI
 
 from telehealth.app import create_app
@@ -23,20 +21,6 @@ from telehealth.config import Environment, Settings
 from tests.serving import serving
 from tests.support import PASSWORD, World, seed_world
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-]
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "portal"
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
@@ -72,14 +56,6 @@ class Live:
         page.wait_for_url(self.url("/"))
 
 
-def need_browser() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI"):
-        pytest.fail("/usr/bin/chromium is required in CI (apt-get install chromium)")
-    pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
-
-
 @contextmanager
 def live_server(template: Path, workdir: Path) -> Iterator[Live]:
     database = workdir / "live.db"
@@ -94,19 +70,6 @@ def live_server(template: Path, workdir: Path) -> Iterator[Live]:
     app = create_app(settings)
     with serving(app) as url:
         yield Live(url, app, world)
-
-
-@contextmanager
-def chromium() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=FLAGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def shot(page: Any, name: str) -> None:

@@ -7,7 +7,6 @@ Screenshots of each step are written to ``test-artifacts/portal/``.
 from __future__ import annotations
 
 import io
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,9 @@ import pytest
 from PIL import Image
 
 from tests.access.matrix import decision_for_patient_a
-from tests.portal.live import AXE, Live, chromium, live_server, need_browser, shot
+from tests.browser import chromium, eventually, frames_decoded, need_browser
+from tests.portal.live import AXE, Live, live_server, shot
+from tests.review.support import case_body
 from tests.visits.live import Live as VisitsLive
 
 pytestmark = pytest.mark.slow
@@ -59,15 +60,6 @@ def signed_in(live: Live, browser: Any) -> Iterator[Callable[[str], Any]]:
         context.close()
 
 
-def eventually(check: Callable[[], bool], seconds: float = 45.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.25)
-    return check()
-
-
 def photo(tmp_path: Path, name: str = "rash.png") -> Path:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 120, 110)).save(buffer, format="PNG")
@@ -95,12 +87,6 @@ def upload_photo(page: Any, path: Path) -> None:
     page.set_input_files("#upload-files", str(path))
     page.click("#upload-form button[type=submit]")
     page.wait_for_selector("ul.media img", timeout=30_000)
-
-
-def frames_decoded(page: Any) -> int:
-    return int(
-        page.evaluate("Number(document.getElementById('media-stats').dataset.framesDecoded || 0)")
-    )
 
 
 # --- journey 1: hybrid intake, then a live visit ------------------------------------------------
@@ -309,20 +295,7 @@ def objects_for_scan(live: Live) -> dict[str, str]:
         "patient_a",
         "POST",
         "/v1/cases",
-        json={
-            "specialty": "dermatology",
-            "reason": "Scan case",
-            "location_state": "TX",
-            "payer": "commercial",
-            "questionnaire": {"id": "dermatology_lesion", "version": 2},
-            "answers": {
-                "body_site": "arm",
-                "duration": "1_to_4_weeks",
-                "changed": False,
-                "symptoms": ["itch"],
-                "lesion_count": 1,
-            },
-        },
+        json=case_body(reason="Scan case"),
     )
     assert case.status_code == 201, case.text
     listed = api(

@@ -4,76 +4,31 @@ an audio-only segment."""
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.browser import chromium, eventually, frames_decoded, need_browser
 from tests.visits.live import Live, live_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-]
 pytestmark = pytest.mark.slow
-
-
-def _need_browser() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI"):
-        pytest.fail("/usr/bin/chromium is required in CI (apt-get install chromium)")
-    pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
 
 
 @pytest.fixture
 def live(sqlite_template: Path, tmp_path: Path) -> Iterator[Live]:
-    _need_browser()
+    need_browser()
     with live_server(sqlite_template, tmp_path) as server:
         yield server
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    _need_browser()
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=FLAGS, headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def eventually(check: Callable[[], bool], seconds: float = 45.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.25)
-    return check()
-
-
-def frames_decoded(page: Any) -> int:
-    return int(
-        page.evaluate("Number(document.getElementById('media-stats').dataset.framesDecoded || 0)")
-    )
+    need_browser()
+    with chromium() as launched:
+        yield launched
 
 
 def test_two_browsers_hold_a_visit_and_the_fallback_to_audio_is_recorded(
