@@ -19,7 +19,7 @@ from telehealth.access.repository import BEARER_PATIENT_READ
 from telehealth.db.reader import FastReader, Row
 from telehealth.identity import credentials
 from telehealth.identity.fast import token_actor
-from telehealth.identity.model import Actor, Role
+from telehealth.identity.model import Actor
 from telehealth.identity.schemas import PatientOut
 
 
@@ -41,23 +41,16 @@ async def read_patient(
     actor = token_actor(row, now)
     if actor is None:
         return None
-    facts = _facts(actor, row)
+    # The statement reports care and grants for clinicians only (see its CASEs).
+    facts = policy.PatientFacts.of(
+        row["patient_id"],
+        row["patient_org_id"],
+        in_care=bool(row["in_care"]),
+        grant=bool(row["break_glass"]),
+    )
     if facts.break_glass_active or not policy.may_read_patient(actor, facts):
         return None
     return FastPatientRead(actor, _record(row))
-
-
-def _facts(actor: Actor, row: Row) -> policy.PatientFacts:
-    # As in service.patient_facts: care and break-glass only count for clinicians, and a
-    # grant only matters when the clinician is not already caring for the patient.
-    clinician = actor.role is Role.CLINICIAN
-    in_care = clinician and bool(row["in_care"])
-    return policy.PatientFacts(
-        patient_id=row["patient_id"],
-        org_id=row["patient_org_id"],
-        in_care_of_actor=in_care,
-        break_glass_active=clinician and not in_care and bool(row["break_glass"]),
-    )
 
 
 def _record(row: Row) -> PatientOut:

@@ -17,6 +17,14 @@ class PatientFacts:
     in_care_of_actor: bool = False
     break_glass_active: bool = False
 
+    @classmethod
+    def of(
+        cls, patient_id: uuid.UUID, org_id: uuid.UUID, *, in_care: bool, grant: bool
+    ) -> PatientFacts:
+        """Care and an active break-glass grant as the actor has them; a grant only counts
+        (and is recorded as break-glass use) where care does not already give access."""
+        return cls(patient_id, org_id, in_care, grant and not in_care)
+
 
 def may_read_patient(actor: Actor, facts: PatientFacts) -> bool:
     if actor.role is Role.PATIENT:

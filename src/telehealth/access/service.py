@@ -58,12 +58,7 @@ def patient_facts(scope: Scope, actor: Actor, patient: Patient) -> policy.Patien
             glass = repository.active_grant(
                 scope.session, actor.user_id, patient.id, scope.clock.now()
             )
-    facts = policy.PatientFacts(
-        patient_id=patient.id,
-        org_id=patient.org_id,
-        in_care_of_actor=in_care,
-        break_glass_active=glass,
-    )
+    facts = policy.PatientFacts.of(patient.id, patient.org_id, in_care=in_care, grant=glass)
     # Access only widens within a request (a grant or assignment may be added), so only facts
     # that already allow reading are kept; a clinician without either is asked again.
     if actor.role is not Role.CLINICIAN or in_care or glass:

@@ -232,7 +232,7 @@ def _array(name: str, column: Column[Any]) -> str:
 def append_if_head_statement(
     chain_id: int,
     records: Sequence[ChainedRecord],
-    carried: Mapping[Table, Sequence[Mapping[str, Any]]] | None = None,
+    carried: Mapping[Table, Sequence[Mapping[str, Any]]],
 ) -> tuple[TextClause, dict[str, object]]:
     """PostgreSQL: the statement appending ``records``, chained on the head they name (the
     first one's previous hash), and inserting the ``carried`` rows, if that is still the
@@ -253,9 +253,9 @@ def append_if_head_statement(
         "new_hash": last.hash,
         **columns,
     }
-    tables = tuple(carried or ())
+    tables = tuple(carried)
     for index, table in enumerate(tables):
-        rows = (carried or {})[table]
+        rows = carried[table]
         for column in table.columns:
             as_json = isinstance(column.type, JSON)
             params[f"t{index}_{column.name}"] = [

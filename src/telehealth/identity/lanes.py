@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from telehealth.access import fast
-from telehealth.audit.model import Action, AuditEvent, Outcome
+from telehealth.audit.model import Action
 from telehealth.web.auth import bearer_token
-from telehealth.web.lane import Lane
+from telehealth.web.lane import Lane, lane_event
 from telehealth.web.scoped import Services
 
 
@@ -31,26 +30,12 @@ async def read_patient(
     read = await fast.read_patient(services.reader, token, patient_id, now)
     if read is None:
         return None
-    await services.audit_group.append([_read_event(request, read, now)])
-    return Response(read.patient.model_dump_json(), media_type="application/json")
-
-
-def _read_event(request: Request, read: fast.FastPatientRead, now: datetime) -> AuditEvent:
-    actor = read.actor
-    client = request.client
-    return AuditEvent(
-        at=now,
-        action=Action.READ,
-        outcome=Outcome.SUCCESS,
-        object_type="patient",
-        object_id=str(read.patient.id),
-        actor_id=actor.user_id,
-        actor_role=actor.role.value,
-        org_id=actor.org_id,
-        patient_id=read.patient.id,
-        source_ip=client.host if client else None,
-        request_id=getattr(request.state, "request_id", None),
+    patient = read.patient
+    event = lane_event(
+        request, read.actor, now, Action.READ, "patient", patient.id, patient_id=patient.id
     )
+    await services.audit_group.append([event])
+    return Response(read.patient.model_dump_json(), media_type="application/json")
 
 
 LANES = (Lane("GET", "/v1/patients/{patient_id}", read_patient),)

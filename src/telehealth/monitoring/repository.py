@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
+from telehealth.db.base import grouped
 from telehealth.identity.tables import Patient, User
 from telehealth.monitoring.model import AlertStatus, Metric, ShownReading
 from telehealth.monitoring.tables import (
@@ -200,28 +201,15 @@ def shown_readings(
 def reading_days(
     session: Session, enrollment_id: uuid.UUID, start: date, end: date
 ) -> Sequence[date]:
-    return (
-        session.execute(
-            select(Reading.effective_date)
-            .where(
-                Reading.enrollment_id == enrollment_id,
-                Reading.effective_date >= start,
-                Reading.effective_date <= end,
-            )
-            .distinct()
-        )
-        .scalars()
-        .all()
-    )
+    return reading_days_of(session, [enrollment_id], start, end).get(enrollment_id, [])
 
 
 def reading_days_of(
     session: Session, enrollment_ids: list[uuid.UUID], start: date, end: date
 ) -> dict[uuid.UUID, list[date]]:
-    """:func:`reading_days` of several enrollments in one query, by enrollment."""
-    found: dict[uuid.UUID, list[date]] = {}
+    """The days with readings of several enrollments in one query, by enrollment."""
     if not enrollment_ids:
-        return found
+        return {}
     rows = session.execute(
         select(Reading.enrollment_id, Reading.effective_date)
         .where(
@@ -231,9 +219,7 @@ def reading_days_of(
         )
         .distinct()
     ).all()
-    for enrollment_id, day in rows:
-        found.setdefault(enrollment_id, []).append(day)
-    return found
+    return grouped((enrollment_id, day) for enrollment_id, day in rows)
 
 
 def unresolved_rules(session: Session, enrollment_id: uuid.UUID) -> set[tuple[str, Any]]:
@@ -286,28 +272,15 @@ def running_timer(
 def time_entries(
     session: Session, enrollment_id: uuid.UUID, start: date, end: date
 ) -> Sequence[TimeEntry]:
-    return (
-        session.execute(
-            select(TimeEntry)
-            .where(
-                TimeEntry.enrollment_id == enrollment_id,
-                TimeEntry.performed_on >= start,
-                TimeEntry.performed_on <= end,
-            )
-            .order_by(TimeEntry.performed_on, TimeEntry.created_at)
-        )
-        .scalars()
-        .all()
-    )
+    return time_entries_of(session, [enrollment_id], start, end).get(enrollment_id, [])
 
 
 def time_entries_of(
     session: Session, enrollment_ids: list[uuid.UUID], start: date, end: date
 ) -> dict[uuid.UUID, list[TimeEntry]]:
-    """:func:`time_entries` of several enrollments in one query, by enrollment."""
-    found: dict[uuid.UUID, list[TimeEntry]] = {}
+    """The time entries of several enrollments in one query, by enrollment."""
     if not enrollment_ids:
-        return found
+        return {}
     rows = session.execute(
         select(TimeEntry)
         .where(
@@ -317,9 +290,7 @@ def time_entries_of(
         )
         .order_by(TimeEntry.performed_on, TimeEntry.created_at)
     ).scalars()
-    for entry in rows:
-        found.setdefault(entry.enrollment_id, []).append(entry)
-    return found
+    return grouped((entry.enrollment_id, entry) for entry in rows)
 
 
 def open_visit_request(session: Session, alert_id: uuid.UUID) -> VisitRequest | None:

@@ -17,14 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from telehealth.audit.committer import Insert
-from telehealth.audit.model import Action, AuditEvent, Outcome
+from telehealth.audit.model import Action
 from telehealth.errors import DomainError
 from telehealth.identity.fast import bearer_actor
 from telehealth.policy import service
 from telehealth.policy.facts import Facts, parse_facts
 from telehealth.policy.records import DecisionRecord
 from telehealth.web.auth import bearer_token
-from telehealth.web.lane import Lane
+from telehealth.web.lane import Lane, lane_event
 from telehealth.web.scoped import Services
 
 MAX_BODY = 64 * 1024
@@ -45,17 +45,13 @@ async def create_decision(
     if actor is None:
         return None
     decision, row = service.prepare_decision(actor, facts, now=now, serialized=True)
-    event = AuditEvent(
-        at=now,
-        action=Action.CREATE,
-        outcome=Outcome.SUCCESS,
-        object_type="decision",
-        object_id=str(row["id"]),
-        actor_id=actor.user_id,
-        actor_role=actor.role.value,
-        org_id=actor.org_id,
-        source_ip=request.client.host if request.client else None,
-        request_id=getattr(request.state, "request_id", None),
+    event = lane_event(
+        request,
+        actor,
+        now,
+        Action.CREATE,
+        "decision",
+        row["id"],
         detail=service.creation_detail(decision),
     )
     await services.audit_group.append([event], [Insert(_RECORDS, row)])

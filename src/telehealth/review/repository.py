@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from telehealth.db.base import grouped
 from telehealth.identity.tables import CareAssignment, User
 from telehealth.review.model import OPEN_REVIEW_STATES, CaseStatus
 from telehealth.review.tables import (
@@ -106,17 +107,14 @@ def reports_of_cases(
     session: Session, case_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[ReviewReport]]:
     """:func:`reports_of` of several cases in one query, by case."""
-    found: dict[uuid.UUID, list[ReviewReport]] = {}
     if not case_ids:
-        return found
+        return {}
     rows = session.execute(
         select(ReviewReport)
         .where(ReviewReport.case_id.in_(case_ids))
         .order_by(ReviewReport.case_id, ReviewReport.seq)
     ).scalars()
-    for report in rows:
-        found.setdefault(report.case_id, []).append(report)
-    return found
+    return grouped((report.case_id, report) for report in rows)
 
 
 def billing_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewBilling]:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from telehealth.db.base import grouped
 from telehealth.identity import repository as identity_repo
 from telehealth.visits.tables import (
     AvailabilityWindow,
@@ -40,17 +41,14 @@ def windows_of_clinicians(
     session: Session, clinician_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[AvailabilityWindow]]:
     """:func:`windows_of` of several clinicians in one query, by clinician."""
-    found: dict[uuid.UUID, list[AvailabilityWindow]] = {c: [] for c in clinician_ids}
     if not clinician_ids:
-        return found
+        return {}
     rows = session.execute(
         select(AvailabilityWindow)
         .where(AvailabilityWindow.clinician_id.in_(clinician_ids))
         .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_time)
     ).scalars()
-    for window in rows:
-        found[window.clinician_id].append(window)
-    return found
+    return {c: [] for c in clinician_ids} | grouped((w.clinician_id, w) for w in rows)
 
 
 def window_by_id(session: Session, window_id: uuid.UUID) -> AvailabilityWindow | None:

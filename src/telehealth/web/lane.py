@@ -12,15 +12,19 @@ say) also lets the route answer, so failures look the same on both paths.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from telehealth.audit.model import Action, AuditEvent, Outcome
 from telehealth.errors import DomainError
+from telehealth.identity.model import Actor
 from telehealth.logging import get_logger
 from telehealth.web.problems import problem
 from telehealth.web.scoped import Services
@@ -124,3 +128,32 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+def lane_event(
+    request: Request,
+    actor: Actor,
+    at: datetime,
+    action: Action,
+    object_type: str,
+    object_id: object,
+    *,
+    patient_id: uuid.UUID | None = None,
+    detail: Mapping[str, str | int | bool] | None = None,
+) -> AuditEvent:
+    """The audit event of a lane's answer, with the request context a request's audit trail
+    records (see :class:`telehealth.audit.trail.AuditTrail`)."""
+    return AuditEvent(
+        at=at,
+        action=action,
+        outcome=Outcome.SUCCESS,
+        object_type=object_type,
+        object_id=str(object_id),
+        actor_id=actor.user_id,
+        actor_role=actor.role.value,
+        org_id=actor.org_id,
+        patient_id=patient_id,
+        source_ip=request.client.host if request.client else None,
+        request_id=getattr(request.state, "request_id", None),
+        detail=dict(detail or {}),
+    )
