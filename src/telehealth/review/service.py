@@ -826,18 +826,23 @@ def escalate_overdue(scope: Scope, limit: int = 200) -> int:
                 title="A store-and-forward case is past its due time",
                 link=f"/review/cases/{case.id}",
             )
-        scope.audit.record(
-            Action.UPDATE,
-            CASE,
-            case.id,
-            patient_id=case.patient_id,
-            org_id=case.org_id,
-            actor_role="system",
-            detail={"step": "escalate"},
-        )
+        _record_job_step(scope, case, "escalate")
         handled += 1
     _flush(scope)
     return handled
+
+
+def _record_job_step(scope: Scope, case: ReviewCase, step: str) -> None:
+    """Audits a change a background job made to a case (no user acted)."""
+    scope.audit.record(
+        Action.UPDATE,
+        CASE,
+        case.id,
+        patient_id=case.patient_id,
+        org_id=case.org_id,
+        actor_role="system",
+        detail={"step": step},
+    )
 
 
 def release_lapsed_claims(scope: Scope, limit: int = 500) -> int:
@@ -846,15 +851,7 @@ def release_lapsed_claims(scope: Scope, limit: int = 500) -> int:
     for case in repository.lapsed_claims(scope.session, now, limit):
         _requeue(case)
         case.updated_at = now
-        scope.audit.record(
-            Action.UPDATE,
-            CASE,
-            case.id,
-            patient_id=case.patient_id,
-            org_id=case.org_id,
-            actor_role="system",
-            detail={"step": "claim_lapsed"},
-        )
+        _record_job_step(scope, case, "claim_lapsed")
         handled += 1
     _flush(scope)
     return handled
