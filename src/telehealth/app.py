@@ -108,6 +108,11 @@ def create_app(
         description="Synchronous, asynchronous and remote-monitoring care that knows the rules.",
         docs_url="/docs",
         redoc_url=None,
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
     )
     app.state.services = services
 

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     worker_threads: int = Field(8, ge=1, le=200)
     public_url: str = "http://127.0.0.1:8000"
     cookie_secure: bool | None = None  # None: derived from public_url's scheme
+    # FastAPI's own OpenTelemetry traces, metrics and logs, sent to the providers the process
+    # configures. Off, the check for a provider is skipped on every request.
+    opentelemetry: bool = False
 
     @field_validator("data_dir")
     @classmethod

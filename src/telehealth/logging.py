@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, BinaryIO
 
+import orjson
 import structlog
 
 # Keys whose values may carry PHI or secrets. Logs keep the key (so an event is still readable)
@@ -53,7 +54,9 @@ def mask_sensitive(
     return event
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", stream: BinaryIO | None = None) -> None:
+    """JSON lines on standard error (or ``stream``), one write per line: a request's log line
+    is on every request's path, so it is rendered by orjson and written as bytes."""
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
     # The server's own access log prints raw paths and query strings; requests are logged by
     # telehealth's middleware instead, with the route template only.
@@ -64,10 +67,10 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             mask_sensitive,
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.BytesLoggerFactory(file=stream or sys.stderr.buffer),
         cache_logger_on_first_use=True,
     )
 

@@ -32,7 +32,7 @@ class FastPatientRead:
 async def read_patient(
     reader: FastReader, token: str, patient_id: uuid.UUID, now: datetime
 ) -> FastPatientRead | None:
-    row = await reader.one(
+    row = await reader.lookup(
         BEARER_PATIENT_READ,
         {"token_hash": credentials.digest(token), "patient_id": patient_id, "now": now},
     )

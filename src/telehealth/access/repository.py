@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Uuid, bindparam, case, exists, select
+from sqlalchemy import ColumnElement, LargeBinary, Uuid, case, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from telehealth.access.tables import BreakGlassGrant
 from telehealth.db.base import UTCDateTime
-from telehealth.db.reader import AnySelect
+from telehealth.db.reader import AnySelect, keyed
 from telehealth.identity.model import Role
 from telehealth.identity.repository import bearer_select
 from telehealth.identity.tables import CareAssignment, Patient, User
@@ -50,23 +50,34 @@ def grant_by_id(session: Session, grant_id: uuid.UUID) -> BreakGlassGrant | None
     return session.get(BreakGlassGrant, grant_id)
 
 
-def _bearer_patient_read() -> AnySelect:
+def _bearer_patient_read(
+    token_hash: ColumnElement[bytes],
+    patient_id: ColumnElement[uuid.UUID],
+    now: ColumnElement[datetime],
+) -> AnySelect:
     """A bearer token, its user and one patient's record and access facts, in one statement.
 
     Built once: it serves the fast read of a patient record (see :mod:`telehealth.access.fast`).
     """
-    patient_id = bindparam("patient_id", type_=Uuid())
     target = aliased(Patient)
-    care = exists().where(
-        CareAssignment.clinician_id == User.id, CareAssignment.patient_id == patient_id
+    # correlate_except: the key columns may come from an enclosing statement (see ``keyed``).
+    care = (
+        exists()
+        .where(CareAssignment.clinician_id == User.id, CareAssignment.patient_id == patient_id)
+        .correlate_except(CareAssignment)
     )
     clinician = User.role == Role.CLINICIAN.value
-    glass = exists().where(
-        BreakGlassGrant.clinician_id == User.id,
-        BreakGlassGrant.patient_id == patient_id,
-        BreakGlassGrant.expires_at > bindparam("now", type_=UTCDateTime()),
+    glass = (
+        exists()
+        .where(
+            BreakGlassGrant.clinician_id == User.id,
+            BreakGlassGrant.patient_id == patient_id,
+            BreakGlassGrant.expires_at > now,
+        )
+        .correlate_except(BreakGlassGrant)
     )
     return bearer_select(
+        token_hash,
         target.id.label("patient_id"),
         target.org_id.label("patient_org_id"),
         target.given_name,
@@ -81,4 +92,6 @@ def _bearer_patient_read() -> AnySelect:
     ).outerjoin(target, target.id == patient_id)
 
 
-BEARER_PATIENT_READ = _bearer_patient_read()
+BEARER_PATIENT_READ = keyed(
+    _bearer_patient_read, token_hash=LargeBinary(), patient_id=Uuid(), now=UTCDateTime()
+)

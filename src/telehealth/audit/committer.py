@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from sqlalchemy import Engine, Table, insert
 
 from telehealth.audit import repository
 from telehealth.audit.model import CHAINS, AuditEvent, chain
+from telehealth.db.batch import LoopBatcher
 from telehealth.db.reader import AsyncPostgres, FastReader
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.logging import get_logger
@@ -78,34 +79,31 @@ class PostgresCommitter:
         self._db = db
         self._chain = _random_chain()
         self._head: tuple[int, str] | None = None
-        self._pending: list[_Submission] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._batches: LoopBatcher[_Submission, None] = LoopBatcher(
+            self._commit, max_batch=MAX_BATCH
+        )
 
     async def append(self, events: Sequence[AuditEvent], inserts: Sequence[Insert] = ()) -> None:
-        if not events:
-            return
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        self._pending.append(_Submission(list(events), list(inserts), done))
-        writer = self._writer
-        if writer is None or writer.done() or writer.get_loop() is not loop:
-            # A writer left behind on another loop (test clients run one loop per request)
-            # will never run again; its submissions went with their requests.
-            self._pending = [s for s in self._pending if s.done.get_loop() is loop]
-            self._writer = asyncio.create_task(self._drain())
-        await done
+        if events:
+            await self._batches.submit(_Submission(list(events), list(inserts)))
 
     async def close(self) -> None:
-        writer = self._writer
-        if writer is None or writer.done():
-            return
-        if writer.get_loop() is asyncio.get_running_loop():
-            await writer
+        await self._batches.close()
 
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            await _commit_batch(batch, self._write)
+    async def _commit(self, batch: list[_Submission]) -> list[Exception | None]:
+        """Writes the batch; if that fails, each submission alone, so that one bad submission
+        fails only its own request."""
+        try:
+            await self._write(
+                _events_in_order(e for s in batch for e in s.events),
+                [row for s in batch for row in s.inserts],
+            )
+        except Exception:
+            if len(batch) == 1:
+                log.exception("audit_commit_failed", events=len(batch[0].events))
+                return [_unavailable()]
+            return [outcome for submission in batch for outcome in await self._commit([submission])]
+        return [None] * len(batch)
 
     async def _write(self, events: list[AuditEvent], inserts: list[Insert]) -> None:
         """Chains the batch on the remembered head and writes it, with the rows it carries, in
@@ -128,11 +126,10 @@ class PostgresCommitter:
         return repository.head_from(row)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Submission:
     events: list[AuditEvent]
     inserts: list[Insert]
-    done: asyncio.Future[None]
 
 
 def _by_table(inserts: Sequence[Insert]) -> dict[Table, list[Mapping[str, Any]]]:
@@ -144,36 +141,6 @@ def _by_table(inserts: Sequence[Insert]) -> dict[Table, list[Mapping[str, Any]]]
 
 def _events_in_order(events: Iterable[AuditEvent]) -> list[AuditEvent]:
     return sorted(events, key=lambda event: event.at)
-
-
-async def _commit_batch(
-    batch: list[_Submission],
-    write: Callable[[list[AuditEvent], list[Insert]], Awaitable[None]],
-) -> None:
-    try:
-        await write(
-            _events_in_order(e for s in batch for e in s.events),
-            [row for s in batch for row in s.inserts],
-        )
-    except Exception:
-        if len(batch) == 1:
-            log.exception("audit_commit_failed", events=len(batch[0].events))
-            _settle(batch[0].done, _unavailable())
-            return
-        for submission in batch:
-            await _commit_batch([submission], write)
-        return
-    for submission in batch:
-        _settle(submission.done, None)
-
-
-def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
-    if done.done():  # the request went away (client disconnected)
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
 
 
 class ThreadCommitter:

@@ -4,31 +4,70 @@ Statements are written with SQLAlchemy in the capabilities' repositories, like e
 query, and compiled once per dialect. On PostgreSQL they run on the event loop through an
 asyncpg pool; on SQLite (the embedded mode) reads run in place on an autocommit connection,
 which in WAL mode reads a snapshot without waiting for writers.
+
+A keyed read (:class:`Keyed`, at most one row per key) is batched on PostgreSQL: the keys of
+every request waiting at that moment go to the database as arrays in one statement, which
+answers each key's row at its position (:mod:`telehealth.db.batch`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import Engine, Select
+from sqlalchemy import Engine, Select, bindparam, column, func, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 from telehealth.db.base import dumps_json
+from telehealth.db.batch import LoopBatcher
 
 Row = Mapping[str, Any]
 # Any SELECT, whatever its columns.
 AnySelect = Select[*tuple[Any, ...]]
+MAX_KEYS = 512
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A SELECT of at most one row per key, in two forms from one builder: ``one`` binds each
+    key by name; ``many`` binds each key as an array (``<name>_list``) and answers every
+    key's row beside its 1-based position, ``key_position``."""
+
+    one: AnySelect
+    many: AnySelect
+    names: tuple[str, ...]
+
+
+def keyed(build: Callable[..., AnySelect], **keys: TypeEngine[Any]) -> Keyed:
+    """``build`` gets each key as a column expression, by name, and returns the SELECT."""
+    one = build(**{name: bindparam(name, type_=kind) for name, kind in keys.items()})
+    given = (
+        func.unnest(*(bindparam(f"{name}_list", type_=ARRAY(kind)) for name, kind in keys.items()))
+        .table_valued(
+            *(column(name, kind) for name, kind in keys.items()), with_ordinality="key_position"
+        )
+        .render_derived("keys")
+    )
+    per_key = build(**{name: given.c[name] for name in keys}).lateral("keyed_row")
+    many = select(given.c.key_position, per_key).select_from(given).join(per_key, true())
+    return Keyed(one, many, tuple(keys))
 
 
 class FastReader(Protocol):
     async def one(self, statement: AnySelect, params: Mapping[str, Any]) -> Row | None: ...
+
+    async def lookup(self, keyed: Keyed, params: Mapping[str, Any]) -> Row | None:
+        """The row of one key (``params`` names every key)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -50,12 +89,31 @@ class AsyncPostgres:
         self._dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
         # Keyed by the statement itself: statements are module-level constants.
         self._compiled: dict[ClauseElement, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+        self._lookups: dict[Keyed, LoopBatcher[Mapping[str, Any], Row | None]] = {}
 
     async def one(self, statement: AnySelect, params: Mapping[str, Any]) -> Row | None:
         sql, args = self.compile(statement, params)
         async with (await self._current_pool()).acquire() as connection:
             record = await connection.fetchrow(sql, *args)
         return None if record is None else dict(record.items())
+
+    async def lookup(self, keyed: Keyed, params: Mapping[str, Any]) -> Row | None:
+        batcher = self._lookups.get(keyed)
+        if batcher is None:
+            batcher = LoopBatcher(lambda batch: self._look_up(keyed, batch), max_batch=MAX_KEYS)
+            self._lookups[keyed] = batcher
+        return await batcher.submit(params)
+
+    async def _look_up(self, keyed: Keyed, batch: list[Mapping[str, Any]]) -> list[Row | None]:
+        arrays = {f"{name}_list": [params[name] for params in batch] for name in keyed.names}
+        sql, args = self.compile(keyed.many, arrays)
+        async with (await self._current_pool()).acquire() as connection:
+            records = await connection.fetch(sql, *args)
+        found: list[Row | None] = [None] * len(batch)
+        for record in records:
+            row = dict(record.items())
+            found[row.pop("key_position") - 1] = row
+        return found
 
     async def execute(self, statement: ClauseElement, params: Mapping[str, Any]) -> int:
         """Runs one statement as its own (durable) transaction; returns the rows it changed."""
@@ -71,6 +129,8 @@ class AsyncPostgres:
         return pool
 
     async def close(self) -> None:
+        for batcher in self._lookups.values():
+            await batcher.close()
         if self._pool is not None and self._loop is asyncio.get_running_loop():
             await self._pool.close()
         elif self._pool is not None:
@@ -140,6 +200,10 @@ class InPlaceReader:
         with self._engine.connect() as connection:
             row = connection.execute(statement, dict(params)).mappings().one_or_none()
         return None if row is None else dict(row)
+
+    async def lookup(self, keyed: Keyed, params: Mapping[str, Any]) -> Row | None:
+        # SQLite reads in place, in microseconds: nothing to share between requests.
+        return await self.one(keyed.one, params)
 
     async def close(self) -> None:
         return None

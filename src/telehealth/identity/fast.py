@@ -17,7 +17,7 @@ from telehealth.identity.repository import BEARER_ACTOR
 
 async def bearer_actor(reader: FastReader, token: str, now: datetime) -> Actor | None:
     """The actor of a current bearer token signed in as its role requires, else None."""
-    row = await reader.one(BEARER_ACTOR, {"token_hash": credentials.digest(token)})
+    row = await reader.lookup(BEARER_ACTOR, {"token_hash": credentials.digest(token)})
     return None if row is None else token_actor(row, now)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, LargeBinary, Select, bindparam, exists, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from telehealth.db.reader import AnySelect
+from telehealth.db.reader import AnySelect, keyed
 from telehealth.identity.tables import (
     ApiToken,
     CareAssignment,
@@ -187,9 +187,12 @@ def revoke_credentials_of(session: Session, user_id: uuid.UUID, at: object) -> N
 _OWN_PATIENT = aliased(Patient, name="own_patient")
 
 
-def bearer_select(*columns: ColumnElement[Any] | InstrumentedAttribute[Any]) -> AnySelect:
-    """A bearer token's credential, its user and the user's own patient id (the columns
-    :func:`telehealth.identity.fast.token_actor` reads), plus ``columns``; callers add joins."""
+def bearer_select(
+    token_hash: ColumnElement[bytes], *columns: ColumnElement[Any] | InstrumentedAttribute[Any]
+) -> AnySelect:
+    """The credential whose hash is ``token_hash``, its user and the user's own patient id
+    (the columns :func:`telehealth.identity.fast.token_actor` reads), plus ``columns``;
+    callers add joins."""
     return (
         select(
             ApiToken.id.label("credential_id"),
@@ -208,8 +211,8 @@ def bearer_select(*columns: ColumnElement[Any] | InstrumentedAttribute[Any]) -> 
         .select_from(ApiToken)
         .join(User, User.id == ApiToken.user_id)
         .outerjoin(_OWN_PATIENT, _OWN_PATIENT.user_id == User.id)
-        .where(ApiToken.token_hash == bindparam("token_hash", type_=LargeBinary()))
+        .where(ApiToken.token_hash == token_hash)
     )
 
 
-BEARER_ACTOR = bearer_select()
+BEARER_ACTOR = keyed(bearer_select, token_hash=LargeBinary())

@@ -1,0 +1,93 @@
+"""The server's log: one JSON line per request, with its request id, and no PHI or secrets.
+
+The logging configuration is process-wide, so the server runs in a child process with the
+configuration it has in production (``configure_logging``); its standard error is the log.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from telehealth.config import Settings
+from tests.support import World
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = """
+import json, logging, sys
+from fastapi.testclient import TestClient
+from telehealth.app import create_app
+from telehealth.config import Environment, Settings
+from telehealth.logging import configure_logging, get_logger
+
+configure_logging()
+# The test client's own log lines (it prints the URLs it asks for) are not the server's.
+logging.getLogger("httpx2").setLevel(logging.WARNING)
+ask = json.loads(sys.argv[1])
+settings = Settings(
+    env=Environment.TEST, data_dir=ask["data_dir"], database_url=ask["database_url"],
+    public_url="http://testserver", api_token_minutes=1440,
+)
+answers = []
+with TestClient(create_app(settings)) as client:
+    for path, token in ask["requests"]:
+        response = client.get(path, headers={"Authorization": f"Bearer {token}"})
+        answers.append([response.status_code, response.headers["x-request-id"]])
+get_logger("telehealth.test").info("masked", given_name="Alice", token="tok-123", state="TX")
+print(json.dumps(answers))
+"""
+
+
+def _serve(settings: Settings, requests: list[tuple[str, str]]) -> tuple[list[Any], list[str]]:
+    ask = {
+        "data_dir": str(settings.data_dir),
+        "database_url": settings.effective_database_url,
+        "requests": requests,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(ask)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout), done.stderr.splitlines()
+
+
+def test_each_request_logs_one_json_line_without_phi(settings: Settings, world: World) -> None:
+    patient = world["patient_a"]
+    own = f"/v1/patients/{patient.patient_id}"
+    hidden = f"/v1/patients/{world['patient_b'].patient_id}?name=CanaryB"
+    answers, stderr = _serve(
+        settings, [(own, patient.token), (hidden, patient.token), (own, "not-a-token")]
+    )
+    assert [status for status, _ in answers] == [200, 404, 401]
+    lines = [json.loads(line) for line in stderr if line.startswith("{")]
+    requests = [line for line in lines if line["event"] == "request"]
+    assert [line["request_id"] for line in requests] == [rid for _, rid in answers]
+    assert {line["route"] for line in requests} == {"/v1/patients/{patient_id}"}
+    assert [line["status"] for line in requests] == [200, 404, 401]
+    assert all(line["level"] == "info" and line["timestamp"].endswith("Z") for line in requests)
+    everything = "\n".join(stderr)
+    for secret in ("CanaryA", "SecretA", "CanaryB", patient.token, str(patient.patient_id)):
+        assert secret not in everything
+    assert "Alice" not in everything
+    assert "tok-123" not in everything
+    [masked] = [line for line in lines if line["event"] == "masked"]
+    assert masked["given_name"] == masked["token"] == "***"
+    assert masked["state"] == "TX"
+
+
+def test_an_unmatched_path_is_logged_without_its_path(settings: Settings, world: World) -> None:
+    path = f"/v1/no-such-thing/{uuid.uuid4()}"
+    answers, stderr = _serve(settings, [(path, world["patient_a"].token)])
+    assert answers[0][0] == 404
+    [line] = [json.loads(s) for s in stderr if s.startswith("{") and '"request"' in s]
+    assert line["route"] == "unmatched"
+    assert path.rsplit("/", 1)[1] not in "\n".join(stderr)
