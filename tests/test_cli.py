@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import telehealth.app
 from telehealth.cli import app
+from telehealth.jobs import registered
 
 pytestmark = pytest.mark.db
 
@@ -60,3 +62,34 @@ def test_user_and_token_create(env: Path) -> None:
     assert token.output.strip().startswith("tht_")
     missing = runner.invoke(app, ["token", "create", "nobody@example.test"])
     assert missing.exit_code == 1
+
+
+def test_jobs_list_and_run_once(env: Path) -> None:
+    runner = CliRunner()
+    listed = runner.invoke(app, ["jobs", "list"])
+    assert listed.exit_code == 0, listed.output
+    for name in ("review.escalate_overdue", "monitoring.no_data_alerts", "visits.reminders"):
+        assert name in listed.output
+    ran = runner.invoke(app, ["jobs", "run", "--once"])
+    assert ran.exit_code == 0, ran.output
+    lines = ran.output.strip().splitlines()
+    assert "review.expire_uploads: 0 handled" in lines
+    assert [line.split(":")[0] for line in lines] == [job.name for job in registered()]
+
+
+@pytest.mark.parametrize(("flags", "jobs"), [([], True), (["--no-jobs"], False)])
+def test_serve_runs_background_jobs_unless_told(
+    env: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], jobs: bool
+) -> None:
+    import uvicorn
+
+    built: list[bool] = []
+    served: list[object] = []
+    monkeypatch.setattr(
+        telehealth.app, "serving_app", lambda settings, run_jobs: built.append(run_jobs) or "app"
+    )
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    result = CliRunner().invoke(app, ["serve", "--port", "8123", *flags])
+    assert result.exit_code == 0, result.output
+    assert built == [jobs]
+    assert served == ["app"]

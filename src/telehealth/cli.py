@@ -23,6 +23,7 @@ from telehealth.errors import DomainError
 from telehealth.identity import repository
 from telehealth.identity import service as identity
 from telehealth.identity.model import Role
+from telehealth.jobs import Job, JobRunner, registered, run_job
 from telehealth.policy.cli import decide_command, policy_app
 from telehealth.scope import Scope, open_scope
 from telehealth.storage.cli import keys_app
@@ -32,10 +33,12 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 user_app = typer.Typer(no_args_is_help=True, help="User accounts.")
 token_app = typer.Typer(no_args_is_help=True, help="API bearer tokens.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
+jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs.")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(policy_app, name="policy")
 app.add_typer(coding_app, name="coding")
 app.add_typer(keys_app, name="keys")
@@ -81,11 +84,14 @@ def operator_scope(settings: Settings) -> Iterator[Scope]:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8000, help="Port to bind."),
+    jobs: bool = typer.Option(
+        True, help="Run the background jobs in this process (off where `jobs run` runs them)."
+    ),
 ) -> None:
     """Serve the platform (migrates first in the embedded SQLite mode)."""
     import uvicorn
 
-    from telehealth.app import create_app
+    from telehealth.app import serving_app
     from telehealth.logging import configure_logging
 
     settings = _settings()
@@ -94,7 +100,7 @@ def serve(
         _migrate(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     uvicorn.run(
-        create_app(settings),
+        serving_app(settings, run_jobs=jobs),
         host=host,
         port=port,
         access_log=False,
@@ -192,6 +198,49 @@ def audit_verify() -> None:
         return
     err.print(f"[red]audit chain broken[/red] at seq {result.at_seq}: {result.problem}")
     raise typer.Exit(1)
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """The background jobs and how often each runs."""
+    table = Table("job", "every")
+    for job in _all_jobs():
+        table.add_row(job.name, str(job.every))
+    Console().print(table)
+
+
+@jobs_app.command("run")
+def jobs_run(
+    once: bool = typer.Option(False, "--once", help="Run every job once, report, and exit."),
+) -> None:
+    """Run the background jobs on their intervals until interrupted: for deployments whose
+    servers run with `serve --no-jobs`."""
+    from telehealth.logging import configure_logging
+
+    settings = _settings()
+    jobs = _all_jobs()
+    engine = make_engine(settings.effective_database_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        if once:
+            for job in jobs:
+                handled = run_job(job, sessions, SystemClock(), settings)
+                typer.echo(f"{job.name}: {handled} handled")
+            return
+        configure_logging()
+        try:
+            JobRunner(sessions, SystemClock(), settings).run()
+        except KeyboardInterrupt:
+            typer.echo("stopped")
+    finally:
+        engine.dispose()
+
+
+def _all_jobs() -> list[Job]:
+    # The composition root imports every capability, and with them their jobs.
+    import telehealth.app  # noqa: F401
+
+    return registered()
 
 
 @policy_app.command("explain")

@@ -56,12 +56,6 @@ def run_job(job: Job, sessions: sessionmaker[Session], clock: Clock, settings: S
     return handled
 
 
-def run_all_once(
-    sessions: sessionmaker[Session], clock: Clock, settings: Settings
-) -> dict[str, int]:
-    return {job.name: run_job(job, sessions, clock, settings) for job in registered()}
-
-
 class JobRunner:
     """Runs every registered job on its interval on one daemon thread until stopped."""
 
@@ -76,7 +70,7 @@ class JobRunner:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="telehealth-jobs", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="telehealth-jobs", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -84,7 +78,8 @@ class JobRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def _loop(self) -> None:
+    def run(self) -> None:
+        """Runs the jobs on their intervals in the calling thread until :meth:`stop`."""
         last_run: dict[str, float] = {}
         while not self._stop.wait(self._tick):
             now = self._clock.now().timestamp()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from telehealth.audit.model import (
     AuditEvent,
     ChainedRecord,
     Outcome,
+    canonical_payload,
     chain,
     verify_one,
 )
@@ -93,3 +95,49 @@ def test_rewriting_the_tail_without_the_head_is_detected() -> None:
     records = chain(3, 0, GENESIS_HASH, _events(5))
     forged = chain(3, 4, records[3].hash, _events(1))
     assert not _verify(records[:4] + forged, records[-1])
+
+
+_text = st.none() | st.text(max_size=12)
+_ids = st.none() | st.uuids()
+
+
+@given(
+    chain_id=st.integers(min_value=0, max_value=15),
+    seq=st.integers(min_value=1, max_value=2**62),
+    at=st.datetimes(timezones=st.just(UTC)),
+    action=st.sampled_from(Action),
+    outcome=st.sampled_from(Outcome),
+    object_type=st.text(max_size=12),
+    object_id=_text,
+    actor_id=_ids,
+    actor_role=_text,
+    org_id=_ids,
+    patient_id=_ids,
+    source_ip=_text,
+    request_id=_text,
+    detail=st.dictionaries(
+        st.text(max_size=8), st.text(max_size=8) | st.integers() | st.booleans(), max_size=4
+    ),
+)
+def test_the_hashed_payload_is_sorted_compact_json(chain_id: int, seq: int, **fields: Any) -> None:
+    """The hash covers exactly ``json.dumps(row, sort_keys=True, separators=(",", ":"))``:
+    rows written by any version of telehealth keep verifying."""
+    event = AuditEvent(**fields)
+    row = {
+        "chain": chain_id,
+        "seq": seq,
+        "at": event.at.isoformat(timespec="microseconds"),
+        "action": event.action.value,
+        "outcome": event.outcome.value,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "actor_id": None if event.actor_id is None else str(event.actor_id),
+        "actor_role": event.actor_role,
+        "org_id": None if event.org_id is None else str(event.org_id),
+        "patient_id": None if event.patient_id is None else str(event.patient_id),
+        "source_ip": event.source_ip,
+        "request_id": event.request_id,
+        "detail": event.detail,
+    }
+    expected = json.dumps(row, sort_keys=True, separators=(",", ":")).encode()
+    assert canonical_payload(chain_id, seq, event) == expected

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -108,3 +111,22 @@ def test_production_refuses_development_secrets(tmp_path: object) -> None:
     )
     strong.check_secrets()
     assert DEV_SECRET_KEY not in repr(strong)
+
+
+def test_a_server_process_sets_its_startup_heap_aside(settings: Settings) -> None:
+    """Objects built at startup are frozen out of garbage collection in a serving process."""
+    code = (
+        "import gc, sys\n"
+        "from telehealth.app import serving_app\n"
+        "from telehealth.config import Settings\n"
+        "serving_app(Settings(data_dir=sys.argv[1], database_url=sys.argv[2]), run_jobs=False)\n"
+        "print(gc.get_freeze_count())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(settings.data_dir), settings.effective_database_url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert int(done.stdout) > 10_000

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii
 
 GENESIS_HASH = "0" * 64
 CHAINS = 16
@@ -76,24 +77,34 @@ def chain_for(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % CHAINS
 
 
+_DETAIL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def canonical_payload(chain_id: int, seq: int, event: AuditEvent) -> bytes:
-    body = {
-        "chain": chain_id,
-        "seq": seq,
-        "at": event.at.isoformat(timespec="microseconds"),
-        "action": event.action.value,
-        "outcome": event.outcome.value,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "actor_id": str(event.actor_id) if event.actor_id else None,
-        "actor_role": event.actor_role,
-        "org_id": str(event.org_id) if event.org_id else None,
-        "patient_id": str(event.patient_id) if event.patient_id else None,
-        "source_ip": event.source_ip,
-        "request_id": event.request_id,
-        "detail": event.detail,
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    """The bytes a row's hash covers: the row as compact JSON with sorted keys and ASCII-only
+    strings, i.e. ``json.dumps(row, sort_keys=True, separators=(",", ":"))``.
+
+    Written out field by field because every audited request hashes its rows on the request
+    path; the keys below are in sorted order, and the tests hold this to ``json.dumps``.
+    """
+    e = event
+    return (
+        f'{{"action":{_text(e.action.value)},"actor_id":{_id(e.actor_id)},'
+        f'"actor_role":{_text(e.actor_role)},'
+        f'"at":{_text(e.at.isoformat(timespec="microseconds"))},"chain":{int(chain_id)},'
+        f'"detail":{_DETAIL.encode(e.detail)},"object_id":{_text(e.object_id)},'
+        f'"object_type":{_text(e.object_type)},"org_id":{_id(e.org_id)},'
+        f'"outcome":{_text(e.outcome.value)},"patient_id":{_id(e.patient_id)},'
+        f'"request_id":{_text(e.request_id)},"seq":{int(seq)},"source_ip":{_text(e.source_ip)}}}'
+    ).encode()
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _id(value: uuid.UUID | None) -> str:
+    return "null" if value is None else f'"{value}"'
 
 
 def chain_hash(prev_hash: str, chain_id: int, seq: int, event: AuditEvent) -> str:
