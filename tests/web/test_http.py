@@ -8,6 +8,7 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
+from telehealth.app import YOUNG_COLLECTION_THRESHOLD
 from telehealth.clock import FrozenClock
 from telehealth.config import DEV_SECRET_KEY, Environment, Settings
 from telehealth.errors import DomainError
@@ -114,13 +115,14 @@ def test_production_refuses_development_secrets(tmp_path: object) -> None:
 
 
 def test_a_server_process_sets_its_startup_heap_aside(settings: Settings) -> None:
-    """Objects built at startup are frozen out of garbage collection in a serving process."""
+    """A serving process freezes its startup objects out of garbage collection and collects
+    its youngest generation less often."""
     code = (
         "import gc, sys\n"
         "from telehealth.app import serving_app\n"
         "from telehealth.config import Settings\n"
         "serving_app(Settings(data_dir=sys.argv[1], database_url=sys.argv[2]), run_jobs=False)\n"
-        "print(gc.get_freeze_count())\n"
+        "print(gc.get_freeze_count(), gc.get_threshold()[0])\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(settings.data_dir), settings.effective_database_url],
@@ -129,4 +131,6 @@ def test_a_server_process_sets_its_startup_heap_aside(settings: Settings) -> Non
         check=True,
         timeout=120,
     )
-    assert int(done.stdout) > 10_000
+    frozen, young = map(int, done.stdout.split())
+    assert frozen > 10_000
+    assert young == YOUNG_COLLECTION_THRESHOLD

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
@@ -239,19 +238,28 @@ def append_if_head_statement(
     head. It changes no row otherwise, so the caller compares the audit rows it inserted with
     ``len(records)``."""
     first, last = records[0], records[-1]
-    columns: dict[str, list[object]] = {name: [] for name in _ARRAY_COLUMNS}
-    for record in records:
-        values = _values(record)
-        values["detail"] = json.dumps(values["detail"])
-        for name in _ARRAY_COLUMNS:
-            columns[name].append(values[name])
+    events = [record.event for record in records]
     params: dict[str, object] = {
         "chain": chain_id,
         "old_seq": first.seq - 1,
         "old_hash": first.prev_hash,
         "new_seq": last.seq,
         "new_hash": last.hash,
-        **columns,
+        "seq": [record.seq for record in records],
+        "prev_hash": [record.prev_hash for record in records],
+        "hash": [record.hash for record in records],
+        "at": [event.at for event in events],
+        "action": [event.action.value for event in events],
+        "outcome": [event.outcome.value for event in events],
+        "object_type": [event.object_type for event in events],
+        "object_id": [event.object_id for event in events],
+        "actor_id": [event.actor_id for event in events],
+        "actor_role": [event.actor_role for event in events],
+        "org_id": [event.org_id for event in events],
+        "patient_id": [event.patient_id for event in events],
+        "source_ip": [event.source_ip for event in events],
+        "request_id": [event.request_id for event in events],
+        "detail": [dumps_json(event.detail) for event in events],
     }
     tables = tuple(carried)
     for index, table in enumerate(tables):
@@ -262,22 +270,3 @@ def append_if_head_statement(
                 dumps_json(row[column.key]) if as_json else row[column.key] for row in rows
             ]
     return _append_statement(tables), params
-
-
-_ARRAY_COLUMNS = (
-    "seq",
-    "at",
-    "action",
-    "outcome",
-    "object_type",
-    "object_id",
-    "actor_id",
-    "actor_role",
-    "org_id",
-    "patient_id",
-    "source_ip",
-    "request_id",
-    "detail",
-    "prev_hash",
-    "hash",
-)
