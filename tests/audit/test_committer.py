@@ -165,7 +165,7 @@ def test_postgresql_writes_a_batch_as_one_statement(
     original = reader.execute
 
     async def counting(statement: Any, params: Any) -> int:
-        statements.append(len(params["seq"]))
+        statements.append(params["new_seq"] - params["old_seq"])
         return await original(statement, params)
 
     monkeypatch.setattr(reader, "execute", counting)

@@ -8,6 +8,7 @@ from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     JSON,
     Column,
@@ -32,7 +33,7 @@ from telehealth.audit.model import (
     chain,
 )
 from telehealth.audit.tables import AuditHead, AuditRow
-from telehealth.db.base import dumps_json
+from telehealth.db.base import RawJSON, dumps_json
 
 _ROWS = cast(Table, AuditRow.__table__)
 _HEADS = cast(Table, AuditHead.__table__)
@@ -178,8 +179,9 @@ def head_from(row: Mapping[str, Any] | None) -> tuple[int, str]:
 # (and any rows the batch carries for other tables), or does nothing at all if another writer
 # moved the head first. The UPDATE locks the head row, so a concurrent writer waits, then
 # finds the head moved. As a single statement in autocommit mode it is one round trip and one
-# durable commit for a whole batch. The casts give every array a type even when all its
-# values are NULL.
+# durable commit for a whole batch. The audit rows travel as one JSON array: encoding it is
+# several times cheaper for the driver than a typed array per column. The casts of the
+# carried rows' arrays give each a type even when all its values are NULL.
 _MOVE_HEAD = """moved AS (
         UPDATE audit_head SET seq = :new_seq, hash = :new_hash
         WHERE id = :chain AND seq = :old_seq AND hash = :old_hash
@@ -192,15 +194,11 @@ _INSERT_AUDIT_ROWS = """
         prev_hash, hash)
     SELECT :chain, r.seq, r.at, r.action, r.outcome, r.object_type, r.object_id,
         r.actor_id, r.actor_role, r.org_id, r.patient_id, r.source_ip, r.request_id,
-        r.detail::json, r.prev_hash, r.hash
-    FROM unnest(
-        CAST(:seq AS bigint[]), CAST(:at AS timestamptz[]), CAST(:action AS text[]),
-        CAST(:outcome AS text[]), CAST(:object_type AS text[]), CAST(:object_id AS text[]),
-        CAST(:actor_id AS uuid[]), CAST(:actor_role AS text[]), CAST(:org_id AS uuid[]),
-        CAST(:patient_id AS uuid[]), CAST(:source_ip AS text[]), CAST(:request_id AS text[]),
-        CAST(:detail AS text[]), CAST(:prev_hash AS text[]), CAST(:hash AS text[])
-    ) AS r(seq, at, action, outcome, object_type, object_id, actor_id, actor_role, org_id,
-        patient_id, source_ip, request_id, detail, prev_hash, hash)
+        r.detail, r.prev_hash, r.hash
+    FROM json_to_recordset(CAST(:rows AS json)) AS r(seq bigint, at timestamptz, action text,
+        outcome text, object_type text, object_id text, actor_id uuid, actor_role text,
+        org_id uuid, patient_id uuid, source_ip text, request_id text, detail json,
+        prev_hash text, hash text)
     WHERE EXISTS (SELECT 1 FROM moved)
 """
 
@@ -221,6 +219,33 @@ def _append_statement(tables: tuple[Table, ...]) -> TextClause:
     return text("WITH " + ",\n    ".join(ctes) + _INSERT_AUDIT_ROWS)
 
 
+def _json_row(record: ChainedRecord) -> dict[str, object]:
+    # orjson writes datetimes as RFC 3339 with their offset. Ids are written as text: an id
+    # read through asyncpg is its own UUID type, which orjson does not know.
+    event = record.event
+    return {
+        "seq": record.seq,
+        "at": event.at,
+        "action": event.action.value,
+        "outcome": event.outcome.value,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "actor_id": _text_id(event.actor_id),
+        "actor_role": event.actor_role,
+        "org_id": _text_id(event.org_id),
+        "patient_id": _text_id(event.patient_id),
+        "source_ip": event.source_ip,
+        "request_id": event.request_id,
+        "detail": event.detail,
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
+    }
+
+
+def _text_id(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def _array(name: str, column: Column[Any]) -> str:
     if isinstance(column.type, JSON):
         # JSON values travel as their text, serialized once.
@@ -238,28 +263,13 @@ def append_if_head_statement(
     head. It changes no row otherwise, so the caller compares the audit rows it inserted with
     ``len(records)``."""
     first, last = records[0], records[-1]
-    events = [record.event for record in records]
     params: dict[str, object] = {
         "chain": chain_id,
         "old_seq": first.seq - 1,
         "old_hash": first.prev_hash,
         "new_seq": last.seq,
         "new_hash": last.hash,
-        "seq": [record.seq for record in records],
-        "prev_hash": [record.prev_hash for record in records],
-        "hash": [record.hash for record in records],
-        "at": [event.at for event in events],
-        "action": [event.action.value for event in events],
-        "outcome": [event.outcome.value for event in events],
-        "object_type": [event.object_type for event in events],
-        "object_id": [event.object_id for event in events],
-        "actor_id": [event.actor_id for event in events],
-        "actor_role": [event.actor_role for event in events],
-        "org_id": [event.org_id for event in events],
-        "patient_id": [event.patient_id for event in events],
-        "source_ip": [event.source_ip for event in events],
-        "request_id": [event.request_id for event in events],
-        "detail": [dumps_json(event.detail) for event in events],
+        "rows": RawJSON(orjson.dumps([_json_row(record) for record in records]).decode()),
     }
     tables = tuple(carried)
     for index, table in enumerate(tables):
