@@ -89,6 +89,8 @@ def test_serve_runs_background_jobs_unless_told(
         telehealth.app, "serving_app", lambda settings, run_jobs: built.append(run_jobs) or "app"
     )
     monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    # Process-wide logging would stay pointed at this test's captured output.
+    monkeypatch.setattr(telehealth.logging, "configure_logging", lambda: None)
     result = CliRunner().invoke(app, ["serve", "--port", "8123", *flags])
     assert result.exit_code == 0, result.output
     assert built == [jobs]
