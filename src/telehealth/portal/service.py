@@ -17,8 +17,7 @@ from typing import Any
 
 from telehealth.access import service as access
 from telehealth.audit import repository as audit_repo
-from telehealth.audit.model import Action
-from telehealth.audit.tables import AuditRow
+from telehealth.audit.model import Action, ShownEvent
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
@@ -590,10 +589,10 @@ class AuditQuery:
     limit: int = 100
 
 
-def search_audit(scope: Scope, query: AuditQuery) -> list[AuditRow]:
+def search_audit(scope: Scope, query: AuditQuery) -> list[ShownEvent]:
     """Administrators search their organization's log; the search is itself audited."""
     admin = access.require_admin(scope)
-    rows = audit_repo.search(
+    rows = audit_repo.search_shown(
         scope.session,
         org_id=admin.org_id,
         patient_id=query.patient_id,
