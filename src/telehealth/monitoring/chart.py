@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from telehealth.monitoring.model import Metric, Thresholds
+from telehealth.monitoring.model import Metric, ShownReading, Thresholds
 
 WIDTH = 640
 HEIGHT = 220
@@ -80,7 +80,7 @@ class Line:
 class Series:
     metric: str
     points: str  # SVG polyline points
-    dots: tuple[tuple[float, float], ...]
+    dots: str  # SVG path data: a zero-length segment per reading, drawn with round caps
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +188,14 @@ def _series(
     y_of: Callable[[float], float],
 ) -> Series:
     """Each point is placed once: the dots keep the readings' order, the line runs in time
-    order (a stable sort, so readings at the same moment keep theirs)."""
+    order (a stable sort, so readings at the same moment keep theirs). The dots are one path
+    (one element per series, however many readings)."""
     placed = [(p.at, x_of(p.at), y_of(p.value)) for p in points]
     line = sorted(placed, key=lambda q: q[0])
     return Series(
         metric.value,
         " ".join(f"{x},{y}" for _, x, y in line),
-        tuple((x, y) for _, x, y in placed),
+        " ".join(f"M{x},{y}h0" for _, x, y in placed),
     )
 
 
@@ -229,3 +230,21 @@ def _describe(
     if marks:
         parts.append(f"{len(marks)} alert{'s' if len(marks) != 1 else ''} marked")
     return "; ".join(parts) + "."
+
+
+TableRow = tuple[str, str, str, str, bool]
+
+
+def table(readings: Sequence[ShownReading]) -> list[TableRow]:
+    """The readings as the data table beside a chart lists them, in text: time (UTC, to the
+    minute), measurement, value, unit and whether the device clock ran ahead."""
+    return [
+        (
+            r.effective_at.strftime("%Y-%m-%d %H:%M"),
+            r.metric.replace("_", " "),
+            "%g" % r.value,  # noqa: UP031 - the same figure the chart's labels show
+            r.unit,
+            r.clock_skew,
+        )
+        for r in readings
+    ]
