@@ -112,9 +112,16 @@ class Chart:
 
 
 def _scale(value: float, low: float, high: float, out_low: float, out_high: float) -> float:
+    return round(_linear(low, high, out_low, out_high)(value), 1)
+
+
+def _linear(low: float, high: float, out_low: float, out_high: float) -> Callable[[float], float]:
+    """Maps [low, high] onto [out_low, out_high] (unrounded; :func:`_scale` rounds to 0.1)."""
     if high == low:
-        return (out_low + out_high) / 2
-    return round(out_low + (value - low) / (high - low) * (out_high - out_low), 1)
+        middle = (out_low + out_high) / 2
+        return lambda value: middle
+    span, out_span = high - low, out_high - out_low
+    return lambda value: out_low + (value - low) / span * out_span
 
 
 def build(
@@ -148,16 +155,17 @@ def build(
     low, high = min(values), max(values)
     margin = max((high - low) * 0.1, 1.0)
     low, high = low - margin, high + margin
-    t0, t1 = start.timestamp(), end.timestamp()
+    x_at = _linear(start.timestamp(), end.timestamp(), PAD_LEFT, WIDTH - PAD_RIGHT)
+    y_at = _linear(low, high, HEIGHT - PAD_BOTTOM, PAD_TOP)
 
     def x_of(at: datetime) -> float:
-        return _scale(at.timestamp(), t0, t1, PAD_LEFT, WIDTH - PAD_RIGHT)
+        return round(x_at(at.timestamp()), 1)
 
     def y_of(value: float) -> float:
-        return _scale(value, low, high, HEIGHT - PAD_BOTTOM, PAD_TOP)
+        return round(y_at(value), 1)
 
     series = tuple(
-        _series(metric, data[metric], x_of, y_of) for metric in panel.metrics if data.get(metric)
+        _series(metric, data[metric], x_at, y_at) for metric in panel.metrics if data.get(metric)
     )
     marks = tuple(
         Mark(x_of(a.at), a.rule, a.status, a.at)
@@ -184,18 +192,19 @@ def build(
 def _series(
     metric: Metric,
     points: Sequence[Point],
-    x_of: Callable[[datetime], float],
-    y_of: Callable[[float], float],
+    x_at: Callable[[float], float],
+    y_at: Callable[[float], float],
 ) -> Series:
     """Each point is placed once: the dots keep the readings' order, the line runs in time
     order (a stable sort, so readings at the same moment keep theirs). The dots are one path
-    (one element per series, however many readings)."""
-    placed = [(p.at, x_of(p.at), y_of(p.value)) for p in points]
+    (one element per series, however many readings). Places are written to 0.1, as
+    :func:`_scale` rounds them."""
+    placed = [(p.at, f"{x_at(p.at.timestamp()):.1f},{y_at(p.value):.1f}") for p in points]
     line = sorted(placed, key=lambda q: q[0])
     return Series(
         metric.value,
-        " ".join(f"{x},{y}" for _, x, y in line),
-        " ".join(f"M{x},{y}h0" for _, x, y in placed),
+        " ".join(place for _, place in line),
+        " ".join(f"M{place}h0" for _, place in placed),
     )
 
 

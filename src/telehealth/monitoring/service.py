@@ -416,11 +416,14 @@ def _charts(
     start: datetime,
     end: datetime,
 ) -> list[chart.Chart]:
-    data: dict[model.Metric, list[chart.Point]] = defaultdict(list)
+    by_metric: dict[str, list[chart.Point]] = defaultdict(list)
     for reading in readings:
-        data[model.Metric(reading.metric)].append(chart.Point(reading.effective_at, reading.value))
+        by_metric[reading.metric].append(chart.Point(reading.effective_at, reading.value))
+    data: dict[model.Metric, Sequence[chart.Point]] = {
+        model.Metric(metric): points for metric, points in by_metric.items()
+    }
     marks = [chart.AlertMark(a.observed_at, a.rule, a.status) for a in alerts]
-    built = [chart.build(panel, dict(data), limits, marks, start, end) for panel in chart.PANELS]
+    built = [chart.build(panel, data, limits, marks, start, end) for panel in chart.PANELS]
     return [c for c in built if not c.empty]
 
 
