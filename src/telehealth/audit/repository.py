@@ -176,7 +176,9 @@ def search_shown(
     rows, no chain columns)."""
     filters = _filters(patient_id, actor_id, action, since, until)
     statement = _search_statement(True, tuple(filters))
-    rows = session.execute(statement, {**filters, "org_id": org_id, "limit": limit}).all()
+    # A Core statement on the session's connection: no ORM execution or loading. Audit rows
+    # are only written by statements, never held in the session.
+    rows = session.connection().execute(statement, {**filters, "org_id": org_id, "limit": limit})
     return [ShownEvent(*row) for row in rows]
 
 
@@ -198,34 +200,35 @@ def _filters(
 
 
 _SHOWN = (
-    AuditRow.at,
-    AuditRow.action,
-    AuditRow.outcome,
-    AuditRow.object_type,
-    AuditRow.object_id,
-    AuditRow.actor_id,
-    AuditRow.actor_role,
-    AuditRow.patient_id,
-    AuditRow.detail,
+    _ROWS.c.at,
+    _ROWS.c.action,
+    _ROWS.c.outcome,
+    _ROWS.c.object_type,
+    _ROWS.c.object_id,
+    _ROWS.c.actor_id,
+    _ROWS.c.actor_role,
+    _ROWS.c.patient_id,
+    _ROWS.c.detail,
 )
 
 
 @functools.cache
 def _search_statement(shown: bool, filters: tuple[str, ...]) -> Select[Any]:
     """The search statement for one set of filters, with bound parameters (built once per set:
-    building a statement and its cache key costs more than running it)."""
+    building a statement and its cache key costs more than running it). The shown columns'
+    statement is on the table (Core); the full rows' on the mapped class (ORM rows)."""
     query: Select[Any] = select(*_SHOWN) if shown else select(AuditRow)
-    query = query.where(AuditRow.org_id == bindparam("org_id"))
+    query = query.where(_ROWS.c.org_id == bindparam("org_id"))
     conditions = {
-        "patient_id": AuditRow.patient_id == bindparam("patient_id"),
-        "actor_id": AuditRow.actor_id == bindparam("actor_id"),
-        "action": AuditRow.action == bindparam("action"),
-        "since": AuditRow.at >= bindparam("since"),
-        "until": AuditRow.at < bindparam("until"),
+        "patient_id": _ROWS.c.patient_id == bindparam("patient_id"),
+        "actor_id": _ROWS.c.actor_id == bindparam("actor_id"),
+        "action": _ROWS.c.action == bindparam("action"),
+        "since": _ROWS.c.at >= bindparam("since"),
+        "until": _ROWS.c.at < bindparam("until"),
     }
     for name in filters:
         query = query.where(conditions[name])
-    ordered = query.order_by(AuditRow.at.desc(), AuditRow.chain, AuditRow.seq.desc())
+    ordered = query.order_by(_ROWS.c.at.desc(), _ROWS.c.chain, _ROWS.c.seq.desc())
     return ordered.limit(bindparam("limit"))
 
 

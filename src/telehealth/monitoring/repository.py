@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Select, Table, bindparam, func, select
+from sqlalchemy import Insert, Result, Select, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
 from telehealth.db.base import grouped
 from telehealth.identity.tables import Patient, User
-from telehealth.monitoring.model import AlertStatus, Metric, ShownReading
+from telehealth.monitoring.model import AlertStatus, Metric, ShownAlert, ShownReading
 from telehealth.monitoring.tables import (
     Alert,
     Device,
@@ -38,22 +38,54 @@ _ENROLLMENTS_OF = (
 _THRESHOLD_SET = select(ThresholdSet).where(
     ThresholdSet.org_id == bindparam("org_id"), ThresholdSet.program == bindparam("program")
 )
+# Reads of columns only (no ORM rows) are Core statements on the tables' columns, run on the
+# session's connection by _core without the ORM's execution and loading (about half the cost
+# of the same statement through the ORM).
+_THRESHOLDS = cast(Table, ThresholdSet.__table__).c
+_THRESHOLD_LIMITS = select(_THRESHOLDS.limits).where(
+    _THRESHOLDS.org_id == bindparam("org_id"), _THRESHOLDS.program == bindparam("program")
+)
+_READINGS = cast(Table, Reading.__table__).c
 _SHOWN_READINGS = (
-    select(Reading.effective_at, Reading.metric, Reading.value, Reading.unit, Reading.clock_skew)
-    .where(
-        Reading.enrollment_id == bindparam("enrollment_id"),
-        Reading.effective_at >= bindparam("start"),
-        Reading.effective_at < bindparam("end"),
+    select(
+        _READINGS.effective_at,
+        _READINGS.metric,
+        _READINGS.value,
+        _READINGS.unit,
+        _READINGS.clock_skew,
     )
-    .order_by(Reading.effective_at, Reading.code)
+    .where(
+        _READINGS.enrollment_id == bindparam("enrollment_id"),
+        _READINGS.effective_at >= bindparam("start"),
+        _READINGS.effective_at < bindparam("end"),
+    )
+    .order_by(_READINGS.effective_at, _READINGS.code)
     .limit(bindparam("limit"))
 )
+
+
 _ALERTS_OF = (
     select(Alert)
     .where(Alert.enrollment_id == bindparam("enrollment_id"))
     .order_by(Alert.created_at.desc(), Alert.id)
     .limit(bindparam("limit"))
 )
+_ALERTS = cast(Table, Alert.__table__).c
+_SHOWN_ALERTS = (
+    select(_ALERTS.observed_at, _ALERTS.rule, _ALERTS.limit_value, _ALERTS.status)
+    .where(_ALERTS.enrollment_id == bindparam("enrollment_id"))
+    .order_by(_ALERTS.created_at.desc(), _ALERTS.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _core(
+    session: Session, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
+) -> Result[*tuple[Any, ...]]:
+    """Runs a Core statement on the session's connection, after writing the session's pending
+    changes as the ORM's autoflush would (a no-op when there are none)."""
+    session.flush()
+    return session.connection().execute(statement, params)
 
 
 def enrollment(session: Session, enrollment_id: uuid.UUID) -> Enrollment | None:
@@ -98,6 +130,14 @@ def panel_enrollments(
         query = query.where(Enrollment.patient_id.in_(patient_ids))
     rows = session.execute(query.order_by(Enrollment.id).limit(limit)).all()
     return [(row[0], row[1]) for row in rows]
+
+
+def threshold_limits(session: Session, org_id: uuid.UUID, program: str) -> dict[str, Any] | None:
+    """The limits an organization set for a program, or None (only that column is read)."""
+    limits: dict[str, Any] | None = _core(
+        session, _THRESHOLD_LIMITS, {"org_id": org_id, "program": program}
+    ).scalar_one_or_none()
+    return limits
 
 
 def threshold_set(session: Session, org_id: uuid.UUID, program: str) -> ThresholdSet | None:
@@ -191,7 +231,8 @@ def shown_readings(
     session: Session, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
 ) -> list[ShownReading]:
     """The readings of :func:`readings_of`, only the columns pages show (no ORM rows)."""
-    rows = session.execute(
+    rows = _core(
+        session,
         _SHOWN_READINGS,
         {"enrollment_id": enrollment_id, "start": start, "end": end, "limit": limit},
     ).all()
@@ -241,6 +282,12 @@ def alerts_of(session: Session, enrollment_id: uuid.UUID, limit: int) -> Sequenc
         .scalars()
         .all()
     )
+
+
+def shown_alerts(session: Session, enrollment_id: uuid.UUID, limit: int) -> list[ShownAlert]:
+    """The alerts of :func:`alerts_of`, only the columns pages show (no ORM rows)."""
+    rows = _core(session, _SHOWN_ALERTS, {"enrollment_id": enrollment_id, "limit": limit}).all()
+    return [ShownAlert(*row) for row in rows]
 
 
 def open_alert_counts(session: Session, enrollment_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
