@@ -239,9 +239,10 @@ def prior_reports(
     patient = access.readable_patient(scope, patient_id)
     reported = [
         case
-        for case in review_repo.cases_of_patient(scope.session, patient.id, limit, 0)
-        if case.status == review_model.CaseStatus.REPORTED.value
-        and not (exclude and case.id in exclude)
+        for case in review_repo.cases_of_patient_in(
+            scope.session, patient.id, review_model.CaseStatus.REPORTED.value, limit
+        )
+        if not (exclude and case.id in exclude)
     ]
     reports = review_repo.reports_of_cases(scope.session, [case.id for case in reported])
     found: list[tuple[ReviewCase, ReviewReport]] = []

@@ -37,6 +37,15 @@ _CASES_OF_PATIENT = (
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
 )
+_CASES_OF_PATIENT_IN = (
+    select(ReviewCase)
+    .where(
+        ReviewCase.patient_id == bindparam("patient_id"),
+        ReviewCase.status == bindparam("status"),
+    )
+    .order_by(ReviewCase.created_at.desc(), ReviewCase.id)
+    .limit(bindparam("limit"))
+)
 
 
 def case_by_id(session: Session, case_id: uuid.UUID) -> ReviewCase | None:
@@ -224,6 +233,19 @@ def cases_of_patient(
     return (
         session.execute(
             _CASES_OF_PATIENT, {"patient_id": patient_id, "limit": limit, "offset": offset}
+        )
+        .scalars()
+        .all()
+    )
+
+
+def cases_of_patient_in(
+    session: Session, patient_id: uuid.UUID, status: str, limit: int
+) -> Sequence[ReviewCase]:
+    """A patient's cases in one status, newest first."""
+    return (
+        session.execute(
+            _CASES_OF_PATIENT_IN, {"patient_id": patient_id, "status": status, "limit": limit}
         )
         .scalars()
         .all()
