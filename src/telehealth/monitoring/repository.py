@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
 from telehealth.db.base import grouped
+from telehealth.identity.repository import patients_in_care_of
 from telehealth.identity.tables import Patient, User
 from telehealth.monitoring.model import AlertStatus, Metric, ShownAlert, ShownReading
 from telehealth.monitoring.tables import (
@@ -119,17 +120,59 @@ def active_enrollments(session: Session) -> Sequence[Enrollment]:
 
 
 def panel_enrollments(
-    session: Session, org_id: uuid.UUID, patient_ids: Select[Any] | None, limit: int
+    session: Session, org_id: uuid.UUID, clinician_id: uuid.UUID | None, limit: int
 ) -> Sequence[tuple[Enrollment, Patient]]:
+    """An organization's active enrollments with their patients, or only those of a clinician's
+    patients (``clinician_id``)."""
+    params: dict[str, Any] = {"org_id": org_id, "limit": limit}
+    if clinician_id is None:
+        rows = session.execute(_ORG_PANEL, params).all()
+    else:
+        rows = session.execute(_CLINICIAN_PANEL, {**params, "clinician_id": clinician_id}).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def _panel(in_care: bool) -> Select[Enrollment, Patient]:
     query = (
         select(Enrollment, Patient)
         .join(Patient, Patient.id == Enrollment.patient_id)
-        .where(Enrollment.org_id == org_id, Enrollment.status == "active")
+        .where(Enrollment.org_id == bindparam("org_id"), Enrollment.status == "active")
     )
-    if patient_ids is not None:
-        query = query.where(Enrollment.patient_id.in_(patient_ids))
-    rows = session.execute(query.order_by(Enrollment.id).limit(limit)).all()
-    return [(row[0], row[1]) for row in rows]
+    if in_care:
+        clinician = bindparam("clinician_id", type_=Enrollment.clinician_id.type)
+        query = query.where(Enrollment.patient_id.in_(patients_in_care_of(clinician)))
+    return query.order_by(Enrollment.id).limit(bindparam("limit"))
+
+
+# The panel's statements, built once (see above).
+_ORG_PANEL = _panel(in_care=False)
+_CLINICIAN_PANEL = _panel(in_care=True)
+_PANEL_DAYS = (
+    select(_READINGS.enrollment_id, _READINGS.effective_date)
+    .where(
+        _READINGS.enrollment_id.in_(bindparam("ids", expanding=True)),
+        _READINGS.effective_date >= bindparam("start"),
+        _READINGS.effective_date <= bindparam("end"),
+    )
+    .distinct()
+)
+_OPEN_ALERT_COUNTS = (
+    select(_ALERTS.enrollment_id, func.count())
+    .where(
+        _ALERTS.enrollment_id.in_(bindparam("ids", expanding=True)),
+        _ALERTS.status.in_(UNRESOLVED),
+    )
+    .group_by(_ALERTS.enrollment_id)
+)
+_TIME_ENTRIES_OF = (
+    select(TimeEntry)
+    .where(
+        TimeEntry.enrollment_id.in_(bindparam("ids", expanding=True)),
+        TimeEntry.performed_on >= bindparam("start"),
+        TimeEntry.performed_on <= bindparam("end"),
+    )
+    .order_by(TimeEntry.performed_on, TimeEntry.created_at)
+)
 
 
 def threshold_limits(session: Session, org_id: uuid.UUID, program: str) -> dict[str, Any] | None:
@@ -251,15 +294,7 @@ def reading_days_of(
     """The days with readings of several enrollments in one query, by enrollment."""
     if not enrollment_ids:
         return {}
-    rows = session.execute(
-        select(Reading.enrollment_id, Reading.effective_date)
-        .where(
-            Reading.enrollment_id.in_(enrollment_ids),
-            Reading.effective_date >= start,
-            Reading.effective_date <= end,
-        )
-        .distinct()
-    ).all()
+    rows = _core(session, _PANEL_DAYS, {"ids": enrollment_ids, "start": start, "end": end})
     return grouped((enrollment_id, day) for enrollment_id, day in rows)
 
 
@@ -293,11 +328,7 @@ def shown_alerts(session: Session, enrollment_id: uuid.UUID, limit: int) -> list
 def open_alert_counts(session: Session, enrollment_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     if not enrollment_ids:
         return {}
-    rows = session.execute(
-        select(Alert.enrollment_id, func.count())
-        .where(Alert.enrollment_id.in_(enrollment_ids), Alert.status.in_(UNRESOLVED))
-        .group_by(Alert.enrollment_id)
-    ).all()
+    rows = _core(session, _OPEN_ALERT_COUNTS, {"ids": enrollment_ids})
     return {row[0]: int(row[1]) for row in rows}
 
 
@@ -329,13 +360,7 @@ def time_entries_of(
     if not enrollment_ids:
         return {}
     rows = session.execute(
-        select(TimeEntry)
-        .where(
-            TimeEntry.enrollment_id.in_(enrollment_ids),
-            TimeEntry.performed_on >= start,
-            TimeEntry.performed_on <= end,
-        )
-        .order_by(TimeEntry.performed_on, TimeEntry.created_at)
+        _TIME_ENTRIES_OF, {"ids": enrollment_ids, "start": start, "end": end}
     ).scalars()
     return grouped((entry.enrollment_id, entry) for entry in rows)
 
