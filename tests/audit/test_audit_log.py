@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
+from telehealth.audit import repository
 from telehealth.cli import app as cli
 from telehealth.config import Settings
-from tests.support import World, login
+from tests.support import World, login, scope_for
 
 pytestmark = pytest.mark.db
 
@@ -185,3 +190,41 @@ def test_audit_verify_detects_tampering(
     code, output = _verify(settings, monkeypatch)
     assert code == 1
     assert "broken" in output
+
+
+def test_shown_search_lists_the_events_search_finds(
+    client: TestClient, world: World, settings: Settings
+) -> None:
+    """The audit-log page's column-only search and the API's search give the same events in
+    the same order, for each filter alone and combined (each set has its own statement)."""
+    patient = world["patient_a"]
+    client.get(f"/v1/patients/{patient.patient_id}", headers=patient.headers)
+    client.get(f"/v1/patients/{patient.patient_id}", headers=world["clinician_a"].headers)
+    now = world.clock.now()
+    filters: list[dict[str, Any]] = [
+        {},
+        {"patient_id": patient.patient_id},
+        {"actor_id": world["clinician_a"].user_id},
+        {"action": "read"},
+        {"since": now - timedelta(days=1)},
+        {"until": now + timedelta(days=1)},
+        {"until": now - timedelta(days=1)},
+        {"patient_id": patient.patient_id, "action": "read", "since": now - timedelta(days=1)},
+    ]
+    with scope_for(settings, world.clock) as scope:
+        for given in filters:
+            rows = repository.search(scope.session, org_id=world.org_id, limit=500, **given)
+            shown = repository.search_shown(scope.session, org_id=world.org_id, limit=500, **given)
+            assert [
+                (r.at, r.action, r.object_type, r.object_id, r.actor_id, r.patient_id, r.detail)
+                for r in rows
+            ] == [
+                (e.at, e.action, e.object_type, e.object_id, e.actor_id, e.patient_id, e.detail)
+                for e in shown
+            ], given
+        newest = repository.search_shown(scope.session, org_id=world.org_id, limit=2)
+        assert newest == repository.search_shown(scope.session, org_id=world.org_id)[:2]
+        reads = repository.search_shown(scope.session, org_id=world.org_id, action="read")
+        assert reads
+        assert {e.action for e in reads} == {"read"}
+        assert not repository.search_shown(scope.session, org_id=uuid.uuid4())

@@ -344,3 +344,19 @@ def test_side_panel_lists_signed_reports_and_audits_each_read(
             if row.detail.get("via") == "portal"
         }
     assert reads == {str(signed)}
+    # An amendment is the report the panel shows from then on.
+    amendment = {
+        "findings": "Regular pigmented macule",
+        "assessment": "Benign naevus; recheck in 6 months",
+        "diagnosis_codes": ["D22.5"],
+        "recommendation": "self_care",
+        "minutes": 5,
+        "reason": "Follow-up interval added",
+    }
+    amended = client.post(
+        f"/v1/cases/{signed}/amendments", json=amendment, headers=world["clinician_a"].headers
+    )
+    assert amended.status_code == 201, amended.text
+    _, panel = _page(client, world, "clinician_a", f"/portal/visits/{visit_id}/context")
+    assert "Benign naevus; recheck in 6 months" in panel
+    assert panel.count(f'/review/cases/{signed}">') == 1

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from json.encoder import encode_basestring_ascii
+from typing import Any
 
 GENESIS_HASH = "0" * 64
 CHAINS = 16
@@ -61,6 +62,21 @@ class AuditEvent:
     source_ip: str | None = None
     request_id: str | None = None
     detail: dict[str, str | int | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ShownEvent:
+    """A stored event as the audit-log page lists it: the columns shown, none of the chain."""
+
+    at: datetime
+    action: str
+    outcome: str
+    object_type: str
+    object_id: str | None
+    actor_id: uuid.UUID | None
+    actor_role: str | None
+    patient_id: uuid.UUID | None
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

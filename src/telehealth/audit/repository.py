@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Column,
     Connection,
+    Select,
     Table,
     TextClause,
     bindparam,
@@ -30,6 +31,7 @@ from telehealth.audit.model import (
     AuditEvent,
     ChainedRecord,
     Outcome,
+    ShownEvent,
     chain,
 )
 from telehealth.audit.tables import AuditHead, AuditRow
@@ -153,19 +155,81 @@ def search(
     until: datetime | None = None,
     limit: int = 100,
 ) -> list[AuditRow]:
-    query = select(AuditRow).where(AuditRow.org_id == org_id)
-    if patient_id is not None:
-        query = query.where(AuditRow.patient_id == patient_id)
-    if actor_id is not None:
-        query = query.where(AuditRow.actor_id == actor_id)
-    if action is not None:
-        query = query.where(AuditRow.action == action)
-    if since is not None:
-        query = query.where(AuditRow.at >= since)
-    if until is not None:
-        query = query.where(AuditRow.at < until)
-    ordered = query.order_by(AuditRow.at.desc(), AuditRow.chain, AuditRow.seq.desc())
-    return list(session.execute(ordered.limit(limit)).scalars())
+    """An organization's events, newest first, optionally filtered."""
+    filters = _filters(patient_id, actor_id, action, since, until)
+    statement = _search_statement(False, tuple(filters))
+    return list(session.execute(statement, {**filters, "org_id": org_id, "limit": limit}).scalars())
+
+
+def search_shown(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    patient_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[ShownEvent]:
+    """The events :func:`search` finds, only the columns the audit-log page shows (no ORM
+    rows, no chain columns)."""
+    filters = _filters(patient_id, actor_id, action, since, until)
+    statement = _search_statement(True, tuple(filters))
+    # A Core statement on the session's connection: no ORM execution or loading. Audit rows
+    # are only written by statements, never held in the session.
+    rows = session.connection().execute(statement, {**filters, "org_id": org_id, "limit": limit})
+    return [ShownEvent(*row) for row in rows]
+
+
+def _filters(
+    patient_id: uuid.UUID | None,
+    actor_id: uuid.UUID | None,
+    action: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, object]:
+    given = {
+        "patient_id": patient_id,
+        "actor_id": actor_id,
+        "action": action,
+        "since": since,
+        "until": until,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+_SHOWN = (
+    _ROWS.c.at,
+    _ROWS.c.action,
+    _ROWS.c.outcome,
+    _ROWS.c.object_type,
+    _ROWS.c.object_id,
+    _ROWS.c.actor_id,
+    _ROWS.c.actor_role,
+    _ROWS.c.patient_id,
+    _ROWS.c.detail,
+)
+
+
+@functools.cache
+def _search_statement(shown: bool, filters: tuple[str, ...]) -> Select[Any]:
+    """The search statement for one set of filters, with bound parameters (built once per set:
+    building a statement and its cache key costs more than running it). The shown columns'
+    statement is on the table (Core); the full rows' on the mapped class (ORM rows)."""
+    query: Select[Any] = select(*_SHOWN) if shown else select(AuditRow)
+    query = query.where(_ROWS.c.org_id == bindparam("org_id"))
+    conditions = {
+        "patient_id": _ROWS.c.patient_id == bindparam("patient_id"),
+        "actor_id": _ROWS.c.actor_id == bindparam("actor_id"),
+        "action": _ROWS.c.action == bindparam("action"),
+        "since": _ROWS.c.at >= bindparam("since"),
+        "until": _ROWS.c.at < bindparam("until"),
+    }
+    for name in filters:
+        query = query.where(conditions[name])
+    ordered = query.order_by(_ROWS.c.at.desc(), _ROWS.c.chain, _ROWS.c.seq.desc())
+    return ordered.limit(bindparam("limit"))
 
 
 HEAD_OF = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == bindparam("chain"))

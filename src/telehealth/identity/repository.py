@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, LargeBinary, Select, bindparam, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from telehealth.db.reader import AnySelect, keyed
@@ -110,18 +120,24 @@ def patients_in_care_of(clinician_id: uuid.UUID | ColumnElement[uuid.UUID]) -> S
 
 # Asked by every clinician's first look at a patient in a request; built once, as building a
 # statement and its cache key costs more than running it.
+# A Core statement on the table's columns, run on the session's connection without the ORM's
+# execution (about half the cost).
+_CARE = cast(Table, CareAssignment.__table__).c
 _IN_CARE = select(
     exists().where(
-        CareAssignment.clinician_id == bindparam("clinician_id"),
-        CareAssignment.patient_id == bindparam("patient_id"),
+        _CARE.clinician_id == bindparam("clinician_id"),
+        _CARE.patient_id == bindparam("patient_id"),
     )
 )
 
 
 def in_care(session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
-    return bool(
-        session.execute(_IN_CARE, {"clinician_id": clinician_id, "patient_id": patient_id}).scalar()
+    # Assignments added in this unit of work are written first, as the ORM's autoflush would.
+    session.flush()
+    found = session.connection().execute(
+        _IN_CARE, {"clinician_id": clinician_id, "patient_id": patient_id}
     )
+    return bool(found.scalar())
 
 
 def care_assignment(
@@ -140,13 +156,13 @@ def clinician_profile(session: Session, user_id: uuid.UUID) -> ClinicianProfile 
 
 
 def licenses_of(session: Session, clinician_id: uuid.UUID) -> Sequence[License]:
-    return (
-        session.execute(
-            select(License).where(License.clinician_id == clinician_id).order_by(License.state)
-        )
-        .scalars()
-        .all()
-    )
+    return session.execute(_LICENSES_OF, {"clinician_id": clinician_id}).scalars().all()
+
+
+# Asked by every queue and scheduling check of a clinician; built once (see _IN_CARE).
+_LICENSES_OF = (
+    select(License).where(License.clinician_id == bindparam("clinician_id")).order_by(License.state)
+)
 
 
 def compacts_of(session: Session, clinician_id: uuid.UUID) -> Sequence[CompactMembership]:

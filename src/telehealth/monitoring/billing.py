@@ -25,7 +25,6 @@ from telehealth.coding.encounter import (
 from telehealth.coding.engine import code_encounter
 from telehealth.coding.loader import default_codeset
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity import repository as identity_repo
 from telehealth.identity.model import Role
 from telehealth.monitoring import model, repository
 from telehealth.monitoring import service as monitoring
@@ -188,10 +187,8 @@ def panel(scope: Scope, limit: int = 500) -> list[PanelRow]:
     actor = scope.require_actor()
     if not actor.is_staff:
         raise DomainError(ErrorCode.FORBIDDEN, "the monitoring panel is for the care team")
-    patients = None
-    if actor.role is Role.CLINICIAN:
-        patients = identity_repo.patients_in_care_of(actor.user_id)
-    found = repository.panel_enrollments(scope.session, actor.org_id, patients, limit)
+    clinician = actor.user_id if actor.role is Role.CLINICIAN else None
+    found = repository.panel_enrollments(scope.session, actor.org_id, clinician, limit)
     ids = [e.id for e, _ in found]
     counts = repository.open_alert_counts(scope.session, ids)
     today = scope.clock.now().date()

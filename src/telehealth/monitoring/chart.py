@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from telehealth.monitoring.model import Metric, Thresholds
+from telehealth.monitoring.model import Metric, ShownReading, Thresholds
 
 WIDTH = 640
 HEIGHT = 220
@@ -80,7 +80,7 @@ class Line:
 class Series:
     metric: str
     points: str  # SVG polyline points
-    dots: tuple[tuple[float, float], ...]
+    dots: str  # SVG path data: a zero-length segment per reading, drawn with round caps
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +112,16 @@ class Chart:
 
 
 def _scale(value: float, low: float, high: float, out_low: float, out_high: float) -> float:
+    return round(_linear(low, high, out_low, out_high)(value), 1)
+
+
+def _linear(low: float, high: float, out_low: float, out_high: float) -> Callable[[float], float]:
+    """Maps [low, high] onto [out_low, out_high] (unrounded; :func:`_scale` rounds to 0.1)."""
     if high == low:
-        return (out_low + out_high) / 2
-    return round(out_low + (value - low) / (high - low) * (out_high - out_low), 1)
+        middle = (out_low + out_high) / 2
+        return lambda value: middle
+    span, out_span = high - low, out_high - out_low
+    return lambda value: out_low + (value - low) / span * out_span
 
 
 def build(
@@ -148,16 +155,17 @@ def build(
     low, high = min(values), max(values)
     margin = max((high - low) * 0.1, 1.0)
     low, high = low - margin, high + margin
-    t0, t1 = start.timestamp(), end.timestamp()
+    x_at = _linear(start.timestamp(), end.timestamp(), PAD_LEFT, WIDTH - PAD_RIGHT)
+    y_at = _linear(low, high, HEIGHT - PAD_BOTTOM, PAD_TOP)
 
     def x_of(at: datetime) -> float:
-        return _scale(at.timestamp(), t0, t1, PAD_LEFT, WIDTH - PAD_RIGHT)
+        return round(x_at(at.timestamp()), 1)
 
     def y_of(value: float) -> float:
-        return _scale(value, low, high, HEIGHT - PAD_BOTTOM, PAD_TOP)
+        return round(y_at(value), 1)
 
     series = tuple(
-        _series(metric, data[metric], x_of, y_of) for metric in panel.metrics if data.get(metric)
+        _series(metric, data[metric], x_at, y_at) for metric in panel.metrics if data.get(metric)
     )
     marks = tuple(
         Mark(x_of(a.at), a.rule, a.status, a.at)
@@ -184,17 +192,19 @@ def build(
 def _series(
     metric: Metric,
     points: Sequence[Point],
-    x_of: Callable[[datetime], float],
-    y_of: Callable[[float], float],
+    x_at: Callable[[float], float],
+    y_at: Callable[[float], float],
 ) -> Series:
     """Each point is placed once: the dots keep the readings' order, the line runs in time
-    order (a stable sort, so readings at the same moment keep theirs)."""
-    placed = [(p.at, x_of(p.at), y_of(p.value)) for p in points]
+    order (a stable sort, so readings at the same moment keep theirs). The dots are one path
+    (one element per series, however many readings). Places are written to 0.1, as
+    :func:`_scale` rounds them."""
+    placed = [(p.at, f"{x_at(p.at.timestamp()):.1f},{y_at(p.value):.1f}") for p in points]
     line = sorted(placed, key=lambda q: q[0])
     return Series(
         metric.value,
-        " ".join(f"{x},{y}" for _, x, y in line),
-        tuple((x, y) for _, x, y in placed),
+        " ".join(place for _, place in line),
+        " ".join(f"M{place}h0" for _, place in placed),
     )
 
 
@@ -229,3 +239,21 @@ def _describe(
     if marks:
         parts.append(f"{len(marks)} alert{'s' if len(marks) != 1 else ''} marked")
     return "; ".join(parts) + "."
+
+
+TableRow = tuple[str, str, str, str, bool]
+
+
+def table(readings: Sequence[ShownReading]) -> list[TableRow]:
+    """The readings as the data table beside a chart lists them, in text: time (UTC, to the
+    minute), measurement, value, unit and whether the device clock ran ahead."""
+    return [
+        (
+            r.effective_at.strftime("%Y-%m-%d %H:%M"),
+            r.metric.replace("_", " "),
+            "%g" % r.value,  # noqa: UP031 - the same figure the chart's labels show
+            r.unit,
+            r.clock_skew,
+        )
+        for r in readings
+    ]

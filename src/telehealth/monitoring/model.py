@@ -139,6 +139,16 @@ class ShownReading:
 
 
 @dataclass(frozen=True, slots=True)
+class ShownAlert:
+    """A stored alert as pages chart and list it."""
+
+    observed_at: datetime
+    rule: str
+    limit_value: float | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """Why a reading was refused. Names the reading by index and code, never by its value."""
 

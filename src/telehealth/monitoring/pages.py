@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.monitoring import billing
+from telehealth.monitoring import billing, chart
 from telehealth.monitoring import service as monitoring
 from telehealth.monitoring.tables import Enrollment
 from telehealth.scope import Scope
@@ -27,7 +27,7 @@ def _enrollment_context(scope: Scope, enrollment: Enrollment, days: int) -> dict
     return {
         "enrollment": enrollment,
         "charts": shown.charts,
-        "readings": shown.readings,
+        "table": chart.table(shown.readings),
         "alerts": shown.alerts,
         "days": days,
         "thresholds": shown.limits.as_dict(),

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Select, Table, bindparam, func, select
+from sqlalchemy import Insert, Result, Select, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
 from telehealth.db.base import grouped
+from telehealth.identity.repository import patients_in_care_of
 from telehealth.identity.tables import Patient, User
-from telehealth.monitoring.model import AlertStatus, Metric, ShownReading
+from telehealth.monitoring.model import AlertStatus, Metric, ShownAlert, ShownReading
 from telehealth.monitoring.tables import (
     Alert,
     Device,
@@ -38,22 +39,54 @@ _ENROLLMENTS_OF = (
 _THRESHOLD_SET = select(ThresholdSet).where(
     ThresholdSet.org_id == bindparam("org_id"), ThresholdSet.program == bindparam("program")
 )
+# Reads of columns only (no ORM rows) are Core statements on the tables' columns, run on the
+# session's connection by _core without the ORM's execution and loading (about half the cost
+# of the same statement through the ORM).
+_THRESHOLDS = cast(Table, ThresholdSet.__table__).c
+_THRESHOLD_LIMITS = select(_THRESHOLDS.limits).where(
+    _THRESHOLDS.org_id == bindparam("org_id"), _THRESHOLDS.program == bindparam("program")
+)
+_READINGS = cast(Table, Reading.__table__).c
 _SHOWN_READINGS = (
-    select(Reading.effective_at, Reading.metric, Reading.value, Reading.unit, Reading.clock_skew)
-    .where(
-        Reading.enrollment_id == bindparam("enrollment_id"),
-        Reading.effective_at >= bindparam("start"),
-        Reading.effective_at < bindparam("end"),
+    select(
+        _READINGS.effective_at,
+        _READINGS.metric,
+        _READINGS.value,
+        _READINGS.unit,
+        _READINGS.clock_skew,
     )
-    .order_by(Reading.effective_at, Reading.code)
+    .where(
+        _READINGS.enrollment_id == bindparam("enrollment_id"),
+        _READINGS.effective_at >= bindparam("start"),
+        _READINGS.effective_at < bindparam("end"),
+    )
+    .order_by(_READINGS.effective_at, _READINGS.code)
     .limit(bindparam("limit"))
 )
+
+
 _ALERTS_OF = (
     select(Alert)
     .where(Alert.enrollment_id == bindparam("enrollment_id"))
     .order_by(Alert.created_at.desc(), Alert.id)
     .limit(bindparam("limit"))
 )
+_ALERTS = cast(Table, Alert.__table__).c
+_SHOWN_ALERTS = (
+    select(_ALERTS.observed_at, _ALERTS.rule, _ALERTS.limit_value, _ALERTS.status)
+    .where(_ALERTS.enrollment_id == bindparam("enrollment_id"))
+    .order_by(_ALERTS.created_at.desc(), _ALERTS.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _core(
+    session: Session, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
+) -> Result[*tuple[Any, ...]]:
+    """Runs a Core statement on the session's connection, after writing the session's pending
+    changes as the ORM's autoflush would (a no-op when there are none)."""
+    session.flush()
+    return session.connection().execute(statement, params)
 
 
 def enrollment(session: Session, enrollment_id: uuid.UUID) -> Enrollment | None:
@@ -87,17 +120,67 @@ def active_enrollments(session: Session) -> Sequence[Enrollment]:
 
 
 def panel_enrollments(
-    session: Session, org_id: uuid.UUID, patient_ids: Select[Any] | None, limit: int
+    session: Session, org_id: uuid.UUID, clinician_id: uuid.UUID | None, limit: int
 ) -> Sequence[tuple[Enrollment, Patient]]:
+    """An organization's active enrollments with their patients, or only those of a clinician's
+    patients (``clinician_id``)."""
+    params: dict[str, Any] = {"org_id": org_id, "limit": limit}
+    if clinician_id is None:
+        rows = session.execute(_ORG_PANEL, params).all()
+    else:
+        rows = session.execute(_CLINICIAN_PANEL, {**params, "clinician_id": clinician_id}).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def _panel(in_care: bool) -> Select[Enrollment, Patient]:
     query = (
         select(Enrollment, Patient)
         .join(Patient, Patient.id == Enrollment.patient_id)
-        .where(Enrollment.org_id == org_id, Enrollment.status == "active")
+        .where(Enrollment.org_id == bindparam("org_id"), Enrollment.status == "active")
     )
-    if patient_ids is not None:
-        query = query.where(Enrollment.patient_id.in_(patient_ids))
-    rows = session.execute(query.order_by(Enrollment.id).limit(limit)).all()
-    return [(row[0], row[1]) for row in rows]
+    if in_care:
+        clinician = bindparam("clinician_id", type_=Enrollment.clinician_id.type)
+        query = query.where(Enrollment.patient_id.in_(patients_in_care_of(clinician)))
+    return query.order_by(Enrollment.id).limit(bindparam("limit"))
+
+
+# The panel's statements, built once (see above).
+_ORG_PANEL = _panel(in_care=False)
+_CLINICIAN_PANEL = _panel(in_care=True)
+_PANEL_DAYS = (
+    select(_READINGS.enrollment_id, _READINGS.effective_date)
+    .where(
+        _READINGS.enrollment_id.in_(bindparam("ids", expanding=True)),
+        _READINGS.effective_date >= bindparam("start"),
+        _READINGS.effective_date <= bindparam("end"),
+    )
+    .distinct()
+)
+_OPEN_ALERT_COUNTS = (
+    select(_ALERTS.enrollment_id, func.count())
+    .where(
+        _ALERTS.enrollment_id.in_(bindparam("ids", expanding=True)),
+        _ALERTS.status.in_(UNRESOLVED),
+    )
+    .group_by(_ALERTS.enrollment_id)
+)
+_TIME_ENTRIES_OF = (
+    select(TimeEntry)
+    .where(
+        TimeEntry.enrollment_id.in_(bindparam("ids", expanding=True)),
+        TimeEntry.performed_on >= bindparam("start"),
+        TimeEntry.performed_on <= bindparam("end"),
+    )
+    .order_by(TimeEntry.performed_on, TimeEntry.created_at)
+)
+
+
+def threshold_limits(session: Session, org_id: uuid.UUID, program: str) -> dict[str, Any] | None:
+    """The limits an organization set for a program, or None (only that column is read)."""
+    limits: dict[str, Any] | None = _core(
+        session, _THRESHOLD_LIMITS, {"org_id": org_id, "program": program}
+    ).scalar_one_or_none()
+    return limits
 
 
 def threshold_set(session: Session, org_id: uuid.UUID, program: str) -> ThresholdSet | None:
@@ -191,7 +274,8 @@ def shown_readings(
     session: Session, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
 ) -> list[ShownReading]:
     """The readings of :func:`readings_of`, only the columns pages show (no ORM rows)."""
-    rows = session.execute(
+    rows = _core(
+        session,
         _SHOWN_READINGS,
         {"enrollment_id": enrollment_id, "start": start, "end": end, "limit": limit},
     ).all()
@@ -210,15 +294,7 @@ def reading_days_of(
     """The days with readings of several enrollments in one query, by enrollment."""
     if not enrollment_ids:
         return {}
-    rows = session.execute(
-        select(Reading.enrollment_id, Reading.effective_date)
-        .where(
-            Reading.enrollment_id.in_(enrollment_ids),
-            Reading.effective_date >= start,
-            Reading.effective_date <= end,
-        )
-        .distinct()
-    ).all()
+    rows = _core(session, _PANEL_DAYS, {"ids": enrollment_ids, "start": start, "end": end})
     return grouped((enrollment_id, day) for enrollment_id, day in rows)
 
 
@@ -243,14 +319,16 @@ def alerts_of(session: Session, enrollment_id: uuid.UUID, limit: int) -> Sequenc
     )
 
 
+def shown_alerts(session: Session, enrollment_id: uuid.UUID, limit: int) -> list[ShownAlert]:
+    """The alerts of :func:`alerts_of`, only the columns pages show (no ORM rows)."""
+    rows = _core(session, _SHOWN_ALERTS, {"enrollment_id": enrollment_id, "limit": limit}).all()
+    return [ShownAlert(*row) for row in rows]
+
+
 def open_alert_counts(session: Session, enrollment_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     if not enrollment_ids:
         return {}
-    rows = session.execute(
-        select(Alert.enrollment_id, func.count())
-        .where(Alert.enrollment_id.in_(enrollment_ids), Alert.status.in_(UNRESOLVED))
-        .group_by(Alert.enrollment_id)
-    ).all()
+    rows = _core(session, _OPEN_ALERT_COUNTS, {"ids": enrollment_ids})
     return {row[0]: int(row[1]) for row in rows}
 
 
@@ -282,13 +360,7 @@ def time_entries_of(
     if not enrollment_ids:
         return {}
     rows = session.execute(
-        select(TimeEntry)
-        .where(
-            TimeEntry.enrollment_id.in_(enrollment_ids),
-            TimeEntry.performed_on >= start,
-            TimeEntry.performed_on <= end,
-        )
-        .order_by(TimeEntry.performed_on, TimeEntry.created_at)
+        _TIME_ENTRIES_OF, {"ids": enrollment_ids, "start": start, "end": end}
     ).scalars()
     return grouped((entry.enrollment_id, entry) for entry in rows)
 

@@ -220,8 +220,8 @@ def read_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
 
 def program_thresholds(scope: Scope, org_id: uuid.UUID, program: model.Program) -> model.Thresholds:
     base = model.PROGRAM_DEFAULTS[program]
-    stored = repository.threshold_set(scope.session, org_id, program.value)
-    return base.merged(stored.limits) if stored is not None else base
+    stored = repository.threshold_limits(scope.session, org_id, program.value)
+    return base.merged(stored) if stored is not None else base
 
 
 def thresholds_for(scope: Scope, enrollment: Enrollment) -> model.Thresholds:
@@ -393,7 +393,7 @@ class EnrollmentCharts:
 
     enrollment: Enrollment
     readings: list[model.ShownReading]
-    alerts: Sequence[Alert]
+    alerts: list[model.ShownAlert]
     limits: model.Thresholds
     charts: list[chart.Chart]
 
@@ -402,7 +402,7 @@ def enrollment_charts(scope: Scope, enrollment: Enrollment, days: int) -> Enroll
     end = scope.clock.now()
     start = end - timedelta(days=days)
     readings = shown_readings(scope, enrollment.id, start, end, 5000)
-    alerts = list_alerts(scope, enrollment.id)
+    alerts = shown_alerts(scope, enrollment.id)
     limits = thresholds_for(scope, enrollment)
     return EnrollmentCharts(
         enrollment, readings, alerts, limits, _charts(limits, readings, alerts, start, end)
@@ -412,15 +412,18 @@ def enrollment_charts(scope: Scope, enrollment: Enrollment, days: int) -> Enroll
 def _charts(
     limits: model.Thresholds,
     readings: list[model.ShownReading],
-    alerts: Sequence[Alert],
+    alerts: Sequence[model.ShownAlert],
     start: datetime,
     end: datetime,
 ) -> list[chart.Chart]:
-    data: dict[model.Metric, list[chart.Point]] = defaultdict(list)
+    by_metric: dict[str, list[chart.Point]] = defaultdict(list)
     for reading in readings:
-        data[model.Metric(reading.metric)].append(chart.Point(reading.effective_at, reading.value))
+        by_metric[reading.metric].append(chart.Point(reading.effective_at, reading.value))
+    data: dict[model.Metric, Sequence[chart.Point]] = {
+        model.Metric(metric): points for metric, points in by_metric.items()
+    }
     marks = [chart.AlertMark(a.observed_at, a.rule, a.status) for a in alerts]
-    built = [chart.build(panel, dict(data), limits, marks, start, end) for panel in chart.PANELS]
+    built = [chart.build(panel, data, limits, marks, start, end) for panel in chart.PANELS]
     return [c for c in built if not c.empty]
 
 
@@ -480,14 +483,28 @@ def read_alert(scope: Scope, alert_id: uuid.UUID) -> Alert:
 def list_alerts(scope: Scope, enrollment_id: uuid.UUID, limit: int = 200) -> Sequence[Alert]:
     enrollment = readable_enrollment(scope, enrollment_id)
     found = repository.alerts_of(scope.session, enrollment.id, limit)
+    _record_alerts_read(scope, enrollment, len(found))
+    return found
+
+
+def shown_alerts(
+    scope: Scope, enrollment_id: uuid.UUID, limit: int = 200
+) -> list[model.ShownAlert]:
+    """The alerts :func:`list_alerts` gives, as pages show them; read and audited the same."""
+    enrollment = readable_enrollment(scope, enrollment_id)
+    found = repository.shown_alerts(scope.session, enrollment.id, limit)
+    _record_alerts_read(scope, enrollment, len(found))
+    return found
+
+
+def _record_alerts_read(scope: Scope, enrollment: Enrollment, count: int) -> None:
     scope.audit.record(
         Action.READ,
         "monitoring_alert",
         None,
         patient_id=enrollment.patient_id,
-        detail={"count": len(found)},
+        detail={"count": count},
     )
-    return found
 
 
 def transition_alert(scope: Scope, alert_id: uuid.UUID, action: model.AlertAction) -> Alert:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from telehealth.audit.model import Action
+from telehealth.audit.model import Action, ShownEvent
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import CONTROLLED_SCHEDULES, US_STATES, Actor, LicenseKind, Role
 from telehealth.portal import service
@@ -443,12 +443,28 @@ def queues_page(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLR
 
 def _audit_context(scope: Scope, query: service.AuditQuery, searched: bool) -> dict[str, Any]:
     return {
-        "rows": service.search_audit(scope, query),
+        "rows": [_audit_line(event) for event in service.search_audit(scope, query)],
         "query": query,
         "actions": [a.value for a in Action],
         "searched": searched,
         "error": None,
     }
+
+
+def _audit_line(event: ShownEvent) -> tuple[str, ...]:
+    """One event as the table shows it, formatted here rather than cell by cell in the
+    template (the log lists up to 500 rows)."""
+    return (
+        event.at.strftime("%Y-%m-%d %H:%M:%S"),
+        event.action,
+        event.outcome,
+        event.object_type,
+        event.object_id[:8] if event.object_id else "",
+        str(event.actor_id)[:8] if event.actor_id else "",
+        event.actor_role or "",
+        str(event.patient_id)[:8] if event.patient_id else "",
+        ", ".join(f"{key}={value}" for key, value in (event.detail or {}).items()),
+    )
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)

@@ -51,22 +51,25 @@ def visit_rows(session: Session, visit_id: uuid.UUID) -> VisitRows | None:
     return visit, intake, case, decision, patient
 
 
+# The dashboards' intake reads, built once (see above).
+_INTAKES_OF_VISITS = select(VisitIntake).where(
+    VisitIntake.visit_id.in_(bindparam("visit_ids", expanding=True))
+)
+_INTAKES_OF_PATIENT = select(VisitIntake).where(VisitIntake.patient_id == bindparam("patient_id"))
+
+
 def intakes_of_visits(
     session: Session, visit_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, VisitIntake]:
     ids = list(visit_ids)
     if not ids:
         return {}
-    rows = session.execute(select(VisitIntake).where(VisitIntake.visit_id.in_(ids))).scalars()
+    rows = session.execute(_INTAKES_OF_VISITS, {"visit_ids": ids}).scalars()
     return {row.visit_id: row for row in rows}
 
 
 def intakes_of_patient(session: Session, patient_id: uuid.UUID) -> Sequence[VisitIntake]:
-    return (
-        session.execute(select(VisitIntake).where(VisitIntake.patient_id == patient_id))
-        .scalars()
-        .all()
-    )
+    return session.execute(_INTAKES_OF_PATIENT, {"patient_id": patient_id}).scalars().all()
 
 
 def clinicians_in_org(session: Session, org_id: uuid.UUID, limit: int = 200) -> Sequence[User]:

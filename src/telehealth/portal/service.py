@@ -17,8 +17,7 @@ from typing import Any
 
 from telehealth.access import service as access
 from telehealth.audit import repository as audit_repo
-from telehealth.audit.model import Action
-from telehealth.audit.tables import AuditRow
+from telehealth.audit.model import Action, ShownEvent
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
@@ -40,7 +39,7 @@ from telehealth.portal.tables import VisitIntake
 from telehealth.review import model as review_model
 from telehealth.review import repository as review_repo
 from telehealth.review import service as review
-from telehealth.review.tables import ReviewCase, ReviewMedia, ReviewReport
+from telehealth.review.tables import ReviewCase
 from telehealth.scope import Scope
 from telehealth.visits import model as visits_model
 from telehealth.visits import repository as visits_repo
@@ -160,7 +159,7 @@ class IntakeView:
     visit: Visit
     intake: VisitIntake | None
     case: ReviewCase | None
-    media: Sequence[ReviewMedia]
+    media: Sequence[review_model.ShownMedia]
     form: review_model.Questionnaire
     decision: dict[str, Any] | None
     is_patient: bool
@@ -213,7 +212,7 @@ def readable_decision(scope: Scope, decision_id: uuid.UUID) -> dict[str, Any]:
 @dataclass
 class VisitContext:
     intake: IntakeView
-    reports: list[tuple[ReviewCase, ReviewReport]]
+    reports: list[review_model.ShownReport]
     monitoring: list[monitoring.EnrollmentCharts]
 
 
@@ -235,25 +234,22 @@ def visit_context(scope: Scope, visit_id: uuid.UUID) -> VisitContext:
 
 def prior_reports(
     scope: Scope, patient_id: uuid.UUID, exclude: set[uuid.UUID] | None = None, limit: int = 20
-) -> list[tuple[ReviewCase, ReviewReport]]:
+) -> list[review_model.ShownReport]:
     """Signed store-and-forward reports of a patient the actor may read, newest first."""
     patient = access.readable_patient(scope, patient_id)
-    reported = [
-        case
-        for case in review_repo.cases_of_patient(scope.session, patient.id, limit, 0)
-        if case.status == review_model.CaseStatus.REPORTED.value
-        and not (exclude and case.id in exclude)
+    found = [
+        report
+        for report in review_repo.latest_signed_reports(scope.session, patient.id, limit)
+        if not (exclude and report.case_id in exclude)
     ]
-    reports = review_repo.reports_of_cases(scope.session, [case.id for case in reported])
-    found: list[tuple[ReviewCase, ReviewReport]] = []
-    for case in reported:
-        signed = [r for r in reports.get(case.id, []) if r.signed_at]
-        if not signed:
-            continue
+    for report in found:
         scope.audit.record(
-            Action.READ, review.CASE, case.id, patient_id=case.patient_id, detail={"via": "portal"}
+            Action.READ,
+            review.CASE,
+            report.case_id,
+            patient_id=report.patient_id,
+            detail={"via": "portal"},
         )
-        found.append((case, signed[-1]))
     return found
 
 
@@ -590,10 +586,10 @@ class AuditQuery:
     limit: int = 100
 
 
-def search_audit(scope: Scope, query: AuditQuery) -> list[AuditRow]:
+def search_audit(scope: Scope, query: AuditQuery) -> list[ShownEvent]:
     """Administrators search their organization's log; the search is itself audited."""
     admin = access.require_admin(scope)
-    rows = audit_repo.search(
+    rows = audit_repo.search_shown(
         scope.session,
         org_id=admin.org_id,
         patient_id=query.patient_id,

@@ -139,6 +139,28 @@ def check_amendable(status: CaseStatus, signer_id: uuid.UUID | None, actor_id: u
 
 
 @dataclass(frozen=True, slots=True)
+class ShownMedia:
+    """A case's photo or document as pages list it beside another object (a visit's intake)."""
+
+    id: uuid.UUID
+    kind: str
+    filename: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShownReport:
+    """A reported case's latest signed report as a page lists it beside another object."""
+
+    case_id: uuid.UUID
+    specialty: str
+    patient_id: uuid.UUID
+    signed_at: datetime
+    assessment: str
+    recommendation: str
+
+
+@dataclass(frozen=True, slots=True)
 class LicenseFact:
     state: str
     kind: str

@@ -368,12 +368,14 @@ def case_view(scope: Scope, case_id: uuid.UUID, *, record_read: bool = True) -> 
     )
 
 
-def case_with_media(scope: Scope, case_id: uuid.UUID) -> tuple[ReviewCase, Sequence[ReviewMedia]]:
+def case_with_media(
+    scope: Scope, case_id: uuid.UUID
+) -> tuple[ReviewCase, Sequence[model.ShownMedia]]:
     """A case's answers and photos for a page that shows them beside another object (a visit's
     intake); read and audited as :func:`case_view` reads it, without reports or billing."""
     case = readable_case(scope, case_id)
     scope.audit.record(Action.READ, CASE, case.id, patient_id=case.patient_id)
-    return case, repository.media_of(scope.session, case.id)
+    return case, repository.shown_media(scope.session, case.id)
 
 
 QUEUE_NAMES = ("submitted", "mine", "overdue", "live_visit")

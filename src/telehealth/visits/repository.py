@@ -163,12 +163,19 @@ def participant_counts(
     """How many participants of each visit are in ``state``; visits with none are left out."""
     if not visit_ids:
         return {}
-    rows = session.execute(
-        select(Participant.visit_id, func.count())
-        .where(Participant.visit_id.in_(visit_ids), Participant.state == state)
-        .group_by(Participant.visit_id)
-    ).all()
+    rows = session.execute(_PARTICIPANT_COUNTS, {"visit_ids": list(visit_ids), "state": state})
     return {row[0]: int(row[1]) for row in rows}
+
+
+# The dashboards' waiting-room counts, built once.
+_PARTICIPANT_COUNTS = (
+    select(Participant.visit_id, func.count())
+    .where(
+        Participant.visit_id.in_(bindparam("visit_ids", expanding=True)),
+        Participant.state == bindparam("state"),
+    )
+    .group_by(Participant.visit_id)
+)
 
 
 def participant_by_digest(session: Session, digest: bytes) -> Participant | None:
