@@ -228,7 +228,7 @@ def _search_statement(shown: bool, filters: tuple[str, ...]) -> Select[Any]:
     }
     for name in filters:
         query = query.where(conditions[name])
-    ordered = query.order_by(_ROWS.c.at.desc(), _ROWS.c.chain, _ROWS.c.seq.desc())
+    ordered = query.order_by(_ROWS.c.at.desc(), _ROWS.c.chain.desc(), _ROWS.c.seq.desc())
     return ordered.limit(bindparam("limit"))
 
 

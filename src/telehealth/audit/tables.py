@@ -14,12 +14,13 @@ from telehealth.db.base import Base, UTCDateTime
 
 class AuditRow(Base):
     __tablename__ = "audit_events"
-    # Searches filter on one of these columns and list the newest first: with the time in the
-    # index they read the first rows in order instead of sorting every matching row.
+    # Searches filter on one of these columns and list the newest first (time, then chain and
+    # sequence, all descending): with the whole order in the index they read the first rows
+    # in order instead of sorting every matching row.
     __table_args__ = (
-        Index("ix_audit_events_org_id_at", "org_id", "at"),
-        Index("ix_audit_events_patient_id_at", "patient_id", "at"),
-        Index("ix_audit_events_actor_id_at", "actor_id", "at"),
+        Index("ix_audit_events_org_id_order", "org_id", "at", "chain", "seq"),
+        Index("ix_audit_events_patient_id_order", "patient_id", "at", "chain", "seq"),
+        Index("ix_audit_events_actor_id_order", "actor_id", "at", "chain", "seq"),
     )
 
     chain: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
