@@ -213,8 +213,12 @@ def test_shown_search_lists_the_events_search_finds(
     ]
     with scope_for(settings, world.clock) as scope:
         for given in filters:
-            rows = repository.search(scope.session, org_id=world.org_id, limit=500, **given)
-            shown = repository.search_shown(scope.session, org_id=world.org_id, limit=500, **given)
+            rows = repository.search(
+                scope.session, repository.AuditFilter(org_id=world.org_id, limit=500, **given)
+            )
+            shown = repository.search_shown(
+                scope.session, repository.AuditFilter(org_id=world.org_id, limit=500, **given)
+            )
             assert [
                 (r.at, r.action, r.object_type, r.object_id, r.actor_id, r.patient_id, r.detail)
                 for r in rows
@@ -222,9 +226,14 @@ def test_shown_search_lists_the_events_search_finds(
                 (e.at, e.action, e.object_type, e.object_id, e.actor_id, e.patient_id, e.detail)
                 for e in shown
             ], given
-        newest = repository.search_shown(scope.session, org_id=world.org_id, limit=2)
-        assert newest == repository.search_shown(scope.session, org_id=world.org_id)[:2]
-        reads = repository.search_shown(scope.session, org_id=world.org_id, action="read")
+
+        def shown_of(org_id: uuid.UUID, **given: Any) -> list[Any]:
+            return repository.search_shown(
+                scope.session, repository.AuditFilter(org_id=org_id, **given)
+            )
+
+        assert shown_of(world.org_id, limit=2) == shown_of(world.org_id)[:2]
+        reads = shown_of(world.org_id, action="read")
         assert reads
         assert {e.action for e in reads} == {"read"}
-        assert not repository.search_shown(scope.session, org_id=uuid.uuid4())
+        assert not shown_of(uuid.uuid4())

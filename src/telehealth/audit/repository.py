@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -144,59 +145,45 @@ def chains_in_rows(session: Session) -> set[int]:
     return set(session.execute(select(AuditRow.chain).distinct()).scalars())
 
 
-def search(
-    session: Session,
-    *,
-    org_id: uuid.UUID,
-    patient_id: uuid.UUID | None = None,
-    actor_id: uuid.UUID | None = None,
-    action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 100,
-) -> list[AuditRow]:
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which of an organization's events a search lists (newest first, at most ``limit``)."""
+
+    org_id: uuid.UUID
+    patient_id: uuid.UUID | None = None
+    actor_id: uuid.UUID | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+
+    def params(self) -> tuple[tuple[str, ...], dict[str, object]]:
+        """The filters given (which pick the statement) and every bound parameter."""
+        given = {
+            "patient_id": self.patient_id,
+            "actor_id": self.actor_id,
+            "action": self.action,
+            "since": self.since,
+            "until": self.until,
+        }
+        filters = {name: value for name, value in given.items() if value is not None}
+        return tuple(filters), {**filters, "org_id": self.org_id, "limit": self.limit}
+
+
+def search(session: Session, wanted: AuditFilter) -> list[AuditRow]:
     """An organization's events, newest first, optionally filtered."""
-    filters = _filters(patient_id, actor_id, action, since, until)
-    statement = _search_statement(False, tuple(filters))
-    return list(session.execute(statement, {**filters, "org_id": org_id, "limit": limit}).scalars())
+    filters, params = wanted.params()
+    return list(session.execute(_search_statement(False, filters), params).scalars())
 
 
-def search_shown(
-    session: Session,
-    *,
-    org_id: uuid.UUID,
-    patient_id: uuid.UUID | None = None,
-    actor_id: uuid.UUID | None = None,
-    action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 100,
-) -> list[ShownEvent]:
+def search_shown(session: Session, wanted: AuditFilter) -> list[ShownEvent]:
     """The events :func:`search` finds, only the columns the audit-log page shows (no ORM
     rows, no chain columns)."""
-    filters = _filters(patient_id, actor_id, action, since, until)
-    statement = _search_statement(True, tuple(filters))
+    filters, params = wanted.params()
     # A Core statement on the session's connection: no ORM execution or loading. Audit rows
     # are only written by statements, never held in the session.
-    rows = session.connection().execute(statement, {**filters, "org_id": org_id, "limit": limit})
+    rows = session.connection().execute(_search_statement(True, filters), params)
     return [ShownEvent(*row) for row in rows]
-
-
-def _filters(
-    patient_id: uuid.UUID | None,
-    actor_id: uuid.UUID | None,
-    action: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> dict[str, object]:
-    given = {
-        "patient_id": patient_id,
-        "actor_id": actor_id,
-        "action": action,
-        "since": since,
-        "until": until,
-    }
-    return {name: value for name, value in given.items() if value is not None}
 
 
 _SHOWN = (

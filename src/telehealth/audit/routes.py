@@ -50,13 +50,15 @@ def search_audit(
     admin = access.require_admin(scope)
     rows = repository.search(
         scope.session,
-        patient_id=patient_id,
-        actor_id=actor_id,
-        action=action.value if action else None,
-        since=since,
-        until=until,
-        limit=limit,
-        org_id=admin.org_id,
+        repository.AuditFilter(
+            org_id=admin.org_id,
+            patient_id=patient_id,
+            actor_id=actor_id,
+            action=action.value if action else None,
+            since=since,
+            until=until,
+            limit=limit,
+        ),
     )
     scope.audit.record(Action.EXPORT, "audit_log", None, detail={"rows": len(rows)})
     return [AuditOut.model_validate(r, from_attributes=True) for r in rows]

@@ -591,13 +591,15 @@ def search_audit(scope: Scope, query: AuditQuery) -> list[ShownEvent]:
     admin = access.require_admin(scope)
     rows = audit_repo.search_shown(
         scope.session,
-        org_id=admin.org_id,
-        patient_id=query.patient_id,
-        actor_id=query.actor_id,
-        action=query.action.value if query.action else None,
-        since=query.since,
-        until=query.until,
-        limit=max(1, min(query.limit, 500)),
+        audit_repo.AuditFilter(
+            org_id=admin.org_id,
+            patient_id=query.patient_id,
+            actor_id=query.actor_id,
+            action=query.action.value if query.action else None,
+            since=query.since,
+            until=query.until,
+            limit=max(1, min(query.limit, 500)),
+        ),
     )
     scope.audit.record(Action.EXPORT, "audit_log", None, detail={"rows": len(rows), "via": "page"})
     return rows
