@@ -272,25 +272,12 @@ def _append_statement(tables: tuple[Table, ...]) -> TextClause:
 
 def _json_row(record: ChainedRecord) -> dict[str, object]:
     # orjson writes datetimes as RFC 3339 with their offset. Ids are written as text: an id
-    # read through asyncpg is its own UUID type, which orjson does not know.
-    event = record.event
-    return {
-        "seq": record.seq,
-        "at": event.at,
-        "action": event.action.value,
-        "outcome": event.outcome.value,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "actor_id": _text_id(event.actor_id),
-        "actor_role": event.actor_role,
-        "org_id": _text_id(event.org_id),
-        "patient_id": _text_id(event.patient_id),
-        "source_ip": event.source_ip,
-        "request_id": event.request_id,
-        "detail": event.detail,
-        "prev_hash": record.prev_hash,
-        "hash": record.hash,
-    }
+    # read through asyncpg is its own UUID type, which orjson does not know. The chain is
+    # bound once for the batch; json_to_recordset ignores the row's own.
+    row = _values(record)
+    for key in ("actor_id", "org_id", "patient_id"):
+        row[key] = _text_id(cast(uuid.UUID | None, row[key]))
+    return row
 
 
 def _text_id(value: uuid.UUID | None) -> str | None:
