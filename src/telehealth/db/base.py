@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -56,6 +57,12 @@ class RawJSON(str):
 def dumps_json(value: Any) -> str:
     """The JSON serializer of every database connection (see :class:`RawJSON`)."""
     return value if isinstance(value, RawJSON) else json.dumps(value)
+
+
+def loads_json(text: str | bytes) -> Any:
+    """The JSON parser of every database connection: pages load stored documents (a decision
+    is about 8 KB) on every view, and orjson parses them several times faster."""
+    return orjson.loads(text)
 
 
 class Base(DeclarativeBase):

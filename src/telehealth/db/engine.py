@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-from telehealth.db.base import dumps_json
+from telehealth.db.base import dumps_json, loads_json
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -16,6 +16,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             json_serializer=dumps_json,
+            json_deserializer=loads_json,
             **kwargs,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -28,6 +29,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         pool_size=10,
         max_overflow=10,
         json_serializer=dumps_json,
+        json_deserializer=loads_json,
         **kwargs,
     )
 

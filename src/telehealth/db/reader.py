@@ -13,7 +13,6 @@ answers each key's row at its position (:mod:`telehealth.db.batch`).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,7 +26,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
-from telehealth.db.base import dumps_json
+from telehealth.db.base import dumps_json, loads_json
 from telehealth.db.batch import LoopBatcher
 
 Row = Mapping[str, Any]
@@ -188,7 +187,7 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
     # JSON columns take and give Python values, as they do through SQLAlchemy.
     for name in ("json", "jsonb"):
         await connection.set_type_codec(
-            name, encoder=dumps_json, decoder=json.loads, schema="pg_catalog"
+            name, encoder=dumps_json, decoder=loads_json, schema="pg_catalog"
         )
 
 
