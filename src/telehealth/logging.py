@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 import structlog
@@ -54,9 +54,9 @@ def mask_sensitive(
     return event
 
 
-def configure_logging(level: str = "INFO", stream: BinaryIO | None = None) -> None:
-    """JSON lines on standard error (or ``stream``), one write per line: a request's log line
-    is on every request's path, so it is rendered by orjson and written as bytes."""
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on standard error, one write per line: a request's log line is on every
+    request's path, so it is rendered by orjson and written as bytes."""
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
     # The server's own access log prints raw paths and query strings; requests are logged by
     # telehealth's middleware instead, with the route template only.
@@ -70,7 +70,7 @@ def configure_logging(level: str = "INFO", stream: BinaryIO | None = None) -> No
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.BytesLoggerFactory(file=stream or sys.stderr.buffer),
+        logger_factory=structlog.BytesLoggerFactory(file=sys.stderr.buffer),
         cache_logger_on_first_use=True,
     )
 
