@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from telehealth.clock import FrozenClock
+from telehealth.monitoring import pages as monitoring_pages
 from tests.monitoring.helpers import add_device, bp, enroll, post
 from tests.support import World
 
@@ -39,8 +40,31 @@ def test_enrollment_page_draws_readings_limits_and_alerts(
     assert "mon-alert mon-alert-open" in html
     assert "<table>" in html
     assert "Readings as a table (4)" in html
+    assert _table_rows(html) == [
+        [
+            (clock.now() - timedelta(days=days)).strftime("%Y-%m-%d %H:%M"),
+            metric,
+            value,
+            "mm[Hg]",
+            "",
+        ]
+        for days, metric, value in [
+            (2, "diastolic", "85"),
+            (2, "systolic", "130"),
+            (1, "diastolic", "100"),
+            (1, "systolic", "190"),
+        ]
+    ]
     assert "<script" not in html
     assert "style=" not in html
+
+
+def _table_rows(html: str) -> list[list[str]]:
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [
+        [cell.split("</td>", 1)[0] for cell in row.split("<td>")[1:]]
+        for row in body.split("<tr>")[1:]
+    ]
 
 
 def test_patient_sees_own_readings_page(
@@ -68,3 +92,11 @@ def test_panel_page_lists_patients(client: TestClient, world: World) -> None:
     assert "SecretA, CanaryA" in page.text
     anonymous = client.get("/monitoring", follow_redirects=False)
     assert anonymous.status_code == 303
+
+
+def test_readings_table_cells_are_escaped() -> None:
+    html = str(monitoring_pages._table_rows([("2026-01-01 00:00", "<b>x", "1", "a&b", True)]))
+    assert "<b>" not in html
+    assert "<td>&lt;b&gt;x</td>" in html
+    assert "<td>a&amp;b</td>" in html
+    assert "<td>device clock ahead</td>" in html
