@@ -37,6 +37,7 @@ from telehealth.audit.model import (
 )
 from telehealth.audit.tables import AuditHead, AuditRow
 from telehealth.db.base import RawJSON, dumps_json
+from telehealth.db.engine import read_columns
 
 _ROWS = cast(Table, AuditRow.__table__)
 _HEADS = cast(Table, AuditHead.__table__)
@@ -180,9 +181,7 @@ def search_shown(session: Session, wanted: AuditFilter) -> list[ShownEvent]:
     """The events :func:`search` finds, only the columns the audit-log page shows (no ORM
     rows, no chain columns)."""
     filters, params = wanted.params()
-    # A Core statement on the session's connection: no ORM execution or loading. Audit rows
-    # are only written by statements, never held in the session.
-    rows = session.connection().execute(_search_statement(True, filters), params)
+    rows = read_columns(session, _search_statement(True, filters), params)
     return [ShownEvent(*row) for row in rows]
 
 

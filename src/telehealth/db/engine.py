@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Executable, Result, create_engine, event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from telehealth.db.base import dumps_json, loads_json
@@ -63,6 +64,16 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     event.listen(factory, "after_flush", _mark_flush)
     event.listen(factory, "do_orm_execute", _mark_statement)
     return factory
+
+
+def read_columns(
+    session: Session, statement: Executable, params: Mapping[str, Any]
+) -> Result[*tuple[Any, ...]]:
+    """Runs a Core read on the session's connection, without the ORM's execution and loading
+    (about half the cost of the same statement through the ORM), after writing the session's
+    pending changes as the ORM's autoflush would (a no-op when there are none)."""
+    session.flush()
+    return session.connection().execute(statement, params)
 
 
 def wrote(session: Session) -> bool:

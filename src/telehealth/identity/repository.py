@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from telehealth.db.engine import read_columns
 from telehealth.db.reader import AnySelect, keyed
 from telehealth.identity.tables import (
     ApiToken,
@@ -132,10 +133,8 @@ _IN_CARE = select(
 
 
 def in_care(session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
-    # Assignments added in this unit of work are written first, as the ORM's autoflush would.
-    session.flush()
-    found = session.connection().execute(
-        _IN_CARE, {"clinician_id": clinician_id, "patient_id": patient_id}
+    found = read_columns(
+        session, _IN_CARE, {"clinician_id": clinician_id, "patient_id": patient_id}
     )
     return bool(found.scalar())
 

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Result, Select, Table, bindparam, func, select
+from sqlalchemy import Insert, Select, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
 from telehealth.db.base import grouped
+from telehealth.db.engine import read_columns
 from telehealth.identity.repository import patients_in_care_of
 from telehealth.identity.tables import Patient, User
 from telehealth.monitoring.model import AlertStatus, Metric, ShownAlert, ShownReading
@@ -40,8 +41,7 @@ _THRESHOLD_SET = select(ThresholdSet).where(
     ThresholdSet.org_id == bindparam("org_id"), ThresholdSet.program == bindparam("program")
 )
 # Reads of columns only (no ORM rows) are Core statements on the tables' columns, run on the
-# session's connection by _core without the ORM's execution and loading (about half the cost
-# of the same statement through the ORM).
+# session's connection by read_columns.
 _THRESHOLDS = cast(Table, ThresholdSet.__table__).c
 _THRESHOLD_LIMITS = select(_THRESHOLDS.limits).where(
     _THRESHOLDS.org_id == bindparam("org_id"), _THRESHOLDS.program == bindparam("program")
@@ -78,15 +78,6 @@ _SHOWN_ALERTS = (
     .order_by(_ALERTS.created_at.desc(), _ALERTS.id)
     .limit(bindparam("limit"))
 )
-
-
-def _core(
-    session: Session, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
-) -> Result[*tuple[Any, ...]]:
-    """Runs a Core statement on the session's connection, after writing the session's pending
-    changes as the ORM's autoflush would (a no-op when there are none)."""
-    session.flush()
-    return session.connection().execute(statement, params)
 
 
 def enrollment(session: Session, enrollment_id: uuid.UUID) -> Enrollment | None:
@@ -177,7 +168,7 @@ _TIME_ENTRIES_OF = (
 
 def threshold_limits(session: Session, org_id: uuid.UUID, program: str) -> dict[str, Any] | None:
     """The limits an organization set for a program, or None (only that column is read)."""
-    limits: dict[str, Any] | None = _core(
+    limits: dict[str, Any] | None = read_columns(
         session, _THRESHOLD_LIMITS, {"org_id": org_id, "program": program}
     ).scalar_one_or_none()
     return limits
@@ -274,7 +265,7 @@ def shown_readings(
     session: Session, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
 ) -> list[ShownReading]:
     """The readings of :func:`readings_of`, only the columns pages show (no ORM rows)."""
-    rows = _core(
+    rows = read_columns(
         session,
         _SHOWN_READINGS,
         {"enrollment_id": enrollment_id, "start": start, "end": end, "limit": limit},
@@ -294,7 +285,7 @@ def reading_days_of(
     """The days with readings of several enrollments in one query, by enrollment."""
     if not enrollment_ids:
         return {}
-    rows = _core(session, _PANEL_DAYS, {"ids": enrollment_ids, "start": start, "end": end})
+    rows = read_columns(session, _PANEL_DAYS, {"ids": enrollment_ids, "start": start, "end": end})
     return grouped((enrollment_id, day) for enrollment_id, day in rows)
 
 
@@ -321,14 +312,16 @@ def alerts_of(session: Session, enrollment_id: uuid.UUID, limit: int) -> Sequenc
 
 def shown_alerts(session: Session, enrollment_id: uuid.UUID, limit: int) -> list[ShownAlert]:
     """The alerts of :func:`alerts_of`, only the columns pages show (no ORM rows)."""
-    rows = _core(session, _SHOWN_ALERTS, {"enrollment_id": enrollment_id, "limit": limit}).all()
+    rows = read_columns(
+        session, _SHOWN_ALERTS, {"enrollment_id": enrollment_id, "limit": limit}
+    ).all()
     return [ShownAlert(*row) for row in rows]
 
 
 def open_alert_counts(session: Session, enrollment_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     if not enrollment_ids:
         return {}
-    rows = _core(session, _OPEN_ALERT_COUNTS, {"ids": enrollment_ids})
+    rows = read_columns(session, _OPEN_ALERT_COUNTS, {"ids": enrollment_ids})
     return {row[0]: int(row[1]) for row in rows}
 
 

@@ -10,6 +10,7 @@ from typing import cast
 from sqlalchemy import ColumnElement, Select, Table, bindparam, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from telehealth.db.engine import read_columns
 from telehealth.identity.tables import CareAssignment, User
 from telehealth.review.model import OPEN_REVIEW_STATES, CaseStatus, ShownMedia, ShownReport
 from telehealth.review.tables import (
@@ -90,9 +91,7 @@ def media_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewMedia]:
 
 def shown_media(session: Session, case_id: uuid.UUID) -> list[ShownMedia]:
     """The media of :func:`media_of`, only the columns pages list (no ORM rows)."""
-    # Media added in this unit of work are written first, as the ORM's autoflush would.
-    session.flush()
-    rows = session.connection().execute(_SHOWN_MEDIA, {"case_id": case_id})
+    rows = read_columns(session, _SHOWN_MEDIA, {"case_id": case_id})
     return [ShownMedia(*row) for row in rows]
 
 
@@ -260,9 +259,7 @@ def cases_of_patient(
 def latest_signed_reports(session: Session, patient_id: uuid.UUID, limit: int) -> list[ShownReport]:
     """The latest signed report (or amendment) of each of a patient's ``limit`` newest reported
     cases, newest case first, in one statement of the columns pages list."""
-    # Reports signed in this unit of work are written first, as the ORM's autoflush would.
-    session.flush()
-    rows = session.connection().execute(_SIGNED_REPORTS, {"patient_id": patient_id, "limit": limit})
+    rows = read_columns(session, _SIGNED_REPORTS, {"patient_id": patient_id, "limit": limit})
     latest: dict[uuid.UUID, ShownReport] = {}
     for row in rows:
         latest[row[0]] = ShownReport(*row)  # rows run by seq: the last one stays
