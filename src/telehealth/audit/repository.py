@@ -69,11 +69,8 @@ def append(
 
 
 # Built once: constructing a statement costs more than running it on SQLite.
-_LOCK_HEAD = (
-    select(AuditHead.seq, AuditHead.hash)
-    .where(AuditHead.id == bindparam("chain"))
-    .with_for_update()
-)
+HEAD_OF = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == bindparam("chain"))
+_LOCK_HEAD = HEAD_OF.with_for_update()
 _NEW_HEAD = insert(_HEADS)
 _INSERT_ROWS = insert(_ROWS)
 _MOVE_HEAD_TO = (
@@ -218,9 +215,6 @@ def _search_statement(shown: bool, filters: tuple[str, ...]) -> Select[Any]:
     return ordered.limit(bindparam("limit"))
 
 
-HEAD_OF = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == bindparam("chain"))
-
-
 def head_from(row: Mapping[str, Any] | None) -> tuple[int, str]:
     return (0, GENESIS_HASH) if row is None else (row["seq"], row["hash"])
 
@@ -269,20 +263,6 @@ def _append_statement(tables: tuple[Table, ...]) -> TextClause:
     return text("WITH " + ",\n    ".join(ctes) + _INSERT_AUDIT_ROWS)
 
 
-def _json_row(record: ChainedRecord) -> dict[str, object]:
-    # orjson writes datetimes as RFC 3339 with their offset. Ids are written as text: an id
-    # read through asyncpg is its own UUID type, which orjson does not know. The chain is
-    # bound once for the batch; json_to_recordset ignores the row's own.
-    row = _values(record)
-    for key in ("actor_id", "org_id", "patient_id"):
-        row[key] = _text_id(cast(uuid.UUID | None, row[key]))
-    return row
-
-
-def _text_id(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def _array(name: str, column: Column[Any]) -> str:
     if isinstance(column.type, JSON):
         # JSON values travel as their text, serialized once.
@@ -306,7 +286,11 @@ def append_if_head_statement(
         "old_hash": first.prev_hash,
         "new_seq": last.seq,
         "new_hash": last.hash,
-        "rows": RawJSON(orjson.dumps([_json_row(record) for record in records]).decode()),
+        # orjson writes datetimes as RFC 3339 with their offset; ``default=str`` writes the
+        # ids read through asyncpg, which have a UUID type of their own.
+        "rows": RawJSON(
+            orjson.dumps([_values(record) for record in records], default=str).decode()
+        ),
     }
     tables = tuple(carried)
     for index, table in enumerate(tables):

@@ -35,7 +35,9 @@ AnySelect = Select[*tuple[Any, ...]]
 MAX_KEYS = 512
 
 
-@dataclass(frozen=True)
+# Compared and hashed by identity: keyed reads are module-level constants, and the reader
+# looks up each one's batcher on every request.
+@dataclass(frozen=True, eq=False)
 class Keyed:
     """A SELECT of at most one row per key, in two forms from one builder: ``one`` binds each
     key by name; ``many`` binds each key as an array (``<name>_list``) and answers every
