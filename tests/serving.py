@@ -1,4 +1,5 @@
-"""A real HTTP server for browser and WebSocket tests: uvicorn in a thread on a free port."""
+"""A real HTTP server for browser and WebSocket tests: uvicorn in a thread on a free port, with
+the HTTP protocol ``telehealth serve`` runs."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from telehealth.web.server import HTTP_PROTOCOL
+
 
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
     """Serves ``app`` (lifespan included) until the block ends; yields its base URL."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio", lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=0,
+        http=HTTP_PROTOCOL,
+        log_level="warning",
+        ws="websockets-sansio",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import telehealth.app
 from telehealth.cli import app
 from telehealth.jobs import registered
+from telehealth.web.server import HTTP_PROTOCOL
 
 pytestmark = pytest.mark.db
 
@@ -88,10 +89,10 @@ def test_serve_runs_background_jobs_unless_told(
     monkeypatch.setattr(
         telehealth.app, "serving_app", lambda settings, run_jobs: built.append(run_jobs) or "app"
     )
-    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw["http"])))
     # Process-wide logging would stay pointed at this test's captured output.
     monkeypatch.setattr(telehealth.logging, "configure_logging", lambda: None)
     result = CliRunner().invoke(app, ["serve", "--port", "8123", *flags])
     assert result.exit_code == 0, result.output
     assert built == [jobs]
-    assert served == ["app"]
+    assert served == [("app", HTTP_PROTOCOL)]

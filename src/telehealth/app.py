@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +13,6 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
-from sqlalchemy.orm import configure_mappers
 from starlette.types import ASGIApp
 
 from telehealth import __version__
@@ -34,6 +32,7 @@ from telehealth.notifications.routes import router as notifications_router
 from telehealth.policy import lanes as policy_lanes
 from telehealth.policy.routes import router as policy_router
 from telehealth.portal.routes import router as portal_router
+from telehealth.process import tune_for_serving
 from telehealth.review import jobs as review_jobs
 from telehealth.review.routes import router as review_router
 from telehealth.visits import jobs as visits_jobs
@@ -156,28 +155,12 @@ def _outer_layers(stack: ASGIApp, *, services: Services, hsts: bool) -> ASGIApp:
     return SecurityMiddleware(FastLanes(stack, services=services, lanes=LANES), hsts=hsts)
 
 
-YOUNG_COLLECTION_THRESHOLD = 10_000
-
-
 def serving_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
-    """The application of a server process: background jobs on unless told, and the heap built
-    at startup set aside from garbage collection."""
+    """The application of a server process: background jobs on unless told, and the process
+    tuned for serving (``telehealth.process``)."""
     app = create_app(settings, run_jobs=run_jobs)
-    _tune_garbage_collection()
+    tune_for_serving()
     return app
-
-
-def _tune_garbage_collection() -> None:
-    # Modules, routes, schemas, mappers and templates live as long as the process. Every full
-    # collection would walk them again (a few hundred thousand objects, tens of milliseconds);
-    # frozen, collections only see what requests allocate.
-    configure_mappers()
-    gc.collect()
-    gc.freeze()
-    # Requests' objects are almost all freed by reference counting; at the default threshold
-    # (700) the youngest generation, with every in-flight request's state, is walked every
-    # few dozen requests for next to nothing.
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, 10, 10)
 
 
 def create_app_from_env() -> FastAPI:

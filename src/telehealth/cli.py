@@ -89,24 +89,16 @@ def serve(
     ),
 ) -> None:
     """Serve the platform (migrates first in the embedded SQLite mode)."""
-    import uvicorn
-
     from telehealth.app import serving_app
     from telehealth.logging import configure_logging
+    from telehealth.web.server import serve as serve_http
 
     settings = _settings()
     configure_logging()
     if settings.is_sqlite:
         _migrate(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    uvicorn.run(
-        serving_app(settings, run_jobs=jobs),
-        host=host,
-        port=port,
-        access_log=False,
-        proxy_headers=False,
-        log_config=None,
-    )
+    serve_http(serving_app(settings, run_jobs=jobs), host=host, port=port)
 
 
 @db_app.command("upgrade")

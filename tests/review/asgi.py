@@ -1,13 +1,14 @@
 """App factory for tests that run the real server (``uvicorn --factory``), configured from
-``TELEHEALTH_*`` environment variables."""
+``TELEHEALTH_*`` environment variables and tuned as ``telehealth serve`` tunes its process;
+background jobs stay off so tests decide when they run."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from telehealth.app import create_app
+from telehealth.app import serving_app
 from telehealth.config import load_settings
 
 
 def create() -> FastAPI:
-    return create_app(load_settings())
+    return serving_app(load_settings(), run_jobs=False)

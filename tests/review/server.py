@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from telehealth.config import Settings
+from telehealth.web.server import HTTP_PROTOCOL
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,6 +48,8 @@ class Server:
                 "uvicorn",
                 "--factory",
                 "tests.review.asgi:create",
+                "--http",
+                HTTP_PROTOCOL,
                 "--host",
                 "127.0.0.1",
                 "--port",

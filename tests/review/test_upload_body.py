@@ -44,13 +44,18 @@ def test_a_checksummed_body_is_held_until_it_is_complete() -> None:
     assert patch.received_size == 3 * APPEND
 
 
-def test_append_copies_the_parts_into_one_reused_buffer() -> None:
+def test_append_stages_the_parts_from_one_reused_buffer_and_hashes_them() -> None:
     class Writer:
         def __init__(self) -> None:
             self.appended: list[bytes] = []
+            self.hashed = bytearray()
 
-        def append(self, data: memoryview, *, sync: bool) -> None:
+        def stage(self, data: memoryview, *, sync: bool) -> None:
+            assert not sync  # one fsync per PATCH, by make_durable
             self.appended.append(bytes(data))
+
+        def digest(self, data: memoryview) -> None:
+            self.hashed += data
 
     class Lease:
         writer = Writer()
@@ -64,6 +69,7 @@ def test_append_copies_the_parts_into_one_reused_buffer() -> None:
     joined = patch.joined
     assert b"".join(Lease.writer.appended) == body
     assert [len(data) for data in Lease.writer.appended] == [APPEND, APPEND]
+    assert Lease.writer.hashed == body
     uploads.feed(patch, b"tail")
     uploads.append_rest(patch)
     assert patch.joined is joined

@@ -6,6 +6,7 @@ import hashlib
 import os
 import random
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -92,6 +93,33 @@ def test_append_reads_a_reused_buffer_only_during_the_call(blobs: EncryptedBlobs
     stored = writer.finalize()
     assert b"".join(blobs.open(stored.blob_id)) == first + second
     assert stored.sha256 == hashlib.sha256(first + second).hexdigest()
+
+
+def test_staging_and_hashing_may_run_on_two_threads_at_once(blobs: EncryptedBlobs) -> None:
+    pieces = [os.urandom(random.Random(n).randint(1, 3 * SMALL_CHUNK)) for n in range(40)]
+    writer = blobs.new_writer(UPLOAD)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        staged = pool.submit(lambda: [writer.stage(piece, sync=False) for piece in pieces])
+        hashed = pool.submit(lambda: [writer.digest(piece) for piece in pieces])
+        staged.result()
+        hashed.result()
+    writer.sync()
+    stored = writer.finalize()
+    data = b"".join(pieces)
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert b"".join(blobs.open(stored.blob_id)) == data
+
+
+def test_finalize_refuses_until_every_staged_byte_is_hashed(blobs: EncryptedBlobs) -> None:
+    writer = blobs.new_writer(UPLOAD)
+    piece = os.urandom(SMALL_CHUNK + 7)
+    writer.stage(piece)
+    with pytest.raises(DomainError) as caught:
+        writer.finalize()
+    assert caught.value.code is ErrorCode.INVALID_STATE
+    assert published(blobs.store) == []
+    writer.digest(piece)
+    assert writer.finalize().sha256 == hashlib.sha256(piece).hexdigest()
 
 
 @pytest.mark.parametrize(

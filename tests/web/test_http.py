@@ -8,10 +8,10 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from telehealth.app import YOUNG_COLLECTION_THRESHOLD
 from telehealth.clock import FrozenClock
 from telehealth.config import DEV_SECRET_KEY, Environment, Settings
 from telehealth.errors import DomainError
+from telehealth.process import YOUNG_COLLECTION_THRESHOLD
 from tests.support import World, login, seed_world
 
 pytestmark = pytest.mark.db
@@ -134,3 +134,46 @@ def test_a_server_process_sets_its_startup_heap_aside(settings: Settings) -> Non
     frozen, young = map(int, done.stdout.split())
     assert frozen > 10_000
     assert young == YOUNG_COLLECTION_THRESHOLD
+
+
+NEWLY_MAPPED = (
+    "import ctypes, sys\n"
+    "from telehealth.app import create_app, serving_app\n"
+    "from telehealth.config import Settings\n"
+    "class MallInfo2(ctypes.Structure):\n"
+    "    _fields_ = [(name, ctypes.c_size_t) for name in ('arena', 'ordblks', 'smblks',"
+    " 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"
+    "mallinfo2 = ctypes.CDLL('libc.so.6').mallinfo2\n"
+    "mallinfo2.restype = MallInfo2\n"
+    "build = serving_app if sys.argv[3] == 'serving' else create_app\n"
+    "build(Settings(data_dir=sys.argv[1], database_url=sys.argv[2]), run_jobs=False)\n"
+    "before = mallinfo2().hblkhd\n"
+    "piece = bytes(3 * 1024 * 1024)  # a few body pieces' worth\n"
+    "print(mallinfo2().hblkhd - before)\n"
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_server_process_serves_large_pieces_from_its_heap(settings: Settings) -> None:
+    """Megabyte-sized blocks come from the heap in a serving process, not from fresh mappings
+    whose every page faults on first touch and is unmapped again when freed."""
+
+    def newly_mapped(kind: str) -> int:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                NEWLY_MAPPED,
+                str(settings.data_dir),
+                settings.effective_database_url,
+                kind,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return int(done.stdout)
+
+    assert newly_mapped("serving") == 0
+    assert newly_mapped("plain") >= 3 * 1024 * 1024

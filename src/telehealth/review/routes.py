@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
+import functools
 import uuid
-from collections import deque
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Annotated
@@ -45,6 +44,7 @@ from telehealth.scope import Scope
 from telehealth.web.auth import ActorDep, ScopeDep
 from telehealth.web.problems import problem
 from telehealth.web.scoped import ScopedRoute
+from telehealth.workers import OrderedWorker
 
 router = APIRouter(route_class=ScopedRoute)
 
@@ -554,29 +554,23 @@ async def _stream_patch(scope: Scope, request: Request, patch: uploads.Patch) ->
 
 
 async def _receive_body(request: Request, patch: uploads.Patch) -> None:
-    """Reads the body while the pieces before are sealed and staged on worker threads."""
-    staging: deque[asyncio.Future[None]] = deque()
+    """Reads the body while the pieces before are sealed, staged and hashed on worker threads."""
+    depth = uploads.APPENDS_IN_FLIGHT
+    staging = OrderedWorker(functools.partial(uploads.stage, patch), depth=depth)
+    hashing = OrderedWorker(functools.partial(uploads.digest, patch), depth=depth)
     try:
         async for piece in request.stream():
             uploads.feed(patch, piece)
             while uploads.ready(patch):
-                if len(staging) >= uploads.APPENDS_IN_FLIGHT:
-                    await staging.popleft()
-                previous = staging[-1] if staging else None
-                staged = _append_after(previous, patch, uploads.take(patch))
-                staging.append(asyncio.ensure_future(staged))
+                parts = uploads.take(patch)
+                await staging.submit(parts)
+                await hashing.submit(parts)
     finally:
-        if staging:
-            await staging[-1]  # each append awaits the one before: this waits for all
-
-
-async def _append_after(
-    previous: asyncio.Future[None] | None, patch: uploads.Patch, parts: list[memoryview]
-) -> None:
-    # The writer takes one append at a time, in body order.
-    if previous is not None:
-        await previous
-    await run_in_threadpool(uploads.append, patch, parts)
+        # Both must have stopped before the writer is released, whatever failed.
+        try:
+            await staging.close()
+        finally:
+            await hashing.close()
 
 
 @router.delete(UPLOADS + "{upload_id}", tags=["uploads"], status_code=204, response_class=Response)

@@ -264,6 +264,7 @@ class ResumableBlobWriter:
         self._sealer = crypto.ChunkSealer(data_key, self._header, meta.blob_id)
         self._kek_id = meta.key_record.kek_id
         self._digest = hashlib.sha256()
+        self._hashed = 0
         self._counter = 0
         self._offset = 0
         self._durable = 0
@@ -318,7 +319,7 @@ class ResumableBlobWriter:
             plaintext, record_size = self._next_staged(reader)
             if plaintext is None:
                 break
-            self._digest.update(plaintext)
+            self.digest(plaintext)
             self._offset += len(plaintext)
             self._counter += 1
             self._staged += record_size
@@ -352,7 +353,7 @@ class ResumableBlobWriter:
         if not self._blobs.exists(self.blob_id):
             raise crypto.integrity_error("staged upload lost its data")
         for plaintext in self._blobs.open(self.blob_id):
-            self._digest.update(plaintext)
+            self.digest(plaintext)
             self._offset += len(plaintext)
         record = crypto.KeyRecord.parse(read_all(self._blobs.store, key_object_name(self.blob_id)))
         self._kek_id = record.kek_id
@@ -384,13 +385,21 @@ class ResumableBlobWriter:
     # -- operations
 
     def append(self, data: bytes | bytearray | memoryview, *, sync: bool = True) -> int:
-        """Seal and stage ``data``; return the new offset.
+        """Seal, stage and hash ``data``; return the new offset.
 
         With ``sync`` (the default) the offset is durable on return. A caller streaming one
         request in several appends may pass ``sync=False`` and call :meth:`sync` once before
         acknowledging: one fsync per request instead of one per piece. ``data`` is only read
         during the call, so a caller may reuse its buffer afterwards.
         """
+        offset = self.stage(data, sync=sync)
+        self.digest(data)
+        return offset
+
+    def stage(self, data: bytes | bytearray | memoryview, *, sync: bool = True) -> int:
+        """:meth:`append` without hashing: the caller passes the same bytes, in the same order,
+        to :meth:`digest`, possibly on another thread at the same time. The two share no
+        state; :meth:`finalize` refuses until every staged byte has been hashed."""
         self._check_open()
         view = memoryview(data)
         if not view:
@@ -404,10 +413,14 @@ class ResumableBlobWriter:
         self._staged = new_length
         self._counter += count
         self._offset += len(view)
-        self._digest.update(view)
         if sync:
             self._mark_durable()
         return self._offset
+
+    def digest(self, data: bytes | bytearray | memoryview) -> None:
+        """Add staged (or about to be staged) bytes to the content's SHA-256, in order."""
+        self._digest.update(data)
+        self._hashed += len(data)
 
     def sync(self) -> int:
         """Make every append durable; returns the durable offset."""
@@ -446,6 +459,8 @@ class ResumableBlobWriter:
         if self._result is not None:
             return self._result
         self._check_open()
+        if self._hashed != self._offset:
+            raise DomainError(ErrorCode.INVALID_STATE, "staged bytes are not all hashed yet")
         staging = self._blobs.store.staging
         # Re-read the key record: key rotation may have re-wrapped it since this writer began.
         meta = _StagingMeta.parse(staging.read_meta(self.upload_id))
