@@ -531,8 +531,7 @@ async def _stream_patch(scope: Scope, request: Request, patch: uploads.Patch) ->
             await run_in_threadpool(uploads.make_durable, patch)
             healthy = True
             return Response(status_code=400, headers=_tus_headers())
-        await run_in_threadpool(uploads.finish_body, patch)
-        await run_in_threadpool(uploads.complete_if_done, scope, patch)
+        await run_in_threadpool(uploads.finish, scope, patch)
         healthy = True
     except uploads.ContentRefused as exc:
         await run_in_threadpool(uploads.fail_upload, scope, patch, exc)

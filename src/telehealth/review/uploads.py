@@ -45,6 +45,10 @@ APPEND_SIZE = 1024 * 1024
 # pieces whatever the body size. Sealing and writing run on one worker thread and hashing on
 # another, side by side: SHA-256 costs several times what AES-GCM does.
 APPENDS_IN_FLIGHT = 4
+# Received parts at least this large are sealed where they lie, one chunk record per part (the
+# stream format allows short chunks); smaller ones, a slow connection's reads, are first joined
+# into one piece so that records stay large.
+SEALED_IN_PLACE = 64 * 1024
 # A PATCH carrying Upload-Checksum is verified before anything is appended, so its body is
 # held in memory; this caps it.
 MAX_CHECKSUM_PATCH = 64 * 1024 * 1024
@@ -381,14 +385,18 @@ def append(patch: Patch, parts: list[memoryview]) -> None:
 def stage(patch: Patch, parts: list[memoryview]) -> None:
     """The sealing and writing half of :func:`append`; :func:`digest` is the other, and may
     run at the same time on another thread (the two share no state)."""
+    if not parts:
+        return
+    if min(len(part) for part in parts) >= SEALED_IN_PLACE:
+        patch.lease.writer.stage_parts(parts, sync=False)
+        return
     size = 0
     for part in parts:
         # In place once the buffer has grown to a piece: no allocation per append.
         patch.joined[size : size + len(part)] = part
         size += len(part)
-    if size:
-        with memoryview(patch.joined)[:size] as data:
-            patch.lease.writer.stage(data, sync=False)
+    with memoryview(patch.joined)[:size] as data:
+        patch.lease.writer.stage(data, sync=False)
 
 
 def digest(patch: Patch, parts: list[memoryview]) -> None:
@@ -444,6 +452,12 @@ def finish_body(patch: Patch) -> None:
             )
     append_rest(patch)
     make_durable(patch)
+
+
+def finish(scope: Scope, patch: Patch) -> ReviewMedia | None:
+    """:func:`finish_body`, then :func:`complete_if_done`: the end of a PATCH in one call."""
+    finish_body(patch)
+    return complete_if_done(scope, patch)
 
 
 def end_patch(patch: Patch, *, healthy: bool) -> None:

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO, cast
@@ -400,11 +400,18 @@ class ResumableBlobWriter:
         """:meth:`append` without hashing: the caller passes the same bytes, in the same order,
         to :meth:`digest`, possibly on another thread at the same time. The two share no
         state; :meth:`finalize` refuses until every staged byte has been hashed."""
+        return self.stage_parts((data,), sync=sync)
+
+    def stage_parts(
+        self, parts: Sequence[bytes | bytearray | memoryview], *, sync: bool = True
+    ) -> int:
+        """:meth:`stage` the concatenation of ``parts``, sealing each where it lies: chunks end
+        at part boundaries (and every ``chunk_size`` bytes), so no part is copied first."""
         self._check_open()
-        view = memoryview(data)
-        if not view:
+        views = [memoryview(part) for part in parts if len(part)]
+        if not views:
             return self._offset
-        records, count = self._seal_pieces(view)
+        records, count, size = self._seal_parts(views)
         self._broken = True  # until the staged length proves the append landed whole
         new_length = self._blobs.store.staging.append(self.upload_id, records, sync=sync)
         if new_length != self._staged + len(records):
@@ -412,7 +419,7 @@ class ResumableBlobWriter:
         self._broken = False
         self._staged = new_length
         self._counter += count
-        self._offset += len(view)
+        self._offset += size
         if sync:
             self._mark_durable()
         return self._offset
@@ -435,17 +442,22 @@ class ResumableBlobWriter:
         # The sealing buffer serves the appends of one request; an idle open upload holds none.
         self._scratch = None
 
-    def _seal_pieces(self, data: memoryview) -> tuple[memoryview, int]:
-        """Seal ``data`` as chunk records into the reused scratch buffer."""
-        size = self._header.chunk_size
-        starts = range(0, len(data), size)
-        out = self._scratch_of(len(data) + len(starts) * crypto.RECORD_OVERHEAD)
+    def _seal_parts(self, parts: list[memoryview]) -> tuple[memoryview, int, int]:
+        """Seal ``parts`` as chunk records into the reused scratch buffer; return the records,
+        how many there are and how many plaintext bytes they hold."""
+        chunk = self._header.chunk_size
+        size = sum(len(part) for part in parts)
+        count = sum(-(-len(part) // chunk) for part in parts)
+        out = self._scratch_of(size + count * crypto.RECORD_OVERHEAD)
         used = 0
-        for index, start in enumerate(starts):
-            used += self._sealer.seal_into(
-                data[start : start + size], self._counter + index, False, out[used:]
-            )
-        return out[:used], len(starts)
+        counter = self._counter
+        for part in parts:
+            for start in range(0, len(part), chunk):
+                used += self._sealer.seal_into(
+                    part[start : start + chunk], counter, False, out[used:]
+                )
+                counter += 1
+        return out[:used], count, size
 
     def _scratch_of(self, size: int) -> memoryview:
         # Reusing one buffer matters: a fresh multi-megabyte allocation per append costs more
