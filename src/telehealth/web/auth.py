@@ -18,6 +18,7 @@ from telehealth.web.scoped import Services, request_scope
 SESSION_COOKIE = "th_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
+
 async def _scope_dependency(request: Request) -> Scope:
     # A coroutine, so that the framework does not hand this lookup to a worker thread.
     return request_scope(request)
