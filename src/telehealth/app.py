@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from telehealth import __version__
@@ -128,10 +129,8 @@ def create_app(
 
     problems.install(app)
     app.add_exception_handler(pages.SignInRequired, pages.sign_in_redirect)
-    app.include_router(health)
-    for router in API_ROUTERS:
-        app.include_router(router)
-    app.include_router(pages.router)
+    for router in (health, *API_ROUTERS, pages.router):
+        _add_routes(app, router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.outer_layers = functools.partial(
         _outer_layers, services=services, hsts=settings.public_url.startswith("https://")
@@ -153,6 +152,30 @@ def _outer_layers(stack: ASGIApp, *, services: Services, hsts: bool) -> ASGIApp:
     """Security headers, request ids and the request log around everything; inside them the
     fast lanes, which answer their requests without entering the framework's stack."""
     return SecurityMiddleware(FastLanes(stack, services=services, lanes=LANES), hsts=hsts)
+
+
+def _add_routes(app: FastAPI, router: APIRouter) -> None:
+    """Adds ``router``'s routes, and those of the routers it includes, to the application's own
+    list, in order.
+
+    Matching a request against an included router goes through a wrapper per route that costs
+    more than the matching itself, and happens twice per request: a route late in the list took
+    about 150 µs to find that way, against 55 µs in one flat list. Our routers take no options
+    when included (their prefixes and tags are set where they are made), so their routes are
+    complete as they stand.
+    """
+    app.router.routes.extend(_flat_routes(router.routes))
+
+
+def _flat_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
+    flat: list[BaseRoute] = []
+    for route in routes:
+        included: APIRouter | None = getattr(route, "original_router", None)
+        if included is None:
+            flat.append(route)
+        else:
+            flat.extend(_flat_routes(included.routes))
+    return flat
 
 
 def serving_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
