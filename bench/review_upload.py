@@ -41,7 +41,9 @@ SERVER = (
     "import sys\n"
     "from telehealth.app import serving_app\n"
     "from telehealth.config import load_settings\n"
+    "from telehealth.logging import configure_logging\n"
     "from telehealth.web.server import serve\n"
+    "configure_logging()\n"
     "serve(serving_app(load_settings(), run_jobs=False), host='127.0.0.1', port=int(sys.argv[1]))\n"
 )
 
