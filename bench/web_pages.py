@@ -9,7 +9,11 @@ sign-in dependency. Pages and the baseline are requested in interleaved rounds.
 
 Target: every page's p95 within 2x the baseline's p95.
 
-Run: .venv/bin/python bench/web_pages.py [rounds]
+The process is set up as ``telehealth serve`` sets it up: JSON request logs on standard error
+(redirect them, e.g. ``2>/dev/null``) and the serving process's garbage-collection and
+allocator settings (``telehealth.process``).
+
+Run: .venv/bin/python bench/web_pages.py [rounds] 2>/dev/null
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from telehealth.app import create_app  # noqa: E402
 from telehealth.clock import FrozenClock  # noqa: E402
 from telehealth.config import Environment, Settings  # noqa: E402
 from telehealth.db.migrate import upgrade  # noqa: E402
+from telehealth.logging import configure_logging  # noqa: E402
+from telehealth.process import tune_for_serving  # noqa: E402
 from telehealth.web.pages import PageActorDep, render  # noqa: E402
 from telehealth.web.scoped import ScopedRoute  # noqa: E402
 
@@ -186,10 +192,13 @@ def main(rounds: int) -> int:
             api_token_minutes=24 * 60,
         )
         clock = FrozenClock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
+        configure_logging()  # as `telehealth serve` logs: JSON lines on standard error
         app = create_app(settings, clock=clock)
         app.include_router(baseline_router())
         world = seed_world(settings, clock)
         ids = seed(app, world)
+        # The process as `telehealth serve` runs it (app.serving_app), once the data is in.
+        tune_for_serving()
         timer = Timer(app)
         client = TestClient(timer)  # type: ignore[arg-type]
         targets = [(role, path.format(**ids)) for role, paths in PAGES.items() for path in paths]
