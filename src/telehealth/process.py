@@ -17,10 +17,11 @@ YOUNG_COLLECTION_THRESHOLD = 10_000
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-# Request bodies arrive as socket reads of up to 256 KiB, and uploads are sealed in 1 MiB
-# pieces. Under glibc's default (128 KiB, adjusted as blocks are freed) such blocks were each
-# mapped fresh from the kernel and unmapped again, so every received byte also cost a page
-# fault: most of a large upload's receiving time. Served from the heap, they reuse its pages.
+# Request bodies reach the application in pieces of up to 1 MiB, and uploads are sealed in
+# 1 MiB records. Under glibc's default (128 KiB, raised only as mapped blocks are freed) such
+# blocks were often mapped fresh from the kernel and unmapped again, so every received byte
+# also cost a page fault: most of a large upload's receiving time. Served from the heap, they
+# reuse its pages.
 MMAP_THRESHOLD = 4 * 1024 * 1024
 # Freed heap memory above this is handed back to the kernel: a process idle after an upload
 # keeps at most this much of it.
