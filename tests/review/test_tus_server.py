@@ -181,3 +181,81 @@ def test_kill_9_mid_upload_then_resume_gives_identical_sha256(
         restarted.stop()
     assert item["sha256"] == item["upload_sha256"] == hashlib.sha256(data).hexdigest()
     assert item["size"] == len(data)
+
+
+def test_slow_upload_bodies_do_not_hold_back_other_requests(
+    settings: Settings, people: World
+) -> None:
+    """More uploads than there are request places wait on their clients at once; reads are still
+    answered, and every upload finishes once its client sends the rest."""
+    places = 2
+    handle = Server(settings)
+    handle.env["TELEHEALTH_WORKER_THREADS"] = str(places)
+    handle.start()
+    try:
+        case_id = _draft_case(handle, people)
+        client = tus_client.TusClient(
+            f"{handle.url}/v1/uploads/", headers=people["patient_a"].headers
+        )
+        files = [_pdf(APPEND_SIZE + 2 * MIB) for _ in range(places + 1)]
+        urls = [
+            Uploader(
+                file_stream=io.BytesIO(data),
+                client=client,
+                chunk_size=MIB,
+                metadata={"case_id": case_id, "filename": f"scan{n}.pdf"},
+            ).create_url()
+            for n, data in enumerate(files)
+        ]
+        release = threading.Event()
+        statuses: list[int] = []
+
+        def send(url: str, data: bytes) -> None:
+            headers = {
+                **people["patient_a"].headers,
+                "Tus-Resumable": "1.0.0",
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            }
+            body = _slow_body(data, APPEND_SIZE + MIB, release)
+            rest = data[APPEND_SIZE + 2 * MIB :]
+            statuses.append(
+                requests.patch(
+                    url, data=_and_then(body, rest), headers=headers, timeout=60
+                ).status_code
+            )
+
+        senders = [
+            threading.Thread(target=send, args=(url, data))
+            for url, data in zip(urls, files, strict=True)
+        ]
+        for sender in senders:
+            sender.start()
+        try:
+            # Every upload has durable bytes while its PATCH is still open: all are receiving.
+            deadline = time.monotonic() + 30
+            for url in urls:
+                while _offset(handle, url, people) == 0:
+                    assert time.monotonic() < deadline, "an upload never started receiving"
+                    time.sleep(0.05)
+            read = requests.get(
+                f"{handle.url}/v1/cases/{case_id}", headers=people["patient_a"].headers, timeout=10
+            )
+            assert read.status_code == 200
+        finally:
+            release.set()
+            for sender in senders:
+                sender.join(timeout=60)
+        assert statuses == [204] * len(files)
+        media = _case(handle, people, case_id)["media"]
+        assert sorted(m["sha256"] for m in media) == sorted(
+            hashlib.sha256(data).hexdigest() for data in files
+        )
+    finally:
+        handle.stop()
+
+
+def _and_then(first: Iterator[bytes], rest: bytes) -> Iterator[bytes]:
+    yield from first
+    if rest:
+        yield rest

@@ -43,7 +43,7 @@ from telehealth.review.tables import ReviewCase
 from telehealth.scope import Scope
 from telehealth.web.auth import ActorDep, ScopeDep
 from telehealth.web.problems import problem
-from telehealth.web.scoped import ScopedRoute
+from telehealth.web.scoped import ScopedRoute, admission_suspended
 from telehealth.workers import OrderedWorker
 
 router = APIRouter(route_class=ScopedRoute)
@@ -524,7 +524,9 @@ async def _stream_patch(scope: Scope, request: Request, patch: uploads.Patch) ->
     healthy = False
     try:
         try:
-            await _receive_body(request, patch)
+            # begin_patch ended the read transaction: no connection is held while bytes arrive.
+            async with admission_suspended(request):
+                await _receive_body(request, patch)
         except ClientDisconnect:
             # Keep every byte that arrived: the client resumes from the new offset.
             await run_in_threadpool(uploads.append_rest, patch)

@@ -9,7 +9,8 @@ nothing has its audit rows group-committed with other such requests' (see
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,10 +50,51 @@ class ScopedRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             services: Services = request.app.state.services
-            async with services.admission:
+            admission = request.state.admission = Admission(services.admission)
+            async with admission:
                 return await _run_scoped(services, request, endpoint)
 
         return handler
+
+
+class Admission:
+    """A request's place among the scopes admitted at once (``Services.admission``)."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def __aenter__(self) -> None:
+        await self._semaphore.acquire()
+        self._held = True
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._give_back()
+
+    def _give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
+
+    @asynccontextmanager
+    async def suspended(self) -> AsyncIterator[None]:
+        """Lends the place to other requests while this one waits on its client holding no
+        database connection and no thread (a long upload body); takes a place again after.
+
+        Without this, as many slow uploads as there are places would stall every other
+        request for as long as their clients take to send.
+        """
+        self._give_back()
+        try:
+            yield
+        finally:
+            await self._semaphore.acquire()  # cancelled here, nothing is held to give back
+            self._held = True
+
+
+def admission_suspended(request: Request) -> AbstractAsyncContextManager[None]:
+    admission: Admission = request.state.admission
+    return admission.suspended()
 
 
 def request_scope(request: Request) -> Scope:
