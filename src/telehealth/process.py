@@ -46,17 +46,15 @@ def _tune_garbage_collection() -> None:
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, 10, 10)
 
 
-def _tune_allocator() -> bool:
-    """Set glibc's allocation thresholds; False where the C library is not glibc."""
+def _tune_allocator() -> None:
+    """Set glibc's allocation thresholds; nothing happens where the C library is not glibc."""
     if not sys.platform.startswith("linux"):
-        return False
+        return
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
-        return False
+        return
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(
-        mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    )
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)

@@ -111,12 +111,8 @@ class Chart:
     empty: bool = field(default=False)
 
 
-def _scale(value: float, low: float, high: float, out_low: float, out_high: float) -> float:
-    return round(_linear(low, high, out_low, out_high)(value), 1)
-
-
 def _linear(low: float, high: float, out_low: float, out_high: float) -> Callable[[float], float]:
-    """Maps [low, high] onto [out_low, out_high] (unrounded; :func:`_scale` rounds to 0.1)."""
+    """Maps [low, high] onto [out_low, out_high], unrounded (places are written to 0.1)."""
     if high == low:
         middle = (out_low + out_high) / 2
         return lambda value: middle
@@ -197,8 +193,8 @@ def _series(
 ) -> Series:
     """Each point is placed once: the dots keep the readings' order, the line runs in time
     order (a stable sort, so readings at the same moment keep theirs). The dots are one path
-    (one element per series, however many readings). Places are written to 0.1, as
-    :func:`_scale` rounds them."""
+    (one element per series, however many readings). Places are written to 0.1, as the
+    chart's other places are rounded."""
     placed = [(p.at, f"{x_at(p.at.timestamp()):.1f},{y_at(p.value):.1f}") for p in points]
     line = sorted(placed, key=lambda q: q[0])
     return Series(
