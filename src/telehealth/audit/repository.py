@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from sqlalchemy import (
@@ -36,11 +36,11 @@ from telehealth.audit.model import (
     chain,
 )
 from telehealth.audit.tables import AuditHead, AuditRow
-from telehealth.db.base import RawJSON, dumps_json
+from telehealth.db.base import RawJSON, dumps_json, table_of
 from telehealth.db.engine import read_columns
 
-_ROWS = cast(Table, AuditRow.__table__)
-_HEADS = cast(Table, AuditHead.__table__)
+_ROWS = table_of(AuditRow)
+_HEADS = table_of(AuditHead)
 
 
 def append(

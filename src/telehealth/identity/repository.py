@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     LargeBinary,
     Select,
-    Table,
     bindparam,
     exists,
     func,
@@ -19,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from telehealth.db.base import table_of
 from telehealth.db.engine import read_columns
 from telehealth.db.reader import AnySelect, keyed
 from telehealth.identity.tables import (
@@ -123,7 +123,7 @@ def patients_in_care_of(clinician_id: uuid.UUID | ColumnElement[uuid.UUID]) -> S
 # statement and its cache key costs more than running it.
 # A Core statement on the table's columns, run on the session's connection without the ORM's
 # execution (about half the cost).
-_CARE = cast(Table, CareAssignment.__table__).c
+_CARE = table_of(CareAssignment).c
 _IN_CARE = select(
     exists().where(
         _CARE.clinician_id == bindparam("clinician_id"),

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Insert, Select, Table, bindparam, func, select
+from sqlalchemy import Insert, Select, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
-from telehealth.db.base import grouped
+from telehealth.db.base import grouped, table_of
 from telehealth.db.engine import read_columns
 from telehealth.identity.repository import patients_in_care_of
 from telehealth.identity.tables import Patient, User
@@ -42,11 +42,11 @@ _THRESHOLD_SET = select(ThresholdSet).where(
 )
 # Reads of columns only (no ORM rows) are Core statements on the tables' columns, run on the
 # session's connection by read_columns.
-_THRESHOLDS = cast(Table, ThresholdSet.__table__).c
+_THRESHOLDS = table_of(ThresholdSet).c
 _THRESHOLD_LIMITS = select(_THRESHOLDS.limits).where(
     _THRESHOLDS.org_id == bindparam("org_id"), _THRESHOLDS.program == bindparam("program")
 )
-_READINGS = cast(Table, Reading.__table__).c
+_READINGS = table_of(Reading).c
 _SHOWN_READINGS = (
     select(
         _READINGS.effective_at,
@@ -71,7 +71,7 @@ _ALERTS_OF = (
     .order_by(Alert.created_at.desc(), Alert.id)
     .limit(bindparam("limit"))
 )
-_ALERTS = cast(Table, Alert.__table__).c
+_ALERTS = table_of(Alert).c
 _SHOWN_ALERTS = (
     select(_ALERTS.observed_at, _ALERTS.rule, _ALERTS.limit_value, _ALERTS.status)
     .where(_ALERTS.enrollment_id == bindparam("enrollment_id"))
@@ -220,7 +220,7 @@ def insert_readings(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def _insert_ignoring_duplicates(session: Session) -> Insert:
-    table = cast(Table, Reading.__table__)
+    table = table_of(Reading)
     dialect = session.get_bind().dialect.name
     keys = ["device_id", "effective_at", "code"]
     if dialect == "postgresql":

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import cast
 
-from sqlalchemy import Table
 from starlette.requests import Request
 from starlette.responses import Response
 
 from telehealth.audit.committer import Insert
 from telehealth.audit.model import Action
+from telehealth.db.base import table_of
 from telehealth.errors import DomainError
 from telehealth.identity.fast import bearer_actor
 from telehealth.policy import service
@@ -28,7 +27,7 @@ from telehealth.web.lane import Lane, lane_event
 from telehealth.web.scoped import Services
 
 MAX_BODY = 64 * 1024
-_RECORDS = cast(Table, DecisionRecord.__table__)
+_RECORDS = table_of(DecisionRecord)
 
 
 async def create_decision(

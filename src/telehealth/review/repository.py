@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from telehealth.db.base import table_of
 from telehealth.db.engine import read_columns
 from telehealth.identity.tables import CareAssignment, User
 from telehealth.review.model import OPEN_REVIEW_STATES, CaseStatus, ShownMedia, ShownReport
@@ -33,7 +33,7 @@ _MEDIA_OF = (
 )
 # The columns a page lists, as a Core statement on the table's columns, run on the session's
 # connection without the ORM's execution and loading (about half the cost).
-_MEDIA = cast(Table, ReviewMedia.__table__).c
+_MEDIA = table_of(ReviewMedia).c
 _SHOWN_MEDIA = (
     select(_MEDIA.id, _MEDIA.kind, _MEDIA.filename, _MEDIA.size)
     .where(_MEDIA.case_id == bindparam("case_id"))
@@ -46,8 +46,8 @@ _CASES_OF_PATIENT = (
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
 )
-_CASES = cast(Table, ReviewCase.__table__).c
-_REPORTS_TABLE = cast(Table, ReviewReport.__table__)
+_CASES = table_of(ReviewCase).c
+_REPORTS_TABLE = table_of(ReviewReport)
 _REPORTS = _REPORTS_TABLE.c
 _REPORTED_CASES = (
     select(_CASES.id)
