@@ -13,6 +13,11 @@ Each committer extends one chain, picked at random, so that several server proce
 share one. On PostgreSQL the batch is written from the event loop in a single statement that
 also moves the chain's head (see :func:`repository.append_if_head`); on SQLite a writer thread
 appends it in an ordinary transaction.
+
+On SQLite only the fast lanes, which run outside any transaction, use the committer: a
+request's transaction there already holds the database's one write lock (every transaction
+begins ``IMMEDIATE``), so appending its events in place costs one durable commit, where a
+group commit would take the same lock again for a second one after two thread hops.
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ class Insert:
 
 
 class AuditCommitter(Protocol):
+    # Whether a request's transaction that wrote nothing should hand its events over rather
+    # than append them itself.
+    groups_requests: bool
+
     async def append(self, events: Sequence[AuditEvent], inserts: Sequence[Insert] = ()) -> None:
         """Appends events (and writes ``inserts`` in the same transaction); returns once they
         are durable, raises if they could not be made so."""
@@ -74,6 +83,8 @@ def _unavailable() -> DomainError:
 
 class PostgresCommitter:
     """Batches on the event loop: while one batch is being written, the next one gathers."""
+
+    groups_requests = True
 
     def __init__(self, db: AsyncPostgres) -> None:
         self._db = db
@@ -145,6 +156,8 @@ def _events_in_order(events: Iterable[AuditEvent]) -> list[AuditEvent]:
 
 class ThreadCommitter:
     """A writer thread: SQLite writes (and their fsync) block, so they stay off the loop."""
+
+    groups_requests = False
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

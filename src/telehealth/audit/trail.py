@@ -21,9 +21,9 @@ class AuditTrail:
     Events marked ``durable`` (failed logins, denials) are also written when the request's
     transaction rolls back, in a transaction of their own.
 
-    With a ``group`` committer, a unit of work that wrote nothing hands its events to the group
-    commit instead of writing them itself; whoever answers the request must then await
-    :meth:`durable` before answering.
+    With a ``group`` committer that groups requests (PostgreSQL), a unit of work that wrote
+    nothing hands its events to the group commit instead of writing them itself; whoever
+    answers the request must then await :meth:`durable` before answering.
     """
 
     def __init__(
@@ -43,7 +43,7 @@ class AuditTrail:
         self.actor_id: uuid.UUID | None = None
         self.actor_role: str | None = None
         self.org_id: uuid.UUID | None = None
-        self._group = group
+        self._group = group if group is not None and group.groups_requests else None
         self._grouped: list[AuditEvent] = []
         uow.before_commit(self._flush_all)
         uow.after_rollback(self._flush_durable)
@@ -98,10 +98,13 @@ class AuditTrail:
         events = sorted([*self._pending, *self._durable], key=lambda e: e.at)
         self._pending.clear()
         self._durable.clear()
-        if self._group is not None and events and not wrote(session):
+        if not events:
+            return
+        if self._group is not None and not wrote(session):
             self._grouped = events
             return
-        repository.append(session, self._chain, events)
+        # The Core connection, not the session: the ORM's execution path costs twice as much.
+        repository.append(session.connection(), self._chain, events)
 
     def _flush_durable(self, session: Session) -> None:
         events = list(self._durable)
