@@ -7,8 +7,8 @@ the request's transaction and rendering. The baseline is a bench-only route on t
 that renders ``base.html`` with no content through the same templates, route class and
 sign-in dependency. Pages and the baseline are requested in interleaved rounds.
 
-Requests are handed to the app as ASGI calls on one event loop that runs the app's lifespan,
-as a server does. (The in-process test client starts an event loop and a worker thread for
+Requests reach the app through httpx's ASGI transport on one event loop that runs the app's
+lifespan, as a server does. (The in-process test client starts an event loop and a worker thread for
 every request, which adds the same cost to every page and the static page alike, and keeps
 each rendered page's context in reference cycles for the garbage collector: collections of
 5 ms every few dozen requests, more often after larger pages, which no server sees.)
@@ -39,10 +39,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
 from fastapi import APIRouter, FastAPI, Request  # noqa: E402
 from fastapi.responses import HTMLResponse  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from starlette.types import Message, Receive, Scope, Send  # noqa: E402
+from starlette.types import Receive, Scope, Send  # noqa: E402
 from tests.access.matrix import decision_for_patient_a  # noqa: E402
 from tests.review.support import case_body  # noqa: E402
 from tests.support import World, seed_world  # noqa: E402
@@ -187,38 +188,11 @@ PAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-def asgi_get(path: str, headers: dict[str, str]) -> Scope:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"bench")]
-        + [(name.lower().encode(), value.encode()) for name, value in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-
-
-async def get(app: Timer, path: str, headers: dict[str, str]) -> float:
+async def get(client: httpx.AsyncClient, timer: Timer, path: str, headers: dict[str, str]) -> float:
     """One GET through the timed app; its server time."""
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(asgi_get(path, headers), receive, send)
-    assert sent[0]["status"] == 200, (path, sent[0]["status"])
-    return app.samples.pop()
+    response = await client.get(path, headers=headers)
+    assert response.status_code == 200, (path, response.status_code)
+    return timer.samples.pop()
 
 
 async def measure(
@@ -227,15 +201,19 @@ async def measure(
     timer = Timer(app)
     samples: dict[tuple[str, str], list[float]] = {t: [] for t in targets}
     baseline: list[float] = []
-    async with app.router.lifespan_context(app):
+    transport = httpx.ASGITransport(app=timer)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+    ):
         for _warm in range(3):
             for role, path in targets:
-                await get(timer, path, world[role].headers)
+                await get(client, timer, path, world[role].headers)
         for _ in range(rounds):
             for role, path in targets:
-                samples[(role, path)].append(await get(timer, path, world[role].headers))
+                samples[(role, path)].append(await get(client, timer, path, world[role].headers))
                 # The static page, as the same role, right after each page.
-                baseline.append(await get(timer, BASELINE, world[role].headers))
+                baseline.append(await get(client, timer, BASELINE, world[role].headers))
     return samples, baseline
 
 
