@@ -1,9 +1,10 @@
 """One request, one transaction: the route class every API router uses.
 
 The unit of work commits after the endpoint returns and before the response is sent, so the
-audit rows describing a response are durable before the client sees it. A request that wrote
-nothing has its audit rows group-committed with other such requests' (see
-:mod:`telehealth.audit.committer`) and is answered once that commit is done.
+audit rows describing a response are durable before the client sees it. On PostgreSQL a
+request that wrote nothing has its audit rows group-committed with other such requests' (see
+:mod:`telehealth.audit.committer`) and is answered once that commit is done; on SQLite its
+rows commit with its own transaction.
 """
 
 from __future__ import annotations
