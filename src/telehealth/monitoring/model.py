@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Program(StrEnum):
@@ -127,9 +128,10 @@ class Reading:
         return self.effective_at.astimezone(UTC).date()
 
 
-@dataclass(frozen=True, slots=True)
-class ShownReading:
-    """A stored reading as pages chart and list it."""
+class ShownReading(NamedTuple):
+    """A stored reading as pages chart and list it. A named tuple: pages build one per
+    reading, and a tuple is made from a result row several times faster than a frozen
+    dataclass."""
 
     effective_at: datetime
     metric: str
@@ -138,8 +140,7 @@ class ShownReading:
     clock_skew: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ShownAlert:
+class ShownAlert(NamedTuple):
     """A stored alert as pages chart and list it."""
 
     observed_at: datetime

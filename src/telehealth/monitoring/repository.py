@@ -270,7 +270,7 @@ def shown_readings(
         _SHOWN_READINGS,
         {"enrollment_id": enrollment_id, "start": start, "end": end, "limit": limit},
     ).all()
-    return [ShownReading(*row) for row in rows]
+    return [ShownReading._make(row) for row in rows]
 
 
 def reading_days(
@@ -315,7 +315,7 @@ def shown_alerts(session: Session, enrollment_id: uuid.UUID, limit: int) -> list
     rows = read_columns(
         session, _SHOWN_ALERTS, {"enrollment_id": enrollment_id, "limit": limit}
     ).all()
-    return [ShownAlert(*row) for row in rows]
+    return [ShownAlert._make(row) for row in rows]
 
 
 def open_alert_counts(session: Session, enrollment_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
