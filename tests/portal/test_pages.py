@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from telehealth.audit.tables import AuditRow
+from telehealth.visits import model as visits_model
+from telehealth.visits import service as visits
 from tests.access.matrix import decision_for_patient_a
 from tests.monitoring.helpers import add_device, bp, enroll, post
 from tests.review.support import build_case
 from tests.support import World, scope_for
-from tests.visits.support import book, services_of
+from tests.visits.support import acting, book, services_of
 
 pytestmark = pytest.mark.db
 
@@ -103,6 +105,31 @@ def test_intake_links_questionnaire_to_the_visit_and_reaches_the_clinician(
     # The intake case is not listed among the patient's specialist cases.
     _, board = _page(client, world, "patient_a", "/")
     assert "Read the report" not in board
+
+
+def test_the_schedules_day_is_the_clinicians_own_not_utcs(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    # Friday 27 November, 04:00 in Los Angeles (12:00 UTC). A 17:00 visit there starts at
+    # 01:00 UTC on Saturday: still today's schedule for the clinician and the coordinator.
+    services = services_of(app)
+    clinician = world["clinician_a"].user_id
+    with acting(services, world["coordinator"].user_id) as scope:
+        visits.add_window(
+            scope,
+            clinician,
+            visits_model.WeeklyWindow("America/Los_Angeles", 4, time(15, 0), time(20, 0), 30),
+        )
+    evening = book(services, world, slot=datetime(2026, 11, 28, 1, 0, tzinfo=UTC))
+    next_week = book(services, world, slot=datetime(2026, 12, 5, 1, 0, tzinfo=UTC))
+    for key in ("clinician_a", "coordinator"):
+        _, board = _page(client, world, key, "/")
+        schedule = board.split('id="today-h"', 1)[1]
+        today, _, coming_up = schedule.partition("<details>")
+        assert f'href="/visits/{evening}"' in today
+        assert f'href="/visits/{next_week}"' not in today
+        if key == "clinician_a":
+            assert f'href="/visits/{next_week}"' in coming_up
 
 
 def test_intake_is_hidden_from_outsiders_like_a_missing_visit(

@@ -367,11 +367,27 @@ def _patient_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     return {"upcoming": upcoming, "cases": cases, "enrollments": enrollments}
 
 
-def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
+def _by_day(scope: Scope, found: list[Visit]) -> tuple[list[Visit], list[Visit]]:
+    """Visits of today (and earlier, still open) and of later days. A day is the visit's
+    clinician's, in the time zone of their availability (UTC for a clinician without any): a US
+    clinic's evening visits fall on the next UTC day but belong to today's schedule."""
     now = scope.clock.now()
-    mine = [v for v in _open_visits(scope) if v.clinician_id == actor.user_id]
-    today = [v for v in mine if v.slot_start.date() <= now.date()]
-    later = [v for v in mine if v.slot_start.date() > now.date()][:20]
+    zones = visits_repo.time_zones_of(scope.session, sorted({v.clinician_id for v in found}))
+    today: list[Visit] = []
+    later: list[Visit] = []
+    for visit in found:
+        due = visits_model.same_day_or_before(
+            visit.slot_start, now, zones.get(visit.clinician_id, "UTC")
+        )
+        (today if due else later).append(visit)
+    return today, later
+
+
+def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
+    today, later = _by_day(
+        scope, [v for v in _open_visits(scope) if v.clinician_id == actor.user_id]
+    )
+    later = later[:20]
     profile = identity_repo.clinician_profile(scope.session, actor.user_id)
     specialties = [
         s
@@ -390,8 +406,7 @@ def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
 
 
 def _staff_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
-    now = scope.clock.now()
-    today = [v for v in _open_visits(scope) if v.slot_start.date() <= now.date()]
+    today, _ = _by_day(scope, _open_visits(scope))
     return {
         "today": _rows(scope, today, _intakes(scope, today), count_waiting=True),
         "overdue": review.list_cases(scope, "overdue", None, 20),

@@ -95,6 +95,13 @@ def zone(name: str) -> ZoneInfo:
         ) from exc
 
 
+def same_day_or_before(at: datetime, now: datetime, time_zone: str) -> bool:
+    """Whether ``at`` falls on ``now``'s day or earlier, as a clock in ``time_zone`` reads
+    them: a clinician's day is the one in their own time zone, whose midnight is not UTC's."""
+    tz = zone(time_zone)
+    return at.astimezone(tz).date() <= now.astimezone(tz).date()
+
+
 @dataclass(frozen=True, slots=True)
 class WeeklyWindow:
     """Recurring hours on one weekday (0 = Monday) in the clinician's own time zone."""

@@ -51,6 +51,19 @@ def windows_of_clinicians(
     return {c: [] for c in clinician_ids} | grouped((w.clinician_id, w) for w in rows)
 
 
+def time_zones_of(session: Session, clinician_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The time zone each clinician's availability is kept in (one per clinician); clinicians
+    without availability are left out."""
+    if not clinician_ids:
+        return {}
+    rows = session.execute(
+        select(AvailabilityWindow.clinician_id, func.min(AvailabilityWindow.time_zone))
+        .where(AvailabilityWindow.clinician_id.in_(clinician_ids))
+        .group_by(AvailabilityWindow.clinician_id)
+    )
+    return {clinician: time_zone for clinician, time_zone in rows}
+
+
 def window_by_id(session: Session, window_id: uuid.UUID) -> AvailabilityWindow | None:
     return session.get(AvailabilityWindow, window_id)
 
