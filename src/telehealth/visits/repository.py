@@ -56,12 +56,16 @@ def time_zones_of(session: Session, clinician_ids: Sequence[uuid.UUID]) -> dict[
     without availability are left out."""
     if not clinician_ids:
         return {}
-    rows = session.execute(
-        select(AvailabilityWindow.clinician_id, func.min(AvailabilityWindow.time_zone))
-        .where(AvailabilityWindow.clinician_id.in_(clinician_ids))
-        .group_by(AvailabilityWindow.clinician_id)
-    )
+    rows = session.execute(_TIME_ZONES_OF, {"clinician_ids": list(clinician_ids)})
     return {clinician: time_zone for clinician, time_zone in rows}
+
+
+# The dashboards' days, built once.
+_TIME_ZONES_OF = (
+    select(AvailabilityWindow.clinician_id, func.min(AvailabilityWindow.time_zone))
+    .where(AvailabilityWindow.clinician_id.in_(bindparam("clinician_ids", expanding=True)))
+    .group_by(AvailabilityWindow.clinician_id)
+)
 
 
 def window_by_id(session: Session, window_id: uuid.UUID) -> AvailabilityWindow | None:
