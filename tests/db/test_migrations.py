@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from fastapi import FastAPI
+from sqlalchemy import create_engine, inspect, text
 
 from telehealth.db.migrate import alembic_config
 from telehealth.tables import metadata
+from tests.support import World
+from tests.visits.support import TIME_ZONE, book, services_of
 
 pytestmark = pytest.mark.db
 
@@ -32,3 +37,19 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
     engine = create_engine(database_url)
     assert {"audit_events", "users", "patients"} <= set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_visits_booked_before_their_time_zone_was_kept_take_their_clinicians(
+    app: FastAPI, world: World, database_url: str
+) -> None:
+    services = services_of(app)
+    visit_id = book(services, world)  # the clinician's availability is kept in TIME_ZONE
+    services.engine.dispose()
+    config = alembic_config(database_url)
+    command.downgrade(config, "visits_0001")
+    command.upgrade(config, "heads")
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        zones = conn.execute(text("SELECT id, time_zone FROM visits")).all()
+    engine.dispose()
+    assert [(uuid.UUID(str(row[0])), row[1]) for row in zones] == [(visit_id, TIME_ZONE)]

@@ -19,7 +19,7 @@ from telehealth.visits.runtime import EXTRAS_KEY, VisitsRuntime
 from telehealth.visits.settings import VisitSettings
 from telehealth.visits.signaling import InProcessHub
 from tests.support import World
-from tests.visits.support import acting, book, link_for, services_of
+from tests.visits.support import TIME_ZONE, acting, book, link_for, services_of
 
 pytestmark = pytest.mark.db
 
@@ -77,6 +77,7 @@ def test_booking_stores_the_decision_and_links_reveal_nothing_else(
     )
     assert decision.status_code == 200
     assert detail["planned_modality"] == "sync_audio_video"
+    assert detail["time_zone"] == TIME_ZONE  # the zone of the availability the slot came from
     mine = client.get("/v1/visit-session", headers=_h(visit["patient"]))
     assert mine.status_code == 200
     body = mine.json()

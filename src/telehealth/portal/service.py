@@ -369,16 +369,13 @@ def _patient_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
 
 def _by_day(scope: Scope, found: list[Visit]) -> tuple[list[Visit], list[Visit]]:
     """Visits of today (and earlier, still open) and of later days. A day is the visit's
-    clinician's, in the time zone of their availability (UTC for a clinician without any): a US
-    clinic's evening visits fall on the next UTC day but belong to today's schedule."""
+    clinician's, in the time zone its slot was offered in: a US clinic's evening visits fall on
+    the next UTC day but belong to today's schedule."""
     now = scope.clock.now()
-    zones = visits_repo.time_zones_of(scope.session, sorted({v.clinician_id for v in found}))
     today: list[Visit] = []
     later: list[Visit] = []
     for visit in found:
-        due = visits_model.same_day_or_before(
-            visit.slot_start, now, zones.get(visit.clinician_id, "UTC")
-        )
+        due = visits_model.same_day_or_before(visit.slot_start, now, visit.time_zone)
         (today if due else later).append(visit)
     return today, later
 

@@ -51,23 +51,6 @@ def windows_of_clinicians(
     return {c: [] for c in clinician_ids} | grouped((w.clinician_id, w) for w in rows)
 
 
-def time_zones_of(session: Session, clinician_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """The time zone each clinician's availability is kept in (one per clinician); clinicians
-    without availability are left out."""
-    if not clinician_ids:
-        return {}
-    rows = session.execute(_TIME_ZONES_OF, {"clinician_ids": list(clinician_ids)})
-    return {clinician: time_zone for clinician, time_zone in rows}
-
-
-# The dashboards' days, built once.
-_TIME_ZONES_OF = (
-    select(AvailabilityWindow.clinician_id, func.min(AvailabilityWindow.time_zone))
-    .where(AvailabilityWindow.clinician_id.in_(bindparam("clinician_ids", expanding=True)))
-    .group_by(AvailabilityWindow.clinician_id)
-)
-
-
 def window_by_id(session: Session, window_id: uuid.UUID) -> AvailabilityWindow | None:
     return session.get(AvailabilityWindow, window_id)
 

@@ -135,6 +135,7 @@ def _visit_out(visit: Visit) -> VisitOut:
         status=visit.status,
         slot_start=visit.slot_start,
         slot_end=visit.slot_end,
+        time_zone=visit.time_zone,
         located_state=visit.located_state,
         decision_id=visit.decision_id,
         current_decision_id=visit.current_decision_id,

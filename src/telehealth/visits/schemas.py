@@ -88,6 +88,8 @@ class VisitOut(Strict):
     status: str
     slot_start: datetime
     slot_end: datetime
+    # The IANA time zone the slot was offered in (the clinician's availability).
+    time_zone: str
     located_state: str
     decision_id: uuid.UUID
     current_decision_id: uuid.UUID

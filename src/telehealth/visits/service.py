@@ -244,13 +244,17 @@ def free_slots(
     return model.open_slots([_window(r) for r in rows], start, end, taken)
 
 
-def _slot_minutes(scope: Scope, clinician_id: uuid.UUID, slot_start: datetime) -> int:
+def _offering_window(
+    scope: Scope, clinician_id: uuid.UUID, slot_start: datetime
+) -> model.WeeklyWindow:
+    """The clinician's availability that offers a slot starting then (its length and time
+    zone are the visit's)."""
     if slot_start <= scope.clock.now():
         raise DomainError(ErrorCode.INVALID_INPUT, "the slot is in the past", field="slot_start")
     for row in repository.windows_of(scope.session, clinician_id):
         window = _window(row)
         if window.offers(slot_start):
-            return window.slot_minutes
+            return window
     raise DomainError(
         ErrorCode.INVALID_INPUT, "the clinician offers no slot at that time", field="slot_start"
     )
@@ -394,7 +398,7 @@ def book(
     if patient.org_id != actor.org_id:
         raise not_found("patient")
     slot_start = slot_start.astimezone(UTC)
-    minutes = _slot_minutes(scope, clinician_id, slot_start)
+    window = _offering_window(scope, clinician_id, slot_start)
     state = identity.check_state(intake.located_state, "located_state")
     stored = {**intake.stored(), "specialty": _specialty(scope, clinician_id, intake.specialty)}
     _ensure_care(scope, clinician_id, patient)
@@ -411,8 +415,9 @@ def book(
         booked_by=actor.user_id,
         status=VisitStatus.BOOKED.value,
         slot_start=slot_start,
-        slot_end=slot_start + timedelta(minutes=minutes),
+        slot_end=slot_start + timedelta(minutes=window.slot_minutes),
         held_slot=slot_start,
+        time_zone=window.time_zone,
         intake=stored,
         located_state=state,
         decision_id=record.id,
@@ -506,10 +511,11 @@ def reschedule(
     if visit.status != VisitStatus.BOOKED.value:
         raise DomainError(ErrorCode.INVALID_STATE, "only a booked visit can be rescheduled")
     slot_start = slot_start.astimezone(UTC)
-    minutes = _slot_minutes(scope, visit.clinician_id, slot_start)
+    window = _offering_window(scope, visit.clinician_id, slot_start)
     visit.slot_start = slot_start
-    visit.slot_end = slot_start + timedelta(minutes=minutes)
+    visit.slot_end = slot_start + timedelta(minutes=window.slot_minutes)
     visit.held_slot = slot_start
+    visit.time_zone = window.time_zone
     visit.reminder_sent_at = None
     visit.updated_at = scope.clock.now()
     visit.version += 1

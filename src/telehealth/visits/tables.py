@@ -56,6 +56,9 @@ class Visit(Base):
     status: Mapped[str] = mapped_column(String(16))
     slot_start: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     slot_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The IANA time zone of the availability the slot was offered in: the clinician's day,
+    # which decides whether the visit is on today's schedule.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     held_slot: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # What the booking was decided on (no identifiers: state codes and clinical categories).
     intake: Mapped[dict[str, Any]] = mapped_column(JSON)
