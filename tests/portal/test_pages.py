@@ -326,17 +326,24 @@ def test_audit_search_is_for_administrators_and_is_audited(
     status, html = _page(client, world, "admin", "/admin/audit")
     assert status == 200
     patient = str(world["patient_a"].patient_id)
+    read = client.get(f"/v1/patients/{patient}", headers=world["clinician_a"].headers)
+    assert read.status_code == 200
     status, html = _form(
-        client, world, "admin", "/admin/audit", {"patient_id": patient, "action": "create"}
+        client, world, "admin", "/admin/audit", {"patient_id": patient, "action": "read"}
     )
     assert status == 200
-    assert "matching events" in html
-    assert "patient" in html
+    assert "1 matching events" in html
+    clinician = world["clinician_a"].user_id.hex[:8]
+    assert (
+        f"<td>read</td><td>success</td><td>patient <code>{patient[:8]}</code></td>"
+        f"<td><code>{clinician}</code> clinician</td><td><code>{patient[:8]}</code></td>"
+    ) in html
     bad, html = _form(client, world, "admin", "/admin/audit", {"patient_id": "not-an-id"})
     assert bad == 422
     assert "not a valid identifier" in html
     _, other = _form(client, world, "other_admin", "/admin/audit", {"patient_id": patient})
     assert "0 matching events" in other
+    assert "No events match." in other
     with scope_for(world.settings, world.clock) as scope:
         exports = (
             scope.session.query(AuditRow)

@@ -8,12 +8,14 @@ answered with an error page; the service has already audited it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
+from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from telehealth.audit.model import Action, ShownEvent
 from telehealth.errors import DomainError, ErrorCode
@@ -442,8 +444,10 @@ def queues_page(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLR
 
 
 def _audit_context(scope: Scope, query: service.AuditQuery, searched: bool) -> dict[str, Any]:
+    events = service.search_audit(scope, query)
     return {
-        "rows": [_audit_line(event) for event in service.search_audit(scope, query)],
+        "count": len(events),
+        "rows": _audit_rows(events),
         "query": query,
         "actions": [a.value for a in Action],
         "searched": searched,
@@ -451,20 +455,51 @@ def _audit_context(scope: Scope, query: service.AuditQuery, searched: bool) -> d
     }
 
 
-def _audit_line(event: ShownEvent) -> tuple[str, ...]:
-    """One event as the table shows it, formatted here rather than cell by cell in the
-    template (the log lists up to 500 rows)."""
+def _audit_rows(events: Sequence[ShownEvent]) -> Markup:
+    """The events as the table's rows, one piece of HTML. The log lists up to 500 rows, and
+    escaping each of their cells through the template cost more than the rest of the page;
+    here each cell is escaped as plain text and the rows joined once."""
+    return Markup("".join(_audit_row(event) for event in events))  # noqa: S704 - escaped
+
+
+def _audit_row(event: ShownEvent) -> str:
+    role = event.actor_role if event.actor_id and event.actor_role else ""
     return (
-        event.at.strftime("%Y-%m-%d %H:%M:%S"),
-        event.action,
-        event.outcome,
-        event.object_type,
-        event.object_id[:8] if event.object_id else "",
-        str(event.actor_id)[:8] if event.actor_id else "",
-        event.actor_role or "",
-        str(event.patient_id)[:8] if event.patient_id else "",
-        ", ".join(f"{key}={value}" for key, value in (event.detail or {}).items()),
+        f"<tr><td>{_second(event.at)}</td><td>{escape(event.action)}</td>"
+        f"<td>{escape(event.outcome)}</td>"
+        f"<td>{escape(event.object_type)}{_code(event.object_id, ' ')}</td>"
+        f"<td>{_code(_hex(event.actor_id), '')}{' ' + escape(role) if role else ''}</td>"
+        f"<td>{_code(_hex(event.patient_id), '')}</td>"
+        f"<td>{escape(_detail(event))}</td></tr>\n"
     )
+
+
+def _code(value: str | None, before: str) -> str:
+    """An identifier's first eight characters as code, or a dash where the cell has none
+    (nothing after an object's type)."""
+    if not value:
+        return "" if before else "—"
+    return f"{before}<code>{escape(value[:8])}</code>"
+
+
+def _hex(value: uuid.UUID | None) -> str | None:
+    return value.hex if value is not None else None
+
+
+def _second(at: datetime) -> str:
+    """``at.strftime("%Y-%m-%d %H:%M:%S")`` from the fields, at a quarter of strftime's cost."""
+    return "%04d-%02d-%02d %02d:%02d:%02d" % (  # noqa: UP031
+        at.year,
+        at.month,
+        at.day,
+        at.hour,
+        at.minute,
+        at.second,
+    )
+
+
+def _detail(event: ShownEvent) -> str:
+    return ", ".join(f"{key}={value}" for key, value in (event.detail or {}).items())
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)
