@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from telehealth.audit.model import Action, ShownEvent
+from telehealth.clock import stamp
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import CONTROLLED_SCHEDULES, US_STATES, Actor, LicenseKind, Role
 from telehealth.portal import service
@@ -465,7 +466,7 @@ def _audit_rows(events: Sequence[ShownEvent]) -> Markup:
 def _audit_row(event: ShownEvent) -> str:
     role = event.actor_role if event.actor_id and event.actor_role else ""
     return (
-        f"<tr><td>{_second(event.at)}</td><td>{escape(event.action)}</td>"
+        f"<tr><td>{stamp(event.at, seconds=True)}</td><td>{escape(event.action)}</td>"
         f"<td>{escape(event.outcome)}</td>"
         f"<td>{escape(event.object_type)}{_code(event.object_id, ' ')}</td>"
         f"<td>{_code(_hex(event.actor_id), '')}{' ' + escape(role) if role else ''}</td>"
@@ -484,18 +485,6 @@ def _code(value: str | None, before: str) -> str:
 
 def _hex(value: uuid.UUID | None) -> str | None:
     return value.hex if value is not None else None
-
-
-def _second(at: datetime) -> str:
-    """``at.strftime("%Y-%m-%d %H:%M:%S")`` from the fields, at a quarter of strftime's cost."""
-    return "%04d-%02d-%02d %02d:%02d:%02d" % (  # noqa: UP031
-        at.year,
-        at.month,
-        at.day,
-        at.hour,
-        at.minute,
-        at.second,
-    )
 
 
 def _detail(event: ShownEvent) -> str:
