@@ -464,27 +464,25 @@ def _audit_rows(events: Sequence[ShownEvent]) -> Markup:
 
 
 def _audit_row(event: ShownEvent) -> str:
-    role = event.actor_role if event.actor_id and event.actor_role else ""
+    target = escape(event.object_type)
+    if event.object_id:
+        target += " " + _short(event.object_id)
+    actor = "—"
+    if event.actor_id:
+        actor = _short(event.actor_id.hex)
+        if event.actor_role:
+            actor += " " + escape(event.actor_role)
+    patient = _short(event.patient_id.hex) if event.patient_id else "—"
     return (
         f"<tr><td>{stamp(event.at, seconds=True)}</td><td>{escape(event.action)}</td>"
-        f"<td>{escape(event.outcome)}</td>"
-        f"<td>{escape(event.object_type)}{_code(event.object_id, ' ')}</td>"
-        f"<td>{_code(_hex(event.actor_id), '')}{' ' + escape(role) if role else ''}</td>"
-        f"<td>{_code(_hex(event.patient_id), '')}</td>"
-        f"<td>{escape(_detail(event))}</td></tr>\n"
+        f"<td>{escape(event.outcome)}</td><td>{target}</td><td>{actor}</td>"
+        f"<td>{patient}</td><td>{escape(_detail(event))}</td></tr>\n"
     )
 
 
-def _code(value: str | None, before: str) -> str:
-    """An identifier's first eight characters as code, or a dash where the cell has none
-    (nothing after an object's type)."""
-    if not value:
-        return "" if before else "—"
-    return f"{before}<code>{escape(value[:8])}</code>"
-
-
-def _hex(value: uuid.UUID | None) -> str | None:
-    return value.hex if value is not None else None
+def _short(identifier: str) -> str:
+    """An identifier's first eight characters, as code."""
+    return f"<code>{escape(identifier[:8])}</code>"
 
 
 def _detail(event: ShownEvent) -> str:
