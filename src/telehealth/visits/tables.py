@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telehealth.db.base import Base, UTCDateTime, new_id
+from telehealth.visits.model import zone
 
 
 class AvailabilityWindow(Base):
@@ -74,6 +75,11 @@ class Visit(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    @property
+    def local_start(self) -> datetime:
+        """The slot's start on the clock of its time zone (the clinician's), as pages show it."""
+        return self.slot_start.astimezone(zone(self.time_zone))
 
 
 class Participant(Base):

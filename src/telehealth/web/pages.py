@@ -7,10 +7,8 @@ without a valid session redirects to sign-in instead of answering 401.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,14 +25,6 @@ from telehealth.web.scoped import ScopedRoute, request_scope
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-
-
-def in_zone(at: datetime, time_zone: str) -> datetime:
-    """``at`` on the clock of an IANA time zone, for pages to show (``%Z`` names the zone)."""
-    return at.astimezone(ZoneInfo(time_zone))
-
-
-templates.env.filters["in_zone"] = in_zone
 
 router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
 
