@@ -39,11 +39,12 @@ class Live:
         clinician = world["clinician_a"].user_id
         with acting(services, world["coordinator"].user_id) as scope:
             if not service.windows(scope, clinician):
+                zone = _noon_zone(scope.clock.now())
                 for weekday in range(7):
                     service.add_window(
                         scope,
                         clinician,
-                        model.WeeklyWindow("UTC", weekday, wall(0, 0), wall(23, 30), 30),
+                        model.WeeklyWindow(zone, weekday, wall(0, 0), wall(23, 30), 30),
                     )
         with acting(services, world["coordinator"].user_id) as scope:
             now = scope.clock.now()
@@ -71,3 +72,11 @@ def live_server(template: Path, workdir: Path) -> Iterator[Live]:
     app = create_app(probe)
     with serving(app) as url:
         yield Live(url, app, world)
+
+
+def _noon_zone(now: datetime) -> str:
+    """A fixed-offset zone whose clock reads about noon now, so that the next free slot is on
+    the clinician's today at whatever hour (UTC) the tests run. The Etc zones' signs are
+    POSIX's: ``Etc/GMT-12`` is twelve hours east of UTC."""
+    hours_east = 12 - now.hour
+    return f"Etc/GMT{-hours_east:+d}"
