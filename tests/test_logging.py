@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from telehealth.clock import FrozenClock
 from telehealth.config import Settings
 from tests.support import World
 
@@ -20,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
 import json, logging, sys
+from datetime import datetime
 from fastapi.testclient import TestClient
 from telehealth.app import create_app
+from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
 from telehealth.logging import configure_logging, get_logger
 
@@ -34,7 +37,9 @@ settings = Settings(
     public_url="http://testserver", api_token_minutes=1440,
 )
 answers = []
-with TestClient(create_app(settings)) as client:
+# The tokens were made on the test's frozen clock: the child reads the same one, never the real.
+clock = FrozenClock(datetime.fromisoformat(ask["now"]))
+with TestClient(create_app(settings, clock=clock)) as client:
     for path, token in ask["requests"]:
         response = client.get(path, headers={"Authorization": f"Bearer {token}"})
         answers.append([response.status_code, response.headers["x-request-id"]])
@@ -43,8 +48,11 @@ print(json.dumps(answers))
 """
 
 
-def _serve(settings: Settings, requests: list[tuple[str, str]]) -> tuple[list[Any], list[str]]:
+def _serve(
+    settings: Settings, clock: FrozenClock, requests: list[tuple[str, str]]
+) -> tuple[list[Any], list[str]]:
     ask = {
+        "now": clock.now().isoformat(),
         "data_dir": str(settings.data_dir),
         "database_url": settings.effective_database_url,
         "requests": requests,
@@ -60,12 +68,14 @@ def _serve(settings: Settings, requests: list[tuple[str, str]]) -> tuple[list[An
     return json.loads(done.stdout), done.stderr.splitlines()
 
 
-def test_each_request_logs_one_json_line_without_phi(settings: Settings, world: World) -> None:
+def test_each_request_logs_one_json_line_without_phi(
+    settings: Settings, clock: FrozenClock, world: World
+) -> None:
     patient = world["patient_a"]
     own = f"/v1/patients/{patient.patient_id}"
     hidden = f"/v1/patients/{world['patient_b'].patient_id}?name=CanaryB"
     answers, stderr = _serve(
-        settings, [(own, patient.token), (hidden, patient.token), (own, "not-a-token")]
+        settings, clock, [(own, patient.token), (hidden, patient.token), (own, "not-a-token")]
     )
     assert [status for status, _ in answers] == [200, 404, 401]
     lines = [json.loads(line) for line in stderr if line.startswith("{")]
@@ -84,9 +94,11 @@ def test_each_request_logs_one_json_line_without_phi(settings: Settings, world: 
     assert masked["state"] == "TX"
 
 
-def test_an_unmatched_path_is_logged_without_its_path(settings: Settings, world: World) -> None:
+def test_an_unmatched_path_is_logged_without_its_path(
+    settings: Settings, clock: FrozenClock, world: World
+) -> None:
     path = f"/v1/no-such-thing/{uuid.uuid4()}"
-    answers, stderr = _serve(settings, [(path, world["patient_a"].token)])
+    answers, stderr = _serve(settings, clock, [(path, world["patient_a"].token)])
     assert answers[0][0] == 404
     [line] = [json.loads(s) for s in stderr if s.startswith("{") and '"request"' in s]
     assert line["route"] == "unmatched"
