@@ -15,7 +15,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from telehealth.audit.tables import AuditRow
 from telehealth.web.inventory import iter_routes
 from telehealth.web.scoped import ScopedRoute
 from tests.access import matrix_monitoring, matrix_portal, matrix_review, matrix_visits
@@ -123,18 +125,49 @@ def _call(
     return client.request(method, path, headers=headers, json=body)
 
 
-def _shape(response: Any) -> tuple[int, str, tuple[str, ...]]:
-    body = response.json()
-    body.pop("request_id", None)
-    names = tuple(
-        sorted(k for k in response.headers if k not in {"x-request-id", "date", "content-length"})
+# The ids in an object route's path: UUIDs and upload ids (32 hex digits).
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}")
+# Audit fields that differ between any two requests: when, which request, where in the chain.
+_PER_REQUEST = {"at", "request_id", "chain", "seq", "prev_hash", "hash", "object_id"}
+
+
+def _missing_variants(path: str) -> list[str]:
+    """The path with each of its ids in turn replaced by one that names nothing."""
+    variants = []
+    for found in _ID.finditer(path):
+        fresh = uuid.uuid4()
+        stand_in = str(fresh) if "-" in found.group() else fresh.hex
+        variants.append(path[: found.start()] + stand_in + path[found.end() :])
+    return variants
+
+
+def _answer(response: Any, request_id: str) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """Everything a client sees but the date: status, body bytes, every header and its value,
+    with the request's own id blanked."""
+    headers = sorted(
+        (k, v.replace(request_id, "{id}")) for k, v in response.headers.items() if k != "date"
     )
-    return response.status_code, repr(sorted(body.items())), names
+    return response.status_code, response.content.replace(request_id.encode(), b"{id}"), headers
+
+
+def _probe_id() -> str:
+    # A request id of the client's choosing, all of one length, so bodies carrying it compare.
+    return f"probe-{uuid.uuid4().hex}"
+
+
+def _audit_rows(app: FastAPI, request_id: str) -> list[dict[str, Any]]:
+    query = select(AuditRow).where(AuditRow.request_id == request_id).order_by(AuditRow.at)
+    with app.state.services.engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [{k: v for k, v in row.items() if k not in _PER_REQUEST} for row in rows]
 
 
 def test_no_outsider_reaches_patient_a_and_misses_look_alike(
-    client: TestClient, world: World
+    app: FastAPI, client: TestClient, world: World
 ) -> None:
+    # A hidden object must answer byte for byte as a missing one (the request id is the
+    # client's own here, so it is the same in both), and the audit rows it leaves in another
+    # organization's log must not tell the two apart either.
     attempts = 0
     leaks: list[str] = []
     for (method, template), entry in MATRIX.items():
@@ -142,15 +175,26 @@ def test_no_outsider_reaches_patient_a_and_misses_look_alike(
             continue
         assert entry.target is not None
         real = entry.target(world)
-        fake = real.replace(patient_a_id(world), str(uuid.uuid4()))
+        missing_paths = _missing_variants(real)
+        assert missing_paths, template
         for key in OUTSIDERS:
-            headers = world[key].headers
-            got = _call(client, method, real, headers, entry.body)
-            missing = _call(client, method, fake, headers, entry.body)
-            attempts += 1
-            if got.status_code < 400 or _shape(got) != _shape(missing):
-                leaks.append(f"{key} {method} {template} -> {got.status_code}")
+            probe = _probe_id()
+            got = _call(
+                client, method, real, {**world[key].headers, "X-Request-Id": probe}, entry.body
+            )
             assert "Canary" not in got.text
+            attempts += 1
+            if got.status_code < 400:
+                leaks.append(f"{key} {method} {template} -> {got.status_code}")
+                continue
+            for fake in missing_paths:
+                blind = _probe_id()
+                headers = {**world[key].headers, "X-Request-Id": blind}
+                missing = _call(client, method, fake, headers, entry.body)
+                if _answer(got, probe) != _answer(missing, blind):
+                    leaks.append(f"{key} {method} {template}: {got.text} != {missing.text}")
+                if key.startswith("other_") and _audit_rows(app, probe) != _audit_rows(app, blind):
+                    leaks.append(f"{key} {method} {template}: audit rows differ")
         anonymous = _call(client, method, real, {}, entry.body)
         assert anonymous.status_code == 401
     assert attempts > 0
@@ -259,3 +303,23 @@ def test_break_glass_grants_time_limited_audited_access(
         headers=world["admin"].headers,
     )
     assert again.status_code == 409
+
+
+def test_someone_elses_notification_answers_like_a_missing_one(
+    client: TestClient, world: World
+) -> None:
+    booking = matrix_visits.visit_of_patient_a("notified")
+    assert booking.target is not None
+    booking.target(world)  # patient A is told of the booking
+    inbox = client.get("/v1/notifications", headers=world["patient_a"].headers).json()
+    assert inbox, "the booking left patient A a notification"
+    theirs = f"/v1/notifications/{inbox[0]['id']}/read"
+    for key in OUTSIDERS:
+        probe, blind = _probe_id(), _probe_id()
+        got = client.post(theirs, headers={**world[key].headers, "X-Request-Id": probe})
+        missing = client.post(
+            f"/v1/notifications/{uuid.uuid4()}/read",
+            headers={**world[key].headers, "X-Request-Id": blind},
+        )
+        assert got.status_code == 404
+        assert _answer(got, probe) == _answer(missing, blind)

@@ -167,9 +167,29 @@ def test_other_types_are_refused(head: bytes) -> None:
 
 
 def test_declared_types_outside_the_list_are_refused() -> None:
-    assert media.declared_kind("image/png") is MediaKind.IMAGE
-    assert media.declared_kind(None) is None
-    assert _error(media.declared_kind, "text/html").code is ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    assert media.declared_type("image/png") == "image/png"
+    assert media.declared_type("application/json; charset=utf-8") == "application/fhir+json"
+    assert media.declared_type(None) is None
+    assert _error(media.declared_type, "text/html").code is ErrorCode.UNSUPPORTED_MEDIA_TYPE
+
+
+def test_content_must_be_of_the_declared_type_not_only_its_kind() -> None:
+    jpeg = media.sniff(b"\xff\xd8\xff\xe0" + bytes(12))
+    media.check_declared(jpeg, "image/jpeg", "image")
+    media.check_declared(jpeg, None, "image")  # an upload opened before types were kept
+    media.check_declared(jpeg, None, None)
+    refused = _error(media.check_declared, jpeg, "image/png", "image")
+    assert refused.code is ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    assert _error(media.check_declared, jpeg, None, "document").code is refused.code
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_lab_results_with_non_json_numbers_are_refused(constant: str) -> None:
+    doc = (
+        '{"resourceType": "Observation", "status": "final", "code": {"text": "Hb"}, '
+        f'"valueQuantity": {{"value": {constant}}}}}'
+    )
+    assert _error(media.check_observation, doc.encode()).code is ErrorCode.INVALID_INPUT
 
 
 @pytest.mark.parametrize(("fmt", "content_type"), [("JPEG", "image/jpeg"), ("PNG", "image/png")])

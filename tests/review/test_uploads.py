@@ -263,7 +263,12 @@ def test_content_type_and_body_rules(client: TestClient, world: World) -> None:
         (b"%PDF-1.7\n" + bytes(200), "image/png", 415),  # declared a photo, sent a PDF
         (b"<html><script>alert(1)</script>" + bytes(100), None, 415),
         (b"\xff\xd8\xff\xe0" + os.urandom(400), "image/jpeg", 422),  # a corrupt JPEG
+        (image_with_gps("JPEG"), "image/png", 415),  # the right kind, the wrong type
+        (image_with_gps("PNG"), "image/jpeg", 415),
+        (observation(valueQuantity={"value": float("nan")}), "application/fhir+json", 422),
+        (observation(valueQuantity={"value": float("-inf")}), None, 422),
     ],
+    ids=["pdf-as-png", "html", "corrupt-jpeg", "jpeg-as-png", "png-as-jpeg", "nan", "infinity"],
 )
 def test_refused_content_leaves_nothing_behind(
     client: TestClient,

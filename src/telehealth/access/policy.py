@@ -37,6 +37,21 @@ def may_read_patient(actor: Actor, facts: PatientFacts) -> bool:
     return actor.role in (Role.COORDINATOR, Role.ADMIN)
 
 
+def may_start_care(actor: Actor, facts: PatientFacts) -> bool:
+    """Whether the actor may do what leaves a clinician lastingly tied to the patient (booking a
+    visit, which joins the care team; enrolling in monitoring; originating a case).
+
+    That needs a standing relationship: the patient themself, a coordinator of their
+    organization, or a clinician already caring for them. Break-glass access is time-limited
+    and must stay so; it never reaches this, or it would outlive its grant.
+    """
+    if actor.role is Role.CLINICIAN:
+        return actor.org_id == facts.org_id and facts.in_care_of_actor
+    if actor.role is Role.ADMIN:
+        return False
+    return may_read_patient(actor, facts)
+
+
 def may_update_patient(actor: Actor, facts: PatientFacts) -> bool:
     # Demographics are maintained by the patient, their clinicians and coordinators;
     # administrators manage accounts, not records.

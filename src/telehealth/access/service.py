@@ -67,20 +67,45 @@ def patient_facts(scope: Scope, actor: Actor, patient: Patient) -> policy.Patien
 
 
 def record_denial(
-    scope: Scope, kind: str, object_id: object | None, patient_id: uuid.UUID | None = None
+    scope: Scope,
+    kind: str,
+    object_id: object | None,
+    patient_id: uuid.UUID | None = None,
+    *,
+    patient_org_id: uuid.UUID | None = None,
 ) -> None:
-    """Audits a refused or missing object; the record survives the request's rollback."""
+    """Audits a refused or missing object; the record survives the request's rollback.
+
+    The row lands in the actor's organization's log, so it names the patient only when the
+    patient (of organization ``patient_org_id``) belongs to that organization: another
+    organization's patient id would link the two tenants, and a field that is set for an
+    object of another organization but empty for an id that does not exist would tell a
+    prober which of their guesses exist.
+    """
+    actor = scope.actor
+    same_org = actor is not None and patient_org_id is not None and patient_org_id == actor.org_id
     scope.audit.record(
         Action.ACCESS_DENIED,
         kind,
         object_id,
         outcome=Outcome.DENIED,
-        patient_id=patient_id,
+        patient_id=patient_id if same_org else None,
         durable=True,
     )
 
 
 def readable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
+    patient = patient_if_readable(scope, patient_id)
+    if patient is None:
+        record_denial(scope, "patient", patient_id, None)
+        raise not_found("patient")
+    return patient
+
+
+def patient_if_readable(scope: Scope, patient_id: uuid.UUID) -> Patient | None:
+    """The patient if the actor may read them (break-glass use is audited), else None -- for
+    loaders of an object that belongs to a patient, which report a hidden patient as their own
+    object not found, exactly like a missing one."""
     actor = scope.require_actor()
     key = ("readable_patient", actor.user_id, patient_id)
     known: Patient | None = scope.memo.get(key)
@@ -88,12 +113,10 @@ def readable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
         return known
     patient = patient_record(scope, patient_id)
     if patient is None:
-        record_denial(scope, "patient", patient_id, None)
-        raise not_found("patient")
+        return None
     facts = patient_facts(scope, actor, patient)
     if not policy.may_read_patient(actor, facts):
-        record_denial(scope, "patient", patient_id, None)
-        raise not_found("patient")
+        return None
     if facts.break_glass_active:
         scope.audit.record(
             Action.BREAK_GLASS, "patient", patient.id, patient_id=patient.id, detail={"use": "read"}
@@ -109,6 +132,20 @@ def writable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
         record_denial(scope, "patient", patient_id, None)
         raise not_found("patient")
     return patient
+
+
+def require_standing_relationship(scope: Scope, patient: Patient, action: str) -> None:
+    """Refuses ``action`` unless the actor has a standing relationship with the patient
+    (:func:`policy.may_start_care`): the patient, who is readable, is not hidden, so this is a
+    refusal, not a not-found."""
+    actor = scope.require_actor()
+    if not policy.may_start_care(actor, patient_facts(scope, actor, patient)):
+        record_denial(scope, "patient", patient.id, patient.id, patient_org_id=patient.org_id)
+        raise DomainError(
+            ErrorCode.FORBIDDEN,
+            f"{action} needs a standing relationship with the patient; "
+            "emergency access does not give one",
+        )
 
 
 def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Patient]:

@@ -63,24 +63,35 @@ def _may_read(scope: Scope, actor: Actor, enrollment: Enrollment) -> bool:
     return True
 
 
-def readable_enrollment(
-    scope: Scope, enrollment_id: uuid.UUID, kind: str = "enrollment"
-) -> Enrollment:
+def _enrollment(scope: Scope, enrollment_id: uuid.UUID) -> tuple[Enrollment | None, bool]:
+    """The enrollment (None when missing) and whether the actor may read it."""
     actor = scope.require_actor()
     key = ("readable_enrollment", actor.user_id, enrollment_id)
     known: Enrollment | None = scope.memo.get(key)
     if known is not None:
-        return known
+        return known, True
     found = repository.enrollment(scope.session, enrollment_id)
     if found is None or not _may_read(scope, actor, found):
-        access.record_denial(
-            scope,
-            "monitoring_enrollment",
-            enrollment_id,
-            found.patient_id if found is not None else None,
-        )
-        raise not_found(kind)
+        return found, False
     scope.memo[key] = found
+    return found, True
+
+
+def _refusal(
+    scope: Scope, kind: str, object_id: uuid.UUID, enrollment: Enrollment | None, missing: str
+) -> DomainError:
+    """Audits the denial of the object asked for (never of the enrollment behind it, whose id
+    only a hidden object would reveal) and gives the not-found error."""
+    patient_id = enrollment.patient_id if enrollment is not None else None
+    org_id = enrollment.org_id if enrollment is not None else None
+    access.record_denial(scope, kind, object_id, patient_id, patient_org_id=org_id)
+    return not_found(missing)
+
+
+def readable_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
+    found, readable = _enrollment(scope, enrollment_id)
+    if found is None or not readable:
+        raise _refusal(scope, "monitoring_enrollment", enrollment_id, found, "enrollment")
     return found
 
 
@@ -98,18 +109,22 @@ def clinical_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
 
 def readable_alert(scope: Scope, alert_id: uuid.UUID) -> tuple[Alert, Enrollment]:
     found = repository.alert(scope.session, alert_id)
-    if found is None:
-        access.record_denial(scope, "monitoring_alert", alert_id, None)
-        raise not_found("alert")
-    return found, readable_enrollment(scope, found.enrollment_id, kind="alert")
+    enrollment, readable = (
+        (None, False) if found is None else _enrollment(scope, found.enrollment_id)
+    )
+    if found is None or enrollment is None or not readable:
+        raise _refusal(scope, "monitoring_alert", alert_id, enrollment, "alert")
+    return found, enrollment
 
 
 def readable_device(scope: Scope, device_id: uuid.UUID) -> tuple[Device, Enrollment]:
     found = repository.device(scope.session, device_id)
-    if found is None:
-        access.record_denial(scope, "monitoring_device", device_id, None)
-        raise not_found("device")
-    return found, readable_enrollment(scope, found.enrollment_id, kind="device")
+    enrollment, readable = (
+        (None, False) if found is None else _enrollment(scope, found.enrollment_id)
+    )
+    if found is None or enrollment is None or not readable:
+        raise _refusal(scope, "monitoring_device", device_id, enrollment, "device")
+    return found, enrollment
 
 
 # --- enrollment -------------------------------------------------------------------------------
@@ -130,6 +145,8 @@ def enroll(scope: Scope, patient_id: uuid.UUID, data: EnrollmentInput) -> Enroll
     patient = access.readable_patient(scope, patient_id)
     actor = scope.require_actor()
     _require_role(actor, (Role.CLINICIAN,), "enrollment")
+    # The enrolling clinician keeps reaching the enrollment (see _may_read).
+    access.require_standing_relationship(scope, patient, "enrollment")
     now = scope.clock.now()
     if data.episode_end is not None and data.episode_end < data.episode_start:
         raise DomainError(

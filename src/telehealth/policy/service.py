@@ -98,20 +98,22 @@ def readable_decision(scope: Scope, decision_id: uuid.UUID) -> DecisionRecord:
     also follow the patient's access rules."""
     actor = scope.require_actor()
     record = scope.session.get(DecisionRecord, decision_id)
-    visible = (
-        record is not None
-        and record.org_id == actor.org_id
-        and (
-            record.requested_by == actor.user_id
-            or actor.role in (Role.COORDINATOR, Role.ADMIN)
-            or (record.patient_id is not None and actor.role is not Role.PATIENT)
-            or (record.patient_id is not None and record.patient_id == actor.patient_id)
-        )
-    )
-    if record is None or not visible:
-        scope.audit.record(Action.ACCESS_DENIED, "decision", decision_id, durable=True)
+    if record is None or not _may_read_decision(scope, actor, record):
+        access.record_denial(scope, "decision", decision_id)
         raise not_found("decision")
-    if record.patient_id is not None and record.requested_by != actor.user_id:
-        access.readable_patient(scope, record.patient_id)
     scope.audit.record(Action.READ, "decision", record.id, patient_id=record.patient_id)
     return record
+
+
+def _may_read_decision(scope: Scope, actor: Actor, record: DecisionRecord) -> bool:
+    if record.org_id != actor.org_id:
+        return False
+    if record.requested_by == actor.user_id:
+        return True
+    if record.patient_id is None:
+        return actor.role in (Role.COORDINATOR, Role.ADMIN)
+    if actor.role is Role.PATIENT and record.patient_id != actor.patient_id:
+        return False
+    # A decision about a patient the actor may not read is hidden like a missing one (never
+    # "patient not found", which would tell the two apart).
+    return access.patient_if_readable(scope, record.patient_id) is not None

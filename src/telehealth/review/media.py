@@ -22,13 +22,22 @@ from telehealth.review.model import MediaKind
 # Enough leading bytes to recognise every accepted format.
 SNIFF_BYTES = 16
 
-# Declared types (Upload-Metadata ``filetype``) a client may announce, by kind.
-DECLARED_TYPES: dict[str, MediaKind] = {
+# Declared types (Upload-Metadata ``filetype``) a client may announce, each with the type its
+# content must be found to be: a declared type the bytes contradict is refused.
+DECLARED_TYPES: dict[str, str] = {
+    "image/jpeg": "image/jpeg",
+    "image/png": "image/png",
+    "application/pdf": "application/pdf",
+    "application/fhir+json": "application/fhir+json",
+    "application/json": "application/fhir+json",
+    "video/mp4": "video/mp4",
+}
+# The kind of each type :func:`sniff` recognises.
+KINDS: dict[str, MediaKind] = {
     "image/jpeg": MediaKind.IMAGE,
     "image/png": MediaKind.IMAGE,
     "application/pdf": MediaKind.DOCUMENT,
     "application/fhir+json": MediaKind.OBSERVATION,
-    "application/json": MediaKind.OBSERVATION,
     "video/mp4": MediaKind.VIDEO,
 }
 OBSERVATION_STATUSES = frozenset(
@@ -59,29 +68,43 @@ def invalid(message: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_INPUT, message)
 
 
-def declared_kind(filetype: str | None) -> MediaKind | None:
-    """The kind a declared type stands for; an unknown declared type is refused up front."""
+def declared_type(filetype: str | None) -> str | None:
+    """The type a declared type stands for; an unknown declared type is refused up front."""
     if not filetype:
         return None
-    kind = DECLARED_TYPES.get(filetype.split(";", 1)[0].strip().lower())
-    if kind is None:
+    content_type = DECLARED_TYPES.get(filetype.split(";", 1)[0].strip().lower())
+    if content_type is None:
         raise unsupported()
-    return kind
+    return content_type
 
 
 def sniff(head: bytes) -> Sniffed:
     """Identify a file from its first bytes. Anything unrecognised is refused."""
+    content_type = _sniffed_type(head)
+    return Sniffed(KINDS[content_type], content_type)
+
+
+def _sniffed_type(head: bytes) -> str:
     if head.startswith(b"\xff\xd8\xff"):
-        return Sniffed(MediaKind.IMAGE, "image/jpeg")
+        return "image/jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return Sniffed(MediaKind.IMAGE, "image/png")
+        return "image/png"
     if head.startswith(b"%PDF-"):
-        return Sniffed(MediaKind.DOCUMENT, "application/pdf")
+        return "application/pdf"
     if len(head) >= 12 and head[4:8] == b"ftyp":
-        return Sniffed(MediaKind.VIDEO, "video/mp4")
+        return "video/mp4"
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-        return Sniffed(MediaKind.OBSERVATION, "application/fhir+json")
+        return "application/fhir+json"
     raise unsupported()
+
+
+def check_declared(sniffed: Sniffed, declared_type: str | None, declared_kind: str | None) -> None:
+    """Refuses content that contradicts its declared type (a JPEG declared as a PNG) or, for an
+    upload opened before the declared type itself was kept, its declared kind."""
+    if (declared_type is not None and declared_type != sniffed.content_type) or (
+        declared_kind is not None and declared_kind != sniffed.kind.value
+    ):
+        raise unsupported("the content does not match the declared file type")
 
 
 def reencode_image(data: bytes, content_type: str, max_pixels: int) -> bytes:
@@ -120,7 +143,7 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
 def check_observation(data: bytes) -> None:
     """A FHIR R4 Observation resource: JSON object with resourceType, status and code."""
     try:
-        doc: Any = json.loads(data.decode("utf-8-sig"))
+        doc: Any = json.loads(data.decode("utf-8-sig"), parse_constant=_not_json)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise invalid("the lab result is not valid JSON") from None
     if not isinstance(doc, dict) or doc.get("resourceType") != "Observation":
@@ -130,3 +153,9 @@ def check_observation(data: bytes) -> None:
     code = doc.get("code")
     if not isinstance(code, dict) or not (code.get("coding") or code.get("text")):
         raise invalid("the Observation needs a code")
+
+
+def _not_json(constant: str) -> None:
+    # Python's parser accepts NaN and (-)Infinity, which JSON (RFC 8259) does not have: a
+    # result carrying one is not a value anyone can chart or compare.
+    raise ValueError(f"{constant} is not a JSON number")

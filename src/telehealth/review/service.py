@@ -196,7 +196,10 @@ def _case_patient(scope: Scope, actor: Actor, requested: uuid.UUID | None) -> uu
             raise DomainError(
                 ErrorCode.INVALID_INPUT, "an e-consult names its patient", field="patient_id"
             )
-        return access.readable_patient(scope, requested).id
+        patient = access.readable_patient(scope, requested)
+        # The originator keeps reading the case (see _reads_case).
+        access.require_standing_relationship(scope, patient, "an e-consult")
+        return patient.id
     raise DomainError(ErrorCode.FORBIDDEN, "cases are submitted by patients or clinicians")
 
 

@@ -101,6 +101,8 @@ class ReviewUpload(Base):
     length: Mapped[int] = mapped_column(BigInteger)
     filename: Mapped[str] = mapped_column(String(200))
     declared_kind: Mapped[str | None] = mapped_column(String(16))
+    # The type the content must be found to be (None: none declared, or opened before it was kept).
+    declared_type: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))  # open | complete | failed
     blob_id: Mapped[str] = mapped_column(String(32))
     media_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("review_media.id"))

@@ -187,8 +187,9 @@ def create_upload(
     limits = storage.settings
     if length > limits.max_upload_bytes:
         raise DomainError(ErrorCode.PAYLOAD_TOO_LARGE, "the file is larger than allowed")
-    declared = media_checks.declared_kind(meta.get("filetype") or meta.get("type"))
-    if declared is not None and length > limits.max_bytes_for(declared):
+    declared = media_checks.declared_type(meta.get("filetype") or meta.get("type"))
+    declared_kind = media_checks.KINDS[declared] if declared is not None else None
+    if declared_kind is not None and length > limits.max_bytes_for(declared_kind):
         raise DomainError(ErrorCode.PAYLOAD_TOO_LARGE, "the file is larger than allowed")
     case = originated_case(scope, case_id)
     model.check_media_open(model.CaseStatus(case.status))
@@ -206,7 +207,8 @@ def create_upload(
         owner_id=actor.user_id,
         length=length,
         filename=model.safe_filename(meta.get("filename") or meta.get("name"), "upload"),
-        declared_kind=declared.value if declared else None,
+        declared_kind=declared_kind.value if declared_kind is not None else None,
+        declared_type=declared,
         status="open",
         blob_id=writer.blob_id,
         created_at=now,
@@ -425,9 +427,8 @@ def _check_type(patch: Patch, head: bytes) -> None:
         )
     try:
         sniffed = media_checks.sniff(head)
-        declared = patch.upload.declared_kind
-        if declared is not None and declared != sniffed.kind.value:
-            raise media_checks.unsupported("the content does not match the declared file type")
+        upload = patch.upload
+        media_checks.check_declared(sniffed, upload.declared_type, upload.declared_kind)
         if patch.upload.length > patch.storage.settings.max_bytes_for(sniffed.kind):
             raise DomainError(ErrorCode.PAYLOAD_TOO_LARGE, "the file is larger than allowed")
     except DomainError as exc:

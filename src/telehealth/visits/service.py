@@ -397,6 +397,8 @@ def book(
     _clinician_in_org(scope, clinician_id)
     if patient.org_id != actor.org_id:
         raise not_found("patient")
+    # Booking puts the clinician on the care team, which outlasts any break-glass grant.
+    access.require_standing_relationship(scope, patient, "booking a visit")
     slot_start = slot_start.astimezone(UTC)
     window = _offering_window(scope, clinician_id, slot_start)
     state = identity.check_state(intake.located_state, "located_state")
