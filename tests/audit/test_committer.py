@@ -159,7 +159,11 @@ def test_a_failing_submission_fails_alone(
 
 
 def test_postgresql_writes_a_batch_as_one_statement(
-    engine: Engine, keys: ChainKeys, clock: FrozenClock, dialect: str, monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
+    keys: ChainKeys,
+    clock: FrozenClock,
+    dialect: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if dialect != "postgresql":
         pytest.skip("the single-statement append is PostgreSQL's")
