@@ -201,7 +201,12 @@ def test_max_batch_bounds_a_transaction(
 
 
 def test_reads_wait_for_the_group_and_writes_commit_their_own_rows(
-    client: Any, world: Any, app: Any, dialect: str, monkeypatch: pytest.MonkeyPatch
+    client: Any,
+    world: Any,
+    app: Any,
+    keys: ChainKeys,
+    dialect: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With the group commit failing, a read that goes through it is refused (no record
     without its audit row) while a write, whose audit rows share its own transaction, still
@@ -220,22 +225,22 @@ def test_reads_wait_for_the_group_and_writes_commit_their_own_rows(
     assert read.status_code == 503
     assert "given_name" not in read.text
 
-    before = _verify(app.state.services.engine)[1]
+    before = _verify(app.state.services.engine, keys)[1]
     page = client.get("/v1/patients", headers=world["coordinator"].headers)
     if dialect == "postgresql":
         assert page.status_code == 503
-        assert _verify(app.state.services.engine)[1] == before
+        assert _verify(app.state.services.engine, keys)[1] == before
     else:
         assert page.status_code == 200, page.text
-        ok, listed = _verify(app.state.services.engine)
+        ok, listed = _verify(app.state.services.engine, keys)
         assert ok
         assert listed > before
 
-    before = _verify(app.state.services.engine)[1]
+    before = _verify(app.state.services.engine, keys)[1]
     write = client.patch(
         target, json={"phone": "+15125550100", "version": 1}, headers=patient.headers
     )
     assert write.status_code == 200, write.text
-    ok, after = _verify(app.state.services.engine)
+    ok, after = _verify(app.state.services.engine, keys)
     assert ok
     assert after == before + 1
