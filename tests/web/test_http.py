@@ -8,6 +8,7 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
+from telehealth.audit.keys import chain_keys
 from telehealth.clock import FrozenClock
 from telehealth.config import DEV_AUDIT_KEYS, DEV_SECRET_KEY, Environment, Settings
 from telehealth.errors import DomainError
@@ -130,6 +131,21 @@ def test_production_refuses_the_development_audit_key(audit_keys: str) -> None:
     with pytest.raises(DomainError) as refused:
         settings.check_secrets()
     assert "TELEHEALTH_AUDIT_KEYS" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("audit_keys", "problem"),
+    [("a1:not base64!", "not valid base64"), ("a1:" + "A" * 20, "not 32 bytes"), (" ", "no keys")],
+)
+def test_malformed_audit_keys_are_refused_without_echoing_them(
+    audit_keys: str, problem: str
+) -> None:
+    with pytest.raises(DomainError) as refused:
+        chain_keys(Settings(audit_keys=audit_keys))
+    assert refused.value.message.startswith("audit keys: ")
+    assert problem in refused.value.message
+    secret = audit_keys.partition(":")[2].strip()
+    assert not secret or secret not in refused.value.message
 
 
 def test_a_server_process_sets_its_startup_heap_aside(settings: Settings) -> None:
