@@ -13,6 +13,7 @@ import pyotp
 from fastapi.testclient import TestClient
 
 from telehealth.audit.committer import make_committer
+from telehealth.audit.keys import chain_keys
 from telehealth.clock import FrozenClock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
@@ -150,7 +151,7 @@ def services_for(world: World) -> Iterator[Services]:
     """Services on the world's own database, for matrix targets that receive only the world."""
     engine = make_engine(world.settings.effective_database_url)
     reader = make_reader(engine, pool_size=2)
-    group = make_committer(engine, reader)
+    group = make_committer(engine, reader, chain_keys(world.settings).current)
     try:
         yield Services(
             settings=world.settings,

@@ -18,7 +18,9 @@ from starlette.types import ASGIApp
 
 from telehealth import __version__
 from telehealth.access.routes import router as access_router
+from telehealth.audit import jobs as audit_jobs
 from telehealth.audit.committer import make_committer
+from telehealth.audit.keys import chain_keys
 from telehealth.audit.routes import router as audit_router
 from telehealth.clock import Clock, SystemClock
 from telehealth.config import Settings
@@ -52,7 +54,7 @@ def healthz() -> dict[str, str]:
 
 
 # Importing a capability's jobs module registers its periodic jobs.
-JOB_MODULES = (monitoring_jobs, review_jobs, visits_jobs)
+JOB_MODULES = (audit_jobs, monitoring_jobs, review_jobs, visits_jobs)
 
 # Hot endpoints answered ahead of the framework when they can be (see telehealth.web.lane).
 LANES = (*identity_lanes.LANES, *policy_lanes.LANES)
@@ -82,7 +84,7 @@ def create_app(
         engine=engine,
         sessions=make_sessionmaker(engine),
         clock=clock or SystemClock(),
-        audit_group=make_committer(engine, reader),
+        audit_group=make_committer(engine, reader, chain_keys(settings).current),
         reader=reader,
         extras={},
         admission=asyncio.Semaphore(settings.worker_threads),

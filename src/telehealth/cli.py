@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from telehealth.audit.service import verify_chain
+from telehealth.audit import checkpoints
+from telehealth.audit.keys import chain_keys
+from telehealth.audit.service import verify_chain, write_checkpoints
 from telehealth.clock import SystemClock
 from telehealth.coding.cli import code_command, coding_app
 from telehealth.config import Settings
@@ -178,26 +180,53 @@ def demo(as_json: bool = typer.Option(False, "--json", help="Print accounts as J
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit hash chain; exit 1 on any break."""
+def audit_verify(
+    checkpoint: bool = typer.Option(
+        False,
+        "--checkpoint",
+        help="If the chains verify, sign their heads into the checkpoint file.",
+    ),
+) -> None:
+    """Check the audit hash chains against their heads and signed checkpoints; exit 1 on any
+    break."""
     settings = _settings()
     engine = make_engine(settings.effective_database_url)
-    with make_sessionmaker(engine)() as session:
-        result = verify_chain(session)
-    engine.dispose()
-    if result.ok:
-        typer.echo(f"audit chain intact: {result.rows_checked} rows")
-        return
-    err.print(f"[red]audit chain broken[/red] at seq {result.at_seq}: {result.problem}")
-    raise typer.Exit(1)
+    try:
+        keys = chain_keys(settings)
+        anchors = checkpoints.load(settings.audit_checkpoint_file, keys)
+        with make_sessionmaker(engine)() as session:
+            result = verify_chain(session, keys, anchors)
+            if result.ok and checkpoint:
+                now = SystemClock().now()
+                result = write_checkpoints(session, keys, settings.audit_checkpoint_file, now)
+    except DomainError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    if not result.ok:
+        err.print(
+            f"[red]audit chain broken[/red] in chain {result.chain} at seq {result.at_seq}: "
+            f"{result.problem}"
+        )
+        raise typer.Exit(1)
+    typer.echo(f"audit chain intact: {result.rows_checked} rows")
+    if checkpoint:
+        typer.echo(f"checkpoint written: {settings.audit_checkpoint_file}")
+    elif not anchors:
+        err.print(
+            "[yellow]warning:[/yellow] no signed checkpoint yet; rows cut off a chain's end "
+            "cannot be detected until one is written"
+        )
 
 
 @jobs_app.command("list")
 def jobs_list() -> None:
     """The background jobs and how often each runs."""
+    settings = _settings()
     table = Table("job", "every")
     for job in _all_jobs():
-        table.add_row(job.name, str(job.every))
+        table.add_row(job.name, str(job.interval(settings)))
     Console().print(table)
 
 

@@ -21,6 +21,8 @@ from telehealth.errors import DomainError, ErrorCode
 DEV_SECRET_KEY = "development-only-secret-key-change-me-0000000000000000"  # noqa: S105 - refused outside development
 # 32 bytes, base64: a key everyone knows, acceptable only for local development.
 DEV_STORAGE_KEKS = "dev:ZGV2LW9ubHkta2V5LWVuY3J5cHRpb24ta2V5LTMyYnk="
+# 32 bytes, base64, the same form: the audit chain's development key.
+DEV_AUDIT_KEYS = "dev:ZGV2LW9ubHktYXVkaXQtY2hhaW4ta2V5LTMyYnl0ZXM="
 
 
 class Environment(StrEnum):
@@ -43,6 +45,12 @@ class Settings(BaseSettings):
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+
+    # Audit log: keys for the rows' HMACs and the checkpoints' signatures ("id:base64,...",
+    # first one current), which the database never holds, and how often the chains' heads
+    # are signed into the checkpoint file under the data directory.
+    audit_keys: SecretStr = SecretStr(DEV_AUDIT_KEYS)
+    audit_checkpoint_seconds: int = Field(60, ge=5, le=24 * 3600)
 
     # Signaling and jobs: in-process unless Redis is configured.
     redis_url: str | None = None
@@ -102,6 +110,10 @@ class Settings(BaseSettings):
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
 
+    @property
+    def audit_checkpoint_file(self) -> Path:
+        return self.data_dir / "audit-checkpoints.json"
+
     def idle_minutes_for(self, role: str) -> int:
         if role == "patient":
             return self.session_idle_minutes_patient
@@ -118,6 +130,8 @@ class Settings(BaseSettings):
             weak.append("TELEHEALTH_SECRET_KEY (shorter than 32 characters)")
         if self.storage_keks.get_secret_value() == DEV_STORAGE_KEKS:
             weak.append("TELEHEALTH_STORAGE_KEKS")
+        if DEV_AUDIT_KEYS.partition(":")[2] in self.audit_keys.get_secret_value():
+            weak.append("TELEHEALTH_AUDIT_KEYS")
         if weak:
             raise DomainError(
                 ErrorCode.CONFIGURATION,

@@ -22,19 +22,24 @@ from telehealth.scope import Scope, open_scope
 log = get_logger("telehealth.jobs")
 
 JobFn = Callable[[Scope], int]
+# A fixed interval, or one a setting chooses.
+Interval = timedelta | Callable[[Settings], timedelta]
 
 
 @dataclass(frozen=True)
 class Job:
     name: str
-    every: timedelta
+    every: Interval
     run: JobFn  # returns how many items it handled, for the log
+
+    def interval(self, settings: Settings) -> timedelta:
+        return self.every if isinstance(self.every, timedelta) else self.every(settings)
 
 
 _REGISTRY: dict[str, Job] = {}
 
 
-def register(name: str, every: timedelta) -> Callable[[JobFn], JobFn]:
+def register(name: str, every: Interval) -> Callable[[JobFn], JobFn]:
     def decorate(fn: JobFn) -> JobFn:
         _REGISTRY[name] = Job(name, every, fn)
         return fn
@@ -84,7 +89,8 @@ class JobRunner:
         while not self._stop.wait(self._tick):
             now = self._clock.now().timestamp()
             for job in registered():
-                if now - last_run.get(job.name, 0.0) < job.every.total_seconds():
+                due = job.interval(self._settings).total_seconds()
+                if now - last_run.get(job.name, 0.0) < due:
                     continue
                 last_run[job.name] = now
                 try:

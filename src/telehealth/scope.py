@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from telehealth.audit.committer import AuditCommitter
+from telehealth.audit.keys import chain_keys
 from telehealth.audit.trail import AuditTrail
 from telehealth.clock import Clock
 from telehealth.config import Settings
@@ -61,7 +62,7 @@ def open_scope(
 ) -> Scope:
     uow = UnitOfWork(factory)
     rid = request_id or uuid.uuid4().hex
-    trail = AuditTrail(uow, clock, rid, source_ip, audit_group)
+    trail = AuditTrail(uow, clock, rid, source_ip, chain_keys(settings).current, audit_group)
     return Scope(
         uow=uow, clock=clock, settings=settings, audit=trail, request_id=rid, source_ip=source_ip
     )

@@ -1,8 +1,10 @@
-"""The pure hash chain: any edit, deletion or reordering is detected."""
+"""The pure hash chain: any edit, deletion or reordering is detected, also by someone who
+can rewrite every row but holds no audit key; signed checkpoints catch a cut-off tail."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import random
 import uuid
@@ -17,13 +19,22 @@ from telehealth.audit.model import (
     Action,
     AuditEvent,
     ChainedRecord,
+    ChainKey,
+    ChainKeys,
     Outcome,
     canonical_payload,
     chain,
+    chain_hash,
+    checkpoint_signed,
+    sign_checkpoint,
     verify_one,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+KEY = ChainKey.derive("k1", b"1" * 32)
+KEYS = ChainKeys([KEY])
+# Someone with write access to the database but not the key: same key id, other secret.
+STRANGER = ChainKey.derive("k1", b"2" * 32)
 
 
 def _events(n: int) -> list[AuditEvent]:
@@ -44,17 +55,17 @@ def _events(n: int) -> list[AuditEvent]:
 
 
 def _verify(records: list[ChainedRecord], head: ChainedRecord) -> bool:
-    return verify_one(3, records, head.seq, head.hash).ok
+    return verify_one(3, records, head.seq, head.hash, KEYS).ok
 
 
 def test_intact_chain_verifies() -> None:
-    records = chain(3, 0, GENESIS_HASH, _events(20))
+    records = chain(3, 0, GENESIS_HASH, _events(20), KEY)
     assert _verify(records, records[-1])
-    assert verify_one(3, [], 0, GENESIS_HASH).ok
+    assert verify_one(3, [], 0, GENESIS_HASH, KEYS).ok
 
 
 def test_a_row_moved_to_another_chain_is_detected() -> None:
-    records = chain(3, 0, GENESIS_HASH, _events(3))
+    records = chain(3, 0, GENESIS_HASH, _events(3), KEY)
     moved = [records[0], dataclasses.replace(records[1], chain=4), records[2]]
     assert not _verify(moved, records[-1])
 
@@ -64,7 +75,7 @@ def test_a_row_moved_to_another_chain_is_detected() -> None:
     st.sampled_from(["object_id", "actor_role", "outcome", "at", "detail", "patient_id"]),
 )
 def test_any_single_field_edit_is_detected(index: int, field: str) -> None:
-    records = chain(3, 0, GENESIS_HASH, _events(20))
+    records = chain(3, 0, GENESIS_HASH, _events(20), KEY)
     event = records[index].event
     changes: dict[str, Any] = {
         "object_id": "tampered",
@@ -81,7 +92,7 @@ def test_any_single_field_edit_is_detected(index: int, field: str) -> None:
 
 
 def test_deletion_anywhere_and_reordering_are_detected() -> None:
-    records = chain(3, 0, GENESIS_HASH, _events(10))
+    records = chain(3, 0, GENESIS_HASH, _events(10), KEY)
     for index in range(10):
         assert not _verify(records[:index] + records[index + 1 :], records[-1])
     shuffled = list(records)
@@ -92,8 +103,8 @@ def test_deletion_anywhere_and_reordering_are_detected() -> None:
 
 
 def test_rewriting_the_tail_without_the_head_is_detected() -> None:
-    records = chain(3, 0, GENESIS_HASH, _events(5))
-    forged = chain(3, 4, records[3].hash, _events(1))
+    records = chain(3, 0, GENESIS_HASH, _events(5), KEY)
+    forged = chain(3, 4, records[3].hash, _events(1), KEY)
     assert not _verify(records[:4] + forged, records[-1])
 
 
@@ -141,3 +152,133 @@ def test_the_hashed_payload_is_sorted_compact_json(chain_id: int, seq: int, **fi
     }
     expected = json.dumps(row, sort_keys=True, separators=(",", ":")).encode()
     assert canonical_payload(chain_id, seq, event) == expected
+
+
+def _legacy_chain(n: int) -> list[ChainedRecord]:
+    """Rows as telehealth wrote them before audit keys: plain SHA-256, no key id."""
+    records: list[ChainedRecord] = []
+    prev = GENESIS_HASH
+    for seq, event in enumerate(_events(n), start=1):
+        digest = hashlib.sha256(prev.encode() + b"\n" + canonical_payload(3, seq, event))
+        records.append(ChainedRecord(3, seq, event, prev, digest.hexdigest()))
+        prev = records[-1].hash
+    return records
+
+
+def _rehashed(
+    records: list[ChainedRecord], key: ChainKey | None, start: int = 0
+) -> list[ChainedRecord]:
+    """The chain recomputed from row ``start`` on with ``key`` (None: plain SHA-256), as a
+    database writer who edited that row would."""
+    prev = records[start - 1].hash if start else GENESIS_HASH
+    out = records[:start]
+    for record in records[start:]:
+        digest = chain_hash(prev, 3, record.seq, record.event, key)
+        key_id = None if key is None else key.key_id
+        out.append(dataclasses.replace(record, prev_hash=prev, hash=digest, key_id=key_id))
+        prev = digest
+    return out
+
+
+@given(
+    st.integers(min_value=1, max_value=9),
+    st.sampled_from(["object_id", "actor_role", "outcome", "at", "detail", "patient_id"]),
+    st.sampled_from([STRANGER, None]),
+)
+def test_an_edit_rehashed_without_the_key_is_detected(
+    index: int, field: str, key: ChainKey | None
+) -> None:
+    """A writer edits one field of a keyed row and recomputes that row's hash and all later
+    ones (and the head) with a key of their own, or as unkeyed rows."""
+    records = chain(3, 0, GENESIS_HASH, _events(10), KEY)
+    event = records[index].event
+    changes: dict[str, Any] = {
+        "object_id": "tampered",
+        "actor_role": "admin",
+        "outcome": Outcome.DENIED,
+        "at": event.at + timedelta(microseconds=1),
+        "detail": {"n": -1},
+        "patient_id": uuid.uuid4(),
+    }
+    tampered = list(records)
+    tampered[index] = dataclasses.replace(
+        records[index], event=dataclasses.replace(event, **{field: changes[field]})
+    )
+    forged = _rehashed(tampered, key, start=index)
+    result = verify_one(3, forged, forged[-1].seq, forged[-1].hash, KEYS)
+    assert not result.ok
+    assert result.at_seq == index + 1
+    # The same rewrite with the real key is what the key protects against.
+    genuine = _rehashed(tampered, KEY, start=index)
+    assert verify_one(3, genuine, genuine[-1].seq, genuine[-1].hash, KEYS).ok
+
+
+def test_a_chain_rewritten_as_unkeyed_rows_is_caught_by_its_checkpoint() -> None:
+    records = chain(3, 0, GENESIS_HASH, _events(10), KEY)
+    checkpoint = sign_checkpoint(3, 6, records[5].hash, T0, KEY)
+    forged = _rehashed(records, None)
+    head = forged[-1]
+    assert verify_one(3, forged, head.seq, head.hash, KEYS).ok  # no anchor: undetectable
+    result = verify_one(3, forged, head.seq, head.hash, KEYS, checkpoint)
+    assert result.problem == "row does not match the signed checkpoint"
+
+
+def test_rows_hashed_before_audit_keys_still_verify_and_the_keyed_chain_continues() -> None:
+    legacy = _legacy_chain(4)
+    assert chain_hash(legacy[0].prev_hash, 3, 1, legacy[0].event, None) == legacy[0].hash
+    keyed = chain(3, 4, legacy[-1].hash, _events(3), KEY)
+    records = legacy + keyed
+    assert verify_one(3, records, 7, keyed[-1].hash, KEYS).ok
+    # Once a chain is keyed it stays keyed: an unkeyed row after a keyed one is refused.
+    downgraded = _rehashed(records, None, start=5)
+    result = verify_one(3, downgraded, 7, downgraded[-1].hash, KEYS)
+    assert result.problem == "unkeyed row where only keyed rows may follow"
+
+
+def test_rows_under_a_rotated_out_key_verify_while_it_is_configured() -> None:
+    old = chain(3, 0, GENESIS_HASH, _events(3), KEY)
+    new_key = ChainKey.derive("k2", b"3" * 32)
+    new = chain(3, 3, old[-1].hash, _events(3), new_key)
+    rotated = ChainKeys([new_key, KEY])
+    assert rotated.current is new_key
+    assert verify_one(3, old + new, 6, new[-1].hash, rotated).ok
+    result = verify_one(3, old + new, 6, new[-1].hash, ChainKeys([new_key]))
+    assert result.problem == "row hashed with an audit key that is not configured"
+
+
+def test_a_tail_cut_below_the_checkpoint_is_detected_even_with_the_head_rolled_back() -> None:
+    records = chain(3, 0, GENESIS_HASH, _events(8), KEY)
+    checkpoint = sign_checkpoint(3, 6, records[5].hash, T0, KEY)
+    cut = records[:5]
+    assert verify_one(3, cut, 5, cut[-1].hash, KEYS).ok  # the head alone cannot tell
+    result = verify_one(3, cut, 5, cut[-1].hash, KEYS, checkpoint)
+    assert result.problem == "chain ends below its signed checkpoint"
+    # Rows after the checkpoint are the honest limit: cutting those goes unnoticed.
+    assert verify_one(3, records[:6], 6, records[5].hash, KEYS, checkpoint).ok
+    # Resuming from the checkpoint checks only what follows it.
+    rest = records[6:]
+    assert verify_one(3, rest, 8, records[-1].hash, KEYS, checkpoint, resume=True).ok
+    assert not verify_one(3, [], 5, records[4].hash, KEYS, checkpoint, resume=True).ok
+
+
+def test_a_row_at_the_checkpoint_must_carry_the_signed_hash() -> None:
+    records = chain(3, 0, GENESIS_HASH, _events(4), KEY)
+    other = chain(3, 0, GENESIS_HASH, _events(4), KEY)  # other events, same positions
+    checkpoint = sign_checkpoint(3, 2, other[1].hash, T0, KEY)
+    result = verify_one(3, records, 4, records[-1].hash, KEYS, checkpoint)
+    assert result.problem == "row does not match the signed checkpoint"
+
+
+def test_a_checkpoint_signature_covers_every_field() -> None:
+    checkpoint = sign_checkpoint(3, 6, "a" * 64, T0, KEY)
+    assert checkpoint_signed(checkpoint, KEYS)
+    for change in (
+        {"chain": 4},
+        {"seq": 7},
+        {"head_hash": "b" * 64},
+        {"at": T0 + timedelta(seconds=1)},
+    ):
+        assert not checkpoint_signed(dataclasses.replace(checkpoint, **change), KEYS)
+    forged = sign_checkpoint(3, 6, "a" * 64, T0, STRANGER)
+    assert not checkpoint_signed(forged, KEYS)
+    assert not checkpoint_signed(checkpoint, ChainKeys([ChainKey.derive("k9", b"1" * 32)]))

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, func, select
 from telehealth.audit import committer as committer_module
 from telehealth.audit import repository
 from telehealth.audit.committer import AuditCommitter, PostgresCommitter, make_committer
-from telehealth.audit.model import Action, AuditEvent, Outcome
+from telehealth.audit.keys import chain_keys
+from telehealth.audit.model import Action, AuditEvent, ChainKeys, Outcome
 from telehealth.audit.service import verify_chain
 from telehealth.audit.tables import AuditRow
 from telehealth.clock import FrozenClock
@@ -36,6 +37,11 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture
+def keys(settings: Settings) -> ChainKeys:
+    return chain_keys(settings)
+
+
 def _event(clock: FrozenClock, n: int, object_type: str = "patient") -> AuditEvent:
     return AuditEvent(
         at=clock.now() + timedelta(microseconds=n),
@@ -51,9 +57,9 @@ def _event(clock: FrozenClock, n: int, object_type: str = "patient") -> AuditEve
     )
 
 
-def _verify(engine: Engine) -> tuple[bool, int]:
+def _verify(engine: Engine, keys: ChainKeys) -> tuple[bool, int]:
     with make_sessionmaker(engine)() as session:
-        result = verify_chain(session)
+        result = verify_chain(session, keys, {})
         count = session.execute(select(func.count()).select_from(AuditRow)).scalar_one()
     return result.ok, count
 
@@ -75,28 +81,28 @@ async def _run(
 
 
 def test_concurrent_requests_share_batches_and_keep_the_chain_valid(
-    engine: Engine, clock: FrozenClock
+    engine: Engine, keys: ChainKeys, clock: FrozenClock
 ) -> None:
     reader = make_reader(engine, pool_size=4)
-    group = make_committer(engine, reader)
+    group = make_committer(engine, reader, keys.current)
     events = [_event(clock, n) for n in range(300)]
-    before = _verify(engine)[1]
+    before = _verify(engine, keys)[1]
 
     results = asyncio.run(_run([group], events, [reader]))
 
     assert results == [None] * len(events)
-    ok, count = _verify(engine)
+    ok, count = _verify(engine, keys)
     assert ok
     assert count == before + len(events)
 
 
 def test_two_committers_on_one_chain_take_turns(
-    engine: Engine, clock: FrozenClock, dialect: str
+    engine: Engine, keys: ChainKeys, clock: FrozenClock, dialect: str
 ) -> None:
     """Two server processes whose committers picked the same chain: heads move under each
     other, and each retries on the new head rather than forking the chain."""
     readers = [make_reader(engine, pool_size=2) for _ in range(2)]
-    groups = [make_committer(engine, reader) for reader in readers]
+    groups = [make_committer(engine, reader, keys.current) for reader in readers]
     for group in groups:
         group._chain = 7  # type: ignore[attr-defined]
     events = [_event(clock, n) for n in range(200)]
@@ -104,7 +110,7 @@ def test_two_committers_on_one_chain_take_turns(
     results = asyncio.run(_run(groups, events, readers))
 
     assert results == [None] * len(events)
-    ok, _ = _verify(engine)
+    ok, _ = _verify(engine, keys)
     assert ok
     with make_sessionmaker(engine)() as session:
         seqs = session.execute(
@@ -114,7 +120,7 @@ def test_two_committers_on_one_chain_take_turns(
 
 
 def test_a_failing_submission_fails_alone(
-    engine: Engine, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, keys: ChainKeys, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     poisoned = "poisoned"
 
@@ -129,17 +135,17 @@ def test_a_failing_submission_fails_alone(
         refuse(records)
         return original_sql(chain_id, records, carried)
 
-    def append(session: Any, chain_id: int, events: Any) -> Any:
-        records = original_append(session, chain_id, events)
+    def append(session: Any, chain_id: int, events: Any, key: Any) -> Any:
+        records = original_append(session, chain_id, events, key)
         refuse(records)
         return records
 
     monkeypatch.setattr(repository, "append_if_head_statement", statement)
     monkeypatch.setattr(repository, "append", append)
     reader = make_reader(engine, pool_size=2)
-    group = make_committer(engine, reader)
+    group = make_committer(engine, reader, keys.current)
     events = [_event(clock, n, poisoned if n == 13 else "patient") for n in range(40)]
-    before = _verify(engine)[1]
+    before = _verify(engine, keys)[1]
 
     results = asyncio.run(_run([group], events, [reader]))
 
@@ -147,19 +153,23 @@ def test_a_failing_submission_fails_alone(
     assert len(failures) == 1
     assert isinstance(results[13], DomainError)
     assert results[13].code is ErrorCode.UNAVAILABLE
-    ok, count = _verify(engine)
+    ok, count = _verify(engine, keys)
     assert ok
     assert count == before + len(events) - 1
 
 
 def test_postgresql_writes_a_batch_as_one_statement(
-    engine: Engine, clock: FrozenClock, dialect: str, monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
+    keys: ChainKeys,
+    clock: FrozenClock,
+    dialect: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if dialect != "postgresql":
         pytest.skip("the single-statement append is PostgreSQL's")
     reader = make_reader(engine, pool_size=2)
     assert isinstance(reader, AsyncPostgres)
-    group = make_committer(engine, reader)
+    group = make_committer(engine, reader, keys.current)
     assert isinstance(group, PostgresCommitter)
     statements: list[int] = []
     original = reader.execute
@@ -175,23 +185,28 @@ def test_postgresql_writes_a_batch_as_one_statement(
 
     assert sum(statements) == len(events)
     assert len(statements) < len(events)  # batches formed while earlier ones were written
-    assert _verify(engine)[0]
+    assert _verify(engine, keys)[0]
 
 
 def test_max_batch_bounds_a_transaction(
-    engine: Engine, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, keys: ChainKeys, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(committer_module, "MAX_BATCH", 8)
     reader = make_reader(engine, pool_size=2)
-    group = make_committer(engine, reader)
+    group = make_committer(engine, reader, keys.current)
     events = [_event(clock, n) for n in range(50)]
     results = asyncio.run(_run([group], events, [reader]))
     assert results == [None] * len(events)
-    assert _verify(engine)[0]
+    assert _verify(engine, keys)[0]
 
 
 def test_reads_wait_for_the_group_and_writes_commit_their_own_rows(
-    client: Any, world: Any, app: Any, dialect: str, monkeypatch: pytest.MonkeyPatch
+    client: Any,
+    world: Any,
+    app: Any,
+    keys: ChainKeys,
+    dialect: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With the group commit failing, a read that goes through it is refused (no record
     without its audit row) while a write, whose audit rows share its own transaction, still
@@ -210,22 +225,22 @@ def test_reads_wait_for_the_group_and_writes_commit_their_own_rows(
     assert read.status_code == 503
     assert "given_name" not in read.text
 
-    before = _verify(app.state.services.engine)[1]
+    before = _verify(app.state.services.engine, keys)[1]
     page = client.get("/v1/patients", headers=world["coordinator"].headers)
     if dialect == "postgresql":
         assert page.status_code == 503
-        assert _verify(app.state.services.engine)[1] == before
+        assert _verify(app.state.services.engine, keys)[1] == before
     else:
         assert page.status_code == 200, page.text
-        ok, listed = _verify(app.state.services.engine)
+        ok, listed = _verify(app.state.services.engine, keys)
         assert ok
         assert listed > before
 
-    before = _verify(app.state.services.engine)[1]
+    before = _verify(app.state.services.engine, keys)[1]
     write = client.patch(
         target, json={"phone": "+15125550100", "version": 1}, headers=patient.headers
     )
     assert write.status_code == 200, write.text
-    ok, after = _verify(app.state.services.engine)
+    ok, after = _verify(app.state.services.engine, keys)
     assert ok
     assert after == before + 1

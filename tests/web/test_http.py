@@ -8,8 +8,9 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
+from telehealth.audit.keys import chain_keys
 from telehealth.clock import FrozenClock
-from telehealth.config import DEV_SECRET_KEY, Environment, Settings
+from telehealth.config import DEV_AUDIT_KEYS, DEV_SECRET_KEY, Environment, Settings
 from telehealth.errors import DomainError
 from telehealth.process import YOUNG_COLLECTION_THRESHOLD
 from tests.support import World, login, seed_world
@@ -108,10 +109,43 @@ def test_production_refuses_development_secrets(tmp_path: object) -> None:
     with pytest.raises(DomainError):
         Settings(env=Environment.PRODUCTION).check_secrets()
     strong = Settings(
-        env=Environment.PRODUCTION, secret_key="x" * 48, storage_keks="k1:" + "A" * 43 + "="
+        env=Environment.PRODUCTION,
+        secret_key="x" * 48,
+        storage_keks="k1:" + "A" * 43 + "=",
+        audit_keys="a1:" + "B" * 43 + "=",
     )
     strong.check_secrets()
     assert DEV_SECRET_KEY not in repr(strong)
+
+
+@pytest.mark.parametrize("audit_keys", [DEV_AUDIT_KEYS, "a2:" + "B" * 43 + "=," + DEV_AUDIT_KEYS])
+def test_production_refuses_the_development_audit_key(audit_keys: str) -> None:
+    """Anyone could re-hash an edited audit row with the public development key, so production
+    refuses it, current or kept for old rows."""
+    settings = Settings(
+        env=Environment.PRODUCTION,
+        secret_key="x" * 48,
+        storage_keks="k1:" + "A" * 43 + "=",
+        audit_keys=audit_keys,
+    )
+    with pytest.raises(DomainError) as refused:
+        settings.check_secrets()
+    assert "TELEHEALTH_AUDIT_KEYS" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("audit_keys", "problem"),
+    [("a1:not base64!", "not valid base64"), ("a1:" + "A" * 20, "not 32 bytes"), (" ", "no keys")],
+)
+def test_malformed_audit_keys_are_refused_without_echoing_them(
+    audit_keys: str, problem: str
+) -> None:
+    with pytest.raises(DomainError) as refused:
+        chain_keys(Settings(audit_keys=audit_keys))
+    assert refused.value.message.startswith("audit keys: ")
+    assert problem in refused.value.message
+    secret = audit_keys.partition(":")[2].strip()
+    assert not secret or secret not in refused.value.message
 
 
 def test_a_server_process_sets_its_startup_heap_aside(settings: Settings) -> None:

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, Table, insert
 
 from telehealth.audit import repository
-from telehealth.audit.model import CHAINS, AuditEvent, chain
+from telehealth.audit.model import CHAINS, AuditEvent, ChainKey, chain
 from telehealth.db.batch import LoopBatcher
 from telehealth.db.reader import AsyncPostgres, FastReader
 from telehealth.errors import DomainError, ErrorCode
@@ -67,10 +67,11 @@ class AuditCommitter(Protocol):
         ...
 
 
-def make_committer(engine: Engine, reader: FastReader) -> AuditCommitter:
+def make_committer(engine: Engine, reader: FastReader, key: ChainKey) -> AuditCommitter:
+    """The committer for the database behind ``reader``, hashing rows with the audit ``key``."""
     if isinstance(reader, AsyncPostgres):
-        return PostgresCommitter(reader)
-    return ThreadCommitter(engine)
+        return PostgresCommitter(reader, key)
+    return ThreadCommitter(engine, key)
 
 
 def _random_chain() -> int:
@@ -86,8 +87,9 @@ class PostgresCommitter:
 
     groups_requests = True
 
-    def __init__(self, db: AsyncPostgres) -> None:
+    def __init__(self, db: AsyncPostgres, key: ChainKey) -> None:
         self._db = db
+        self._key = key
         self._chain = _random_chain()
         self._head: tuple[int, str] | None = None
         self._batches: LoopBatcher[_Submission, None] = LoopBatcher(
@@ -125,7 +127,7 @@ class PostgresCommitter:
             if self._head is None:
                 self._head = await self._read_head()
             seq, prev_hash = self._head
-            records = chain(self._chain, seq, prev_hash, events)
+            records = chain(self._chain, seq, prev_hash, events, self._key)
             statement, params = repository.append_if_head_statement(self._chain, records, carried)
             if await self._db.execute(statement, params) == len(records):
                 self._head = (records[-1].seq, records[-1].hash)
@@ -159,8 +161,9 @@ class ThreadCommitter:
 
     groups_requests = False
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, key: ChainKey) -> None:
         self._engine = engine
+        self._key = key
         self._chain = _random_chain()
         self._pending: list[tuple[list[AuditEvent], list[Insert], Future[None]]] = []
         self._wake = threading.Condition()
@@ -214,7 +217,7 @@ class ThreadCommitter:
             with self._engine.begin() as connection:
                 for table, rows in _by_table(inserts).items():
                     connection.execute(insert(table), rows)
-                repository.append(connection, self._chain, events)
+                repository.append(connection, self._chain, events, self._key)
         except Exception:
             if len(batch) == 1:
                 log.exception("audit_commit_failed", events=len(events))

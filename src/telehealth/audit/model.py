@@ -1,8 +1,15 @@
-"""Pure core of the audit log: events, the hash chain and its verification.
+"""Pure core of the audit log: events, the hash chain, signed checkpoints and verification.
 
 Each row's hash covers its chain, its sequence number, every field and the previous row's hash,
 so an edit, a deletion or a reordering anywhere breaks the chain. The head of each chain (last
 sequence and hash) is kept apart so that removing rows from the end is detected as well.
+
+The hash is an HMAC under an audit key the database does not hold (the row records the key's
+id), so someone who can write the database cannot recompute it after an edit. Rows written
+before keys existed carry no key id and a plain SHA-256; once a chain has a keyed row, every
+later row must be keyed. A signed checkpoint, kept outside the database, pins a chain's head
+at a moment: the chain may not end below it, and its row there must carry the signed hash
+(ADR 0010).
 
 The log is a fixed number of independent chains. A transaction appends to one of them, so
 concurrent transactions do not queue behind a single head while they commit.
@@ -11,6 +18,7 @@ concurrent transactions do not queue behind a single head while they commit.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Iterable
@@ -86,6 +94,43 @@ class ChainedRecord:
     event: AuditEvent
     prev_hash: str
     hash: str
+    # The audit key the hash was made with; None for a row hashed before keys existed.
+    key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainKey:
+    """One configured audit key, as the two keys derived from it: one for rows, one for
+    checkpoints, so a row's MAC can never stand in for a checkpoint's signature."""
+
+    key_id: str
+    # Excluded from repr so key material never lands in a log line or traceback.
+    row_key: bytes = field(repr=False)
+    checkpoint_key: bytes = field(repr=False)
+
+    @classmethod
+    def derive(cls, key_id: str, secret: bytes) -> ChainKey:
+        return cls(
+            key_id,
+            hmac.digest(secret, b"telehealth audit row", "sha256"),
+            hmac.digest(secret, b"telehealth audit checkpoint", "sha256"),
+        )
+
+
+class ChainKeys:
+    """The configured audit keys; the first hashes new rows, every one still verifies."""
+
+    def __init__(self, keys: Iterable[ChainKey]) -> None:
+        self._keys = {key.key_id: key for key in keys}
+        if not self._keys:
+            raise ValueError("no audit keys")
+        self.current = next(iter(self._keys.values()))
+
+    def get(self, key_id: str) -> ChainKey | None:
+        return self._keys.get(key_id)
+
+    def __repr__(self) -> str:
+        return f"ChainKeys(current={self.current.key_id!r}, ids={tuple(self._keys)!r})"
 
 
 def chain_for(key: str) -> int:
@@ -123,24 +168,71 @@ def _id(value: uuid.UUID | None) -> str:
     return "null" if value is None else f'"{value}"'
 
 
-def chain_hash(prev_hash: str, chain_id: int, seq: int, event: AuditEvent) -> str:
-    digest = hashlib.sha256()
-    digest.update(prev_hash.encode())
-    digest.update(b"\n")
-    digest.update(canonical_payload(chain_id, seq, event))
-    return digest.hexdigest()
+def chain_hash(
+    prev_hash: str, chain_id: int, seq: int, event: AuditEvent, key: ChainKey | None
+) -> str:
+    """A row's hash: HMAC-SHA-256 under ``key`` over the key id, the previous hash and the
+    row; ``None`` gives the plain SHA-256 of rows written before audit keys existed."""
+    payload = canonical_payload(chain_id, seq, event)
+    if key is None:
+        return hashlib.sha256(f"{prev_hash}\n".encode() + payload).hexdigest()
+    message = f"{key.key_id}\n{prev_hash}\n".encode() + payload
+    return hmac.digest(key.row_key, message, "sha256").hex()
 
 
 def chain(
-    chain_id: int, prev_seq: int, prev_hash: str, events: Iterable[AuditEvent]
+    chain_id: int, prev_seq: int, prev_hash: str, events: Iterable[AuditEvent], key: ChainKey
 ) -> list[ChainedRecord]:
     records: list[ChainedRecord] = []
     for offset, event in enumerate(events, start=1):
         seq = prev_seq + offset
-        digest = chain_hash(prev_hash, chain_id, seq, event)
-        records.append(ChainedRecord(chain_id, seq, event, prev_hash, digest))
+        digest = chain_hash(prev_hash, chain_id, seq, event, key)
+        records.append(ChainedRecord(chain_id, seq, event, prev_hash, digest, key.key_id))
         prev_hash = digest
     return records
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A chain's head at a moment, signed with an audit key kept outside the database."""
+
+    chain: int
+    seq: int
+    head_hash: str
+    at: datetime
+    key_id: str
+    signature: str
+
+    def signed_bytes(self) -> bytes:
+        return json.dumps(
+            {
+                "at": self.at.isoformat(timespec="microseconds"),
+                "chain": self.chain,
+                "head_hash": self.head_hash,
+                "key_id": self.key_id,
+                "seq": self.seq,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+
+
+def sign_checkpoint(
+    chain_id: int, seq: int, head_hash: str, at: datetime, key: ChainKey
+) -> Checkpoint:
+    unsigned = Checkpoint(chain_id, seq, head_hash, at, key.key_id, "")
+    signature = hmac.digest(key.checkpoint_key, unsigned.signed_bytes(), "sha256").hex()
+    return Checkpoint(chain_id, seq, head_hash, at, key.key_id, signature)
+
+
+def checkpoint_signed(checkpoint: Checkpoint, keys: ChainKeys) -> bool:
+    key = keys.get(checkpoint.key_id)
+    if key is None:
+        return False
+    expected = sign_checkpoint(
+        checkpoint.chain, checkpoint.seq, checkpoint.head_hash, checkpoint.at, key
+    )
+    return hmac.compare_digest(expected.signature, checkpoint.signature)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,30 +245,75 @@ class VerifyResult:
 
 
 def verify_one(
-    chain_id: int, records: Iterable[ChainedRecord], head_seq: int, head_hash: str
+    chain_id: int,
+    records: Iterable[ChainedRecord],
+    head_seq: int,
+    head_hash: str,
+    keys: ChainKeys,
+    checkpoint: Checkpoint | None = None,
+    *,
+    resume: bool = False,
 ) -> VerifyResult:
-    """Check one chain: continuity, every hash, and that it ends exactly at its recorded head."""
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
+    """Check one chain: continuity, every hash, and that it ends exactly at its recorded head.
+
+    With a (verified) ``checkpoint``, the chain may not end below it, its row there must carry
+    the signed hash, and every row after it must be keyed. With ``resume``, ``records`` start
+    just after the checkpoint: the rows up to it were checked when it was signed.
+    """
+    start = checkpoint if resume else None
+    expected_prev = start.head_hash if start else GENESIS_HASH
+    expected_seq = start.seq + 1 if start else 1
+    keyed_only = checkpoint is not None and checkpoint.seq < expected_seq
     count = 0
     for record in records:
         count += 1
-        if record.chain != chain_id or record.seq != expected_seq:
-            return VerifyResult(False, count, "sequence gap or reorder", record.seq, chain_id)
-        if record.prev_hash != expected_prev:
-            return VerifyResult(False, count, "previous-hash link broken", record.seq, chain_id)
-        if chain_hash(record.prev_hash, chain_id, record.seq, record.event) != record.hash:
-            return VerifyResult(
-                False, count, "row contents do not match their hash", record.seq, chain_id
-            )
+        problem = _record_problem(
+            chain_id, record, expected_seq, expected_prev, keys, keyed_only, checkpoint
+        )
+        if problem is not None:
+            return VerifyResult(False, count, problem, record.seq, chain_id)
+        keyed_only = keyed_only or record.key_id is not None
+        keyed_only = keyed_only or (checkpoint is not None and record.seq >= checkpoint.seq)
         expected_prev = record.hash
         expected_seq += 1
     last_seq = expected_seq - 1
+    if checkpoint is not None and last_seq < checkpoint.seq:
+        return VerifyResult(
+            False, count, "chain ends below its signed checkpoint", last_seq, chain_id
+        )
     if last_seq != head_seq or expected_prev != (head_hash if head_seq else GENESIS_HASH):
         return VerifyResult(
             False, count, "chain does not end at the recorded head", last_seq, chain_id
         )
     return VerifyResult(True, count)
+
+
+def _record_problem(
+    chain_id: int,
+    record: ChainedRecord,
+    expected_seq: int,
+    expected_prev: str,
+    keys: ChainKeys,
+    keyed_only: bool,
+    checkpoint: Checkpoint | None,
+) -> str | None:
+    if record.chain != chain_id or record.seq != expected_seq:
+        return "sequence gap or reorder"
+    if record.prev_hash != expected_prev:
+        return "previous-hash link broken"
+    key = None
+    if record.key_id is not None:
+        key = keys.get(record.key_id)
+        if key is None:
+            return "row hashed with an audit key that is not configured"
+    elif keyed_only:
+        return "unkeyed row where only keyed rows may follow"
+    if chain_hash(record.prev_hash, chain_id, record.seq, record.event, key) != record.hash:
+        return "row contents do not match their hash"
+    pinned = checkpoint is not None and record.seq == checkpoint.seq
+    if pinned and checkpoint is not None and record.hash != checkpoint.head_hash:
+        return "row does not match the signed checkpoint"
+    return None
 
 
 def combine(results: Iterable[VerifyResult]) -> VerifyResult:

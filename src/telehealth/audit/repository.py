@@ -31,6 +31,7 @@ from telehealth.audit.model import (
     Action,
     AuditEvent,
     ChainedRecord,
+    ChainKey,
     Outcome,
     ShownEvent,
     chain,
@@ -44,7 +45,7 @@ _HEADS = table_of(AuditHead)
 
 
 def append(
-    session: Session | Connection, chain_id: int, events: Sequence[AuditEvent]
+    session: Session | Connection, chain_id: int, events: Sequence[AuditEvent], key: ChainKey
 ) -> list[ChainedRecord]:
     """Append events to one chain inside the caller's transaction.
 
@@ -60,7 +61,7 @@ def append(
         seq, prev_hash = 0, GENESIS_HASH
     else:
         seq, prev_hash = head
-    records = chain(chain_id, seq, prev_hash, events)
+    records = chain(chain_id, seq, prev_hash, events, key)
     session.execute(_INSERT_ROWS, [_values(record) for record in records])
     session.execute(
         _MOVE_HEAD_TO, {"chain": chain_id, "seq": records[-1].seq, "hash": records[-1].hash}
@@ -99,6 +100,7 @@ def _values(record: ChainedRecord) -> dict[str, object]:
         "detail": dict(event.detail),
         "prev_hash": record.prev_hash,
         "hash": record.hash,
+        "key_id": record.key_id,
     }
 
 
@@ -117,16 +119,21 @@ def to_record(row: AuditRow) -> ChainedRecord:
         request_id=row.request_id,
         detail=dict(row.detail or {}),
     )
-    return ChainedRecord(row.chain, row.seq, event, row.prev_hash, row.hash)
+    return ChainedRecord(row.chain, row.seq, event, row.prev_hash, row.hash, row.key_id)
 
 
-def iter_chain(session: Session, chain_id: int, batch: int = 1000) -> Generator[ChainedRecord]:
-    result = session.execute(
-        select(AuditRow)
-        .where(AuditRow.chain == chain_id)
-        .order_by(AuditRow.seq)
-        .execution_options(yield_per=batch)
-    )
+def iter_chain(
+    session: Session,
+    chain_id: int,
+    after: int = 0,
+    upto: int | None = None,
+    batch: int = 1000,
+) -> Generator[ChainedRecord]:
+    """A chain's rows in order: those after sequence ``after``, up to ``upto`` if given."""
+    query = select(AuditRow).where(AuditRow.chain == chain_id, AuditRow.seq > after)
+    if upto is not None:
+        query = query.where(AuditRow.seq <= upto)
+    result = session.execute(query.order_by(AuditRow.seq).execution_options(yield_per=batch))
     try:
         for row in result.scalars():
             yield to_record(row)
@@ -235,14 +242,14 @@ _MOVE_HEAD = """moved AS (
 _INSERT_AUDIT_ROWS = """
     INSERT INTO audit_events (chain, seq, at, action, outcome, object_type, object_id,
         actor_id, actor_role, org_id, patient_id, source_ip, request_id, detail,
-        prev_hash, hash)
+        prev_hash, hash, key_id)
     SELECT :chain, r.seq, r.at, r.action, r.outcome, r.object_type, r.object_id,
         r.actor_id, r.actor_role, r.org_id, r.patient_id, r.source_ip, r.request_id,
-        r.detail, r.prev_hash, r.hash
+        r.detail, r.prev_hash, r.hash, r.key_id
     FROM json_to_recordset(CAST(:rows AS json)) AS r(seq bigint, at timestamptz, action text,
         outcome text, object_type text, object_id text, actor_id uuid, actor_role text,
         org_id uuid, patient_id uuid, source_ip text, request_id text, detail json,
-        prev_hash text, hash text)
+        prev_hash text, hash text, key_id text)
     WHERE EXISTS (SELECT 1 FROM moved)
 """
 

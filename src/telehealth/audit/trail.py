@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.audit import repository
 from telehealth.audit.committer import AuditCommitter
-from telehealth.audit.model import Action, AuditEvent, Outcome, chain_for
+from telehealth.audit.model import Action, AuditEvent, ChainKey, Outcome, chain_for
 from telehealth.clock import Clock
 from telehealth.db.engine import wrote
 from telehealth.db.uow import UnitOfWork
@@ -32,9 +32,11 @@ class AuditTrail:
         clock: Clock,
         request_id: str | None,
         source_ip: str | None,
+        key: ChainKey,
         group: AuditCommitter | None = None,
     ) -> None:
         self._clock = clock
+        self._key = key
         self._request_id = request_id
         self._source_ip = source_ip
         self._chain = chain_for(request_id or str(uuid.uuid4()))
@@ -104,10 +106,10 @@ class AuditTrail:
             self._grouped = events
             return
         # The Core connection, not the session: the ORM's execution path costs twice as much.
-        repository.append(session.connection(), self._chain, events)
+        repository.append(session.connection(), self._chain, events, self._key)
 
     def _flush_durable(self, session: Session) -> None:
         events = list(self._durable)
         self._durable.clear()
         self._pending.clear()
-        repository.append(session, self._chain, events)
+        repository.append(session, self._chain, events, self._key)

@@ -1,6 +1,7 @@
 """Key-encryption keys (KEKs): the current one wraps new data keys, older ones still unwrap.
 
-Configuration text is ``"k2:<base64>,k1:<base64>"``; the first entry is current.
+Configuration text is ``"k2:<base64>,k1:<base64>"``; the first entry is current. The audit
+keys (``TELEHEALTH_AUDIT_KEYS``) are written the same way and read by :func:`parse_key_list`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from telehealth.storage import crypto
 _KEK_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
-def _config_error(message: str) -> DomainError:
-    return DomainError(ErrorCode.CONFIGURATION, f"storage keyring: {message}")
+def _config_error(message: str, label: str = "storage keyring") -> DomainError:
+    return DomainError(ErrorCode.CONFIGURATION, f"{label}: {message}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Keyring:
 
     @classmethod
     def from_config(cls, text: str) -> Keyring:
-        return cls(_parse_entry(entry) for entry in text.split(",") if entry.strip())
+        return cls(Kek(kek_id, key) for kek_id, key in parse_key_list(text, "storage keyring"))
 
     @classmethod
     def generate(cls, kek_id: str = "k1") -> Keyring:
@@ -94,13 +95,29 @@ class Keyring:
         return crypto.unwrap_data_key(self.get(record.kek_id).key, record, blob_id)
 
 
-def _parse_entry(entry: str) -> Kek:
+def parse_key_list(text: str, label: str) -> list[tuple[str, bytes]]:
+    """The ``(id, key)`` entries of ``"<id>:<base64 key>,..."`` in order: ids unique, keys 32
+    bytes. Errors name the setting by ``label`` and never echo key material."""
+    entries = [_parse_entry(entry, label) for entry in text.split(",") if entry.strip()]
+    if not entries:
+        raise _config_error("no keys configured", label)
+    seen: set[str] = set()
+    for key_id, key in entries:
+        if key_id in seen:
+            raise _config_error(f"duplicate key id {key_id!r}", label)
+        if len(key) != crypto.KEY_SIZE:
+            raise _config_error(f"key {key_id!r} is not 32 bytes", label)
+        seen.add(key_id)
+    return entries
+
+
+def _parse_entry(entry: str, label: str) -> tuple[str, bytes]:
     kek_id, sep, encoded = (part.strip() for part in entry.strip().partition(":"))
     # Never echo a malformed entry: it may be key material pasted in the wrong place.
     if not sep or not _KEK_ID.fullmatch(kek_id):
-        raise _config_error("each entry must look like '<id>:<base64 key>'")
+        raise _config_error("each entry must look like '<id>:<base64 key>'", label)
     try:
         key = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise _config_error(f"key {kek_id!r} is not valid base64") from None
-    return Kek(kek_id, key)
+        raise _config_error(f"key {kek_id!r} is not valid base64", label) from None
+    return kek_id, key
