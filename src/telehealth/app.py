@@ -38,6 +38,7 @@ from telehealth.review import jobs as review_jobs
 from telehealth.review.routes import UPLOADS
 from telehealth.review.routes import router as review_router
 from telehealth.visits import jobs as visits_jobs
+from telehealth.visits.routes import PROBE
 from telehealth.visits.routes import router as visits_router
 from telehealth.web import pages, problems
 from telehealth.web.lane import FastLanes
@@ -147,8 +148,9 @@ class TelehealthAPI(FastAPI):
         return stack if self.outer_layers is None else self.outer_layers(stack)
 
 
-# Request bodies that stream to storage under limits of their own (tus PATCH).
-UNLIMITED_BODIES = (("PATCH", UPLOADS),)
+# Request bodies that stream under limits of their own: tus PATCH to storage, and the pre-call
+# upload probe, which only counts its bytes.
+UNLIMITED_BODIES = (("PATCH", UPLOADS), ("POST", PROBE))
 
 
 def _outer_layers(stack: ASGIApp, *, services: Services) -> ASGIApp:
