@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from telehealth.web.server import HTTP_PROTOCOL
+from telehealth.web.server import HTTP_PROTOCOL, limits
 
 
 @contextmanager
@@ -25,6 +25,7 @@ def serving(app: FastAPI) -> Iterator[str]:
         log_level="warning",
         ws="websockets-sansio",
         lifespan="on",
+        **limits(app.state.services.settings),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

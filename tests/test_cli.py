@@ -96,3 +96,21 @@ def test_serve_runs_background_jobs_unless_told(
     assert result.exit_code == 0, result.output
     assert built == [jobs]
     assert served == [("app", HTTP_PROTOCOL)]
+
+
+def test_serve_bounds_request_heads_and_websocket_messages_from_the_settings(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    served: list[dict[str, object]] = []
+    monkeypatch.setattr(telehealth.app, "serving_app", lambda settings, run_jobs: "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(kw))
+    monkeypatch.setattr(telehealth.logging, "configure_logging", lambda: None)
+    monkeypatch.setenv("TELEHEALTH_MAX_HEADER_BYTES", "8192")
+    monkeypatch.setenv("TELEHEALTH_MAX_BODY_BYTES", "65536")
+    result = CliRunner().invoke(app, ["serve", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    [options] = served
+    assert options["h11_max_incomplete_event_size"] == 8192
+    assert options["ws_max_size"] == 65536

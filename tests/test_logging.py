@@ -103,3 +103,49 @@ def test_an_unmatched_path_is_logged_without_its_path(
     [line] = [json.loads(s) for s in stderr if s.startswith("{") and '"request"' in s]
     assert line["route"] == "unmatched"
     assert path.rsplit("/", 1)[1] not in "\n".join(stderr)
+
+
+FAILING = """
+import logging, sys
+from sqlalchemy import text
+from telehealth.db.engine import make_engine
+from telehealth.logging import configure_logging, get_logger
+
+configure_logging()
+canary = sys.argv[2]
+engine = make_engine(sys.argv[1])
+statements = [
+    # Fails everywhere: SQLAlchemy's message would list the bound parameters.
+    ("INSERT INTO no_such_table (value) VALUES (:value)", {"value": canary}),
+    # PostgreSQL's own message quotes the value it could not convert.
+    ("SELECT CAST(:value AS INTEGER) + 1 FROM no_such_table", {"value": canary}),
+    ("SELECT CAST(CAST(:value AS TEXT) AS INTEGER)", {"value": canary}),
+]
+for statement, params in statements:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(statement), params)
+    except Exception:
+        get_logger("telehealth.test").exception("statement_failed")
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+engine.dispose()
+"""
+
+
+def test_a_failing_statement_logs_no_parameter(settings: Settings) -> None:
+    canary = "Canary" + uuid.uuid4().hex[:8]
+    done = subprocess.run(
+        [sys.executable, "-c", FAILING, settings.effective_database_url, canary],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    structured = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    failures = [line for line in structured if line["event"] == "statement_failed"]
+    assert len(failures) >= 2
+    assert all("sqlalchemy.exc." in line["exception"] for line in failures)
+    assert done.stderr.count("Exception in ASGI application") == len(failures)
+    assert "Traceback (most recent call last)" in done.stderr
+    assert canary not in done.stderr

@@ -37,12 +37,14 @@ from telehealth.policy.routes import router as policy_router
 from telehealth.portal.routes import router as portal_router
 from telehealth.process import tune_for_serving
 from telehealth.review import jobs as review_jobs
+from telehealth.review.routes import UPLOADS
 from telehealth.review.routes import router as review_router
 from telehealth.visits import jobs as visits_jobs
+from telehealth.visits.routes import PROBE
 from telehealth.visits.routes import router as visits_router
 from telehealth.web import pages, problems
 from telehealth.web.lane import FastLanes
-from telehealth.web.middleware import SecurityMiddleware
+from telehealth.web.middleware import BodyLimit, SecurityMiddleware
 from telehealth.web.scoped import Services
 
 health = APIRouter(tags=["health"])
@@ -134,9 +136,7 @@ def create_app(
     for router in (health, *API_ROUTERS, pages.router):
         _add_routes(app, router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
-    app.outer_layers = functools.partial(
-        _outer_layers, services=services, hsts=settings.public_url.startswith("https://")
-    )
+    app.outer_layers = functools.partial(_outer_layers, services=services)
     return app
 
 
@@ -150,10 +150,19 @@ class TelehealthAPI(FastAPI):
         return stack if self.outer_layers is None else self.outer_layers(stack)
 
 
-def _outer_layers(stack: ASGIApp, *, services: Services, hsts: bool) -> ASGIApp:
+# Request bodies that stream under limits of their own: tus PATCH to storage, and the pre-call
+# upload probe, which only counts its bytes.
+UNLIMITED_BODIES = (("PATCH", UPLOADS), ("POST", PROBE))
+
+
+def _outer_layers(stack: ASGIApp, *, services: Services) -> ASGIApp:
     """Security headers, request ids and the request log around everything; inside them the
-    fast lanes, which answer their requests without entering the framework's stack."""
-    return SecurityMiddleware(FastLanes(stack, services=services, lanes=LANES), hsts=hsts)
+    body limit, before anything reads a body or checks a credential; inside that the fast
+    lanes, which answer their requests without entering the framework's stack."""
+    settings = services.settings
+    lanes = FastLanes(stack, services=services, lanes=LANES)
+    limited = BodyLimit(lanes, max_bytes=settings.max_body_bytes, unlimited=UNLIMITED_BODIES)
+    return SecurityMiddleware(limited, hsts=settings.public_url.startswith("https://"))
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:

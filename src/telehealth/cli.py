@@ -100,7 +100,7 @@ def serve(
     if settings.is_sqlite:
         _migrate(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    serve_http(serving_app(settings, run_jobs=jobs), host=host, port=port)
+    serve_http(serving_app(settings, run_jobs=jobs), host=host, port=port, settings=settings)
 
 
 @db_app.command("upgrade")

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     worker_threads: int = Field(8, ge=1, le=200)
     public_url: str = "http://127.0.0.1:8000"
     cookie_secure: bool | None = None  # None: derived from public_url's scheme
+    # Request limits, checked before a request is parsed or authenticated. A body larger than
+    # `max_body_bytes` is refused with 413 (tus PATCH and upload probe bodies stream under
+    # limits of their own); a WebSocket message is bounded by it too. A request line and
+    # headers larger than `max_header_bytes` in total are refused with 431.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     # FastAPI's own OpenTelemetry traces, metrics and logs, sent to the providers the process
     # configures. Off, the check for a provider is skipped on every request.
     opentelemetry: bool = False

@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     PRECONDITION_FAILED = "precondition_failed"
     # Payload limits and media.
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    HEADERS_TOO_LARGE = "headers_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     CHECKSUM_MISMATCH = "checksum_mismatch"
     INTEGRITY_ERROR = "integrity_error"

@@ -73,3 +73,36 @@ def test_two_browsers_hold_a_visit_and_the_fallback_to_audio_is_recorded(
 
     assert eventually(audio_only_recorded)
     assert errors == []
+
+
+def test_the_csp_lets_the_visit_page_reach_its_own_socket_and_no_other(
+    live: Live, browser: Any
+) -> None:
+    """``connect-src 'self'`` covers the page's own ws: origin in Chromium; a socket to any
+    other host is refused by the policy."""
+    _visit_id, _patient_token, clinician_token = live.book_now()
+    clinician = browser.new_context().new_page()
+    clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
+    clinician.wait_for_selector("#enter-waiting:not([hidden])")
+    with clinician.expect_websocket() as opened:
+        clinician.click("#enter-waiting")
+    socket = opened.value
+    assert socket.url == live.ws_url
+    welcome = socket.wait_for_event(
+        "framereceived", predicate=lambda frame: '"welcome"' in str(frame)
+    )
+    assert '"role": "clinician"' in str(welcome)
+    # Another origin: the same server under another host name.
+    elsewhere = live.ws_url.replace("127.0.0.1", "localhost")
+    refused = clinician.evaluate(
+        """(url) => new Promise((resolve) => {
+            document.addEventListener("securitypolicyviolation",
+                (event) => resolve(event.effectiveDirective + " " + event.blockedURI));
+            const socket = new WebSocket(url);
+            socket.addEventListener("open", () => resolve("open"));
+            // A refused socket also closes; the violation report may come just after.
+            socket.addEventListener("close", () => setTimeout(() => resolve("closed"), 2000));
+        })""",
+        elsewhere,
+    )
+    assert refused.startswith("connect-src ws://localhost:")

@@ -348,3 +348,20 @@ def test_every_session_action_is_audited_without_phi(
         ("token_issue", "visit_participant"),
     } <= kinds
     assert not any("Canary" in str(e.detail) for e in events)
+
+
+def test_the_upload_probe_keeps_its_own_limit_above_the_body_limit(
+    client: TestClient, visit: dict[str, Any], app: FastAPI
+) -> None:
+    services = services_of(app)
+    probe_limit = VisitSettings().probe_max_bytes
+    assert probe_limit > services.settings.max_body_bytes
+    headers = {**_h(visit["patient"]), "Content-Type": "application/octet-stream"}
+    within = client.post("/v1/visit-session/probe", content=b"\0" * probe_limit, headers=headers)
+    assert within.status_code == 200
+    assert within.json()["received_bytes"] == probe_limit
+    above = client.post(
+        "/v1/visit-session/probe", content=b"\0" * (probe_limit + 1), headers=headers
+    )
+    assert above.status_code == 413
+    assert above.json()["detail"] == "probe size above the limit"

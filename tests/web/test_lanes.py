@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -211,3 +212,26 @@ def test_decision_lane_leaves_bad_input_to_the_route(
     )
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_decision_lane_and_route_refuse_a_body_that_is_not_json_alike(
+    client: TestClient,
+    routes_only: TestClient,
+    world: World,
+    content_type: str,
+) -> None:
+    """A JSON document sent as another media type is refused by the route; the lane must
+    not accept it either."""
+    request = {
+        "content": json.dumps(SAMPLE_FACTS).encode(),
+        "headers": {**world["clinician_a"].headers, "Content-Type": content_type},
+    }
+    via_lane = client.post("/v1/decisions", **request)
+    via_route = routes_only.post("/v1/decisions", **request)
+    assert via_route.status_code == 422
+    assert via_lane.status_code == via_route.status_code
+    strip = {"request_id"}
+    assert {k: v for k, v in via_lane.json().items() if k not in strip} == {
+        k: v for k, v in via_route.json().items() if k not in strip
+    }

@@ -12,6 +12,9 @@ from telehealth.db.base import dumps_json, loads_json
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # A failing statement's parameters are PHI; SQLAlchemy would put them in its exception
+    # message, which reaches logs.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,

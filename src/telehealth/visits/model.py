@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
 
 from telehealth.errors import DomainError, ErrorCode
 
@@ -262,6 +263,8 @@ def _insecure(message: str) -> DomainError:
 # --- signaling messages ---------------------------------------------------------------------
 
 MAX_SIGNAL_BYTES = 64 * 1024
+# The deepest a message's JSON nests: an ICE candidate is an object in the message object.
+MAX_SIGNAL_DEPTH = 4
 RELAYED = frozenset({"offer", "answer", "ice"})
 CLIENT_KINDS = RELAYED | {"stats", "ping", "bye"}
 
@@ -273,14 +276,33 @@ class Signal:
     body: dict[str, Any]
 
 
-def parse_signal(raw: str | bytes) -> Signal:
-    """Parse one client message; anything unexpected is INVALID_INPUT (never a crash)."""
+def load_signal_json(raw: str | bytes) -> Any:
+    """A message's JSON, bounded in size and depth. Strict JSON: ``NaN``, ``Infinity`` and
+    numbers beyond a double's range are refused like any other invalid text."""
     if len(raw) > MAX_SIGNAL_BYTES:
         raise DomainError(ErrorCode.PAYLOAD_TOO_LARGE, "signaling message too large")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # orjson parses iteratively up to a fixed depth (1024), never into a RecursionError.
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise DomainError(ErrorCode.INVALID_INPUT, "signaling message is not JSON") from exc
+    if _deeper_than(data, MAX_SIGNAL_DEPTH):
+        raise DomainError(ErrorCode.INVALID_INPUT, "signaling message nests too deeply")
+    return data
+
+
+def _deeper_than(value: Any, depth: int) -> bool:
+    if not isinstance(value, dict | list):
+        return False
+    if depth == 0:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    return any(_deeper_than(child, depth - 1) for child in children)
+
+
+def parse_signal(raw: str | bytes) -> Signal:
+    """Parse one client message; anything unexpected is INVALID_INPUT (never a crash)."""
+    data = load_signal_json(raw)
     if not isinstance(data, dict):
         raise DomainError(ErrorCode.INVALID_INPUT, "signaling message must be an object")
     kind = data.get("type")

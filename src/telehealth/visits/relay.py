@@ -40,6 +40,10 @@ CLOSE_REMOVED = 4403
 CLOSE_ENDED = 4000
 CLOSE_SLOW = 4008
 CLOSE_FLOOD = 4029
+CLOSE_UNSUPPORTED = 1003  # a binary frame: the protocol is JSON text
+# How long a socket closing on the server's initiative may take to send what is queued
+# before its close code.
+CLOSE_GRACE_SECONDS = 5.0
 _CLOSE = object()
 
 
@@ -100,8 +104,8 @@ def _offered_token(ws: WebSocket) -> str | None:
 async def _first_message_token(ws: WebSocket) -> str | None:
     try:
         raw = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_SECONDS)
-        data = json.loads(raw)
-    except (TimeoutError, ValueError, KeyError, WebSocketDisconnect):
+        data = model.load_signal_json(raw)
+    except (TimeoutError, DomainError, KeyError, WebSocketDisconnect):
         return None
     if isinstance(data, dict) and data.get("type") == "auth" and isinstance(data.get("token"), str):
         return str(data["token"])
@@ -174,9 +178,13 @@ class Connection:
         # vanished): the leave is written first, in a worker thread that anyio waits for even
         # under cancellation, so it is never lost and never outlives the request.
         was_admitted = self.admitted
+        # A close the server asked for (flood, binary frame, bye) is still in the queue: the
+        # writer sends it once the leave is recorded, so the client learns why.
+        close_queued = self.closing
         self.closing = True
         self.admitted = False
-        writer.cancel()
+        if not close_queued:
+            writer.cancel()
         with contextlib.suppress(Exception):
             await run_in_threadpool(self._left)
         hub = self.runtime.hub
@@ -187,6 +195,9 @@ class Connection:
                     self.who.visit_id,
                     {"kind": "control", "event": "peer-left", "participant": self.me},
                 )
+            if close_queued:
+                await asyncio.wait_for(writer, CLOSE_GRACE_SECONDS)
+        writer.cancel()
 
     def _left(self) -> None:
         _run_scoped(
@@ -232,11 +243,17 @@ class Connection:
     async def _read(self) -> None:
         while not self.closing:
             try:
-                raw = await self.ws.receive_text()
+                message = await self.ws.receive()
             except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
                 return
             if not self._within_rate():
                 self._close(CLOSE_FLOOD)
+                return
+            raw = message.get("text")
+            if raw is None:
+                self._close(CLOSE_UNSUPPORTED)
                 return
             try:
                 signal = model.parse_signal(raw)

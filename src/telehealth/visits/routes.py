@@ -51,6 +51,9 @@ from telehealth.web.auth import ActorDep, ScopeDep
 from telehealth.web.scoped import ScopedRoute, Services
 
 router = APIRouter(route_class=ScopedRoute)
+# The pre-call upload probe streams its body and counts it against its own limit
+# (TELEHEALTH_PROBE_MAX_BYTES), not the application's body limit.
+PROBE = "/v1/visit-session/probe"
 TOKEN_HEADER = "x-visit-token"  # noqa: S105 - a header name
 JOIN_PATH = "/visits/join"
 
@@ -366,7 +369,7 @@ def _probe_block(size: int) -> bytes:
     return os.urandom(size)
 
 
-@router.get("/v1/visit-session/probe", tags=["visit-session"], response_class=Response)
+@router.get(PROBE, tags=["visit-session"], response_class=Response)
 def probe_download(
     ctx: ParticipantDep, runtime: RuntimeDep, size: Annotated[int, Query(ge=0)] = 0
 ) -> Response:
@@ -376,7 +379,7 @@ def probe_download(
     return Response(_probe_block(limit)[:size], media_type="application/octet-stream")
 
 
-@router.post("/v1/visit-session/probe", tags=["visit-session"], response_model=ProbeOut)
+@router.post(PROBE, tags=["visit-session"], response_model=ProbeOut)
 async def probe_upload(request: Request, ctx: ParticipantDep, runtime: RuntimeDep) -> ProbeOut:
     limit = runtime.settings.probe_max_bytes
     declared = int(request.headers.get("content-length") or 0)

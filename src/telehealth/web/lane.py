@@ -26,6 +26,7 @@ from telehealth.audit.model import Action, AuditEvent, Outcome
 from telehealth.errors import DomainError
 from telehealth.identity.model import Actor
 from telehealth.logging import get_logger
+from telehealth.web.middleware import declared_length
 from telehealth.web.problems import problem
 from telehealth.web.scoped import Services
 
@@ -39,8 +40,9 @@ class Lane:
     method: str
     path: str  # the route's path template, e.g. "/v1/patients/{patient_id}"
     handler: LaneHandler
-    # Lanes that read a body take only bodies of a declared length up to this size; the
-    # body is then replayed to the route if the lane lets it answer.
+    # Lanes that read a body take only JSON bodies (``Content-Type: application/json``) of a
+    # declared length up to this size; the body is then replayed to the route if the lane lets
+    # it answer. Any other body is the route's to answer, or to refuse.
     max_body: int | None = None
 
 
@@ -73,6 +75,8 @@ class FastLanes:
         the request from (replaying the body the lane read)."""
         body = None
         if lane.max_body is not None:
+            if not _is_json(scope):
+                return receive
             body = await _bounded_body(scope, receive, lane.max_body)
             if body is None:
                 return receive
@@ -96,14 +100,19 @@ class FastLanes:
             return None
 
 
+def _is_json(scope: Scope) -> bool:
+    """Whether the request declares a JSON body: ``application/json``, parameters aside."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media: bytes = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json"
+    return False
+
+
 async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     """The whole body if its declared length is within ``limit``; None (nothing read) if not."""
-    declared = None
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            declared = value
-            break
-    if declared is None or not declared.isdigit() or int(declared) > limit:
+    declared = declared_length(scope)
+    if declared is None or declared > limit:
         return None
     chunks = []
     more = True

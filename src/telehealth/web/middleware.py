@@ -1,21 +1,26 @@
-"""Pure ASGI middleware: request ids, security headers, no-store for PHI, request log lines."""
+"""Pure ASGI middleware: request ids, security headers, no-store for PHI, request log lines,
+and the request body limit."""
 
 from __future__ import annotations
 
 import os
 import re
 import time
+from collections.abc import Collection
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from telehealth.errors import ErrorCode
 from telehealth.logging import get_logger
+from telehealth.web.problems import problem
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9\-]{8,64}$")
 log = get_logger("telehealth.request")
 
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-    "connect-src 'self' ws: wss:; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; script-src 'self'; style-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
@@ -90,3 +95,74 @@ def _request_id(scope: Scope) -> str:
                 return candidate
             break
     return os.urandom(16).hex()
+
+
+class BodyLimit:
+    """Refuses a request body larger than ``max_bytes`` with 413 before anything reads it: at
+    once when its declared length is larger, else (a chunked body) as soon as the bytes that
+    arrived pass the limit. Bodies are counted as they pass, never held here.
+
+    Requests to ``unlimited`` (method, path prefix) pairs are let through: tus PATCH bodies,
+    which stream to storage and are bounded by the upload's declared length.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, unlimited: Collection[tuple[str, str]] = ()
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.unlimited = tuple(unlimited)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._is_unlimited(scope):
+            await self.app(scope, receive, send)
+            return
+        declared = declared_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        refused = False
+
+        async def counted() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # The application sees a client that went away; the client gets the 413.
+                    refused = True
+                    await self._refuse(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, counted, unless_refused)
+
+    def _is_unlimited(self, scope: Scope) -> bool:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        return any(method == m and path.startswith(prefix) for m, prefix in self.unlimited)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"the request body is larger than {self.max_bytes} bytes",
+            Request(scope),
+        )
+        # The rest of the body is not worth reading: the connection ends with this answer.
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The request's Content-Length, or None if it has none (or one that is not a number)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None

@@ -9,19 +9,29 @@ new bytes object (one copy), httptools hands the body out as another (two), and 
 it in a bytearray (three) that it copies again for the application (four), all on the event
 loop's thread. Here the socket is read into one reused buffer and the body reaches the
 application as httptools hands it out: one copy.
+
+A request's head (request line and headers) is bounded here, before the application sees it:
+httptools and uvicorn keep a head whole in memory, with no limit of their own, so a head larger
+than ``Config.h11_max_incomplete_event_size`` (the bound uvicorn's h11 protocol applies;
+``serve`` sets it from ``TELEHEALTH_MAX_HEADER_BYTES``) is answered 431 and the connection
+closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from typing import Any, TypedDict
 
 import uvicorn
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from telehealth.config import Settings
+from telehealth.errors import ErrorCode
+from telehealth.web.problems import problem
 
 # Bytes read from a socket at once. Larger reads mean fewer trips through the protocol for a
 # large body; the buffer is shared by every connection on a thread, so its size is paid once.
@@ -30,6 +40,13 @@ READ_SIZE = 1024 * 1024
 HTTP_PROTOCOL = "telehealth.web.server:HttpProtocol"
 
 _buffers = threading.local()
+
+# The head limit of a server whose configuration sets none (uvicorn run by hand).
+DEFAULT_MAX_HEAD: int = Settings.model_fields["max_header_bytes"].default
+
+
+class HeadTooLarge(Exception):
+    """Raised in a parser callback to stop parsing a request whose head is over the limit."""
 
 
 def _read_buffer() -> memoryview:
@@ -40,12 +57,71 @@ def _read_buffer() -> memoryview:
 
 
 class BodyProtocol(HttpToolsProtocol):
-    """httptools' protocol, passing each body piece on as the bytes httptools made of it.
+    """httptools' protocol, passing each body piece on as the bytes httptools made of it, and
+    refusing request heads over the limit.
 
     A piece that arrives while nothing is waiting is handed over as it is (uvicorn gives the
     application ``bytes(cycle.body)``, which for a bytes object is the object itself); only
     pieces that arrive before the application has taken the last are joined.
+
+    A head is measured twice: the bytes received while it is unfinished (so that one huge
+    header is stopped while it arrives, not once it is whole), and, exactly, its URL and
+    headers once parsed.
     """
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.max_head: int = config.h11_max_incomplete_event_size or DEFAULT_MAX_HEAD
+        self.head_open = True
+        self.head_received = 0
+        self.head_refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self.head_open:
+            self.head_received += len(data)
+        super().data_received(data)
+        if self.head_open and self.head_received > self.max_head and not self.head_refused:
+            self._refuse_head()
+
+    def on_headers_complete(self) -> None:
+        self.head_open = False
+        size = len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
+        if size > self.max_head:
+            self.head_refused = True
+            raise HeadTooLarge
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.head_open = True
+        self.head_received = 0
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers any parser error, a callback's exception included, with a 400.
+        if self.head_refused:
+            self._refuse_head()
+        else:
+            super().send_400_response(msg)
+
+    def _refuse_head(self) -> None:
+        self.head_refused = True
+        if self.transport.is_closing():
+            return
+        response = problem(
+            ErrorCode.HEADERS_TOO_LARGE,
+            f"the request line and headers are larger than {self.max_head} bytes",
+        )
+        head = [STATUS_LINE[response.status_code]]
+        head.extend(name + b": " + value + b"\r\n" for name, value in response.raw_headers)
+        head.append(b"connection: close\r\n\r\n")
+        self.transport.write(b"".join(head) + response.body)
+        self.transport.close()
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
@@ -100,7 +176,21 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self.http.data_received(_read_buffer()[:nbytes])  # type: ignore[arg-type]
 
 
-def serve(app: Any, *, host: str, port: int) -> None:
+class Limits(TypedDict):
+    h11_max_incomplete_event_size: int
+    ws_max_size: int
+
+
+def limits(settings: Settings) -> Limits:
+    """uvicorn's options that bound what a client may make the server hold: a request's head
+    (applied by :class:`BodyProtocol`) and a WebSocket message."""
+    return Limits(
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        ws_max_size=settings.max_body_bytes,
+    )
+
+
+def serve(app: Any, *, host: str, port: int, settings: Settings) -> None:
     """Serve ``app`` until interrupted; logging is the process's own (``configure_logging``)."""
     uvicorn.run(
         app,
@@ -110,4 +200,5 @@ def serve(app: Any, *, host: str, port: int) -> None:
         access_log=False,
         proxy_headers=False,
         log_config=None,
+        **limits(settings),
     )
