@@ -6,7 +6,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI
@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from telehealth import __version__
 from telehealth.access.routes import router as access_router
@@ -133,7 +134,10 @@ def create_app(
         _add_routes(app, router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.outer_layers = functools.partial(
-        _outer_layers, services=services, hsts=settings.public_url.startswith("https://")
+        _outer_layers,
+        services=services,
+        hsts=settings.public_url.startswith("https://"),
+        trusted_proxies=tuple(settings.trusted_proxies),
     )
     return app
 
@@ -148,10 +152,19 @@ class TelehealthAPI(FastAPI):
         return stack if self.outer_layers is None else self.outer_layers(stack)
 
 
-def _outer_layers(stack: ASGIApp, *, services: Services, hsts: bool) -> ASGIApp:
+def _outer_layers(
+    stack: ASGIApp, *, services: Services, hsts: bool, trusted_proxies: tuple[str, ...]
+) -> ASGIApp:
     """Security headers, request ids and the request log around everything; inside them the
-    fast lanes, which answer their requests without entering the framework's stack."""
-    return SecurityMiddleware(FastLanes(stack, services=services, lanes=LANES), hsts=hsts)
+    fast lanes, which answer their requests without entering the framework's stack. Outermost,
+    behind configured proxies only, the client address they forward replaces theirs (sign-in
+    throttling counts failures per client address)."""
+    layers = SecurityMiddleware(FastLanes(stack, services=services, lanes=LANES), hsts=hsts)
+    if not trusted_proxies:
+        return layers
+    # uvicorn types ASGI apps more narrowly than Starlette; both are the same ASGI 3 callable.
+    inner: Any = layers
+    return cast(ASGIApp, ProxyHeadersMiddleware(inner, trusted_hosts=list(trusted_proxies)))
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
