@@ -25,6 +25,7 @@ from telehealth.clock import Clock, SystemClock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
+from telehealth.identity import jobs as identity_jobs
 from telehealth.identity import lanes as identity_lanes
 from telehealth.identity.routes import router as identity_router
 from telehealth.jobs import JobRunner
@@ -53,7 +54,7 @@ def healthz() -> dict[str, str]:
 
 
 # Importing a capability's jobs module registers its periodic jobs.
-JOB_MODULES = (monitoring_jobs, review_jobs, visits_jobs)
+JOB_MODULES = (identity_jobs, monitoring_jobs, review_jobs, visits_jobs)
 
 # Hot endpoints answered ahead of the framework when they can be (see telehealth.web.lane).
 LANES = (*identity_lanes.LANES, *policy_lanes.LANES)

@@ -211,3 +211,26 @@ def test_sign_in_page_answers_alike_and_says_plainly_how_long_to_wait(
     wait = known.headers["retry-after"]
     assert f"Please wait {wait} seconds" in known.text
     assert people["patient_b"].email in known.text  # the form keeps what was typed
+
+
+def test_counts_are_forgotten_after_the_window(
+    proxied: TestClient, people: World, settings: Settings, clock: FrozenClock
+) -> None:
+    from sqlalchemy import func, select
+
+    from telehealth.identity.tables import LoginThrottle
+    from telehealth.jobs import registered, run_job
+    from tests.support import scope_for
+
+    def stored() -> int:
+        with scope_for(settings, clock) as scope:
+            return int(scope.session.execute(select(func.count(LoginThrottle.key))).scalar_one())
+
+    job = next(j for j in registered() if j.name == "identity.forget-sign-in-failures")
+    sessions = proxied.app.state.services.sessions  # type: ignore[attr-defined]
+    assert attempt(proxied, UNKNOWN, "192.0.2.30").status_code == 401
+    assert stored() == 2  # the source and the email address
+    assert run_job(job, sessions, clock, settings) == 0
+    clock.advance(timedelta(seconds=settings.login_failure_window_seconds + 1))
+    assert run_job(job, sessions, clock, settings) == 2
+    assert stored() == 0
