@@ -6,7 +6,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI
@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from telehealth import __version__
 from telehealth.access.routes import router as access_router
@@ -26,6 +27,7 @@ from telehealth.clock import Clock, SystemClock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
+from telehealth.identity import jobs as identity_jobs
 from telehealth.identity import lanes as identity_lanes
 from telehealth.identity.routes import router as identity_router
 from telehealth.jobs import JobRunner
@@ -56,7 +58,7 @@ def healthz() -> dict[str, str]:
 
 
 # Importing a capability's jobs module registers its periodic jobs.
-JOB_MODULES = (audit_jobs, monitoring_jobs, review_jobs, visits_jobs)
+JOB_MODULES = (audit_jobs, identity_jobs, monitoring_jobs, review_jobs, visits_jobs)
 
 # Hot endpoints answered ahead of the framework when they can be (see telehealth.web.lane).
 LANES = (*identity_lanes.LANES, *policy_lanes.LANES)
@@ -158,11 +160,20 @@ UNLIMITED_BODIES = (("PATCH", UPLOADS), ("POST", PROBE))
 def _outer_layers(stack: ASGIApp, *, services: Services) -> ASGIApp:
     """Security headers, request ids and the request log around everything; inside them the
     body limit, before anything reads a body or checks a credential; inside that the fast
-    lanes, which answer their requests without entering the framework's stack."""
+    lanes, which answer their requests without entering the framework's stack. Outermost,
+    behind configured proxies only, the client address they forward replaces theirs (sign-in
+    throttling counts failures per client address)."""
     settings = services.settings
     lanes = FastLanes(stack, services=services, lanes=LANES)
     limited = BodyLimit(lanes, max_bytes=settings.max_body_bytes, unlimited=UNLIMITED_BODIES)
-    return SecurityMiddleware(limited, hsts=settings.public_url.startswith("https://"))
+    layers = SecurityMiddleware(limited, hsts=settings.public_url.startswith("https://"))
+    if not settings.trusted_proxies:
+        return layers
+    # uvicorn types ASGI apps more narrowly than Starlette; both are the same ASGI 3 callable.
+    inner: Any = layers
+    return cast(
+        ASGIApp, ProxyHeadersMiddleware(inner, trusted_hosts=list(settings.trusted_proxies))
+    )
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:

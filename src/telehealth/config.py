@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import cached_property
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from telehealth.errors import DomainError, ErrorCode
 
@@ -63,11 +64,20 @@ class Settings(BaseSettings):
     invite_hours: int = Field(72, ge=1, le=24 * 14)
     break_glass_minutes: int = Field(60, ge=5, le=24 * 60)
 
-    # Login throttling: after `lockout_threshold` consecutive failures the account is locked
-    # for `lockout_base_seconds`, doubling with each further failure up to the cap.
-    lockout_threshold: int = Field(5, ge=1, le=100)
-    lockout_base_seconds: int = Field(60, ge=1)
-    lockout_max_seconds: int = Field(3600, ge=1)
+    # Login throttling (OWASP ASVS 2.2.1): back-off, never a hard lock. Failed sign-ins (and
+    # wrong current passwords) are counted per source address and per email address, known or
+    # not. Past its free failures, a key waits base * 2**(extra failures) seconds after its
+    # latest failure, up to its cap; failures older than the window are forgotten. The account
+    # cap bounds how long anyone's failures can delay the real user.
+    login_source_free_failures: int = Field(10, ge=1, le=1000)
+    login_source_max_delay_seconds: int = Field(900, ge=1, le=24 * 3600)
+    login_account_free_failures: int = Field(5, ge=1, le=100)
+    login_account_max_delay_seconds: int = Field(60, ge=1, le=3600)
+    login_delay_base_seconds: int = Field(1, ge=1, le=60)
+    login_failure_window_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    # Peers whose X-Forwarded-For is believed (IP addresses or CIDR ranges, comma-separated in
+    # the environment); with none, the source of a request is the connecting peer.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Email; notifications stay in-app when no SMTP host is set.
     smtp_host: str | None = None
@@ -95,6 +105,24 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        # Addresses and ranges only: a wildcard or a name would let anyone claim any address.
+        for item in value:
+            try:
+                ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an IP address or CIDR range: {item!r}") from exc
+        return value
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -20,7 +20,6 @@ class ErrorCode(StrEnum):
     INVALID_CREDENTIALS = "invalid_credentials"
     MFA_REQUIRED = "mfa_required"
     MFA_INVALID = "mfa_invalid"
-    ACCOUNT_LOCKED = "account_locked"
     SESSION_EXPIRED = "session_expired"
     TOKEN_INVALID = "token_invalid"  # noqa: S105 - an error code, not a secret
     RATE_LIMITED = "rate_limited"

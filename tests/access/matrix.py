@@ -15,7 +15,8 @@ Target = Callable[[World], str]
 class Entry:
     """How a route is reached: its audience and, for object routes, patient A's object."""
 
-    # public | page_public | page | self | org_manager | admin | staff | patient_object
+    # public | page_public | page | self | org_member | org_manager | admin | staff |
+    # patient_object
     audience: str
     target: Target | None = None  # builds the path to patient A's object
     body: dict[str, Any] | None = None

@@ -54,7 +54,9 @@ CORE: dict[tuple[str, str], Entry] = {
     ("GET", "/v1/users"): Entry("org_manager"),
     ("POST", "/v1/users"): Entry("org_manager"),
     ("PUT", "/v1/users/{user_id}/role"): Entry("admin"),
-    ("GET", "/v1/clinicians/{clinician_id}"): Entry("org_manager"),
+    # Its own organization sees the public profile, the clinician and org managers the
+    # credentials too (test_clinician_profiles.py); another organization gets a 404.
+    ("GET", "/v1/clinicians/{clinician_id}"): Entry("org_member"),
     ("PATCH", "/v1/clinicians/{clinician_id}"): Entry("org_manager"),
     ("POST", "/v1/clinicians/{clinician_id}/licenses"): Entry("org_manager"),
     ("POST", "/v1/clinicians/{clinician_id}/compacts"): Entry("org_manager"),

@@ -1,4 +1,5 @@
-"""Sign-in, MFA, throttling, session timeouts and token revocation (SQLite and PostgreSQL)."""
+"""Sign-in, MFA, session timeouts and token revocation (SQLite and PostgreSQL); throttling is
+in test_throttle.py."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_patient_signs_in_with_password_and_reads_own_record(
     assert response.json()["role"] == "patient"
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie
-    assert "samesite=strict" in cookie
+    assert "samesite=lax" in cookie
     assert client.get(f"/v1/patients/{people['patient_a'].patient_id}").status_code == 200
 
 
@@ -90,35 +91,6 @@ def test_password_only_session_of_mfa_role_reaches_no_phi(
     response = client.get(f"/v1/patients/{people['patient_a'].patient_id}")
     assert response.status_code == 401
     assert response.json()["code"] == "mfa_required"
-
-
-def test_lockout_after_repeated_failures_even_with_the_right_password(
-    client: TestClient, people: World, settings: Settings, clock: FrozenClock
-) -> None:
-    email = people["patient_b"].email
-    for _ in range(settings.lockout_threshold):
-        assert login(client, email, "wrong password here").status_code == 401
-    locked = login(client, email, PASSWORD)
-    assert locked.status_code == 429
-    assert locked.json()["code"] == "account_locked"
-    assert int(locked.headers["retry-after"]) >= 1
-    clock.advance(timedelta(seconds=settings.lockout_base_seconds + 1))
-    assert login(client, email, PASSWORD).status_code == 200
-
-
-def test_lockout_grows_and_bounds_guessing(
-    client: TestClient, people: World, settings: Settings, clock: FrozenClock
-) -> None:
-    email = people["patient_b"].email
-    accepted_guesses = 0
-    for _ in range(100):
-        response = login(client, email, "guess guess guess")
-        if response.status_code == 401:
-            accepted_guesses += 1
-        clock.advance(timedelta(seconds=5))
-    # NIST 800-63B allows at most 100 failed attempts before lockout or delay. With a lock that
-    # doubles from 60 s, 500 s of guessing admits the threshold plus one guess per lock expiry.
-    assert accepted_guesses <= settings.lockout_threshold + 3
 
 
 @pytest.mark.parametrize(("key", "idle_minutes"), [("patient_a", 30), ("clinician_a", 15)])

@@ -70,3 +70,17 @@ def may_manage_users(actor: Actor) -> bool:
 
 def may_break_glass(actor: Actor) -> bool:
     return actor.role is Role.CLINICIAN
+
+
+def may_see_clinician(actor: Actor, clinician_org_id: uuid.UUID) -> bool:
+    """A clinician's public profile (name, specialties) is for their own organization; to
+    anyone else they answer as missing."""
+    return actor.org_id == clinician_org_id
+
+
+def may_see_credentials(actor: Actor, clinician_id: uuid.UUID, clinician_org_id: uuid.UUID) -> bool:
+    """Licenses, compacts, DEA registrations and the NPI are for the clinician themself and
+    the people who manage their organization's staff."""
+    if not may_see_clinician(actor, clinician_org_id):
+        return False
+    return actor.user_id == clinician_id or may_manage_org(actor, clinician_org_id)

@@ -14,7 +14,7 @@ from telehealth.audit.model import Action, Outcome
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import repository as identity_repo
 from telehealth.identity.model import Actor, Role
-from telehealth.identity.tables import Patient
+from telehealth.identity.tables import Patient, User
 from telehealth.scope import Scope
 
 
@@ -170,6 +170,24 @@ def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Pati
         query = query.where(Patient.org_id == actor.org_id)
     query = query.order_by(Patient.family_name, Patient.given_name, Patient.id)
     return scope.session.execute(query.limit(limit).offset(offset)).scalars().all()
+
+
+def readable_clinician(scope: Scope, clinician_id: uuid.UUID) -> User:
+    """A clinician of the actor's organization; anyone else's, or no clinician, is not found."""
+    actor = scope.require_actor()
+    user = identity_repo.user_by_id(scope.session, clinician_id)
+    if (
+        user is None
+        or user.role != Role.CLINICIAN.value
+        or not policy.may_see_clinician(actor, user.org_id)
+    ):
+        record_denial(scope, "clinician", clinician_id)
+        raise not_found("clinician")
+    return user
+
+
+def may_see_credentials(scope: Scope, clinician: User) -> bool:
+    return policy.may_see_credentials(scope.require_actor(), clinician.id, clinician.org_id)
 
 
 def require_org_manager(scope: Scope) -> Actor:

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import DateTime, MetaData, Table
+from sqlalchemy import DateTime, Insert, MetaData, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -72,6 +73,15 @@ class Base(DeclarativeBase):
 def table_of(model: type[Base]) -> Table:
     """The table a mapped class is stored in, for Core statements on its columns."""
     return cast(Table, model.__table__)
+
+
+def insert_ignoring_duplicates(session: Session, model: type[Base], keys: list[str]) -> Insert:
+    """An INSERT of ``model`` rows that skips any row whose unique ``keys`` are taken already
+    (the database decides, on both backends, so concurrent writers never fail on it)."""
+    table = table_of(model)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
 
 
 def grouped(pairs: Iterable[tuple[K, V]]) -> dict[K, list[V]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -138,3 +139,30 @@ def credential_current(
 ) -> bool:
     """Not revoked, and issued under the user's current password and role."""
     return not revoked and user_active and user_epoch == credential_epoch
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How one throttle key (a source address or an email address) slows down after failures."""
+
+    free_failures: int
+    base_seconds: int
+    max_seconds: int
+    window: timedelta
+
+    def delay(self, failures: int) -> timedelta:
+        """The wait after the latest of ``failures`` recent failures: none while they are few,
+        then doubling up to the cap, so a key is slowed but never refused for good."""
+        extra = failures - self.free_failures
+        if extra < 0:
+            return timedelta()
+        # Capped before the power is taken, so a long run of failures cannot overflow it.
+        seconds = self.base_seconds * 2 ** min(extra, 32)
+        return timedelta(seconds=min(seconds, self.max_seconds))
+
+    def failures_after(self, failures: int, last_failure_at: datetime | None, now: datetime) -> int:
+        """The count once one more failure at ``now`` is added; older ones than the window
+        are forgotten."""
+        if last_failure_at is None or now - last_failure_at > self.window:
+            return 1
+        return failures + 1

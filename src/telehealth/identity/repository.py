@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -11,6 +12,7 @@ from sqlalchemy import (
     LargeBinary,
     Select,
     bindparam,
+    delete,
     exists,
     func,
     select,
@@ -18,9 +20,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from telehealth.db.base import table_of
+from telehealth.clock import ensure_utc
+from telehealth.db.base import insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
 from telehealth.db.reader import AnySelect, keyed
+from telehealth.identity.model import Backoff
 from telehealth.identity.tables import (
     ApiToken,
     CareAssignment,
@@ -30,6 +34,7 @@ from telehealth.identity.tables import (
     Invite,
     License,
     LoginSession,
+    LoginThrottle,
     Organization,
     Patient,
     User,
@@ -231,3 +236,48 @@ def bearer_select(
 
 
 BEARER_ACTOR = keyed(bearer_select, token_hash=LargeBinary())
+
+
+# --- sign-in throttles ------------------------------------------------------------------------
+
+
+def throttled_until(session: Session, keys: Sequence[bytes]) -> datetime | None:
+    """The latest time any of ``keys`` must wait for, if one has a wait recorded."""
+    found: datetime | None = session.execute(
+        select(func.max(LoginThrottle.blocked_until)).where(LoginThrottle.key.in_(keys))
+    ).scalar_one()
+    return found
+
+
+def count_failure(session: Session, key: bytes, kind: str, backoff: Backoff, now: datetime) -> None:
+    """One more failure for ``key``; concurrent failures (from any server) are each counted,
+    as the row is locked between reading and writing its count."""
+    session.execute(
+        insert_ignoring_duplicates(session, LoginThrottle, ["key"]),
+        [{"key": key, "kind": kind, "failures": 0, "last_failure_at": now}],
+    )
+    row = session.execute(
+        select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
+    ).scalar_one()
+    failures = backoff.failures_after(row.failures, ensure_utc(row.last_failure_at), now)
+    delay = backoff.delay(failures)
+    row.failures = failures
+    row.last_failure_at = now
+    row.blocked_until = now + delay if delay else None
+    session.flush()
+
+
+def forget_failures(session: Session, key: bytes) -> None:
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+
+
+def purge_throttles(session: Session, older_than: datetime) -> int:
+    """Drops the counts of keys whose last failure is older than ``older_than`` and who no
+    longer wait; returns how many."""
+    result = session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.last_failure_at < older_than,
+            (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until < older_than),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from telehealth.access import service as access
 from telehealth.audit.model import Action
@@ -16,6 +16,7 @@ from telehealth.identity.schemas import (
     CareAssignIn,
     ClinicianOut,
     ClinicianProfileIn,
+    ClinicianPublicOut,
     CompactIn,
     CompactOut,
     DeaIn,
@@ -41,9 +42,15 @@ from telehealth.identity.schemas import (
     UserIn,
     UserOut,
 )
-from telehealth.identity.tables import Patient, User
+from telehealth.identity.tables import ClinicianProfile, Patient, User
 from telehealth.scope import Scope
-from telehealth.web.auth import SESSION_COOKIE, ActorDep, ScopeDep
+from telehealth.web.auth import (
+    ActorDep,
+    ScopeDep,
+    clear_session_cookie,
+    client_address,
+    set_session_cookie,
+)
 from telehealth.web.scoped import ScopedRoute
 
 router = APIRouter(prefix="/v1", route_class=ScopedRoute)
@@ -53,26 +60,20 @@ router = APIRouter(prefix="/v1", route_class=ScopedRoute)
 
 
 @router.post("/auth/login", tags=["auth"], response_model=SessionOut)
-def login(body: LoginIn, response: Response, scope: ScopeDep) -> SessionOut:
-    issued = identity.login(scope, body.email, body.password, body.totp)
+def login(body: LoginIn, request: Request, response: Response, scope: ScopeDep) -> SessionOut:
+    issued = identity.login(
+        scope, body.email, body.password, body.totp, source=client_address(request)
+    )
     user = repository.user_by_email(scope.session, body.email)
     assert user is not None
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.secret,
-        httponly=True,
-        secure=scope.settings.secure_cookies,
-        samesite="strict",
-        path="/",
-        max_age=scope.settings.session_absolute_hours * 3600,
-    )
+    set_session_cookie(response, issued.secret, scope)
     return SessionOut(user_id=user.id, role=Role(user.role), expires_at=issued.expires_at)
 
 
 @router.post("/auth/logout", tags=["auth"], status_code=204)
-def logout(actor: ActorDep, response: Response, scope: ScopeDep) -> None:
+def logout(actor: ActorDep, request: Request, response: Response, scope: ScopeDep) -> None:
     identity.logout(scope)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(request, response)
 
 
 @router.get("/me", tags=["auth"], response_model=MeOut)
@@ -90,8 +91,12 @@ def me(actor: ActorDep, scope: ScopeDep) -> MeOut:
 
 
 @router.post("/me/password", tags=["auth"], status_code=204)
-def change_password(body: PasswordChangeIn, actor: ActorDep, scope: ScopeDep) -> None:
-    identity.change_password(scope, body.current_password, body.new_password)
+def change_password(
+    body: PasswordChangeIn, request: Request, actor: ActorDep, scope: ScopeDep
+) -> None:
+    identity.change_password(
+        scope, body.current_password, body.new_password, source=client_address(request)
+    )
 
 
 @router.post("/me/mfa", tags=["auth"], response_model=MfaStartOut)
@@ -189,9 +194,26 @@ def change_role(
 # --- clinicians -------------------------------------------------------------------------------
 
 
-@router.get("/clinicians/{clinician_id}", tags=["clinicians"], response_model=ClinicianOut)
-def get_clinician(clinician_id: uuid.UUID, actor: ActorDep, scope: ScopeDep) -> ClinicianOut:
-    return _clinician_out(scope, _same_org_clinician(scope, clinician_id))
+@router.get(
+    "/clinicians/{clinician_id}",
+    tags=["clinicians"],
+    response_model=ClinicianOut | ClinicianPublicOut,
+    responses={
+        200: {
+            "description": "The profile with credentials (``ClinicianOut``) for the clinician "
+            "and their organization's coordinators and administrators; the public profile "
+            "(``ClinicianPublicOut``) for everyone else in the organization. Another "
+            "organization's clinician is not found."
+        }
+    },
+)
+def get_clinician(
+    clinician_id: uuid.UUID, actor: ActorDep, scope: ScopeDep
+) -> ClinicianOut | ClinicianPublicOut:
+    user = access.readable_clinician(scope, clinician_id)
+    if access.may_see_credentials(scope, user):
+        return _clinician_out(scope, user)
+    return _public_clinician_out(_profile(scope, user), user)
 
 
 @router.patch("/clinicians/{clinician_id}", tags=["clinicians"], response_model=ClinicianOut)
@@ -199,7 +221,7 @@ def update_clinician(
     clinician_id: uuid.UUID, body: ClinicianProfileIn, actor: ActorDep, scope: ScopeDep
 ) -> ClinicianOut:
     access.require_org_manager(scope)
-    user = _same_org_clinician(scope, clinician_id)
+    user = access.readable_clinician(scope, clinician_id)
     identity.set_clinician_profile(
         scope,
         user.id,
@@ -220,7 +242,7 @@ def add_license(
     clinician_id: uuid.UUID, body: LicenseIn, actor: ActorDep, scope: ScopeDep
 ) -> LicenseOut:
     access.require_org_manager(scope)
-    user = _same_org_clinician(scope, clinician_id)
+    user = access.readable_clinician(scope, clinician_id)
     lic = identity.add_license(
         scope,
         user.id,
@@ -248,7 +270,7 @@ def add_compact(
     clinician_id: uuid.UUID, body: CompactIn, actor: ActorDep, scope: ScopeDep
 ) -> CompactOut:
     access.require_org_manager(scope)
-    user = _same_org_clinician(scope, clinician_id)
+    user = access.readable_clinician(scope, clinician_id)
     m = identity.add_compact(
         scope, user.id, compact=body.compact, principal_state=body.principal_state
     )
@@ -263,7 +285,7 @@ def add_compact(
 )
 def add_dea(clinician_id: uuid.UUID, body: DeaIn, actor: ActorDep, scope: ScopeDep) -> DeaOut:
     access.require_org_manager(scope)
-    user = _same_org_clinician(scope, clinician_id)
+    user = access.readable_clinician(scope, clinician_id)
     reg = identity.add_dea_registration(
         scope,
         user.id,
@@ -363,7 +385,7 @@ def assign_care(
 ) -> None:
     access.require_org_manager(scope)
     patient = access.readable_patient(scope, patient_id)
-    _same_org_clinician(scope, body.clinician_id)
+    access.readable_clinician(scope, body.clinician_id)
     identity.assign_care(scope, body.clinician_id, patient.id)
 
 
@@ -377,22 +399,26 @@ def _user(scope: Scope, user_id: uuid.UUID) -> User:
     return user
 
 
-def _same_org_clinician(scope: Scope, clinician_id: uuid.UUID) -> User:
-    actor = scope.require_actor()
-    user = repository.user_by_id(scope.session, clinician_id)
-    if user is None or user.org_id != actor.org_id or user.role != Role.CLINICIAN.value:
-        raise not_found("clinician")
-    return user
-
-
-def _clinician_out(scope: Scope, user: User) -> ClinicianOut:
+def _profile(scope: Scope, user: User) -> ClinicianProfile:
     profile = repository.clinician_profile(scope.session, user.id)
     assert profile is not None
-    return ClinicianOut(
+    return profile
+
+
+def _public_clinician_out(profile: ClinicianProfile, user: User) -> ClinicianPublicOut:
+    return ClinicianPublicOut(
         user_id=user.id,
         display_name=user.display_name,
         specialties=list(profile.specialties),
         video_capable=profile.video_capable,
+    )
+
+
+def _clinician_out(scope: Scope, user: User) -> ClinicianOut:
+    profile = _profile(scope, user)
+    return ClinicianOut(
+        **_public_clinician_out(profile, user).model_dump(),
+        npi=profile.npi,
         licenses=[
             LicenseOut(
                 id=x.id,

@@ -162,11 +162,20 @@ class ClinicianProfileIn(Strict):
     npi: str | None = Field(default=None, pattern=r"^\d{10}$")
 
 
-class ClinicianOut(Strict):
+class ClinicianPublicOut(Strict):
+    """A clinician as their organization's patients and colleagues see them."""
+
     user_id: uuid.UUID
     display_name: str
     specialties: list[str]
     video_capable: bool
+
+
+class ClinicianOut(ClinicianPublicOut):
+    """The public profile with the credentials, for the clinician themself and for their
+    organization's coordinators and administrators."""
+
+    npi: str | None
     licenses: list[LicenseOut]
     compacts: list[CompactOut]
     dea_registrations: list[DeaOut]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,6 +19,7 @@ from telehealth.identity.model import (
     MFA_REQUIRED_ROLES,
     US_STATES,
     Actor,
+    Backoff,
     CredentialKind,
     LicenseKind,
     Role,
@@ -90,7 +93,6 @@ def create_user(
         totp_secret_enc=_box(scope).seal(totp_secret) if totp_secret else None,
         mfa_enabled=totp_secret is not None,
         totp_last_step=0,
-        failed_logins=0,
         credentials_epoch=0,
         active=True,
         created_at=scope.clock.now(),
@@ -286,27 +288,92 @@ class IssuedSecret:
     expires_at: datetime
 
 
-def login(scope: Scope, email: str, password: str, totp_code: str | None) -> IssuedSecret:
+@dataclass(frozen=True, slots=True)
+class ThrottleKey:
+    kind: str
+    key: bytes
+    backoff: Backoff
+
+
+@dataclass(frozen=True, slots=True)
+class SignInThrottles:
+    source: ThrottleKey
+    account: ThrottleKey
+
+    @property
+    def each(self) -> tuple[ThrottleKey, ThrottleKey]:
+        return (self.source, self.account)
+
+
+def sign_in_throttles(scope: Scope, email: str, source: str) -> SignInThrottles:
+    """The counters an attempt for ``email`` from ``source`` is held to. The email's key is the
+    same whether or not an account has it, so the throttle tells no one which exist."""
+    settings = scope.settings
+    base = settings.login_delay_base_seconds
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    return SignInThrottles(
+        ThrottleKey(
+            "source",
+            _throttle_key(scope, "source", source),
+            Backoff(
+                settings.login_source_free_failures,
+                base,
+                settings.login_source_max_delay_seconds,
+                window,
+            ),
+        ),
+        ThrottleKey(
+            "account",
+            _throttle_key(scope, "account", email.strip().lower()),
+            Backoff(
+                settings.login_account_free_failures,
+                base,
+                settings.login_account_max_delay_seconds,
+                window,
+            ),
+        ),
+    )
+
+
+def _throttle_key(scope: Scope, kind: str, value: str) -> bytes:
+    # Keyed, so the table holds neither addresses nor emails, nor lets them be guessed back.
+    secret = scope.settings.secret_key.get_secret_value().encode()
+    return hmac.digest(secret, f"login-throttle:{kind}:{value}".encode(), "sha256")
+
+
+def _refuse_while_throttled(scope: Scope, throttles: SignInThrottles, user: User | None) -> None:
+    """Refuses an attempt, without checking its password, while a counter makes it wait."""
     now = scope.clock.now()
+    until = repository.throttled_until(scope.session, [t.key for t in throttles.each])
+    if until is None or ensure_utc(until) <= now:
+        return
+    _record_failure(scope, user, "throttled")
+    raise DomainError(
+        ErrorCode.RATE_LIMITED,
+        "too many failed attempts; wait a moment and try again",
+        retry_after=math.ceil((ensure_utc(until) - now).total_seconds()),
+    )
+
+
+def login(
+    scope: Scope, email: str, password: str, totp_code: str | None, *, source: str
+) -> IssuedSecret:
+    now = scope.clock.now()
+    throttles = sign_in_throttles(scope, email, source)
     user = repository.user_by_email(scope.session, email)
-    if user is not None and user.locked_until is not None and ensure_utc(user.locked_until) > now:
-        _login_failed(scope, user, "locked")
-        raise DomainError(
-            ErrorCode.ACCOUNT_LOCKED,
-            "too many failed attempts; try again later",
-            retry_after=int((ensure_utc(user.locked_until) - now).total_seconds()) + 1,
-        )
-    # Verify even for an unknown email, so both take the same time.
+    _refuse_while_throttled(scope, throttles, user)
+    # Verified even for an unknown email (against a dummy hash), so both take the same time.
     password_ok = credentials.verify_password(user.password_hash if user else None, password)
     if user is None or not user.active:
-        _login_failed(scope, None, "unknown_or_inactive")
+        _login_failed(scope, None, "unknown_or_inactive", throttles)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "email or password is incorrect")
     if not password_ok:
-        _login_failed(scope, user, "bad_password")
+        _login_failed(scope, user, "bad_password", throttles)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "email or password is incorrect")
-    mfa_verified = _check_second_factor(scope, user, totp_code, now)
-    user.failed_logins = 0
-    user.locked_until = None
+    mfa_verified = _check_second_factor(scope, user, totp_code, now, throttles)
+    # The person proved both factors: earlier failures against their address are forgotten;
+    # the source's are not, as others may share it.
+    repository.forget_failures(scope.session, throttles.account.key)
     token, token_hash = credentials.new_secret(SESSION_PREFIX)
     login_session = LoginSession(
         user_id=user.id,
@@ -331,10 +398,12 @@ def login(scope: Scope, email: str, password: str, totp_code: str | None) -> Iss
     return IssuedSecret(login_session.id, token, login_session.expires_at)
 
 
-def _check_second_factor(scope: Scope, user: User, code: str | None, now: datetime) -> bool:
+def _check_second_factor(
+    scope: Scope, user: User, code: str | None, now: datetime, throttles: SignInThrottles
+) -> bool:
     if not user.mfa_enabled or user.totp_secret_enc is None:
         if Role(user.role) in MFA_REQUIRED_ROLES:
-            _login_failed(scope, user, "mfa_not_enrolled")
+            _login_failed(scope, user, "mfa_not_enrolled", throttles)
             raise DomainError(ErrorCode.MFA_REQUIRED, "this role requires MFA enrollment")
         return False
     if not code:
@@ -343,13 +412,13 @@ def _check_second_factor(scope: Scope, user: User, code: str | None, now: dateti
     secret = _box(scope).open(user.totp_secret_enc)
     step = credentials.accepted_totp_step(secret, code, now, user.totp_last_step)
     if step is None:
-        _login_failed(scope, user, "bad_totp")
+        _login_failed(scope, user, "bad_totp", throttles)
         raise DomainError(ErrorCode.MFA_INVALID, "the one-time code is not valid")
     user.totp_last_step = step
     return True
 
 
-def _login_failed(scope: Scope, user: User | None, reason: str) -> None:
+def _record_failure(scope: Scope, user: User | None, reason: str) -> None:
     scope.audit.record(
         Action.LOGIN,
         "session",
@@ -361,24 +430,23 @@ def _login_failed(scope: Scope, user: User | None, reason: str) -> None:
         detail={"reason": reason},
         durable=True,
     )
-    if user is None or reason == "locked":
-        return
-    user_id = user.id
+
+
+def _login_failed(scope: Scope, user: User | None, reason: str, throttles: SignInThrottles) -> None:
+    _record_failure(scope, user, reason)
+    count_failure(scope, throttles)
+
+
+def count_failure(scope: Scope, throttles: SignInThrottles) -> None:
+    """Counts a failed attempt against each of its counters, for every attempt alike."""
     now = scope.clock.now()
-    settings = scope.settings
 
-    def count_failure(session: Session) -> None:
+    def count(session: Session) -> None:
         # Runs after the request's rollback, so the count survives the error response.
-        fresh = repository.user_by_id(session, user_id)
-        if fresh is None:
-            return
-        fresh.failed_logins += 1
-        over = fresh.failed_logins - settings.lockout_threshold
-        if over >= 0:
-            seconds = min(settings.lockout_base_seconds * 2**over, settings.lockout_max_seconds)
-            fresh.locked_until = now + timedelta(seconds=seconds)
+        for throttle in throttles.each:
+            repository.count_failure(session, throttle.key, throttle.kind, throttle.backoff, now)
 
-    scope.uow.after_rollback(count_failure)
+    scope.uow.after_rollback(count)
 
 
 def resolve_session(scope: Scope, token: str) -> Actor:
@@ -494,11 +562,16 @@ def revoke_token(scope: Scope, token_id: uuid.UUID) -> None:
     scope.audit.record(Action.TOKEN_REVOKE, "api_token", record.id)
 
 
-def change_password(scope: Scope, current: str, new: str) -> None:
+def change_password(scope: Scope, current: str, new: str, *, source: str) -> None:
+    """A wrong current password counts like a failed sign-in: a stolen session must not
+    become a way to guess the password."""
     actor = scope.require_actor()
     user = repository.user_by_id(scope.session, actor.user_id)
     assert user is not None
+    throttles = sign_in_throttles(scope, user.email, source)
+    _refuse_while_throttled(scope, throttles, user)
     if not credentials.verify_password(user.password_hash, current):
+        _login_failed(scope, user, "bad_current_password", throttles)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "the current password is incorrect")
     user.password_hash = credentials.hash_password(new)
     user.credentials_epoch += 1

@@ -45,8 +45,6 @@ class User(Base):
     # Last accepted TOTP time step: a code is accepted once, never replayed.
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Bumped on password change or role change: sessions and tokens issued before it stop working.
     credentials_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -177,3 +175,20 @@ class Invite(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginThrottle(Base):
+    """Recent failed sign-ins of one source address or one email address (known or not).
+
+    Keyed by a keyed hash of the address, so the table names no one and an email address with
+    no account is counted exactly like one with an account. In the database so that every
+    server instance sees the same counts.
+    """
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "source" or "account"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

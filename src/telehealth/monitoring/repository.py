@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Insert, Select, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
-from telehealth.db.base import grouped, table_of
+from telehealth.db.base import grouped, insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
 from telehealth.identity.repository import patients_in_care_of
 from telehealth.identity.tables import Patient, User
@@ -216,16 +215,10 @@ def stored_keys(
 def insert_readings(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert, skipping any reading already stored (the unique key decides, on both backends)."""
     if rows:
-        session.execute(_insert_ignoring_duplicates(session), rows)
-
-
-def _insert_ignoring_duplicates(session: Session) -> Insert:
-    table = table_of(Reading)
-    dialect = session.get_bind().dialect.name
-    keys = ["device_id", "effective_at", "code"]
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+        statement = insert_ignoring_duplicates(
+            session, Reading, ["device_id", "effective_at", "code"]
+        )
+        session.execute(statement, rows)
 
 
 def weights_between(

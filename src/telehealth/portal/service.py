@@ -494,11 +494,8 @@ class Credentials:
 
 
 def org_clinician(scope: Scope, clinician_id: uuid.UUID) -> User:
-    manager = access.require_org_manager(scope)
-    user = identity_repo.user_by_id(scope.session, clinician_id)
-    if user is None or user.org_id != manager.org_id or user.role != Role.CLINICIAN.value:
-        raise not_found("clinician")
-    return user
+    access.require_org_manager(scope)
+    return access.readable_clinician(scope, clinician_id)
 
 
 def clinician_credentials(scope: Scope, clinician_id: uuid.UUID) -> Credentials:

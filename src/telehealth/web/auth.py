@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from telehealth.errors import DomainError, ErrorCode
@@ -25,6 +25,27 @@ async def _scope_dependency(request: Request) -> Scope:
 
 
 ScopeDep = Annotated[Scope, Depends(_scope_dependency)]
+
+
+def set_session_cookie(response: Response, secret: str, scope: Scope) -> None:
+    """The session cookie (ADR 0009): SameSite=Lax, so a link followed from another site (an
+    email, a chat) arrives signed in; cross-site writes are refused by :func:`_check_origin`."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        httponly=True,
+        secure=scope.settings.secure_cookies,
+        samesite="lax",
+        path="/",
+        max_age=scope.settings.session_absolute_hours * 3600,
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    """Drops the session cookie the request carried. A request that carried none (a browser
+    may withhold it) must not wipe the one the browser keeps."""
+    if SESSION_COOKIE in request.cookies:
+        response.delete_cookie(SESSION_COOKIE, path="/")
 
 
 def authenticate(request: Request, scope: Scope) -> Actor:
@@ -54,15 +75,30 @@ def bearer_token(request: Request) -> str | None:
     return token
 
 
+def client_address(request: Request) -> str:
+    """Where a request came from, as sign-in throttling counts it: the connecting peer, or the
+    address a configured trusted proxy forwarded (``TELEHEALTH_TRUSTED_PROXIES``; the
+    application's outer layer puts it in place of the proxy's). Headers from anyone else are
+    not believed."""
+    return request.client.host if request.client else "unknown"
+
+
 def _check_origin(request: Request, scope: Scope) -> None:
-    """Cookie-authenticated writes must come from our own pages (cookies are SameSite=Strict)."""
+    """Cookie-authenticated writes must come from our own pages (ADR 0009). The session cookie
+    is SameSite=Lax, which browsers withhold from cross-site POSTs; this check is the defence
+    that does not depend on that: a browser says where a write comes from (Sec-Fetch-Site,
+    Origin, or failing both the Referer), and anything not from this origin is refused. A
+    request that says nothing comes from no browser, so no other site can have sent it."""
     if request.method not in UNSAFE_METHODS:
         return
-    origin = request.headers.get("origin")
-    if origin is None:
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        raise DomainError(ErrorCode.FORBIDDEN, "cross-origin request refused")
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if claimed is None:
         return
     allowed = {_origin(scope.settings.public_url), _origin(str(request.base_url))}
-    if _origin(origin) not in allowed:
+    if _origin(claimed) not in allowed:
         raise DomainError(ErrorCode.FORBIDDEN, "cross-origin request refused")
 
 

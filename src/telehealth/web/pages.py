@@ -19,7 +19,14 @@ from telehealth.identity import repository
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor
 from telehealth.scope import Scope
-from telehealth.web.auth import SESSION_COOKIE, ScopeDep, authenticate
+from telehealth.web.auth import (
+    ScopeDep,
+    authenticate,
+    clear_session_cookie,
+    client_address,
+    set_session_cookie,
+)
+from telehealth.web.problems import STATUS
 from telehealth.web.scoped import ScopedRoute, request_scope
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -27,6 +34,16 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
+
+# What the sign-in form answers itself; anything else is an error page.
+SIGN_IN_REFUSALS = frozenset(
+    {
+        ErrorCode.INVALID_CREDENTIALS,
+        ErrorCode.MFA_REQUIRED,
+        ErrorCode.MFA_INVALID,
+        ErrorCode.RATE_LIMITED,
+    }
+)
 
 SIGN_IN_ERRORS = {
     ErrorCode.NOT_AUTHENTICATED,
@@ -80,7 +97,7 @@ def render(
 
 def sign_in_redirect(request: Request, exc: Exception) -> Response:
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(request, response)
     return response
 
 
@@ -98,37 +115,35 @@ def login_submit(
     totp: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     try:
-        issued = identity.login(scope, email, password, totp or None)
-    except DomainError as exc:
-        if exc.code not in (
-            ErrorCode.INVALID_CREDENTIALS,
-            ErrorCode.MFA_REQUIRED,
-            ErrorCode.MFA_INVALID,
-            ErrorCode.ACCOUNT_LOCKED,
-        ):
-            raise
-        # Durable failure records still commit: the scope rolls back only on exceptions.
-        scope.uow.rollback()
-        return render(
-            request,
-            "login.html",
-            {
-                "error": exc.message,
-                "email": email,
-                "needs_code": exc.code is ErrorCode.MFA_REQUIRED,
-            },
-            status_code=401 if exc.code is not ErrorCode.ACCOUNT_LOCKED else 429,
+        issued = identity.login(
+            scope, email, password, totp or None, source=client_address(request)
         )
+    except DomainError as exc:
+        if exc.code not in SIGN_IN_REFUSALS:
+            raise
+        # Durable failure records still commit, and the failure is counted, on rollback.
+        scope.uow.rollback()
+        return _sign_in_refused(request, exc, email)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.secret,
-        httponly=True,
-        secure=scope.settings.secure_cookies,
-        samesite="strict",
-        path="/",
-        max_age=scope.settings.session_absolute_hours * 3600,
+    set_session_cookie(response, issued.secret, scope)
+    return response
+
+
+def _sign_in_refused(request: Request, exc: DomainError, email: str) -> Response:
+    """The sign-in form again, answering as the API does: the same status (and wait) whether
+    or not the email has an account."""
+    retry_after = exc.data.get("retry_after")
+    message = exc.message
+    if retry_after is not None:
+        message = f"Too many failed attempts. Please wait {retry_after} seconds and try again."
+    response = render(
+        request,
+        "login.html",
+        {"error": message, "email": email, "needs_code": exc.code is ErrorCode.MFA_REQUIRED},
+        status_code=STATUS[exc.code],
     )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -136,7 +151,7 @@ def login_submit(
 def logout_submit(request: Request, actor: PageActorDep, scope: ScopeDep) -> Response:
     identity.logout(scope)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(request, response)
     # Tells the browser to drop anything it kept for this site (cache, storage) on sign-out.
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response

@@ -23,7 +23,6 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.MFA_INVALID: 401,
     ErrorCode.SESSION_EXPIRED: 401,
     ErrorCode.TOKEN_INVALID: 401,
-    ErrorCode.ACCOUNT_LOCKED: 429,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
@@ -72,7 +71,7 @@ def problem(
     if extra:
         body.update(extra)
     headers = {"Cache-Control": "no-store"}
-    if code is ErrorCode.ACCOUNT_LOCKED or code is ErrorCode.RATE_LIMITED:
+    if code is ErrorCode.RATE_LIMITED:
         retry = (extra or {}).get("retry_after")
         if retry:
             headers["Retry-After"] = str(retry)
