@@ -29,6 +29,7 @@ from telehealth.identity.routes import router as identity_router
 from telehealth.jobs import JobRunner
 from telehealth.monitoring import jobs as monitoring_jobs
 from telehealth.monitoring.routes import router as monitoring_router
+from telehealth.notifications import jobs as notifications_jobs
 from telehealth.notifications.routes import router as notifications_router
 from telehealth.policy import lanes as policy_lanes
 from telehealth.policy.routes import router as policy_router
@@ -52,7 +53,7 @@ def healthz() -> dict[str, str]:
 
 
 # Importing a capability's jobs module registers its periodic jobs.
-JOB_MODULES = (monitoring_jobs, review_jobs, visits_jobs)
+JOB_MODULES = (monitoring_jobs, notifications_jobs, review_jobs, visits_jobs)
 
 # Hot endpoints answered ahead of the framework when they can be (see telehealth.web.lane).
 LANES = (*identity_lanes.LANES, *policy_lanes.LANES)
