@@ -39,6 +39,7 @@ from telehealth.review import jobs as review_jobs
 from telehealth.review.routes import router as review_router
 from telehealth.visits import jobs as visits_jobs
 from telehealth.visits.routes import router as visits_router
+from telehealth.visits.runtime import close_runtime
 from telehealth.web import pages, problems
 from telehealth.web.lane import FastLanes
 from telehealth.web.middleware import SecurityMiddleware
@@ -100,6 +101,7 @@ def create_app(
         finally:
             if runner is not None:
                 runner.stop()
+            await close_runtime(services.extras)
             await services.audit_group.close()
             await services.reader.close()
             engine.dispose()

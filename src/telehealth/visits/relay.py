@@ -41,6 +41,9 @@ CLOSE_ENDED = 4000
 CLOSE_SLOW = 4008
 CLOSE_FLOOD = 4029
 _CLOSE = object()
+# The hub's outage events, as clients see them: while "degraded", messages reach only the
+# participants connected to this instance (see docs/outages.md).
+SIGNALING_STATES = {"signaling-degraded": "degraded", "signaling-restored": "ok"}
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ class Connection:
                     "role": self.who.role,
                     "state": "admitted" if self.admitted else "waiting",
                     "ice_servers": ice_servers(self.runtime, self.me, self.backend.clock),
+                    "signaling": "degraded" if hub.degraded else "ok",
                 }
             )
             if self.admitted:
@@ -353,6 +357,8 @@ class Connection:
             self._close(CLOSE_ENDED)
         elif event == "waiting" and self.who.role == model.ParticipantRole.CLINICIAN.value:
             self._send({"type": "waiting-room"})
+        elif event in SIGNALING_STATES:
+            self._send({"type": "signaling", "state": SIGNALING_STATES[event]})
 
 
 def ice_servers(runtime: VisitsRuntime, participant: str, clock: Clock) -> list[dict[str, Any]]:
