@@ -110,19 +110,22 @@ class ThrowawayRedis:
         self._process = subprocess.Popen(
             [
                 self._binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
+                *("--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no"),
             ],
+            # Redis only relays messages here and keeps no expiring keys: it runs on the
+            # machine's clock, without the run's shifted one (libfaketime stalls its start-up).
+            env={
+                k: v for k, v in os.environ.items() if not k.startswith(("LD_PRELOAD", "FAKETIME"))
+            },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port(self.port)
+        try:
+            wait_for_port(self.port)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self._process is not None:
