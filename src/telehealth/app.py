@@ -33,6 +33,7 @@ from telehealth.identity.routes import router as identity_router
 from telehealth.jobs import JobRunner
 from telehealth.monitoring import jobs as monitoring_jobs
 from telehealth.monitoring.routes import router as monitoring_router
+from telehealth.notifications import jobs as notifications_jobs
 from telehealth.notifications.routes import router as notifications_router
 from telehealth.policy import lanes as policy_lanes
 from telehealth.policy.routes import router as policy_router
@@ -44,6 +45,7 @@ from telehealth.review.routes import router as review_router
 from telehealth.visits import jobs as visits_jobs
 from telehealth.visits.routes import PROBE
 from telehealth.visits.routes import router as visits_router
+from telehealth.visits.runtime import close_runtime
 from telehealth.web import pages, problems
 from telehealth.web.lane import FastLanes
 from telehealth.web.middleware import BodyLimit, SecurityMiddleware
@@ -58,7 +60,14 @@ def healthz() -> dict[str, str]:
 
 
 # Importing a capability's jobs module registers its periodic jobs.
-JOB_MODULES = (audit_jobs, identity_jobs, monitoring_jobs, review_jobs, visits_jobs)
+JOB_MODULES = (
+    audit_jobs,
+    identity_jobs,
+    monitoring_jobs,
+    notifications_jobs,
+    review_jobs,
+    visits_jobs,
+)
 
 # Hot endpoints answered ahead of the framework when they can be (see telehealth.web.lane).
 LANES = (*identity_lanes.LANES, *policy_lanes.LANES)
@@ -105,6 +114,7 @@ def create_app(
         finally:
             if runner is not None:
                 runner.stop()
+            await close_runtime(services.extras)
             await services.audit_group.close()
             await services.reader.close()
             engine.dispose()

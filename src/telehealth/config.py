@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str = "telehealth@localhost"
+    # Emails wait in an outbox until the mail server takes them; a failed attempt is retried
+    # after the base delay, doubling with each further failure up to the cap.
+    email_retry_base_seconds: int = Field(30, ge=1)
+    email_retry_max_seconds: int = Field(3600, ge=1)
 
     # Web. Synchronous endpoints run on this many threads; more threads than database
     # connections only adds GIL contention.

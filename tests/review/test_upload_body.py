@@ -17,7 +17,7 @@ def _patch(length: int, checksum: tuple[str, bytes] | None = None) -> uploads.Pa
     upload = ReviewUpload(length=length)
     # Feeding and taking touch neither the storage nor the lease.
     unused = cast(Any, None)
-    return uploads.Patch(upload, unused, unused, checksum, 0, checked_type=True)
+    return uploads.Patch(upload, unused, unused, checksum, 0, 0, checked_type=True)
 
 
 @pytest.mark.parametrize("piece", [1, 4096, 300_001, APPEND, APPEND + 1, 3 * APPEND])

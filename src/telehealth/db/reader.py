@@ -13,11 +13,13 @@ answers each key's row at its position (:mod:`telehealth.db.batch`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy import Engine, Select, bindparam, column, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -28,11 +30,27 @@ from sqlalchemy.types import TypeEngine
 
 from telehealth.db.base import dumps_json, loads_json
 from telehealth.db.batch import LoopBatcher
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.logging import get_logger
+
+log = get_logger("telehealth.db")
 
 Row = Mapping[str, Any]
 # Any SELECT, whatever its columns.
 AnySelect = Select[*tuple[Any, ...]]
 MAX_KEYS = 512
+# What asyncpg raises when the server cannot be reached or goes away mid-statement (refused,
+# reset, shutting down or starting up): the database is unavailable, as psycopg's
+# OperationalError says on the worker-thread path.
+CONNECTION_LOST = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+def database_unavailable() -> DomainError:
+    return DomainError(ErrorCode.UNAVAILABLE, "the service is temporarily unavailable")
 
 
 # Compared and hashed by identity: keyed reads are module-level constants, and the reader
@@ -94,7 +112,7 @@ class AsyncPostgres:
 
     async def one(self, statement: AnySelect, params: Mapping[str, Any]) -> Row | None:
         sql, args = self.compile(statement, params)
-        async with (await self._current_pool()).acquire() as connection:
+        async with self._connection() as connection:
             record = await connection.fetchrow(sql, *args)
         return None if record is None else dict(record.items())
 
@@ -108,7 +126,7 @@ class AsyncPostgres:
     async def _look_up(self, keyed: Keyed, batch: list[Mapping[str, Any]]) -> list[Row | None]:
         arrays = {f"{name}_list": [params[name] for params in batch] for name in keyed.names}
         sql, args = self.compile(keyed.many, arrays)
-        async with (await self._current_pool()).acquire() as connection:
+        async with self._connection() as connection:
             records = await connection.fetch(sql, *args)
         found: list[Row | None] = [None] * len(batch)
         for record in records:
@@ -119,9 +137,20 @@ class AsyncPostgres:
     async def execute(self, statement: ClauseElement, params: Mapping[str, Any]) -> int:
         """Runs one statement as its own (durable) transaction; returns the rows it changed."""
         sql, args = self.compile(statement, params)
-        async with (await self._current_pool()).acquire() as connection:
+        async with self._connection() as connection:
             status = await connection.execute(sql, *args)
         return int(status.rsplit(" ", 1)[-1])
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[PoolConnectionProxy]:
+        """A pooled connection; a lost or unreachable server is reported as unavailable (503)
+        rather than escaping as a driver error (500)."""
+        try:
+            async with (await self._current_pool()).acquire() as connection:
+                yield connection
+        except CONNECTION_LOST as exc:
+            log.error("database_unavailable", error=type(exc).__name__)
+            raise database_unavailable() from exc
 
     async def _current_pool(self) -> asyncpg.Pool:
         pool = self._pool
@@ -160,7 +189,12 @@ class AsyncPostgres:
                     init=_json_codecs,
                 )
             )
-        self._pool = await self._opening
+        try:
+            self._pool = await self._opening
+        except BaseException:
+            # A pool that failed to open (the server was down) is opened afresh next time.
+            self._opening = None
+            raise
         return self._pool
 
     def compile(self, statement: ClauseElement, params: Mapping[str, Any]) -> tuple[str, list[Any]]:

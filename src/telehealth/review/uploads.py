@@ -280,6 +280,7 @@ class Patch:
     lease: Lease
     checksum: tuple[str, bytes] | None
     start_offset: int
+    start_staged: int  # the staged length before this PATCH, to rewind to
     received: deque[memoryview] = field(default_factory=deque)
     received_size: int = 0
     joined: bytearray = field(default_factory=bytearray)
@@ -322,7 +323,9 @@ def begin_patch(
     # Streaming a body can take minutes: end the read transaction now so no database lock or
     # connection is held while bytes arrive. The request's unit of work continues afterwards.
     scope.session.commit()
-    return Patch(upload, storage, lease, checksum, offset, checked_type=offset > 0)
+    return Patch(
+        upload, storage, lease, checksum, offset, lease.writer.staged, checked_type=offset > 0
+    )
 
 
 def _check_body_size(upload: ReviewUpload, offset: int, size: int, checksummed: bool) -> None:
@@ -456,9 +459,20 @@ def finish_body(patch: Patch) -> None:
 
 
 def finish(scope: Scope, patch: Patch) -> ReviewMedia | None:
-    """:func:`finish_body`, then :func:`complete_if_done`: the end of a PATCH in one call."""
+    """:func:`finish_body`, then :func:`complete_if_done`: the end of a PATCH in one call.
+
+    When the blob store is unavailable as the last PATCH completes the upload, that PATCH's
+    bytes are dropped again: the client is told 503 and finds the offset it had, so it sends
+    the same PATCH once the store is back. Were the bytes kept, the offset would equal the
+    length and a tus client would see nothing left to send.
+    """
     finish_body(patch)
-    return complete_if_done(scope, patch)
+    try:
+        return complete_if_done(scope, patch)
+    except DomainError as exc:
+        if exc.code is ErrorCode.UNAVAILABLE and not patch.lease.writer.finalized:
+            patch.lease.writer.rewind(patch.start_staged)
+        raise
 
 
 def end_patch(patch: Patch, *, healthy: bool) -> None:

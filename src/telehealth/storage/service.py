@@ -376,6 +376,11 @@ class ResumableBlobWriter:
     def finalized(self) -> bool:
         return self._result is not None
 
+    @property
+    def staged(self) -> int:
+        """The length of the staged data: a point :meth:`rewind` can return to."""
+        return self._staged
+
     def _check_open(self) -> None:
         if self._result is not None or self._closed:
             raise DomainError(ErrorCode.INVALID_STATE, "upload is already finished")
@@ -483,6 +488,15 @@ class ResumableBlobWriter:
         staging.discard(self.upload_id)
         self._result = self._stored_blob()
         return self._result
+
+    def rewind(self, staged: int) -> None:
+        """Drop what was staged after ``staged`` (a value :attr:`staged` had), as if those
+        appends never happened; the writer must then be resumed, which recomputes the offset
+        and the digest from what is left."""
+        if self._result is not None:
+            raise DomainError(ErrorCode.INVALID_STATE, "upload is already finalized")
+        self._broken = True
+        self._blobs.store.staging.truncate(self.upload_id, staged)
 
     def abort(self) -> None:
         """Drop the staged upload; it can no longer be resumed."""

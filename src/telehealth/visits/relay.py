@@ -45,6 +45,9 @@ CLOSE_UNSUPPORTED = 1003  # a binary frame: the protocol is JSON text
 # before its close code.
 CLOSE_GRACE_SECONDS = 5.0
 _CLOSE = object()
+# The hub's outage events, as clients see them: while "degraded", messages reach only the
+# participants connected to this instance (see docs/outages.md).
+SIGNALING_STATES = {"signaling-degraded": "degraded", "signaling-restored": "ok"}
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,7 @@ class Connection:
                     "role": self.who.role,
                     "state": "admitted" if self.admitted else "waiting",
                     "ice_servers": ice_servers(self.runtime, self.me, self.backend.clock),
+                    "signaling": "degraded" if hub.degraded else "ok",
                 }
             )
             if self.admitted:
@@ -370,6 +374,8 @@ class Connection:
             self._close(CLOSE_ENDED)
         elif event == "waiting" and self.who.role == model.ParticipantRole.CLINICIAN.value:
             self._send({"type": "waiting-room"})
+        elif event in SIGNALING_STATES:
+            self._send({"type": "signaling", "state": SIGNALING_STATES[event]})
 
 
 def ice_servers(runtime: VisitsRuntime, participant: str, clock: Clock) -> list[dict[str, Any]]:

@@ -39,3 +39,10 @@ def runtime_from(extras: MutableMapping[str, Any], settings: Settings) -> Visits
         extras[EXTRAS_KEY] = runtime
     assert isinstance(runtime, VisitsRuntime)
     return runtime
+
+
+async def close_runtime(extras: MutableMapping[str, Any]) -> None:
+    """Closes the signaling hub (its Redis connections) when the application stops."""
+    runtime = extras.pop(EXTRAS_KEY, None)
+    if isinstance(runtime, VisitsRuntime):
+        await runtime.hub.close()

@@ -1,0 +1,36 @@
+"""Queries of the notifications capability."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.orm import Session
+
+from telehealth.identity.tables import User
+from telehealth.notifications.tables import Notification, OutboxEmail
+
+
+def due_emails(
+    session: Session, now: datetime, limit: int
+) -> Sequence[Row[OutboxEmail, Notification, str]]:
+    """Unsent emails due by ``now``, oldest first, each with its notification and address,
+    locked for this transaction. On PostgreSQL rows another sender has locked are skipped,
+    not waited for; SQLite has one writer at a time (BEGIN IMMEDIATE), which serialises
+    senders instead."""
+    query = (
+        select(OutboxEmail, Notification, User.email)
+        .join(Notification, Notification.id == OutboxEmail.notification_id)
+        .join(User, User.id == Notification.user_id)
+        .where(OutboxEmail.sent_at.is_(None), OutboxEmail.due_at <= now)
+        .order_by(OutboxEmail.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=OutboxEmail)
+    )
+    return session.execute(query).all()
+
+
+def pending_emails(session: Session) -> int:
+    query = select(func.count()).select_from(OutboxEmail).where(OutboxEmail.sent_at.is_(None))
+    return int(session.scalar(query) or 0)
