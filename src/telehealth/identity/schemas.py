@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from telehealth.bounds import Day, Version
 from telehealth.identity.model import LicenseKind, Role
 
 # Syntax only: deliverability is proven by the invite reaching the person, not by DNS.
@@ -119,7 +120,7 @@ class LicenseIn(Strict):
     state: str = Field(min_length=2, max_length=2)
     kind: LicenseKind
     number: str = Field(min_length=1, max_length=64)
-    expires_on: date | None = None
+    expires_on: Day | None = None
 
 
 class LicenseOut(Strict):
@@ -145,7 +146,7 @@ class DeaIn(Strict):
     state: str = Field(min_length=2, max_length=2)
     number: str = Field(min_length=2, max_length=16)
     schedules: list[str] = Field(min_length=1, max_length=4)
-    expires_on: date | None = None
+    expires_on: Day | None = None
 
 
 class DeaOut(Strict):
@@ -175,7 +176,7 @@ class ClinicianOut(Strict):
 class PatientIn(Strict):
     given_name: str = Field(min_length=1, max_length=120)
     family_name: str = Field(min_length=1, max_length=120)
-    birth_date: date
+    birth_date: Day
     home_state: str = Field(min_length=2, max_length=2)
     phone: str | None = Field(default=None, max_length=32)
     email: EmailStr | None = None
@@ -186,7 +187,7 @@ class PatientPatch(Strict):
     family_name: str | None = Field(default=None, min_length=1, max_length=120)
     home_state: str | None = Field(default=None, min_length=2, max_length=2)
     phone: str | None = Field(default=None, max_length=32)
-    version: int = Field(ge=1, description="the version read; a stale version is refused with 409")
+    version: Version = Field(description="the version read; a stale version is refused with 409")
 
 
 class PatientOut(Strict):

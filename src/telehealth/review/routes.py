@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from telehealth import bounds
 from telehealth.clock import ensure_utc
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.review import model, pages, service, uploads
@@ -189,7 +190,7 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     try:
         due, _, ident = base64.urlsafe_b64decode(cursor.encode("ascii")).decode().partition("|")
         return ensure_utc(datetime.fromisoformat(due)), uuid.UUID(ident)
-    except (ValueError, UnicodeError, binascii.Error):
+    except (ValueError, OverflowError, UnicodeError, binascii.Error):
         raise DomainError(ErrorCode.INVALID_INPUT, "malformed cursor", field="cursor") from None
 
 
@@ -268,7 +269,7 @@ def list_cases(
     scope: ScopeDep,
     queue: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z][a-z0-9_]{1,63}$")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=service.PAGE_LIMIT)] = 50,
+    limit: Annotated[int, bounds.limit(service.PAGE_LIMIT)] = 50,
 ) -> CasePageOut:
     found = service.list_cases(scope, queue, _decode_cursor(cursor), limit)
     now = scope.clock.now()

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
 
+from telehealth import bounds
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.scope import Scope
@@ -111,10 +112,8 @@ def delete_availability(window_id: uuid.UUID, actor: ActorDep, scope: ScopeDep) 
 
 @router.get("/v1/visit-slots", tags=["visits"], response_model=list[SlotOut])
 def list_slots(
-    clinician_id: uuid.UUID, start: datetime, end: datetime, actor: ActorDep, scope: ScopeDep
+    clinician_id: uuid.UUID, start: bounds.Moment, end: bounds.Moment, actor: ActorDep, scope: ScopeDep
 ) -> list[SlotOut]:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise DomainError(ErrorCode.INVALID_INPUT, "start and end need a UTC offset", field="start")
     rows = service.windows(scope, clinician_id)
     tz_name = rows[0].time_zone if rows else "UTC"
     tz = ZoneInfo(tz_name)
@@ -190,8 +189,8 @@ def list_visits(
     actor: ActorDep,
     scope: ScopeDep,
     status: Annotated[str | None, Query(max_length=16)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, bounds.limit(200)] = 50,
+    offset: bounds.Offset = 0,
 ) -> list[VisitOut]:
     return [
         _visit_out(v)
@@ -368,7 +367,7 @@ def _probe_block(size: int) -> bytes:
 
 @router.get("/v1/visit-session/probe", tags=["visit-session"], response_class=Response)
 def probe_download(
-    ctx: ParticipantDep, runtime: RuntimeDep, size: Annotated[int, Query(ge=0)] = 0
+    ctx: ParticipantDep, runtime: RuntimeDep, size: Annotated[int, Query(ge=0, le=bounds.MAX_COUNTER)] = 0
 ) -> Response:
     limit = runtime.settings.probe_max_bytes
     if size > limit:

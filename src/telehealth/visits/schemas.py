@@ -6,8 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from telehealth.bounds import Day, Moment, Version
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -54,7 +55,7 @@ class ControlledSubstanceIn(Strict):
 class BookingIn(Strict):
     patient_id: uuid.UUID
     clinician_id: uuid.UUID
-    slot_start: AwareDatetime
+    slot_start: Moment
     located_state: str = Field(min_length=2, max_length=2)
     acuity: Literal["emergent", "urgent", "routine", "stable"]
     purpose: Literal[
@@ -70,15 +71,15 @@ class BookingIn(Strict):
     payer: Literal["medicare", "medicaid", "commercial", "self_pay"] = "commercial"
     setting: Literal["home", "facility"] = "home"
     established: bool = True
-    last_in_person_visit: date | None = None
+    last_in_person_visit: Day | None = None
     video_capable: bool = True
     consents_to_video: bool = True
     controlled_substance: ControlledSubstanceIn | None = None
 
 
 class RescheduleIn(Strict):
-    slot_start: AwareDatetime
-    expected_version: int = Field(ge=1)
+    slot_start: Moment
+    expected_version: Version
 
 
 class VisitOut(Strict):
@@ -162,7 +163,7 @@ class EndIn(Strict):
 
 class NoteIn(Strict):
     body: str = Field(min_length=1, max_length=50_000)
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
 
 class AmendmentIn(Strict):
