@@ -96,7 +96,7 @@ def test_a_naive_audit_search_time_is_refused(client: TestClient, world: World) 
 
 @pytest.mark.parametrize("query", ["offset=9223372036854775808", "offset=100001", "limit=0"])
 def test_list_offsets_and_limits_are_bounded(client: TestClient, world: World, query: str) -> None:
-    for path in ("/v1/visits", "/patients"):
+    for path in ("/v1/visits", "/v1/patients"):
         _refused(client.get(f"{path}?{query}", headers=world["admin"].headers), query[:5])
 
 
@@ -113,19 +113,29 @@ def test_billing_months_are_bounded(client: TestClient, world: World, month: str
 def test_an_empty_phone_is_stored_as_no_phone(client: TestClient, world: World) -> None:
     patient = world["patient_a"].patient_id
     response = client.patch(
-        f"/patients/{patient}", json={"phone": "", "version": 1}, headers=world["admin"].headers
+        f"/v1/patients/{patient}",
+        json={"phone": "", "version": 1},
+        headers=world["coordinator"].headers,
     )
     assert response.status_code == 200, response.text
     assert response.json()["phone"] is None
-    again = client.get(f"/patients/{patient}", headers=world["admin"].headers)
+    again = client.get(f"/v1/patients/{patient}", headers=world["coordinator"].headers)
     assert again.status_code == 200, again.text
     assert again.json()["phone"] is None
 
 
 def test_a_slot_in_year_9999_is_refused(client: TestClient, world: World) -> None:
+    clinician = str(world["clinician_a"].user_id)
+    # Friday hours, as 31 December 9999 is a Friday: the slot would be on offer.
+    hours = {"clinician_id": clinician, "time_zone": "UTC", "weekday": 4}
+    window = {**hours, "start": "09:00", "end": "17:00", "slot_minutes": 30}
+    opened = client.post(
+        "/v1/visit-availability", json=window, headers=world["coordinator"].headers
+    )
+    assert opened.status_code == 201, opened.text
     body = {
         "patient_id": str(world["patient_a"].patient_id),
-        "clinician_id": str(world["clinician_a"].user_id),
+        "clinician_id": clinician,
         "slot_start": f"{FAR}T15:00:00+00:00",
         "located_state": "TX",
         "acuity": "routine",
@@ -165,3 +175,14 @@ def test_a_reading_at_the_start_of_the_calendar_is_refused(
     entry["resource"]["effectiveDateTime"] = earliest
     response = client.post("/v1/monitoring/ingest/fhir", json=bundle(entry), headers=headers)
     _refused(response, "effectiveDateTime")
+
+
+def test_a_required_patient_field_cannot_be_cleared(client: TestClient, world: World) -> None:
+    patient = world["patient_a"].patient_id
+    response = client.patch(
+        f"/v1/patients/{patient}",
+        json={"home_state": None, "version": 1},
+        headers=world["coordinator"].headers,
+    )
+    _refused(response, "body")
+    assert "home_state cannot be cleared" in response.text

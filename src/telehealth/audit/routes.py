@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from telehealth import bounds
 from telehealth.access import service as access
 from telehealth.audit import repository
-from telehealth import bounds
 from telehealth.audit.model import Action
 from telehealth.web.auth import ActorDep, ScopeDep
 from telehealth.web.scoped import ScopedRoute

@@ -6,7 +6,14 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from telehealth.bounds import Day, Version
 from telehealth.identity.model import LicenseKind, Role
@@ -20,6 +27,19 @@ EmailStr = Annotated[
         max_length=320,
         pattern=r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$",
     ),
+]
+
+
+def _blank_as_none(value: object) -> object:
+    # A cleared form field arrives as "": the patient has no phone, not a phone called "".
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+Phone = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None,
+    BeforeValidator(_blank_as_none),
 ]
 
 
@@ -178,7 +198,7 @@ class PatientIn(Strict):
     family_name: str = Field(min_length=1, max_length=120)
     birth_date: Day
     home_state: str = Field(min_length=2, max_length=2)
-    phone: str | None = Field(default=None, max_length=32)
+    phone: Phone = None
     email: EmailStr | None = None
 
 
@@ -186,8 +206,16 @@ class PatientPatch(Strict):
     given_name: str | None = Field(default=None, min_length=1, max_length=120)
     family_name: str | None = Field(default=None, min_length=1, max_length=120)
     home_state: str | None = Field(default=None, min_length=2, max_length=2)
-    phone: str | None = Field(default=None, max_length=32)
+    phone: Phone = None
     version: Version = Field(description="the version read; a stale version is refused with 409")
+
+    @model_validator(mode="after")
+    def _required_stay_set(self) -> PatientPatch:
+        # Only the phone may be cleared; a null name or state would fail in the database.
+        for name in ("given_name", "family_name", "home_state"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be cleared")
+        return self
 
 
 class PatientOut(Strict):

@@ -7,10 +7,10 @@ Bearer thd_...``) that reaches the two ingestion routes of its own device and no
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from telehealth import bounds

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -112,7 +111,11 @@ def delete_availability(window_id: uuid.UUID, actor: ActorDep, scope: ScopeDep) 
 
 @router.get("/v1/visit-slots", tags=["visits"], response_model=list[SlotOut])
 def list_slots(
-    clinician_id: uuid.UUID, start: bounds.Moment, end: bounds.Moment, actor: ActorDep, scope: ScopeDep
+    clinician_id: uuid.UUID,
+    start: bounds.Moment,
+    end: bounds.Moment,
+    actor: ActorDep,
+    scope: ScopeDep,
 ) -> list[SlotOut]:
     rows = service.windows(scope, clinician_id)
     tz_name = rows[0].time_zone if rows else "UTC"
@@ -367,7 +370,9 @@ def _probe_block(size: int) -> bytes:
 
 @router.get("/v1/visit-session/probe", tags=["visit-session"], response_class=Response)
 def probe_download(
-    ctx: ParticipantDep, runtime: RuntimeDep, size: Annotated[int, Query(ge=0, le=bounds.MAX_COUNTER)] = 0
+    ctx: ParticipantDep,
+    runtime: RuntimeDep,
+    size: Annotated[int, Query(ge=0, le=bounds.MAX_COUNTER)] = 0,
 ) -> Response:
     limit = runtime.settings.probe_max_bytes
     if size > limit:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.bounds import Day, Moment, Version
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
