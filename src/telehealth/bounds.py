@@ -9,28 +9,46 @@ FHIR parser) use these types too.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Annotated
 
 from annotated_types import Interval
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, StringConstraints, WithJsonSchema
 
 MIN_DAY = date(1900, 1, 1)
 MAX_DAY = date(2200, 12, 31)
-MIN_MOMENT = datetime.combine(MIN_DAY, time.min, tzinfo=UTC)
-MAX_MOMENT = datetime.combine(MAX_DAY, time.max, tzinfo=UTC)
 # Deeper pages are refused: lists are for people, exports have their own routes.
 MAX_OFFSET = 100_000
 # Row versions and other counters, stored in 32-bit columns.
 MAX_COUNTER = 2**31 - 1
 
-Day = Annotated[date, Interval(ge=MIN_DAY, le=MAX_DAY)]
+# JSON Schema has no bounds for dates; the year's pattern tells clients (and the fuzzer).
+_YEARS = r"^(19\d\d|2[01]\d\d|2200)-"
+
+
+def _on_a_day_in_range(moment: datetime) -> datetime:
+    # The date as written, before any conversion: the year the client sent is what the
+    # pattern promises, and converting first could overflow (year 1 at +14:00).
+    if not MIN_DAY <= moment.date() <= MAX_DAY:
+        raise ValueError(f"should be between {MIN_DAY} and {MAX_DAY}")
+    return moment
+
+
+Day = Annotated[
+    date,
+    Interval(ge=MIN_DAY, le=MAX_DAY),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": _YEARS}),
+]
 # A naive datetime is refused (422): its zone would be a guess.
-Moment = Annotated[AwareDatetime, Interval(ge=MIN_MOMENT, le=MAX_MOMENT)]
+Moment = Annotated[
+    AwareDatetime,
+    AfterValidator(_on_a_day_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _YEARS}),
+]
 Version = Annotated[int, Interval(ge=1, le=MAX_COUNTER)]
 Offset = Annotated[int, Interval(ge=0, le=MAX_OFFSET)]
 # A calendar month, ``YYYY-MM``, within the years above.
-Month = Annotated[str, StringConstraints(pattern=r"^(19\d\d|2[01]\d\d|2200)-(0[1-9]|1[0-2])$")]
+Month = Annotated[str, StringConstraints(pattern=_YEARS + r"(0[1-9]|1[0-2])$")]
 
 
 def limit(maximum: int) -> Interval:

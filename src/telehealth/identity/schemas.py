@@ -14,6 +14,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from telehealth.bounds import Day, Version
 from telehealth.identity.model import LicenseKind, Role
@@ -203,15 +204,16 @@ class PatientIn(Strict):
 
 
 class PatientPatch(Strict):
-    given_name: str | None = Field(default=None, min_length=1, max_length=120)
-    family_name: str | None = Field(default=None, min_length=1, max_length=120)
-    home_state: str | None = Field(default=None, min_length=2, max_length=2)
+    # Optional, never null: only the phone may be cleared.
+    given_name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=120)
+    family_name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=120)
+    home_state: str | SkipJsonSchema[None] = Field(default=None, min_length=2, max_length=2)
     phone: Phone = None
     version: Version = Field(description="the version read; a stale version is refused with 409")
 
     @model_validator(mode="after")
     def _required_stay_set(self) -> PatientPatch:
-        # Only the phone may be cleared; a null name or state would fail in the database.
+        # A null name or state would fail in the database.
         for name in ("given_name", "family_name", "home_state"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be cleared")

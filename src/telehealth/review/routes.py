@@ -43,7 +43,7 @@ from telehealth.review.schemas import (
 from telehealth.review.tables import ReviewCase
 from telehealth.scope import Scope
 from telehealth.web.auth import ActorDep, ScopeDep
-from telehealth.web.problems import problem
+from telehealth.web.problems import problem, problem_responses
 from telehealth.web.scoped import ScopedRoute, admission_suspended
 from telehealth.workers import OrderedWorker
 
@@ -52,6 +52,25 @@ router = APIRouter(route_class=ScopedRoute)
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,expiration,checksum,termination"
 UPLOADS = "/v1/uploads/"
+# tus answers header errors with 400 and has its own statuses (RFC 9457 bodies all the same).
+TUS_PROBLEMS = problem_responses(400, 410, 412, 413, 415, 460)
+
+
+def _tus_headers_doc(*extra: dict[str, object]) -> dict[str, object]:
+    """``openapi_extra`` naming the tus headers a route reads (it reads them raw)."""
+    version = {
+        "name": "Tus-Resumable",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "enum": [TUS_VERSION]},
+    }
+    return {"parameters": [version, *extra]}
+
+
+TUS_CREATE_DOC = _tus_headers_doc(
+    {"name": "Upload-Length", "in": "header", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "Upload-Metadata", "in": "header", "schema": {"type": "string"}},
+)
 
 
 # --- conversions -----------------------------------------------------------------------------
@@ -412,7 +431,9 @@ async def _refuse(
     return response
 
 
-@router.options(UPLOADS, tags=["uploads"], status_code=204, response_class=Response)
+@router.options(
+    UPLOADS, tags=["uploads"], status_code=204, response_class=Response, responses=TUS_PROBLEMS
+)
 def tus_options(actor: ActorDep, scope: ScopeDep) -> Response:
     limits = service.review_settings(scope)
     return Response(
@@ -428,7 +449,14 @@ def tus_options(actor: ActorDep, scope: ScopeDep) -> Response:
     )
 
 
-@router.post(UPLOADS, tags=["uploads"], status_code=201, response_class=Response)
+@router.post(
+    UPLOADS,
+    tags=["uploads"],
+    status_code=201,
+    response_class=Response,
+    responses=TUS_PROBLEMS,
+    openapi_extra=TUS_CREATE_DOC,
+)
 async def tus_create(request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
     """Create an upload. ``Upload-Metadata`` names ``case_id`` and ``filename`` (and optionally
     ``filetype``); size and declared type are checked here, before any body is read."""
@@ -458,7 +486,9 @@ async def tus_create(request: Request, actor: ActorDep, scope: ScopeDep) -> Resp
     )
 
 
-@router.head(UPLOADS + "{upload_id}", tags=["uploads"], response_class=Response)
+@router.head(
+    UPLOADS + "{upload_id}", tags=["uploads"], response_class=Response, responses=TUS_PROBLEMS
+)
 async def tus_head(upload_id: str, request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
     try:
         state = await run_in_threadpool(uploads.upload_state, scope, upload_id)
@@ -478,7 +508,9 @@ async def tus_head(upload_id: str, request: Request, actor: ActorDep, scope: Sco
     )
 
 
-@router.get(UPLOADS + "{upload_id}", tags=["uploads"], response_model=UploadOut)
+@router.get(
+    UPLOADS + "{upload_id}", tags=["uploads"], response_model=UploadOut, responses=TUS_PROBLEMS
+)
 def upload_status(upload_id: str, actor: ActorDep, scope: ScopeDep) -> UploadOut:
     """The upload's progress as JSON (the tus HEAD request gives the same in headers)."""
     state = uploads.upload_state(scope, upload_id)
@@ -492,7 +524,28 @@ def upload_status(upload_id: str, actor: ActorDep, scope: ScopeDep) -> UploadOut
     )
 
 
-@router.patch(UPLOADS + "{upload_id}", tags=["uploads"], status_code=204, response_class=Response)
+@router.patch(
+    UPLOADS + "{upload_id}",
+    tags=["uploads"],
+    status_code=204,
+    response_class=Response,
+    responses=TUS_PROBLEMS,
+    openapi_extra={
+        **_tus_headers_doc(
+            {
+                "name": "Upload-Offset",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0},
+            },
+            {"name": "Upload-Checksum", "in": "header", "schema": {"type": "string"}},
+        ),
+        "requestBody": {
+            "required": True,
+            "content": {"application/offset+octet-stream": {"schema": {"format": "binary"}}},
+        },
+    },
+)
 async def tus_patch(upload_id: str, request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
     """Append bytes at ``Upload-Offset`` (409 if it is not the server's offset); with
     ``Upload-Checksum`` the body is verified first (460 on mismatch, offset unchanged)."""
@@ -575,7 +628,13 @@ async def _receive_body(request: Request, patch: uploads.Patch) -> None:
             await hashing.close()
 
 
-@router.delete(UPLOADS + "{upload_id}", tags=["uploads"], status_code=204, response_class=Response)
+@router.delete(
+    UPLOADS + "{upload_id}",
+    tags=["uploads"],
+    status_code=204,
+    response_class=Response,
+    responses=TUS_PROBLEMS,
+)
 def tus_delete(upload_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
     uploads.terminate(scope, upload_id)
     return Response(status_code=204, headers=_tus_headers())

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.bounds import Day, Moment, Version
 
+# A time of day, 00:00 to 23:59.
+HOUR_MINUTE = r"^([01]\d|2[0-3]):[0-5]\d$"
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -22,8 +25,8 @@ class WindowIn(Strict):
     clinician_id: uuid.UUID
     time_zone: str = Field(min_length=1, max_length=64, examples=["America/Chicago"])
     weekday: int = Field(ge=0, le=6)
-    start: str = Field(pattern=r"^\d{2}:\d{2}$")
-    end: str = Field(pattern=r"^\d{2}:\d{2}$")
+    start: str = Field(pattern=HOUR_MINUTE)
+    end: str = Field(pattern=HOUR_MINUTE)
     slot_minutes: int = Field(30, ge=5, le=240)
 
 

@@ -1,0 +1,111 @@
+"""Schemathesis fuzzes every operation of the app's own OpenAPI document, in process (ASGI) on
+the frozen test clock, as a patient, a caring clinician, a coordinator and an administrator,
+with all of Schemathesis's default checks: no server error, documented status codes, content
+types, response schemas and headers, and no ignored authentication.
+
+The run is bounded (derandomized, so a fixed seed, and a few examples per operation) to stay
+a suite test; a longer run takes ``TELEHEALTH_FUZZ_EXAMPLES`` examples per operation::
+
+    TELEHEALTH_FUZZ_EXAMPLES=100 .venv/bin/pytest -p no:cacheprovider tests/web/test_fuzz.py
+
+SQLite only: the fuzzer exercises the HTTP surface, which is one code path on both databases.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.config import SchemathesisConfig
+
+from tests.support import World
+
+EXAMPLES = int(os.environ.get("TELEHEALTH_FUZZ_EXAMPLES", "3"))
+# Operations that end the credential the run is using: after one of them every later case
+# would only see 401s.
+ENDS_THE_CREDENTIAL = {
+    ("POST", "/v1/auth/logout"),
+    ("DELETE", "/v1/tokens/{token_id}"),
+    ("POST", "/v1/me/password"),
+}
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, sqlite_template: Path) -> str:
+    target = tmp_path / "telehealth.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+# Schema-valid requests may still break a rule the schema cannot state (a specialty that
+# takes no cases, an unknown questionnaire, a forged cursor): the app answers those with a
+# 422 problem like any invalid payload (ADR 0002), and tus answers a malformed header (its
+# base64 metadata) with 400. Every other check keeps its defaults.
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "422", "429"]
+            }
+        }
+    }
+)
+
+# A tus PATCH body is raw bytes under tus's own media type.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
+
+
+def _operations(app: FastAPI) -> list[Any]:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    return [op for op in operations if (op.method.upper(), op.path) not in ENDS_THE_CREDENTIAL]
+
+
+def _fuzz(operation: Any, headers: dict[str, str]) -> int:
+    """Runs ``operation``'s examples; returns how many cases were sent."""
+    sent = 0
+
+    @given(case=operation.as_strategy(headers=headers))
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        nonlocal sent
+        sent += 1
+        case.call_and_validate(headers=headers)
+
+    run()
+    return sent
+
+
+@pytest.mark.parametrize("role", ["patient_a", "clinician_a", "coordinator", "admin"])
+def test_every_operation_conforms_to_the_schema(
+    app: FastAPI,
+    client: TestClient,
+    world: World,
+    role: str,
+    record_property: Callable[[str, object], None],
+) -> None:
+    failures: list[str] = []
+    sent = 0
+    operations = _operations(app)
+    for operation in operations:
+        try:
+            sent += _fuzz(operation, world[role].headers)
+        except (Exception, BaseExceptionGroup) as exc:  # every operation's failures count
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+    record_property("cases", sent)
+    assert not failures, "\n\n".join(failures)
+    assert sent >= len(operations), "every operation is sent at least one case"
