@@ -13,9 +13,9 @@ SQLite only: the fuzzer exercises the HTTP surface, which is one code path on bo
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ from schemathesis.config import SchemathesisConfig
 
 from tests.support import World
 
-EXAMPLES = int(os.environ.get("TELEHEALTH_FUZZ_EXAMPLES", "3"))
+log = logging.getLogger(__name__)
+EXAMPLES = int(os.environ.get("TELEHEALTH_FUZZ_EXAMPLES", "2"))
 # Operations that end the credential the run is using: after one of them every later case
 # would only see 401s.
 ENDS_THE_CREDENTIAL = {
@@ -96,7 +97,6 @@ def test_every_operation_conforms_to_the_schema(
     client: TestClient,
     world: World,
     role: str,
-    record_property: Callable[[str, object], None],
 ) -> None:
     failures: list[str] = []
     sent = 0
@@ -106,6 +106,6 @@ def test_every_operation_conforms_to_the_schema(
             sent += _fuzz(operation, world[role].headers)
         except (Exception, BaseExceptionGroup) as exc:  # every operation's failures count
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
-    record_property("cases", sent)
+    log.info("fuzzed as %s: %d cases over %d operations", role, sent, len(operations))
     assert not failures, "\n\n".join(failures)
     assert sent >= len(operations), "every operation is sent at least one case"

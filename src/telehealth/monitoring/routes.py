@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from telehealth import bounds
 from telehealth.errors import DomainError, ErrorCode
@@ -66,7 +67,16 @@ TAG = "monitoring"
 # --- device authentication --------------------------------------------------------------------
 
 
-def current_device(request: Request) -> tuple[Device, Enrollment]:
+# Declared in the OpenAPI document only; the service checks the token.
+_DEVICE_TOKEN = HTTPBearer(
+    scheme_name="DeviceToken", auto_error=False, description="a device token (thd_...)"
+)
+
+
+def current_device(
+    request: Request,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_DEVICE_TOKEN)],
+) -> tuple[Device, Enrollment]:
     scope = request_scope(request)
     kind, _, token = request.headers.get("authorization", "").partition(" ")
     if kind.lower() != "bearer" or not token.strip():

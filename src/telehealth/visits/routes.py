@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
+from fastapi.security import APIKeyHeader
 
 from telehealth import bounds
 from telehealth.audit.model import Action
@@ -65,7 +66,17 @@ async def visits_runtime(request: Request) -> VisitsRuntime:
 RuntimeDep = Annotated[VisitsRuntime, Depends(visits_runtime)]
 
 
-def current_participant(request: Request, scope: ScopeDep) -> service.ParticipantContext:
+# Declared in the OpenAPI document only; the service checks the token.
+_PARTICIPANT_TOKEN = APIKeyHeader(
+    name=TOKEN_HEADER, auto_error=False, description="a visit participant's link token"
+)
+
+
+def current_participant(
+    request: Request,
+    scope: ScopeDep,
+    _token: Annotated[str | None, Depends(_PARTICIPANT_TOKEN)],
+) -> service.ParticipantContext:
     return service.resolve_participant(scope, request.headers.get(TOKEN_HEADER))
 
 
