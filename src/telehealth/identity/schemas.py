@@ -203,11 +203,15 @@ class PatientIn(Strict):
     email: EmailStr | None = None
 
 
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+StateCode = Annotated[str, StringConstraints(min_length=2, max_length=2)]
+
+
 class PatientPatch(Strict):
     # Optional, never null: only the phone may be cleared.
-    given_name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=120)
-    family_name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=120)
-    home_state: str | SkipJsonSchema[None] = Field(default=None, min_length=2, max_length=2)
+    given_name: Name | SkipJsonSchema[None] = None
+    family_name: Name | SkipJsonSchema[None] = None
+    home_state: StateCode | SkipJsonSchema[None] = None
     phone: Phone = None
     version: Version = Field(description="the version read; a stale version is refused with 409")
 
