@@ -80,10 +80,10 @@ def problem_responses(*statuses: int, body: bool = True) -> dict[int | str, dict
     }
 
 
-# Any API route may answer these: no or an expired credential, a role that may not act,
-# a hidden or missing object, a stale or conflicting change, a refused payload, a rate
-# limit, the database unavailable.
-COMMON_PROBLEMS = (401, 403, 404, 409, 422, 429, 503)
+# Any API route may answer these: a body that is not JSON, no or an expired credential, a
+# role that may not act, a hidden or missing object, a stale or conflicting change, a
+# refused payload, a rate limit, the database unavailable.
+COMMON_PROBLEMS = (400, 401, 403, 404, 409, 422, 429, 503)
 
 
 def problem(
