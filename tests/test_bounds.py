@@ -66,8 +66,9 @@ def test_a_stored_far_future_episode_does_not_break_the_panel(
     assert panel.status_code == 200, panel.text
     row = next(r for r in panel.json() if r["enrollment_id"] == stored["id"])
     assert row["period_start"] == row["period_end"] == date.max.isoformat()
-    page = client.get("/monitoring", headers=headers)
+    page = client.get("/monitoring", headers=headers, follow_redirects=False)
     assert page.status_code == 200
+    assert "SecretA, CanaryA" in page.text
     billing = client.get(
         f"/v1/monitoring/enrollments/{stored['id']}/billing?month=2026-11", headers=headers
     )
