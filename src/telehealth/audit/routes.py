@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from telehealth import bounds
 from telehealth.access import service as access
 from telehealth.audit import repository
 from telehealth.audit.model import Action
@@ -43,9 +44,9 @@ def search_audit(
     patient_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
     action: Action | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = Query(100, ge=1, le=500),
+    since: bounds.Moment | None = None,
+    until: bounds.Moment | None = None,
+    limit: Annotated[int, bounds.limit(500)] = 100,
 ) -> list[AuditOut]:
     admin = access.require_admin(scope)
     rows = repository.search(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
+from telehealth import bounds
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode, not_found
@@ -310,8 +312,8 @@ def add_dea(clinician_id: uuid.UUID, body: DeaIn, actor: ActorDep, scope: ScopeD
 def list_patients(
     actor: ActorDep,
     scope: ScopeDep,
-    limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0, le=100_000),
+    limit: Annotated[int, bounds.limit(200)] = 50,
+    offset: bounds.Offset = 0,
 ) -> list[PatientOut]:
     patients = access.readable_patients(scope, limit=limit, offset=offset)
     for patient in patients:

@@ -6,8 +6,17 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
+from telehealth.bounds import Day, Version
 from telehealth.identity.model import LicenseKind, Role
 
 # Syntax only: deliverability is proven by the invite reaching the person, not by DNS.
@@ -19,6 +28,19 @@ EmailStr = Annotated[
         max_length=320,
         pattern=r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$",
     ),
+]
+
+
+def _blank_as_none(value: object) -> object:
+    # A cleared form field arrives as "": the patient has no phone, not a phone called "".
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+Phone = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None,
+    BeforeValidator(_blank_as_none),
 ]
 
 
@@ -119,7 +141,7 @@ class LicenseIn(Strict):
     state: str = Field(min_length=2, max_length=2)
     kind: LicenseKind
     number: str = Field(min_length=1, max_length=64)
-    expires_on: date | None = None
+    expires_on: Day | None = None
 
 
 class LicenseOut(Strict):
@@ -145,7 +167,7 @@ class DeaIn(Strict):
     state: str = Field(min_length=2, max_length=2)
     number: str = Field(min_length=2, max_length=16)
     schedules: list[str] = Field(min_length=1, max_length=4)
-    expires_on: date | None = None
+    expires_on: Day | None = None
 
 
 class DeaOut(Strict):
@@ -184,18 +206,31 @@ class ClinicianOut(ClinicianPublicOut):
 class PatientIn(Strict):
     given_name: str = Field(min_length=1, max_length=120)
     family_name: str = Field(min_length=1, max_length=120)
-    birth_date: date
+    birth_date: Day
     home_state: str = Field(min_length=2, max_length=2)
-    phone: str | None = Field(default=None, max_length=32)
+    phone: Phone = None
     email: EmailStr | None = None
 
 
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+StateCode = Annotated[str, StringConstraints(min_length=2, max_length=2)]
+
+
 class PatientPatch(Strict):
-    given_name: str | None = Field(default=None, min_length=1, max_length=120)
-    family_name: str | None = Field(default=None, min_length=1, max_length=120)
-    home_state: str | None = Field(default=None, min_length=2, max_length=2)
-    phone: str | None = Field(default=None, max_length=32)
-    version: int = Field(ge=1, description="the version read; a stale version is refused with 409")
+    # Optional, never null: only the phone may be cleared.
+    given_name: Name | SkipJsonSchema[None] = None
+    family_name: Name | SkipJsonSchema[None] = None
+    home_state: StateCode | SkipJsonSchema[None] = None
+    phone: Phone = None
+    version: Version = Field(description="the version read; a stale version is refused with 409")
+
+    @model_validator(mode="after")
+    def _required_stay_set(self) -> PatientPatch:
+        # A null name or state would fail in the database.
+        for name in ("given_name", "family_name", "home_state"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be cleared")
+        return self
 
 
 class PatientOut(Strict):

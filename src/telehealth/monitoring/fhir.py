@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from telehealth.bounds import Moment
 from telehealth.monitoring.model import BP_PANEL, RawReading, Rejection
 
 LOINC_SYSTEM = "http://loinc.org"
@@ -46,15 +47,15 @@ class Component(_Fhir):
 
 
 class FhirPeriod(_Fhir):
-    start: datetime
+    start: Moment
 
 
 class Observation(_Fhir):
     resourceType: Literal["Observation"]
     status: str = "final"
     code: CodeableConcept
-    effectiveDateTime: datetime | None = None
-    effectiveInstant: datetime | None = None
+    effectiveDateTime: Moment | None = None
+    effectiveInstant: Moment | None = None
     effectivePeriod: FhirPeriod | None = None
     valueQuantity: Quantity | None = None
     component: list[Component] = Field(default_factory=list, max_length=10)

@@ -414,9 +414,15 @@ class Period:
         return self.start <= day <= self.end
 
 
+def _days_after(day: date, days: int) -> date:
+    # Held at the calendar's last day: an episode stored far in the future still has periods
+    # (cut short) instead of overflowing on every page that lists it.
+    return day + timedelta(days=min(days, (date.max - day).days))
+
+
 def device_period(episode_start: date, index: int) -> Period:
-    start = episode_start + timedelta(days=DEVICE_PERIOD_DAYS * index)
-    return Period(start, start + timedelta(days=DEVICE_PERIOD_DAYS - 1), index)
+    start = _days_after(episode_start, DEVICE_PERIOD_DAYS * index)
+    return Period(start, _days_after(start, DEVICE_PERIOD_DAYS - 1), index)
 
 
 def device_period_on(episode_start: date, day: date) -> Period:
@@ -433,6 +439,8 @@ def device_periods_overlapping(
     while current.start <= window.end and (episode_end is None or current.start <= episode_end):
         if current.end >= window.start:
             periods.append(current)
+        if current.end == date.max:
+            break
         current = device_period(episode_start, current.index + 1)
     return periods
 

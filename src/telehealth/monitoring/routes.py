@@ -7,12 +7,14 @@ Bearer thd_...``) that reaches the two ingestion routes of its own device and no
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from telehealth import bounds
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.monitoring import billing, fhir, ingest, model, pages
 from telehealth.monitoring import service as monitoring
@@ -60,13 +62,21 @@ router = APIRouter(route_class=ScopedRoute)
 router.include_router(pages.router)
 
 TAG = "monitoring"
-MonthParam = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
 
 # --- device authentication --------------------------------------------------------------------
 
 
-def current_device(request: Request) -> tuple[Device, Enrollment]:
+# Declared in the OpenAPI document only; the service checks the token.
+_DEVICE_TOKEN = HTTPBearer(
+    scheme_name="DeviceToken", auto_error=False, description="a device token (thd_...)"
+)
+
+
+def current_device(
+    request: Request,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_DEVICE_TOKEN)],
+) -> tuple[Device, Enrollment]:
     scope = request_scope(request)
     kind, _, token = request.headers.get("authorization", "").partition(" ")
     if kind.lower() != "bearer" or not token.strip():
@@ -370,18 +380,14 @@ def list_readings(
     enrollment_id: uuid.UUID,
     actor: ActorDep,
     scope: ScopeDep,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    since: bounds.Moment | None = None,
+    until: bounds.Moment | None = None,
+    limit: Annotated[int, bounds.limit(5000)] = 1000,
 ) -> list[ReadingOut]:
     end = until or scope.clock.now() + timedelta(days=1)
     start = since or end - timedelta(days=90)
-    found = monitoring.list_readings(scope, enrollment_id, _aware(start), _aware(end), limit)
+    found = monitoring.list_readings(scope, enrollment_id, start, end, limit)
     return [_reading_out(r) for r in found]
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @router.get(
@@ -499,9 +505,9 @@ def log_time(
     "/v1/monitoring/enrollments/{enrollment_id}/billing", tags=[TAG], response_model=BillingOut
 )
 def get_billing(
-    enrollment_id: uuid.UUID, month: MonthParam, actor: ActorDep, scope: ScopeDep
+    enrollment_id: uuid.UUID, month: bounds.Month, actor: ActorDep, scope: ScopeDep
 ) -> BillingOut:
-    year, number = (int(part) for part in month.split("-"))
+    year, number = bounds.parse_month(month)
     statements = billing.billing(scope, enrollment_id, year, number)
     return BillingOut(
         enrollment_id=enrollment_id,

@@ -6,8 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from telehealth.bounds import Day, Moment
 from telehealth.monitoring.model import AlertAction, Program
 
 Payer = Literal["medicare", "medicaid", "commercial", "self_pay"]
@@ -48,14 +49,14 @@ class ThresholdsOut(Strict):
 class ConsentIn(Strict):
     given_by: Literal["patient", "representative"]
     method: Literal["verbal", "written", "electronic"]
-    at: AwareDatetime
+    at: Moment
 
 
 class EnrollmentIn(Strict):
     program: Program
     payer: Payer = "medicare"
-    episode_start: date
-    episode_end: date | None = None
+    episode_start: Day
+    episode_end: Day | None = None
     consent: ConsentIn
 
 
@@ -89,7 +90,7 @@ class EnrollmentOut(Strict):
 
 
 class EpisodeEndIn(Strict):
-    episode_end: date
+    episode_end: Day
 
 
 class DeviceIn(Strict):
@@ -112,7 +113,7 @@ class ReadingIn(Strict):
     code: str = Field(min_length=1, max_length=16)
     value: float
     unit: str = Field(min_length=1, max_length=40)
-    effective: AwareDatetime
+    effective: Moment
 
 
 class ReadingBatchIn(Strict):
@@ -207,7 +208,7 @@ class TimerStopIn(Strict):
 
 class TimeEntryIn(Strict):
     minutes: int = Field(ge=1, le=240)
-    performed_on: date
+    performed_on: Day
     interactive: bool = False
     activity: Activity = "data_review"
 

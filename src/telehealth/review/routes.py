@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from telehealth import bounds
 from telehealth.clock import ensure_utc
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.review import model, pages, service, uploads
@@ -42,7 +43,7 @@ from telehealth.review.schemas import (
 from telehealth.review.tables import ReviewCase
 from telehealth.scope import Scope
 from telehealth.web.auth import ActorDep, ScopeDep
-from telehealth.web.problems import problem
+from telehealth.web.problems import problem, problem_responses
 from telehealth.web.scoped import ScopedRoute, admission_suspended
 from telehealth.workers import OrderedWorker
 
@@ -51,6 +52,25 @@ router = APIRouter(route_class=ScopedRoute)
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,expiration,checksum,termination"
 UPLOADS = "/v1/uploads/"
+# tus answers header errors with 400 and has its own statuses (RFC 9457 bodies all the same).
+TUS_PROBLEMS = problem_responses(400, 410, 412, 413, 415, 460)
+
+
+def _tus_headers_doc(*extra: dict[str, object]) -> dict[str, object]:
+    """``openapi_extra`` naming the tus headers a route reads (it reads them raw)."""
+    version = {
+        "name": "Tus-Resumable",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "enum": [TUS_VERSION]},
+    }
+    return {"parameters": [version, *extra]}
+
+
+TUS_CREATE_DOC = _tus_headers_doc(
+    {"name": "Upload-Length", "in": "header", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "Upload-Metadata", "in": "header", "schema": {"type": "string"}},
+)
 
 
 # --- conversions -----------------------------------------------------------------------------
@@ -189,7 +209,7 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     try:
         due, _, ident = base64.urlsafe_b64decode(cursor.encode("ascii")).decode().partition("|")
         return ensure_utc(datetime.fromisoformat(due)), uuid.UUID(ident)
-    except (ValueError, UnicodeError, binascii.Error):
+    except (ValueError, OverflowError, UnicodeError, binascii.Error):
         raise DomainError(ErrorCode.INVALID_INPUT, "malformed cursor", field="cursor") from None
 
 
@@ -268,7 +288,7 @@ def list_cases(
     scope: ScopeDep,
     queue: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z][a-z0-9_]{1,63}$")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=service.PAGE_LIMIT)] = 50,
+    limit: Annotated[int, bounds.limit(service.PAGE_LIMIT)] = 50,
 ) -> CasePageOut:
     found = service.list_cases(scope, queue, _decode_cursor(cursor), limit)
     now = scope.clock.now()
@@ -411,7 +431,9 @@ async def _refuse(
     return response
 
 
-@router.options(UPLOADS, tags=["uploads"], status_code=204, response_class=Response)
+@router.options(
+    UPLOADS, tags=["uploads"], status_code=204, response_class=Response, responses=TUS_PROBLEMS
+)
 def tus_options(actor: ActorDep, scope: ScopeDep) -> Response:
     limits = service.review_settings(scope)
     return Response(
@@ -427,7 +449,14 @@ def tus_options(actor: ActorDep, scope: ScopeDep) -> Response:
     )
 
 
-@router.post(UPLOADS, tags=["uploads"], status_code=201, response_class=Response)
+@router.post(
+    UPLOADS,
+    tags=["uploads"],
+    status_code=201,
+    response_class=Response,
+    responses=TUS_PROBLEMS,
+    openapi_extra=TUS_CREATE_DOC,
+)
 async def tus_create(request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
     """Create an upload. ``Upload-Metadata`` names ``case_id`` and ``filename`` (and optionally
     ``filetype``); size and declared type are checked here, before any body is read."""
@@ -457,7 +486,9 @@ async def tus_create(request: Request, actor: ActorDep, scope: ScopeDep) -> Resp
     )
 
 
-@router.head(UPLOADS + "{upload_id}", tags=["uploads"], response_class=Response)
+@router.head(
+    UPLOADS + "{upload_id}", tags=["uploads"], response_class=Response, responses=TUS_PROBLEMS
+)
 async def tus_head(upload_id: str, request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
     try:
         state = await run_in_threadpool(uploads.upload_state, scope, upload_id)
@@ -477,7 +508,9 @@ async def tus_head(upload_id: str, request: Request, actor: ActorDep, scope: Sco
     )
 
 
-@router.get(UPLOADS + "{upload_id}", tags=["uploads"], response_model=UploadOut)
+@router.get(
+    UPLOADS + "{upload_id}", tags=["uploads"], response_model=UploadOut, responses=TUS_PROBLEMS
+)
 def upload_status(upload_id: str, actor: ActorDep, scope: ScopeDep) -> UploadOut:
     """The upload's progress as JSON (the tus HEAD request gives the same in headers)."""
     state = uploads.upload_state(scope, upload_id)
@@ -491,7 +524,28 @@ def upload_status(upload_id: str, actor: ActorDep, scope: ScopeDep) -> UploadOut
     )
 
 
-@router.patch(UPLOADS + "{upload_id}", tags=["uploads"], status_code=204, response_class=Response)
+@router.patch(
+    UPLOADS + "{upload_id}",
+    tags=["uploads"],
+    status_code=204,
+    response_class=Response,
+    responses=TUS_PROBLEMS,
+    openapi_extra={
+        **_tus_headers_doc(
+            {
+                "name": "Upload-Offset",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0},
+            },
+            {"name": "Upload-Checksum", "in": "header", "schema": {"type": "string"}},
+        ),
+        "requestBody": {
+            "required": True,
+            "content": {"application/offset+octet-stream": {"schema": {"format": "binary"}}},
+        },
+    },
+)
 async def tus_patch(upload_id: str, request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
     """Append bytes at ``Upload-Offset`` (409 if it is not the server's offset); with
     ``Upload-Checksum`` the body is verified first (460 on mismatch, offset unchanged)."""
@@ -574,7 +628,13 @@ async def _receive_body(request: Request, patch: uploads.Patch) -> None:
             await hashing.close()
 
 
-@router.delete(UPLOADS + "{upload_id}", tags=["uploads"], status_code=204, response_class=Response)
+@router.delete(
+    UPLOADS + "{upload_id}",
+    tags=["uploads"],
+    status_code=204,
+    response_class=Response,
+    responses=TUS_PROBLEMS,
+)
 def tus_delete(upload_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
     uploads.terminate(scope, upload_id)
     return Response(status_code=204, headers=_tus_headers())

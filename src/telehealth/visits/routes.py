@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
+from fastapi.security import APIKeyHeader
 
+from telehealth import bounds
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.scope import Scope
@@ -68,7 +69,17 @@ async def visits_runtime(request: Request) -> VisitsRuntime:
 RuntimeDep = Annotated[VisitsRuntime, Depends(visits_runtime)]
 
 
-def current_participant(request: Request, scope: ScopeDep) -> service.ParticipantContext:
+# Declared in the OpenAPI document only; the service checks the token.
+_PARTICIPANT_TOKEN = APIKeyHeader(
+    name=TOKEN_HEADER, auto_error=False, description="a visit participant's link token"
+)
+
+
+def current_participant(
+    request: Request,
+    scope: ScopeDep,
+    _token: Annotated[str | None, Depends(_PARTICIPANT_TOKEN)],
+) -> service.ParticipantContext:
     return service.resolve_participant(scope, request.headers.get(TOKEN_HEADER))
 
 
@@ -114,10 +125,12 @@ def delete_availability(window_id: uuid.UUID, actor: ActorDep, scope: ScopeDep) 
 
 @router.get("/v1/visit-slots", tags=["visits"], response_model=list[SlotOut])
 def list_slots(
-    clinician_id: uuid.UUID, start: datetime, end: datetime, actor: ActorDep, scope: ScopeDep
+    clinician_id: uuid.UUID,
+    start: bounds.Moment,
+    end: bounds.Moment,
+    actor: ActorDep,
+    scope: ScopeDep,
 ) -> list[SlotOut]:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise DomainError(ErrorCode.INVALID_INPUT, "start and end need a UTC offset", field="start")
     rows = service.windows(scope, clinician_id)
     tz_name = rows[0].time_zone if rows else "UTC"
     tz = ZoneInfo(tz_name)
@@ -193,8 +206,8 @@ def list_visits(
     actor: ActorDep,
     scope: ScopeDep,
     status: Annotated[str | None, Query(max_length=16)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, bounds.limit(200)] = 50,
+    offset: bounds.Offset = 0,
 ) -> list[VisitOut]:
     return [
         _visit_out(v)
@@ -371,7 +384,9 @@ def _probe_block(size: int) -> bytes:
 
 @router.get(PROBE, tags=["visit-session"], response_class=Response)
 def probe_download(
-    ctx: ParticipantDep, runtime: RuntimeDep, size: Annotated[int, Query(ge=0)] = 0
+    ctx: ParticipantDep,
+    runtime: RuntimeDep,
+    size: Annotated[int, Query(ge=0, le=bounds.MAX_COUNTER)] = 0,
 ) -> Response:
     limit = runtime.settings.probe_max_bytes
     if size > limit:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from telehealth.bounds import Day, Moment, Version
+
+# A time of day, 00:00 to 23:59.
+HOUR_MINUTE = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
 class Strict(BaseModel):
@@ -20,8 +25,8 @@ class WindowIn(Strict):
     clinician_id: uuid.UUID
     time_zone: str = Field(min_length=1, max_length=64, examples=["America/Chicago"])
     weekday: int = Field(ge=0, le=6)
-    start: str = Field(pattern=r"^\d{2}:\d{2}$")
-    end: str = Field(pattern=r"^\d{2}:\d{2}$")
+    start: str = Field(pattern=HOUR_MINUTE)
+    end: str = Field(pattern=HOUR_MINUTE)
     slot_minutes: int = Field(30, ge=5, le=240)
 
 
@@ -54,7 +59,7 @@ class ControlledSubstanceIn(Strict):
 class BookingIn(Strict):
     patient_id: uuid.UUID
     clinician_id: uuid.UUID
-    slot_start: AwareDatetime
+    slot_start: Moment
     located_state: str = Field(min_length=2, max_length=2)
     acuity: Literal["emergent", "urgent", "routine", "stable"]
     purpose: Literal[
@@ -70,15 +75,15 @@ class BookingIn(Strict):
     payer: Literal["medicare", "medicaid", "commercial", "self_pay"] = "commercial"
     setting: Literal["home", "facility"] = "home"
     established: bool = True
-    last_in_person_visit: date | None = None
+    last_in_person_visit: Day | None = None
     video_capable: bool = True
     consents_to_video: bool = True
     controlled_substance: ControlledSubstanceIn | None = None
 
 
 class RescheduleIn(Strict):
-    slot_start: AwareDatetime
-    expected_version: int = Field(ge=1)
+    slot_start: Moment
+    expected_version: Version
 
 
 class VisitOut(Strict):
@@ -162,7 +167,7 @@ class EndIn(Strict):
 
 class NoteIn(Strict):
     body: str = Field(min_length=1, max_length=50_000)
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
 
 class AmendmentIn(Strict):

@@ -6,6 +6,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from telehealth.errors import DomainError, ErrorCode
@@ -17,6 +18,10 @@ from telehealth.web.scoped import Services, request_scope
 
 SESSION_COOKIE = "th_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Declared in the OpenAPI document (either one will do): they only read what
+# :func:`current_actor` checks, so clients and the API fuzzer know which routes need a credential.
+_BEARER = HTTPBearer(auto_error=False, description="an API token")
+_COOKIE = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="a page session")
 
 
 async def _scope_dependency(request: Request) -> Scope:
@@ -107,7 +112,12 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-async def current_actor(request: Request, scope: ScopeDep) -> Actor:
+async def current_actor(
+    request: Request,
+    scope: ScopeDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    _cookie: Annotated[str | None, Depends(_COOKIE)],
+) -> Actor:
     """The request's actor. A bearer token is checked by one statement, batched with other
     requests' on the event loop (``identity.fast``); a session cookie, or a token that check
     does not accept, goes through :func:`authenticate` on a worker thread, which decides and

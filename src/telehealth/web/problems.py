@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -48,6 +49,41 @@ TITLES: dict[ErrorCode, str] = {
 PUBLIC_DATA_KEYS = frozenset({"field", "retry_after", "offset", "expected", "rule"})
 
 log = get_logger("telehealth.web")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem, as :func:`problem` writes it (for the OpenAPI document)."""
+
+    # Public data (``field``, ``errors``, ``retry_after``...) rides along as extra members.
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+
+
+def problem_responses(*statuses: int, body: bool = True) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries declaring that ``statuses`` answer with a problem
+    (without ``body``, for HEAD: the status alone)."""
+    if not body:
+        return {status: {"description": "refused; no body (HEAD)"} for status in statuses}
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        status: {
+            "model": Problem,
+            "description": "problem details (RFC 9457)",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
+        }
+        for status in statuses
+    }
+
+
+# Any API route may answer these: a body that is not JSON, no or an expired credential, a
+# role that may not act, a hidden or missing object, a stale or conflicting change, a
+# refused payload, a rate limit, the database unavailable.
+COMMON_PROBLEMS = (400, 401, 403, 404, 409, 422, 429, 503)
 
 
 def problem(

@@ -26,6 +26,7 @@ from telehealth.clock import Clock
 from telehealth.config import Settings
 from telehealth.db.reader import FastReader
 from telehealth.scope import Scope, open_scope
+from telehealth.web.problems import COMMON_PROBLEMS, problem_responses
 
 
 @dataclass
@@ -46,6 +47,17 @@ class Services:
 
 
 class ScopedRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # Declared, so clients (and the API fuzzer) know every error is a problem document;
+        # a route's own ``responses=`` adds to or refines these.
+        body = "HEAD" not in (kwargs.get("methods") or ())
+        responses = problem_responses(*COMMON_PROBLEMS, body=body)
+        for status, declared in (kwargs.get("responses") or {}).items():
+            merged = {**responses.get(status, {}), **declared}
+            responses[status] = merged if body else {"description": merged["description"]}
+        kwargs["responses"] = responses
+        super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = super().get_route_handler()
 
