@@ -46,7 +46,7 @@ def _upload(world: World) -> str:
 ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/v1/questionnaires"): Entry(SIGNED_IN),
     ("GET", "/v1/questionnaires/{questionnaire_id}/{version}"): Entry(
-        SIGNED_IN, not_probed="a questionnaire id from the YAML packs; tests/review"
+        SIGNED_IN, target=lambda _w: "/v1/questionnaires/dermatology_lesion/2", seen_by=SIGNED_IN
     ),
     ("POST", "/v1/cases"): Entry(
         SIGNED_IN, not_probed="who may originate a case for whom: tests/review, test_break_glass"

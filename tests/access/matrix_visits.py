@@ -9,13 +9,15 @@ own, booked by the coordinator in the app under test, so that entries which chan
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.access.audience import PATIENT_READERS, SIGNED_IN, Audience
 from tests.access.audience import Audience as A
 from tests.access.matrix import Body, Entry, Target, page
 from tests.support import World, services_for
-from tests.visits.support import book, next_free_slot
+from tests.visits.support import FIRST_MONDAY, book, next_free_slot
 
 _VISITS: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
 # Who books and moves a visit: the patient, the clinicians caring for them, coordinators.
@@ -52,6 +54,17 @@ def _new_visit(prefix: str, suffix: str) -> Target:
             return f"{prefix}{book(services, world)}{suffix}"
 
     return target
+
+
+def _slots_of_clinician_a(world: World) -> str:
+    query = urlencode(
+        {
+            "clinician_id": str(world["clinician_a"].user_id),
+            "start": FIRST_MONDAY.isoformat(),
+            "end": (FIRST_MONDAY + timedelta(days=1)).isoformat(),
+        }
+    )
+    return f"/v1/visit-slots?{query}"
 
 
 def _free_slot(world: World) -> dict[str, Any]:
@@ -94,7 +107,7 @@ ENTRIES: dict[tuple[str, str], Entry] = {
         SIGNED_IN, not_probed="a window of the caller's; tests/visits"
     ),
     ("GET", "/v1/visit-slots"): Entry(
-        SIGNED_IN, not_probed="needs a clinician and a range; tests/visits"
+        A.ORG_MEMBER, target=_slots_of_clinician_a, seen_by=A.ORG_MEMBER
     ),
     ("POST", "/v1/visits"): Entry(
         SIGNED_IN, not_probed="who may book whom: tests/visits and test_break_glass"

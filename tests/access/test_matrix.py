@@ -464,3 +464,45 @@ def test_someone_elses_notification_answers_like_a_missing_one(
         )
         assert got.status_code == 404
         assert _answer(got, probe) == _answer(missing, blind)
+
+
+PUBLIC_PROFILE = {"user_id", "display_name", "specialties", "video_capable"}
+CREDENTIALS = {"npi", "licenses", "compacts", "dea_registrations"}
+# Who sees clinician A's credentials: the organization's managers and clinician A themself.
+CREDENTIAL_READERS = ORG_MANAGERS
+
+
+@pytest.fixture(scope="module")
+def credentialed(client: TestClient, world: World) -> str:
+    """Clinician A with an NPI and a DEA registration besides the seeded Texas license."""
+    clinician = str(world["clinician_a"].user_id)
+    headers = world["coordinator"].headers
+    npi = client.patch(f"/v1/clinicians/{clinician}", json={"npi": "1234567893"}, headers=headers)
+    assert npi.status_code == 200, npi.text
+    dea = {"state": "TX", "number": "AB7654321", "schedules": ["II"]}
+    added = client.post(f"/v1/clinicians/{clinician}/dea-registrations", json=dea, headers=headers)
+    assert added.status_code == 201, added.text
+    return clinician
+
+
+@pytest.mark.parametrize("kind", ACTOR_KINDS, ids=lambda kind: kind.name)
+def test_clinician_profile_parts_by_actor_kind(
+    client: TestClient, world: World, credentialed: str, kind: ActorKind
+) -> None:
+    headers = world[kind.person].headers
+    response = client.get(f"/v1/clinicians/{credentialed}", headers=headers)
+    if not kind.audiences & A.ORG_MEMBER:
+        missing = client.get(f"/v1/clinicians/{uuid.uuid4()}", headers=headers)
+        assert response.status_code == missing.status_code == 404
+        assert response.json()["detail"] == missing.json()["detail"]
+        return
+    assert response.status_code == 200
+    body = response.json()
+    if kind.audiences & CREDENTIAL_READERS or kind.person == "clinician_a":
+        assert set(body) == PUBLIC_PROFILE | CREDENTIALS
+        assert body["npi"] == "1234567893"
+        assert "AB7654321" in {dea["number"] for dea in body["dea_registrations"]}
+        return
+    assert set(body) == PUBLIC_PROFILE
+    for secret in ("TX-1", "AB7654321", "1234567893"):
+        assert secret not in response.text
