@@ -39,6 +39,9 @@ MANAGERS = Audience.COORDINATORS | Audience.ADMINS  # each of their own organiza
 ORG_MANAGERS = Audience.ORG_COORDINATOR | Audience.ORG_ADMIN
 PATIENT_READERS = Audience.PATIENT_SELF | Audience.CARE_TEAM | Audience.BREAK_GLASS | ORG_MANAGERS
 STAFF_READERS = Audience.CARE_TEAM | Audience.BREAK_GLASS | ORG_MANAGERS
+# What ties a clinician to the patient for good (access.policy.may_start_care): the patient,
+# a clinician already caring for them, a coordinator of their organization.
+STARTS_CARE = Audience.PATIENT_SELF | Audience.CARE_TEAM | Audience.ORG_COORDINATOR
 
 
 @dataclass(frozen=True)

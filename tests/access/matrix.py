@@ -34,6 +34,7 @@ class Entry:
     # Who may know the object exists; by default whoever may read patient A's record.
     seen_by: Audience = PATIENT_READERS
     page: bool = False
+    form: bool = False  # the body is sent as an HTML form, not JSON
     # The call changes the object: each actor kind gets one of its own.
     fresh: bool = False
     # The action uses its object up (ends it, revokes it): after the first allowed call
@@ -48,8 +49,20 @@ class Entry:
         return self.body(world) if callable(self.body) else self.body
 
 
+# The reason of rows whose refusal by role comes before the object is looked up.
+ROLE_FIRST = (
+    "refuses by role (403) before looking the object up: intended 404 for an object the "
+    "actor may not see"
+)
+
+
 def page(audience: Audience, target: Target | None = None, **extra: Any) -> Entry:
     return Entry(audience, target, page=True, **extra)
+
+
+def form(audience: Audience, target: Target, body: Body, **extra: Any) -> Entry:
+    """A page's form post, signed in by bearer token (the origin check is for cookies)."""
+    return Entry(audience, target, body, page=True, form=True, **extra)
 
 
 def patient_a_id(world: World) -> str:

@@ -30,6 +30,7 @@ class Objects:
     spare_device: uuid.UUID
     alert: uuid.UUID
     second_alert: uuid.UUID
+    third_alert: uuid.UUID  # for the portal's triage form
 
 
 _BUILT: dict[uuid.UUID, Objects] = {}
@@ -74,11 +75,19 @@ def _build(world: World) -> Objects:
                 model.RawReading(1, "8867-4", 150.0 if offset == 1 else 70.0, "/min", at),
             ]
             alerts.extend(ingest.ingest(scope, bp_device, main, raws).alerts)
+        diastolic = [model.RawReading(0, "8462-4", 130.0, "mm[Hg]", now - timedelta(hours=3))]
+        alerts.extend(ingest.ingest(scope, bp_device, main, diastolic).alerts)
         scope.uow.commit()
     finally:
         scope.uow.close()
         engine.dispose()
-    return Objects(main.id, ending.id, bp_device.id, spare.id, alerts[0], alerts[1])
+    assert len(alerts) == 3, alerts
+    return Objects(main.id, ending.id, bp_device.id, spare.id, *alerts)
+
+
+def alert_of_patient_a(world: World) -> uuid.UUID:
+    """An alert no matrix row has acted on before the portal's triage form."""
+    return _objects(world).third_alert
 
 
 def _enrollment(suffix: str = "") -> Any:
@@ -109,6 +118,8 @@ PROGRAM_THRESHOLDS = "/v1/monitoring/programs/hypertension/thresholds"
 # Clinical work on an enrollment: its clinicians, and a clinician acting under break-glass
 # (which starts nothing lasting: enrolling needs a standing relationship).
 CLINICAL = A.CARE_TEAM | A.BREAK_GLASS
+# Alert triage: the clinicians and the organization's coordinators.
+TRIAGE = CLINICAL | A.ORG_COORDINATOR
 CONSENT = {"given_by": "patient", "method": "verbal", "at": "2026-11-01T10:00:00Z"}
 
 ENTRIES: dict[tuple[str, str], Entry] = {
@@ -179,9 +190,8 @@ ENTRIES: dict[tuple[str, str], Entry] = {
         PATIENT_READERS,
         target=lambda w: f"/v1/monitoring/alerts/{_objects(w).alert}",
     ),
-    # Alert triage: the clinicians and the organization's coordinators.
     ("POST", "/v1/monitoring/alerts/{alert_id}/transitions"): Entry(
-        CLINICAL | A.ORG_COORDINATOR,
+        TRIAGE,
         target=lambda w: f"/v1/monitoring/alerts/{_objects(w).alert}/transitions",
         once=True,
         body={"action": "acknowledge"},

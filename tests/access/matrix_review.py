@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from tests.access.audience import PATIENT_READERS, SIGNED_IN
 from tests.access.audience import Audience as A
-from tests.access.matrix import Entry, page
-from tests.review.support import add_media, build_case, open_upload
+from tests.access.matrix import ROLE_FIRST, Entry, page
+from tests.review.support import add_media, build_case, case_body, open_upload
 from tests.support import World
 
 # Clinical work on a case: its clinicians.
@@ -48,8 +48,13 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/v1/questionnaires/{questionnaire_id}/{version}"): Entry(
         SIGNED_IN, target=lambda _w: "/v1/questionnaires/dermatology_lesion/2", seen_by=SIGNED_IN
     ),
+    # Originating a case for patient A needs a standing relationship (not break-glass), and
+    # cases come from patients and clinicians, not from coordinators.
     ("POST", "/v1/cases"): Entry(
-        SIGNED_IN, not_probed="who may originate a case for whom: tests/review, test_break_glass"
+        A.PATIENT_SELF | A.CARE_TEAM,
+        target=lambda _w: "/v1/cases",
+        body=lambda w: case_body(patient_id=str(w["patient_a"].patient_id)),
+        disagrees=ROLE_FIRST,
     ),
     ("GET", "/v1/cases"): Entry(SIGNED_IN),
     ("GET", "/v1/cases/{case_id}"): Entry(PATIENT_READERS, target=_case("queued")),
