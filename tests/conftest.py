@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,13 +74,13 @@ def _require_postgres() -> str:
     return server
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[str]:
+@contextmanager
+def fresh_database(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+    """A migrated database of the kind ``request.param`` names: a copy of the SQLite template
+    in ``directory``, or a PostgreSQL database cloned from the template and dropped after."""
     if request.param == "sqlite":
-        target = tmp_path / "telehealth.db"
-        shutil.copyfile(sqlite_template, target)
+        target = directory / "telehealth.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
     server = _require_postgres()
@@ -97,6 +98,12 @@ def database_url(
     admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
 def dialect(database_url: str) -> str:
     return "sqlite" if database_url.startswith("sqlite") else "postgresql"
@@ -107,15 +114,19 @@ def clock() -> FrozenClock:
     return FrozenClock(START)
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings_for(database_url: str, directory: Path) -> Settings:
     return Settings(
         env=Environment.TEST,
-        data_dir=tmp_path / "data",
+        data_dir=directory / "data",
         database_url=database_url,
         public_url="http://testserver",
         api_token_minutes=24 * 60,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return settings_for(database_url, tmp_path)
 
 
 @pytest.fixture

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import pyotp
 from fastapi.testclient import TestClient
 
+from telehealth.access import service as access
 from telehealth.audit.committer import make_committer
 from telehealth.audit.keys import chain_keys
 from telehealth.clock import FrozenClock
@@ -20,7 +21,7 @@ from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
 from telehealth.identity import credentials
 from telehealth.identity import service as identity
-from telehealth.identity.model import LicenseKind, Role
+from telehealth.identity.model import Actor, CredentialKind, LicenseKind, Role
 from telehealth.scope import Scope, open_scope
 from telehealth.web.scoped import Services
 
@@ -71,11 +72,26 @@ def scope_for(settings: Settings, clock: FrozenClock) -> Iterator[Scope]:
         engine.dispose()
 
 
-def seed_world(settings: Settings, clock: FrozenClock, *, with_passwords: bool = False) -> World:
+def seed_world(
+    settings: Settings,
+    clock: FrozenClock,
+    *,
+    with_passwords: bool = False,
+    every_actor_kind: bool = False,
+) -> World:
     """patient_a, patient_b, clinician_a (cares for A), clinician_x (cares for nobody),
-    coordinator, admin, and in another organization: other_admin, other_coordinator."""
+    coordinator, admin, and in another organization: other_admin, other_coordinator.
+
+    ``every_actor_kind`` adds the rest of the access matrix's cast (tests/access/audience.py):
+    other_patient and other_clinician in the other organization, clinician_glass holding an
+    active break-glass grant on patient A and clinician_glass_expired holding an expired one.
+    It is opt-in because tests counting grants, users or patients expect the smaller world.
+    """
     with scope_for(settings, clock) as scope:
-        return _seed(scope, with_passwords)
+        world = _seed(scope, with_passwords)
+    if every_actor_kind:
+        _seed_every_actor_kind(world, with_passwords)
+    return world
 
 
 def _seed(scope: Scope, with_passwords: bool) -> World:
@@ -83,25 +99,7 @@ def _seed(scope: Scope, with_passwords: bool) -> World:
     other = identity.create_organization(scope, "Other Clinic")
     world = World(org_id=org.id, other_org_id=other.id, settings=scope.settings, clock=scope.clock)  # type: ignore[arg-type]
 
-    def person(key: str, role: Role, org_id: uuid.UUID) -> Person:
-        created = identity.create_user(
-            scope,
-            org_id=org_id,
-            email=f"{key}@example.test",
-            role=role,
-            display_name=key,
-            password=None,
-        )
-        if with_passwords:
-            created.user.password_hash = _PASSWORD_HASH
-        token = identity.issue_token(
-            scope, created.user, label="test", minutes=None, mfa_verified=True
-        )
-        p = Person(
-            created.user.id, created.user.email, role, token.secret, totp_secret=created.totp_secret
-        )
-        world.people[key] = p
-        return p
+    person = _person_maker(scope, world, with_passwords)
 
     for key in ("patient_a", "patient_b"):
         p = person(key, Role.PATIENT, org.id)
@@ -132,6 +130,69 @@ def _seed(scope: Scope, with_passwords: bool) -> World:
     person("other_admin", Role.ADMIN, other.id)
     person("other_coordinator", Role.COORDINATOR, other.id)
     return world
+
+
+def _person_maker(
+    scope: Scope, world: World, with_passwords: bool
+) -> Callable[[str, Role, uuid.UUID], Person]:
+    """Creates a user with a long-lived MFA-verified token and adds them to the world."""
+
+    def person(key: str, role: Role, org_id: uuid.UUID) -> Person:
+        created = identity.create_user(
+            scope,
+            org_id=org_id,
+            email=f"{key}@example.test",
+            role=role,
+            display_name=key,
+            password=None,
+        )
+        if with_passwords:
+            created.user.password_hash = _PASSWORD_HASH
+        token = identity.issue_token(
+            scope, created.user, label="test", minutes=None, mfa_verified=True
+        )
+        p = Person(
+            created.user.id, created.user.email, role, token.secret, totp_secret=created.totp_secret
+        )
+        world.people[key] = p
+        return p
+
+    return person
+
+
+def _seed_every_actor_kind(world: World, with_passwords: bool) -> None:
+    with scope_for(world.settings, world.clock) as scope:
+        person = _person_maker(scope, world, with_passwords)
+        other_patient = person("other_patient", Role.PATIENT, world.other_org_id)
+        other_patient.patient_id = identity.create_patient(
+            scope,
+            org_id=world.other_org_id,
+            given_name="CanaryO",
+            family_name="SecretO",
+            birth_date=date(1970, 1, 1),
+            home_state="TX",
+            user_id=other_patient.user_id,
+        ).id
+        person("other_clinician", Role.CLINICIAN, world.other_org_id)
+        person("clinician_glass", Role.CLINICIAN, world.org_id)
+        person("clinician_glass_expired", Role.CLINICIAN, world.org_id)
+    _grant_break_glass(world, "clinician_glass", world.clock)
+    # A grant taken just over its lifetime before the world's present has expired by now.
+    lifetime = timedelta(minutes=world.settings.break_glass_minutes, seconds=1)
+    _grant_break_glass(world, "clinician_glass_expired", FrozenClock(world.clock.now() - lifetime))
+
+
+def _grant_break_glass(world: World, key: str, clock: FrozenClock) -> None:
+    clinician = world[key]
+    with scope_for(world.settings, clock) as scope:
+        scope.act_as(
+            Actor(
+                clinician.user_id, Role.CLINICIAN, world.org_id, None, True, CredentialKind.SYSTEM
+            )
+        )
+        patient_id = world["patient_a"].patient_id
+        assert patient_id is not None
+        access.break_glass(scope, patient_id, "Unconscious patient in the emergency room")
 
 
 def totp_now(secret: str, clock: FrozenClock, offset_steps: int = 0) -> str:

@@ -16,11 +16,10 @@ from telehealth.identity import service as identity
 from telehealth.monitoring import ingest, model, repository
 from telehealth.monitoring import service as monitoring
 from telehealth.scope import open_scope
-from tests.access.matrix import Entry, patient_a_id
+from tests.access.audience import MANAGERS, PATIENT_READERS, SIGNED_IN, STAFF, STAFF_READERS
+from tests.access.audience import Audience as A
+from tests.access.matrix import Entry, page, patient_a_id
 from tests.support import World
-
-READERS = ("patient_a", "clinician_a", "coordinator", "admin")
-STAFF_READERS = ("clinician_a", "coordinator", "admin")
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,7 @@ class Objects:
     spare_device: uuid.UUID
     alert: uuid.UUID
     second_alert: uuid.UUID
+    third_alert: uuid.UUID  # for the portal's triage form
 
 
 _BUILT: dict[uuid.UUID, Objects] = {}
@@ -75,11 +75,19 @@ def _build(world: World) -> Objects:
                 model.RawReading(1, "8867-4", 150.0 if offset == 1 else 70.0, "/min", at),
             ]
             alerts.extend(ingest.ingest(scope, bp_device, main, raws).alerts)
+        diastolic = [model.RawReading(0, "8462-4", 130.0, "mm[Hg]", now - timedelta(hours=3))]
+        alerts.extend(ingest.ingest(scope, bp_device, main, diastolic).alerts)
         scope.uow.commit()
     finally:
         scope.uow.close()
         engine.dispose()
-    return Objects(main.id, ending.id, bp_device.id, spare.id, alerts[0], alerts[1])
+    assert len(alerts) == 3, alerts
+    return Objects(main.id, ending.id, bp_device.id, spare.id, *alerts)
+
+
+def alert_of_patient_a(world: World) -> uuid.UUID:
+    """An alert no matrix row has acted on before the portal's triage form."""
+    return _objects(world).third_alert
 
 
 def _enrollment(suffix: str = "") -> Any:
@@ -106,42 +114,52 @@ def _timer_stop(world: World) -> str:
     return f"/v1/monitoring/enrollments/{objects.enrollment}/timer/stop"
 
 
+PROGRAM_THRESHOLDS = "/v1/monitoring/programs/hypertension/thresholds"
+# Clinical work on an enrollment: its clinicians, and a clinician acting under break-glass
+# (which starts nothing lasting: enrolling needs a standing relationship).
+CLINICAL = A.CARE_TEAM | A.BREAK_GLASS
+# Alert triage: the clinicians and the organization's coordinators.
+TRIAGE = CLINICAL | A.ORG_COORDINATOR
 CONSENT = {"given_by": "patient", "method": "verbal", "at": "2026-11-01T10:00:00Z"}
 
 ENTRIES: dict[tuple[str, str], Entry] = {
     # Enrollment and devices.
+    # Enrolling ties the clinician to the patient: not under break-glass (test_break_glass.py).
     ("POST", "/v1/monitoring/patients/{patient_id}/enrollments"): Entry(
-        "patient_object",
+        A.CARE_TEAM,
         target=_patient("/enrollments"),
         body={"program": "diabetes", "episode_start": "2026-11-01", "consent": CONSENT},
-        allowed=("clinician_a",),
     ),
     ("GET", "/v1/monitoring/patients/{patient_id}/enrollments"): Entry(
-        "patient_object",
+        PATIENT_READERS,
         target=_patient("/enrollments"),
-        allowed=READERS,
     ),
     ("GET", "/v1/monitoring/enrollments/{enrollment_id}"): Entry(
-        "patient_object",
+        PATIENT_READERS,
         target=_enrollment(),
-        allowed=READERS,
     ),
     ("POST", "/v1/monitoring/enrollments/{enrollment_id}/end"): Entry(
-        "patient_object",
+        CLINICAL,
         target=lambda w: f"/v1/monitoring/enrollments/{_objects(w).ending}/end",
+        once=True,
         body={"episode_end": str(date(2026, 11, 27))},
-        allowed=("clinician_a",),
     ),
     ("PUT", "/v1/monitoring/enrollments/{enrollment_id}/thresholds"): Entry(
-        "patient_object",
+        CLINICAL,
         target=_enrollment("/thresholds"),
         body={"systolic_above": 170},
-        allowed=("clinician_a",),
     ),
-    ("GET", "/v1/monitoring/programs/{program}/thresholds"): Entry("staff"),
-    ("PUT", "/v1/monitoring/programs/{program}/thresholds"): Entry("org_manager"),
+    ("GET", "/v1/monitoring/programs/{program}/thresholds"): Entry(
+        STAFF, target=lambda _w: PROGRAM_THRESHOLDS, seen_by=SIGNED_IN
+    ),
+    ("PUT", "/v1/monitoring/programs/{program}/thresholds"): Entry(
+        MANAGERS,
+        target=lambda _w: PROGRAM_THRESHOLDS,
+        body={"systolic_above": 180},
+        seen_by=SIGNED_IN,
+    ),
     ("POST", "/v1/monitoring/enrollments/{enrollment_id}/devices"): Entry(
-        "patient_object",
+        CLINICAL,
         target=_enrollment("/devices"),
         body={
             "device_type": "weight_scale",
@@ -150,83 +168,75 @@ ENTRIES: dict[tuple[str, str], Entry] = {
             "serial": "SN-W",
             "meets_fda_definition": True,
         },
-        allowed=("clinician_a",),
     ),
     ("POST", "/v1/monitoring/devices/{device_id}/revoke"): Entry(
-        "patient_object",
+        CLINICAL,
         target=lambda w: f"/v1/monitoring/devices/{_objects(w).spare_device}/revoke",
-        allowed=("clinician_a",),
+        once=True,
     ),
     # Ingestion: a device token for one device, never a user credential.
-    ("POST", "/v1/monitoring/ingest/readings"): Entry("device"),
-    ("POST", "/v1/monitoring/ingest/fhir"): Entry("device"),
+    ("POST", "/v1/monitoring/ingest/readings"): Entry(A.DEVICE),
+    ("POST", "/v1/monitoring/ingest/fhir"): Entry(A.DEVICE),
     # Readings and alerts.
     ("GET", "/v1/monitoring/enrollments/{enrollment_id}/readings"): Entry(
-        "patient_object",
+        PATIENT_READERS,
         target=_enrollment("/readings"),
-        allowed=READERS,
     ),
     ("GET", "/v1/monitoring/enrollments/{enrollment_id}/alerts"): Entry(
-        "patient_object",
+        PATIENT_READERS,
         target=_enrollment("/alerts"),
-        allowed=READERS,
     ),
     ("GET", "/v1/monitoring/alerts/{alert_id}"): Entry(
-        "patient_object",
+        PATIENT_READERS,
         target=lambda w: f"/v1/monitoring/alerts/{_objects(w).alert}",
-        allowed=READERS,
     ),
     ("POST", "/v1/monitoring/alerts/{alert_id}/transitions"): Entry(
-        "patient_object",
+        TRIAGE,
         target=lambda w: f"/v1/monitoring/alerts/{_objects(w).alert}/transitions",
+        once=True,
         body={"action": "acknowledge"},
-        allowed=("clinician_a",),
     ),
     ("POST", "/v1/monitoring/alerts/{alert_id}/visit-requests"): Entry(
-        "patient_object",
+        CLINICAL,
         target=lambda w: f"/v1/monitoring/alerts/{_objects(w).second_alert}/visit-requests",
+        once=True,
         body={"modality": "sync_audio_video"},
-        allowed=("clinician_a",),
     ),
     ("POST", "/v1/monitoring/enrollments/{enrollment_id}/messages"): Entry(
-        "patient_object",
+        A.PATIENT_SELF | CLINICAL,
         target=_enrollment("/messages"),
         body={"body": "How are you today?"},
-        allowed=("patient_a", "clinician_a"),
     ),
     ("GET", "/v1/monitoring/enrollments/{enrollment_id}/messages"): Entry(
-        "patient_object",
+        PATIENT_READERS,
         target=_enrollment("/messages"),
-        allowed=READERS,
     ),
     # Management time.
     ("POST", "/v1/monitoring/enrollments/{enrollment_id}/timer/start"): Entry(
-        "patient_object",
+        CLINICAL,
         target=_enrollment("/timer/start"),
         body={"activity": "data_review"},
-        allowed=("clinician_a",),
     ),
     ("POST", "/v1/monitoring/enrollments/{enrollment_id}/timer/stop"): Entry(
-        "patient_object",
+        CLINICAL,
         target=_timer_stop,
         body={"interactive": True},
-        allowed=("clinician_a",),
     ),
     ("POST", "/v1/monitoring/enrollments/{enrollment_id}/time-entries"): Entry(
-        "patient_object",
+        CLINICAL,
         target=_enrollment("/time-entries"),
         body={"minutes": 12, "performed_on": "2026-11-26", "interactive": True},
-        allowed=("clinician_a",),
     ),
     # Billing and the panel.
     ("GET", "/v1/monitoring/enrollments/{enrollment_id}/billing"): Entry(
-        "patient_object",
+        STAFF_READERS,
         target=_enrollment("/billing?month=2026-11"),
-        allowed=STAFF_READERS,
     ),
-    ("GET", "/v1/monitoring/panel"): Entry("staff"),
+    ("GET", "/v1/monitoring/panel"): Entry(STAFF),
     # Pages.
-    ("GET", "/monitoring"): Entry("page"),
-    ("GET", "/monitoring/me"): Entry("page"),
-    ("GET", "/monitoring/enrollments/{enrollment_id}"): Entry("page"),
+    ("GET", "/monitoring"): page(SIGNED_IN),
+    ("GET", "/monitoring/me"): page(A.PATIENTS),
+    ("GET", "/monitoring/enrollments/{enrollment_id}"): page(
+        PATIENT_READERS, lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}"
+    ),
 }

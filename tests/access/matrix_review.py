@@ -6,10 +6,18 @@ the running app, so every allowed actor really performs the action.
 
 from __future__ import annotations
 
-from tests.access.matrix import Entry
-from tests.review.support import add_media, build_case, open_upload
+from tests.access.audience import PATIENT_READERS, SIGNED_IN
+from tests.access.audience import Audience as A
+from tests.access.matrix import ROLE_FIRST, Entry, page
+from tests.review.support import add_media, build_case, case_body, open_upload
 from tests.support import World
 
+# Clinical work on a case: its clinicians.
+CLINICAL = A.CARE_TEAM
+CONFLICT_FIRST = (
+    "answers 409 (claimed by another clinician) to the patient, coordinators, admins and "
+    "break-glass clinicians, who may read the case but never do this: intended 403"
+)
 REPORT_BODY = {
     "findings": "Regular macule",
     "assessment": "Benign",
@@ -17,12 +25,11 @@ REPORT_BODY = {
     "recommendation": "self_care",
     "minutes": 10,
 }
-READERS = ("patient_a", "clinician_a", "coordinator", "admin")
 
 
-def _case(stage: str, suffix: str = ""):  # type: ignore[no-untyped-def]
+def _case(stage: str, suffix: str = "", prefix: str = "/v1/cases/"):  # type: ignore[no-untyped-def]
     def target(world: World) -> str:
-        return f"/v1/cases/{build_case(world, stage)}{suffix}"
+        return f"{prefix}{build_case(world, stage)}{suffix}"
 
     return target
 
@@ -37,66 +44,85 @@ def _upload(world: World) -> str:
 
 
 ENTRIES: dict[tuple[str, str], Entry] = {
-    ("GET", "/v1/questionnaires"): Entry("self"),
-    ("GET", "/v1/questionnaires/{questionnaire_id}/{version}"): Entry("self"),
-    ("POST", "/v1/cases"): Entry("self"),
-    ("GET", "/v1/cases"): Entry("self"),
-    ("GET", "/v1/cases/{case_id}"): Entry(
-        "patient_object", target=_case("queued"), allowed=READERS
+    ("GET", "/v1/questionnaires"): Entry(SIGNED_IN),
+    ("GET", "/v1/questionnaires/{questionnaire_id}/{version}"): Entry(
+        SIGNED_IN, target=lambda _w: "/v1/questionnaires/dermatology_lesion/2", seen_by=SIGNED_IN
     ),
+    # Originating a case for patient A needs a standing relationship (not break-glass), and
+    # cases come from patients and clinicians, not from coordinators.
+    ("POST", "/v1/cases"): Entry(
+        A.PATIENT_SELF | A.CARE_TEAM,
+        target=lambda _w: "/v1/cases",
+        body=lambda w: case_body(patient_id=str(w["patient_a"].patient_id)),
+        disagrees=ROLE_FIRST,
+    ),
+    ("GET", "/v1/cases"): Entry(SIGNED_IN),
+    ("GET", "/v1/cases/{case_id}"): Entry(PATIENT_READERS, target=_case("queued")),
     ("POST", "/v1/cases/{case_id}/submit"): Entry(
-        "patient_object", target=_case("draft", "/submit"), allowed=("patient_a",)
+        A.PATIENT_SELF, target=_case("draft", "/submit"), fresh=True
     ),
     ("POST", "/v1/cases/{case_id}/claim"): Entry(
-        "patient_object", target=_case("queued", "/claim"), allowed=("clinician_a",)
+        CLINICAL, target=_case("queued", "/claim"), fresh=True
     ),
     ("POST", "/v1/cases/{case_id}/release"): Entry(
-        "patient_object", target=_case("claimed", "/release"), allowed=("clinician_a",)
+        A.CARE_TEAM, target=_case("claimed", "/release"), fresh=True, disagrees=CONFLICT_FIRST
     ),
     ("POST", "/v1/cases/{case_id}/questions"): Entry(
-        "patient_object",
+        A.CARE_TEAM,
         target=_case("claimed", "/questions"),
         body={"question": "Is it raised?"},
-        allowed=("clinician_a",),
+        fresh=True,
+        disagrees=CONFLICT_FIRST,
     ),
     ("POST", "/v1/cases/{case_id}/answer"): Entry(
-        "patient_object",
+        A.PATIENT_SELF,
         target=_case("asked", "/answer"),
         body={"answer": "Yes, slightly"},
-        allowed=("patient_a",),
+        fresh=True,
     ),
     ("PUT", "/v1/cases/{case_id}/report"): Entry(
-        "patient_object",
+        A.CARE_TEAM,
         target=_case("claimed", "/report"),
         body=REPORT_BODY,
-        allowed=("clinician_a",),
+        fresh=True,
+        disagrees=CONFLICT_FIRST,
     ),
     ("POST", "/v1/cases/{case_id}/report/sign"): Entry(
-        "patient_object", target=_case("drafted", "/report/sign"), allowed=("clinician_a",)
+        A.CARE_TEAM, target=_case("drafted", "/report/sign"), fresh=True, disagrees=CONFLICT_FIRST
     ),
     ("POST", "/v1/cases/{case_id}/amendments"): Entry(
-        "patient_object",
+        A.CARE_TEAM,
         target=_case("signed", "/amendments"),
         body={**REPORT_BODY, "reason": "Added a diagnosis code"},
-        allowed=("clinician_a",),
+        fresh=True,
     ),
-    ("GET", "/v1/cases/{case_id}/media/{media_id}"): Entry(
-        "patient_object", target=_media, allowed=READERS
+    ("GET", "/v1/cases/{case_id}/media/{media_id}"): Entry(PATIENT_READERS, target=_media),
+    ("OPTIONS", "/v1/uploads/"): Entry(SIGNED_IN),
+    ("POST", "/v1/uploads/"): Entry(
+        SIGNED_IN, not_probed="tus headers and a case of the caller's; tests/review"
     ),
-    ("OPTIONS", "/v1/uploads/"): Entry("self"),
-    ("POST", "/v1/uploads/"): Entry("self"),
+    # An upload is the uploader's staging area: nobody else may know it exists.
     ("GET", "/v1/uploads/{upload_id}"): Entry(
-        "patient_object", target=_upload, allowed=("patient_a",)
+        A.PATIENT_SELF, target=_upload, seen_by=A.PATIENT_SELF
     ),
-    # A PATCH needs tus headers and a binary body, which the matrix does not send: only the
-    # refusals are checked here; tests/review covers the owner's appends.
-    ("PATCH", "/v1/uploads/{upload_id}"): Entry("patient_object", target=_upload),
+    ("PATCH", "/v1/uploads/{upload_id}"): Entry(
+        A.PATIENT_SELF,
+        target=_upload,
+        seen_by=A.PATIENT_SELF,
+        not_probed="needs tus headers and a binary body; tests/review covers the owner's appends",
+    ),
     ("DELETE", "/v1/uploads/{upload_id}"): Entry(
-        "patient_object", target=_upload, allowed=("patient_a",)
+        A.PATIENT_SELF, target=_upload, seen_by=A.PATIENT_SELF, fresh=True
     ),
-    ("GET", "/review"): Entry("page"),
-    ("GET", "/review/cases/new"): Entry("page"),
-    ("POST", "/review/cases"): Entry("page"),
-    ("GET", "/review/cases/{case_id}"): Entry("page"),
-    ("POST", "/review/cases/{case_id}/action"): Entry("page"),
+    ("GET", "/review"): page(SIGNED_IN),
+    ("GET", "/review/cases/new"): page(SIGNED_IN),
+    ("POST", "/review/cases"): page(SIGNED_IN, not_probed="a multipart intake form; tests/review"),
+    ("GET", "/review/cases/{case_id}"): page(
+        PATIENT_READERS, _case("queued", prefix="/review/cases/")
+    ),
+    ("POST", "/review/cases/{case_id}/action"): page(
+        A.CARE_TEAM,
+        _case("queued", "/action", "/review/cases/"),
+        not_probed="a form per action; tests/review",
+    ),
 }

@@ -9,18 +9,33 @@ own, booked by the coordinator in the app under test, so that entries which chan
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
 
-from tests.access.matrix import Entry
+from tests.access.audience import PATIENT_READERS, SIGNED_IN, STARTS_CARE, Audience
+from tests.access.audience import Audience as A
+from tests.access.matrix import Body, Entry, Target, page
 from tests.support import World, services_for
-from tests.visits.support import book
+from tests.visits.support import FIRST_MONDAY, book, ensure_availability, next_free_slot
 
 _VISITS: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
-# Monday 7 December 2026, 09:00 in Chicago: free in every world (bookings fill 30 November).
-RESCHEDULE_TO = "2026-12-07T15:00:00+00:00"
-READERS = ("patient_a", "clinician_a", "coordinator", "admin")
+# Who books and moves a visit: the patient, the clinicians caring for them, coordinators.
+# Administrators manage accounts, not records; a break-glass grant starts no lasting care.
+SCHEDULERS = A.PATIENT_SELF | A.CARE_TEAM | A.ORG_COORDINATOR
+HIDES_FROM_READERS = (
+    "answers 404 to actors who may read the visit (GET /v1/visits/{id} gives them 200) but "
+    "may not do this: intended 403"
+)
+NEEDS_STATE = (
+    "; the target is a booked visit, so even the caring clinician gets 409 until the matrix "
+    "builds a started, noted or signed visit"
+)
 
 
 def visit_of_patient_a(key: str, suffix: str = "") -> Entry:
+    """Patient A's visit for ``key``, booked once per world."""
+
     def target(world: World) -> str:
         slot = (world.org_id, key)
         if slot not in _VISITS:
@@ -28,14 +43,53 @@ def visit_of_patient_a(key: str, suffix: str = "") -> Entry:
                 _VISITS[slot] = book(services, world)
         return f"/v1/visits/{_VISITS[slot]}{suffix}"
 
-    return Entry("patient_object", target=target)
+    return Entry(PATIENT_READERS, target=target)
 
 
-def _object(
-    key: str, suffix: str, allowed: tuple[str, ...] = (), body: dict[str, object] | None = None
-) -> Entry:
-    base = visit_of_patient_a(key, suffix)
-    return Entry("patient_object", target=base.target, body=body, allowed=allowed)
+def _new_visit(prefix: str, suffix: str) -> Target:
+    """A new visit of patient A per call, for actions that change it."""
+
+    def target(world: World) -> str:
+        with services_for(world) as services:
+            return f"{prefix}{book(services, world)}{suffix}"
+
+    return target
+
+
+def _slots_of_clinician_a(world: World) -> str:
+    query = urlencode(
+        {
+            "clinician_id": str(world["clinician_a"].user_id),
+            "start": FIRST_MONDAY.isoformat(),
+            "end": (FIRST_MONDAY + timedelta(days=1)).isoformat(),
+        }
+    )
+    return f"/v1/visit-slots?{query}"
+
+
+def _booking_of_patient_a(world: World) -> dict[str, Any]:
+    """A booking of patient A with clinician A in a slot still free."""
+    with services_for(world) as services:
+        ensure_availability(services, world)
+        slot = next_free_slot(services, world)
+    return {
+        "patient_id": str(world["patient_a"].patient_id),
+        "clinician_id": str(world["clinician_a"].user_id),
+        "slot_start": slot.isoformat(),
+        "located_state": "TX",
+        "acuity": "routine",
+        "purpose": "follow_up",
+    }
+
+
+def _free_slot(world: World) -> dict[str, Any]:
+    """A reschedule of a new visit (version 1) to a slot still free in the world."""
+    with services_for(world) as services:
+        return {"slot_start": next_free_slot(services, world).isoformat(), "expected_version": 1}
+
+
+def _object(audience: Audience, suffix: str, body: Body | None = None, **extra: Any) -> Entry:
+    return Entry(audience, target=_new_visit("/v1/visits/", suffix), body=body, fresh=True, **extra)
 
 
 SESSION_ROUTES = [
@@ -56,31 +110,62 @@ SESSION_ROUTES = [
 ]
 
 ENTRIES: dict[tuple[str, str], Entry] = {
-    ("POST", "/v1/visit-availability"): Entry("self"),
-    ("GET", "/v1/visit-availability"): Entry("self"),
-    ("DELETE", "/v1/visit-availability/{window_id}"): Entry("self"),
-    ("GET", "/v1/visit-slots"): Entry("self"),
-    ("POST", "/v1/visits"): Entry("self"),
-    ("GET", "/v1/visits"): Entry("self"),
-    ("GET", "/v1/visits/{visit_id}"): _object("read", "", READERS),
-    ("POST", "/v1/visits/{visit_id}/cancel"): _object("cancel", "/cancel", ("coordinator",)),
+    ("POST", "/v1/visit-availability"): Entry(
+        SIGNED_IN, not_probed="whose schedule whom may open: tests/visits"
+    ),
+    ("GET", "/v1/visit-availability"): Entry(
+        A.ORG_MEMBER,
+        target=lambda w: f"/v1/visit-availability?clinician_id={w['clinician_a'].user_id}",
+        seen_by=A.ORG_MEMBER,
+    ),
+    ("DELETE", "/v1/visit-availability/{window_id}"): Entry(
+        SIGNED_IN, not_probed="a window of the caller's; tests/visits"
+    ),
+    ("GET", "/v1/visit-slots"): Entry(
+        A.ORG_MEMBER, target=_slots_of_clinician_a, seen_by=A.ORG_MEMBER
+    ),
+    # Booking ties the clinician to the patient for good: it needs a standing relationship,
+    # which a break-glass grant is not (test_break_glass.py follows a booking through).
+    ("POST", "/v1/visits"): Entry(
+        STARTS_CARE, target=lambda _w: "/v1/visits", body=_booking_of_patient_a, fresh=True
+    ),
+    ("GET", "/v1/visits"): Entry(SIGNED_IN),
+    ("GET", "/v1/visits/{visit_id}"): Entry(
+        PATIENT_READERS,
+        target=visit_of_patient_a("read").target,
+        disagrees="a read under an active grant is audited as a plain read, not as break-glass use",
+    ),
+    ("POST", "/v1/visits/{visit_id}/cancel"): _object(
+        SCHEDULERS, "/cancel", disagrees=HIDES_FROM_READERS
+    ),
     ("POST", "/v1/visits/{visit_id}/reschedule"): _object(
-        "reschedule",
-        "/reschedule",
-        ("coordinator",),
-        {"slot_start": RESCHEDULE_TO, "expected_version": 1},
+        SCHEDULERS, "/reschedule", _free_slot, disagrees=HIDES_FROM_READERS
     ),
-    ("POST", "/v1/visits/{visit_id}/link"): _object("link", "/link", ("patient_a", "clinician_a")),
-    ("POST", "/v1/visits/{visit_id}/end"): _object("end", "/end", body={}),
+    ("POST", "/v1/visits/{visit_id}/link"): _object(
+        A.PATIENT_SELF | A.CARE_TEAM, "/link", disagrees=HIDES_FROM_READERS
+    ),
+    ("POST", "/v1/visits/{visit_id}/end"): _object(
+        A.CARE_TEAM, "/end", {}, disagrees=HIDES_FROM_READERS + NEEDS_STATE
+    ),
     ("PUT", "/v1/visits/{visit_id}/note"): _object(
-        "note", "/note", ("clinician_a",), {"body": "Assessment and plan"}
+        A.CARE_TEAM, "/note", {"body": "Assessment and plan"}, disagrees=HIDES_FROM_READERS
     ),
-    ("POST", "/v1/visits/{visit_id}/note/sign"): _object("sign", "/note/sign"),
+    ("POST", "/v1/visits/{visit_id}/note/sign"): _object(
+        A.CARE_TEAM, "/note/sign", disagrees=HIDES_FROM_READERS + NEEDS_STATE
+    ),
     ("POST", "/v1/visits/{visit_id}/note/amendments"): _object(
-        "amend", "/note/amendments", body={"body": "Addendum"}
+        A.CARE_TEAM,
+        "/note/amendments",
+        {"body": "Addendum"},
+        disagrees=HIDES_FROM_READERS + NEEDS_STATE,
     ),
-    **{route: Entry("self") for route in SESSION_ROUTES},
-    ("GET", "/visits/join"): Entry("page_public"),
-    ("GET", "/visits"): Entry("page"),
-    ("GET", "/visits/{visit_id}"): Entry("page"),
+    **{
+        route: Entry(A.JOIN_LINK, not_probed="WebSocket; tests/visits")
+        if route[0] == "WS"
+        else Entry(A.JOIN_LINK)
+        for route in SESSION_ROUTES
+    },
+    ("GET", "/visits/join"): page(A.ANYONE | SIGNED_IN),
+    ("GET", "/visits"): page(SIGNED_IN),
+    ("GET", "/visits/{visit_id}"): page(PATIENT_READERS, _new_visit("/visits/", "")),
 }

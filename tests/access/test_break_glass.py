@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from telehealth.clock import FrozenClock
 from telehealth.config import Settings
+from tests.access.matrix import patient_a_id
 from tests.access.matrix_monitoring import _objects as monitoring_objects
 from tests.review.support import build_case, case_body
 from tests.support import World
@@ -135,3 +136,47 @@ def test_a_clinician_caring_for_the_patient_books_with_a_colleague(
         "/v1/visits", json=_booking(world, clinician), headers=world["clinician_a"].headers
     )
     assert booked.status_code == 201, booked.text
+
+
+def test_break_glass_grants_time_limited_audited_access(
+    client: TestClient, world: World, clock: FrozenClock, settings: Settings
+) -> None:
+    outsider = world["clinician_x"]
+    target = f"/v1/patients/{patient_a_id(world)}"
+    assert client.get(target, headers=outsider.headers).status_code == 404
+    short = client.post(
+        "/v1/break-glass",
+        json={"patient_id": patient_a_id(world), "reason": "x"},
+        headers=outsider.headers,
+    )
+    assert short.status_code == 422
+    grant = client.post(
+        "/v1/break-glass",
+        headers=outsider.headers,
+        json={
+            "patient_id": patient_a_id(world),
+            "reason": "Unconscious patient in the emergency room",
+        },
+    )
+    assert grant.status_code == 201
+    assert client.get(target, headers=outsider.headers).status_code == 200
+    pending = client.get("/v1/break-glass", headers=world["admin"].headers).json()
+    assert [g["id"] for g in pending] == [grant.json()["id"]]
+    audit = client.get(
+        "/v1/audit", params={"action": "break_glass"}, headers=world["admin"].headers
+    ).json()
+    assert {row["detail"].get("use") for row in audit} >= {"granted", "read"}
+    clock.advance(timedelta(minutes=settings.break_glass_minutes, seconds=1))
+    assert client.get(target, headers=outsider.headers).status_code == 404
+    reviewed = client.post(
+        f"/v1/break-glass/{grant.json()['id']}/review",
+        json={"outcome": "appropriate"},
+        headers=world["admin"].headers,
+    )
+    assert reviewed.status_code == 200
+    again = client.post(
+        f"/v1/break-glass/{grant.json()['id']}/review",
+        json={"outcome": "appropriate"},
+        headers=world["admin"].headers,
+    )
+    assert again.status_code == 409
