@@ -550,6 +550,47 @@ def transition_alert(scope: Scope, alert_id: uuid.UUID, action: model.AlertActio
     return found
 
 
+# Alerts nobody has handled yet: the care team's work list.
+OPEN_ALERT_STATES = (model.AlertStatus.OPEN.value, model.AlertStatus.ESCALATED.value)
+
+
+@dataclass
+class AlertRow:
+    alert: Alert
+    patient_name: str
+
+
+def open_alerts(scope: Scope, limit: int = 200) -> list[AlertRow]:
+    """Unhandled alerts of the actor's monitoring panel (a clinician's patients, or the
+    organization's for coordinators and administrators), oldest first."""
+    actor = scope.require_actor()
+    if not actor.is_staff:
+        raise DomainError(ErrorCode.FORBIDDEN, "alerts are handled by the care team")
+    clinician = actor.user_id if actor.role is Role.CLINICIAN else None
+    rows = []
+    for alert, given_name, family_name in repository.open_alerts(
+        scope.session, actor.org_id, OPEN_ALERT_STATES, clinician, limit
+    ):
+        scope.audit.record(
+            Action.READ,
+            "monitoring_alert",
+            alert.id,
+            patient_id=alert.patient_id,
+            detail={"via": "portal"},
+        )
+        rows.append(AlertRow(alert, f"{family_name}, {given_name}"))
+    return rows
+
+
+def act_on_alert(scope: Scope, alert_id: uuid.UUID, action: str) -> Alert:
+    """An alert handled from a form: the action's name as the form sent it."""
+    try:
+        chosen = model.AlertAction(action)
+    except ValueError as exc:
+        raise DomainError(ErrorCode.INVALID_INPUT, "unknown alert action", field="do") from exc
+    return transition_alert(scope, alert_id, chosen)
+
+
 def request_visit(scope: Scope, alert_id: uuid.UUID, modality: str) -> VisitRequest:
     """Asks scheduling for a live visit about this alert; coordinators and the patient hear."""
     found, enrollment = readable_alert(scope, alert_id)
