@@ -229,4 +229,6 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/monitoring"): Entry("page"),
     ("GET", "/monitoring/me"): Entry("page"),
     ("GET", "/monitoring/enrollments/{enrollment_id}"): Entry("page"),
+    ("GET", "/portal/alerts"): Entry("page"),
+    ("POST", "/portal/alerts/{alert_id}"): Entry("page"),
 }

@@ -83,4 +83,6 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/visits/join"): Entry("page_public"),
     ("GET", "/visits"): Entry("page"),
     ("GET", "/visits/{visit_id}"): Entry("page"),
+    ("GET", "/admin/schedules"): Entry("page"),
+    ("POST", "/admin/schedules/{clinician_id}/windows"): Entry("page"),
 }

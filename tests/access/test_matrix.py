@@ -83,6 +83,16 @@ CORE: dict[tuple[str, str], Entry] = {
     ("GET", "/v1/break-glass"): Entry("admin"),
     ("POST", "/v1/break-glass/{grant_id}/review"): Entry("admin"),
     ("GET", "/v1/audit"): Entry("admin"),
+    # The foundations' pages.
+    ("GET", "/invite"): Entry("page_public"),
+    ("GET", "/admin/users"): Entry("page"),
+    ("POST", "/admin/users"): Entry("page"),
+    ("POST", "/admin/patients"): Entry("page"),
+    ("GET", "/admin/clinicians/{clinician_id}"): Entry("page"),
+    ("POST", "/admin/clinicians/{clinician_id}/licenses"): Entry("page"),
+    ("POST", "/admin/clinicians/{clinician_id}/dea"): Entry("page"),
+    ("GET", "/admin/audit"): Entry("page"),
+    ("POST", "/admin/audit"): Entry("page"),
 }
 
 MATRIX: dict[tuple[str, str], Entry] = {

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telehealth.access import policy
 from telehealth.access import service as access
@@ -21,7 +21,6 @@ from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import credentials
 from telehealth.identity import repository as identity_repo
 from telehealth.identity.model import Actor, Role
-from telehealth.identity.tables import Patient
 from telehealth.monitoring import chart, model, repository
 from telehealth.monitoring.tables import (
     Alert,
@@ -35,6 +34,9 @@ from telehealth.monitoring.tables import (
 )
 from telehealth.notifications.service import notify
 from telehealth.scope import Scope
+
+if TYPE_CHECKING:
+    from telehealth.identity.tables import Patient
 
 DEVICE_TOKEN_PREFIX = "thd"  # noqa: S105 - a token prefix, not a secret
 

@@ -31,11 +31,9 @@ from telehealth.identity import admin as identity_admin
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, Role
-from telehealth.identity.tables import Patient
 from telehealth.notifications.service import notify
 from telehealth.policy.decision import Decision, Modality
-from telehealth.policy.records import DecisionRecord
-from telehealth.policy.service import decide_and_record
+from telehealth.policy.service import decide_and_record, decision_record
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
 from telehealth.visits.model import (
@@ -61,7 +59,8 @@ from telehealth.visits.tables import (
 )
 
 if TYPE_CHECKING:
-    from telehealth.identity.tables import User
+    from telehealth.identity.tables import Patient, User
+    from telehealth.policy.records import DecisionRecord
 
 SYNC_MODALITIES = (AUDIO_VIDEO, AUDIO_ONLY)
 MAX_SLOT_RANGE = timedelta(days=31)
@@ -800,7 +799,7 @@ def _current_decision(scope: Scope, visit: Visit) -> Decision:
 
 
 def _decision_record(scope: Scope, visit: Visit) -> DecisionRecord | None:
-    return scope.session.get(DecisionRecord, visit.current_decision_id)
+    return decision_record(scope, visit.current_decision_id)
 
 
 def _state_of(visit: Visit, record: DecisionRecord | None) -> str:
