@@ -3,8 +3,8 @@ decision explanations.
 
 The portal owns one object, the visit intake; everything else is read and changed through the
 capabilities' own services (never their repositories or tables), so their access rules and
-audit events apply unchanged. An intake
-is reached only through its visit's loader (``visits.service.readable_visit``).
+audit events apply unchanged. An intake is reached only through its visit's loader
+(``visits.service.readable_visit``).
 """
 
 from __future__ import annotations
