@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from telehealth import __version__
 from telehealth.access.routes import router as access_router
 from telehealth.audit import jobs as audit_jobs
+from telehealth.audit import pages as audit_pages
 from telehealth.audit.committer import make_committer
 from telehealth.audit.keys import chain_keys
 from telehealth.audit.routes import router as audit_router
@@ -29,6 +30,7 @@ from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
 from telehealth.identity import jobs as identity_jobs
 from telehealth.identity import lanes as identity_lanes
+from telehealth.identity import pages as identity_pages
 from telehealth.identity.routes import router as identity_router
 from telehealth.jobs import JobRunner
 from telehealth.monitoring import jobs as monitoring_jobs
@@ -82,6 +84,9 @@ API_ROUTERS = (
     visits_router,
     monitoring_router,
     portal_router,
+    # The foundations' pages; their API routers carry the /v1 prefix.
+    identity_pages.router,
+    audit_pages.router,
 )
 
 

@@ -18,7 +18,7 @@ from telehealth.monitoring import service as monitoring
 from telehealth.scope import open_scope
 from tests.access.audience import MANAGERS, PATIENT_READERS, SIGNED_IN, STAFF, STAFF_READERS
 from tests.access.audience import Audience as A
-from tests.access.matrix import Entry, page, patient_a_id
+from tests.access.matrix import Entry, form, page, patient_a_id
 from tests.support import World
 
 
@@ -238,5 +238,12 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/monitoring/me"): page(A.PATIENTS),
     ("GET", "/monitoring/enrollments/{enrollment_id}"): page(
         PATIENT_READERS, lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}"
+    ),
+    ("GET", "/portal/alerts"): page(STAFF),
+    ("POST", "/portal/alerts/{alert_id}"): form(
+        TRIAGE,
+        lambda w: f"/portal/alerts/{alert_of_patient_a(w)}",
+        {"do": "acknowledge"},
+        once=True,
     ),
 }

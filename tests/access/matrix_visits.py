@@ -13,9 +13,16 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.access.audience import PATIENT_READERS, SIGNED_IN, STARTS_CARE, Audience
+from tests.access.audience import (
+    MANAGERS,
+    ORG_MANAGERS,
+    PATIENT_READERS,
+    SIGNED_IN,
+    STARTS_CARE,
+    Audience,
+)
 from tests.access.audience import Audience as A
-from tests.access.matrix import Body, Entry, Target, page
+from tests.access.matrix import ROLE_FIRST, Body, Entry, Target, form, new_user, page
 from tests.support import World, services_for
 from tests.visits.support import FIRST_MONDAY, book, ensure_availability, next_free_slot
 
@@ -168,4 +175,13 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/visits/join"): page(A.ANYONE | SIGNED_IN),
     ("GET", "/visits"): page(SIGNED_IN),
     ("GET", "/visits/{visit_id}"): page(PATIENT_READERS, _new_visit("/visits/", "")),
+    ("GET", "/admin/schedules"): page(MANAGERS),
+    ("POST", "/admin/schedules/{clinician_id}/windows"): form(
+        ORG_MANAGERS,
+        lambda w: f"/admin/schedules/{new_user(w)}/windows",
+        {"time_zone": "America/Chicago", "weekday": "0", "start": "09:00", "end": "12:00"},
+        seen_by=A.ORG_MEMBER,
+        fresh=True,
+        disagrees=ROLE_FIRST,
+    ),
 }

@@ -25,7 +25,13 @@ from telehealth.clock import FrozenClock
 from telehealth.config import Settings
 from telehealth.web.inventory import iter_routes
 from telehealth.web.scoped import ScopedRoute
-from tests.access import matrix_monitoring, matrix_portal, matrix_review, matrix_visits
+from tests.access import (
+    matrix_admin,
+    matrix_monitoring,
+    matrix_portal,
+    matrix_review,
+    matrix_visits,
+)
 from tests.access.audience import (
     ACTOR_KINDS,
     MANAGERS,
@@ -179,6 +185,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     **matrix_visits.ENTRIES,
     **matrix_monitoring.ENTRIES,
     **matrix_portal.ENTRIES,
+    **matrix_admin.ENTRIES,
 }
 
 IGNORED_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}

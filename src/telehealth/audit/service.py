@@ -1,24 +1,30 @@
-"""Audit actions: verify the chains, sign their heads into the checkpoint file."""
+"""Audit actions: verify the chains, sign their heads into the checkpoint file, search the log."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from telehealth.access import service as access
 from telehealth.audit import checkpoints, repository
 from telehealth.audit.model import (
     GENESIS_HASH,
+    Action,
     ChainKeys,
     Checkpoint,
+    ShownEvent,
     VerifyResult,
     combine,
     sign_checkpoint,
     verify_one,
 )
+from telehealth.scope import Scope
 
 
 def verify_chain(
@@ -60,3 +66,32 @@ def write_checkpoints(session: Session, keys: ChainKeys, path: Path, at: datetim
             signed.append(prior)
     checkpoints.save(path, signed)
     return combine(results)
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    patient_id: uuid.UUID | None = None
+    actor_id: uuid.UUID | None = None
+    action: Action | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+
+
+def search_shown(scope: Scope, query: AuditQuery) -> list[ShownEvent]:
+    """Administrators search their organization's log; the search is itself audited."""
+    admin = access.require_admin(scope)
+    rows = repository.search_shown(
+        scope.session,
+        repository.AuditFilter(
+            org_id=admin.org_id,
+            patient_id=query.patient_id,
+            actor_id=query.actor_id,
+            action=query.action.value if query.action else None,
+            since=query.since,
+            until=query.until,
+            limit=max(1, min(query.limit, 500)),
+        ),
+    )
+    scope.audit.record(Action.EXPORT, "audit_log", None, detail={"rows": len(rows), "via": "page"})
+    return rows

@@ -24,7 +24,7 @@ from telehealth.clock import ensure_utc
 from telehealth.db.base import insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
 from telehealth.db.reader import AnySelect, keyed
-from telehealth.identity.model import Backoff
+from telehealth.identity.model import Backoff, Role
 from telehealth.identity.tables import (
     ApiToken,
     CareAssignment,
@@ -54,6 +54,19 @@ def user_by_id(session: Session, user_id: uuid.UUID) -> User | None:
 def users_in_org(session: Session, org_id: uuid.UUID, limit: int = 200) -> Sequence[User]:
     return (
         session.execute(select(User).where(User.org_id == org_id).order_by(User.email).limit(limit))
+        .scalars()
+        .all()
+    )
+
+
+def clinicians_in_org(session: Session, org_id: uuid.UUID, limit: int = 200) -> Sequence[User]:
+    return (
+        session.execute(
+            select(User)
+            .where(User.org_id == org_id, User.role == Role.CLINICIAN.value)
+            .order_by(User.display_name, User.id)
+            .limit(limit)
+        )
         .scalars()
         .all()
     )

@@ -244,6 +244,12 @@ def add_dea_registration(
     return registration
 
 
+def specialties_of(scope: Scope, clinician_id: uuid.UUID) -> list[str]:
+    """The specialties a clinician's profile lists (none for a user without a profile)."""
+    profile = repository.clinician_profile(scope.session, clinician_id)
+    return list(profile.specialties) if profile else []
+
+
 def _profile(session: Session, clinician_id: uuid.UUID) -> ClinicianProfile:
     profile = repository.clinician_profile(session, clinician_id)
     if profile is None:

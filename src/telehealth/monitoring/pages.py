@@ -1,13 +1,14 @@
-"""Server-rendered monitoring pages: the clinician panel and a patient's readings over time."""
+"""Server-rendered monitoring pages: the clinician panel, a patient's readings over time and
+the care team's open alerts."""
 
 from __future__ import annotations
 
 import uuid
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from telehealth.errors import DomainError, ErrorCode
@@ -16,7 +17,7 @@ from telehealth.monitoring import service as monitoring
 from telehealth.monitoring.tables import Enrollment
 from telehealth.scope import Scope
 from telehealth.web.auth import ScopeDep
-from telehealth.web.pages import PageActorDep, render
+from telehealth.web.pages import PageActorDep, form_failed, page, render, see_other
 from telehealth.web.scoped import ScopedRoute
 
 router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
@@ -86,3 +87,32 @@ def enrollment_page(
     patient = monitoring.patient_of(scope, enrollment)
     context["patient_name"] = f"{patient.given_name} {patient.family_name}"
     return render(request, "monitoring/enrollment.html", context)
+
+
+# --- the care team's alert list -----------------------------------------------------------------
+
+
+def _alerts_context(scope: Scope) -> dict[str, Any]:
+    return {"rows": monitoring.open_alerts(scope), "error": None}
+
+
+@router.get("/portal/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLResponse:
+    return page(request, scope, "portal/alerts.html", lambda: _alerts_context(scope))
+
+
+@router.post("/portal/alerts/{alert_id}", response_model=None)
+def alert_action(
+    alert_id: uuid.UUID,
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    do: Annotated[str, Form(max_length=32)],
+) -> Response:
+    try:
+        monitoring.act_on_alert(scope, alert_id, do)
+    except DomainError as exc:
+        return form_failed(
+            request, scope, exc, lambda: _alerts_context(scope), "portal/alerts.html"
+        )
+    return see_other("/portal/alerts")

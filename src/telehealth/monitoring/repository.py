@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
@@ -137,6 +137,48 @@ def _panel(in_care: bool) -> Select[Enrollment, Patient]:
 # The panel's statements, built once (see above).
 _ORG_PANEL = _panel(in_care=False)
 _CLINICIAN_PANEL = _panel(in_care=True)
+
+
+def open_alerts(
+    session: Session,
+    org_id: uuid.UUID,
+    states: Sequence[str],
+    clinician_id: uuid.UUID | None,
+    limit: int,
+) -> list[tuple[Alert, str, str]]:
+    """Unhandled alerts of an organization, or of one clinician's patients, oldest first, with
+    the patient's given and family names (the names only: a row entity costs more to load)."""
+    params = {"org_id": org_id, "states": list(states), "limit": limit}
+    if clinician_id is None:
+        rows = session.execute(_ORG_OPEN_ALERTS, params).all()
+    else:
+        rows = session.execute(_PANEL_OPEN_ALERTS, {**params, "clinician_id": clinician_id}).all()
+    return [(alert, given, family) for alert, given, family in rows]
+
+
+def _open_alerts_of(panel: bool) -> Select[Alert, str, str]:
+    query = (
+        select(Alert, Patient.given_name, Patient.family_name)
+        .join(Patient, Patient.id == Alert.patient_id)
+        .where(
+            Alert.org_id == bindparam("org_id"),
+            Alert.status.in_(bindparam("states", expanding=True)),
+        )
+    )
+    if panel:
+        clinician = bindparam("clinician_id", type_=Enrollment.clinician_id.type)
+        query = query.join(Enrollment, Enrollment.id == Alert.enrollment_id).where(
+            or_(
+                Patient.id.in_(patients_in_care_of(clinician)),
+                Enrollment.clinician_id == clinician,
+            )
+        )
+    return query.order_by(Alert.observed_at, Alert.id).limit(bindparam("limit"))
+
+
+# The dashboards' alert lists, built once (see above).
+_ORG_OPEN_ALERTS = _open_alerts_of(panel=False)
+_PANEL_OPEN_ALERTS = _open_alerts_of(panel=True)
 _PANEL_DAYS = (
     select(_READINGS.enrollment_id, _READINGS.effective_date)
     .where(

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telehealth.access import policy
 from telehealth.access import service as access
@@ -21,7 +21,6 @@ from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import credentials
 from telehealth.identity import repository as identity_repo
 from telehealth.identity.model import Actor, Role
-from telehealth.identity.tables import Patient
 from telehealth.monitoring import chart, model, repository
 from telehealth.monitoring.tables import (
     Alert,
@@ -35,6 +34,9 @@ from telehealth.monitoring.tables import (
 )
 from telehealth.notifications.service import notify
 from telehealth.scope import Scope
+
+if TYPE_CHECKING:
+    from telehealth.identity.tables import Patient
 
 DEVICE_TOKEN_PREFIX = "thd"  # noqa: S105 - a token prefix, not a secret
 
@@ -548,6 +550,47 @@ def transition_alert(scope: Scope, alert_id: uuid.UUID, action: model.AlertActio
         detail={"status": target.value},
     )
     return found
+
+
+# Alerts nobody has handled yet: the care team's work list.
+OPEN_ALERT_STATES = (model.AlertStatus.OPEN.value, model.AlertStatus.ESCALATED.value)
+
+
+@dataclass
+class AlertRow:
+    alert: Alert
+    patient_name: str
+
+
+def open_alerts(scope: Scope, limit: int = 200) -> list[AlertRow]:
+    """Unhandled alerts of the actor's monitoring panel (a clinician's patients, or the
+    organization's for coordinators and administrators), oldest first."""
+    actor = scope.require_actor()
+    if not actor.is_staff:
+        raise DomainError(ErrorCode.FORBIDDEN, "alerts are handled by the care team")
+    clinician = actor.user_id if actor.role is Role.CLINICIAN else None
+    rows = []
+    for alert, given_name, family_name in repository.open_alerts(
+        scope.session, actor.org_id, OPEN_ALERT_STATES, clinician, limit
+    ):
+        scope.audit.record(
+            Action.READ,
+            "monitoring_alert",
+            alert.id,
+            patient_id=alert.patient_id,
+            detail={"via": "portal"},
+        )
+        rows.append(AlertRow(alert, f"{family_name}, {given_name}"))
+    return rows
+
+
+def act_on_alert(scope: Scope, alert_id: uuid.UUID, action: str) -> Alert:
+    """An alert handled from a form: the action's name as the form sent it."""
+    try:
+        chosen = model.AlertAction(action)
+    except ValueError as exc:
+        raise DomainError(ErrorCode.INVALID_INPUT, "unknown alert action", field="do") from exc
+    return transition_alert(scope, alert_id, chosen)
 
 
 def request_visit(scope: Scope, alert_id: uuid.UUID, modality: str) -> VisitRequest:

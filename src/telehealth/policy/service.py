@@ -105,6 +105,12 @@ def readable_decision(scope: Scope, decision_id: uuid.UUID) -> DecisionRecord:
     return record
 
 
+def decision_record(scope: Scope, decision_id: uuid.UUID) -> DecisionRecord | None:
+    """A stored decision, for the capability it was recorded for: that capability has already
+    decided who may see its own object, and so the decision made for it."""
+    return scope.session.get(DecisionRecord, decision_id)
+
+
 def _may_read_decision(scope: Scope, actor: Actor, record: DecisionRecord) -> bool:
     if record.org_id != actor.org_id:
         return False

@@ -1,17 +1,17 @@
-"""Queries of the portal capability. Nothing else in the package builds SQL."""
+"""Queries of the portal capability (its visit intakes). Nothing else in the package builds SQL."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from telehealth.identity import repository as identity_repo
-from telehealth.identity.model import Role
-from telehealth.identity.tables import Patient, User
-from telehealth.monitoring.tables import Alert, Enrollment
+# The intake page's one-round-trip read (visit_rows) names the tables of the objects it shows;
+# it only warms the session: each object is still reached through its owner's loader. This is
+# the one documented exception to the "own queries" import contract (.importlinter).
+from telehealth.identity.tables import Patient
 from telehealth.policy.records import DecisionRecord
 from telehealth.portal.tables import VisitIntake
 from telehealth.review.tables import ReviewCase
@@ -70,59 +70,3 @@ def intakes_of_visits(
 
 def intakes_of_patient(session: Session, patient_id: uuid.UUID) -> Sequence[VisitIntake]:
     return session.execute(_INTAKES_OF_PATIENT, {"patient_id": patient_id}).scalars().all()
-
-
-def clinicians_in_org(session: Session, org_id: uuid.UUID, limit: int = 200) -> Sequence[User]:
-    return (
-        session.execute(
-            select(User)
-            .where(User.org_id == org_id, User.role == Role.CLINICIAN.value)
-            .order_by(User.display_name, User.id)
-            .limit(limit)
-        )
-        .scalars()
-        .all()
-    )
-
-
-def open_alerts(
-    session: Session,
-    org_id: uuid.UUID,
-    states: Sequence[str],
-    clinician_id: uuid.UUID | None,
-    limit: int,
-) -> list[tuple[Alert, str, str]]:
-    """Unhandled alerts of an organization, or of one clinician's patients, oldest first, with
-    the patient's given and family names (the names only: a row entity costs more to load)."""
-    params = {"org_id": org_id, "states": list(states), "limit": limit}
-    if clinician_id is None:
-        rows = session.execute(_ORG_OPEN_ALERTS, params).all()
-    else:
-        rows = session.execute(_PANEL_OPEN_ALERTS, {**params, "clinician_id": clinician_id}).all()
-    return [(alert, given, family) for alert, given, family in rows]
-
-
-def _open_alerts_of(panel: bool) -> Select[Alert, str, str]:
-    query = (
-        select(Alert, Patient.given_name, Patient.family_name)
-        .join(Patient, Patient.id == Alert.patient_id)
-        .where(
-            Alert.org_id == bindparam("org_id"),
-            Alert.status.in_(bindparam("states", expanding=True)),
-        )
-    )
-    if panel:
-        clinician = bindparam("clinician_id", type_=Enrollment.clinician_id.type)
-        query = query.join(Enrollment, Enrollment.id == Alert.enrollment_id).where(
-            or_(
-                Patient.id.in_(identity_repo.patients_in_care_of(clinician)),
-                Enrollment.clinician_id == clinician,
-            )
-        )
-    return query.order_by(Alert.observed_at, Alert.id).limit(bindparam("limit"))
-
-
-# The dashboards' alert lists, built once: building a statement and its cache key costs more
-# than running it.
-_ORG_OPEN_ALERTS = _open_alerts_of(panel=False)
-_PANEL_OPEN_ALERTS = _open_alerts_of(panel=True)

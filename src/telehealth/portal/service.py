@@ -1,60 +1,39 @@
-"""Portal actions: role dashboards, the hybrid pre-visit intake, the visit's side panel, alert
-handling and the coordinator/administrator pages.
+"""Portal actions: role dashboards, the hybrid pre-visit intake, the visit's side panel and
+decision explanations.
 
 The portal owns one object, the visit intake; everything else is read and changed through the
-capabilities' own services, so their access rules and audit events apply unchanged. An intake
-is reached only through its visit's loader (``visits.service.readable_visit``).
+capabilities' own services (never their repositories or tables), so their access rules and
+audit events apply unchanged. An intake is reached only through its visit's loader
+(``visits.service.readable_visit``).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from telehealth.access import service as access
-from telehealth.audit import repository as audit_repo
-from telehealth.audit.model import Action, ShownEvent
+from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode, not_found
-from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
-from telehealth.identity.model import Actor, LicenseKind, Role
-from telehealth.identity.tables import (
-    ClinicianProfile,
-    CompactMembership,
-    DeaRegistration,
-    License,
-    User,
-)
-from telehealth.monitoring import model as monitoring_model
+from telehealth.identity.model import Actor, Role
 from telehealth.monitoring import service as monitoring
-from telehealth.monitoring.tables import Alert
 from telehealth.notifications.service import notify
 from telehealth.policy import service as policy
 from telehealth.portal import repository
 from telehealth.portal.tables import VisitIntake
 from telehealth.review import model as review_model
-from telehealth.review import repository as review_repo
 from telehealth.review import service as review
-from telehealth.review.tables import ReviewCase
 from telehealth.scope import Scope
 from telehealth.visits import model as visits_model
-from telehealth.visits import repository as visits_repo
 from telehealth.visits import service as visits
-from telehealth.visits.tables import AvailabilityWindow, Visit
+
+if TYPE_CHECKING:
+    from telehealth.review.tables import ReviewCase
+    from telehealth.visits.tables import Visit
 
 INTAKE = "visit_intake"
-OPEN_VISIT_STATES = (
-    visits_model.VisitStatus.BOOKED.value,
-    visits_model.VisitStatus.IN_PROGRESS.value,
-)
-OPEN_ALERT_STATES = (
-    monitoring_model.AlertStatus.OPEN.value,
-    monitoring_model.AlertStatus.ESCALATED.value,
-)
 INTAKE_SPECIALTY = "primary_care"
 
 
@@ -138,7 +117,7 @@ def complete_intake(scope: Scope, visit_id: uuid.UUID) -> VisitIntake:
         raise not_found("intake")
     if intake.completed_at is not None:
         raise DomainError(ErrorCode.INVALID_STATE, "the intake has already been sent")
-    if review_repo.pending_uploads(scope.session, intake.case_id):
+    if review.uploads_pending(scope, intake.case_id):
         raise DomainError(ErrorCode.CONFLICT, "photos are still uploading")
     intake.completed_at = scope.clock.now()
     scope.audit.record(
@@ -225,32 +204,11 @@ def visit_context(scope: Scope, visit_id: uuid.UUID) -> VisitContext:
     patient_id = view.visit.patient_id
     return VisitContext(
         intake=view,
-        reports=prior_reports(
+        reports=review.prior_reports(
             scope, patient_id, exclude={view.intake.case_id} if view.intake else set()
         ),
         monitoring=monitoring_summaries(scope, patient_id, days=30),
     )
-
-
-def prior_reports(
-    scope: Scope, patient_id: uuid.UUID, exclude: set[uuid.UUID] | None = None, limit: int = 20
-) -> list[review_model.ShownReport]:
-    """Signed store-and-forward reports of a patient the actor may read, newest first."""
-    patient = access.readable_patient(scope, patient_id)
-    found = [
-        report
-        for report in review_repo.latest_signed_reports(scope.session, patient.id, limit)
-        if not (exclude and report.case_id in exclude)
-    ]
-    for report in found:
-        scope.audit.record(
-            Action.READ,
-            review.CASE,
-            report.case_id,
-            patient_id=report.patient_id,
-            detail={"via": "portal"},
-        )
-    return found
 
 
 def monitoring_summaries(
@@ -261,45 +219,6 @@ def monitoring_summaries(
         for enrollment in monitoring.list_enrollments(scope, patient_id)
         if enrollment.status == "active"
     ]
-
-
-# --- monitoring alerts --------------------------------------------------------------------------
-
-
-@dataclass
-class AlertRow:
-    alert: Alert
-    patient_name: str
-
-
-def open_alerts(scope: Scope, limit: int = 200) -> list[AlertRow]:
-    """Unhandled alerts of the actor's monitoring panel (a clinician's patients, or the
-    organization's for coordinators and administrators), oldest first."""
-    actor = scope.require_actor()
-    if not actor.is_staff:
-        raise DomainError(ErrorCode.FORBIDDEN, "alerts are handled by the care team")
-    clinician = actor.user_id if actor.role is Role.CLINICIAN else None
-    rows = []
-    for alert, given_name, family_name in repository.open_alerts(
-        scope.session, actor.org_id, OPEN_ALERT_STATES, clinician, limit
-    ):
-        scope.audit.record(
-            Action.READ,
-            "monitoring_alert",
-            alert.id,
-            patient_id=alert.patient_id,
-            detail={"via": "portal"},
-        )
-        rows.append(AlertRow(alert, f"{family_name}, {given_name}"))
-    return rows
-
-
-def act_on_alert(scope: Scope, alert_id: uuid.UUID, action: str) -> Alert:
-    try:
-        chosen = monitoring_model.AlertAction(action)
-    except ValueError as exc:
-        raise DomainError(ErrorCode.INVALID_INPUT, "unknown alert action", field="do") from exc
-    return monitoring.transition_alert(scope, alert_id, chosen)
 
 
 # --- dashboards ---------------------------------------------------------------------------------
@@ -326,13 +245,6 @@ def dashboard(scope: Scope, actor: Actor) -> Dashboard:
     return Dashboard("portal/dashboard_staff.html", _staff_dashboard(scope, actor))
 
 
-def _open_visits(scope: Scope) -> list[Visit]:
-    found = visits.readable_visits(scope, limit=100, offset=0)
-    return sorted(
-        (v for v in found if v.status in OPEN_VISIT_STATES), key=lambda v: (v.slot_start, v.id)
-    )
-
-
 def _rows(
     scope: Scope,
     found: list[Visit],
@@ -340,13 +252,7 @@ def _rows(
     *,
     count_waiting: bool = False,
 ) -> list[VisitRow]:
-    waiting = (
-        visits_repo.participant_counts(
-            scope.session, [v.id for v in found], visits_model.ParticipantState.WAITING.value
-        )
-        if count_waiting
-        else {}
-    )
+    waiting = visits.waiting_counts(scope, found) if count_waiting else {}
     return [VisitRow(v, intakes.get(v.id), waiting.get(v.id, 0)) for v in found]
 
 
@@ -358,7 +264,7 @@ def _patient_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     assert actor.patient_id is not None
     # The patient's intakes, read once: they mark upcoming visits and hide intake cases.
     mine = repository.intakes_of_patient(scope.session, actor.patient_id)
-    upcoming = _rows(scope, _open_visits(scope), {i.visit_id: i for i in mine})
+    upcoming = _rows(scope, visits.open_visits(scope), {i.visit_id: i for i in mine})
     intake_cases = {i.case_id for i in mine}
     cases = [c for c in review.list_cases(scope, "submitted", None, 50) if c.id not in intake_cases]
     enrollments = [
@@ -382,13 +288,12 @@ def _by_day(scope: Scope, found: list[Visit]) -> tuple[list[Visit], list[Visit]]
 
 def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     today, later = _by_day(
-        scope, [v for v in _open_visits(scope) if v.clinician_id == actor.user_id]
+        scope, [v for v in visits.open_visits(scope) if v.clinician_id == actor.user_id]
     )
     later = later[:20]
-    profile = identity_repo.clinician_profile(scope.session, actor.user_id)
     specialties = [
         s
-        for s in (profile.specialties if profile else [])
+        for s in identity.specialties_of(scope, actor.user_id)
         if s in review_model.SPECIALTY_QUESTIONNAIRES
     ]
     queues = {s: review.list_cases(scope, s, None, 20) for s in specialties}
@@ -398,217 +303,15 @@ def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
         "later": _rows(scope, later, intakes),
         "held": review.list_cases(scope, "mine", None, 20),
         "queues": queues,
-        "alerts": open_alerts(scope),
+        "alerts": monitoring.open_alerts(scope),
     }
 
 
 def _staff_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
-    today, _ = _by_day(scope, _open_visits(scope))
+    today, _ = _by_day(scope, visits.open_visits(scope))
     return {
         "today": _rows(scope, today, _intakes(scope, today), count_waiting=True),
         "overdue": review.list_cases(scope, "overdue", None, 20),
         "live_visit": review.list_cases(scope, "live_visit", None, 20),
-        "alerts": open_alerts(scope),
+        "alerts": monitoring.open_alerts(scope),
     }
-
-
-# --- users and credentials (coordinators and administrators) -------------------------------------
-
-
-def org_users(scope: Scope) -> list[User]:
-    manager = access.require_org_manager(scope)
-    return list(identity_repo.users_in_org(scope.session, manager.org_id))
-
-
-@dataclass(frozen=True)
-class Invitation:
-    user: User
-    invite_url: str
-    expires_at: datetime
-
-
-def invite_user(scope: Scope, *, email: str, display_name: str, role: Role) -> Invitation:
-    manager = access.require_org_manager(scope)
-    if role in (Role.ADMIN, Role.COORDINATOR) and manager.role is not Role.ADMIN:
-        raise DomainError(ErrorCode.FORBIDDEN, "only administrators create staff accounts")
-    if role is Role.PATIENT:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "patients are invited with their record", field="role"
-        )
-    created = identity.create_user(
-        scope,
-        org_id=manager.org_id,
-        email=email,
-        role=role,
-        display_name=display_name,
-        password=None,
-    )
-    return _invitation(scope, created.user)
-
-
-@dataclass(frozen=True)
-class PatientInput:
-    given_name: str
-    family_name: str
-    birth_date: date
-    home_state: str
-    email: str
-
-
-def invite_patient(scope: Scope, data: PatientInput) -> Invitation:
-    manager = access.require_org_manager(scope)
-    created = identity.create_user(
-        scope,
-        org_id=manager.org_id,
-        email=data.email,
-        role=Role.PATIENT,
-        display_name=f"{data.given_name} {data.family_name}",
-        password=None,
-    )
-    identity.create_patient(
-        scope,
-        org_id=manager.org_id,
-        given_name=data.given_name,
-        family_name=data.family_name,
-        birth_date=data.birth_date,
-        home_state=data.home_state,
-        user_id=created.user.id,
-    )
-    return _invitation(scope, created.user)
-
-
-def _invitation(scope: Scope, user: User) -> Invitation:
-    invite = identity.create_invite(scope, user.id)
-    # The token travels in the fragment, which browsers never send to servers or logs.
-    url = f"{scope.settings.public_url}/invite#token={invite.secret}"
-    return Invitation(user=user, invite_url=url, expires_at=invite.expires_at)
-
-
-@dataclass
-class Credentials:
-    user: User
-    profile: ClinicianProfile
-    licenses: list[License]
-    compacts: list[CompactMembership]
-    dea: list[DeaRegistration]
-
-
-def org_clinician(scope: Scope, clinician_id: uuid.UUID) -> User:
-    access.require_org_manager(scope)
-    return access.readable_clinician(scope, clinician_id)
-
-
-def clinician_credentials(scope: Scope, clinician_id: uuid.UUID) -> Credentials:
-    user = org_clinician(scope, clinician_id)
-    profile = identity_repo.clinician_profile(scope.session, user.id)
-    if profile is None:
-        raise not_found("clinician")
-    return Credentials(
-        user=user,
-        profile=profile,
-        licenses=list(identity_repo.licenses_of(scope.session, user.id)),
-        compacts=list(identity_repo.compacts_of(scope.session, user.id)),
-        dea=list(identity_repo.dea_of(scope.session, user.id)),
-    )
-
-
-def add_license(
-    scope: Scope,
-    clinician_id: uuid.UUID,
-    *,
-    state: str,
-    kind: str,
-    number: str,
-    expires_on: date | None,
-) -> License:
-    user = org_clinician(scope, clinician_id)
-    try:
-        license_kind = LicenseKind(kind)
-    except ValueError as exc:
-        raise DomainError(ErrorCode.INVALID_INPUT, "choose a license kind", field="kind") from exc
-    return identity.add_license(
-        scope, user.id, state=state, kind=license_kind, number=number, expires_on=expires_on
-    )
-
-
-def add_dea(
-    scope: Scope,
-    clinician_id: uuid.UUID,
-    *,
-    state: str,
-    number: str,
-    schedules: list[str],
-    expires_on: date | None,
-) -> DeaRegistration:
-    user = org_clinician(scope, clinician_id)
-    return identity.add_dea_registration(
-        scope, user.id, state=state, number=number, schedules=schedules, expires_on=expires_on
-    )
-
-
-# --- schedules ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Schedule:
-    clinician: User
-    windows: list[AvailabilityWindow]
-    visits: list[Visit]
-
-
-def org_schedules(scope: Scope) -> list[Schedule]:
-    manager = access.require_org_manager(scope)
-    booked: dict[uuid.UUID, list[Visit]] = defaultdict(list)
-    for visit in _open_visits(scope):
-        booked[visit.clinician_id].append(visit)
-    clinicians = repository.clinicians_in_org(scope.session, manager.org_id)
-    windows = visits.windows_by_clinician(scope, [user.id for user in clinicians])
-    return [Schedule(user, windows[user.id], booked.get(user.id, [])) for user in clinicians]
-
-
-def add_window(
-    scope: Scope,
-    clinician_id: uuid.UUID,
-    *,
-    time_zone: str,
-    weekday: int,
-    start: time,
-    end: time,
-    slot_minutes: int,
-) -> AvailabilityWindow:
-    user = org_clinician(scope, clinician_id)
-    return visits.add_window(
-        scope, user.id, visits_model.WeeklyWindow(time_zone, weekday, start, end, slot_minutes)
-    )
-
-
-# --- audit-log search ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditQuery:
-    patient_id: uuid.UUID | None = None
-    actor_id: uuid.UUID | None = None
-    action: Action | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    limit: int = 100
-
-
-def search_audit(scope: Scope, query: AuditQuery) -> list[ShownEvent]:
-    """Administrators search their organization's log; the search is itself audited."""
-    admin = access.require_admin(scope)
-    rows = audit_repo.search_shown(
-        scope.session,
-        audit_repo.AuditFilter(
-            org_id=admin.org_id,
-            patient_id=query.patient_id,
-            actor_id=query.actor_id,
-            action=query.action.value if query.action else None,
-            since=query.since,
-            until=query.until,
-            limit=max(1, min(query.limit, 500)),
-        ),
-    )
-    scope.audit.record(Action.EXPORT, "audit_log", None, detail={"rows": len(rows), "via": "page"})
-    return rows

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity import repository as identity_repo
+from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, Role
 from telehealth.policy.facts import US_STATES
 from telehealth.review import model, service
@@ -39,10 +39,9 @@ def _queues(scope: Scope, actor: Actor) -> dict[str, Any]:
         lists["submitted"] = service.list_cases(scope, "submitted", None, 50)
     if actor.role is Role.CLINICIAN:
         lists["mine"] = service.list_cases(scope, "mine", None, 50)
-        profile = identity_repo.clinician_profile(scope.session, actor.user_id)
         specialties = [
             s
-            for s in (profile.specialties if profile else [])
+            for s in identity.specialties_of(scope, actor.user_id)
             if s in model.SPECIALTY_QUESTIONNAIRES
         ]
         lists["queues"] = {s: service.list_cases(scope, s, None, 50) for s in specialties}

@@ -384,6 +384,32 @@ def case_with_media(
 QUEUE_NAMES = ("submitted", "mine", "overdue", "live_visit")
 
 
+def uploads_pending(scope: Scope, case_id: uuid.UUID) -> bool:
+    """Whether photos of a case (already reached through its loader) are still uploading."""
+    return repository.pending_uploads(scope.session, case_id) > 0
+
+
+def prior_reports(
+    scope: Scope, patient_id: uuid.UUID, exclude: set[uuid.UUID] | None = None, limit: int = 20
+) -> list[model.ShownReport]:
+    """Signed store-and-forward reports of a patient the actor may read, newest first."""
+    patient = access.readable_patient(scope, patient_id)
+    found = [
+        report
+        for report in repository.latest_signed_reports(scope.session, patient.id, limit)
+        if not (exclude and report.case_id in exclude)
+    ]
+    for report in found:
+        scope.audit.record(
+            Action.READ,
+            CASE,
+            report.case_id,
+            patient_id=report.patient_id,
+            detail={"via": "portal"},
+        )
+    return found
+
+
 def list_cases(
     scope: Scope, queue: str | None, cursor: repository.Cursor | None, limit: int
 ) -> Sequence[ReviewCase]:

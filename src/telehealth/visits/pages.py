@@ -1,4 +1,5 @@
-"""Server-rendered visit pages: the visit room (joined by link) and the signed-in visit views.
+"""Server-rendered visit pages: the visit room (joined by link), the signed-in visit views and
+the coordinators' and administrators' clinician schedules.
 
 The room page carries no token in its URL: the link's fragment holds it, and the page's script
 sends it in a header or in the signaling socket's first message.
@@ -7,13 +8,17 @@ sends it in a header or in the signaling socket's first message.
 from __future__ import annotations
 
 import uuid
+from datetime import time
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
 
-from telehealth.visits import service
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.scope import Scope
+from telehealth.visits import model, service
 from telehealth.web.auth import ScopeDep
-from telehealth.web.pages import PageActorDep, render
+from telehealth.web.pages import PageActorDep, form_failed, page, render, see_other
 from telehealth.web.scoped import ScopedRoute
 
 router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
@@ -48,3 +53,48 @@ def visit_page(
             "participants": service.participants_view(scope, visit),
         },
     )
+
+
+# --- clinicians' schedules (coordinators and administrators) ------------------------------------
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _schedules_context(scope: Scope) -> dict[str, Any]:
+    return {"schedules": service.org_schedules(scope), "weekdays": WEEKDAYS, "error": None}
+
+
+@router.get("/admin/schedules", response_class=HTMLResponse)
+def schedules_page(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLResponse:
+    return page(request, scope, "portal/schedules.html", lambda: _schedules_context(scope))
+
+
+@router.post("/admin/schedules/{clinician_id}/windows", response_model=None)
+def add_window(
+    clinician_id: uuid.UUID,
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    time_zone: Annotated[str, Form(max_length=64)],
+    weekday: Annotated[int, Form(ge=0, le=6)],
+    start: Annotated[str, Form(max_length=5)],
+    end: Annotated[str, Form(max_length=5)],
+    slot_minutes: Annotated[int, Form(ge=5, le=240)] = 30,
+) -> Response:
+    try:
+        window = model.WeeklyWindow(
+            time_zone.strip(), weekday, _time(start, "start"), _time(end, "end"), slot_minutes
+        )
+        service.add_org_window(scope, clinician_id, window)
+    except DomainError as exc:
+        return form_failed(
+            request, scope, exc, lambda: _schedules_context(scope), "portal/schedules.html"
+        )
+    return see_other("/admin/schedules")
+
+
+def _time(value: str, field: str) -> time:
+    try:
+        return time.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise DomainError(ErrorCode.INVALID_INPUT, "use the form HH:MM", field=field) from exc

@@ -10,11 +10,12 @@ link's token). Object-level access for both is decided here, in ``readable_visit
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -26,14 +27,13 @@ from telehealth.coding.encounter import CodingResult, Encounter
 from telehealth.coding.engine import code_encounter
 from telehealth.coding.loader import default_codeset
 from telehealth.errors import DomainError, ErrorCode, not_found
+from telehealth.identity import admin as identity_admin
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, Role
-from telehealth.identity.tables import Patient
 from telehealth.notifications.service import notify
 from telehealth.policy.decision import Decision, Modality
-from telehealth.policy.records import DecisionRecord
-from telehealth.policy.service import decide_and_record
+from telehealth.policy.service import decide_and_record, decision_record
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
 from telehealth.visits.model import (
@@ -57,6 +57,10 @@ from telehealth.visits.tables import (
     Visit,
     VisitNote,
 )
+
+if TYPE_CHECKING:
+    from telehealth.identity.tables import Patient, User
+    from telehealth.policy.records import DecisionRecord
 
 SYNC_MODALITIES = (AUDIO_VIDEO, AUDIO_ONLY)
 MAX_SLOT_RANGE = timedelta(days=31)
@@ -229,6 +233,51 @@ def windows_by_clinician(
     for clinician_id in clinician_ids:
         _clinician_in_org(scope, clinician_id)
     return repository.windows_of_clinicians(scope.session, clinician_ids)
+
+
+# Visits still ahead of their clinician: booked, or under way.
+OPEN_VISIT_STATES = (model.VisitStatus.BOOKED.value, model.VisitStatus.IN_PROGRESS.value)
+
+
+def open_visits(scope: Scope) -> list[Visit]:
+    """The actor's readable visits that are booked or under way, by slot."""
+    found = readable_visits(scope, limit=100, offset=0)
+    return sorted(
+        (v for v in found if v.status in OPEN_VISIT_STATES), key=lambda v: (v.slot_start, v.id)
+    )
+
+
+def waiting_counts(scope: Scope, visits: Sequence[Visit]) -> dict[uuid.UUID, int]:
+    """How many participants wait in each visit's waiting room (visits already read)."""
+    return repository.participant_counts(
+        scope.session, [v.id for v in visits], model.ParticipantState.WAITING.value
+    )
+
+
+@dataclass
+class Schedule:
+    clinician: User
+    windows: list[AvailabilityWindow]
+    visits: list[Visit]
+
+
+def org_schedules(scope: Scope) -> list[Schedule]:
+    """Each clinician of the manager's organization with their weekly windows and open visits."""
+    access.require_org_manager(scope)
+    booked: dict[uuid.UUID, list[Visit]] = defaultdict(list)
+    for visit in open_visits(scope):
+        booked[visit.clinician_id].append(visit)
+    clinicians = identity_admin.org_clinicians(scope)
+    windows = windows_by_clinician(scope, [user.id for user in clinicians])
+    return [Schedule(user, windows[user.id], booked.get(user.id, [])) for user in clinicians]
+
+
+def add_org_window(
+    scope: Scope, clinician_id: uuid.UUID, window: model.WeeklyWindow
+) -> AvailabilityWindow:
+    """A window added by a coordinator or administrator for a clinician of their organization."""
+    user = identity_admin.org_clinician(scope, clinician_id)
+    return add_window(scope, user.id, window)
 
 
 def free_slots(
@@ -750,7 +799,7 @@ def _current_decision(scope: Scope, visit: Visit) -> Decision:
 
 
 def _decision_record(scope: Scope, visit: Visit) -> DecisionRecord | None:
-    return scope.session.get(DecisionRecord, visit.current_decision_id)
+    return decision_record(scope, visit.current_decision_id)
 
 
 def _state_of(visit: Visit, record: DecisionRecord | None) -> str:

@@ -7,6 +7,7 @@ without a valid session redirects to sign-in instead of answering 401.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -163,3 +164,76 @@ def home(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLResponse
     for provider in _dashboards:
         context.update(provider(scope, actor))
     return render(request, "home.html", context)
+
+
+# --- helpers for capabilities' form pages --------------------------------------------------------
+
+# Failures a form shows beside itself; anything else propagates to the error handler.
+FORM_ERRORS = frozenset(
+    {
+        ErrorCode.INVALID_INPUT,
+        ErrorCode.CONFLICT,
+        ErrorCode.ALREADY_EXISTS,
+        ErrorCode.INVALID_STATE,
+        ErrorCode.FORBIDDEN,
+    }
+)
+
+
+def refused(request: Request, scope: Scope, exc: DomainError) -> HTMLResponse:
+    """An error page for a page that cannot be shown; the work of the request is undone."""
+    scope.uow.rollback()
+    return render(
+        request,
+        "portal/error.html",
+        {"message": exc.message, "code": exc.code.value},
+        status_code=STATUS.get(exc.code, 400),
+    )
+
+
+def page(
+    request: Request, scope: Scope, template: str, build: Callable[[], dict[str, Any]]
+) -> HTMLResponse:
+    """The page built by ``build``, or an error page when its object is refused or hidden."""
+    try:
+        context = build()
+    except DomainError as exc:
+        if exc.code not in (ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND):
+            raise
+        return refused(request, scope, exc)
+    return render(request, template, context)
+
+
+def form_failed(
+    request: Request,
+    scope: Scope,
+    exc: DomainError,
+    context: Callable[[], dict[str, Any]],
+    template: str,
+) -> HTMLResponse:
+    """The form's page again with the failure beside it; the request's work is undone first."""
+    if exc.code not in FORM_ERRORS:
+        if exc.code is ErrorCode.NOT_FOUND:
+            return refused(request, scope, exc)
+        raise exc
+    scope.uow.rollback()
+    values = context()
+    field = exc.data.get("field")
+    values["error"] = f"{exc.message} ({field})" if field else exc.message
+    return render(request, template, values, status_code=STATUS.get(exc.code, 400))
+
+
+def see_other(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def form_date(value: str, field: str, *, required: bool = False) -> date | None:
+    value = value.strip()
+    if not value:
+        if required:
+            raise DomainError(ErrorCode.INVALID_INPUT, f"{field} is required", field=field)
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise DomainError(ErrorCode.INVALID_INPUT, "use the form YYYY-MM-DD", field=field) from exc

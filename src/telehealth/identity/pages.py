@@ -1,0 +1,185 @@
+"""Server-rendered identity pages: invite acceptance and the coordinator/administrator pages
+for the organization's users and clinicians' credentials.
+
+Forms post back here and call the same services the API uses. A refused or hidden object is
+answered with an error page; the service has already audited it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.identity import admin
+from telehealth.identity.model import CONTROLLED_SCHEDULES, US_STATES, LicenseKind, Role
+from telehealth.scope import Scope
+from telehealth.web.auth import ScopeDep
+from telehealth.web.pages import PageActorDep, form_date, form_failed, page, render, see_other
+from telehealth.web.scoped import ScopedRoute
+
+router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
+
+Text = Annotated[str, Form(max_length=320)]
+
+
+@router.get("/invite", response_class=HTMLResponse)
+def invite_page(request: Request) -> HTMLResponse:
+    """The invite token stays in the URL fragment; the page's script posts it to the API."""
+    return render(request, "portal/invite.html")
+
+
+# --- users --------------------------------------------------------------------------------------
+
+
+def _users_context(scope: Scope, invitation: admin.Invitation | None = None) -> dict[str, Any]:
+    actor = scope.require_actor()
+    roles = [Role.CLINICIAN.value]
+    if actor.role is Role.ADMIN:
+        roles += [Role.COORDINATOR.value, Role.ADMIN.value]
+    return {
+        "users": admin.org_users(scope),
+        "roles": roles,
+        "states": sorted(US_STATES),
+        "invitation": invitation,
+        "error": None,
+    }
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLResponse:
+    return page(request, scope, "portal/users.html", lambda: _users_context(scope))
+
+
+@router.post("/admin/users", response_model=None)
+def invite_staff(
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    email: Text,
+    display_name: Annotated[str, Form(max_length=200)],
+    role: Annotated[str, Form(max_length=16)],
+) -> Response:
+    try:
+        invitation = admin.invite_user(
+            scope, email=email.strip(), display_name=display_name.strip(), role=_role(role)
+        )
+    except DomainError as exc:
+        return form_failed(request, scope, exc, lambda: _users_context(scope), "portal/users.html")
+    return render(request, "portal/users.html", _users_context(scope, invitation), status_code=201)
+
+
+@router.post("/admin/patients", response_model=None)
+def invite_patient(
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    given_name: Annotated[str, Form(max_length=120)],
+    family_name: Annotated[str, Form(max_length=120)],
+    birth_date: Annotated[str, Form(max_length=10)],
+    home_state: Annotated[str, Form(max_length=2)],
+    email: Text,
+) -> Response:
+    try:
+        invitation = admin.invite_patient(
+            scope,
+            admin.PatientInput(
+                given_name=given_name.strip(),
+                family_name=family_name.strip(),
+                birth_date=form_date(birth_date, "birth_date", required=True) or date.min,
+                home_state=home_state,
+                email=email.strip(),
+            ),
+        )
+    except DomainError as exc:
+        return form_failed(request, scope, exc, lambda: _users_context(scope), "portal/users.html")
+    return render(request, "portal/users.html", _users_context(scope, invitation), status_code=201)
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError as exc:
+        raise DomainError(ErrorCode.INVALID_INPUT, "choose a role", field="role") from exc
+
+
+# --- clinicians' credentials --------------------------------------------------------------------
+
+
+def _clinician_context(scope: Scope, clinician_id: uuid.UUID) -> dict[str, Any]:
+    return {
+        "creds": admin.clinician_credentials(scope, clinician_id),
+        "states": sorted(US_STATES),
+        "kinds": [k.value for k in LicenseKind],
+        "schedules": CONTROLLED_SCHEDULES,
+        "error": None,
+    }
+
+
+@router.get("/admin/clinicians/{clinician_id}", response_class=HTMLResponse)
+def clinician_page(
+    clinician_id: uuid.UUID, request: Request, actor: PageActorDep, scope: ScopeDep
+) -> HTMLResponse:
+    return page(
+        request, scope, "portal/clinician.html", lambda: _clinician_context(scope, clinician_id)
+    )
+
+
+@router.post("/admin/clinicians/{clinician_id}/licenses", response_model=None)
+def add_license(
+    clinician_id: uuid.UUID,
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    state: Annotated[str, Form(max_length=2)],
+    kind: Annotated[str, Form(max_length=32)],
+    number: Annotated[str, Form(max_length=64)],
+    expires_on: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    try:
+        admin.add_license(
+            scope,
+            clinician_id,
+            state=state,
+            kind=kind,
+            number=number.strip(),
+            expires_on=form_date(expires_on, "expires_on"),
+        )
+    except DomainError as exc:
+        return form_failed(
+            request,
+            scope,
+            exc,
+            lambda: _clinician_context(scope, clinician_id),
+            "portal/clinician.html",
+        )
+    return see_other(f"/admin/clinicians/{clinician_id}")
+
+
+@router.post("/admin/clinicians/{clinician_id}/dea", response_model=None)
+async def add_dea(
+    clinician_id: uuid.UUID, request: Request, actor: PageActorDep, scope: ScopeDep
+) -> Response:
+    data = await request.form()
+    try:
+        admin.add_dea(
+            scope,
+            clinician_id,
+            state=str(data.get("state", ""))[:2],
+            number=str(data.get("number", "")).strip()[:16],
+            schedules=[str(s) for s in data.getlist("schedules")][:4],
+            expires_on=form_date(str(data.get("expires_on", ""))[:10], "expires_on"),
+        )
+    except DomainError as exc:
+        return form_failed(
+            request,
+            scope,
+            exc,
+            lambda: _clinician_context(scope, clinician_id),
+            "portal/clinician.html",
+        )
+    return see_other(f"/admin/clinicians/{clinician_id}")
