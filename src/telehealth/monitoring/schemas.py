@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from telehealth.monitoring.model import AlertAction, Program
+from telehealth.vocabulary import Payer
 
-Payer = Literal["medicare", "medicaid", "commercial", "self_pay"]
 Activity = Literal["data_review", "care_plan", "patient_call", "caregiver_call", "other"]
 Limit = float | None
 

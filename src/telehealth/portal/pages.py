@@ -20,10 +20,11 @@ from markupsafe import Markup
 from telehealth.audit.model import Action, ShownEvent
 from telehealth.clock import stamp
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity.model import CONTROLLED_SCHEDULES, US_STATES, Actor, LicenseKind, Role
+from telehealth.identity.model import Actor, LicenseKind, Role
 from telehealth.portal import service
 from telehealth.review.pages import answers_from_form
 from telehealth.scope import Scope
+from telehealth.vocabulary import CONTROLLED_SCHEDULES, US_STATES
 from telehealth.web.auth import ScopeDep
 from telehealth.web.pages import PageActorDep, add_dashboard, render
 from telehealth.web.problems import STATUS

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from telehealth.policy.facts import Purpose, StateCode
 from telehealth.review.model import CaseKind, CaseStatus, Recommendation, Urgency
+from telehealth.vocabulary import Payer, Setting
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Specialty = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
@@ -31,8 +32,8 @@ class CaseIn(Strict):
     acuity: Literal["emergent", "urgent", "routine", "stable"] = "routine"
     purpose: Purpose = "new_problem"
     location_state: StateCode
-    payer: Literal["medicare", "medicaid", "commercial", "self_pay"]
-    setting: Literal["home", "facility"] = "home"
+    payer: Payer
+    setting: Setting = "home"
     questionnaire: QuestionnaireRef
     answers: dict[str, Any] = Field(max_length=50)
     # Required for an e-consult (clinician submitter); a patient submits for themself.

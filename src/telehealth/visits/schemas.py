@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from telehealth.vocabulary import Payer, Setting
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -67,8 +69,8 @@ class BookingIn(Strict):
         "acute_stroke",
     ]
     specialty: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{1,63}$")
-    payer: Literal["medicare", "medicaid", "commercial", "self_pay"] = "commercial"
-    setting: Literal["home", "facility"] = "home"
+    payer: Payer = "commercial"
+    setting: Setting = "home"
     established: bool = True
     last_in_person_visit: date | None = None
     video_capable: bool = True

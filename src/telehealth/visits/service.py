@@ -31,7 +31,7 @@ from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, Role
 from telehealth.identity.tables import Patient
 from telehealth.notifications.service import notify
-from telehealth.policy.decision import Decision, Modality
+from telehealth.policy.decision import Decision
 from telehealth.policy.records import DecisionRecord
 from telehealth.policy.service import decide_and_record
 from telehealth.scope import Scope
@@ -57,6 +57,7 @@ from telehealth.visits.tables import (
     Visit,
     VisitNote,
 )
+from telehealth.vocabulary import Modality
 
 SYNC_MODALITIES = (AUDIO_VIDEO, AUDIO_ONLY)
 MAX_SLOT_RANGE = timedelta(days=31)
