@@ -105,6 +105,14 @@ US_STATES: Final[frozenset[str]] = frozenset(
     ]
 )
 
+# How urgent the care is.
+Acuity = Literal["emergent", "urgent", "routine", "stable"]
+ACUITIES: Final[tuple[Acuity, ...]] = ("emergent", "urgent", "routine", "stable")
+
+# How well a rule or code in a pack is sourced: statute or agency text, secondary guidance, or
+# unverified (the reference marks it uncertain).
+Confidence = Literal["primary", "secondary", "unverified"]
+
 # DEA controlled-substance schedules a clinician may prescribe (Schedule I has no medical use).
 Schedule = Literal["II", "III", "IV", "V"]
 CONTROLLED_SCHEDULES: Final[tuple[Schedule, ...]] = ("II", "III", "IV", "V")

@@ -25,7 +25,6 @@ ServiceKind = Literal[
     "rtm",
 ]
 Severity = Literal["error", "warning"]
-Confidence = Literal["primary", "secondary", "unverified"]
 
 
 class _Record(BaseModel):

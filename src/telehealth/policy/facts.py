@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.vocabulary import US_STATES, Payer, Schedule, Setting
+from telehealth.vocabulary import US_STATES, Acuity, Payer, Schedule, Setting
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -52,7 +52,6 @@ IsoDate = Annotated[
 ]
 Specialty = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 
-Acuity = Literal["emergent", "urgent", "routine", "stable"]
 Purpose = Literal[
     "new_problem",
     "follow_up",

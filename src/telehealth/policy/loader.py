@@ -39,9 +39,15 @@ from telehealth.policy.variables import (
     state_sunset_variable,
     state_variable,
 )
-from telehealth.vocabulary import MODALITIES, MODALITY_GROUPS, PAYERS, US_STATES, Modality
+from telehealth.vocabulary import (
+    MODALITIES,
+    MODALITY_GROUPS,
+    PAYERS,
+    US_STATES,
+    Confidence,
+    Modality,
+)
 
-Confidence = Literal["primary", "secondary", "unverified"]
 EffectKind = Literal["status", "coverage", "prescribing", "requirement", "warning", "prefer"]
 # Rules are pre-sorted into buckets by these variables (besides the date), so a decision only
 # tests rules that can apply to its payer and to whether a controlled substance is involved.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from telehealth.vocabulary import CONTROLLED_SCHEDULES, PAYERS, SETTINGS, US_STATES
+from telehealth.vocabulary import ACUITIES, CONTROLLED_SCHEDULES, PAYERS, SETTINGS, US_STATES
 
 BOOL: Final[frozenset[object]] = frozenset({True, False})
 
@@ -27,7 +27,7 @@ BASE_VARIABLES: Final[dict[str, frozenset[object] | None]] = {
     "alaska_hawaii_demo": BOOL,
     "clinician_video_capable": BOOL,
     "specialty": None,
-    "acuity": frozenset({"emergent", "urgent", "routine", "stable"}),
+    "acuity": frozenset(ACUITIES),
     "purpose": frozenset(
         {
             "new_problem",
