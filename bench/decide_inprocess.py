@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 
 from telehealth.policy.engine import decide
-from telehealth.policy.facts import US_STATES
 from telehealth.policy.loader import PACK_DIRS, RuleSet, default_policies_dir, load_ruleset
+from telehealth.vocabulary import US_STATES
 
 STATES = sorted(US_STATES)
 SPECIALTIES = ["dermatology", "radiology", "psychiatry", "primary_care", "psychology", "cardiology"]

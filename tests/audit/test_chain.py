@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from telehealth.audit.model import (
     GENESIS_HASH,
+    HASHED_FIELDS,
+    ROW_FIELDS,
     Action,
     AuditEvent,
     ChainedRecord,
@@ -26,9 +28,12 @@ from telehealth.audit.model import (
     chain,
     chain_hash,
     checkpoint_signed,
+    record_from_row,
+    row_values,
     sign_checkpoint,
     verify_one,
 )
+from telehealth.audit.tables import AuditRow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KEY = ChainKey.derive("k1", b"1" * 32)
@@ -282,3 +287,37 @@ def test_a_checkpoint_signature_covers_every_field() -> None:
     forged = sign_checkpoint(3, 6, "a" * 64, T0, STRANGER)
     assert not checkpoint_signed(forged, KEYS)
     assert not checkpoint_signed(checkpoint, ChainKeys([ChainKey.derive("k9", b"1" * 32)]))
+
+
+def test_the_table_stores_the_record_with_its_event_fields_in_place() -> None:
+    """The row is defined once: ``audit_events`` has exactly the record's fields, the event's
+    in place of ``event``, in that order, and the hash covers all but the hashes and key."""
+    assert tuple(column.name for column in AuditRow.__table__.columns) == ROW_FIELDS
+    assert set(HASHED_FIELDS) == set(ROW_FIELDS) - {"prev_hash", "hash", "key_id"}
+
+
+def test_a_row_read_back_is_the_record_written() -> None:
+    full = AuditEvent(
+        at=T0,
+        action=Action.BREAK_GLASS,
+        outcome=Outcome.DENIED,
+        object_type="patient",
+        object_id="p-1",
+        actor_id=uuid.uuid4(),
+        actor_role="clinician",
+        org_id=uuid.uuid4(),
+        patient_id=uuid.uuid4(),
+        source_ip="192.0.2.1",
+        request_id="r-1",
+        detail={"reason": "emergency", "count": 2, "ok": False},
+    )
+    bare = AuditEvent(at=T0, action=Action.READ, outcome=Outcome.SUCCESS, object_type="x")
+    for record in chain(5, 0, GENESIS_HASH, [full, bare], KEY):
+        row = row_values(record)
+        assert tuple(row) == ROW_FIELDS
+        # Stored as plain column values: the enums' values, the detail as a mapping of its own.
+        assert row["action"] == record.event.action.value
+        assert type(row["action"]) is str
+        assert row["detail"] == record.event.detail
+        assert row["detail"] is not record.event.detail
+        assert record_from_row(row) == record

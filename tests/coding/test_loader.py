@@ -61,6 +61,10 @@ def test_every_rule_and_code_has_citation_and_confidence(codeset: CodeSet) -> No
         ({"when": {"colour": "red"}}, "unknown fact"),
         ({"message": "bad {nonsense}"}, "unknown value"),
         ({"kind": "vibes"}, "unknown audit rule kind"),
+        # Values the shared vocabulary does not know could never match: a misspelling.
+        ({"when": {"modality": "video"}}, "'video' is not a known modality"),
+        ({"when": {"patient_state": ["AK", "XX"]}}, "'XX' is not a known patient state"),
+        ({"when": {"not": {"payer": "medicare_advantage"}}}, "not a known payer"),
     ],
 )
 def test_bad_rules_are_rejected(tmp_path: Path, change: dict[str, object], message: str) -> None:

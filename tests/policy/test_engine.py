@@ -8,7 +8,7 @@ import pytest
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.policy import decide, masked_facts, render_explanation
-from telehealth.policy.decision import MODALITIES
+from telehealth.vocabulary import MODALITIES
 from tests.policy.support import default_facts, ruleset
 
 WHEN = datetime(2026, 11, 27, 12, tzinfo=UTC)

@@ -8,9 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telehealth.policy.decision import MODALITY_GROUPS
 from telehealth.policy.engine import decide
-from telehealth.policy.facts import US_STATES
+from telehealth.vocabulary import MODALITY_GROUPS, US_STATES
 from tests.policy.support import ruleset
 
 STATES = sorted(US_STATES)

@@ -20,13 +20,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import operator
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, get_origin, get_type_hints
 
 GENESIS_HASH = "0" * 64
 CHAINS = 16
@@ -141,23 +142,24 @@ def chain_for(key: str) -> int:
 _DETAIL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
-def canonical_payload(chain_id: int, seq: int, event: AuditEvent) -> bytes:
-    """The bytes a row's hash covers: the row as compact JSON with sorted keys and ASCII-only
-    strings, i.e. ``json.dumps(row, sort_keys=True, separators=(",", ":"))``.
+# --- the row, defined once ----------------------------------------------------------------
+# A stored row is a ChainedRecord with its event's fields in place of ``event``, in that order
+# (the column order of ``audit_events``). The hash payload, the inserted values, the reading
+# back and the PostgreSQL append statement are all derived from these two dataclasses; each
+# field's type decides how it is hashed and stored.
 
-    Written out field by field because every audited request hashes its rows on the request
-    path; the keys below are in sorted order, and the tests hold this to ``json.dumps``.
-    """
-    e = event
-    return (
-        f'{{"action":{_text(e.action.value)},"actor_id":{_id(e.actor_id)},'
-        f'"actor_role":{_text(e.actor_role)},'
-        f'"at":{_text(e.at.isoformat(timespec="microseconds"))},"chain":{int(chain_id)},'
-        f'"detail":{_DETAIL.encode(e.detail)},"object_id":{_text(e.object_id)},'
-        f'"object_type":{_text(e.object_type)},"org_id":{_id(e.org_id)},'
-        f'"outcome":{_text(e.outcome.value)},"patient_id":{_id(e.patient_id)},'
-        f'"request_id":{_text(e.request_id)},"seq":{int(seq)},"source_ip":{_text(e.source_ip)}}}'
-    ).encode()
+EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AuditEvent))
+ROW_FIELDS: tuple[str, ...] = tuple(
+    name
+    for f in fields(ChainedRecord)
+    for name in (EVENT_FIELDS if f.name == "event" else (f.name,))
+)
+# The row's position and its event: what the hash covers (not the hashes, nor the key id).
+HASHED_FIELDS: tuple[str, ...] = ROW_FIELDS[: ROW_FIELDS.index("prev_hash")]
+
+_EVENT_TYPES: dict[str, Any] = get_type_hints(AuditEvent)
+_ROW_TYPES: dict[str, Any] = {**get_type_hints(ChainedRecord), **_EVENT_TYPES}
+_event_values = operator.attrgetter(*EVENT_FIELDS)
 
 
 def _text(value: str | None) -> str:
@@ -166,6 +168,97 @@ def _text(value: str | None) -> str:
 
 def _id(value: uuid.UUID | None) -> str:
     return "null" if value is None else f'"{value}"'
+
+
+def _enum(value: Enum) -> str:
+    return encode_basestring_ascii(value.value)
+
+
+def _time(value: datetime) -> str:
+    return encode_basestring_ascii(value.isoformat(timespec="microseconds"))
+
+
+def _number(value: int) -> str:
+    return str(int(value))
+
+
+def _hash_encoder(kind: Any) -> Callable[[Any], str]:
+    """How a field of type ``kind`` is written into the hashed JSON."""
+    if kind is int:
+        return _number
+    if kind is datetime:
+        return _time
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return _enum
+    if kind in (str, str | None):
+        return _text
+    if kind == uuid.UUID | None:
+        return _id
+    if get_origin(kind) is dict:
+        return _DETAIL.encode
+    raise TypeError(f"no hash encoding for audit field type {kind!r}")
+
+
+# (JSON key, index in HASHED_FIELDS, encoder), in sorted key order.
+_PAYLOAD = tuple(
+    (f'"{name}":', HASHED_FIELDS.index(name), _hash_encoder(_ROW_TYPES[name]))
+    for name in sorted(HASHED_FIELDS)
+)
+
+
+def canonical_payload(chain_id: int, seq: int, event: AuditEvent) -> bytes:
+    """The bytes a row's hash covers: the row's position and event as compact JSON with sorted
+    keys and ASCII-only strings, i.e. ``json.dumps(row, sort_keys=True, separators=(",", ":"))``
+    (the tests hold it to that)."""
+    values = (chain_id, seq, *_event_values(event))  # in HASHED_FIELDS order
+    return (
+        "{" + ",".join([key + encode(values[at]) for key, at, encode in _PAYLOAD]) + "}"
+    ).encode()
+
+
+def _stored(kind: Any) -> Callable[[Any], Any] | None:
+    """How a field of type ``kind`` becomes a column value (None: as it is)."""
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return operator.attrgetter("value")
+    if get_origin(kind) is dict:
+        return dict
+    return None
+
+
+def _loaded(kind: Any) -> Callable[[Any], Any] | None:
+    """How a column value becomes a field of type ``kind`` (None: as it is)."""
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind
+    if get_origin(kind) is dict:
+        return lambda value: dict(value or {})
+    return None
+
+
+_TO_COLUMN = tuple((name, _stored(_EVENT_TYPES[name])) for name in EVENT_FIELDS)
+_FROM_COLUMN = tuple((name, _loaded(_EVENT_TYPES[name])) for name in EVENT_FIELDS)
+_RECORD_FIELDS = tuple(f.name for f in fields(ChainedRecord))
+_record_values = operator.attrgetter(*_RECORD_FIELDS)
+
+
+def row_values(record: ChainedRecord) -> dict[str, Any]:
+    """The row's column values, keyed by ``ROW_FIELDS``."""
+    row: dict[str, Any] = {}
+    for name, value in zip(_RECORD_FIELDS, _record_values(record), strict=True):
+        if name != "event":
+            row[name] = value
+            continue
+        for (field_name, store), field_value in zip(_TO_COLUMN, _event_values(value), strict=True):
+            row[field_name] = field_value if store is None else store(field_value)
+    return row
+
+
+def record_from_row(row: Mapping[str, Any]) -> ChainedRecord:
+    """The record a stored row (its columns keyed by ``ROW_FIELDS``) holds."""
+    event = AuditEvent(
+        **{name: row[name] if load is None else load(row[name]) for name, load in _FROM_COLUMN}
+    )
+    values: dict[str, Any] = {name: row[name] for name in _RECORD_FIELDS if name != "event"}
+    return ChainedRecord(event=event, **values)
 
 
 def chain_hash(

@@ -28,13 +28,14 @@ from sqlalchemy.orm import Session
 
 from telehealth.audit.model import (
     GENESIS_HASH,
-    Action,
+    ROW_FIELDS,
     AuditEvent,
     ChainedRecord,
     ChainKey,
-    Outcome,
     ShownEvent,
     chain,
+    record_from_row,
+    row_values,
 )
 from telehealth.audit.tables import AuditHead, AuditRow
 from telehealth.db.base import RawJSON, dumps_json, table_of
@@ -62,7 +63,7 @@ def append(
     else:
         seq, prev_hash = head
     records = chain(chain_id, seq, prev_hash, events, key)
-    session.execute(_INSERT_ROWS, [_values(record) for record in records])
+    session.execute(_INSERT_ROWS, [row_values(record) for record in records])
     session.execute(
         _MOVE_HEAD_TO, {"chain": chain_id, "seq": records[-1].seq, "hash": records[-1].hash}
     )
@@ -81,45 +82,8 @@ _MOVE_HEAD_TO = (
 )
 
 
-def _values(record: ChainedRecord) -> dict[str, object]:
-    event = record.event
-    return {
-        "chain": record.chain,
-        "seq": record.seq,
-        "at": event.at,
-        "action": event.action.value,
-        "outcome": event.outcome.value,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "actor_id": event.actor_id,
-        "actor_role": event.actor_role,
-        "org_id": event.org_id,
-        "patient_id": event.patient_id,
-        "source_ip": event.source_ip,
-        "request_id": event.request_id,
-        "detail": dict(event.detail),
-        "prev_hash": record.prev_hash,
-        "hash": record.hash,
-        "key_id": record.key_id,
-    }
-
-
 def to_record(row: AuditRow) -> ChainedRecord:
-    event = AuditEvent(
-        at=row.at,
-        action=Action(row.action),
-        outcome=Outcome(row.outcome),
-        object_type=row.object_type,
-        object_id=row.object_id,
-        actor_id=row.actor_id,
-        actor_role=row.actor_role,
-        org_id=row.org_id,
-        patient_id=row.patient_id,
-        source_ip=row.source_ip,
-        request_id=row.request_id,
-        detail=dict(row.detail or {}),
-    )
-    return ChainedRecord(row.chain, row.seq, event, row.prev_hash, row.hash, row.key_id)
+    return record_from_row({name: getattr(row, name) for name in ROW_FIELDS})
 
 
 def iter_chain(
@@ -239,21 +203,24 @@ _MOVE_HEAD = """moved AS (
         RETURNING id
     )"""
 
-_INSERT_AUDIT_ROWS = """
-    INSERT INTO audit_events (chain, seq, at, action, outcome, object_type, object_id,
-        actor_id, actor_role, org_id, patient_id, source_ip, request_id, detail,
-        prev_hash, hash, key_id)
-    SELECT :chain, r.seq, r.at, r.action, r.outcome, r.object_type, r.object_id,
-        r.actor_id, r.actor_role, r.org_id, r.patient_id, r.source_ip, r.request_id,
-        r.detail, r.prev_hash, r.hash, r.key_id
-    FROM json_to_recordset(CAST(:rows AS json)) AS r(seq bigint, at timestamptz, action text,
-        outcome text, object_type text, object_id text, actor_id uuid, actor_role text,
-        org_id uuid, patient_id uuid, source_ip text, request_id text, detail json,
-        prev_hash text, hash text, key_id text)
-    WHERE EXISTS (SELECT 1 FROM moved)
-"""
-
 _POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _insert_audit_rows() -> str:
+    """The statement's final part: the audit rows, read from the JSON array as the columns
+    of ``audit_events`` they are (the chain is one parameter for the whole batch)."""
+    columns = [_ROWS.c[name] for name in ROW_FIELDS if name != "chain"]
+    records = ", ".join(f"{c.name} {c.type.compile(dialect=_POSTGRESQL)}" for c in columns)
+    # Names and types come from table metadata, never from input.
+    return f"""
+    INSERT INTO {_ROWS.name} ({", ".join(ROW_FIELDS)})
+    SELECT :chain, {", ".join(f"r.{c.name}" for c in columns)}
+    FROM json_to_recordset(CAST(:rows AS json)) AS r({records})
+    WHERE EXISTS (SELECT 1 FROM moved)
+"""  # noqa: S608
+
+
+_INSERT_AUDIT_ROWS = _insert_audit_rows()
 
 
 @functools.cache
@@ -296,7 +263,7 @@ def append_if_head_statement(
         # orjson writes datetimes as RFC 3339 with their offset; ``default=str`` writes the
         # ids read through asyncpg, which have a UUID type of their own.
         "rows": RawJSON(
-            orjson.dumps([_values(record) for record in records], default=str).decode()
+            orjson.dumps([row_values(record) for record in records], default=str).decode()
         ),
     }
     tables = tuple(carried)

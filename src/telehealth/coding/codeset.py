@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from telehealth.coding.encounter import Severity
+from telehealth.vocabulary import MODALITIES, PAYERS, US_STATES
 
 Facts = Mapping[str, Any]
 Predicate = Callable[[Facts], bool]
@@ -59,6 +60,13 @@ CLAIM_FACTS: Mapping[str, type] = {
     "minutes": int,
     "interactive_communication": bool,
 }
+# Facts named by the shared vocabulary: a rule testing any other value could never match, so
+# the loader rejects it as a misspelling.
+FACT_VALUES: Mapping[str, frozenset[str]] = {
+    "payer": frozenset(PAYERS),
+    "modality": frozenset(MODALITIES),
+    "patient_state": US_STATES,
+}
 _COMPARISONS: Mapping[str, Callable[[Any, Any], bool]] = {
     "lt": lambda a, b: a < b,
     "lte": lambda a, b: a <= b,
@@ -69,6 +77,15 @@ _COMPARISONS: Mapping[str, Callable[[Any, Any], bool]] = {
 
 def _always(_: Facts) -> bool:
     return True
+
+
+def _known_value(key: str, value: Any, kind: type, where: str) -> Any:
+    """``value`` coerced to the fact's type, and one the vocabulary knows for that fact."""
+    coerced = _coerce(value, kind, where)
+    allowed = FACT_VALUES.get(key)
+    if allowed is not None and coerced is not None and coerced not in allowed:
+        raise ValueError(f"{where}: {coerced!r} is not a known {key.replace('_', ' ')}")
+    return coerced
 
 
 def _coerce(value: Any, kind: type, where: str) -> Any:
@@ -100,11 +117,11 @@ def _compile_test(key: str, value: Any, kind: type, where: str) -> Predicate:
 
         return compare
     if isinstance(value, list):
-        options = frozenset(_coerce(v, kind, where) for v in value)
+        options = frozenset(_known_value(key, v, kind, where) for v in value)
         if kind is frozenset:
             return lambda facts: not options.isdisjoint(facts[key])
         return lambda facts: facts[key] in options
-    expected = _coerce(value, kind, where)
+    expected = _known_value(key, value, kind, where)
     if kind is frozenset:
         return lambda facts: expected in facts[key]
     return lambda facts: facts[key] == expected

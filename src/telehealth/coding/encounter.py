@@ -12,24 +12,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Modality = Literal[
-    "sync_audio_video",
-    "sync_audio_only",
-    "async_store_and_forward",
-    "remote_monitoring",
-    "econsult",
-    "in_person",
-]
-MODALITIES: tuple[str, ...] = (
-    "sync_audio_video",
-    "sync_audio_only",
-    "async_store_and_forward",
-    "remote_monitoring",
-    "econsult",
-    "in_person",
-)
-Payer = Literal["medicare", "medicaid", "commercial", "self_pay"]
-PAYERS: tuple[str, ...] = ("medicare", "medicaid", "commercial", "self_pay")
+from telehealth.vocabulary import Modality, Payer, Setting
+
 ServiceKind = Literal[
     "em",
     "virtual_check_in",
@@ -41,7 +25,6 @@ ServiceKind = Literal[
     "rtm",
 ]
 Severity = Literal["error", "warning"]
-Confidence = Literal["primary", "secondary", "unverified"]
 
 
 class _Record(BaseModel):
@@ -50,7 +33,7 @@ class _Record(BaseModel):
 
 class Patient(_Record):
     location_state: str = Field(pattern=r"^[A-Z]{2}$")
-    setting: Literal["home", "facility"]
+    setting: Setting
     alaska_hawaii_demo: bool = False
 
 

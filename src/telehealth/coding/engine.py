@@ -15,9 +15,10 @@ from typing import Any, NamedTuple
 
 from telehealth.coding.audit import audit_claims
 from telehealth.coding.codeset import Band, CodeDef, CodeSet, FindingRule, Selector
-from telehealth.coding.encounter import CodingResult, Encounter, Finding, Line, Modality
+from telehealth.coding.encounter import CodingResult, Encounter, Finding, Line
 from telehealth.coding.reader import Claim
 from telehealth.errors import DomainError, ErrorCode
+from telehealth.vocabulary import Modality
 
 # Least to most capable. A tie in segment time goes to the less capable modality: billing
 # a capability the patient did not get is the miscoding risk, not the reverse.

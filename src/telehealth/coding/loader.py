@@ -36,8 +36,9 @@ from telehealth.coding.codeset import (
     Selector,
     compile_condition,
 )
-from telehealth.coding.encounter import Confidence, Modality, Payer, ServiceKind, Severity
+from telehealth.coding.encounter import ServiceKind, Severity
 from telehealth.errors import DomainError, ErrorCode
+from telehealth.vocabulary import Confidence, Modality, Payer
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[3] / "policies" / "coding"
 CASES_SUFFIX = ".cases.yaml"

@@ -14,8 +14,8 @@ from datetime import date
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
-from telehealth.coding.encounter import MODALITIES, PAYERS
 from telehealth.errors import DomainError, ErrorCode
+from telehealth.vocabulary import MODALITIES, PAYERS
 
 Format = Literal["csv", "jsonl"]
 REQUIRED_COLUMNS = (

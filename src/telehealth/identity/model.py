@@ -7,13 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-
-class Role(StrEnum):
-    PATIENT = "patient"
-    CLINICIAN = "clinician"
-    COORDINATOR = "coordinator"
-    ADMIN = "admin"
-
+# Role lives in the shared vocabulary; re-exported here, where callers have always found it.
+from telehealth.vocabulary import Role as Role
 
 MFA_REQUIRED_ROLES = frozenset({Role.CLINICIAN, Role.ADMIN})
 
@@ -28,65 +23,6 @@ class CredentialKind(StrEnum):
     SESSION = "session"
     TOKEN = "token"  # noqa: S105 - a credential kind, not a secret
     SYSTEM = "system"
-
-
-US_STATES = frozenset(
-    [
-        "AL",
-        "AK",
-        "AZ",
-        "AR",
-        "CA",
-        "CO",
-        "CT",
-        "DE",
-        "DC",
-        "FL",
-        "GA",
-        "HI",
-        "ID",
-        "IL",
-        "IN",
-        "IA",
-        "KS",
-        "KY",
-        "LA",
-        "ME",
-        "MD",
-        "MA",
-        "MI",
-        "MN",
-        "MS",
-        "MO",
-        "MT",
-        "NE",
-        "NV",
-        "NH",
-        "NJ",
-        "NM",
-        "NY",
-        "NC",
-        "ND",
-        "OH",
-        "OK",
-        "OR",
-        "PA",
-        "RI",
-        "SC",
-        "SD",
-        "TN",
-        "TX",
-        "UT",
-        "VT",
-        "VA",
-        "WA",
-        "WV",
-        "WI",
-        "WY",
-    ]
-)
-
-CONTROLLED_SCHEDULES = ("II", "III", "IV", "V")
 
 
 @dataclass(frozen=True, slots=True)

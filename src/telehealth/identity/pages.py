@@ -16,8 +16,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import admin
-from telehealth.identity.model import CONTROLLED_SCHEDULES, US_STATES, LicenseKind, Role
+from telehealth.identity.model import LicenseKind, Role
 from telehealth.scope import Scope
+from telehealth.vocabulary import CONTROLLED_SCHEDULES, US_STATES
 from telehealth.web.auth import ScopeDep
 from telehealth.web.pages import PageActorDep, form_date, form_failed, page, render, see_other
 from telehealth.web.scoped import ScopedRoute

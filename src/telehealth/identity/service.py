@@ -15,9 +15,7 @@ from telehealth.clock import ensure_utc
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import credentials, repository
 from telehealth.identity.model import (
-    CONTROLLED_SCHEDULES,
     MFA_REQUIRED_ROLES,
-    US_STATES,
     Actor,
     Backoff,
     CredentialKind,
@@ -39,6 +37,7 @@ from telehealth.identity.tables import (
     User,
 )
 from telehealth.scope import Scope
+from telehealth.vocabulary import CONTROLLED_SCHEDULES, US_STATES
 
 SESSION_PREFIX = "ths"
 TOKEN_PREFIX = "tht"  # noqa: S105 - a public prefix that marks token type
@@ -229,7 +228,9 @@ def add_dea_registration(
     unknown = sorted(set(schedules) - set(CONTROLLED_SCHEDULES))
     if unknown or not schedules:
         raise DomainError(
-            ErrorCode.INVALID_INPUT, "schedules must be among II, III, IV, V", field="schedules"
+            ErrorCode.INVALID_INPUT,
+            f"schedules must be among {', '.join(CONTROLLED_SCHEDULES)}",
+            field="schedules",
         )
     registration = DeaRegistration(
         clinician_id=clinician_id,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from telehealth.clock import ensure_utc
 from telehealth.db.base import grouped, insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
+from telehealth.identity.model import Role
 from telehealth.identity.repository import patients_in_care_of
 from telehealth.identity.tables import Patient, User
 from telehealth.monitoring.model import AlertStatus, Metric, ShownAlert, ShownReading
@@ -418,7 +419,7 @@ def coordinators_of(session: Session, org_id: uuid.UUID) -> Sequence[uuid.UUID]:
     return (
         session.execute(
             select(User.id).where(
-                User.org_id == org_id, User.role == "coordinator", User.active.is_(True)
+                User.org_id == org_id, User.role == Role.COORDINATOR.value, User.active.is_(True)
             )
         )
         .scalars()

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.bounds import Day, Moment
 from telehealth.monitoring.model import AlertAction, Program
+from telehealth.vocabulary import Payer
 
-Payer = Literal["medicare", "medicaid", "commercial", "self_pay"]
 Activity = Literal["data_review", "care_plan", "patient_call", "caregiver_call", "other"]
 Limit = float | None
 

@@ -4,11 +4,12 @@ Rules are data (``policies/``); :func:`load_ruleset` compiles them once and :fun
 is a pure function of the facts and the compiled rule set.
 """
 
-from telehealth.policy.decision import MODALITIES, Decision
+from telehealth.policy.decision import Decision
 from telehealth.policy.engine import decide, derive_decision_id
 from telehealth.policy.explain import render_explanation, rules_fired
 from telehealth.policy.facts import Facts, masked_facts, parse_facts
 from telehealth.policy.loader import PolicyError, RuleSet, load_ruleset, validate_packs
+from telehealth.vocabulary import MODALITIES
 
 __all__ = [
     "MODALITIES",

@@ -17,9 +17,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from telehealth.errors import DomainError
-from telehealth.policy.decision import Decision, Modality
+from telehealth.policy.decision import Decision
 from telehealth.policy.engine import decide
 from telehealth.policy.loader import CASE_DEFAULTS, RuleSet, case_files, read_yaml
+from telehealth.vocabulary import Modality
 
 # Cases stamp a fixed evaluation time so that their output is reproducible.
 CASE_EVALUATED_AT = datetime(2026, 11, 27, tzinfo=UTC)

@@ -6,29 +6,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 
-Modality = Literal[
-    "sync_audio_video",
-    "sync_audio_only",
-    "async_store_and_forward",
-    "remote_monitoring",
-    "econsult",
-    "in_person",
-]
-MODALITIES: tuple[Modality, ...] = (
-    "sync_audio_video",
-    "sync_audio_only",
-    "async_store_and_forward",
-    "remote_monitoring",
-    "econsult",
-    "in_person",
-)
-# Groups rule packs may name instead of listing modalities one by one.
-MODALITY_GROUPS: dict[str, tuple[Modality, ...]] = {
-    "all": MODALITIES,
-    "remote": MODALITIES[:5],
-    "synchronous": ("sync_audio_video", "sync_audio_only"),
-    "asynchronous": ("async_store_and_forward", "remote_monitoring", "econsult"),
-}
+from telehealth.vocabulary import MODALITIES, Modality
 
 Status = Literal["allowed", "discouraged", "not_allowed"]
 Coverage = Literal["covered", "conditional", "not_covered", "unknown"]

@@ -24,11 +24,9 @@ from typing import Any
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.policy.decision import (
-    MODALITIES,
     Coverage,
     Decision,
     DecisionWarning,
-    Modality,
     ModalityAssessment,
     Prescribing,
     Reason,
@@ -38,6 +36,7 @@ from telehealth.policy.decision import (
 from telehealth.policy.facts import Bandwidth, Facts, parse_facts
 from telehealth.policy.loader import Effect, LinkTier, Rule, RuleSet
 from telehealth.policy.variables import state_sunset_variable, state_variable
+from telehealth.vocabulary import MODALITIES, Modality
 
 _STATUS_SEVERITY: dict[str, int] = {"allowed": 0, "discouraged": 1, "not_allowed": 2}
 _STATUSES: tuple[Status, ...] = ("allowed", "discouraged", "not_allowed")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from telehealth.policy.decision import MODALITIES, Decision, Reason
+from telehealth.policy.decision import Decision, Reason
+from telehealth.vocabulary import MODALITIES
 
 _STATUS_LABEL = {"allowed": "ALLOWED", "discouraged": "DISCOURAGED", "not_allowed": "NOT ALLOWED"}
 

@@ -17,13 +17,7 @@ from pydantic import (
 )
 
 from telehealth.errors import DomainError, ErrorCode
-
-# The 50 states and the District of Columbia.
-_STATE_CODES = (
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
-    "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
-)
-US_STATES: frozenset[str] = frozenset(_STATE_CODES.split())
+from telehealth.vocabulary import US_STATES, Acuity, Payer, Schedule, Setting
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -56,12 +50,8 @@ IsoDate = Annotated[
     BeforeValidator(_parse_date),
     WithJsonSchema({"type": "string", "format": "date", "pattern": _ISO_DATE.pattern}),
 ]
-Schedule = Literal["II", "III", "IV", "V"]
 Specialty = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 
-Payer = Literal["medicare", "medicaid", "commercial", "self_pay"]
-Setting = Literal["home", "facility"]
-Acuity = Literal["emergent", "urgent", "routine", "stable"]
 Purpose = Literal[
     "new_problem",
     "follow_up",

@@ -26,27 +26,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.policy.decision import (
-    MODALITIES,
-    MODALITY_GROUPS,
     Coverage,
-    Modality,
     Prescribing,
     Reason,
     Requirement,
     RequirementKind,
     Status,
 )
-from telehealth.policy.facts import US_STATES
 from telehealth.policy.variables import (
     BASE_VARIABLES,
     SUNSET_STATES,
     state_sunset_variable,
     state_variable,
 )
+from telehealth.vocabulary import (
+    MODALITIES,
+    MODALITY_GROUPS,
+    PAYERS,
+    US_STATES,
+    Confidence,
+    Modality,
+)
 
-Confidence = Literal["primary", "secondary", "unverified"]
 EffectKind = Literal["status", "coverage", "prescribing", "requirement", "warning", "prefer"]
-PAYERS: tuple[str, ...] = ("medicare", "medicaid", "commercial", "self_pay")
 # Rules are pre-sorted into buckets by these variables (besides the date), so a decision only
 # tests rules that can apply to its payer and to whether a controlled substance is involved.
 BucketKey = tuple[str, bool]

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from telehealth.policy.facts import US_STATES
+from telehealth.vocabulary import ACUITIES, CONTROLLED_SCHEDULES, PAYERS, SETTINGS, US_STATES
 
 BOOL: Final[frozenset[object]] = frozenset({True, False})
 
 # None as a domain means "any string" (checked for type only).
 BASE_VARIABLES: Final[dict[str, frozenset[object] | None]] = {
-    "payer": frozenset({"medicare", "medicaid", "commercial", "self_pay"}),
-    "setting": frozenset({"home", "facility"}),
+    "payer": frozenset(PAYERS),
+    "setting": frozenset(SETTINGS),
     "location_state": frozenset(US_STATES),
     "established": BOOL,
     "patient_video_capable": BOOL,
@@ -27,7 +27,7 @@ BASE_VARIABLES: Final[dict[str, frozenset[object] | None]] = {
     "alaska_hawaii_demo": BOOL,
     "clinician_video_capable": BOOL,
     "specialty": None,
-    "acuity": frozenset({"emergent", "urgent", "routine", "stable"}),
+    "acuity": frozenset(ACUITIES),
     "purpose": frozenset(
         {
             "new_problem",
@@ -40,7 +40,7 @@ BASE_VARIABLES: Final[dict[str, frozenset[object] | None]] = {
         }
     ),
     "controlled_substance": BOOL,
-    "cs_schedule": frozenset({"II", "III", "IV", "V"}),
+    "cs_schedule": frozenset(CONTROLLED_SCHEDULES),
     "cs_oud": BOOL,
     "cs_prior_in_person": BOOL,
     "dea_registered": BOOL,

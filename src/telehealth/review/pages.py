@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, Role
-from telehealth.policy.facts import US_STATES
 from telehealth.review import model, service
 from telehealth.review.model import Recommendation
 from telehealth.scope import Scope
+from telehealth.vocabulary import PAYERS, US_STATES
 from telehealth.web.auth import ScopeDep
 from telehealth.web.pages import PageActorDep, render
 from telehealth.web.scoped import ScopedRoute
@@ -157,7 +157,7 @@ def _state(value: str) -> str:
 
 
 def _payer(value: str) -> str:
-    if value not in ("medicare", "medicaid", "commercial", "self_pay"):
+    if value not in PAYERS:
         raise DomainError(ErrorCode.INVALID_INPUT, "choose who pays", field="payer")
     return value
 

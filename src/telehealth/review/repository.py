@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.db.base import table_of
 from telehealth.db.engine import read_columns
+from telehealth.identity.model import Role
 from telehealth.identity.tables import CareAssignment, User
 from telehealth.review.model import OPEN_REVIEW_STATES, CaseStatus, ShownMedia, ShownReport
 from telehealth.review.tables import (
@@ -339,7 +340,9 @@ def coordinators_of(session: Session, org_id: uuid.UUID) -> Sequence[uuid.UUID]:
     return (
         session.execute(
             select(User.id)
-            .where(User.org_id == org_id, User.role == "coordinator", User.active.is_(True))
+            .where(
+                User.org_id == org_id, User.role == Role.COORDINATOR.value, User.active.is_(True)
+            )
             .order_by(User.id)
         )
         .scalars()

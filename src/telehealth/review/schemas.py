@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from telehealth.policy.facts import Purpose, StateCode
 from telehealth.review.model import CaseKind, CaseStatus, Recommendation, Urgency
+from telehealth.vocabulary import Acuity, Payer, Schedule, Setting
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Specialty = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
@@ -28,16 +29,16 @@ class CaseIn(Strict):
     specialty: Specialty
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
     urgency: Urgency = Urgency.ROUTINE
-    acuity: Literal["emergent", "urgent", "routine", "stable"] = "routine"
+    acuity: Acuity = "routine"
     purpose: Purpose = "new_problem"
     location_state: StateCode
-    payer: Literal["medicare", "medicaid", "commercial", "self_pay"]
-    setting: Literal["home", "facility"] = "home"
+    payer: Payer
+    setting: Setting = "home"
     questionnaire: QuestionnaireRef
     answers: dict[str, Any] = Field(max_length=50)
     # Required for an e-consult (clinician submitter); a patient submits for themself.
     patient_id: uuid.UUID | None = None
-    controlled_substance: Literal["II", "III", "IV", "V"] | None = None
+    controlled_substance: Schedule | None = None
     requester_minutes: int | None = Field(default=None, ge=1, le=600)
 
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from telehealth.errors import DomainError, ErrorCode
+from telehealth.vocabulary import Modality
 
 # --- vocabulary -----------------------------------------------------------------------------
 
@@ -65,8 +66,8 @@ class ConsentMethod(StrEnum):
     VERBAL = "verbal"
 
 
-AUDIO_VIDEO = "sync_audio_video"
-AUDIO_ONLY = "sync_audio_only"
+AUDIO_VIDEO: Modality = "sync_audio_video"
+AUDIO_ONLY: Modality = "sync_audio_only"
 OPEN_STATUSES = frozenset({VisitStatus.BOOKED, VisitStatus.IN_PROGRESS})
 
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.bounds import Day, Moment, Version
+from telehealth.vocabulary import Payer, Setting
 
 # A time of day, 00:00 to 23:59.
 HOUR_MINUTE = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -72,8 +73,8 @@ class BookingIn(Strict):
         "acute_stroke",
     ]
     specialty: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{1,63}$")
-    payer: Literal["medicare", "medicaid", "commercial", "self_pay"] = "commercial"
-    setting: Literal["home", "facility"] = "home"
+    payer: Payer = "commercial"
+    setting: Setting = "home"
     established: bool = True
     last_in_person_visit: Day | None = None
     video_capable: bool = True

@@ -32,7 +32,7 @@ from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, Role
 from telehealth.notifications.service import notify
-from telehealth.policy.decision import Decision, Modality
+from telehealth.policy.decision import Decision
 from telehealth.policy.service import decide_and_record, decision_record
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
@@ -57,6 +57,7 @@ from telehealth.visits.tables import (
     Visit,
     VisitNote,
 )
+from telehealth.vocabulary import Modality
 
 if TYPE_CHECKING:
     from telehealth.identity.tables import Patient, User

@@ -1,0 +1,1 @@
+"""Schema revisions, one history for SQLite and PostgreSQL."""

@@ -1,0 +1,118 @@
+"""Names several capabilities share: roles, modalities, payers, jurisdictions, DEA schedules.
+
+One definition for each, so that a request body, a rule pack and a stored row cannot disagree
+on what a modality or a state code is. Pure: imports nothing from the rest of telehealth.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final, Literal
+
+
+class Role(StrEnum):
+    PATIENT = "patient"
+    CLINICIAN = "clinician"
+    COORDINATOR = "coordinator"
+    ADMIN = "admin"
+
+
+Modality = Literal[
+    "sync_audio_video",
+    "sync_audio_only",
+    "async_store_and_forward",
+    "remote_monitoring",
+    "econsult",
+    "in_person",
+]
+MODALITIES: Final[tuple[Modality, ...]] = (
+    "sync_audio_video",
+    "sync_audio_only",
+    "async_store_and_forward",
+    "remote_monitoring",
+    "econsult",
+    "in_person",
+)
+# Groups rule packs may name instead of listing modalities one by one.
+MODALITY_GROUPS: Final[dict[str, tuple[Modality, ...]]] = {
+    "all": MODALITIES,
+    "remote": MODALITIES[:5],
+    "synchronous": ("sync_audio_video", "sync_audio_only"),
+    "asynchronous": ("async_store_and_forward", "remote_monitoring", "econsult"),
+}
+
+# Where the patient is during the encounter (the originating site).
+Setting = Literal["home", "facility"]
+SETTINGS: Final[tuple[Setting, ...]] = ("home", "facility")
+
+Payer = Literal["medicare", "medicaid", "commercial", "self_pay"]
+PAYERS: Final[tuple[Payer, ...]] = ("medicare", "medicaid", "commercial", "self_pay")
+
+# The 50 states and the District of Columbia: the jurisdictions the state table covers.
+US_STATES: Final[frozenset[str]] = frozenset(
+    [
+        "AL",
+        "AK",
+        "AZ",
+        "AR",
+        "CA",
+        "CO",
+        "CT",
+        "DE",
+        "DC",
+        "FL",
+        "GA",
+        "HI",
+        "ID",
+        "IL",
+        "IN",
+        "IA",
+        "KS",
+        "KY",
+        "LA",
+        "ME",
+        "MD",
+        "MA",
+        "MI",
+        "MN",
+        "MS",
+        "MO",
+        "MT",
+        "NE",
+        "NV",
+        "NH",
+        "NJ",
+        "NM",
+        "NY",
+        "NC",
+        "ND",
+        "OH",
+        "OK",
+        "OR",
+        "PA",
+        "RI",
+        "SC",
+        "SD",
+        "TN",
+        "TX",
+        "UT",
+        "VT",
+        "VA",
+        "WA",
+        "WV",
+        "WI",
+        "WY",
+    ]
+)
+
+# How urgent the care is.
+Acuity = Literal["emergent", "urgent", "routine", "stable"]
+ACUITIES: Final[tuple[Acuity, ...]] = ("emergent", "urgent", "routine", "stable")
+
+# How well a rule or code in a pack is sourced: statute or agency text, secondary guidance, or
+# unverified (the reference marks it uncertain).
+Confidence = Literal["primary", "secondary", "unverified"]
+
+# DEA controlled-substance schedules a clinician may prescribe (Schedule I has no medical use).
+Schedule = Literal["II", "III", "IV", "V"]
+CONTROLLED_SCHEDULES: Final[tuple[Schedule, ...]] = ("II", "III", "IV", "V")
