@@ -11,7 +11,7 @@ from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import credentials, repository
 from telehealth.identity import service as identity
-from telehealth.identity.model import LicenseKind, Role
+from telehealth.identity.model import CareSource, LicenseKind, Role
 from telehealth.identity.schemas import (
     CareAssignIn,
     ClinicianOut,
@@ -385,8 +385,7 @@ def assign_care(
 ) -> None:
     access.require_org_manager(scope)
     patient = access.readable_patient(scope, patient_id)
-    access.readable_clinician(scope, body.clinician_id)
-    identity.assign_care(scope, body.clinician_id, patient.id)
+    access.extend_care(scope, patient, body.clinician_id, CareSource.COORDINATOR)
 
 
 # --- helpers ----------------------------------------------------------------------------------

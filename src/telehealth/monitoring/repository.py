@@ -110,7 +110,12 @@ def active_enrollments(session: Session) -> Sequence[Enrollment]:
 
 
 def panel_enrollments(
-    session: Session, org_id: uuid.UUID, clinician_id: uuid.UUID | None, limit: int
+    session: Session,
+    org_id: uuid.UUID,
+    clinician_id: uuid.UUID | None,
+    limit: int,
+    *,
+    now: datetime,
 ) -> Sequence[tuple[Enrollment, Patient]]:
     """An organization's active enrollments with their patients, or only those of a clinician's
     patients (``clinician_id``)."""
@@ -118,7 +123,9 @@ def panel_enrollments(
     if clinician_id is None:
         rows = session.execute(_ORG_PANEL, params).all()
     else:
-        rows = session.execute(_CLINICIAN_PANEL, {**params, "clinician_id": clinician_id}).all()
+        rows = session.execute(
+            _CLINICIAN_PANEL, {**params, "clinician_id": clinician_id, "care_now": now}
+        ).all()
     return [(row[0], row[1]) for row in rows]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
@@ -91,6 +92,8 @@ def open_alerts(
     states: Sequence[str],
     clinician_id: uuid.UUID | None,
     limit: int,
+    *,
+    now: datetime,
 ) -> list[tuple[Alert, str, str]]:
     """Unhandled alerts of an organization, or of one clinician's patients, oldest first, with
     the patient's given and family names (the names only: a row entity costs more to load)."""
@@ -98,7 +101,9 @@ def open_alerts(
     if clinician_id is None:
         rows = session.execute(_ORG_OPEN_ALERTS, params).all()
     else:
-        rows = session.execute(_PANEL_OPEN_ALERTS, {**params, "clinician_id": clinician_id}).all()
+        rows = session.execute(
+            _PANEL_OPEN_ALERTS, {**params, "clinician_id": clinician_id, "care_now": now}
+        ).all()
     return [(alert, given, family) for alert, given, family in rows]
 
 

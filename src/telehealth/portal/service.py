@@ -281,7 +281,7 @@ def open_alerts(scope: Scope, limit: int = 200) -> list[AlertRow]:
     clinician = actor.user_id if actor.role is Role.CLINICIAN else None
     rows = []
     for alert, given_name, family_name in repository.open_alerts(
-        scope.session, actor.org_id, OPEN_ALERT_STATES, clinician, limit
+        scope.session, actor.org_id, OPEN_ALERT_STATES, clinician, limit, now=scope.clock.now()
     ):
         scope.audit.record(
             Action.READ,
