@@ -82,7 +82,7 @@ def _bearer_patient_read(
     )
     return bearer_select(
         token_hash,
-        target.id.label("patient_id"),
+        target.id.label("id"),
         target.org_id.label("patient_org_id"),
         target.given_name,
         target.family_name,
