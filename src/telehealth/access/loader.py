@@ -95,7 +95,7 @@ def load(
         raise LookupError(f"object kind {kind.name!r} is not registered")
     key = ("access.load", kind.name, scope.require_actor().user_id, object_id)
     known: T | None = None if lock or rule is not None else scope.memo.get(key)
-    if known is not None:
+    if known is not None and _in_session(scope, known):
         return known
     found = kind.fetch(scope.session, object_id, lock)
     subject = kind.subject(found) if found is not None else None
@@ -114,6 +114,13 @@ def load(
     if not lock and rule is None:
         scope.memo[key] = found
     return found
+
+
+def _in_session(scope: Scope, found: object) -> bool:
+    """Whether a kept object's rows are still in the session: rows kept from before a
+    rollback have left it and are read (and decided on) again."""
+    parts = found if isinstance(found, tuple) else (found,)
+    return all(part in scope.session for part in parts if hasattr(part, "_sa_instance_state"))
 
 
 def deny(scope: Scope, kind: str, object_id: uuid.UUID | None, subject: Subject | None) -> None:

@@ -92,6 +92,17 @@ def conduct_visit(actor: Actor, facts: ObjectFacts) -> Verdict:
     return ALLOW if actor.role is Role.CLINICIAN and named else DENY
 
 
+def recipient(actor: Actor, facts: ObjectFacts) -> Verdict:
+    """A notification: its recipient only (the one user it names)."""
+    return ALLOW if actor.user_id in facts.named and actor.org_id == facts.org_id else DENY
+
+
+def review_grant(actor: Actor, facts: ObjectFacts) -> Verdict:
+    """A break-glass grant is reviewed by an administrator of its organization; the grant is
+    about access, not a read of the patient's record, so no patient rule applies."""
+    return ALLOW if actor.role is Role.ADMIN and actor.org_id == facts.org_id else DENY
+
+
 # The read rule of every object kind. Kinds reached through a parent (a case's media and
 # reports, a visit's participants, an enrollment's readings, devices and alerts, a visit's or
 # case's encounter and billing lines) are loaded through that parent and take its rule.
@@ -109,4 +120,8 @@ READ_RULES: dict[str, Rule] = {
     "monitoring_alert": named_or_patient,  # same as its enrollment's
     "encounter": named_or_patient,  # same as its visit's or case's
     "billing_line": named_or_patient,  # same as its visit's or case's
+    "notification": recipient,
+    "break_glass_grant": review_grant,
 }
+# Kinds not loaded by id here, with their rules in access.policy: clinician profiles
+# (may_see_clinician, may_see_credentials), availability (the clinician or may_manage_org).

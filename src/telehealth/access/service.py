@@ -270,23 +270,3 @@ def break_glass(scope: Scope, patient_id: uuid.UUID, reason: str) -> BreakGlassG
 def break_glass_grants(scope: Scope, *, unreviewed_only: bool) -> Sequence[BreakGlassGrant]:
     actor = require_admin(scope)
     return repository.grants_in_org(scope.session, actor.org_id, unreviewed_only=unreviewed_only)
-
-
-def review_break_glass(scope: Scope, grant_id: uuid.UUID, outcome: str) -> BreakGlassGrant:
-    actor = require_admin(scope)
-    grant = repository.grant_by_id(scope.session, grant_id)
-    if grant is None or grant.org_id != actor.org_id:
-        raise not_found("break-glass grant")
-    if grant.reviewed_at is not None:
-        raise DomainError(ErrorCode.CONFLICT, "this grant has already been reviewed")
-    grant.reviewed_at = scope.clock.now()
-    grant.reviewed_by = actor.user_id
-    grant.review_outcome = outcome
-    scope.audit.record(
-        Action.UPDATE,
-        "break_glass_grant",
-        grant.id,
-        patient_id=grant.patient_id,
-        detail={"review": outcome},
-    )
-    return grant
