@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select
 
-from telehealth.access import policy, repository
+from telehealth.access import policy, repository, rules
 from telehealth.access.tables import BreakGlassGrant
 from telehealth.audit.model import Action, Outcome
 from telehealth.errors import DomainError, ErrorCode, not_found
@@ -116,9 +116,10 @@ def patient_if_readable(scope: Scope, patient_id: uuid.UUID) -> Patient | None:
     if patient is None:
         return None
     facts = patient_facts(scope, actor, patient)
-    if not policy.may_read_patient(actor, facts):
+    decided = rules.patient(actor, rules.ObjectFacts(patient.org_id, facts))
+    if not decided.allowed:
         return None
-    if facts.break_glass_active:
+    if decided.recorded is rules.Recorded.BREAK_GLASS:
         scope.audit.record(
             Action.BREAK_GLASS, "patient", patient.id, patient_id=patient.id, detail={"use": "read"}
         )
