@@ -16,6 +16,7 @@ from telehealth.clock import FrozenClock
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import CareSource
 from telehealth.identity.tables import CareAssignment
+from tests.access import matrix_visits
 from tests.access.test_break_glass import _bookable_clinician_x, _booking
 from tests.support import World
 from tests.visits.support import acting, book, services_of
@@ -144,3 +145,23 @@ def test_an_unregistered_kind_is_a_wiring_error(app: FastAPI, world: World) -> N
                 "no_rule", "thing", lambda *_: None, lambda _: loader.Subject(uuid.uuid4(), None)
             )
         )
+
+
+def test_a_refused_notification_is_audited_like_every_other_denial(
+    client: TestClient, world: World
+) -> None:
+    booking = matrix_visits.visit_of_patient_a("notified")
+    assert booking.target is not None
+    booking.target(world)  # patient A is told of the booking
+    inbox = client.get("/v1/notifications", headers=world["patient_a"].headers).json()
+    theirs = inbox[0]["id"]
+    refused = client.post(f"/v1/notifications/{theirs}/read", headers=world["clinician_x"].headers)
+    assert refused.status_code == 404
+    denied = [
+        row
+        for row in _audit(client, world, "access_denied")
+        if row["object_type"] == "notification"
+    ]
+    assert [(row["object_id"], row["actor_id"]) for row in denied] == [
+        (theirs, str(world["clinician_x"].user_id))
+    ]
