@@ -165,3 +165,25 @@ def test_a_refused_notification_is_audited_like_every_other_denial(
     assert [(row["object_id"], row["actor_id"]) for row in denied] == [
         (theirs, str(world["clinician_x"].user_id))
     ]
+
+
+def test_another_organizations_grant_is_refused_as_missing_and_audited(
+    client: TestClient, world: World
+) -> None:
+    granted = client.post(
+        "/v1/break-glass",
+        json={"patient_id": str(world["patient_a"].patient_id), "reason": REASON},
+        headers=world["clinician_x"].headers,
+    )
+    assert granted.status_code == 201, granted.text
+    grant = granted.json()["id"]
+    review = {"outcome": "appropriate"}
+    outsider = world["other_admin"].headers
+    refused = client.post(f"/v1/break-glass/{grant}/review", json=review, headers=outsider)
+    missing = client.post(f"/v1/break-glass/{uuid.uuid4()}/review", json=review, headers=outsider)
+    assert refused.status_code == missing.status_code == 404
+    assert refused.json()["detail"] == missing.json()["detail"]
+    denied = client.get("/v1/audit", params={"action": "access_denied"}, headers=outsider).json()
+    assert grant in {
+        row["object_id"] for row in denied if row["object_type"] == "break_glass_grant"
+    }
