@@ -21,7 +21,7 @@ from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
 from telehealth.identity import credentials
 from telehealth.identity import service as identity
-from telehealth.identity.model import Actor, CredentialKind, LicenseKind, Role
+from telehealth.identity.model import Actor, CareSource, CredentialKind, LicenseKind, Role
 from telehealth.scope import Scope, open_scope
 from telehealth.web.scoped import Services
 
@@ -124,7 +124,13 @@ def _seed(scope: Scope, with_passwords: bool) -> World:
         number="TX-1",
         expires_on=None,
     )
-    identity.assign_care(scope, clinician_a.user_id, world["patient_a"].patient_id)  # type: ignore[arg-type]
+    identity.assign_care(
+        scope,
+        clinician_a.user_id,
+        world["patient_a"].patient_id,  # type: ignore[arg-type]
+        source=CareSource.COORDINATOR,
+        granted_by=None,
+    )
     person("coordinator", Role.COORDINATOR, org.id)
     person("admin", Role.ADMIN, org.id)
     person("other_admin", Role.ADMIN, other.id)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from telehealth.identity import repository
 from telehealth.identity import service as identity
-from telehealth.identity.model import LicenseKind, Role
+from telehealth.identity.model import CareSource, LicenseKind, Role
 from telehealth.scope import Scope
 
 DEMO_ORG_NAME = "Demo Clinic (DEMO DATA - not real people)"
@@ -151,7 +151,14 @@ def load_demo(scope: Scope, data_dir: Path) -> tuple[list[DemoAccount], bool]:
             user_id=user.id,
         )
         for carer in carers:
-            identity.assign_care(scope, clinician_ids[carer], patient.id)
+            # Seeded directly: the demo's organization is set up by no one in it.
+            identity.assign_care(
+                scope,
+                clinician_ids[carer],
+                patient.id,
+                source=CareSource.COORDINATOR,
+                granted_by=None,
+            )
     _save(saved, accounts)
     return accounts, True
 

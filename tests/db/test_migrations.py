@@ -53,3 +53,21 @@ def test_visits_booked_before_their_time_zone_was_kept_take_their_clinicians(
         zones = conn.execute(text("SELECT id, time_zone FROM visits")).all()
     engine.dispose()
     assert [(uuid.UUID(str(row[0])), row[1]) for row in zones] == [(visit_id, TIME_ZONE)]
+
+
+def test_care_memberships_from_before_their_source_was_kept_are_legacy_and_open_ended(
+    app: FastAPI, world: World, database_url: str
+) -> None:
+    services_of(app).engine.dispose()
+    config = alembic_config(database_url)
+    command.downgrade(config, "identity_0001")
+    command.upgrade(config, "heads")
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT clinician_id, source, granted_by, ends_at FROM care_assignments")
+        ).all()
+    engine.dispose()
+    assert [(uuid.UUID(str(row[0])), row[1], row[2], row[3]) for row in rows] == [
+        (world["clinician_a"].user_id, "legacy", None, None)
+    ]

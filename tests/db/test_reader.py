@@ -79,11 +79,11 @@ def test_lookups_together_answer_as_each_alone(
     together = asyncio.run(_together(make_reader(engine, pool_size=2), asks))
     alone = asyncio.run(_alone(make_reader(engine, pool_size=2), asks))
     assert together == alone
-    by_role = {(row["user_id"], row["patient_id"]): row for row in together if row is not None}
+    by_role = {(row["user_id"], row["id"]): row for row in together if row is not None}
     # The unknown token has no row; a token for a missing patient has its user but no record.
     assert together[-2] is None
     assert together[-1] is not None
-    assert together[-1]["patient_id"] is None
+    assert together[-1]["id"] is None
     assert together[-1]["user_id"] == world["admin"].user_id
     a, b = world["patient_a"].patient_id, world["patient_b"].patient_id
     assert by_role[(world["patient_a"].user_id, a)]["given_name"] == "CanaryA"

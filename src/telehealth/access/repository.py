@@ -13,7 +13,7 @@ from telehealth.access.tables import BreakGlassGrant
 from telehealth.db.base import UTCDateTime
 from telehealth.db.reader import AnySelect, keyed
 from telehealth.identity.model import Role
-from telehealth.identity.repository import bearer_select
+from telehealth.identity.repository import bearer_select, care_current
 from telehealth.identity.tables import CareAssignment, Patient, User
 
 
@@ -63,7 +63,11 @@ def _bearer_patient_read(
     # correlate_except: the key columns may come from an enclosing statement (see ``keyed``).
     care = (
         exists()
-        .where(CareAssignment.clinician_id == User.id, CareAssignment.patient_id == patient_id)
+        .where(
+            CareAssignment.clinician_id == User.id,
+            CareAssignment.patient_id == patient_id,
+            care_current(CareAssignment, now),
+        )
         .correlate_except(CareAssignment)
     )
     clinician = User.role == Role.CLINICIAN.value
@@ -78,7 +82,7 @@ def _bearer_patient_read(
     )
     return bearer_select(
         token_hash,
-        target.id.label("patient_id"),
+        target.id.label("id"),
         target.org_id.label("patient_org_id"),
         target.given_name,
         target.family_name,

@@ -9,6 +9,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from telehealth.access import grants
 from telehealth.access import service as access
 from telehealth.web.auth import ActorDep, ScopeDep
 from telehealth.web.scoped import ScopedRoute
@@ -59,5 +60,5 @@ def review_break_glass(
     grant_id: uuid.UUID, body: ReviewIn, actor: ActorDep, scope: ScopeDep
 ) -> BreakGlassOut:
     return BreakGlassOut.model_validate(
-        access.review_break_glass(scope, grant_id, body.outcome), from_attributes=True
+        grants.review_break_glass(scope, grant_id, body.outcome), from_attributes=True
     )

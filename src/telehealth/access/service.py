@@ -8,13 +8,14 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select
 
-from telehealth.access import policy, repository
+from telehealth.access import policy, repository, rules
 from telehealth.access.tables import BreakGlassGrant
 from telehealth.audit.model import Action, Outcome
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import repository as identity_repo
-from telehealth.identity.model import Actor, Role
-from telehealth.identity.tables import Patient, User
+from telehealth.identity import service as identity
+from telehealth.identity.model import Actor, CareSource, Role
+from telehealth.identity.tables import CareAssignment, Patient, User
 from telehealth.scope import Scope
 
 
@@ -53,7 +54,7 @@ def patient_facts(scope: Scope, actor: Actor, patient: Patient) -> policy.Patien
     in_care = False
     glass = False
     if actor.role is Role.CLINICIAN:
-        in_care = identity_repo.in_care(scope.session, actor.user_id, patient.id)
+        in_care = identity_repo.in_care(scope.session, actor.user_id, patient.id, scope.clock.now())
         if not in_care:
             glass = repository.active_grant(
                 scope.session, actor.user_id, patient.id, scope.clock.now()
@@ -115,9 +116,10 @@ def patient_if_readable(scope: Scope, patient_id: uuid.UUID) -> Patient | None:
     if patient is None:
         return None
     facts = patient_facts(scope, actor, patient)
-    if not policy.may_read_patient(actor, facts):
+    decided = rules.patient(actor, rules.ObjectFacts(patient.org_id, facts))
+    if not decided.allowed:
         return None
-    if facts.break_glass_active:
+    if decided.recorded is rules.Recorded.BREAK_GLASS:
         scope.audit.record(
             Action.BREAK_GLASS, "patient", patient.id, patient_id=patient.id, detail={"use": "read"}
         )
@@ -148,6 +150,29 @@ def require_standing_relationship(scope: Scope, patient: Patient, action: str) -
         )
 
 
+def extend_care(
+    scope: Scope, patient: Patient, clinician_id: uuid.UUID, source: CareSource
+) -> CareAssignment:
+    """Puts a clinician (of the patient's organization) on the patient's care team, recording
+    where the membership came from and who extended the team. Only an actor with a standing
+    relationship with the patient (:func:`policy.may_start_care`) or a manager (coordinator or
+    administrator) of the patient's organization may: break-glass access never makes a
+    standing membership."""
+    actor = scope.require_actor()
+    if not policy.may_manage_org(actor, patient.org_id):
+        require_standing_relationship(scope, patient, "extending the care team")
+    clinician = readable_clinician(scope, clinician_id)
+    if clinician.org_id != patient.org_id:
+        record_denial(scope, "clinician", clinician_id)
+        raise not_found("clinician")
+    assignment = identity.assign_care(
+        scope, clinician.id, patient.id, source=source, granted_by=actor.user_id
+    )
+    # The actor's facts about the patient may have widened (a clinician booking themself).
+    scope.memo.pop(_facts_key(actor, patient.id), None)
+    return assignment
+
+
 def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Patient]:
     """The patients this actor may list: the same rules as :func:`readable_patient`, in SQL."""
     actor = scope.require_actor()
@@ -162,7 +187,7 @@ def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Pati
         query = query.where(
             Patient.org_id == actor.org_id,
             or_(
-                Patient.id.in_(identity_repo.patients_in_care_of(actor.user_id)),
+                Patient.id.in_(identity_repo.patients_in_care_of(actor.user_id, now)),
                 Patient.id.in_(glass),
             ),
         )
@@ -246,23 +271,3 @@ def break_glass(scope: Scope, patient_id: uuid.UUID, reason: str) -> BreakGlassG
 def break_glass_grants(scope: Scope, *, unreviewed_only: bool) -> Sequence[BreakGlassGrant]:
     actor = require_admin(scope)
     return repository.grants_in_org(scope.session, actor.org_id, unreviewed_only=unreviewed_only)
-
-
-def review_break_glass(scope: Scope, grant_id: uuid.UUID, outcome: str) -> BreakGlassGrant:
-    actor = require_admin(scope)
-    grant = repository.grant_by_id(scope.session, grant_id)
-    if grant is None or grant.org_id != actor.org_id:
-        raise not_found("break-glass grant")
-    if grant.reviewed_at is not None:
-        raise DomainError(ErrorCode.CONFLICT, "this grant has already been reviewed")
-    grant.reviewed_at = scope.clock.now()
-    grant.reviewed_by = actor.user_id
-    grant.review_outcome = outcome
-    scope.audit.record(
-        Action.UPDATE,
-        "break_glass_grant",
-        grant.id,
-        patient_id=grant.patient_id,
-        detail={"review": outcome},
-    )
-    return grant

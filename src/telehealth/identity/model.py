@@ -13,6 +13,18 @@ from telehealth.vocabulary import Role as Role
 MFA_REQUIRED_ROLES = frozenset({Role.CLINICIAN, Role.ADMIN})
 
 
+class CareSource(StrEnum):
+    """How a clinician joined a patient's care team (``care_assignments.source``)."""
+
+    VISIT_BOOKING = "visit_booking"
+    REFERRAL = "referral"
+    ENROLLMENT = "enrollment"
+    CASE_CLAIM = "case_claim"
+    COORDINATOR = "coordinator"
+    # Memberships recorded before their source was: origin unknown, kept as they were.
+    LEGACY = "legacy"
+
+
 class LicenseKind(StrEnum):
     FULL = "full"
     TELEHEALTH_REGISTRATION = "telehealth_registration"

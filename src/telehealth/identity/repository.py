@@ -15,13 +15,14 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    or_,
     select,
     update,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from telehealth.clock import ensure_utc
-from telehealth.db.base import insert_ignoring_duplicates, table_of
+from telehealth.db.base import UTCDateTime, insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
 from telehealth.db.reader import AnySelect, keyed
 from telehealth.identity.model import Backoff, Role
@@ -131,10 +132,25 @@ def patient_id_of_user(session: Session, user_id: uuid.UUID) -> uuid.UUID | None
     ).scalar_one_or_none()
 
 
-def patients_in_care_of(clinician_id: uuid.UUID | ColumnElement[uuid.UUID]) -> Select[uuid.UUID]:
-    """A clinician's patients, as a subquery; a bound parameter stands for the clinician in
-    statements built once."""
-    return select(CareAssignment.patient_id).where(CareAssignment.clinician_id == clinician_id)
+def care_current(care: Any, now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Whether a care assignment (the table or its columns) still lasts at ``now``: the one
+    test of ``ends_at``, in every query that follows care."""
+    return or_(care.ends_at.is_(None), care.ends_at > now)
+
+
+CARE_NOW = bindparam("care_now", type_=UTCDateTime())
+"""The time a statement built once tests care at: pass it as ``care_now``."""
+
+
+def patients_in_care_of(
+    clinician_id: uuid.UUID | ColumnElement[uuid.UUID],
+    now: datetime | ColumnElement[datetime] = CARE_NOW,
+) -> Select[uuid.UUID]:
+    """A clinician's patients, as a subquery; bound parameters stand for the clinician and the
+    time in statements built once."""
+    return select(CareAssignment.patient_id).where(
+        CareAssignment.clinician_id == clinician_id, care_current(CareAssignment, now)
+    )
 
 
 # Asked by every clinician's first look at a patient in a request; built once, as building a
@@ -146,13 +162,18 @@ _IN_CARE = select(
     exists().where(
         _CARE.clinician_id == bindparam("clinician_id"),
         _CARE.patient_id == bindparam("patient_id"),
+        care_current(_CARE, CARE_NOW),
     )
 )
 
 
-def in_care(session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
+def in_care(
+    session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID, now: datetime
+) -> bool:
     found = read_columns(
-        session, _IN_CARE, {"clinician_id": clinician_id, "patient_id": patient_id}
+        session,
+        _IN_CARE,
+        {"clinician_id": clinician_id, "patient_id": patient_id, "care_now": now},
     )
     return bool(found.scalar())
 

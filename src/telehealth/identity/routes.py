@@ -13,7 +13,7 @@ from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import credentials, repository
 from telehealth.identity import service as identity
-from telehealth.identity.model import LicenseKind, Role
+from telehealth.identity.model import CareSource, LicenseKind, Role
 from telehealth.identity.schemas import (
     CareAssignIn,
     ClinicianOut,
@@ -43,8 +43,9 @@ from telehealth.identity.schemas import (
     TokenOut,
     UserIn,
     UserOut,
+    patient_out,
 )
-from telehealth.identity.tables import ClinicianProfile, Patient, User
+from telehealth.identity.tables import ClinicianProfile, User
 from telehealth.scope import Scope
 from telehealth.web.auth import (
     ActorDep,
@@ -320,7 +321,7 @@ def list_patients(
         scope.audit.record(
             Action.READ, "patient", patient.id, patient_id=patient.id, detail={"via": "list"}
         )
-    return [_patient_out(p) for p in patients]
+    return [patient_out(p) for p in patients]
 
 
 @router.post("/patients", tags=["patients"], response_model=PatientOut, status_code=201)
@@ -347,14 +348,14 @@ def create_patient(body: PatientIn, actor: ActorDep, scope: ScopeDep) -> Patient
         phone=body.phone,
         user_id=user_id,
     )
-    return _patient_out(patient)
+    return patient_out(patient)
 
 
 @router.get("/patients/{patient_id}", tags=["patients"], response_model=PatientOut)
 def get_patient(patient_id: uuid.UUID, actor: ActorDep, scope: ScopeDep) -> PatientOut:
     patient = access.readable_patient(scope, patient_id)
     scope.audit.record(Action.READ, "patient", patient.id, patient_id=patient.id)
-    return _patient_out(patient)
+    return patient_out(patient)
 
 
 @router.patch("/patients/{patient_id}", tags=["patients"], response_model=PatientOut)
@@ -378,7 +379,7 @@ def update_patient(
         patient_id=patient.id,
         detail={"fields": ",".join(sorted(changes))},
     )
-    return _patient_out(patient)
+    return patient_out(patient)
 
 
 @router.post("/patients/{patient_id}/care-team", tags=["patients"], status_code=204)
@@ -387,8 +388,7 @@ def assign_care(
 ) -> None:
     access.require_org_manager(scope)
     patient = access.readable_patient(scope, patient_id)
-    access.readable_clinician(scope, body.clinician_id)
-    identity.assign_care(scope, body.clinician_id, patient.id)
+    access.extend_care(scope, patient, body.clinician_id, CareSource.COORDINATOR)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -456,16 +456,4 @@ def _user_out(user: User) -> UserOut:
         role=Role(user.role),
         active=user.active,
         mfa_enabled=user.mfa_enabled,
-    )
-
-
-def _patient_out(patient: Patient) -> PatientOut:
-    return PatientOut(
-        id=patient.id,
-        given_name=patient.given_name,
-        family_name=patient.family_name,
-        birth_date=patient.birth_date,
-        home_state=patient.home_state,
-        phone=patient.phone,
-        version=patient.version,
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -241,6 +243,13 @@ class PatientOut(Strict):
     home_state: str
     phone: str | None
     version: int
+
+
+def patient_out(source: Any) -> PatientOut:
+    """The one mapping of a patient record to its schema, for the route (a ``Patient`` row
+    object) and the fast lane (a statement's columns named as the schema's fields)."""
+    get = source.__getitem__ if isinstance(source, Mapping) else partial(getattr, source)
+    return PatientOut(**{name: get(name) for name in PatientOut.model_fields})
 
 
 class CareAssignIn(Strict):

@@ -18,6 +18,7 @@ from telehealth.identity.model import (
     MFA_REQUIRED_ROLES,
     Actor,
     Backoff,
+    CareSource,
     CredentialKind,
     LicenseKind,
     Role,
@@ -136,21 +137,35 @@ def create_patient(
     return patient
 
 
-def assign_care(scope: Scope, clinician_id: uuid.UUID, patient_id: uuid.UUID) -> CareAssignment:
-    existing = repository.care_assignment(scope.session, clinician_id, patient_id)
-    if existing is not None:
-        return existing
-    assignment = CareAssignment(
-        clinician_id=clinician_id, patient_id=patient_id, created_at=scope.clock.now()
-    )
-    scope.session.add(assignment)
+def assign_care(
+    scope: Scope,
+    clinician_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    *,
+    source: CareSource,
+    granted_by: uuid.UUID | None,
+) -> CareAssignment:
+    """Records the membership; whether the actor may extend the care team is decided by
+    ``access.service.extend_care``, the way every caller reaches this. A membership that has
+    ended starts again, from its new source."""
+    now = scope.clock.now()
+    assignment = repository.care_assignment(scope.session, clinician_id, patient_id)
+    if assignment is not None and (assignment.ends_at is None or assignment.ends_at > now):
+        return assignment
+    if assignment is None:
+        assignment = CareAssignment(clinician_id=clinician_id, patient_id=patient_id)
+        scope.session.add(assignment)
+    assignment.created_at = now
+    assignment.source = source.value
+    assignment.granted_by = granted_by
+    assignment.ends_at = None
     scope.session.flush()
     scope.audit.record(
         Action.CREATE,
         "care_assignment",
         assignment.id,
         patient_id=patient_id,
-        detail={"clinician_id": str(clinician_id)},
+        detail={"clinician_id": str(clinician_id), "source": source.value},
     )
     return assignment
 

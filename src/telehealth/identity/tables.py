@@ -134,6 +134,12 @@ class CareAssignment(Base):
     clinician_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Where the membership came from (a CareSource) and who extended the care team; rows from
+    # before this was recorded say "legacy" and name no one.
+    source: Mapped[str] = mapped_column(String(32))
+    granted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # When the membership ends (exclusive); None while it lasts.
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class LoginSession(Base):

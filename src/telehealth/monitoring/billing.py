@@ -188,7 +188,9 @@ def panel(scope: Scope, limit: int = 500) -> list[PanelRow]:
     if not actor.is_staff:
         raise DomainError(ErrorCode.FORBIDDEN, "the monitoring panel is for the care team")
     clinician = actor.user_id if actor.role is Role.CLINICIAN else None
-    found = repository.panel_enrollments(scope.session, actor.org_id, clinician, limit)
+    found = repository.panel_enrollments(
+        scope.session, actor.org_id, clinician, limit, now=scope.clock.now()
+    )
     ids = [e.id for e, _ in found]
     counts = repository.open_alert_counts(scope.session, ids)
     today = scope.clock.now().date()

@@ -111,7 +111,12 @@ def active_enrollments(session: Session) -> Sequence[Enrollment]:
 
 
 def panel_enrollments(
-    session: Session, org_id: uuid.UUID, clinician_id: uuid.UUID | None, limit: int
+    session: Session,
+    org_id: uuid.UUID,
+    clinician_id: uuid.UUID | None,
+    limit: int,
+    *,
+    now: datetime,
 ) -> Sequence[tuple[Enrollment, Patient]]:
     """An organization's active enrollments with their patients, or only those of a clinician's
     patients (``clinician_id``)."""
@@ -119,7 +124,9 @@ def panel_enrollments(
     if clinician_id is None:
         rows = session.execute(_ORG_PANEL, params).all()
     else:
-        rows = session.execute(_CLINICIAN_PANEL, {**params, "clinician_id": clinician_id}).all()
+        rows = session.execute(
+            _CLINICIAN_PANEL, {**params, "clinician_id": clinician_id, "care_now": now}
+        ).all()
     return [(row[0], row[1]) for row in rows]
 
 
@@ -146,6 +153,8 @@ def open_alerts(
     states: Sequence[str],
     clinician_id: uuid.UUID | None,
     limit: int,
+    *,
+    now: datetime,
 ) -> list[tuple[Alert, str, str]]:
     """Unhandled alerts of an organization, or of one clinician's patients, oldest first, with
     the patient's given and family names (the names only: a row entity costs more to load)."""
@@ -153,7 +162,9 @@ def open_alerts(
     if clinician_id is None:
         rows = session.execute(_ORG_OPEN_ALERTS, params).all()
     else:
-        rows = session.execute(_PANEL_OPEN_ALERTS, {**params, "clinician_id": clinician_id}).all()
+        rows = session.execute(
+            _PANEL_OPEN_ALERTS, {**params, "clinician_id": clinician_id, "care_now": now}
+        ).all()
     return [(alert, given, family) for alert, given, family in rows]
 
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from telehealth.access import policy
+from sqlalchemy.orm import Session
+
+from telehealth.access import loader
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
@@ -44,57 +46,44 @@ DEVICE_TOKEN_PREFIX = "thd"  # noqa: S105 - a token prefix, not a secret
 # --- access -----------------------------------------------------------------------------------
 
 
-def _may_read(scope: Scope, actor: Actor, enrollment: Enrollment) -> bool:
-    facts = access.facts_about(scope, actor, enrollment.patient_id)
-    if facts is None:
-        return False
+def _subject(enrollment: Enrollment) -> loader.Subject:
     # The clinician who enrolled the patient is assigned to the enrollment itself.
-    assigned = actor.role is Role.CLINICIAN and actor.user_id == enrollment.clinician_id
-    if assigned and actor.org_id == enrollment.org_id:
-        return True
-    if not policy.may_read_patient(actor, facts):
-        return False
-    if facts.break_glass_active:
-        scope.audit.record(
-            Action.BREAK_GLASS,
-            "monitoring_enrollment",
-            enrollment.id,
-            patient_id=enrollment.patient_id,
-            detail={"use": "read"},
-        )
-    return True
+    return loader.Subject(
+        enrollment.org_id, enrollment.patient_id, frozenset({enrollment.clinician_id})
+    )
 
 
-def _enrollment(scope: Scope, enrollment_id: uuid.UUID) -> tuple[Enrollment | None, bool]:
-    """The enrollment (None when missing) and whether the actor may read it."""
-    actor = scope.require_actor()
-    key = ("readable_enrollment", actor.user_id, enrollment_id)
-    known: Enrollment | None = scope.memo.get(key)
-    if known is not None:
-        return known, True
-    found = repository.enrollment(scope.session, enrollment_id)
-    if found is None or not _may_read(scope, actor, found):
-        return found, False
-    scope.memo[key] = found
-    return found, True
+def _enrollment(session: Session, enrollment_id: uuid.UUID, _lock: bool) -> Enrollment | None:
+    return repository.enrollment(session, enrollment_id)
 
 
-def _refusal(
-    scope: Scope, kind: str, object_id: uuid.UUID, enrollment: Enrollment | None, missing: str
-) -> DomainError:
-    """Audits the denial of the object asked for (never of the enrollment behind it, whose id
-    only a hidden object would reveal) and gives the not-found error."""
-    patient_id = enrollment.patient_id if enrollment is not None else None
-    org_id = enrollment.org_id if enrollment is not None else None
-    access.record_denial(scope, kind, object_id, patient_id, patient_org_id=org_id)
-    return not_found(missing)
+def _alert(session: Session, alert_id: uuid.UUID, _lock: bool) -> tuple[Alert, Enrollment] | None:
+    found = repository.alert(session, alert_id)
+    enrollment = None if found is None else repository.enrollment(session, found.enrollment_id)
+    return None if found is None or enrollment is None else (found, enrollment)
+
+
+def _device(
+    session: Session, device_id: uuid.UUID, _lock: bool
+) -> tuple[Device, Enrollment] | None:
+    found = repository.device(session, device_id)
+    enrollment = None if found is None else repository.enrollment(session, found.enrollment_id)
+    return None if found is None or enrollment is None else (found, enrollment)
+
+
+def _of_enrollment(found: tuple[Alert | Device, Enrollment]) -> loader.Subject:
+    return _subject(found[1])
+
+
+ENROLLMENT = loader.register(
+    loader.Kind("monitoring_enrollment", "enrollment", _enrollment, _subject)
+)
+ALERT = loader.register(loader.Kind("monitoring_alert", "alert", _alert, _of_enrollment))
+DEVICE = loader.register(loader.Kind("monitoring_device", "device", _device, _of_enrollment))
 
 
 def readable_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
-    found, readable = _enrollment(scope, enrollment_id)
-    if found is None or not readable:
-        raise _refusal(scope, "monitoring_enrollment", enrollment_id, found, "enrollment")
-    return found
+    return loader.load(scope, ENROLLMENT, enrollment_id)
 
 
 def _require_role(actor: Actor, roles: tuple[Role, ...], what: str) -> None:
@@ -110,23 +99,11 @@ def clinical_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
 
 
 def readable_alert(scope: Scope, alert_id: uuid.UUID) -> tuple[Alert, Enrollment]:
-    found = repository.alert(scope.session, alert_id)
-    enrollment, readable = (
-        (None, False) if found is None else _enrollment(scope, found.enrollment_id)
-    )
-    if found is None or enrollment is None or not readable:
-        raise _refusal(scope, "monitoring_alert", alert_id, enrollment, "alert")
-    return found, enrollment
+    return loader.load(scope, ALERT, alert_id)
 
 
 def readable_device(scope: Scope, device_id: uuid.UUID) -> tuple[Device, Enrollment]:
-    found = repository.device(scope.session, device_id)
-    enrollment, readable = (
-        (None, False) if found is None else _enrollment(scope, found.enrollment_id)
-    )
-    if found is None or enrollment is None or not readable:
-        raise _refusal(scope, "monitoring_device", device_id, enrollment, "device")
-    return found, enrollment
+    return loader.load(scope, DEVICE, device_id)
 
 
 # --- enrollment -------------------------------------------------------------------------------
@@ -147,7 +124,7 @@ def enroll(scope: Scope, patient_id: uuid.UUID, data: EnrollmentInput) -> Enroll
     patient = access.readable_patient(scope, patient_id)
     actor = scope.require_actor()
     _require_role(actor, (Role.CLINICIAN,), "enrollment")
-    # The enrolling clinician keeps reaching the enrollment (see _may_read).
+    # The enrolling clinician keeps reaching the enrollment (see _subject).
     access.require_standing_relationship(scope, patient, "enrollment")
     now = scope.clock.now()
     if data.episode_end is not None and data.episode_end < data.episode_start:
@@ -571,7 +548,7 @@ def open_alerts(scope: Scope, limit: int = 200) -> list[AlertRow]:
     clinician = actor.user_id if actor.role is Role.CLINICIAN else None
     rows = []
     for alert, given_name, family_name in repository.open_alerts(
-        scope.session, actor.org_id, OPEN_ALERT_STATES, clinician, limit
+        scope.session, actor.org_id, OPEN_ALERT_STATES, clinician, limit, now=scope.clock.now()
     ):
         scope.audit.record(
             Action.READ,

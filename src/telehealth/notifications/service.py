@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from telehealth.access import loader
 from telehealth.config import Settings
-from telehealth.errors import not_found
+from telehealth.identity.tables import User
 from telehealth.logging import get_logger
 from telehealth.notifications import repository
 from telehealth.notifications.tables import Notification, OutboxEmail
@@ -141,11 +143,25 @@ def inbox(scope: Scope, *, unread_only: bool, limit: int = 50) -> Sequence[Notif
     )
 
 
+def _notification(
+    session: Session, notification_id: uuid.UUID, _lock: bool
+) -> tuple[Notification, uuid.UUID] | None:
+    """The notification and its recipient's organization."""
+    note = session.get(Notification, notification_id)
+    recipient = None if note is None else session.get(User, note.user_id)
+    return None if note is None or recipient is None else (note, recipient.org_id)
+
+
+def _subject(found: tuple[Notification, uuid.UUID]) -> loader.Subject:
+    note, org_id = found
+    return loader.Subject(org_id, None, frozenset({note.user_id}))
+
+
+NOTIFICATION = loader.register(loader.Kind("notification", "notification", _notification, _subject))
+
+
 def mark_read(scope: Scope, notification_id: uuid.UUID) -> Notification:
-    actor = scope.require_actor()
-    note = scope.session.get(Notification, notification_id)
-    if note is None or note.user_id != actor.user_id:
-        raise not_found("notification")
+    note, _org = loader.load(scope, NOTIFICATION, notification_id)
     if note.read_at is None:
         note.read_at = scope.clock.now()
     return note

@@ -9,11 +9,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from telehealth.access import loader
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.db.base import RawJSON
-from telehealth.errors import not_found
-from telehealth.identity.model import Actor, Role
+from telehealth.identity.model import Actor
 from telehealth.policy.decision import Decision
 from telehealth.policy.engine import decide
 from telehealth.policy.explain import rules_fired
@@ -93,14 +95,21 @@ def creation_detail(decision: Decision) -> dict[str, str | int | bool]:
     return {"revision": decision.ruleset_revision[:16]}
 
 
+def _decision(session: Session, decision_id: uuid.UUID, _lock: bool) -> DecisionRecord | None:
+    return session.get(DecisionRecord, decision_id)
+
+
+def _subject(record: DecisionRecord) -> loader.Subject:
+    return loader.Subject(record.org_id, record.patient_id, frozenset({record.requested_by}))
+
+
+DECISION = loader.register(loader.Kind("decision", "decision", _decision, _subject))
+
+
 def readable_decision(scope: Scope, decision_id: uuid.UUID) -> DecisionRecord:
     """Requester, and coordinators/admins of the same organization; patient-linked records
     also follow the patient's access rules."""
-    actor = scope.require_actor()
-    record = scope.session.get(DecisionRecord, decision_id)
-    if record is None or not _may_read_decision(scope, actor, record):
-        access.record_denial(scope, "decision", decision_id)
-        raise not_found("decision")
+    record = loader.load(scope, DECISION, decision_id)
     scope.audit.record(Action.READ, "decision", record.id, patient_id=record.patient_id)
     return record
 
@@ -109,17 +118,3 @@ def decision_record(scope: Scope, decision_id: uuid.UUID) -> DecisionRecord | No
     """A stored decision, for the capability it was recorded for: that capability has already
     decided who may see its own object, and so the decision made for it."""
     return scope.session.get(DecisionRecord, decision_id)
-
-
-def _may_read_decision(scope: Scope, actor: Actor, record: DecisionRecord) -> bool:
-    if record.org_id != actor.org_id:
-        return False
-    if record.requested_by == actor.user_id:
-        return True
-    if record.patient_id is None:
-        return actor.role in (Role.COORDINATOR, Role.ADMIN)
-    if actor.role is Role.PATIENT and record.patient_id != actor.patient_id:
-        return False
-    # A decision about a patient the actor may not read is hidden like a missing one (never
-    # "patient not found", which would tell the two apart).
-    return access.patient_if_readable(scope, record.patient_id) is not None

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from telehealth.db.base import table_of
 from telehealth.db.engine import read_columns
 from telehealth.identity.model import Role
+from telehealth.identity.repository import care_current
 from telehealth.identity.tables import CareAssignment, User
 from telehealth.review.model import OPEN_REVIEW_STATES, CaseStatus, ShownMedia, ShownReport
 from telehealth.review.tables import (
@@ -156,10 +157,11 @@ def billing_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewBilling]:
     )
 
 
-def has_care_team(session: Session, patient_id: uuid.UUID) -> bool:
-    return bool(
-        session.execute(select(exists().where(CareAssignment.patient_id == patient_id))).scalar()
+def has_care_team(session: Session, patient_id: uuid.UUID, now: datetime) -> bool:
+    current = exists().where(
+        CareAssignment.patient_id == patient_id, care_current(CareAssignment, now)
     )
+    return bool(session.execute(select(current)).scalar())
 
 
 def _after(cursor: Cursor | None) -> list[ColumnElement[bool]]:

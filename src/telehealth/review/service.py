@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from telehealth.access import policy as access_policy
+from telehealth.access import loader
 from telehealth.access import service as access
 from telehealth.audit.model import Action, Outcome
 from telehealth.clock import ensure_utc
@@ -60,37 +61,21 @@ def _status(case: ReviewCase) -> CaseStatus:
     return CaseStatus(case.status)
 
 
-def _reads_case(scope: Scope, actor: Actor, case: ReviewCase) -> bool:
-    if actor.org_id != case.org_id and actor.role is not Role.PATIENT:
-        return False
-    if actor.user_id in (case.originator_id, case.reviewer_id):
-        return True
-    facts = access.facts_about(scope, actor, case.patient_id)
-    if facts is None or not access_policy.may_read_patient(actor, facts):
-        return False
-    if facts.break_glass_active:
-        scope.audit.record(
-            Action.BREAK_GLASS, CASE, case.id, patient_id=case.patient_id, detail={"use": "read"}
-        )
-    return True
+def _case(session: Session, case_id: uuid.UUID, _lock: bool) -> ReviewCase | None:
+    return repository.case_by_id(session, case_id)
 
 
-def _load(scope: Scope, case_id: uuid.UUID) -> tuple[Actor, ReviewCase]:
-    actor = scope.require_actor()
-    case = repository.case_by_id(scope.session, case_id)
-    if case is None:
-        access.record_denial(scope, CASE, case_id)
-        raise not_found("case")
-    return actor, case
+def _subject(case: ReviewCase) -> loader.Subject:
+    named = {case.originator_id} | ({case.reviewer_id} if case.reviewer_id else set())
+    return loader.Subject(case.org_id, case.patient_id, frozenset(named))
+
+
+CASE_KIND = loader.register(loader.Kind(CASE, "case", _case, _subject))
 
 
 def readable_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     """Originator, current or signing reviewer, and whoever may read the patient's record."""
-    actor, case = _load(scope, case_id)
-    if not _reads_case(scope, actor, case):
-        access.record_denial(scope, CASE, case_id)
-        raise not_found("case")
-    return case
+    return loader.load(scope, CASE_KIND, case_id)
 
 
 def originated_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
@@ -125,13 +110,12 @@ def _licenses(scope: Scope, clinician_id: uuid.UUID) -> list[model.LicenseFact]:
 
 def claimable_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     """Eligible reviewers reach queued cases without being on the patient's care team."""
-    actor, case = _load(scope, case_id)
-    open_for_claims = _status(case) in model.OPEN_REVIEW_STATES
-    if open_for_claims and _eligible(scope, actor, case):
+    actor = scope.require_actor()
+    case = repository.case_by_id(scope.session, case_id)
+    open_for_claims = case is not None and _status(case) in model.OPEN_REVIEW_STATES
+    if case is not None and open_for_claims and _eligible(scope, actor, case):
         return case
-    if not _reads_case(scope, actor, case):
-        access.record_denial(scope, CASE, case_id)
-        raise not_found("case")
+    case = readable_case(scope, case_id)
     if not _eligible(scope, actor, case):
         raise DomainError(
             ErrorCode.FORBIDDEN,
@@ -197,7 +181,7 @@ def _case_patient(scope: Scope, actor: Actor, requested: uuid.UUID | None) -> uu
                 ErrorCode.INVALID_INPUT, "an e-consult names its patient", field="patient_id"
             )
         patient = access.readable_patient(scope, requested)
-        # The originator keeps reading the case (see _reads_case).
+        # The originator keeps reading the case (see _subject).
         access.require_standing_relationship(scope, patient, "an e-consult")
         return patient.id
     raise DomainError(ErrorCode.FORBIDDEN, "cases are submitted by patients or clinicians")
@@ -266,7 +250,7 @@ def submit_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     _no_pending_uploads(scope, case)
     now = scope.clock.now()
     kind = CaseKind(case.kind)
-    case.established = repository.has_care_team(scope.session, case.patient_id)
+    case.established = repository.has_care_team(scope.session, case.patient_id, scope.clock.now())
     facts = model.RoutingFacts(
         kind=kind,
         date_of_service=now.date(),

@@ -118,10 +118,19 @@ def visits_of_clinician(
     status: str | None,
     limit: int,
     offset: int,
+    *,
+    now: datetime,
 ) -> Sequence[Visit]:
-    """The visits a clinician conducts, and those of the patients in their care."""
+    """The visits a clinician conducts, and those of the patients in their care at ``now``."""
     return _visit_page(
-        session, _CLINICIAN_VISITS, status, limit, offset, org_id=org_id, clinician_id=clinician_id
+        session,
+        _CLINICIAN_VISITS,
+        status,
+        limit,
+        offset,
+        org_id=org_id,
+        clinician_id=clinician_id,
+        care_now=now,
     )
 
 

@@ -18,7 +18,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from telehealth.access import loader, rules
 from telehealth.access import policy as access_policy
 from telehealth.access import service as access
 from telehealth.audit.model import Action
@@ -30,7 +32,7 @@ from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import admin as identity_admin
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
-from telehealth.identity.model import Actor, Role
+from telehealth.identity.model import Actor, CareSource, Role
 from telehealth.notifications.service import notify
 from telehealth.policy.decision import Decision
 from telehealth.policy.service import decide_and_record, decision_record
@@ -60,7 +62,7 @@ from telehealth.visits.tables import (
 from telehealth.vocabulary import Modality
 
 if TYPE_CHECKING:
-    from telehealth.identity.tables import Patient, User
+    from telehealth.identity.tables import User
     from telehealth.policy.records import DecisionRecord
 
 SYNC_MODALITIES = (AUDIO_VIDEO, AUDIO_ONLY)
@@ -71,55 +73,31 @@ GUEST_ROLE = "visit_guest"
 # --- access ---------------------------------------------------------------------------------
 
 
-def _may_read(scope: Scope, actor: Actor, visit: Visit) -> bool:
-    if actor.role is Role.PATIENT:
-        return actor.patient_id == visit.patient_id
-    if actor.org_id != visit.org_id:
-        return False
-    if actor.role is Role.CLINICIAN and visit.clinician_id == actor.user_id:
-        return True
-    facts = access.facts_about(scope, actor, visit.patient_id)
-    return facts is not None and access_policy.may_read_patient(actor, facts)
+def _visit(session: Session, visit_id: uuid.UUID, lock: bool) -> Visit | None:
+    return repository.visit_by_id(session, visit_id, lock=lock)
 
 
-def _may_change(scope: Scope, actor: Actor, visit: Visit) -> bool:
-    # Patients, the visit's clinician and coordinators manage bookings; administrators manage
-    # accounts, not care.
-    if actor.role is Role.ADMIN:
-        return False
-    if actor.role is Role.CLINICIAN:
-        return visit.clinician_id == actor.user_id and actor.org_id == visit.org_id
-    return _may_read(scope, actor, visit)
+def _subject(visit: Visit) -> loader.Subject:
+    return loader.Subject(visit.org_id, visit.patient_id, frozenset({visit.clinician_id}))
+
+
+VISIT = loader.register(loader.Kind("visit", "visit", _visit, _subject))
 
 
 def readable_visit(scope: Scope, visit_id: uuid.UUID, *, audit: bool = True) -> Visit:
-    actor = scope.require_actor()
-    visit = repository.visit_by_id(scope.session, visit_id)
-    if visit is None or not _may_read(scope, actor, visit):
-        access.record_denial(scope, "visit", visit_id)
-        raise not_found("visit")
+    visit = loader.load(scope, VISIT, visit_id)
     if audit:
         scope.audit.record(Action.READ, "visit", visit.id, patient_id=visit.patient_id)
     return visit
 
 
 def writable_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) -> Visit:
-    actor = scope.require_actor()
-    visit = repository.visit_by_id(scope.session, visit_id, lock=lock)
-    if visit is None or not _may_change(scope, actor, visit):
-        access.record_denial(scope, "visit", visit_id)
-        raise not_found("visit")
-    return visit
+    return loader.load(scope, VISIT, visit_id, lock=lock, rule=rules.change_visit)
 
 
 def clinician_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) -> Visit:
     """A visit the acting clinician conducts (notes, ending)."""
-    actor = scope.require_actor()
-    visit = repository.visit_by_id(scope.session, visit_id, lock=lock)
-    if visit is None or actor.role is not Role.CLINICIAN or visit.clinician_id != actor.user_id:
-        access.record_denial(scope, "visit", visit_id)
-        raise not_found("visit")
-    return visit
+    return loader.load(scope, VISIT, visit_id, lock=lock, rule=rules.conduct_visit)
 
 
 def readable_visits(
@@ -131,7 +109,7 @@ def readable_visits(
         visits = repository.visits_of_patient(session, actor.patient_id, status, limit, offset)
     elif actor.role is Role.CLINICIAN:
         visits = repository.visits_of_clinician(
-            session, actor.org_id, actor.user_id, status, limit, offset
+            session, actor.org_id, actor.user_id, status, limit, offset, now=scope.clock.now()
         )
     else:
         visits = repository.visits_of_org(session, actor.org_id, status, limit, offset)
@@ -145,18 +123,9 @@ def readable_visits(
 # --- availability ---------------------------------------------------------------------------
 
 
-def _clinician_in_org(scope: Scope, clinician_id: uuid.UUID) -> uuid.UUID:
-    actor = scope.require_actor()
-    user = identity_repo.user_by_id(scope.session, clinician_id)
-    if user is None or user.org_id != actor.org_id or user.role != Role.CLINICIAN.value:
-        access.record_denial(scope, "clinician", clinician_id)
-        raise not_found("clinician")
-    return user.id
-
-
 def _require_schedule_manager(scope: Scope, clinician_id: uuid.UUID) -> None:
     actor = scope.require_actor()
-    _clinician_in_org(scope, clinician_id)
+    access.readable_clinician(scope, clinician_id)
     if actor.user_id == clinician_id:
         return
     if not access_policy.may_manage_org(actor, actor.org_id):
@@ -223,7 +192,7 @@ def remove_window(scope: Scope, window_id: uuid.UUID) -> None:
 
 
 def windows(scope: Scope, clinician_id: uuid.UUID) -> Sequence[AvailabilityWindow]:
-    _clinician_in_org(scope, clinician_id)
+    access.readable_clinician(scope, clinician_id)
     return repository.windows_of(scope.session, clinician_id)
 
 
@@ -232,7 +201,7 @@ def windows_by_clinician(
 ) -> dict[uuid.UUID, list[AvailabilityWindow]]:
     """:func:`windows` of several clinicians, read together."""
     for clinician_id in clinician_ids:
-        _clinician_in_org(scope, clinician_id)
+        access.readable_clinician(scope, clinician_id)
     return repository.windows_of_clinicians(scope.session, clinician_ids)
 
 
@@ -284,7 +253,7 @@ def add_org_window(
 def free_slots(
     scope: Scope, clinician_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[tuple[datetime, int]]:
-    _clinician_in_org(scope, clinician_id)
+    access.readable_clinician(scope, clinician_id)
     start = max(start.astimezone(UTC), scope.clock.now())
     if end <= start:
         return []
@@ -444,7 +413,7 @@ def book(
     patient = access.readable_patient(scope, patient_id)
     if actor.role is Role.ADMIN:
         raise DomainError(ErrorCode.FORBIDDEN, "administrators do not book visits")
-    _clinician_in_org(scope, clinician_id)
+    access.readable_clinician(scope, clinician_id)
     if patient.org_id != actor.org_id:
         raise not_found("patient")
     # Booking puts the clinician on the care team, which outlasts any break-glass grant.
@@ -453,7 +422,8 @@ def book(
     window = _offering_window(scope, clinician_id, slot_start)
     state = identity.check_state(intake.located_state, "located_state")
     stored = {**intake.stored(), "specialty": _specialty(scope, clinician_id, intake.specialty)}
-    _ensure_care(scope, clinician_id, patient)
+    # Booking a clinician for a patient puts the clinician on the patient's care team.
+    access.extend_care(scope, patient, clinician_id, CareSource.VISIT_BOOKING)
     facts = build_facts(
         scope, stored, clinician_id=clinician_id, located_state=state, on=slot_start.date()
     )
@@ -493,12 +463,6 @@ def book(
     )
     _tell_parties(scope, visit, "visit_booked", "A visit was booked")
     return visit, decision
-
-
-def _ensure_care(scope: Scope, clinician_id: uuid.UUID, patient: Patient) -> None:
-    # Booking a clinician for a patient puts the clinician on the patient's care team.
-    if not identity_repo.in_care(scope.session, clinician_id, patient.id):
-        identity.assign_care(scope, clinician_id, patient.id)
 
 
 def _flush_slot(scope: Scope) -> None:
