@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from harness import throwaway_postgres
+from telehealth.bootstrap import bootstrap_for_tests
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
@@ -74,7 +75,7 @@ def _batches(readings: list[dict[str, Any]], size: int) -> list[bytes]:
 
 
 def _scope(sessions: Any, clock: FrozenClock, settings: Settings) -> Scope:
-    return open_scope(sessions, clock, settings, request_id="bench")
+    return open_scope(sessions, bootstrap_for_tests(settings, clock), request_id="bench")
 
 
 def _setup(sessions: Any, clock: FrozenClock, settings: Settings, devices: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""The scope of one unit of work: transaction, clock, settings, audit trail and actor.
+"""The scope of one unit of work: transaction, ports (clock, settings, stores...), audit trail
+and actor.
 
 Services take a :class:`Scope` instead of reaching for globals, so the same code runs for an
 HTTP request, a CLI command or a background job.
@@ -21,11 +22,13 @@ from telehealth.config import Settings
 from telehealth.db.uow import UnitOfWork
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import Actor
+from telehealth.ports import Ports
 
 
 @dataclass
 class Scope:
     uow: UnitOfWork
+    ports: Ports
     clock: Clock
     settings: Settings
     audit: AuditTrail
@@ -53,16 +56,22 @@ class Scope:
 
 def open_scope(
     factory: sessionmaker[Session],
-    clock: Clock,
-    settings: Settings,
+    ports: Ports,
     *,
     request_id: str | None = None,
     source_ip: str | None = None,
     audit_group: AuditCommitter | None = None,
 ) -> Scope:
     uow = UnitOfWork(factory)
+    clock, settings = ports.clock, ports.settings
     rid = request_id or uuid.uuid4().hex
     trail = AuditTrail(uow, clock, rid, source_ip, chain_keys(settings).current, audit_group)
     return Scope(
-        uow=uow, clock=clock, settings=settings, audit=trail, request_id=rid, source_ip=source_ip
+        uow=uow,
+        ports=ports,
+        clock=clock,
+        settings=settings,
+        audit=trail,
+        request_id=rid,
+        source_ip=source_ip,
     )
