@@ -29,8 +29,6 @@ from telehealth.ports import Ports
 class Scope:
     uow: UnitOfWork
     ports: Ports
-    clock: Clock
-    settings: Settings
     audit: AuditTrail
     request_id: str
     source_ip: str | None = None
@@ -39,6 +37,14 @@ class Scope:
     # often reaches the same patient through several loaders, and each decision (with its
     # break-glass audit event) is made once.
     memo: dict[Hashable, Any] = field(default_factory=dict)
+
+    @property
+    def clock(self) -> Clock:
+        return self.ports.clock
+
+    @property
+    def settings(self) -> Settings:
+        return self.ports.settings
 
     @property
     def session(self) -> Session:
@@ -63,14 +69,12 @@ def open_scope(
     audit_group: AuditCommitter | None = None,
 ) -> Scope:
     uow = UnitOfWork(factory)
-    clock, settings = ports.clock, ports.settings
     rid = request_id or uuid.uuid4().hex
-    trail = AuditTrail(uow, clock, rid, source_ip, chain_keys(settings).current, audit_group)
+    key = chain_keys(ports.settings).current
+    trail = AuditTrail(uow, ports.clock, rid, source_ip, key, audit_group)
     return Scope(
         uow=uow,
         ports=ports,
-        clock=clock,
-        settings=settings,
         audit=trail,
         request_id=rid,
         source_ip=source_ip,
