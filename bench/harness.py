@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from telehealth.clock import SystemClock
+from telehealth.bootstrap import bootstrap
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.identity import service as identity
@@ -46,7 +46,7 @@ class SeededPatient:
 def seed_patient(settings: Settings) -> SeededPatient:
     """One organization with one patient who has an account and a day-long API token."""
     engine = make_engine(settings.effective_database_url)
-    scope = open_scope(make_sessionmaker(engine), SystemClock(), settings, request_id="bench")
+    scope = open_scope(make_sessionmaker(engine), bootstrap(settings), request_id="bench")
     org = identity.create_organization(scope, "Bench Clinic")
     user = identity.create_user(
         scope,

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from harness import throwaway_postgres
+from telehealth.bootstrap import bootstrap_for_tests
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
@@ -31,6 +32,7 @@ from telehealth.monitoring import ingest, model
 from telehealth.monitoring import service as monitoring
 from telehealth.monitoring.schemas import ReadingBatchIn
 from telehealth.monitoring.tables import Reading
+from telehealth.ports import Ports
 from telehealth.scope import Scope, open_scope
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -73,12 +75,12 @@ def _batches(readings: list[dict[str, Any]], size: int) -> list[bytes]:
     ]
 
 
-def _scope(sessions: Any, clock: FrozenClock, settings: Settings) -> Scope:
-    return open_scope(sessions, clock, settings, request_id="bench")
+def _scope(sessions: Any, ports: Ports) -> Scope:
+    return open_scope(sessions, ports, request_id="bench")
 
 
-def _setup(sessions: Any, clock: FrozenClock, settings: Settings, devices: int) -> list[str]:
-    scope = _scope(sessions, clock, settings)
+def _setup(sessions: Any, ports: Ports, devices: int) -> list[str]:
+    scope = _scope(sessions, ports)
     org = identity.create_organization(scope, "Bench Clinic")
     clinician = identity.create_user(
         scope,
@@ -117,12 +119,12 @@ def _setup(sessions: Any, clock: FrozenClock, settings: Settings, devices: int) 
 
 
 def run_pipeline(
-    sessions: Any, clock: FrozenClock, settings: Settings, token: str, batches: list[bytes]
+    sessions: Any, ports: Ports, token: str, batches: list[bytes]
 ) -> tuple[float, int, int]:
     stored = alerts = 0
     began = time.perf_counter()
     for payload in batches:
-        scope = _scope(sessions, clock, settings)
+        scope = _scope(sessions, ports)
         try:
             body = ReadingBatchIn.model_validate_json(payload)
             device, enrollment = monitoring.authenticate_device(scope, token)
@@ -202,16 +204,16 @@ def _measure(url: str, count: int, size: int, rounds: int) -> int:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     # Each round uses fresh devices so neither side meets rows the other already stored.
-    tokens = _setup(sessions, clock, settings, devices=2 * rounds)
+    # Built once, as a process does: not per scope.
+    ports = bootstrap_for_tests(settings, clock)
+    tokens = _setup(sessions, ports, devices=2 * rounds)
     devices, enrollment, patient = _device_ids(engine)
     readings = _readings(count)
     batches = _batches(readings, size)
     raw_rates, pipeline_rates = [], []
     for r in range(rounds):
         raw_seconds = run_raw(engine, devices[2 * r][0], enrollment, patient, readings, size)
-        seconds, stored, alerts = run_pipeline(
-            sessions, clock, settings, tokens[2 * r + 1], batches
-        )
+        seconds, stored, alerts = run_pipeline(sessions, ports, tokens[2 * r + 1], batches)
         assert stored == count, (stored, count)
         raw_rates.append(count / raw_seconds)
         pipeline_rates.append(count / seconds)

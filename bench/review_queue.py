@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from harness import seed_patient, throwaway_postgres
 from telehealth.app import create_app
+from telehealth.bootstrap import bootstrap
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
@@ -51,7 +52,9 @@ def seed(settings: Settings) -> tuple[str, uuid.UUID, uuid.UUID, uuid.UUID]:
     """A seeded patient and a dermatologist licensed in TX; returns the clinician's token."""
     seeded = seed_patient(settings)
     engine = make_engine(settings.effective_database_url)
-    scope = open_scope(make_sessionmaker(engine), FrozenClock(datetime.now(UTC)), settings)
+    scope = open_scope(
+        make_sessionmaker(engine), bootstrap(settings, clock=FrozenClock(datetime.now(UTC)))
+    )
     clinician = identity.create_user(
         scope,
         org_id=seeded.org_id,

@@ -95,7 +95,7 @@ def serve(kind: str, port: int, database_url: str) -> None:
 def seed(database_url: str, pairs: int) -> list[tuple[str, str]]:
     from datetime import date
 
-    from telehealth.clock import SystemClock
+    from telehealth.bootstrap import bootstrap
     from telehealth.config import Environment, Settings
     from telehealth.db.engine import make_engine, make_sessionmaker
     from telehealth.db.migrate import upgrade
@@ -110,7 +110,7 @@ def seed(database_url: str, pairs: int) -> list[tuple[str, str]]:
     upgrade(database_url)
     settings = Settings(env=Environment.TEST, database_url=database_url)
     engine = make_engine(database_url)
-    scope = open_scope(make_sessionmaker(engine), SystemClock(), settings, request_id="bench")
+    scope = open_scope(make_sessionmaker(engine), bootstrap(settings), request_id="bench")
     org = identity.create_organization(scope, "Bench")
     clinician = identity.create_user(
         scope,

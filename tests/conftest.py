@@ -25,7 +25,8 @@ from telehealth.app import create_app
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
 from telehealth.db.migrate import upgrade
-from tests.support import World, seed_world
+from telehealth.ports import Ports
+from tests.support import World, memory_ports, real_ports, seed_world
 
 PG_ENV = "TELEHEALTH_TEST_DATABASE_URL"
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -131,9 +132,16 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, clock: FrozenClock) -> Iterator[FastAPI]:
-    application = create_app(settings, clock=clock)
+    application = create_app(settings, ports=real_ports(settings, clock))
     yield application
     application.state.services.engine.dispose()
+
+
+@pytest.fixture
+def ports(settings: Settings, clock: FrozenClock) -> Ports:
+    """In-memory ports (``bootstrap_for_tests``): blobs, signaling and mail without a disk,
+    server or network, on the frozen clock."""
+    return memory_ports(settings, clock)
 
 
 @pytest.fixture
@@ -144,4 +152,4 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture
 def world(settings: Settings, clock: FrozenClock, app: FastAPI) -> World:
-    return seed_world(settings, clock)
+    return seed_world(settings, clock, ports=app.state.services.ports)

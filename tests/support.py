@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,14 +16,20 @@ from fastapi.testclient import TestClient
 from telehealth.access import service as access
 from telehealth.audit.committer import make_committer
 from telehealth.audit.keys import chain_keys
-from telehealth.clock import FrozenClock
+from telehealth.bootstrap import bootstrap, bootstrap_for_tests
+from telehealth.clock import Clock, FrozenClock
+from telehealth.coding.codeset import CodeSet
+from telehealth.coding.loader import default_codeset
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
 from telehealth.identity import credentials
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, CareSource, CredentialKind, LicenseKind, Role
+from telehealth.policy.loader import RuleSet, load_ruleset
+from telehealth.ports import Ports
 from telehealth.scope import Scope, open_scope
+from telehealth.visits.runtime import VisitsRuntime
 from telehealth.web.scoped import Services
 
 PASSWORD = "correct horse battery staple"
@@ -44,15 +51,36 @@ class Person:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+@functools.cache
+def compiled_rules() -> tuple[RuleSet, CodeSet]:
+    """The repository's rule and code sets, compiled once for the whole run (they are
+    immutable) rather than by every application a test builds."""
+    return load_ruleset(), default_codeset()
+
+
+def real_ports(settings: Settings, clock: Clock) -> Ports:
+    """The ports ``bootstrap`` makes of ``settings`` (blobs on disk, SMTP, Redis when set)."""
+    ruleset, codeset = compiled_rules()
+    return bootstrap(settings, clock=clock, ruleset=ruleset, codeset=codeset)
+
+
+def memory_ports(settings: Settings, clock: Clock) -> Ports:
+    """The in-memory twins of the ports (``bootstrap_for_tests``)."""
+    ruleset, codeset = compiled_rules()
+    return bootstrap_for_tests(settings, clock, ruleset=ruleset, codeset=codeset)
+
+
 @dataclass
 class World:
-    """The seeded people; ``settings`` and ``clock`` let matrix targets create objects with
-    services (``with scope_for(world.settings, world.clock) as scope: ...``)."""
+    """The seeded people; ``settings``, ``clock`` and ``ports`` (the application's, when the
+    world is seeded for one) let matrix targets create objects with services
+    (``with scope_for(world.settings, world.clock) as scope: ...``)."""
 
     org_id: uuid.UUID
     other_org_id: uuid.UUID
     settings: Settings
     clock: FrozenClock
+    ports: Ports
     people: dict[str, Person] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Person:
@@ -60,10 +88,15 @@ class World:
 
 
 @contextmanager
-def scope_for(settings: Settings, clock: FrozenClock) -> Iterator[Scope]:
-    """An operator unit of work, committed on success; its engine is disposed afterwards."""
+def scope_for(
+    settings: Settings, clock: FrozenClock, ports: Ports | None = None
+) -> Iterator[Scope]:
+    """An operator unit of work, committed on success; its engine is disposed afterwards. Its
+    ports are ``ports``, or in-memory ones on ``settings`` and ``clock``."""
     engine = make_engine(settings.effective_database_url)
-    scope = open_scope(make_sessionmaker(engine), clock, settings, request_id="test")
+    scope = open_scope(
+        make_sessionmaker(engine), ports or memory_ports(settings, clock), request_id="test"
+    )
     try:
         yield scope
         scope.uow.commit()
@@ -76,6 +109,7 @@ def seed_world(
     settings: Settings,
     clock: FrozenClock,
     *,
+    ports: Ports | None = None,
     with_passwords: bool = False,
     every_actor_kind: bool = False,
 ) -> World:
@@ -86,8 +120,10 @@ def seed_world(
     other_patient and other_clinician in the other organization, clinician_glass holding an
     active break-glass grant on patient A and clinician_glass_expired holding an expired one.
     It is opt-in because tests counting grants, users or patients expect the smaller world.
-    """
-    with scope_for(settings, clock) as scope:
+
+    The world keeps ``ports`` (pass the application's) or real ones on ``settings``, whose
+    blobs on disk a server on the same settings shares."""
+    with scope_for(settings, clock, ports or real_ports(settings, clock)) as scope:
         world = _seed(scope, with_passwords)
     if every_actor_kind:
         _seed_every_actor_kind(world, with_passwords)
@@ -97,7 +133,13 @@ def seed_world(
 def _seed(scope: Scope, with_passwords: bool) -> World:
     org = identity.create_organization(scope, "Test Clinic")
     other = identity.create_organization(scope, "Other Clinic")
-    world = World(org_id=org.id, other_org_id=other.id, settings=scope.settings, clock=scope.clock)  # type: ignore[arg-type]
+    world = World(
+        org_id=org.id,
+        other_org_id=other.id,
+        settings=scope.settings,
+        clock=scope.clock,  # type: ignore[arg-type]
+        ports=scope.ports,
+    )
 
     person = _person_maker(scope, world, with_passwords)
 
@@ -221,13 +263,12 @@ def services_for(world: World) -> Iterator[Services]:
     group = make_committer(engine, reader, chain_keys(world.settings).current)
     try:
         yield Services(
-            settings=world.settings,
+            ports=world.ports,
             engine=engine,
             sessions=make_sessionmaker(engine),
-            clock=world.clock,
             audit_group=group,
             reader=reader,
-            extras={},
+            visits=VisitsRuntime(settings=world.settings.visits, hub=world.ports.hub),
         )
     finally:
         asyncio.run(group.close())

@@ -1,4 +1,5 @@
-"""The composition root: ``create_app(settings)`` wires settings, database, clock and routes."""
+"""The composition root: ``create_app(settings)`` wires the ports (``telehealth.bootstrap``),
+the database and the routes."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from telehealth.audit import pages as audit_pages
 from telehealth.audit.committer import make_committer
 from telehealth.audit.keys import chain_keys
 from telehealth.audit.routes import router as audit_router
-from telehealth.clock import Clock, SystemClock
+from telehealth.bootstrap import bootstrap
+from telehealth.clock import Clock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
@@ -40,6 +42,7 @@ from telehealth.notifications.routes import router as notifications_router
 from telehealth.policy import lanes as policy_lanes
 from telehealth.policy.routes import router as policy_router
 from telehealth.portal.routes import router as portal_router
+from telehealth.ports import Ports
 from telehealth.process import tune_for_serving
 from telehealth.review import jobs as review_jobs
 from telehealth.review.routes import UPLOADS
@@ -47,7 +50,7 @@ from telehealth.review.routes import router as review_router
 from telehealth.visits import jobs as visits_jobs
 from telehealth.visits.routes import PROBE
 from telehealth.visits.routes import router as visits_router
-from telehealth.visits.runtime import close_runtime
+from telehealth.visits.runtime import VisitsRuntime
 from telehealth.web import pages, problems
 from telehealth.web.lane import FastLanes
 from telehealth.web.middleware import BodyLimit, SecurityMiddleware
@@ -91,27 +94,33 @@ API_ROUTERS = (
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, run_jobs: bool = False
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    run_jobs: bool = False,
+    ports: Ports | None = None,
 ) -> FastAPI:
-    """Builds the application. ``run_jobs`` starts the in-process background job thread."""
+    """Builds the application on ``ports`` (by default, those ``bootstrap`` makes of
+    ``settings`` and ``clock``). ``run_jobs`` starts the in-process background job thread."""
     settings.check_secrets()
+    if ports is None:
+        ports = bootstrap(settings, clock=clock)
     engine = make_engine(settings.effective_database_url)
     reader = make_reader(engine, pool_size=settings.worker_threads)
     services = Services(
-        settings=settings,
+        ports=ports,
         engine=engine,
         sessions=make_sessionmaker(engine),
-        clock=clock or SystemClock(),
         audit_group=make_committer(engine, reader, chain_keys(settings).current),
         reader=reader,
-        extras={},
+        visits=VisitsRuntime(settings=settings.visits, hub=ports.hub),
         admission=asyncio.Semaphore(settings.worker_threads),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-        runner = JobRunner(services.sessions, services.clock, settings) if run_jobs else None
+        runner = JobRunner(services.sessions, ports) if run_jobs else None
         if runner is not None:
             runner.start()
         try:
@@ -119,7 +128,7 @@ def create_app(
         finally:
             if runner is not None:
                 runner.stop()
-            await close_runtime(services.extras)
+            await ports.close()
             await services.audit_group.close()
             await services.reader.close()
             engine.dispose()

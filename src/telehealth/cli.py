@@ -16,6 +16,7 @@ from rich.table import Table
 from telehealth.audit import checkpoints
 from telehealth.audit.keys import chain_keys
 from telehealth.audit.service import verify_chain, write_checkpoints
+from telehealth.bootstrap import bootstrap
 from telehealth.clock import SystemClock
 from telehealth.coding.cli import code_command, coding_app
 from telehealth.config import Settings
@@ -69,7 +70,7 @@ def _migrate(settings: Settings) -> None:
 def operator_scope(settings: Settings) -> Iterator[Scope]:
     """A unit of work for a command run by an operator on the server itself."""
     engine = make_engine(settings.effective_database_url)
-    scope = open_scope(make_sessionmaker(engine), SystemClock(), settings, request_id="cli")
+    scope = open_scope(make_sessionmaker(engine), bootstrap(settings), request_id="cli")
     try:
         yield scope
         scope.uow.commit()
@@ -242,15 +243,16 @@ def jobs_run(
     jobs = _all_jobs()
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
+    ports = bootstrap(settings)
     try:
         if once:
             for job in jobs:
-                handled = run_job(job, sessions, SystemClock(), settings)
+                handled = run_job(job, sessions, ports)
                 typer.echo(f"{job.name}: {handled} handled")
             return
         configure_logging()
         try:
-            JobRunner(sessions, SystemClock(), settings).run()
+            JobRunner(sessions, ports).run()
         except KeyboardInterrupt:
             typer.echo("stopped")
     finally:

@@ -1,5 +1,9 @@
 """Typed settings: one object, prefix ``TELEHEALTH_``.
 
+Capabilities with many knobs have a group of their own inside it (``settings.review``,
+``settings.visits``); each group reads the same environment variables it always has:
+``TELEHEALTH_REVIEW_*`` for review, plain ``TELEHEALTH_*`` for visits.
+
 Defaults are the embedded mode: a SQLite file and an encrypted blob folder under the data
 directory, in-process signaling and background jobs. Outside development the application
 refuses to start while any secret still has its development default.
@@ -7,11 +11,12 @@ refuses to start while any secret still has its development default.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -30,6 +35,89 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+MIB = 1024 * 1024
+
+
+class ReviewSettings(BaseSettings):
+    """Store-and-forward review: turnaround targets, claim length, upload limits."""
+
+    model_config = SettingsConfigDict(env_prefix="TELEHEALTH_REVIEW_", extra="ignore", frozen=True)
+
+    # Turnaround targets: how long after submission a review is due, by urgency.
+    turnaround_urgent_hours: float = Field(4, gt=0, le=24 * 14)
+    turnaround_routine_hours: float = Field(48, gt=0, le=24 * 60)
+    # A claim lapses after this long without a signature; the case returns to its queue.
+    claim_minutes: int = Field(120, ge=5, le=24 * 60)
+    # An upload not finished within this window expires and its staged bytes are removed.
+    upload_expiry_hours: int = Field(24, ge=1, le=24 * 14)
+
+    # Size limits per kind of media (bytes), checked from Upload-Length before any body is read.
+    max_image_bytes: int = Field(25 * MIB, ge=1024)
+    max_document_bytes: int = Field(50 * MIB, ge=1024)
+    max_observation_bytes: int = Field(2 * MIB, ge=1024)
+    max_video_bytes: int = Field(512 * MIB, ge=1024)
+    # Decoded images larger than this many pixels are refused (decompression bombs).
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    # Files per case, so one case cannot exhaust storage.
+    max_media_per_case: int = Field(30, ge=1, le=1000)
+
+    def turnaround(self, urgency: str) -> timedelta:
+        if urgency == "urgent":
+            return timedelta(hours=self.turnaround_urgent_hours)
+        return timedelta(hours=self.turnaround_routine_hours)
+
+    @property
+    def claim_length(self) -> timedelta:
+        return timedelta(minutes=self.claim_minutes)
+
+    @property
+    def upload_expiry(self) -> timedelta:
+        return timedelta(hours=self.upload_expiry_hours)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return max(
+            self.max_image_bytes,
+            self.max_document_bytes,
+            self.max_observation_bytes,
+            self.max_video_bytes,
+        )
+
+    def max_bytes_for(self, kind: str) -> int:
+        return {
+            "image": self.max_image_bytes,
+            "document": self.max_document_bytes,
+            "observation": self.max_observation_bytes,
+            "video": self.max_video_bytes,
+        }[kind]
+
+
+class VisitSettings(BaseSettings):
+    """Synchronous visits: ICE/TURN servers, join links, notes, reminders, signaling limits."""
+
+    model_config = SettingsConfigDict(env_prefix="TELEHEALTH_", extra="ignore", frozen=True)
+
+    # STUN/TURN servers handed to browsers as RTCIceServer dictionaries (JSON in the env).
+    ice_servers: list[dict[str, Any]] = Field(default_factory=list)
+    # TURN REST API (coturn ``use-auth-secret``): short-lived credentials per participant.
+    turn_secret: SecretStr | None = None
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_ttl_minutes: int = Field(60, ge=1, le=24 * 60)
+    # A join link stops working this long after the end of its slot.
+    join_link_grace_minutes: int = Field(120, ge=5, le=24 * 60)
+    # Notes signed later than this after the session ends are flagged.
+    note_sign_window_hours: int = Field(24, ge=1, le=24 * 30)
+    # Reminders go out this long before a visit.
+    reminder_lead_minutes: int = Field(60 * 24, ge=5, le=24 * 60 * 7)
+    # Pre-call throughput probes: the largest payload the server sends or accepts.
+    probe_max_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=32 * 1024 * 1024)
+    # Signaling limits per socket.
+    signal_messages_per_second: int = Field(200, ge=1)
+
+    def link_grace(self) -> timedelta:
+        return timedelta(minutes=self.join_link_grace_minutes)
 
 
 class Settings(BaseSettings):
@@ -104,6 +192,11 @@ class Settings(BaseSettings):
     # FastAPI's own OpenTelemetry traces, metrics and logs, sent to the providers the process
     # configures. Off, the check for a provider is skipped on every request.
     opentelemetry: bool = False
+
+    # Capability groups. Each reads its own variables from the environment when it is not
+    # given (their names predate the groups and are kept: see the module docstring).
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    visits: VisitSettings = Field(default_factory=VisitSettings)
 
     @field_validator("data_dir")
     @classmethod

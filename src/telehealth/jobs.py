@@ -14,9 +14,9 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from telehealth.clock import Clock
 from telehealth.config import Settings
 from telehealth.logging import get_logger
+from telehealth.ports import Ports
 from telehealth.scope import Scope, open_scope
 
 log = get_logger("telehealth.jobs")
@@ -51,8 +51,8 @@ def registered() -> list[Job]:
     return sorted(_REGISTRY.values(), key=lambda job: job.name)
 
 
-def run_job(job: Job, sessions: sessionmaker[Session], clock: Clock, settings: Settings) -> int:
-    scope = open_scope(sessions, clock, settings, request_id=f"job-{job.name}")
+def run_job(job: Job, sessions: sessionmaker[Session], ports: Ports) -> int:
+    scope = open_scope(sessions, ports, request_id=f"job-{job.name}")
     try:
         handled = job.run(scope)
         scope.uow.commit()
@@ -64,12 +64,9 @@ def run_job(job: Job, sessions: sessionmaker[Session], clock: Clock, settings: S
 class JobRunner:
     """Runs every registered job on its interval on one daemon thread until stopped."""
 
-    def __init__(
-        self, sessions: sessionmaker[Session], clock: Clock, settings: Settings, tick: float = 5.0
-    ) -> None:
+    def __init__(self, sessions: sessionmaker[Session], ports: Ports, tick: float = 5.0) -> None:
         self._sessions = sessions
-        self._clock = clock
-        self._settings = settings
+        self._ports = ports
         self._tick = tick
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,14 +84,14 @@ class JobRunner:
         """Runs the jobs on their intervals in the calling thread until :meth:`stop`."""
         last_run: dict[str, float] = {}
         while not self._stop.wait(self._tick):
-            now = self._clock.now().timestamp()
+            now = self._ports.clock.now().timestamp()
             for job in registered():
-                due = job.interval(self._settings).total_seconds()
+                due = job.interval(self._ports.settings).total_seconds()
                 if now - last_run.get(job.name, 0.0) < due:
                     continue
                 last_run[job.name] = now
                 try:
-                    handled = run_job(job, self._sessions, self._clock, self._settings)
+                    handled = run_job(job, self._sessions, self._ports)
                     if handled:
                         log.info("job_ran", job=job.name, handled=handled)
                 except Exception:

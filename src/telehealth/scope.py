@@ -1,4 +1,5 @@
-"""The scope of one unit of work: transaction, clock, settings, audit trail and actor.
+"""The scope of one unit of work: transaction, ports (clock, settings, stores...), audit trail
+and actor.
 
 Services take a :class:`Scope` instead of reaching for globals, so the same code runs for an
 HTTP request, a CLI command or a background job.
@@ -21,13 +22,13 @@ from telehealth.config import Settings
 from telehealth.db.uow import UnitOfWork
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import Actor
+from telehealth.ports import Ports
 
 
 @dataclass
 class Scope:
     uow: UnitOfWork
-    clock: Clock
-    settings: Settings
+    ports: Ports
     audit: AuditTrail
     request_id: str
     source_ip: str | None = None
@@ -36,6 +37,14 @@ class Scope:
     # often reaches the same patient through several loaders, and each decision (with its
     # break-glass audit event) is made once.
     memo: dict[Hashable, Any] = field(default_factory=dict)
+
+    @property
+    def clock(self) -> Clock:
+        return self.ports.clock
+
+    @property
+    def settings(self) -> Settings:
+        return self.ports.settings
 
     @property
     def session(self) -> Session:
@@ -53,8 +62,7 @@ class Scope:
 
 def open_scope(
     factory: sessionmaker[Session],
-    clock: Clock,
-    settings: Settings,
+    ports: Ports,
     *,
     request_id: str | None = None,
     source_ip: str | None = None,
@@ -62,7 +70,12 @@ def open_scope(
 ) -> Scope:
     uow = UnitOfWork(factory)
     rid = request_id or uuid.uuid4().hex
-    trail = AuditTrail(uow, clock, rid, source_ip, chain_keys(settings).current, audit_group)
+    key = chain_keys(ports.settings).current
+    trail = AuditTrail(uow, ports.clock, rid, source_ip, key, audit_group)
     return Scope(
-        uow=uow, clock=clock, settings=settings, audit=trail, request_id=rid, source_ip=source_ip
+        uow=uow,
+        ports=ports,
+        audit=trail,
+        request_id=rid,
+        source_ip=source_ip,
     )

@@ -44,7 +44,7 @@ def _objects(world: World) -> Objects:
 
 def _build(world: World) -> Objects:
     engine = make_engine(world.settings.effective_database_url)
-    scope = open_scope(make_sessionmaker(engine), world.clock, world.settings, request_id="matrix")
+    scope = open_scope(make_sessionmaker(engine), world.ports, request_id="matrix")
     try:
         scope.act_as(identity.resolve_token(scope, world["clinician_a"].token))
         patient_id = world["patient_a"].patient_id
@@ -101,7 +101,7 @@ def _patient(suffix: str) -> Any:
 def _timer_stop(world: World) -> str:
     objects = _objects(world)
     engine = make_engine(world.settings.effective_database_url)
-    scope = open_scope(make_sessionmaker(engine), world.clock, world.settings, request_id="matrix")
+    scope = open_scope(make_sessionmaker(engine), world.ports, request_id="matrix")
     try:
         scope.act_as(identity.resolve_token(scope, world["clinician_a"].token))
         clinician = world["clinician_a"].user_id

@@ -26,7 +26,7 @@ def acting_as(app: FastAPI, world: World, who: str) -> Iterator[tuple[Scope, lis
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    scope = open_scope(services.sessions, services.clock, services.settings, request_id="test")
+    scope = open_scope(services.sessions, services.ports, request_id="test")
     try:
         scope.act_as(identity.resolve_token(scope, world[who].token))
         event.listen(services.engine, "before_cursor_execute", seen)

@@ -27,7 +27,7 @@ from telehealth.clock import FrozenClock
 from telehealth.config import DEV_AUDIT_KEYS, Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.jobs import registered, run_job
-from tests.support import World
+from tests.support import World, memory_ports
 
 pytestmark = pytest.mark.db
 
@@ -124,7 +124,7 @@ def _run_checkpoint_job(settings: Settings, clock: FrozenClock) -> int:
     job = next(job for job in registered() if job.name == "audit.checkpoint")
     engine = make_engine(settings.effective_database_url)
     try:
-        return run_job(job, make_sessionmaker(engine), clock, settings)
+        return run_job(job, make_sessionmaker(engine), memory_ports(settings, clock))
     finally:
         engine.dispose()
 

@@ -227,10 +227,11 @@ def test_counts_are_forgotten_after_the_window(
             return int(scope.session.execute(select(func.count(LoginThrottle.key))).scalar_one())
 
     job = next(j for j in registered() if j.name == "identity.forget-sign-in-failures")
-    sessions = proxied.app.state.services.sessions  # type: ignore[attr-defined]
+    services = proxied.app.state.services  # type: ignore[attr-defined]
+    sessions, ports = services.sessions, services.ports
     assert attempt(proxied, UNKNOWN, "192.0.2.30").status_code == 401
     assert stored() == 2  # the source and the email address
-    assert run_job(job, sessions, clock, settings) == 0
+    assert run_job(job, sessions, ports) == 0
     clock.advance(timedelta(seconds=settings.login_failure_window_seconds + 1))
-    assert run_job(job, sessions, clock, settings) == 2
+    assert run_job(job, sessions, ports) == 2
     assert stored() == 0

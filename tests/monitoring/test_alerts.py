@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -140,11 +141,11 @@ def test_no_data_job_alerts_once_per_silent_device(
     assert post(client, device, bp(120, 80, clock.now() - timedelta(hours=1))).status_code == 200
     services = app.state.services
     job = next(j for j in registered_jobs() if j.name == "monitoring.no_data_alerts")
-    assert run_job(job, services.sessions, clock, services.settings) == 0
+    assert run_job(job, services.sessions, services.ports) == 0
     # The job runs later on its own clock (the API tokens of the test would have expired).
     later = FrozenClock(clock.now() + timedelta(days=3, hours=1))
-    assert run_job(job, services.sessions, later, services.settings) == 1
-    assert run_job(job, services.sessions, later, services.settings) == 0
+    assert run_job(job, services.sessions, replace(services.ports, clock=later)) == 1
+    assert run_job(job, services.sessions, replace(services.ports, clock=later)) == 0
     alerts = _alerts(client, world, enrollment["id"])
     assert [(a["kind"], a["rule"]) for a in alerts] == [("no_data", "no_data")]
 

@@ -19,7 +19,7 @@ from telehealth.jobs import Job, registered, run_job
 from telehealth.notifications import repository
 from telehealth.notifications.service import notify, retry_delay
 from telehealth.notifications.tables import OutboxEmail
-from tests.support import World, scope_for
+from tests.support import World, real_ports, scope_for
 
 pytestmark = pytest.mark.db
 
@@ -68,7 +68,7 @@ def _sender() -> Job:
 def _send(settings: Settings, clock: FrozenClock) -> int:
     engine = make_engine(settings.effective_database_url)
     try:
-        return run_job(_sender(), make_sessionmaker(engine), clock, settings)
+        return run_job(_sender(), make_sessionmaker(engine), real_ports(settings, clock))
     finally:
         engine.dispose()
 

@@ -15,7 +15,6 @@ from telehealth.identity import service as identity
 from telehealth.identity.model import LicenseKind, Role
 from telehealth.review import service, uploads
 from telehealth.review.model import Recommendation
-from telehealth.review.storage import storage_for
 from telehealth.review.tables import ReviewMedia
 from telehealth.scope import Scope, open_scope
 from telehealth.web.scoped import Services
@@ -47,7 +46,7 @@ def case_body(**overrides: Any) -> dict[str, Any]:
 
 @contextmanager
 def acting(services: Services, person: Person) -> Iterator[Scope]:
-    scope = open_scope(services.sessions, services.clock, services.settings, request_id="test")
+    scope = open_scope(services.sessions, services.ports, request_id="test")
     try:
         scope.act_as(identity.resolve_token(scope, person.token))
         yield scope
@@ -113,7 +112,7 @@ def add_media(
     data: bytes = b"%PDF-1.7 canary",
     content_type: str = "application/pdf",
 ) -> uuid.UUID:
-    blobs = storage_for(world.settings).blobs
+    blobs = world.ports.uploads.blobs
     stored = blobs.put([data], content_type=content_type)
     with services_for(world) as services, acting(services, world["patient_a"]) as scope:
         case = service.readable_case(scope, case_id)

@@ -370,10 +370,10 @@ def test_overdue_cases_are_escalated_to_coordinators_once(
     case_id = _submitted(client, world, urgency="urgent")["id"]
     services = app.state.services
     job = _job("review.escalate_overdue")
-    assert run_job(job, services.sessions, clock, settings) == 0
+    assert run_job(job, services.sessions, services.ports) == 0
     clock.advance(timedelta(hours=4, minutes=1))
-    assert run_job(job, services.sessions, clock, settings) == 1
-    assert run_job(job, services.sessions, clock, settings) == 0
+    assert run_job(job, services.sessions, services.ports) == 1
+    assert run_job(job, services.sessions, services.ports) == 0
     notes = _notes(settings, clock, world["coordinator"].user_id)
     assert [(n.kind, n.link) for n in notes if n.kind == "review_overdue"] == [
         ("review_overdue", f"/review/cases/{case_id}")
@@ -400,9 +400,9 @@ def test_lapsed_claims_return_to_the_queue(
     _post(client, "clinician_a", world, f"/v1/cases/{case_id}/claim")
     services = app.state.services
     job = _job("review.release_lapsed_claims")
-    assert run_job(job, services.sessions, clock, settings) == 0
+    assert run_job(job, services.sessions, services.ports) == 0
     clock.advance(timedelta(hours=3))
-    assert run_job(job, services.sessions, clock, settings) == 1
+    assert run_job(job, services.sessions, services.ports) == 1
     view = client.get(f"/v1/cases/{case_id}", headers=world["clinician_a"].headers).json()
     assert (view["status"], view["reviewer_id"]) == ("queued", None)
 

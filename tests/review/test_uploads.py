@@ -357,15 +357,21 @@ def test_someone_elses_upload_does_not_exist(client: TestClient, world: World) -
     assert (owner.status_code, owner.headers["upload-offset"]) == (200, "0")
 
 
+@pytest.fixture
+def two_hour_uploads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set before the settings are read (a test asks for it ahead of them)."""
+    monkeypatch.setenv("TELEHEALTH_REVIEW_UPLOAD_EXPIRY_HOURS", "2")
+
+
 def test_expired_uploads_are_gone_and_purged(
+    two_hour_uploads: None,
     app: FastAPI,
     client: TestClient,
     world: World,
     settings: Settings,
     clock: FrozenClock,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TELEHEALTH_REVIEW_UPLOAD_EXPIRY_HOURS", "2")
+    assert settings.review.upload_expiry_hours == 2
     case_id = _draft(client, world)
     data = _pdf(3000)
     created = _create(client, world, case_id, len(data))
@@ -382,7 +388,7 @@ def test_expired_uploads_are_gone_and_purged(
     assert head.status_code == 410
     job = next(j for j in registered() if j.name == "review.expire_uploads")
     services = app.state.services
-    assert run_job(job, services.sessions, clock, settings) == 1
+    assert run_job(job, services.sessions, services.ports) == 1
     assert _staged(settings) == []
     submitted = client.post(f"/v1/cases/{case_id}/submit", headers=world["patient_a"].headers)
     assert submitted.status_code == 200

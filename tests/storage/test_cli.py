@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from telehealth.storage import EncryptedBlobs, Kek, Keyring, LocalBlobStore
@@ -51,6 +52,15 @@ def test_rotate_s3_store(s3_endpoint: str, s3_store: S3BlobStore) -> None:
 
 def test_rotate_without_keys_fails_cleanly(tmp_path: Path) -> None:
     result = runner.invoke(keys_app, ["rotate", "--data-dir", str(tmp_path)], env={KEKS_ENV: ""})
+    assert result.exit_code == 1
+    assert KEKS_ENV in result.output
+
+
+def test_rotate_never_falls_back_to_the_development_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEKS_ENV, raising=False)
+    result = runner.invoke(keys_app, ["rotate", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert KEKS_ENV in result.output
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, time, timedelta
 
 from fastapi import FastAPI
 
+from telehealth.config import VisitSettings
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
 from telehealth.scope import Scope, open_scope
 from telehealth.visits import model, repository, service
-from telehealth.visits.settings import VisitSettings
 from telehealth.web.scoped import Services
 from tests.support import World
 
@@ -31,7 +31,7 @@ def services_of(app: FastAPI) -> Services:
 
 @contextmanager
 def acting(services: Services, user_id: uuid.UUID | None) -> Iterator[Scope]:
-    scope = open_scope(services.sessions, services.clock, services.settings, request_id="test")
+    scope = open_scope(services.sessions, services.ports, request_id="test")
     try:
         if user_id is not None:
             user = identity_repo.user_by_id(scope.session, user_id)

@@ -228,10 +228,10 @@ def test_reminders_go_out_once_ahead_of_the_visit(
     ensure_availability(services, world)
     book(services, world)
     job = next(j for j in registered() if j.name == "visits.reminders")
-    assert run_job(job, services.sessions, clock, services.settings) == 0
+    assert run_job(job, services.sessions, services.ports) == 0
     clock.set(datetime.fromisoformat(NINE_CHICAGO) - timedelta(hours=20))
-    assert run_job(job, services.sessions, clock, services.settings) == 1
-    assert run_job(job, services.sessions, clock, services.settings) == 0
+    assert run_job(job, services.sessions, services.ports) == 1
+    assert run_job(job, services.sessions, services.ports) == 0
     # The clock moved past the test tokens' lifetime: read the inboxes directly.
     with services.sessions() as session:
         rows = (

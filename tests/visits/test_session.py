@@ -15,9 +15,7 @@ from sqlalchemy import select
 from telehealth.audit.tables import AuditRow
 from telehealth.clock import FrozenClock
 from telehealth.visits import service
-from telehealth.visits.runtime import EXTRAS_KEY, VisitsRuntime
-from telehealth.visits.settings import VisitSettings
-from telehealth.visits.signaling import InProcessHub
+from telehealth.visits.runtime import VisitsRuntime
 from tests.support import World
 from tests.visits.support import TIME_ZONE, acting, book, link_for, services_of
 
@@ -308,8 +306,10 @@ def test_note_is_versioned_signed_flagged_when_late_and_amended_by_appending(
 def test_note_signed_after_the_window_is_flagged(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock, visit: dict[str, Any]
 ) -> None:
-    services_of(app).extras[EXTRAS_KEY] = VisitsRuntime(
-        settings=VisitSettings(note_sign_window_hours=1), hub=InProcessHub()
+    services = services_of(app)
+    services.visits = VisitsRuntime(
+        settings=services.settings.visits.model_copy(update={"note_sign_window_hours": 1}),
+        hub=services.ports.hub,
     )
     patient, clinician = visit["patient"], visit["clinician"]
     _ready_patient(client, patient)
@@ -354,7 +354,7 @@ def test_the_upload_probe_keeps_its_own_limit_above_the_body_limit(
     client: TestClient, visit: dict[str, Any], app: FastAPI
 ) -> None:
     services = services_of(app)
-    probe_limit = VisitSettings().probe_max_bytes
+    probe_limit = services.settings.visits.probe_max_bytes
     assert probe_limit > services.settings.max_body_bytes
     headers = {**_h(visit["patient"]), "Content-Type": "application/octet-stream"}
     within = client.post("/v1/visit-session/probe", content=b"\0" * probe_limit, headers=headers)

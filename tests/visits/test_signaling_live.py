@@ -16,7 +16,6 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from telehealth.visits.runtime import runtime_from
 from tests.visits.live import Live, live_server
 
 NAN_AND_FRIENDS = (
@@ -136,7 +135,7 @@ def test_a_message_over_the_frame_limit_closes_with_1009(
 
 def test_a_flood_closes_with_4029(live: Live, server_errors: list[logging.LogRecord]) -> None:
     services = live.app.state.services
-    rate = runtime_from(services.extras, services.settings).settings.signal_messages_per_second
+    rate = services.visits.settings.signal_messages_per_second
     with joined(live) as ws:
         with contextlib.suppress(ConnectionClosed):  # the server may close mid-flood
             for _ in range(rate * 3):

@@ -12,7 +12,6 @@ import hashlib
 import string
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -393,7 +392,7 @@ def load_codeset(directory: Path | None = None) -> CodeSet:
         raise _config_error(str(exc)) from exc
 
 
-@cache
 def default_codeset() -> CodeSet:
-    """The repository's code set, compiled once per process."""
+    """The repository's code set, compiled (``telehealth.bootstrap`` does it once per
+    process)."""
     return load_codeset(DEFAULT_POLICY_DIR)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from telehealth.audit.model import Action
+from telehealth.coding.codeset import CodeSet
 from telehealth.coding.encounter import (
     Encounter,
     EncounterSource,
@@ -23,7 +24,6 @@ from telehealth.coding.encounter import (
     Service,
 )
 from telehealth.coding.engine import code_encounter
-from telehealth.coding.loader import default_codeset
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import Role
 from telehealth.monitoring import model, repository
@@ -62,12 +62,17 @@ def _encounter(
 
 
 def device_statement(
-    enrollment: Enrollment, state: str, period: model.Period, days: int, today: date
+    codeset: CodeSet,
+    enrollment: Enrollment,
+    state: str,
+    period: model.Period,
+    days: int,
+    today: date,
 ) -> CodedStatement:
     facts = Monitoring(
         period_start=period.start, data_days=days, first_period_of_episode=period.index == 0
     )
-    result = code_encounter(_encounter(enrollment, state, period.end, facts), default_codeset())
+    result = code_encounter(_encounter(enrollment, state, period.end, facts), codeset)
     lines = tuple(
         model.CodedLine(line.code, line.units, line.rationale)
         for line in result.lines
@@ -82,6 +87,7 @@ def device_statement(
 
 
 def management_statement(
+    codeset: CodeSet,
     enrollment: Enrollment,
     state: str,
     month: model.Period,
@@ -95,7 +101,7 @@ def management_statement(
         management_minutes=min(minutes, 31 * 24 * 60),
         interactive_communication=interactive,
     )
-    result = code_encounter(_encounter(enrollment, state, month.end, facts), default_codeset())
+    result = code_encounter(_encounter(enrollment, state, month.end, facts), codeset)
     lines = tuple(
         model.CodedLine(line.code, line.units, line.rationale)
         for line in result.lines
@@ -137,9 +143,18 @@ def month_statements(
     state = monitoring.patient_of(scope, enrollment).home_state
     today = scope.clock.now().date()
     minutes, interactive = _management(scope, enrollment, window)
-    management = management_statement(enrollment, state, window, minutes, interactive, today)
+    management = management_statement(
+        scope.ports.codeset, enrollment, state, window, minutes, interactive, today
+    )
     devices = tuple(
-        device_statement(enrollment, state, period, _data_days(scope, enrollment, period), today)
+        device_statement(
+            scope.ports.codeset,
+            enrollment,
+            state,
+            period,
+            _data_days(scope, enrollment, period),
+            today,
+        )
         for period in model.device_periods_overlapping(
             enrollment.episode_start, enrollment.episode_end, window
         )
@@ -208,6 +223,7 @@ def panel(scope: Scope, limit: int = 500) -> list[PanelRow]:
     entries = repository.time_entries_of(scope.session, ids, month.start, month.end)
     rows = [
         _panel_row(
+            scope.ports.codeset,
             enrollment,
             patient.home_state,
             f"{patient.family_name}, {patient.given_name}",
@@ -244,11 +260,19 @@ class _PanelFacts:
 
 
 def _panel_row(
-    enrollment: Enrollment, state: str, name: str, alerts: int, today: date, facts: _PanelFacts
+    codeset: CodeSet,
+    enrollment: Enrollment,
+    state: str,
+    name: str,
+    alerts: int,
+    today: date,
+    facts: _PanelFacts,
 ) -> PanelRow:
-    device = device_statement(enrollment, state, facts.period, facts.data_days, today)
+    device = device_statement(codeset, enrollment, state, facts.period, facts.data_days, today)
     minutes, interactive = _minutes(facts.entries)
-    management = management_statement(enrollment, state, facts.month, minutes, interactive, today)
+    management = management_statement(
+        codeset, enrollment, state, facts.month, minutes, interactive, today
+    )
     codes = (*device.statement.codes, *management.statement.codes)
     return PanelRow(
         enrollment,

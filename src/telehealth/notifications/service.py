@@ -4,7 +4,6 @@ mail server has it."""
 
 from __future__ import annotations
 
-import smtplib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from telehealth.config import Settings
 from telehealth.identity.tables import User
 from telehealth.logging import get_logger
 from telehealth.notifications import repository
+from telehealth.notifications.mailer import SMTP_TIMEOUT, Mailer, SMTPException
 from telehealth.notifications.tables import Notification, OutboxEmail
 from telehealth.scope import Scope
 
@@ -43,7 +43,6 @@ def notify(
 SEND_BATCH = 20
 # How long a claimed email is left alone by other senders: longer than a batch of attempts
 # can take (each connection gives up after SMTP_TIMEOUT seconds).
-SMTP_TIMEOUT = 10
 CLAIM = timedelta(seconds=SEND_BATCH * SMTP_TIMEOUT * 2)
 
 
@@ -66,7 +65,8 @@ def send_pending(scope: Scope) -> int:
     if not scope.settings.smtp_host:
         return 0
     claimed = _claim(scope)
-    outcomes = {email.outbox_id: _attempt(scope.settings, email) for email in claimed}
+    mailer = scope.ports.mailer
+    outcomes = {email.outbox_id: _attempt(scope.settings, mailer, email) for email in claimed}
     now = scope.clock.now()
     for row in scope.session.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(outcomes))):
         _record(scope.settings, row, outcomes[row.id], now)
@@ -84,11 +84,11 @@ def _claim(scope: Scope) -> list[Email]:
     return claimed
 
 
-def _attempt(settings: Settings, email: Email) -> str | None:
+def _attempt(settings: Settings, mailer: Mailer, email: Email) -> str | None:
     """Sends one email; the failure's class name, or None when the server took it."""
     try:
-        _send_email(settings, email)
-    except (OSError, smtplib.SMTPException) as exc:
+        mailer.send(_message(settings, email))
+    except (OSError, SMTPException) as exc:
         log.warning("email_failed", outbox_id=str(email.outbox_id), error=type(exc).__name__)
         return type(exc).__name__
     log.info("email_sent", outbox_id=str(email.outbox_id))
@@ -111,7 +111,7 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _send_email(settings: Settings, email: Email) -> None:
+def _message(settings: Settings, email: Email) -> EmailMessage:
     # The email says only that something is waiting; the content is behind sign-in.
     message = EmailMessage()
     message["From"] = settings.smtp_from
@@ -119,12 +119,7 @@ def _send_email(settings: Settings, email: Email) -> None:
     message["Subject"] = f"telehealth: {email.title}"
     target = f"{settings.public_url}{email.link}" if email.link else settings.public_url
     message.set_content(f"{email.title}.\n\nSign in to see it: {target}\n")
-    assert settings.smtp_host is not None
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT) as smtp:
-        if settings.smtp_user and settings.smtp_password:
-            smtp.starttls()
-            smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
-        smtp.send_message(message)
+    return message
 
 
 def pending_emails(scope: Scope) -> int:

@@ -43,7 +43,9 @@ async def create_decision(
     actor = await bearer_actor(services.reader, token, now)
     if actor is None:
         return None
-    decision, row = service.prepare_decision(actor, facts, now=now, serialized=True)
+    decision, row = service.prepare_decision(
+        actor, facts, services.ports.ruleset, now=now, serialized=True
+    )
     event = lane_event(
         request,
         actor,

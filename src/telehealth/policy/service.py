@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,15 +18,9 @@ from telehealth.policy.decision import Decision
 from telehealth.policy.engine import decide
 from telehealth.policy.explain import rules_fired
 from telehealth.policy.facts import Facts, masked_facts, parse_facts
-from telehealth.policy.loader import RuleSet, load_ruleset
+from telehealth.policy.loader import RuleSet
 from telehealth.policy.records import DecisionRecord
 from telehealth.scope import Scope
-
-
-@lru_cache(maxsize=4)
-def ruleset_at(path: Path | None = None) -> RuleSet:
-    """The compiled rule set, loaded once per process (per directory)."""
-    return load_ruleset(path)
 
 
 def decide_and_record(
@@ -46,7 +38,11 @@ def decide_and_record(
     if patient_id is not None:
         access.readable_patient(scope, patient_id)
     decision, values = prepare_decision(
-        actor, parse_facts(facts), now=scope.clock.now(), patient_id=patient_id, ruleset=ruleset
+        actor,
+        parse_facts(facts),
+        ruleset or scope.ports.ruleset,
+        now=scope.clock.now(),
+        patient_id=patient_id,
     )
     record = DecisionRecord(**values)
     scope.session.add(record)
@@ -64,16 +60,16 @@ def decide_and_record(
 def prepare_decision(
     actor: Actor,
     facts: Facts,
+    ruleset: RuleSet,
     *,
     now: datetime,
     patient_id: uuid.UUID | None = None,
-    ruleset: RuleSet | None = None,
     serialized: bool = False,
 ) -> tuple[Decision, dict[str, Any]]:
     """Decides and builds the column values of the record to store. ``serialized`` gives the
     decision as the JSON text to store and send, not a dict."""
     record_id = uuid.uuid4()
-    decision = decide(facts, ruleset or ruleset_at(), evaluated_at=now, decision_id=str(record_id))
+    decision = decide(facts, ruleset, evaluated_at=now, decision_id=str(record_id))
     values = {
         "id": record_id,
         "org_id": actor.org_id,

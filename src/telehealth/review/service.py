@@ -23,16 +23,15 @@ from telehealth.audit.model import Action, Outcome
 from telehealth.clock import ensure_utc
 from telehealth.coding.encounter import Encounter
 from telehealth.coding.engine import code_encounter
-from telehealth.coding.loader import default_codeset
+from telehealth.config import ReviewSettings
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import repository as identity_repo
 from telehealth.identity.model import Actor, Role
 from telehealth.notifications.service import notify
 from telehealth.policy.service import decide_and_record
 from telehealth.review import model, repository
-from telehealth.review.config import ReviewSettings
 from telehealth.review.model import CaseKind, CaseStatus, Recommendation
-from telehealth.review.storage import ReviewStorage, storage_for
+from telehealth.review.storage import ReviewStorage
 from telehealth.review.tables import (
     ReviewBilling,
     ReviewCase,
@@ -47,11 +46,11 @@ PAGE_LIMIT = 100
 
 
 def review_storage(scope: Scope) -> ReviewStorage:
-    return storage_for(scope.settings)
+    return scope.ports.uploads
 
 
 def review_settings(scope: Scope) -> ReviewSettings:
-    return review_storage(scope).settings
+    return scope.settings.review
 
 
 # --- loaders: the one place case access is decided ---------------------------------------------
@@ -747,7 +746,7 @@ def _encounters(
 def _bill(scope: Scope, case: ReviewCase, report: ReviewReport) -> int:
     media = repository.media_of(scope.session, case.id)
     has_media = any(m.kind in (model.MediaKind.IMAGE, model.MediaKind.VIDEO) for m in media)
-    codeset = default_codeset()
+    codeset = scope.ports.codeset
     total = 0
     for role, clinician, raw in _encounters(case, report, has_media, scope.clock.now()):
         encounter = Encounter.model_validate(raw)

@@ -1,8 +1,8 @@
 """The review capability's blob storage and the registry of open resumable writers.
 
-One :class:`ReviewStorage` per configured store, shared by requests and background jobs in the
-process. Open writers are cached so each PATCH appends without replaying the staged bytes; after
-a restart the first request for an upload resumes its writer from the staging area.
+One :class:`ReviewStorage` per process (a port, see ``telehealth.ports``), shared by requests
+and background jobs. Open writers are cached so each PATCH appends without replaying the staged
+bytes; after a restart the first request for an upload resumes its writer from the staging area.
 """
 
 from __future__ import annotations
@@ -10,19 +10,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from telehealth.config import Settings
+from telehealth.config import ReviewSettings, Settings
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.review.config import ReviewSettings, load_review_settings
-from telehealth.storage import (
-    BlobStore,
-    EncryptedBlobs,
-    Keyring,
-    LocalBlobStore,
-    MemoryBlobStore,
-    ResumableBlobWriter,
-)
-
-EXTRAS_KEY = "review"
+from telehealth.storage import BlobStore, EncryptedBlobs, Keyring, ResumableBlobWriter
+from telehealth.storage.configured import configured_store
 
 
 @dataclass
@@ -92,42 +83,9 @@ class ReviewStorage:
             self._slots.pop(upload_id, None)
 
 
-_SHARED: dict[tuple[str, ...], ReviewStorage] = {}
-_SHARED_GUARD = threading.Lock()
-
-
-def _store_for(settings: Settings) -> BlobStore:
-    if settings.blob_backend == "memory":
-        return MemoryBlobStore()
-    if settings.blob_backend == "s3":
-        # Only deployments on S3 load boto3.
-        import boto3
-
-        from telehealth.storage.s3 import S3BlobStore
-
-        if not settings.s3_bucket:
-            raise DomainError(ErrorCode.CONFIGURATION, "TELEHEALTH_S3_BUCKET is not set")
-        client = boto3.client(
-            "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region
-        )
-        return S3BlobStore(client, settings.s3_bucket, staging_dir=settings.data_dir / "s3-staging")
-    return LocalBlobStore(settings.blob_dir)
-
-
-def storage_for(settings: Settings) -> ReviewStorage:
-    """The process-wide storage for this configuration (requests and jobs share it)."""
-    key = (
-        settings.blob_backend,
-        str(settings.data_dir),
-        settings.s3_bucket or "",
-        settings.s3_endpoint_url or "",
-    )
-    with _SHARED_GUARD:
-        found = _SHARED.get(key)
-        if found is None:
-            keyring = Keyring.from_config(settings.storage_keks.get_secret_value())
-            found = ReviewStorage(
-                EncryptedBlobs(_store_for(settings), keyring), load_review_settings()
-            )
-            _SHARED[key] = found
-        return found
+def review_storage_for(settings: Settings, store: BlobStore | None = None) -> ReviewStorage:
+    """The storage of one process (built by ``telehealth.bootstrap``; requests and jobs share
+    it): ``store``, or the one the settings choose, encrypted under the configured keys."""
+    keyring = Keyring.from_config(settings.storage_keks.get_secret_value())
+    blobs = EncryptedBlobs(store or configured_store(settings), keyring)
+    return ReviewStorage(blobs, settings.review)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from telehealth.config import Settings
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.storage.keyring import Kek, Keyring
 from telehealth.storage.local import LocalBlobStore
@@ -25,7 +26,10 @@ keys_app = typer.Typer(
 
 
 def _keyring_from_env() -> Keyring:
-    text = os.environ.get(KEKS_ENV, "")
+    settings = Settings()
+    # The settings' development default is never what an operator means to rotate to.
+    given = "storage_keks" in settings.model_fields_set
+    text = settings.storage_keks.get_secret_value() if given else ""
     if not text.strip():
         raise DomainError(ErrorCode.CONFIGURATION, f"{KEKS_ENV} is not set")
     return Keyring.from_config(text)

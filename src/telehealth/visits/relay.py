@@ -22,9 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from telehealth.clock import Clock
-from telehealth.config import Settings
 from telehealth.errors import DomainError
 from telehealth.logging import get_logger
+from telehealth.ports import Ports
 from telehealth.scope import open_scope
 from telehealth.visits import model, service
 from telehealth.visits.model import ParticipantState, PresenceKind
@@ -62,14 +62,15 @@ class Authorized:
 @dataclass(frozen=True)
 class Backend:
     sessions: sessionmaker[Session]
-    clock: Clock
-    settings: Settings
+    ports: Ports
+
+    @property
+    def clock(self) -> Clock:
+        return self.ports.clock
 
 
 def _run_scoped(backend: Backend, work: Any) -> Any:
-    scope = open_scope(
-        backend.sessions, backend.clock, backend.settings, request_id=f"ws-{uuid.uuid4().hex[:12]}"
-    )
+    scope = open_scope(backend.sessions, backend.ports, request_id=f"ws-{uuid.uuid4().hex[:12]}")
     try:
         result = work(scope)
         scope.uow.commit()

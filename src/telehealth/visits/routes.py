@@ -23,7 +23,7 @@ from telehealth.errors import DomainError, ErrorCode
 from telehealth.scope import Scope
 from telehealth.visits import model, pages, relay, repository, service
 from telehealth.visits.model import ConsentMethod, ParticipantRole
-from telehealth.visits.runtime import VisitsRuntime, runtime_from
+from telehealth.visits.runtime import VisitsRuntime
 from telehealth.visits.schemas import (
     AmendmentIn,
     BookingIn,
@@ -61,7 +61,7 @@ JOIN_PATH = "/visits/join"
 
 async def visits_runtime(request: Request) -> VisitsRuntime:
     services: Services = request.app.state.services
-    runtime = runtime_from(services.extras, services.settings)
+    runtime = services.visits
     runtime.bind_loop()
     return runtime
 
@@ -495,9 +495,8 @@ def session_sign(ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep) -> N
 @router.websocket("/v1/visit-session/signal")
 async def signal(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
-    runtime = runtime_from(services.extras, services.settings)
-    backend = relay.Backend(services.sessions, services.clock, services.settings)
-    await relay.serve(websocket, runtime, backend)
+    backend = relay.Backend(services.sessions, services.ports)
+    await relay.serve(websocket, services.visits, backend)
 
 
 router.include_router(pages.router)

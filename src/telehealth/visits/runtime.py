@@ -1,17 +1,14 @@
-"""Per-application objects of the visits capability: its settings and its signaling hub."""
+"""The visits capability's side of one web application: its settings, the signaling hub
+(a port, see ``telehealth.ports``) and the event loop that hub runs on."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from telehealth.config import Settings
-from telehealth.visits.settings import VisitSettings
-from telehealth.visits.signaling import SignalingHub, make_hub
-
-EXTRAS_KEY = "visits"
+from telehealth.config import VisitSettings
+from telehealth.visits.signaling import SignalingHub
 
 
 @dataclass
@@ -30,19 +27,3 @@ class VisitsRuntime:
             return
         message = {"kind": "control", "event": event, **data}
         asyncio.run_coroutine_threadsafe(self.hub.publish(str(visit_id), message), loop)
-
-
-def runtime_from(extras: MutableMapping[str, Any], settings: Settings) -> VisitsRuntime:
-    runtime = extras.get(EXTRAS_KEY)
-    if runtime is None:
-        runtime = VisitsRuntime(settings=VisitSettings(), hub=make_hub(settings.redis_url))
-        extras[EXTRAS_KEY] = runtime
-    assert isinstance(runtime, VisitsRuntime)
-    return runtime
-
-
-async def close_runtime(extras: MutableMapping[str, Any]) -> None:
-    """Closes the signaling hub (its Redis connections) when the application stops."""
-    runtime = extras.pop(EXTRAS_KEY, None)
-    if isinstance(runtime, VisitsRuntime):
-        await runtime.hub.close()

@@ -27,7 +27,7 @@ from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
 from telehealth.coding.encounter import CodingResult, Encounter
 from telehealth.coding.engine import code_encounter
-from telehealth.coding.loader import default_codeset
+from telehealth.config import VisitSettings
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import admin as identity_admin
 from telehealth.identity import repository as identity_repo
@@ -47,7 +47,6 @@ from telehealth.visits.model import (
     PresenceKind,
     VisitStatus,
 )
-from telehealth.visits.settings import VisitSettings
 from telehealth.visits.tables import (
     AvailabilityWindow,
     Consent,
@@ -1211,7 +1210,7 @@ def code_visit(scope: Scope, visit: Visit, *, em_code: str | None) -> CodingResu
     record = encounter_record(scope, visit, em_code=em_code)
     if record is None:
         return None
-    return code_encounter(record, default_codeset())
+    return code_encounter(record, scope.ports.codeset)
 
 
 # --- notes ----------------------------------------------------------------------------------

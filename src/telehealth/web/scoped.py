@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -25,25 +25,38 @@ from telehealth.audit.committer import AuditCommitter
 from telehealth.clock import Clock
 from telehealth.config import Settings
 from telehealth.db.reader import FastReader
+from telehealth.ports import Ports
 from telehealth.scope import Scope, open_scope
 from telehealth.web.problems import COMMON_PROBLEMS, problem_responses
+
+if TYPE_CHECKING:
+    from telehealth.visits.runtime import VisitsRuntime
 
 
 @dataclass
 class Services:
-    """What the composition root hands to requests: configuration and shared resources."""
+    """What the composition root hands to requests: the ports and the web process's own
+    resources."""
 
-    settings: Settings
+    ports: Ports
     engine: Engine
     sessions: sessionmaker[Session]
-    clock: Clock
     audit_group: AuditCommitter
     reader: FastReader
-    extras: dict[str, Any]
+    # The visits capability's event-loop side: its signaling hub and the loop it runs on.
+    visits: VisitsRuntime
     # Requests inside a scope at once. A scope holds a database connection across several
     # thread hops; admitting no more scopes than threads means a request that holds a
     # connection never waits for a thread held by one that waits for a connection.
     admission: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
+
+    @property
+    def settings(self) -> Settings:
+        return self.ports.settings
+
+    @property
+    def clock(self) -> Clock:
+        return self.ports.clock
 
 
 class ScopedRoute(APIRoute):
@@ -123,8 +136,7 @@ async def _run_scoped(
     client = request.client
     scope = open_scope(
         services.sessions,
-        services.clock,
-        services.settings,
+        services.ports,
         request_id=getattr(request.state, "request_id", None),
         source_ip=client.host if client else None,
         audit_group=services.audit_group,
