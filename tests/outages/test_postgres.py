@@ -105,6 +105,15 @@ class Load:
         return answer
 
 
+# What a 503 says: a request that needed the database gets the first; a read whose audit rows
+# were being group-committed when the server went away gets the audit committer's. Neither
+# names the server, its address or anything of the request.
+UNAVAILABLE = {
+    "the service is temporarily unavailable",
+    "the audit log is unavailable; try again",
+}
+
+
 def _wait_for_answers(load: Load, more: int) -> None:
     target = load.count() + more
     while load.count() < target and not load.failures:
