@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 
 from telehealth.app import create_app
 from telehealth.audit import repository
-from telehealth.audit.ddl import drop_statements
 from telehealth.audit.model import GENESIS_HASH, canonical_payload
 from telehealth.cli import app as cli
 from telehealth.clock import FrozenClock
@@ -30,6 +29,19 @@ from telehealth.jobs import registered, run_job
 from tests.support import World, memory_ports
 
 pytestmark = pytest.mark.db
+
+# What a database writer runs to lift the append-only triggers the foundation migration installs.
+DROP_TRIGGERS = {
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events",
+        "DROP TRIGGER IF EXISTS audit_events_no_update_delete ON audit_events",
+        "DROP FUNCTION IF EXISTS telehealth_audit_append_only()",
+    ],
+    "sqlite": [
+        "DROP TRIGGER IF EXISTS audit_events_no_update",
+        "DROP TRIGGER IF EXISTS audit_events_no_delete",
+    ],
+}
 
 NEW_KEY = "a2:" + "QUJD" * 10 + "QUI="  # 32 bytes
 
@@ -53,7 +65,7 @@ def _unguarded(settings: Settings, dialect: str) -> Iterator[Connection]:
     engine = create_engine(settings.effective_database_url)
     try:
         with engine.begin() as conn:
-            for statement in drop_statements(dialect):
+            for statement in DROP_TRIGGERS[dialect]:
                 conn.execute(text(statement))
             yield conn
     finally:
