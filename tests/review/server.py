@@ -8,10 +8,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
+from telehealth.clock import FrozenClock
 from telehealth.config import Settings
 from telehealth.web.server import HTTP_PROTOCOL
+from tests.support import World, seed_world
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,3 +95,18 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+
+def real_clock_world(settings: Settings) -> World:
+    """The test world seeded on the real clock, which a server process reads: its tokens are
+    current for that server."""
+    return seed_world(settings, FrozenClock(datetime.now(UTC)))
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[Server]:
+    handle = Server(settings).start()
+    try:
+        yield handle
+    finally:
+        handle.stop()

@@ -8,7 +8,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,12 +15,11 @@ import requests
 from tusclient import client as tus_client
 from tusclient.uploader import Uploader
 
-from telehealth.clock import FrozenClock
 from telehealth.config import Settings
 from telehealth.review.uploads import APPEND_SIZE
-from tests.review.server import Server
+from tests.review.server import Server, real_clock_world, running
 from tests.review.support import case_body, image_with_gps
-from tests.support import World, seed_world
+from tests.support import World
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -34,17 +32,13 @@ class Sha256Uploader(Uploader):  # type: ignore[misc]
 
 @pytest.fixture
 def people(settings: Settings) -> World:
-    # The server runs on the real clock: seed with it so tokens are current.
-    return seed_world(settings, FrozenClock(datetime.now(UTC)))
+    return real_clock_world(settings)
 
 
 @pytest.fixture
 def server(settings: Settings, people: World) -> Iterator[Server]:
-    handle = Server(settings).start()
-    try:
+    with running(settings) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 def _draft_case(server: Server, world: World) -> str:

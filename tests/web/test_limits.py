@@ -11,18 +11,16 @@ import json
 import os
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from telehealth.clock import FrozenClock
 from telehealth.config import Settings
-from tests.review.server import Server
+from tests.review.server import Server, real_clock_world, running
 from tests.review.support import case_body
-from tests.support import World, seed_world
+from tests.support import World
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -32,17 +30,13 @@ LOGIN = "/v1/auth/login"
 
 @pytest.fixture
 def people(settings: Settings) -> World:
-    # The server runs on the real clock: seed with it so tokens are current.
-    return seed_world(settings, FrozenClock(datetime.now(UTC)))
+    return real_clock_world(settings)
 
 
 @pytest.fixture
 def server(settings: Settings, people: World) -> Iterator[Server]:
-    handle = Server(settings).start()
-    try:
+    with running(settings) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 def _connect(server: Server) -> socket.socket:
