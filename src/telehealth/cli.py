@@ -199,7 +199,8 @@ def audit_verify(
             result = verify_chain(session, keys, anchors)
             if result.ok and checkpoint:
                 now = SystemClock().now()
-                result = write_checkpoints(session, keys, settings.audit_checkpoint_file, now)
+                signed = write_checkpoints(session, keys, settings.audit_checkpoint_file, now)
+                result = result if signed.ok else signed
     except DomainError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from exc

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, create_engine, insert, select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from telehealth.app import create_app
 from telehealth.audit import repository
 from telehealth.audit.model import GENESIS_HASH, canonical_payload
+from telehealth.audit.tables import AuditRow
 from telehealth.cli import app as cli
 from telehealth.clock import FrozenClock
 from telehealth.config import DEV_AUDIT_KEYS, Settings
@@ -258,3 +259,69 @@ def test_rows_keep_verifying_after_the_audit_key_is_rotated(
     # Rows under the old key need it configured: dropping it is a break, not a silent pass.
     code, output = _verify(settings, monkeypatch, keys=NEW_KEY)
     assert code != 0
+
+
+def _append_unkeyed_row(settings: Settings, dialect: str, chain: int) -> None:
+    """Appends a copy of the chain's newest event as an unkeyed SHA-256 row and moves the head
+    onto it: what a writer without the key can add after a checkpoint."""
+    engine = make_engine(settings.effective_database_url)
+    with Session(engine) as session:
+        last = list(repository.iter_chain(session, chain))[-1]
+    engine.dispose()
+    seq = last.seq + 1
+    digest = hashlib.sha256(
+        last.hash.encode() + b"\n" + canonical_payload(chain, seq, last.event)
+    ).hexdigest()
+    table = AuditRow.__table__
+    with _unguarded(settings, dialect) as conn:
+        newest = conn.execute(
+            select(table).where(table.c.chain == chain, table.c.seq == last.seq)
+        ).one()
+        row = {**newest._mapping, "seq": seq, "prev_hash": last.hash, "hash": digest}
+        conn.execute(insert(table), [{**row, "key_id": None}])
+        conn.execute(
+            text("UPDATE audit_head SET seq = :s, hash = :h WHERE id = :c"),
+            {"s": seq, "h": digest, "c": chain},
+        )
+
+
+def test_the_checkpoint_job_signs_no_unkeyed_row_after_its_checkpoint(
+    client: TestClient,
+    world: World,
+    settings: Settings,
+    clock: FrozenClock,
+    dialect: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _run_checkpoint_job(settings, clock)
+    chain = _seeded_chain(settings)
+    signed = _checkpoints(settings)[chain]
+    _append_unkeyed_row(settings, dialect, chain)
+    _run_checkpoint_job(settings, clock)
+    assert _checkpoints(settings)[chain] == signed
+    code, output = _verify(settings, monkeypatch)
+    assert code == 1, output
+    assert "unkeyed row where only keyed rows may follow" in " ".join(output.split())
+
+
+def test_the_checkpoint_job_moves_a_checkpoint_forward_over_new_rows(
+    client: TestClient,
+    world: World,
+    settings: Settings,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _run_checkpoint_job(settings, clock)
+    before = _checkpoints(settings)
+    patient = world["patient_a"]
+    reads = 8
+    for _ in range(reads):
+        response = client.get(f"/v1/patients/{patient.patient_id}", headers=patient.headers)
+        assert response.status_code == 200
+    covered = _run_checkpoint_job(settings, clock)
+    after = _checkpoints(settings)
+    moved = [c for c in after if c not in before or after[c]["seq"] != before[c]["seq"]]
+    assert moved
+    # Each read appends at least its own audit row, wherever its chain is.
+    assert covered >= reads
+    assert _verify(settings, monkeypatch)[0] == 0

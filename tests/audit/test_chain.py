@@ -28,6 +28,7 @@ from telehealth.audit.model import (
     chain,
     chain_hash,
     checkpoint_signed,
+    continuation_problem,
     record_from_row,
     row_values,
     sign_checkpoint,
@@ -321,3 +322,23 @@ def test_a_row_read_back_is_the_record_written() -> None:
         assert row["detail"] == record.event.detail
         assert row["detail"] is not record.event.detail
         assert record_from_row(row) == record
+
+
+def test_a_head_continues_its_checkpoint_only_over_the_signed_row_and_keyed_rows() -> None:
+    records = chain(3, 0, GENESIS_HASH, _events(8), KEY)
+    checkpoint = sign_checkpoint(3, 6, records[5].hash, T0, KEY)
+    assert continuation_problem(checkpoint, 8, records[5].hash, unkeyed_after=False) is None
+    assert continuation_problem(checkpoint, 6, records[5].hash, unkeyed_after=False) is None
+    assert (
+        continuation_problem(checkpoint, 5, records[4].hash, unkeyed_after=False)
+        == "chain ends below its signed checkpoint"
+    )
+    for pinned in (records[4].hash, None):  # rewritten, or deleted
+        assert (
+            continuation_problem(checkpoint, 8, pinned, unkeyed_after=False)
+            == "row does not match the signed checkpoint"
+        )
+    assert (
+        continuation_problem(checkpoint, 8, records[5].hash, unkeyed_after=True)
+        == "unkeyed row where only keyed rows may follow"
+    )

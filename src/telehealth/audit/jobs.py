@@ -21,7 +21,8 @@ def _interval(settings: Settings) -> timedelta:
 @jobs.register("audit.checkpoint", every=_interval)
 def checkpoint_heads(scope: Scope) -> int:
     """Rows appended since the last checkpoint can be cut off undetected, so this runs every
-    ``TELEHEALTH_AUDIT_CHECKPOINT_SECONDS``; returns the rows it checked."""
+    ``TELEHEALTH_AUDIT_CHECKPOINT_SECONDS``; returns how many rows its new checkpoints cover
+    beyond the previous ones."""
     settings = scope.settings
     result = write_checkpoints(
         scope.session, chain_keys(settings), settings.audit_checkpoint_file, scope.clock.now()

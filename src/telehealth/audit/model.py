@@ -381,6 +381,23 @@ def verify_one(
     return VerifyResult(True, count)
 
 
+def continuation_problem(
+    checkpoint: Checkpoint, head_seq: int, pinned_hash: str | None, unkeyed_after: bool
+) -> str | None:
+    """Why a chain's head cannot be signed as a continuation of its signed ``checkpoint``, or
+    None. ``pinned_hash`` is the hash of the chain's row at the checkpoint's sequence number
+    (None if the row is gone); ``unkeyed_after`` whether any row after it up to the head is
+    unkeyed. Every row between is left to ``verify_one``: without the key no row can be given a
+    hash that verifies, so signing over an edited row hides nothing from ``audit verify``."""
+    if head_seq < checkpoint.seq:
+        return "chain ends below its signed checkpoint"
+    if pinned_hash != checkpoint.head_hash:
+        return "row does not match the signed checkpoint"
+    if unkeyed_after:
+        return "unkeyed row where only keyed rows may follow"
+    return None
+
+
 def _record_problem(
     chain_id: int,
     record: ChainedRecord,

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     TextClause,
     bindparam,
+    exists,
     insert,
     select,
     text,
@@ -104,6 +105,29 @@ def iter_chain(
     finally:
         # A verifier that stops at the first break must not leave a server-side cursor open.
         result.close()
+
+
+def hash_at(session: Session, chain_id: int, seq: int) -> str | None:
+    row = session.execute(
+        select(AuditRow.hash).where(AuditRow.chain == chain_id, AuditRow.seq == seq)
+    ).scalar()
+    return None if row is None else str(row)
+
+
+def unkeyed_between(session: Session, chain_id: int, after: int, upto: int) -> bool:
+    """Whether any row with a sequence number in (``after``, ``upto``] is unkeyed."""
+    return bool(
+        session.execute(
+            select(
+                exists().where(
+                    AuditRow.chain == chain_id,
+                    AuditRow.seq > after,
+                    AuditRow.seq <= upto,
+                    AuditRow.key_id.is_(None),
+                )
+            )
+        ).scalar()
+    )
 
 
 def heads(session: Session) -> dict[int, tuple[int, str]]:

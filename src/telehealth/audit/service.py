@@ -21,6 +21,7 @@ from telehealth.audit.model import (
     ShownEvent,
     VerifyResult,
     combine,
+    continuation_problem,
     sign_checkpoint,
     verify_one,
 )
@@ -44,9 +45,11 @@ def verify_chain(
 
 
 def write_checkpoints(session: Session, keys: ChainKeys, path: Path, at: datetime) -> VerifyResult:
-    """Check each chain from its last checkpoint to its current head and sign the heads that
-    verify into the checkpoint file. A chain that fails keeps its previous checkpoint, so a
-    rolled-back chain can never move its checkpoint back."""
+    """Sign each chain's head into the checkpoint file, where the head continues the chain's
+    previous checkpoint; a chain without one is verified whole first. A chain that fails keeps
+    its previous checkpoint, so a rolled-back chain can never move its checkpoint back.
+
+    ``rows_checked`` counts the rows the new checkpoints cover beyond the previous ones."""
     previous = checkpoints.load(path, keys)
     heads = repository.heads(session)
     signed: list[Checkpoint] = []
@@ -54,11 +57,11 @@ def write_checkpoints(session: Session, keys: ChainKeys, path: Path, at: datetim
     for chain_id in sorted(heads.keys() | previous.keys()):
         head_seq, head_hash = heads.get(chain_id, (0, GENESIS_HASH))
         prior = previous.get(chain_id)
-        after = prior.seq if prior is not None else 0
-        # Bounded by the head read above: rows appended since belong to the next checkpoint.
-        rows = repository.iter_chain(session, chain_id, after=after, upto=head_seq)
-        with closing(rows) as records:
-            result = verify_one(chain_id, records, head_seq, head_hash, keys, prior, resume=True)
+        result = (
+            _first_check(session, chain_id, head_seq, head_hash, keys)
+            if prior is None
+            else _continuation(session, prior, head_seq)
+        )
         results.append(result)
         if result.ok:
             signed.append(sign_checkpoint(chain_id, head_seq, head_hash, at, keys.current))
@@ -66,6 +69,31 @@ def write_checkpoints(session: Session, keys: ChainKeys, path: Path, at: datetim
             signed.append(prior)
     checkpoints.save(path, signed)
     return combine(results)
+
+
+def _first_check(
+    session: Session, chain_id: int, head_seq: int, head_hash: str, keys: ChainKeys
+) -> VerifyResult:
+    """A chain's first checkpoint pins its whole past, so every row of it is verified once."""
+    # Bounded by the head read before: rows appended since belong to the next checkpoint.
+    with closing(repository.iter_chain(session, chain_id, upto=head_seq)) as records:
+        return verify_one(chain_id, records, head_seq, head_hash, keys)
+
+
+def _continuation(session: Session, prior: Checkpoint, head_seq: int) -> VerifyResult:
+    """Two indexed reads, whatever the write rate: the row the previous checkpoint pins and
+    whether an unkeyed row follows it (see :func:`continuation_problem`)."""
+    # A checkpoint of a chain with no rows yet pins the chain's start.
+    pinned = GENESIS_HASH if prior.seq == 0 else repository.hash_at(session, prior.chain, prior.seq)
+    problem = continuation_problem(
+        prior,
+        head_seq,
+        pinned,
+        repository.unkeyed_between(session, prior.chain, prior.seq, head_seq),
+    )
+    if problem is not None:
+        return VerifyResult(False, 0, problem, prior.seq, prior.chain)
+    return VerifyResult(True, head_seq - prior.seq)
 
 
 @dataclass(frozen=True)
