@@ -6,31 +6,16 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, LargeBinary, Uuid, case, exists, select
+from sqlalchemy import ColumnElement, LargeBinary, Uuid, bindparam, case, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from telehealth.access.tables import BreakGlassGrant
 from telehealth.db.base import UTCDateTime
+from telehealth.db.engine import read_columns
 from telehealth.db.reader import AnySelect, keyed
 from telehealth.identity.model import Role
 from telehealth.identity.repository import bearer_select, care_current
 from telehealth.identity.tables import CareAssignment, Patient, User
-
-
-def active_grant(
-    session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID, now: datetime
-) -> bool:
-    return bool(
-        session.execute(
-            select(
-                exists().where(
-                    BreakGlassGrant.clinician_id == clinician_id,
-                    BreakGlassGrant.patient_id == patient_id,
-                    BreakGlassGrant.expires_at > now,
-                )
-            )
-        ).scalar()
-    )
 
 
 def grants_in_org(
@@ -50,6 +35,63 @@ def grant_by_id(session: Session, grant_id: uuid.UUID) -> BreakGlassGrant | None
     return session.get(BreakGlassGrant, grant_id)
 
 
+def _clinician_relation(
+    clinician_id: ColumnElement[uuid.UUID],
+    patient_id: ColumnElement[uuid.UUID],
+    now: ColumnElement[datetime],
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Whether a clinician cares for a patient now, and whether they hold an active break-glass
+    grant on them: what :func:`telehealth.access.rules.patient` reads from relationships."""
+    # correlate_except: the key columns may come from an enclosing statement (see ``keyed``).
+    care = (
+        exists()
+        .where(
+            CareAssignment.clinician_id == clinician_id,
+            CareAssignment.patient_id == patient_id,
+            care_current(CareAssignment, now),
+        )
+        .correlate_except(CareAssignment)
+    )
+    glass = (
+        exists()
+        .where(
+            BreakGlassGrant.clinician_id == clinician_id,
+            BreakGlassGrant.patient_id == patient_id,
+            BreakGlassGrant.expires_at > now,
+        )
+        .correlate_except(BreakGlassGrant)
+    )
+    return care, glass
+
+
+# Asked at a clinician's first look at a patient in a request; built once, as building a
+# statement and its cache key costs more than running it.
+_RELATION = select(
+    *(
+        fact.label(name)
+        for fact, name in zip(
+            _clinician_relation(
+                bindparam("clinician_id", type_=Uuid()),
+                bindparam("patient_id", type_=Uuid()),
+                bindparam("now", type_=UTCDateTime()),
+            ),
+            ("in_care", "break_glass"),
+            strict=True,
+        )
+    )
+)
+
+
+def clinician_relation(
+    session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID, now: datetime
+) -> tuple[bool, bool]:
+    """(in care, active break-glass grant) of a clinician toward a patient, in one statement."""
+    row = read_columns(
+        session, _RELATION, {"clinician_id": clinician_id, "patient_id": patient_id, "now": now}
+    ).one()
+    return bool(row.in_care), bool(row.break_glass)
+
+
 def _bearer_patient_read(
     token_hash: ColumnElement[bytes],
     patient_id: ColumnElement[uuid.UUID],
@@ -60,26 +102,8 @@ def _bearer_patient_read(
     Built once: it serves the fast read of a patient record (see :mod:`telehealth.access.fast`).
     """
     target = aliased(Patient)
-    # correlate_except: the key columns may come from an enclosing statement (see ``keyed``).
-    care = (
-        exists()
-        .where(
-            CareAssignment.clinician_id == User.id,
-            CareAssignment.patient_id == patient_id,
-            care_current(CareAssignment, now),
-        )
-        .correlate_except(CareAssignment)
-    )
+    care, glass = _clinician_relation(User.id.expression, patient_id, now)
     clinician = User.role == Role.CLINICIAN.value
-    glass = (
-        exists()
-        .where(
-            BreakGlassGrant.clinician_id == User.id,
-            BreakGlassGrant.patient_id == patient_id,
-            BreakGlassGrant.expires_at > now,
-        )
-        .correlate_except(BreakGlassGrant)
-    )
     return bearer_select(
         token_hash,
         target.id.label("id"),

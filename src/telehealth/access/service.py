@@ -54,11 +54,9 @@ def patient_facts(scope: Scope, actor: Actor, patient: Patient) -> policy.Patien
     in_care = False
     glass = False
     if actor.role is Role.CLINICIAN:
-        in_care = identity_repo.in_care(scope.session, actor.user_id, patient.id, scope.clock.now())
-        if not in_care:
-            glass = repository.active_grant(
-                scope.session, actor.user_id, patient.id, scope.clock.now()
-            )
+        in_care, glass = repository.clinician_relation(
+            scope.session, actor.user_id, patient.id, scope.clock.now()
+        )
     facts = policy.PatientFacts.of(patient.id, patient.org_id, in_care=in_care, grant=glass)
     # Access only widens within a request (a grant or assignment may be added), so only facts
     # that already allow reading are kept; a clinician without either is asked again.

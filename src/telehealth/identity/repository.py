@@ -13,7 +13,6 @@ from sqlalchemy import (
     Select,
     bindparam,
     delete,
-    exists,
     func,
     or_,
     select,
@@ -22,8 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from telehealth.clock import ensure_utc
-from telehealth.db.base import UTCDateTime, insert_ignoring_duplicates, table_of
-from telehealth.db.engine import read_columns
+from telehealth.db.base import UTCDateTime, insert_ignoring_duplicates
 from telehealth.db.reader import AnySelect, keyed
 from telehealth.identity.model import Backoff, Role
 from telehealth.identity.tables import (
@@ -153,31 +151,6 @@ def patients_in_care_of(
     )
 
 
-# Asked by every clinician's first look at a patient in a request; built once, as building a
-# statement and its cache key costs more than running it.
-# A Core statement on the table's columns, run on the session's connection without the ORM's
-# execution (about half the cost).
-_CARE = table_of(CareAssignment).c
-_IN_CARE = select(
-    exists().where(
-        _CARE.clinician_id == bindparam("clinician_id"),
-        _CARE.patient_id == bindparam("patient_id"),
-        care_current(_CARE, CARE_NOW),
-    )
-)
-
-
-def in_care(
-    session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID, now: datetime
-) -> bool:
-    found = read_columns(
-        session,
-        _IN_CARE,
-        {"clinician_id": clinician_id, "patient_id": patient_id, "care_now": now},
-    )
-    return bool(found.scalar())
-
-
 def care_assignment(
     session: Session, clinician_id: uuid.UUID, patient_id: uuid.UUID
 ) -> CareAssignment | None:
@@ -197,7 +170,8 @@ def licenses_of(session: Session, clinician_id: uuid.UUID) -> Sequence[License]:
     return session.execute(_LICENSES_OF, {"clinician_id": clinician_id}).scalars().all()
 
 
-# Asked by every queue and scheduling check of a clinician; built once (see _IN_CARE).
+# Asked by every queue and scheduling check of a clinician; built once, as building a
+# statement and its cache key costs more than running it.
 _LICENSES_OF = (
     select(License).where(License.clinician_id == bindparam("clinician_id")).order_by(License.state)
 )
