@@ -7,13 +7,18 @@ developer machine and fail in CI, where ``CI`` is set.
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import shutil
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -29,6 +34,28 @@ from telehealth.ports import Ports
 from tests.support import World, memory_ports, real_ports, seed_world
 
 PG_ENV = "TELEHEALTH_TEST_DATABASE_URL"
+
+
+def _serialize_ast_parse() -> None:
+    """Python 3.11 keeps the AST constructor's recursion depth in state that every thread
+    shares (CPython gh-106905): two threads parsing at once -- pytest formatting a failure or an
+    expected failure while a server thread formats a traceback for its log, which parses the
+    failing line for its carets -- make one of them raise SystemError, and pytest reports an
+    internal error that ends the whole run. One lock around ``ast.parse`` keeps them apart."""
+    if sys.version_info >= (3, 12):
+        return
+    parse = ast.parse
+    lock = threading.RLock()
+
+    @functools.wraps(parse)
+    def serialized(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = serialized
+
+
+_serialize_ast_parse()
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
