@@ -1,9 +1,11 @@
 """Who a route is for, and what each kind of actor must therefore get from it.
 
 A matrix row names its route's audience (``PATIENT_SELF | CARE_TEAM | ORG_MANAGERS``); every
-actor kind carries the audiences it belongs to, and :func:`expected` derives its outcome:
-allowed when the two meet; for an object route, 404 for an actor who may not know the object
-exists (``seen_by``), exactly as for a missing one; otherwise a 403 role refusal.
+actor kind carries the audiences it belongs to, and :func:`expected` derives its outcome in the
+order the routes refuse (docs/adr/0013-refusal-order.md): allowed when the two meet; a 403 for
+an actor whose role can never take the action (``roles``), whatever the id; for an object
+route, 404 for an actor who may not know the object exists (``seen_by``), exactly as for a
+missing one; otherwise a 403.
 """
 
 from __future__ import annotations
@@ -98,12 +100,27 @@ class Outcome(Enum):
     UNAUTHENTICATED = "unauthenticated"  # 401: the route takes a credential no person holds
 
 
-def expected(kind: ActorKind, audience: Audience, seen_by: Audience | None) -> Outcome:
-    """``seen_by`` is who may know a route's object exists (None for a route without one)."""
+def expected(
+    kind: ActorKind,
+    audience: Audience,
+    seen_by: Audience | None,
+    roles: Audience | None = None,
+) -> Outcome:
+    """``seen_by`` is who may know a route's object exists (None for a route without one);
+    ``roles`` the roles that may ever take the action (None when the route does not refuse by
+    role before it looks the object up)."""
     if kind.audiences & audience:
         return Outcome.ALLOWED
     if audience & (Audience.DEVICE | Audience.JOIN_LINK):
         return Outcome.UNAUTHENTICATED
+    if refused_by_role(kind, roles):
+        return Outcome.REFUSED
     if seen_by is not None and not kind.audiences & seen_by:
         return Outcome.HIDDEN
     return Outcome.REFUSED
+
+
+def refused_by_role(kind: ActorKind, roles: Audience | None) -> bool:
+    """Whether the actor's role can never take the action: refused before any lookup, the same
+    for every id, existing, missing or another organization's (so no existence oracle)."""
+    return roles is not None and not kind.audiences & roles

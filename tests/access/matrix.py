@@ -22,8 +22,8 @@ Body = dict[str, Any] | Callable[[World], dict[str, Any]]
 class Entry:
     """One row of the access matrix: a route's audience and how to reach its object.
 
-    The outcome every actor kind must get is derived from ``audience`` and ``seen_by``
-    (tests/access/audience.py) and asserted by a request per actor kind.
+    The outcome every actor kind must get is derived from ``audience``, ``roles`` and
+    ``seen_by`` (tests/access/audience.py) and asserted by a request per actor kind.
     """
 
     audience: Audience
@@ -33,6 +33,9 @@ class Entry:
     body: Body | None = None
     # Who may know the object exists; by default whoever may read patient A's record.
     seen_by: Audience = PATIENT_READERS
+    # The roles that may ever take the action, where the route refuses every other role (403)
+    # before it looks the object up; None where the object is looked up first.
+    roles: Audience | None = None
     page: bool = False
     form: bool = False  # the body is sent as an HTML form, not JSON
     # The call changes the object: each actor kind gets one of its own.
@@ -47,13 +50,6 @@ class Entry:
 
     def body_for_call(self, world: World) -> dict[str, Any] | None:
         return self.body(world) if callable(self.body) else self.body
-
-
-# The reason of rows whose refusal by role comes before the object is looked up.
-ROLE_FIRST = (
-    "refuses by role (403) before looking the object up: intended 404 for an object the "
-    "actor may not see"
-)
 
 
 def page(audience: Audience, target: Target | None = None, **extra: Any) -> Entry:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from telehealth.portal import service as portal
 from tests.access.audience import (
     MANAGERS,
     PATIENT_READERS,
     STAFF_READERS,
 )
 from tests.access.audience import Audience as A
-from tests.access.matrix import Entry, decision_for_patient_a, page
+from tests.access.matrix import Entry, decision_for_patient_a, form, page
 from tests.access.matrix_visits import visit_of_patient_a
-from tests.support import World
-
-# The intake forms' own tests post them (tests/portal/test_pages.py); here they are checked
-# signed out only.
-FORM = "a multi-step intake form; tests/portal/test_pages.py"
+from tests.portal.support import INTAKE_FORM
+from tests.review.support import DERM_ANSWERS, acting
+from tests.support import World, services_for
+from tests.visits.support import book
 
 
 def _visit(world: World) -> str:
@@ -23,15 +23,30 @@ def _visit(world: World) -> str:
     return target(world).rsplit("/", 1)[1]
 
 
+def _new_visit(world: World) -> str:
+    """A new booked visit of patient A, for a form that fills in its intake."""
+    with services_for(world) as services:
+        return f"/portal/visits/{book(services, world)}/intake"
+
+
+def _started_intake(world: World) -> str:
+    """A new visit of patient A whose intake patient A has started, ready to be sent."""
+    with services_for(world) as services:
+        visit_id = book(services, world)
+        with acting(services, world["patient_a"]) as scope:
+            portal.start_intake(scope, visit_id, INTAKE_FORM["reason"], dict(DERM_ANSWERS))
+    return f"/portal/visits/{visit_id}/intake/complete"
+
+
 ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/portal/visits/{visit_id}/intake"): page(
         PATIENT_READERS, lambda w: f"/portal/visits/{_visit(w)}/intake"
     ),
-    ("POST", "/portal/visits/{visit_id}/intake"): page(
-        A.PATIENT_SELF, lambda w: f"/portal/visits/{_visit(w)}/intake", not_probed=FORM
+    ("POST", "/portal/visits/{visit_id}/intake"): form(
+        A.PATIENT_SELF, _new_visit, INTAKE_FORM, fresh=True
     ),
-    ("POST", "/portal/visits/{visit_id}/intake/complete"): page(
-        A.PATIENT_SELF, lambda w: f"/portal/visits/{_visit(w)}/intake/complete", not_probed=FORM
+    ("POST", "/portal/visits/{visit_id}/intake/complete"): form(
+        A.PATIENT_SELF, _started_intake, {}, fresh=True
     ),
     ("GET", "/portal/visits/{visit_id}/context"): page(
         STAFF_READERS, lambda w: f"/portal/visits/{_visit(w)}/context"

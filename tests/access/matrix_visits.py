@@ -22,7 +22,7 @@ from tests.access.audience import (
     Audience,
 )
 from tests.access.audience import Audience as A
-from tests.access.matrix import ROLE_FIRST, Body, Entry, Target, form, new_user, page
+from tests.access.matrix import Body, Entry, Target, form, new_user, page
 from tests.support import World, services_for
 from tests.visits.support import FIRST_MONDAY, book, ensure_availability, next_free_slot
 
@@ -180,7 +180,7 @@ ENTRIES: dict[tuple[str, str], Entry] = {
         lambda w: f"/admin/schedules/{new_user(w)}/windows",
         {"time_zone": "America/Chicago", "weekday": "0", "start": "09:00", "end": "12:00"},
         seen_by=A.ORG_MEMBER,
+        roles=MANAGERS,
         fresh=True,
-        disagrees=ROLE_FIRST,
     ),
 }

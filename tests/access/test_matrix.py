@@ -8,9 +8,11 @@ request per actor kind, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -41,10 +43,10 @@ from tests.access.audience import (
     ActorKind,
     Outcome,
     expected,
+    refused_by_role,
 )
 from tests.access.audience import Audience as A
 from tests.access.matrix import (
-    ROLE_FIRST,
     SAMPLE_FACTS,
     Entry,
     another_clinician,
@@ -72,8 +74,8 @@ def clinician_write(suffix: str, body: dict[str, Any]) -> Entry:
         target=lambda w: f"/v1/clinicians/{new_user(w)}{suffix}",
         body=body,
         seen_by=A.ORG_MEMBER,
+        roles=MANAGERS,
         fresh=True,
-        disagrees=ROLE_FIRST,
     )
 
 
@@ -126,8 +128,8 @@ CORE: dict[tuple[str, str], Entry] = {
         target=lambda w: f"/v1/users/{new_user(w)}/role",
         body={"role": "coordinator"},
         seen_by=A.ORG_MEMBER,
+        roles=A.ADMINS,
         fresh=True,
-        disagrees=ROLE_FIRST,
     ),
     # Its own organization sees the public profile, the clinician and org managers the
     # credentials too (test_clinician_profiles_by_actor_kind); another organization gets a 404.
@@ -153,13 +155,12 @@ CORE: dict[tuple[str, str], Entry] = {
         A.PATIENT_SELF | A.CARE_TEAM | A.BREAK_GLASS | A.ORG_COORDINATOR,
         target=lambda w: f"/v1/patients/{patient_a_id(w)}",
         body=patient_a_version,
-        disagrees="admins may read patient A but a refused update answers 404, not 403",
     ),
     ("POST", "/v1/patients/{patient_id}/care-team"): Entry(
         ORG_MANAGERS,
         target=lambda w: f"/v1/patients/{patient_a_id(w)}/care-team",
         body=another_clinician,
-        disagrees=ROLE_FIRST,
+        roles=MANAGERS,
     ),
     ("POST", "/v1/break-glass"): Entry(
         A.CLINICIANS,
@@ -173,8 +174,8 @@ CORE: dict[tuple[str, str], Entry] = {
         target=lambda w: f"/v1/break-glass/{new_grant(w)}/review",
         body={"outcome": "appropriate"},
         seen_by=A.ORG_MEMBER,
+        roles=A.ADMINS,
         fresh=True,
-        disagrees=ROLE_FIRST,
     ),
     ("GET", "/v1/audit"): Entry(A.ADMINS),
 }
@@ -332,7 +333,7 @@ def test_each_actor_kind_gets_what_the_audience_gives_it(
     problems: list[str] = []
     used_up = False
     for kind in ACTOR_KINDS:
-        outcome = expected(kind, entry.audience, seen_by)
+        outcome = expected(kind, entry.audience, seen_by, entry.roles)
         fresh = entry.target is not None and entry.fresh and outcome is Outcome.ALLOWED
         path = entry.target(world) if fresh and entry.target else shared
         allowed_status = 409 if used_up else None
@@ -402,6 +403,63 @@ def _looks_missing(
         if kind in OTHER_ORG_KINDS and _audit_rows(app, probe) != _audit_rows(app, blind):
             problems.append(f"{kind.name}: {method} {path}: audit rows differ")
     return problems
+
+
+# The rows whose routes refuse by role before they look their object up.
+ROLE_FIRST = [
+    pytest.param(route, id=f"{route[0]} {route[1]}")
+    for route, entry in MATRIX.items()
+    if entry.roles is not None and entry.not_probed is None
+]
+
+
+def _other_org(world: World) -> World:
+    """The world from the other organization's side: its patient, clinician and managers play
+    patient A's, clinician A's and theirs, so a row's target builds that organization's
+    object."""
+    cast = {"patient_a": "other_patient", "clinician_a": "other_clinician"}
+    cast |= {"coordinator": "other_coordinator", "admin": "other_admin"}
+    people = {**world.people, **{part: world[actor] for part, actor in cast.items()}}
+    return replace(world, org_id=world.other_org_id, other_org_id=world.org_id, people=people)
+
+
+def _with_missing_ids(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The body with each id it names (the object of a route whose path has none) replaced by
+    one that names nothing."""
+    if body is None:
+        return None
+    return json.loads(_ID.sub(lambda _m: str(uuid.uuid4()), json.dumps(body)))
+
+
+@pytest.mark.parametrize("route", ROLE_FIRST)
+def test_a_refusal_by_role_tells_no_id_from_another(
+    app: FastAPI, client: TestClient, world: World, route: tuple[str, str]
+) -> None:
+    """A role that can never take the action is refused first (ADR 0013), so the refusal is
+    no existence oracle: patient A's object, another organization's and an id that names
+    nothing get the same answer, byte for byte, and leave the same audit rows."""
+    method, _template = route
+    entry = MATRIX[route]
+    assert entry.target is not None
+    assert entry.roles is not None
+    theirs = _other_org(world)
+    mine = entry.target(world), entry.body_for_call(world)
+    asked = [mine, (entry.target(theirs), entry.body_for_call(theirs))]
+    asked += [(path, mine[1]) for path in _missing_variants(mine[0])]
+    if len(asked) == 2:
+        asked.append((mine[0], _with_missing_ids(mine[1])))
+    for kind in ACTOR_KINDS:
+        if not refused_by_role(kind, entry.roles):
+            continue
+        answers = []
+        for path, body in asked:
+            probe = _probe_id()
+            headers = {**world[kind.person].headers, "X-Request-Id": probe}
+            got = _call(client, method, path, headers, body, as_form=entry.form)
+            answers.append((_answer(got, probe), _audit_rows(app, probe)))
+        assert answers[0][0][0] == 403, (kind.name, answers[0][0][1])
+        statuses = [answer[0][0] for answer in answers]
+        assert all(answer == answers[0] for answer in answers), (kind.name, statuses)
 
 
 def test_every_non_public_route_refuses_anonymous(client: TestClient, world: World) -> None:

@@ -1,10 +1,21 @@
-"""Helpers for portal tests: sessions for page requests."""
+"""Helpers for portal tests: sessions for page requests, the intake form."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
 from tests.support import PASSWORD, World, totp_now
+
+# A visit of tests/visits/support.book is with a dermatologist, so its intake takes the skin
+# lesion questionnaire.
+INTAKE_FORM = {
+    "reason": "Itchy rash on my arm for two weeks",
+    "q_body_site": "arm",
+    "q_duration": "1_to_4_weeks",
+    "q_changed": "no",
+    "q_symptoms": "itch",
+    "q_lesion_count": "1",
+}
 
 
 def sign_in(client: TestClient, world: World, key: str) -> None:

@@ -16,21 +16,12 @@ from telehealth.visits import model as visits_model
 from telehealth.visits import service as visits
 from tests.access.matrix import decision_for_patient_a
 from tests.monitoring.helpers import add_device, bp, enroll, post
+from tests.portal.support import INTAKE_FORM
 from tests.review.support import build_case
 from tests.support import World, scope_for
 from tests.visits.support import acting, book, services_of
 
 pytestmark = pytest.mark.db
-
-# The visit is with a dermatologist, so the intake uses the skin lesion questionnaire.
-INTAKE_FORM = {
-    "reason": "Itchy rash on my arm for two weeks",
-    "q_body_site": "arm",
-    "q_duration": "1_to_4_weeks",
-    "q_changed": "no",
-    "q_symptoms": "itch",
-    "q_lesion_count": "1",
-}
 
 
 def _page(client: TestClient, world: World, key: str, path: str) -> tuple[int, str]:

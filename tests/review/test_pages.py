@@ -91,7 +91,10 @@ def test_page_errors_are_shown_not_stored(client: TestClient, world: World) -> N
     assert client.get("/v1/cases", headers=patient).json()["items"] == []
     created = client.post("/review/cases", data=FORM, headers=patient, follow_redirects=False)
     case_id = created.headers["location"].rsplit("/", 1)[-1]
-    assert _act(client, world, "patient_a", case_id, do="sign") == 409
+    # Signing is a reviewer's work: refused to the patient whatever the case's state, and a
+    # conflict for a clinician of the case while it is not under review.
+    assert _act(client, world, "patient_a", case_id, do="sign") == 403
+    assert _act(client, world, "clinician_a", case_id, do="sign") == 409
     assert _act(client, world, "patient_b", case_id, do="submit") == 404
     assert (
         client.get(f"/review/cases/{case_id}", headers=world["clinician_x"].headers).status_code

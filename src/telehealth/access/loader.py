@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from telehealth.access import rules
 from telehealth.access.service import facts_about, record_denial
 from telehealth.audit.model import Action
-from telehealth.errors import not_found
+from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.scope import Scope
 
 T = TypeVar("T")
@@ -113,6 +113,28 @@ def load(
         )
     if not lock and rule is None:
         scope.memo[key] = found
+    return found
+
+
+def load_to_act(
+    scope: Scope,
+    kind: Kind[T],
+    object_id: uuid.UUID,
+    act: rules.Rule,
+    refusal: str,
+    *,
+    lock: bool = False,
+) -> T:
+    """The object for an action beyond reading it, in the one order of refusals
+    (docs/access.md): not found unless the actor may read it (the kind's rule); then, since
+    the object is no secret to them, refused with ``refusal`` (audited) unless ``act`` lets
+    them take the action. Whatever the object's state forbids is for the caller to answer
+    after this."""
+    found = load(scope, kind, object_id, lock=lock)
+    subject = kind.subject(found)
+    if not verdict(scope, subject, act).allowed:
+        deny(scope, kind.name, object_id, subject)
+        raise DomainError(ErrorCode.FORBIDDEN, refusal)
     return found
 
 

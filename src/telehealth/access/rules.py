@@ -92,6 +92,18 @@ def conduct_visit(actor: Actor, facts: ObjectFacts) -> Verdict:
     return ALLOW if actor.role is Role.CLINICIAN and named else DENY
 
 
+def work_case(actor: Actor, facts: ObjectFacts) -> Verdict:
+    """A reviewer's work on a store-and-forward case (release it, ask, write and sign the
+    report, amend it): clinicians of its organization whom the case names or who care for
+    its patient. Readers who are not (the patient, coordinators, administrators, a clinician
+    holding only an emergency grant) are refused; which of the permitted holds the claim is
+    the case's state, decided after this."""
+    if actor.role is not Role.CLINICIAN or actor.org_id != facts.org_id:
+        return DENY
+    in_care = facts.patient is not None and facts.patient.in_care_of_actor
+    return ALLOW if actor.user_id in facts.named or in_care else DENY
+
+
 def recipient(actor: Actor, facts: ObjectFacts) -> Verdict:
     """A notification: its recipient only (the one user it names)."""
     return ALLOW if actor.user_id in facts.named and actor.org_id == facts.org_id else DENY

@@ -126,11 +126,13 @@ def patient_if_readable(scope: Scope, patient_id: uuid.UUID) -> Patient | None:
 
 
 def writable_patient(scope: Scope, patient_id: uuid.UUID) -> Patient:
+    """A patient the actor may update. One they may not read is not found; one they may read
+    but not update (an administrator) is no secret to them, so that is a refusal."""
     patient = readable_patient(scope, patient_id)
     actor = scope.require_actor()
     if not policy.may_update_patient(actor, patient_facts(scope, actor, patient)):
-        record_denial(scope, "patient", patient_id, None)
-        raise not_found("patient")
+        record_denial(scope, "patient", patient.id, patient.id, patient_org_id=patient.org_id)
+        raise DomainError(ErrorCode.FORBIDDEN, "this role does not update patient records")
     return patient
 
 

@@ -21,6 +21,7 @@ from telehealth.scope import Scope
 from telehealth.vocabulary import PAYERS, US_STATES
 from telehealth.web.auth import ScopeDep
 from telehealth.web.pages import PageActorDep, render
+from telehealth.web.problems import STATUS
 from telehealth.web.scoped import ScopedRoute
 
 router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
@@ -216,7 +217,7 @@ async def case_action(
             scope,
             case_id,
             error=exc.message,
-            status_code=409 if exc.code in (ErrorCode.CONFLICT, ErrorCode.INVALID_STATE) else 422,
+            status_code=STATUS.get(exc.code, 422),
         )
     return _see(case_id)
 

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from telehealth.access import loader
+from telehealth.access import loader, rules
 from telehealth.access import service as access
 from telehealth.audit.model import Action, Outcome
 from telehealth.clock import ensure_utc
@@ -123,9 +123,17 @@ def claimable_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     return case
 
 
+def worked_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
+    """A case the actor may read (else not found) and do a reviewer's work on (else refused,
+    :func:`rules.work_case`), whatever its state."""
+    return loader.load_to_act(
+        scope, CASE_KIND, case_id, rules.work_case, "only the case's clinicians work on it"
+    )
+
+
 def held_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
-    """Reviewer actions: the actor must hold a live claim on the case."""
-    case = readable_case(scope, case_id)
+    """Reviewer actions: the actor must hold a live claim on the case (else a conflict)."""
+    case = worked_case(scope, case_id)
     actor = scope.require_actor()
     model.check_holder(
         _status(case), case.reviewer_id, _claim_end(case), actor.user_id, scope.clock.now()
@@ -651,7 +659,7 @@ def sign_report(scope: Scope, case_id: uuid.UUID) -> ReviewReport:
 
 def amend_report(scope: Scope, case_id: uuid.UUID, data: ReportInput, reason: str) -> ReviewReport:
     """Amendments are new signed rows after the original; nothing signed is overwritten."""
-    case = readable_case(scope, case_id)
+    case = worked_case(scope, case_id)
     actor = scope.require_actor()
     model.check_amendable(_status(case), case.reviewer_id, actor.user_id)
     codes = model.check_diagnosis_codes(data.diagnosis_codes)
