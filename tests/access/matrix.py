@@ -10,7 +10,7 @@ from typing import Any
 from telehealth.access import service as access
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
-from telehealth.identity.model import Actor, CredentialKind, Role
+from telehealth.identity.model import Actor, CareSource, CredentialKind, Role
 from tests.access.audience import PATIENT_READERS, Audience
 from tests.support import World, scope_for
 
@@ -150,6 +150,18 @@ def new_patient(_world: World) -> dict[str, Any]:
 def another_clinician(world: World) -> dict[str, Any]:
     """A clinician joining patient A's care team: a new one, so the cast keeps its relations."""
     return {"clinician_id": str(_new_user(world, Role.CLINICIAN))}
+
+
+def care_team_member(world: World) -> str:
+    """A new clinician on patient A's care team, as the path that ends the membership."""
+    clinician = _new_user(world, Role.CLINICIAN)
+    patient_id = world["patient_a"].patient_id
+    assert patient_id is not None
+    with scope_for(world.settings, world.clock) as scope:
+        identity.assign_care(
+            scope, clinician, patient_id, source=CareSource.COORDINATOR, granted_by=None
+        )
+    return f"/v1/patients/{patient_id}/care-team/{clinician}"
 
 
 def patient_a_version(world: World) -> dict[str, Any]:

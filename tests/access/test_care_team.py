@@ -4,12 +4,13 @@ every object kind is loaded, and audited, one way (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from sqlalchemy.exc import NoResultFound
 
 from telehealth.access import loader
 from telehealth.clock import FrozenClock
@@ -96,6 +97,69 @@ def test_a_coordinators_assignment_records_its_source_and_grantor(
     made = _membership(app, world["clinician_x"].user_id, patient)
     assert made.source == CareSource.COORDINATOR.value
     assert made.granted_by == world["coordinator"].user_id
+
+
+def test_a_membership_with_an_end_lasts_until_then_and_the_team_shows_it(
+    client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    patient = world["patient_a"].patient_id
+    record = f"/v1/patients/{patient}"
+    clinician = world["clinician_x"]
+    assert client.get(record, headers=clinician.headers).status_code == 404
+    ends = clock.now() + timedelta(hours=1)
+    assigned = client.post(
+        f"{record}/care-team",
+        json={"clinician_id": str(clinician.user_id), "ends_at": ends.isoformat()},
+        headers=world["coordinator"].headers,
+    )
+    assert assigned.status_code == 204, assigned.text
+    assert client.get(record, headers=clinician.headers).status_code == 200
+    team = client.get(f"{record}/care-team", headers=world["coordinator"].headers)
+    assert team.status_code == 200, team.text
+    member = next(m for m in team.json() if m["clinician_id"] == str(clinician.user_id))
+    assert member["source"] == CareSource.COORDINATOR.value
+    assert member["granted_by"] == str(world["coordinator"].user_id)
+    assert member["current"] is True
+    assert datetime.fromisoformat(member["ends_at"]) == ends
+    clock.advance(timedelta(hours=1))
+    assert client.get(record, headers=clinician.headers).status_code == 404
+    team = client.get(f"{record}/care-team", headers=world["coordinator"].headers).json()
+    assert [m["current"] for m in team if m["clinician_id"] == str(clinician.user_id)] == [False]
+
+
+def test_a_membership_cannot_end_in_the_past(
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    patient = world["patient_a"].patient_id
+    assert patient is not None
+    refused = client.post(
+        f"/v1/patients/{patient}/care-team",
+        json={
+            "clinician_id": str(world["clinician_x"].user_id),
+            "ends_at": (clock.now() - timedelta(minutes=1)).isoformat(),
+        },
+        headers=world["coordinator"].headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert "future" in refused.json()["detail"]
+    with pytest.raises(NoResultFound):
+        _membership(app, world["clinician_x"].user_id, patient)
+
+
+def test_a_manager_ends_a_membership_and_access_through_it_ends_at_once(
+    client: TestClient, world: World
+) -> None:
+    patient = world["patient_a"].patient_id
+    record = f"/v1/patients/{patient}"
+    clinician = world["clinician_a"]
+    assert client.get(record, headers=clinician.headers).status_code == 200
+    member = f"{record}/care-team/{clinician.user_id}"
+    ended = client.delete(member, headers=world["coordinator"].headers)
+    assert ended.status_code == 204, ended.text
+    assert client.get(record, headers=clinician.headers).status_code == 404
+    assert client.delete(member, headers=world["coordinator"].headers).status_code == 404
+    updates = _audit(client, world, "update")
+    assert any(row["object_type"] == "care_assignment" for row in updates)
 
 
 def test_a_break_glass_read_of_a_visit_is_recorded_as_break_glass(

@@ -50,6 +50,7 @@ from tests.access.matrix import (
     SAMPLE_FACTS,
     Entry,
     another_clinician,
+    care_team_member,
     clinician_a,
     decision_for_patient_a,
     new_grant,
@@ -161,6 +162,12 @@ CORE: dict[tuple[str, str], Entry] = {
         target=lambda w: f"/v1/patients/{patient_a_id(w)}/care-team",
         body=another_clinician,
         roles=MANAGERS,
+    ),
+    ("GET", "/v1/patients/{patient_id}/care-team"): Entry(
+        PATIENT_READERS, target=lambda w: f"/v1/patients/{patient_a_id(w)}/care-team"
+    ),
+    ("DELETE", "/v1/patients/{patient_id}/care-team/{clinician_id}"): Entry(
+        ORG_MANAGERS, target=care_team_member, fresh=True, roles=MANAGERS
     ),
     ("POST", "/v1/break-glass"): Entry(
         A.CLINICIANS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
@@ -151,14 +151,21 @@ def require_standing_relationship(scope: Scope, patient: Patient, action: str) -
 
 
 def extend_care(
-    scope: Scope, patient: Patient, clinician_id: uuid.UUID, source: CareSource
+    scope: Scope,
+    patient: Patient,
+    clinician_id: uuid.UUID,
+    source: CareSource,
+    *,
+    ends_at: datetime | None = None,
 ) -> CareAssignment:
     """Puts a clinician (of the patient's organization) on the patient's care team, recording
-    where the membership came from and who extended the team. Only an actor with a standing
-    relationship with the patient (:func:`policy.may_start_care`) or a manager (coordinator or
-    administrator) of the patient's organization may: break-glass access never makes a
-    standing membership."""
+    where the membership came from, who extended the team and when it ends (``ends_at``, None
+    while it lasts). Only an actor with a standing relationship with the patient
+    (:func:`policy.may_start_care`) or a manager (coordinator or administrator) of the patient's
+    organization may: break-glass access never makes a standing membership."""
     actor = scope.require_actor()
+    if ends_at is not None and ends_at <= scope.clock.now():
+        raise DomainError(ErrorCode.INVALID_INPUT, "a care-team membership must end in the future")
     if not policy.may_manage_org(actor, patient.org_id):
         require_standing_relationship(scope, patient, "extending the care team")
     clinician = readable_clinician(scope, clinician_id)
@@ -166,11 +173,22 @@ def extend_care(
         record_denial(scope, "clinician", clinician_id)
         raise not_found("clinician")
     assignment = identity.assign_care(
-        scope, clinician.id, patient.id, source=source, granted_by=actor.user_id
+        scope, clinician.id, patient.id, source=source, granted_by=actor.user_id, ends_at=ends_at
     )
     # The actor's facts about the patient may have widened (a clinician booking themself).
     scope.memo.pop(_facts_key(actor, patient.id), None)
     return assignment
+
+
+def end_care(scope: Scope, patient: Patient, clinician_id: uuid.UUID) -> None:
+    """Ends a clinician's lasting membership of the patient's care team now (a manager of the
+    patient's organization; the caller has checked). Access through it ends with it; what the
+    clinician's own visits, cases or enrollments name them on is not touched."""
+    assignment = identity_repo.care_assignment(scope.session, clinician_id, patient.id)
+    now = scope.clock.now()
+    if assignment is None or (assignment.ends_at is not None and assignment.ends_at <= now):
+        raise not_found("care-team member")
+    identity.end_care(scope, assignment)
 
 
 def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Patient]:

@@ -162,6 +162,18 @@ def care_assignment(
     ).scalar_one_or_none()
 
 
+def care_team_of(session: Session, patient_id: uuid.UUID) -> Sequence[tuple[CareAssignment, str]]:
+    """Every membership of a patient's care team, ended ones too, oldest first, with the
+    clinician's display name."""
+    rows = session.execute(
+        select(CareAssignment, User.display_name)
+        .join(User, User.id == CareAssignment.clinician_id)
+        .where(CareAssignment.patient_id == patient_id)
+        .order_by(CareAssignment.created_at, CareAssignment.id)
+    )
+    return [(assignment, name) for assignment, name in rows]
+
+
 def clinician_profile(session: Session, user_id: uuid.UUID) -> ClinicianProfile | None:
     return session.get(ClinicianProfile, user_id)
 

@@ -16,6 +16,7 @@ from telehealth.identity import service as identity
 from telehealth.identity.model import CareSource, LicenseKind, Role
 from telehealth.identity.schemas import (
     CareAssignIn,
+    CareMemberOut,
     ClinicianOut,
     ClinicianProfileIn,
     ClinicianPublicOut,
@@ -388,7 +389,43 @@ def assign_care(
 ) -> None:
     access.require_org_manager(scope)
     patient = access.readable_patient(scope, patient_id)
-    access.extend_care(scope, patient, body.clinician_id, CareSource.COORDINATOR)
+    access.extend_care(
+        scope, patient, body.clinician_id, CareSource.COORDINATOR, ends_at=body.ends_at
+    )
+
+
+@router.get("/patients/{patient_id}/care-team", tags=["patients"])
+def care_team(patient_id: uuid.UUID, actor: ActorDep, scope: ScopeDep) -> list[CareMemberOut]:
+    """The patient's care team, past memberships included, for whoever may read the patient."""
+    patient = access.readable_patient(scope, patient_id)
+    now = scope.clock.now()
+    members = repository.care_team_of(scope.session, patient.id)
+    scope.audit.record(Action.READ, "care_team", patient.id, patient_id=patient.id)
+    return [
+        CareMemberOut(
+            clinician_id=member.clinician_id,
+            display_name=name,
+            source=member.source,
+            granted_by=member.granted_by,
+            since=member.created_at,
+            ends_at=member.ends_at,
+            current=member.ends_at is None or member.ends_at > now,
+        )
+        for member, name in members
+    ]
+
+
+@router.delete(
+    "/patients/{patient_id}/care-team/{clinician_id}", tags=["patients"], status_code=204
+)
+def end_care(
+    patient_id: uuid.UUID, clinician_id: uuid.UUID, actor: ActorDep, scope: ScopeDep
+) -> None:
+    """Ends a clinician's membership of the patient's care team now (coordinators and
+    administrators of the patient's organization)."""
+    access.require_org_manager(scope)
+    patient = access.readable_patient(scope, patient_id)
+    access.end_care(scope, patient, clinician_id)
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from telehealth.bounds import Day, Version
+from telehealth.bounds import Day, Moment, Version
 from telehealth.identity.model import LicenseKind, Role
 
 # Syntax only: deliverability is proven by the invite reaching the person, not by DNS.
@@ -254,3 +254,19 @@ def patient_out(source: Any) -> PatientOut:
 
 class CareAssignIn(Strict):
     clinician_id: uuid.UUID
+    # When the membership ends (exclusive); omitted, it lasts until ended.
+    ends_at: Moment | None = None
+
+
+class CareMemberOut(BaseModel):
+    """A membership of a patient's care team: who, since when, where it came from (a visit
+    booking, a referral, an enrollment, a case claim, a coordinator), who extended the team,
+    and when it ends (None while it lasts)."""
+
+    clinician_id: uuid.UUID
+    display_name: str
+    source: str
+    granted_by: uuid.UUID | None
+    since: datetime
+    ends_at: datetime | None
+    current: bool

@@ -144,13 +144,17 @@ def assign_care(
     *,
     source: CareSource,
     granted_by: uuid.UUID | None,
+    ends_at: datetime | None = None,
 ) -> CareAssignment:
     """Records the membership; whether the actor may extend the care team is decided by
     ``access.service.extend_care``, the way every caller reaches this. A membership that has
-    ended starts again, from its new source."""
+    ended starts again, from its new source; a lasting one keeps its source and takes a new
+    end only when one is given."""
     now = scope.clock.now()
     assignment = repository.care_assignment(scope.session, clinician_id, patient_id)
     if assignment is not None and (assignment.ends_at is None or assignment.ends_at > now):
+        if ends_at is not None and ends_at != assignment.ends_at:
+            _set_care_end(scope, assignment, ends_at)
         return assignment
     if assignment is None:
         assignment = CareAssignment(clinician_id=clinician_id, patient_id=patient_id)
@@ -158,7 +162,7 @@ def assign_care(
     assignment.created_at = now
     assignment.source = source.value
     assignment.granted_by = granted_by
-    assignment.ends_at = None
+    assignment.ends_at = ends_at
     scope.session.flush()
     scope.audit.record(
         Action.CREATE,
@@ -168,6 +172,22 @@ def assign_care(
         detail={"clinician_id": str(clinician_id), "source": source.value},
     )
     return assignment
+
+
+def end_care(scope: Scope, assignment: CareAssignment) -> None:
+    """Ends a lasting membership now."""
+    _set_care_end(scope, assignment, scope.clock.now())
+
+
+def _set_care_end(scope: Scope, assignment: CareAssignment, ends_at: datetime) -> None:
+    assignment.ends_at = ends_at
+    scope.audit.record(
+        Action.UPDATE,
+        "care_assignment",
+        assignment.id,
+        patient_id=assignment.patient_id,
+        detail={"clinician_id": str(assignment.clinician_id), "ends_at": ends_at.isoformat()},
+    )
 
 
 # --- clinician credentials ------------------------------------------------------------------
