@@ -13,7 +13,7 @@ from telehealth.config import VisitSettings
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
 from telehealth.scope import Scope, open_scope
-from telehealth.visits import model, repository, service
+from telehealth.visits import availability, booking, links, model, repository
 from telehealth.web.scoped import Services
 from tests.support import World
 
@@ -21,7 +21,7 @@ TIME_ZONE = "America/Chicago"
 # Monday 30 November 2026, the first Monday after the frozen test clock (Friday 27 November).
 FIRST_MONDAY = datetime(2026, 11, 30, tzinfo=UTC)
 LINKS = VisitSettings()
-INTAKE = service.Intake(located_state="TX", acuity="routine", purpose="follow_up")
+INTAKE = booking.Intake(located_state="TX", acuity="routine", purpose="follow_up")
 
 
 def services_of(app: FastAPI) -> Services:
@@ -49,7 +49,7 @@ def ensure_availability(services: Services, world: World, clinician: str = "clin
         if repository.windows_of(scope.session, clinician_id):
             return
         for weekday in range(5):
-            service.add_window(
+            availability.add_window(
                 scope,
                 clinician_id,
                 model.WeeklyWindow(TIME_ZONE, weekday, time(9, 0), time(17, 0), 30),
@@ -58,7 +58,7 @@ def ensure_availability(services: Services, world: World, clinician: str = "clin
 
 def next_free_slot(services: Services, world: World, clinician: str = "clinician_a") -> datetime:
     with acting(services, world["coordinator"].user_id) as scope:
-        slots = service.free_slots(
+        slots = availability.free_slots(
             scope, world[clinician].user_id, FIRST_MONDAY, FIRST_MONDAY + timedelta(days=5)
         )
     return slots[0][0]
@@ -70,7 +70,7 @@ def book(
     *,
     patient: str = "patient_a",
     clinician: str = "clinician_a",
-    intake: service.Intake = INTAKE,
+    intake: booking.Intake = INTAKE,
     slot: datetime | None = None,
 ) -> uuid.UUID:
     ensure_availability(services, world, clinician)
@@ -78,7 +78,7 @@ def book(
     patient_id = world[patient].patient_id
     assert patient_id is not None
     with acting(services, world["coordinator"].user_id) as scope:
-        visit, _ = service.book(
+        visit, _ = booking.book(
             scope,
             patient_id=patient_id,
             clinician_id=world[clinician].user_id,
@@ -90,4 +90,4 @@ def book(
 
 def link_for(services: Services, visit_id: uuid.UUID, user_id: uuid.UUID) -> str:
     with acting(services, user_id) as scope:
-        return service.issue_own_link(scope, visit_id, LINKS).token
+        return links.issue_own_link(scope, visit_id, LINKS).token

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from telehealth.audit.tables import AuditRow
 from telehealth.clock import FrozenClock
-from telehealth.visits import service
+from telehealth.visits import session_record
 from telehealth.visits.runtime import VisitsRuntime
 from tests.support import World
 from tests.visits.support import TIME_ZONE, acting, book, link_for, services_of
@@ -248,11 +248,11 @@ def test_segments_become_the_encounter_record_with_modifier_93(
     me, host = uuid.UUID(me), uuid.UUID(host)
     clock.advance(timedelta(minutes=1))
     with acting(services, None) as scope:
-        service.record_media(scope, me, True)
-        service.record_media(scope, host, True)
+        session_record.record_media(scope, me, True)
+        session_record.record_media(scope, host, True)
     clock.advance(timedelta(minutes=4))
     with acting(services, None) as scope:
-        assert service.record_media(scope, me, False) == "sync_audio_only"
+        assert session_record.record_media(scope, me, False) == "sync_audio_only"
     clock.advance(timedelta(minutes=20))
     ended = client.post("/v1/visit-session/end", json={}, headers=_h(clinician))
     assert ended.status_code == 200
