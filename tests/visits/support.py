@@ -13,7 +13,17 @@ from telehealth.config import VisitSettings
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
 from telehealth.scope import Scope, open_scope
-from telehealth.visits import availability, booking, links, model, repository
+from telehealth.visits import (
+    access,
+    availability,
+    booking,
+    consent,
+    links,
+    model,
+    notes,
+    repository,
+    waiting_room,
+)
 from telehealth.web.scoped import Services
 from tests.support import World
 
@@ -91,3 +101,43 @@ def book(
 def link_for(services: Services, visit_id: uuid.UUID, user_id: uuid.UUID) -> str:
     with acting(services, user_id) as scope:
         return links.issue_own_link(scope, visit_id, LINKS).token
+
+
+def start(
+    services: Services,
+    world: World,
+    visit_id: uuid.UUID,
+    *,
+    patient: str = "patient_a",
+    clinician: str = "clinician_a",
+) -> None:
+    """Takes a booked visit into its call: the patient confirms Texas, consents where consent
+    is still due, waits, and the clinician admits them."""
+    patient_link = link_for(services, visit_id, world[patient].user_id)
+    host_link = link_for(services, visit_id, world[clinician].user_id)
+    with acting(services, None) as scope:
+        ctx = links.resolve_participant(scope, patient_link)
+        links.confirm_location(scope, ctx, "TX")
+        if consent.consent_outstanding(scope, ctx.visit):
+            consent.record_consent(
+                scope, ctx, given_by="patient", method=model.ConsentMethod.WRITTEN
+            )
+        waiting = waiting_room.enter_waiting_room(scope, ctx).id
+    with acting(services, None) as scope:
+        waiting_room.admit(scope, links.resolve_participant(scope, host_link), waiting)
+
+
+def write_note(
+    services: Services,
+    world: World,
+    visit_id: uuid.UUID,
+    *,
+    signed: bool = False,
+    clinician: str = "clinician_a",
+) -> None:
+    """The clinician's note on the visit, signed when asked."""
+    with acting(services, world[clinician].user_id) as scope:
+        visit = access.clinician_visit(scope, visit_id)
+        notes.write_note(scope, visit, "Assessment and plan", None)
+        if signed:
+            notes.sign_note(scope, visit, LINKS)

@@ -299,8 +299,9 @@ def test_note_is_versioned_signed_flagged_when_late_and_amended_by_appending(
     note = client.get(f"/v1/visits/{visit['id']}", headers=headers).json()["note"]
     assert note["body"] == "Subjective: rash, better"
     assert [a["body"] for a in note["amendments"]] == ["Addendum: photo reviewed"]
+    # The patient reads the visit and its note, but the note is the clinician's to write.
     patient_view = client.put(path, json={"body": "mine"}, headers=world["patient_a"].headers)
-    assert patient_view.status_code == 404
+    assert patient_view.status_code == 403
 
 
 def test_note_signed_after_the_window_is_flagged(

@@ -1,7 +1,7 @@
 """The visit loaders: every signed-in reach of a visit goes through
-:mod:`telehealth.access.loader` under the visit's read rule, and an action's own rule decides
-what a reader may do with it. Each read of a visit (PHI: who sees whom, when, about what) is
-audited."""
+:mod:`telehealth.access.loader`. Whoever may not read the visit gets the answer for a missing
+one; an action's own rule then decides what a reader may do with it (403 otherwise). Each read
+of a visit (PHI: who sees whom, when, about what) is audited."""
 
 from __future__ import annotations
 
@@ -29,20 +29,25 @@ def _subject(visit: Visit) -> loader.Subject:
 VISIT = loader.register(loader.Kind("visit", "visit", _visit, _subject))
 
 
-def readable_visit(scope: Scope, visit_id: uuid.UUID, *, audit: bool = True) -> Visit:
+def readable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
     visit = loader.load(scope, VISIT, visit_id)
-    if audit:
-        scope.audit.record(Action.READ, "visit", visit.id, patient_id=visit.patient_id)
+    scope.audit.record(Action.READ, "visit", visit.id, patient_id=visit.patient_id)
     return visit
 
 
 def writable_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) -> Visit:
-    return loader.load(scope, VISIT, visit_id, lock=lock, rule=rules.change_visit)
+    """A visit whose booking the actor may change (cancel, reschedule)."""
+    return loader.load(scope, VISIT, visit_id, lock=lock, action=rules.change_visit)
 
 
 def clinician_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) -> Visit:
     """A visit the acting clinician conducts (notes, ending)."""
-    return loader.load(scope, VISIT, visit_id, lock=lock, rule=rules.conduct_visit)
+    return loader.load(scope, VISIT, visit_id, lock=lock, action=rules.conduct_visit)
+
+
+def joinable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
+    """A visit the actor takes part in as its patient or clinician (their own join link)."""
+    return loader.load(scope, VISIT, visit_id, action=rules.join_visit)
 
 
 def readable_visits(

@@ -23,7 +23,7 @@ from telehealth.identity.model import Actor, Role
 from telehealth.policy.service import decide_and_record
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
-from telehealth.visits.access import readable_visit
+from telehealth.visits.access import joinable_visit
 from telehealth.visits.booking import (
     add_participant,
     build_facts,
@@ -58,11 +58,11 @@ def _issue_token(
 def issue_own_link(scope: Scope, visit_id: uuid.UUID, settings: VisitSettings) -> IssuedLink:
     """A signed-in patient or the visit's clinician gets (a fresh) link for themself."""
     actor = scope.require_actor()
-    visit = readable_visit(scope, visit_id, audit=False)
+    visit = joinable_visit(scope, visit_id)
     participant = repository.participant_of_user(scope.session, visit.id, actor.user_id)
     if participant is None or participant.state == ParticipantState.REMOVED.value:
         access.record_denial(scope, "visit", visit_id)
-        raise not_found("visit")
+        raise DomainError(ErrorCode.FORBIDDEN, "you take no part in this visit")
     if VisitStatus(visit.status) not in model.OPEN_STATUSES:
         raise DomainError(ErrorCode.INVALID_STATE, "the visit is no longer open")
     return IssuedLink(participant, _issue_token(scope, visit, participant, settings))
