@@ -104,7 +104,7 @@ def seed(database_url: str, pairs: int) -> list[tuple[str, str]]:
     from telehealth.policy.service import decide_and_record
     from telehealth.scope import open_scope
     from telehealth.visits import model
-    from telehealth.visits.service import build_facts
+    from telehealth.visits.booking import build_facts
     from telehealth.visits.tables import Participant, Visit
 
     upgrade(database_url)

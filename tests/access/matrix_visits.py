@@ -2,17 +2,20 @@
 
 Visit routes are reached through patient A's visits. Each object entry gets a visit of its
 own, booked by the coordinator in the app under test, so that entries which change a visit
-(cancel, reschedule) do not disturb the others. Routes authenticated by a join link answer
+(cancel, reschedule) do not disturb the others, and taken as far as its action needs (started
+to be ended, noted to be signed, signed to be amended). Routes authenticated by a join link answer
 401 without one; refusals of wrong, expired and revoked links are in tests/visits.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from telehealth.web.scoped import Services
 from tests.access.audience import (
     MANAGERS,
     ORG_MANAGERS,
@@ -24,20 +27,29 @@ from tests.access.audience import (
 from tests.access.audience import Audience as A
 from tests.access.matrix import Body, Entry, Target, form, new_user, page
 from tests.support import World, services_for
-from tests.visits.support import FIRST_MONDAY, book, ensure_availability, next_free_slot
+from tests.visits.support import (
+    FIRST_MONDAY,
+    book,
+    ensure_availability,
+    next_free_slot,
+    start,
+    write_note,
+)
 
 _VISITS: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
 # Who books and moves a visit: the patient, the clinicians caring for them, coordinators.
 # Administrators manage accounts, not records; a break-glass grant starts no lasting care.
 SCHEDULERS = A.PATIENT_SELF | A.CARE_TEAM | A.ORG_COORDINATOR
-HIDES_FROM_READERS = (
-    "answers 404 to actors who may read the visit (GET /v1/visits/{id} gives them 200) but "
-    "may not do this: intended 403"
-)
-NEEDS_STATE = (
-    "; the target is a booked visit, so even the caring clinician gets 409 until the matrix "
-    "builds a started, noted or signed visit"
-)
+# What a new visit goes through before an action that needs it further along than booked.
+Prepare = Callable[[Services, World, uuid.UUID], None]
+
+
+def _noted(services: Services, world: World, visit_id: uuid.UUID) -> None:
+    write_note(services, world, visit_id)
+
+
+def _signed(services: Services, world: World, visit_id: uuid.UUID) -> None:
+    write_note(services, world, visit_id, signed=True)
 
 
 def visit_of_patient_a(key: str, suffix: str = "") -> Entry:
@@ -53,12 +65,16 @@ def visit_of_patient_a(key: str, suffix: str = "") -> Entry:
     return Entry(PATIENT_READERS, target=target)
 
 
-def _new_visit(prefix: str, suffix: str) -> Target:
-    """A new visit of patient A per call, for actions that change it."""
+def _new_visit(prefix: str, suffix: str, prepare: Prepare | None = None) -> Target:
+    """A new visit of patient A per call, for actions that change it, taken as far as the
+    action needs (``prepare``)."""
 
     def target(world: World) -> str:
         with services_for(world) as services:
-            return f"{prefix}{book(services, world)}{suffix}"
+            visit_id = book(services, world)
+            if prepare is not None:
+                prepare(services, world, visit_id)
+            return f"{prefix}{visit_id}{suffix}"
 
     return target
 
@@ -95,8 +111,11 @@ def _free_slot(world: World) -> dict[str, Any]:
         return {"slot_start": next_free_slot(services, world).isoformat(), "expected_version": 1}
 
 
-def _object(audience: Audience, suffix: str, body: Body | None = None, **extra: Any) -> Entry:
-    return Entry(audience, target=_new_visit("/v1/visits/", suffix), body=body, fresh=True, **extra)
+def _object(
+    audience: Audience, suffix: str, body: Body | None = None, prepare: Prepare | None = None
+) -> Entry:
+    target = _new_visit("/v1/visits/", suffix, prepare)
+    return Entry(audience, target=target, body=body, fresh=True)
 
 
 SESSION_ROUTES = [
@@ -141,29 +160,18 @@ ENTRIES: dict[tuple[str, str], Entry] = {
         PATIENT_READERS,
         target=visit_of_patient_a("read").target,
     ),
-    ("POST", "/v1/visits/{visit_id}/cancel"): _object(
-        SCHEDULERS, "/cancel", disagrees=HIDES_FROM_READERS
-    ),
-    ("POST", "/v1/visits/{visit_id}/reschedule"): _object(
-        SCHEDULERS, "/reschedule", _free_slot, disagrees=HIDES_FROM_READERS
-    ),
-    ("POST", "/v1/visits/{visit_id}/link"): _object(
-        A.PATIENT_SELF | A.CARE_TEAM, "/link", disagrees=HIDES_FROM_READERS
-    ),
-    ("POST", "/v1/visits/{visit_id}/end"): _object(
-        A.CARE_TEAM, "/end", {}, disagrees=HIDES_FROM_READERS + NEEDS_STATE
-    ),
+    # Readers of the visit to whom an action is not theirs get 403 (the visit is no secret to
+    # them); whoever may not read it gets the answer for a missing visit.
+    ("POST", "/v1/visits/{visit_id}/cancel"): _object(SCHEDULERS, "/cancel"),
+    ("POST", "/v1/visits/{visit_id}/reschedule"): _object(SCHEDULERS, "/reschedule", _free_slot),
+    ("POST", "/v1/visits/{visit_id}/link"): _object(A.PATIENT_SELF | A.CARE_TEAM, "/link"),
+    ("POST", "/v1/visits/{visit_id}/end"): _object(A.CARE_TEAM, "/end", {}, start),
     ("PUT", "/v1/visits/{visit_id}/note"): _object(
-        A.CARE_TEAM, "/note", {"body": "Assessment and plan"}, disagrees=HIDES_FROM_READERS
+        A.CARE_TEAM, "/note", {"body": "Assessment and plan"}
     ),
-    ("POST", "/v1/visits/{visit_id}/note/sign"): _object(
-        A.CARE_TEAM, "/note/sign", disagrees=HIDES_FROM_READERS + NEEDS_STATE
-    ),
+    ("POST", "/v1/visits/{visit_id}/note/sign"): _object(A.CARE_TEAM, "/note/sign", None, _noted),
     ("POST", "/v1/visits/{visit_id}/note/amendments"): _object(
-        A.CARE_TEAM,
-        "/note/amendments",
-        {"body": "Addendum"},
-        disagrees=HIDES_FROM_READERS + NEEDS_STATE,
+        A.CARE_TEAM, "/note/amendments", {"body": "Addendum"}, _signed
     ),
     **{
         route: Entry(A.JOIN_LINK, not_probed="WebSocket; tests/visits")

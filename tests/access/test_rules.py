@@ -82,6 +82,16 @@ def test_only_the_visits_clinician_changes_or_conducts_it_among_clinicians() -> 
     assert rules.conduct_visit(actor(Role.COORDINATOR), visit) == rules.DENY
 
 
+def test_only_the_visits_patient_and_clinician_join_it() -> None:
+    conducting = actor(Role.CLINICIAN)
+    visit = facts(in_care=True, named=frozenset({conducting.user_id}))
+    assert rules.join_visit(conducting, visit) == rules.ALLOW
+    assert rules.join_visit(actor(Role.PATIENT, patient=PATIENT), visit) == rules.ALLOW
+    assert rules.join_visit(actor(Role.PATIENT, patient=uuid.uuid4()), visit) == rules.DENY
+    for reader in (actor(Role.CLINICIAN), actor(Role.COORDINATOR), actor(Role.ADMIN)):
+        assert rules.join_visit(reader, facts(in_care=True, grant=True)) == rules.DENY
+
+
 def test_a_notification_is_its_recipients_and_a_grant_its_organizations_administrators() -> None:
     recipient = actor(Role.PATIENT, patient=PATIENT)
     note = rules.ObjectFacts(ORG, None, frozenset({recipient.user_id}))

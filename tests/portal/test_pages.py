@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from telehealth.audit.tables import AuditRow
+from telehealth.visits import availability
 from telehealth.visits import model as visits_model
-from telehealth.visits import service as visits
 from tests.access.matrix import decision_for_patient_a
 from tests.monitoring.helpers import add_device, bp, enroll, post
 from tests.portal.support import INTAKE_FORM
@@ -106,7 +106,7 @@ def test_the_schedules_day_is_the_clinicians_own_not_utcs(
     services = services_of(app)
     clinician = world["clinician_a"].user_id
     with acting(services, world["coordinator"].user_id) as scope:
-        visits.add_window(
+        availability.add_window(
             scope,
             clinician,
             visits_model.WeeklyWindow("America/Los_Angeles", 4, time(15, 0), time(20, 0), 30),

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings
-from telehealth.visits import model, service
+from telehealth.visits import availability, booking, model
 from tests.serving import serving
 from tests.support import World, seed_world
 from tests.visits.support import INTAKE, acting, link_for, services_of
@@ -38,20 +38,20 @@ class Live:
         world = self.world
         clinician = world["clinician_a"].user_id
         with acting(services, world["coordinator"].user_id) as scope:
-            if not service.windows(scope, clinician):
+            if not availability.windows(scope, clinician):
                 zone = _noon_zone(scope.clock.now())
                 for weekday in range(7):
-                    service.add_window(
+                    availability.add_window(
                         scope,
                         clinician,
                         model.WeeklyWindow(zone, weekday, wall(0, 0), wall(23, 30), 30),
                     )
         with acting(services, world["coordinator"].user_id) as scope:
             now = scope.clock.now()
-            slot = service.free_slots(scope, clinician, now, now + timedelta(days=2))[0][0]
+            slot = availability.free_slots(scope, clinician, now, now + timedelta(days=2))[0][0]
             patient_id = world["patient_a"].patient_id
             assert patient_id is not None
-            visit, _ = service.book(
+            visit, _ = booking.book(
                 scope, patient_id=patient_id, clinician_id=clinician, slot_start=slot, intake=INTAKE
             )
         return (

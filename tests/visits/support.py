@@ -13,7 +13,17 @@ from telehealth.config import VisitSettings
 from telehealth.identity import repository as identity_repo
 from telehealth.identity import service as identity
 from telehealth.scope import Scope, open_scope
-from telehealth.visits import model, repository, service
+from telehealth.visits import (
+    access,
+    availability,
+    booking,
+    consent,
+    links,
+    model,
+    notes,
+    repository,
+    waiting_room,
+)
 from telehealth.web.scoped import Services
 from tests.support import World
 
@@ -21,7 +31,7 @@ TIME_ZONE = "America/Chicago"
 # Monday 30 November 2026, the first Monday after the frozen test clock (Friday 27 November).
 FIRST_MONDAY = datetime(2026, 11, 30, tzinfo=UTC)
 LINKS = VisitSettings()
-INTAKE = service.Intake(located_state="TX", acuity="routine", purpose="follow_up")
+INTAKE = booking.Intake(located_state="TX", acuity="routine", purpose="follow_up")
 
 
 def services_of(app: FastAPI) -> Services:
@@ -49,7 +59,7 @@ def ensure_availability(services: Services, world: World, clinician: str = "clin
         if repository.windows_of(scope.session, clinician_id):
             return
         for weekday in range(5):
-            service.add_window(
+            availability.add_window(
                 scope,
                 clinician_id,
                 model.WeeklyWindow(TIME_ZONE, weekday, time(9, 0), time(17, 0), 30),
@@ -58,7 +68,7 @@ def ensure_availability(services: Services, world: World, clinician: str = "clin
 
 def next_free_slot(services: Services, world: World, clinician: str = "clinician_a") -> datetime:
     with acting(services, world["coordinator"].user_id) as scope:
-        slots = service.free_slots(
+        slots = availability.free_slots(
             scope, world[clinician].user_id, FIRST_MONDAY, FIRST_MONDAY + timedelta(days=5)
         )
     return slots[0][0]
@@ -70,7 +80,7 @@ def book(
     *,
     patient: str = "patient_a",
     clinician: str = "clinician_a",
-    intake: service.Intake = INTAKE,
+    intake: booking.Intake = INTAKE,
     slot: datetime | None = None,
 ) -> uuid.UUID:
     ensure_availability(services, world, clinician)
@@ -78,7 +88,7 @@ def book(
     patient_id = world[patient].patient_id
     assert patient_id is not None
     with acting(services, world["coordinator"].user_id) as scope:
-        visit, _ = service.book(
+        visit, _ = booking.book(
             scope,
             patient_id=patient_id,
             clinician_id=world[clinician].user_id,
@@ -90,4 +100,44 @@ def book(
 
 def link_for(services: Services, visit_id: uuid.UUID, user_id: uuid.UUID) -> str:
     with acting(services, user_id) as scope:
-        return service.issue_own_link(scope, visit_id, LINKS).token
+        return links.issue_own_link(scope, visit_id, LINKS).token
+
+
+def start(
+    services: Services,
+    world: World,
+    visit_id: uuid.UUID,
+    *,
+    patient: str = "patient_a",
+    clinician: str = "clinician_a",
+) -> None:
+    """Takes a booked visit into its call: the patient confirms Texas, consents where consent
+    is still due, waits, and the clinician admits them."""
+    patient_link = link_for(services, visit_id, world[patient].user_id)
+    host_link = link_for(services, visit_id, world[clinician].user_id)
+    with acting(services, None) as scope:
+        ctx = links.resolve_participant(scope, patient_link)
+        links.confirm_location(scope, ctx, "TX")
+        if consent.consent_outstanding(scope, ctx.visit):
+            consent.record_consent(
+                scope, ctx, given_by="patient", method=model.ConsentMethod.WRITTEN
+            )
+        waiting = waiting_room.enter_waiting_room(scope, ctx).id
+    with acting(services, None) as scope:
+        waiting_room.admit(scope, links.resolve_participant(scope, host_link), waiting)
+
+
+def write_note(
+    services: Services,
+    world: World,
+    visit_id: uuid.UUID,
+    *,
+    signed: bool = False,
+    clinician: str = "clinician_a",
+) -> None:
+    """The clinician's note on the visit, signed when asked."""
+    with acting(services, world[clinician].user_id) as scope:
+        visit = access.clinician_visit(scope, visit_id)
+        notes.write_note(scope, visit, "Assessment and plan", None)
+        if signed:
+            notes.sign_note(scope, visit, LINKS)

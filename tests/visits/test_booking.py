@@ -215,10 +215,18 @@ def test_admin_and_other_clinicians_cannot_change_a_booking(
     app: FastAPI, client: TestClient, world: World
 ) -> None:
     visit_id = book(services_of(app), world)
-    for key in ("admin", "clinician_x", "patient_b", "other_coordinator"):
+    # The administrator reads the visit, so it is no secret to them: the change is refused.
+    assert client.get(f"/v1/visits/{visit_id}", headers=world["admin"].headers).status_code == 200
+    refused = client.post(f"/v1/visits/{visit_id}/cancel", headers=world["admin"].headers)
+    assert refused.status_code == 403
+    audit = client.get(
+        "/v1/audit", params={"action": "access_denied"}, headers=world["admin"].headers
+    )
+    denials = {(row["object_id"], row["actor_id"]) for row in audit.json()}
+    assert (str(visit_id), str(world["admin"].user_id)) in denials
+    for key in ("clinician_x", "patient_b", "other_coordinator"):
         response = client.post(f"/v1/visits/{visit_id}/cancel", headers=world[key].headers)
         assert response.status_code == 404, key
-    assert client.get(f"/v1/visits/{visit_id}", headers=world["admin"].headers).status_code == 200
 
 
 def test_reminders_go_out_once_ahead_of_the_visit(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from telehealth.audit.tables import AuditRow
 from telehealth.clock import FrozenClock
-from telehealth.visits import service
+from telehealth.visits import session_record
 from telehealth.visits.runtime import VisitsRuntime
 from tests.support import World
 from tests.visits.support import TIME_ZONE, acting, book, link_for, services_of
@@ -248,11 +248,11 @@ def test_segments_become_the_encounter_record_with_modifier_93(
     me, host = uuid.UUID(me), uuid.UUID(host)
     clock.advance(timedelta(minutes=1))
     with acting(services, None) as scope:
-        service.record_media(scope, me, True)
-        service.record_media(scope, host, True)
+        session_record.record_media(scope, me, True)
+        session_record.record_media(scope, host, True)
     clock.advance(timedelta(minutes=4))
     with acting(services, None) as scope:
-        assert service.record_media(scope, me, False) == "sync_audio_only"
+        assert session_record.record_media(scope, me, False) == "sync_audio_only"
     clock.advance(timedelta(minutes=20))
     ended = client.post("/v1/visit-session/end", json={}, headers=_h(clinician))
     assert ended.status_code == 200
@@ -299,8 +299,9 @@ def test_note_is_versioned_signed_flagged_when_late_and_amended_by_appending(
     note = client.get(f"/v1/visits/{visit['id']}", headers=headers).json()["note"]
     assert note["body"] == "Subjective: rash, better"
     assert [a["body"] for a in note["amendments"]] == ["Addendum: photo reviewed"]
+    # The patient reads the visit and its note, but the note is the clinician's to write.
     patient_view = client.put(path, json={"body": "mine"}, headers=world["patient_a"].headers)
-    assert patient_view.status_code == 404
+    assert patient_view.status_code == 403
 
 
 def test_note_signed_after_the_window_is_flagged(

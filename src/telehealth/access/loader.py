@@ -87,22 +87,34 @@ def load(
     object_id: uuid.UUID,
     *,
     lock: bool = False,
-    rule: rules.Rule | None = None,
+    action: rules.Rule | None = None,
+    refusal: str | None = None,
 ) -> T:
-    """The object if the actor may reach it under ``rule`` (the kind's read rule unless
-    another is given); else the kind's not-found error, with the denial audited."""
+    """The object if the actor may see it (the kind's read rule); else the kind's not-found
+    error, with the denial audited. With ``action``, the rule of what is to be done with it
+    decides next: an actor who may see the object but not do that gets a forbidden error
+    (``refusal``, or a general one), audited too -- the object is no secret to them; the
+    action is not theirs. What the object's state forbids is for the caller to answer after
+    this (docs/access.md, the order of refusals)."""
     if _KINDS.get(kind.name) is not kind:
         raise LookupError(f"object kind {kind.name!r} is not registered")
     key = ("access.load", kind.name, scope.require_actor().user_id, object_id)
-    known: T | None = None if lock or rule is not None else scope.memo.get(key)
+    known: T | None = None if lock or action is not None else scope.memo.get(key)
     if known is not None and _in_session(scope, known):
         return known
     found = kind.fetch(scope.session, object_id, lock)
     subject = kind.subject(found) if found is not None else None
-    decided = rules.DENY if subject is None else verdict(scope, subject, rule or kind.rule)
-    if found is None or subject is None or not decided.allowed:
+    seen = rules.DENY if subject is None else verdict(scope, subject, kind.rule)
+    if found is None or subject is None or not seen.allowed:
         deny(scope, kind.name, object_id, subject)
         raise not_found(kind.missing)
+    decided = seen if action is None else verdict(scope, subject, action)
+    if not decided.allowed:
+        deny(scope, kind.name, object_id, subject)
+        raise DomainError(
+            ErrorCode.FORBIDDEN,
+            refusal or f"you may see this {kind.missing} but not do that with it",
+        )
     if decided.recorded is rules.Recorded.BREAK_GLASS:
         scope.audit.record(
             Action.BREAK_GLASS,
@@ -111,30 +123,8 @@ def load(
             patient_id=subject.patient_id,
             detail={"use": "read"},
         )
-    if not lock and rule is None:
+    if not lock and action is None:
         scope.memo[key] = found
-    return found
-
-
-def load_to_act(
-    scope: Scope,
-    kind: Kind[T],
-    object_id: uuid.UUID,
-    act: rules.Rule,
-    refusal: str,
-    *,
-    lock: bool = False,
-) -> T:
-    """The object for an action beyond reading it, in the one order of refusals
-    (docs/access.md): not found unless the actor may read it (the kind's rule); then, since
-    the object is no secret to them, refused with ``refusal`` (audited) unless ``act`` lets
-    them take the action. Whatever the object's state forbids is for the caller to answer
-    after this."""
-    found = load(scope, kind, object_id, lock=lock)
-    subject = kind.subject(found)
-    if not verdict(scope, subject, act).allowed:
-        deny(scope, kind.name, object_id, subject)
-        raise DomainError(ErrorCode.FORBIDDEN, refusal)
     return found
 
 

@@ -1,5 +1,7 @@
 """One pure access rule per kind of object: given the actor and the relationship facts, whether
-the actor may reach the object and how the access is recorded.
+the actor may reach the object and how the access is recorded; beside the read rules, the rules
+of actions on an object (``change_visit``, ``conduct_visit``, ``join_visit``), which the loader
+applies only to an actor the read rule lets see the object.
 
 The facts are gathered by :mod:`telehealth.access.loader` (at the request's time: a care
 assignment that has ended, or a break-glass grant that has expired, is no fact any more).
@@ -102,6 +104,15 @@ def work_case(actor: Actor, facts: ObjectFacts) -> Verdict:
         return DENY
     in_care = facts.patient is not None and facts.patient.in_care_of_actor
     return ALLOW if actor.user_id in facts.named or in_care else DENY
+
+
+def join_visit(actor: Actor, facts: ObjectFacts) -> Verdict:
+    """A link of one's own into the call: the visit's patient and its clinician; coordinators,
+    administrators and other clinicians who may read the visit take no part in it."""
+    if actor.role is Role.PATIENT:
+        own = facts.patient is not None and actor.patient_id == facts.patient.patient_id
+        return ALLOW if own else DENY
+    return conduct_visit(actor, facts)
 
 
 def recipient(actor: Actor, facts: ObjectFacts) -> Verdict:

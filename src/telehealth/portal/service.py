@@ -4,7 +4,7 @@ decision explanations.
 The portal owns one object, the visit intake; everything else is read and changed through the
 capabilities' own services (never their repositories or tables), so their access rules and
 audit events apply unchanged. An intake is reached only through its visit's loader
-(``visits.service.readable_visit``).
+(``visits.access.readable_visit``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from telehealth.portal.tables import VisitIntake
 from telehealth.review import model as review_model
 from telehealth.review import service as review
 from telehealth.scope import Scope
+from telehealth.visits import access as visit_access
 from telehealth.visits import model as visits_model
-from telehealth.visits import service as visits
+from telehealth.visits import waiting_room
 
 if TYPE_CHECKING:
     from telehealth.review.tables import ReviewCase
@@ -65,7 +66,7 @@ def start_intake(
     scope: Scope, visit_id: uuid.UUID, reason: str, answers: dict[str, Any]
 ) -> VisitIntake:
     """Creates the intake case (a draft the patient adds photos to) and links it to the visit."""
-    visit = visits.readable_visit(scope, visit_id)
+    visit = visit_access.readable_visit(scope, visit_id)
     actor = _patient_of_visit(scope, visit)
     if visit.status != visits_model.VisitStatus.BOOKED.value:
         raise DomainError(ErrorCode.INVALID_STATE, "the intake is filled in before the visit")
@@ -110,7 +111,7 @@ def start_intake(
 
 def complete_intake(scope: Scope, visit_id: uuid.UUID) -> VisitIntake:
     """The patient sends the intake to the visit's clinician; it can no longer change."""
-    visit = visits.readable_visit(scope, visit_id)
+    visit = visit_access.readable_visit(scope, visit_id)
     _patient_of_visit(scope, visit)
     intake = repository.intake_of_visit(scope.session, visit.id)
     if intake is None:
@@ -148,7 +149,7 @@ def intake_view(scope: Scope, visit_id: uuid.UUID) -> IntakeView:
     # The rows this view shows, read together and held here while the loaders below, which
     # decide access as always, find them in the session.
     rows = repository.visit_rows(scope.session, visit_id)
-    visit = visits.readable_visit(scope, visit_id)
+    visit = visit_access.readable_visit(scope, visit_id)
     actor = scope.require_actor()
     intake = rows[1] if rows is not None else None
     case, media = (
@@ -252,7 +253,7 @@ def _rows(
     *,
     count_waiting: bool = False,
 ) -> list[VisitRow]:
-    waiting = visits.waiting_counts(scope, found) if count_waiting else {}
+    waiting = waiting_room.waiting_counts(scope, found) if count_waiting else {}
     return [VisitRow(v, intakes.get(v.id), waiting.get(v.id, 0)) for v in found]
 
 
@@ -264,7 +265,7 @@ def _patient_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     assert actor.patient_id is not None
     # The patient's intakes, read once: they mark upcoming visits and hide intake cases.
     mine = repository.intakes_of_patient(scope.session, actor.patient_id)
-    upcoming = _rows(scope, visits.open_visits(scope), {i.visit_id: i for i in mine})
+    upcoming = _rows(scope, visit_access.open_visits(scope), {i.visit_id: i for i in mine})
     intake_cases = {i.case_id for i in mine}
     cases = [c for c in review.list_cases(scope, "submitted", None, 50) if c.id not in intake_cases]
     enrollments = [
@@ -288,7 +289,7 @@ def _by_day(scope: Scope, found: list[Visit]) -> tuple[list[Visit], list[Visit]]
 
 def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     today, later = _by_day(
-        scope, [v for v in visits.open_visits(scope) if v.clinician_id == actor.user_id]
+        scope, [v for v in visit_access.open_visits(scope) if v.clinician_id == actor.user_id]
     )
     later = later[:20]
     specialties = [
@@ -308,7 +309,7 @@ def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
 
 
 def _staff_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
-    today, _ = _by_day(scope, visits.open_visits(scope))
+    today, _ = _by_day(scope, visit_access.open_visits(scope))
     return {
         "today": _rows(scope, today, _intakes(scope, today), count_waiting=True),
         "overdue": review.list_cases(scope, "overdue", None, 20),

@@ -126,8 +126,12 @@ def claimable_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
 def worked_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     """A case the actor may read (else not found) and do a reviewer's work on (else refused,
     :func:`rules.work_case`), whatever its state."""
-    return loader.load_to_act(
-        scope, CASE_KIND, case_id, rules.work_case, "only the case's clinicians work on it"
+    return loader.load(
+        scope,
+        CASE_KIND,
+        case_id,
+        action=rules.work_case,
+        refusal="only the case's clinicians work on it",
     )
 
 

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from telehealth import jobs
 from telehealth.scope import Scope
-from telehealth.visits import service
+from telehealth.visits import booking
 
 
 @jobs.register("visits.reminders", every=timedelta(minutes=5))
 def send_reminders(scope: Scope) -> int:
     """In-app reminders (and email when SMTP is configured) ahead of each booked visit."""
-    return service.send_reminders(scope, scope.settings.visits)
+    return booking.send_reminders(scope, scope.settings.visits)

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.scope import Scope
-from telehealth.visits import model, service
+from telehealth.visits import access, availability, consent, links, model, notes, session_record
 from telehealth.web.auth import ScopeDep
 from telehealth.web.pages import PageActorDep, form_failed, page, render, see_other
 from telehealth.web.scoped import ScopedRoute
@@ -31,7 +31,7 @@ def visit_room(request: Request) -> HTMLResponse:
 
 @router.get("/visits", response_class=HTMLResponse)
 def my_visits(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLResponse:
-    visits = service.readable_visits(scope, limit=100, offset=0)
+    visits = access.readable_visits(scope, limit=100, offset=0)
     return render(request, "visits/list.html", {"visits": visits})
 
 
@@ -39,18 +39,18 @@ def my_visits(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLRes
 def visit_page(
     request: Request, visit_id: uuid.UUID, actor: PageActorDep, scope: ScopeDep
 ) -> HTMLResponse:
-    visit = service.readable_visit(scope, visit_id)
-    consent = service.consent_status(scope, visit)
+    visit = access.readable_visit(scope, visit_id)
+    consented = consent.consent_status(scope, visit)
     return render(
         request,
         "visits/detail.html",
         {
             "visit": visit,
-            "consents": consent.given,
-            "outstanding": consent.outstanding,
-            "record": service.session_record(scope, visit),
-            "note": service.note_view(scope, visit),
-            "participants": service.participants_view(scope, visit),
+            "consents": consented.given,
+            "outstanding": consented.outstanding,
+            "record": session_record.session_record(scope, visit),
+            "note": notes.note_view(scope, visit),
+            "participants": links.participants_view(scope, visit),
         },
     )
 
@@ -61,7 +61,7 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 def _schedules_context(scope: Scope) -> dict[str, Any]:
-    return {"schedules": service.org_schedules(scope), "weekdays": WEEKDAYS, "error": None}
+    return {"schedules": availability.org_schedules(scope), "weekdays": WEEKDAYS, "error": None}
 
 
 @router.get("/admin/schedules", response_class=HTMLResponse)
@@ -85,7 +85,7 @@ def add_window(
         window = model.WeeklyWindow(
             time_zone.strip(), weekday, _time(start, "start"), _time(end, "end"), slot_minutes
         )
-        service.add_org_window(scope, clinician_id, window)
+        availability.add_org_window(scope, clinician_id, window)
     except DomainError as exc:
         return form_failed(
             request, scope, exc, lambda: _schedules_context(scope), "portal/schedules.html"

@@ -26,7 +26,7 @@ from telehealth.errors import DomainError
 from telehealth.logging import get_logger
 from telehealth.ports import Ports
 from telehealth.scope import open_scope
-from telehealth.visits import model, service
+from telehealth.visits import links, model, session_record
 from telehealth.visits.model import ParticipantState, PresenceKind
 from telehealth.visits.runtime import VisitsRuntime
 
@@ -84,8 +84,8 @@ def _run_scoped(backend: Backend, work: Any) -> Any:
 
 def authorize(backend: Backend, token: str | None) -> Authorized | None:
     def work(scope: Any) -> Authorized:
-        ctx = service.resolve_participant(scope, token)
-        service.record_presence(scope, ctx.participant.id, PresenceKind.JOIN)
+        ctx = links.resolve_participant(scope, token)
+        session_record.record_presence(scope, ctx.participant.id, PresenceKind.JOIN)
         p = ctx.participant
         return Authorized(
             str(ctx.visit.id),
@@ -133,7 +133,7 @@ async def serve(ws: WebSocket, runtime: VisitsRuntime, backend: Backend) -> None
 async def _refuse(ws: WebSocket) -> None:
     with contextlib.suppress(Exception):
         await ws.send_text(
-            json.dumps({"type": "error", "code": "token_invalid", "detail": service.INVALID_LINK})
+            json.dumps({"type": "error", "code": "token_invalid", "detail": links.INVALID_LINK})
         )
         await ws.close(CLOSE_UNAUTHORIZED)
 
@@ -207,7 +207,9 @@ class Connection:
     def _left(self) -> None:
         _run_scoped(
             self.backend,
-            lambda scope: service.record_presence(scope, uuid.UUID(self.me), PresenceKind.LEAVE),
+            lambda scope: session_record.record_presence(
+                scope, uuid.UUID(self.me), PresenceKind.LEAVE
+            ),
         )
 
     async def _write(self) -> None:
@@ -309,7 +311,7 @@ class Connection:
         self.video_active = flowing
         me = uuid.UUID(self.me)
         await run_in_threadpool(
-            _run_scoped, self.backend, lambda scope: service.record_media(scope, me, flowing)
+            _run_scoped, self.backend, lambda scope: session_record.record_media(scope, me, flowing)
         )
 
     async def _announce(self) -> None:

@@ -21,8 +21,22 @@ from telehealth import bounds
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.scope import Scope
-from telehealth.visits import model, pages, relay, repository, service
+from telehealth.visits import (
+    access,
+    availability,
+    booking,
+    consent,
+    links,
+    model,
+    notes,
+    pages,
+    relay,
+    repository,
+    session_record,
+    waiting_room,
+)
 from telehealth.visits.model import ConsentMethod, ParticipantRole
+from telehealth.visits.precall import record_precall
 from telehealth.visits.runtime import VisitsRuntime
 from telehealth.visits.schemas import (
     AmendmentIn,
@@ -79,11 +93,11 @@ def current_participant(
     request: Request,
     scope: ScopeDep,
     _token: Annotated[str | None, Depends(_PARTICIPANT_TOKEN)],
-) -> service.ParticipantContext:
-    return service.resolve_participant(scope, request.headers.get(TOKEN_HEADER))
+) -> links.ParticipantContext:
+    return links.resolve_participant(scope, request.headers.get(TOKEN_HEADER))
 
 
-ParticipantDep = Annotated[service.ParticipantContext, Depends(current_participant)]
+ParticipantDep = Annotated[links.ParticipantContext, Depends(current_participant)]
 
 
 # --- availability and slots -----------------------------------------------------------------
@@ -106,21 +120,21 @@ def add_availability(body: WindowIn, actor: ActorDep, scope: ScopeDep) -> Window
     window = model.WeeklyWindow(
         body.time_zone,
         body.weekday,
-        service.window_time(body.start),
-        service.window_time(body.end),
+        availability.window_time(body.start),
+        availability.window_time(body.end),
         body.slot_minutes,
     )
-    return _window_out(service.add_window(scope, body.clinician_id, window))
+    return _window_out(availability.add_window(scope, body.clinician_id, window))
 
 
 @router.get("/v1/visit-availability", tags=["visits"], response_model=list[WindowOut])
 def list_availability(clinician_id: uuid.UUID, actor: ActorDep, scope: ScopeDep) -> list[WindowOut]:
-    return [_window_out(r) for r in service.windows(scope, clinician_id)]
+    return [_window_out(r) for r in availability.windows(scope, clinician_id)]
 
 
 @router.delete("/v1/visit-availability/{window_id}", tags=["visits"], status_code=204)
 def delete_availability(window_id: uuid.UUID, actor: ActorDep, scope: ScopeDep) -> None:
-    service.remove_window(scope, window_id)
+    availability.remove_window(scope, window_id)
 
 
 @router.get("/v1/visit-slots", tags=["visits"], response_model=list[SlotOut])
@@ -131,12 +145,12 @@ def list_slots(
     actor: ActorDep,
     scope: ScopeDep,
 ) -> list[SlotOut]:
-    rows = service.windows(scope, clinician_id)
+    rows = availability.windows(scope, clinician_id)
     tz_name = rows[0].time_zone if rows else "UTC"
     tz = ZoneInfo(tz_name)
     return [
         SlotOut(start=s, minutes=m, local_start=s.astimezone(tz).isoformat(), time_zone=tz_name)
-        for s, m in service.free_slots(scope, clinician_id, start, end)
+        for s, m in availability.free_slots(scope, clinician_id, start, end)
     ]
 
 
@@ -162,21 +176,21 @@ def _visit_out(visit: Visit) -> VisitOut:
 
 
 def visit_detail(scope: Scope, visit: Visit) -> VisitDetailOut:
-    participants = service.participants_view(scope, visit)
-    consent = service.consent_status(scope, visit)
+    participants = links.participants_view(scope, visit)
+    consented = consent.consent_status(scope, visit)
     return VisitDetailOut(
         **_visit_out(visit).model_dump(),
         participants=participants,
-        consents=consent.given,
-        consent_outstanding=consent.outstanding,
-        session=service.session_record(scope, visit),
-        note=service.note_view(scope, visit),
+        consents=consented.given,
+        consent_outstanding=consented.outstanding,
+        session=session_record.session_record(scope, visit),
+        note=notes.note_view(scope, visit),
     )
 
 
 @router.post("/v1/visits", tags=["visits"], response_model=VisitOut, status_code=201)
 def book_visit(body: BookingIn, actor: ActorDep, scope: ScopeDep) -> VisitOut:
-    intake = service.Intake(
+    intake = booking.Intake(
         located_state=body.located_state,
         acuity=body.acuity,
         purpose=body.purpose,
@@ -191,7 +205,7 @@ def book_visit(body: BookingIn, actor: ActorDep, scope: ScopeDep) -> VisitOut:
             body.controlled_substance.model_dump() if body.controlled_substance else None
         ),
     )
-    visit, _decision = service.book(
+    visit, _decision = booking.book(
         scope,
         patient_id=body.patient_id,
         clinician_id=body.clinician_id,
@@ -211,18 +225,18 @@ def list_visits(
 ) -> list[VisitOut]:
     return [
         _visit_out(v)
-        for v in service.readable_visits(scope, limit=limit, offset=offset, status=status)
+        for v in access.readable_visits(scope, limit=limit, offset=offset, status=status)
     ]
 
 
 @router.get("/v1/visits/{visit_id}", tags=["visits"], response_model=VisitDetailOut)
 def get_visit(visit_id: uuid.UUID, actor: ActorDep, scope: ScopeDep) -> VisitDetailOut:
-    return visit_detail(scope, service.readable_visit(scope, visit_id))
+    return visit_detail(scope, access.readable_visit(scope, visit_id))
 
 
 @router.post("/v1/visits/{visit_id}/cancel", tags=["visits"], response_model=VisitOut)
 def cancel_visit(visit_id: uuid.UUID, actor: ActorDep, scope: ScopeDep) -> VisitOut:
-    return _visit_out(service.cancel(scope, visit_id))
+    return _visit_out(booking.cancel(scope, visit_id))
 
 
 @router.post("/v1/visits/{visit_id}/reschedule", tags=["visits"], response_model=VisitOut)
@@ -230,13 +244,13 @@ def reschedule_visit(
     visit_id: uuid.UUID, body: RescheduleIn, actor: ActorDep, scope: ScopeDep, runtime: RuntimeDep
 ) -> VisitOut:
     return _visit_out(
-        service.reschedule(
+        booking.reschedule(
             scope, visit_id, body.slot_start, runtime.settings, version=body.expected_version
         )
     )
 
 
-def _link_out(link: service.IssuedLink) -> LinkOut:
+def _link_out(link: links.IssuedLink) -> LinkOut:
     p = link.participant
     assert p.token_expires_at is not None
     return LinkOut(
@@ -250,15 +264,15 @@ def _link_out(link: service.IssuedLink) -> LinkOut:
 
 @router.post("/v1/visits/{visit_id}/link", tags=["visits"], response_model=LinkOut)
 def my_link(visit_id: uuid.UUID, actor: ActorDep, scope: ScopeDep, runtime: RuntimeDep) -> LinkOut:
-    return _link_out(service.issue_own_link(scope, visit_id, runtime.settings))
+    return _link_out(links.issue_own_link(scope, visit_id, runtime.settings))
 
 
 @router.post("/v1/visits/{visit_id}/end", tags=["visits"], response_model=VisitOut)
 def end_visit(
     visit_id: uuid.UUID, body: EndIn, actor: ActorDep, scope: ScopeDep, runtime: RuntimeDep
 ) -> VisitOut:
-    visit = service.clinician_visit(scope, visit_id, lock=True)
-    service.end_visit(scope, None, visit, em_code=body.em_code)
+    visit = access.clinician_visit(scope, visit_id, lock=True)
+    session_record.end_visit(scope, None, visit, em_code=body.em_code)
     scope.uow.after_commit(lambda: runtime.control(visit.id, "ended"))
     return _visit_out(visit)
 
@@ -271,16 +285,16 @@ def _note_out(note: VisitNote) -> NoteOut:
 
 @router.put("/v1/visits/{visit_id}/note", tags=["visits"], response_model=NoteOut)
 def put_note(visit_id: uuid.UUID, body: NoteIn, actor: ActorDep, scope: ScopeDep) -> NoteOut:
-    visit = service.clinician_visit(scope, visit_id)
-    return _note_out(service.write_note(scope, visit, body.body, body.version))
+    visit = access.clinician_visit(scope, visit_id)
+    return _note_out(notes.write_note(scope, visit, body.body, body.version))
 
 
 @router.post("/v1/visits/{visit_id}/note/sign", tags=["visits"], response_model=NoteOut)
 def sign_note(
     visit_id: uuid.UUID, actor: ActorDep, scope: ScopeDep, runtime: RuntimeDep
 ) -> NoteOut:
-    visit = service.clinician_visit(scope, visit_id)
-    return _note_out(service.sign_note(scope, visit, runtime.settings))
+    visit = access.clinician_visit(scope, visit_id)
+    return _note_out(notes.sign_note(scope, visit, runtime.settings))
 
 
 @router.post(
@@ -290,8 +304,8 @@ def sign_note(
     response_model=NoteOut,
 )
 def amend_note(visit_id: uuid.UUID, body: AmendmentIn, actor: ActorDep, scope: ScopeDep) -> NoteOut:
-    visit = service.clinician_visit(scope, visit_id)
-    service.amend_note(scope, visit, body.body)
+    visit = access.clinician_visit(scope, visit_id)
+    notes.amend_note(scope, visit, body.body)
     note = repository.note_of(scope.session, visit.id)
     assert note is not None
     return _note_out(note)
@@ -308,7 +322,7 @@ def my_session(ctx: ParticipantDep, scope: ScopeDep) -> SessionOut:
     )
     host = ctx.is_host
     tests = repository.precall_tests(scope.session, visit.id)
-    consent = service.consent_status(scope, visit)
+    consented = consent.consent_status(scope, visit)
     return SessionOut(
         visit_id=visit.id,
         participant_id=p.id,
@@ -322,20 +336,20 @@ def my_session(ctx: ParticipantDep, scope: ScopeDep) -> SessionOut:
         fallback_reason=visit.fallback_reason,
         located_state=visit.located_state,
         confirmed_state=p.confirmed_state,
-        queue_position=service.position(scope, ctx),
-        consent_outstanding=consent.outstanding,
-        consents=consent.given,
+        queue_position=waiting_room.position(scope, ctx),
+        consent_outstanding=consented.outstanding,
+        consents=consented.given,
         precall_done=any(t.participant_id == p.id for t in tests),
-        waiting_room=service.waiting_room(scope, ctx) if host else None,
-        participants=service.participants_view(scope, visit) if host else None,
-        session=service.session_record(scope, visit) if host else None,
-        note=service.note_view(scope, visit) if host else None,
+        waiting_room=waiting_room.waiting_room(scope, ctx) if host else None,
+        participants=links.participants_view(scope, visit) if host else None,
+        session=session_record.session_record(scope, visit) if host else None,
+        note=notes.note_view(scope, visit) if host else None,
     )
 
 
 @router.post("/v1/visit-session/location", tags=["visit-session"], response_model=LocationOut)
 def confirm_location(body: LocationIn, ctx: ParticipantDep, scope: ScopeDep) -> LocationOut:
-    outcome = service.confirm_location(scope, ctx, body.state)
+    outcome = links.confirm_location(scope, ctx, body.state)
     return LocationOut(
         proceed=outcome.proceed,
         state_changed=outcome.changed,
@@ -352,13 +366,13 @@ def confirm_location(body: LocationIn, ctx: ParticipantDep, scope: ScopeDep) -> 
     response_model=list[dict[str, Any]],
 )
 def give_consent(body: ConsentIn, ctx: ParticipantDep, scope: ScopeDep) -> list[dict[str, Any]]:
-    service.record_consent(scope, ctx, given_by=body.given_by, method=ConsentMethod(body.method))
-    return service.consents_view(scope, ctx.visit)
+    consent.record_consent(scope, ctx, given_by=body.given_by, method=ConsentMethod(body.method))
+    return consent.consents_view(scope, ctx.visit)
 
 
 @router.post("/v1/visit-session/precall", tags=["visit-session"], response_model=PrecallOut)
 def precall(body: PrecallIn, ctx: ParticipantDep, scope: ScopeDep) -> PrecallOut:
-    result = service.record_precall(
+    result = record_precall(
         scope,
         ctx,
         camera_ok=body.camera_ok,
@@ -410,7 +424,7 @@ async def probe_upload(request: Request, ctx: ParticipantDep, runtime: RuntimeDe
 
 @router.post("/v1/visit-session/waiting", tags=["visit-session"], response_model=ParticipantOut)
 def enter_waiting_room(ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep) -> ParticipantOut:
-    participant = service.enter_waiting_room(scope, ctx)
+    participant = waiting_room.enter_waiting_room(scope, ctx)
     visit_id = ctx.visit.id
     scope.uow.after_commit(
         lambda: runtime.control(visit_id, "waiting", participant=str(participant.id))
@@ -430,7 +444,7 @@ def _participant_out(p: Participant) -> ParticipantOut:
 )
 def invite(body: InviteIn, ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep) -> LinkOut:
     return _link_out(
-        service.invite(scope, ctx, ParticipantRole(body.role), body.display_name, runtime.settings)
+        links.invite(scope, ctx, ParticipantRole(body.role), body.display_name, runtime.settings)
     )
 
 
@@ -442,7 +456,7 @@ def invite(body: InviteIn, ctx: ParticipantDep, scope: ScopeDep, runtime: Runtim
 def admit(
     participant_id: uuid.UUID, ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep
 ) -> ParticipantOut:
-    target = service.admit(scope, ctx, participant_id)
+    target = waiting_room.admit(scope, ctx, participant_id)
     visit_id = ctx.visit.id
     role, name = target.role, target.display_name
     scope.uow.after_commit(
@@ -461,7 +475,7 @@ def admit(
 def remove(
     participant_id: uuid.UUID, ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep
 ) -> ParticipantOut:
-    target = service.remove(scope, ctx, participant_id)
+    target = waiting_room.remove(scope, ctx, participant_id)
     visit_id = ctx.visit.id
     scope.uow.after_commit(
         lambda: runtime.control(visit_id, "removed", participant=str(participant_id))
@@ -471,12 +485,12 @@ def remove(
 
 @router.post("/v1/visit-session/end", tags=["visit-session"], response_model=VisitOut)
 def end_session(body: EndIn, ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep) -> VisitOut:
-    visit = service.end_visit(scope, ctx, ctx.visit, em_code=body.em_code)
+    visit = session_record.end_visit(scope, ctx, ctx.visit, em_code=body.em_code)
     scope.uow.after_commit(lambda: runtime.control(visit.id, "ended"))
     return _visit_out(visit)
 
 
-def _host_visit(scope: Scope, ctx: service.ParticipantContext) -> Visit:
+def _host_visit(scope: Scope, ctx: links.ParticipantContext) -> Visit:
     if not ctx.is_host:
         raise DomainError(ErrorCode.FORBIDDEN, "only the visit's clinician writes the note")
     return ctx.visit
@@ -484,12 +498,12 @@ def _host_visit(scope: Scope, ctx: service.ParticipantContext) -> Visit:
 
 @router.put("/v1/visit-session/note", tags=["visit-session"], response_model=NoteOut)
 def session_note(body: NoteIn, ctx: ParticipantDep, scope: ScopeDep) -> NoteOut:
-    return _note_out(service.write_note(scope, _host_visit(scope, ctx), body.body, body.version))
+    return _note_out(notes.write_note(scope, _host_visit(scope, ctx), body.body, body.version))
 
 
 @router.post("/v1/visit-session/note/sign", tags=["visit-session"], response_model=NoteOut)
 def session_sign(ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep) -> NoteOut:
-    return _note_out(service.sign_note(scope, _host_visit(scope, ctx), runtime.settings))
+    return _note_out(notes.sign_note(scope, _host_visit(scope, ctx), runtime.settings))
 
 
 @router.websocket("/v1/visit-session/signal")

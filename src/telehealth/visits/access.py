@@ -1,0 +1,82 @@
+"""The visit loaders: every signed-in reach of a visit goes through
+:mod:`telehealth.access.loader`. Whoever may not read the visit gets the answer for a missing
+one; an action's own rule then decides what a reader may do with it (403 otherwise). Each read
+of a visit (PHI: who sees whom, when, about what) is audited."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from telehealth.access import loader, rules
+from telehealth.audit.model import Action
+from telehealth.identity.model import Role
+from telehealth.scope import Scope
+from telehealth.visits import model, repository
+from telehealth.visits.tables import Visit
+
+
+def _visit(session: Session, visit_id: uuid.UUID, lock: bool) -> Visit | None:
+    return repository.visit_by_id(session, visit_id, lock=lock)
+
+
+def _subject(visit: Visit) -> loader.Subject:
+    return loader.Subject(visit.org_id, visit.patient_id, frozenset({visit.clinician_id}))
+
+
+VISIT = loader.register(loader.Kind("visit", "visit", _visit, _subject))
+
+
+def readable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
+    visit = loader.load(scope, VISIT, visit_id)
+    scope.audit.record(Action.READ, "visit", visit.id, patient_id=visit.patient_id)
+    return visit
+
+
+def writable_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) -> Visit:
+    """A visit whose booking the actor may change (cancel, reschedule)."""
+    return loader.load(scope, VISIT, visit_id, lock=lock, action=rules.change_visit)
+
+
+def clinician_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) -> Visit:
+    """A visit the acting clinician conducts (notes, ending)."""
+    return loader.load(scope, VISIT, visit_id, lock=lock, action=rules.conduct_visit)
+
+
+def joinable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
+    """A visit the actor takes part in as its patient or clinician (their own join link)."""
+    return loader.load(scope, VISIT, visit_id, action=rules.join_visit)
+
+
+def readable_visits(
+    scope: Scope, *, limit: int, offset: int, status: str | None = None
+) -> Sequence[Visit]:
+    actor = scope.require_actor()
+    session = scope.session
+    if actor.role is Role.PATIENT:
+        visits = repository.visits_of_patient(session, actor.patient_id, status, limit, offset)
+    elif actor.role is Role.CLINICIAN:
+        visits = repository.visits_of_clinician(
+            session, actor.org_id, actor.user_id, status, limit, offset, now=scope.clock.now()
+        )
+    else:
+        visits = repository.visits_of_org(session, actor.org_id, status, limit, offset)
+    for visit in visits:
+        scope.audit.record(
+            Action.READ, "visit", visit.id, patient_id=visit.patient_id, detail={"via": "list"}
+        )
+    return visits
+
+
+# Visits still ahead of their clinician: booked, or under way.
+OPEN_VISIT_STATES = (model.VisitStatus.BOOKED.value, model.VisitStatus.IN_PROGRESS.value)
+
+
+def open_visits(scope: Scope) -> list[Visit]:
+    """The actor's readable visits that are booked or under way, by slot."""
+    found = readable_visits(scope, limit=100, offset=0)
+    return sorted(
+        (v for v in found if v.status in OPEN_VISIT_STATES), key=lambda v: (v.slot_start, v.id)
+    )

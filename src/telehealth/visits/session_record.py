@@ -1,0 +1,161 @@
+"""The record of a visit's session: presence, media, modality segments, ending the visit and
+the encounter it becomes for the coding engine."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from telehealth.audit.model import Action
+from telehealth.clock import ensure_utc
+from telehealth.coding.encounter import CodingResult, Encounter
+from telehealth.coding.engine import code_encounter
+from telehealth.scope import Scope
+from telehealth.visits import model, repository
+from telehealth.visits.booking import current_state
+from telehealth.visits.links import ParticipantContext, require_host
+from telehealth.visits.model import ParticipantState, PresenceKind, VisitStatus
+from telehealth.visits.tables import ModalityChangeRow, PresenceEvent, Visit
+
+
+def record_presence(scope: Scope, participant_id: uuid.UUID, kind: PresenceKind) -> None:
+    participant = repository.participant_by_id(scope.session, participant_id)
+    if participant is None:
+        return
+    scope.session.add(
+        PresenceEvent(
+            visit_id=participant.visit_id,
+            participant_id=participant.id,
+            kind=kind.value,
+            at=scope.clock.now(),
+        )
+    )
+    if kind is PresenceKind.LEAVE and participant.video_active:
+        participant.video_active = False
+        _refresh_modality(scope, participant.visit_id)
+    scope.audit.record(
+        Action.UPDATE, "visit_presence", participant.id, detail={"event": kind.value}
+    )
+
+
+def record_media(scope: Scope, participant_id: uuid.UUID, video_active: bool) -> str | None:
+    """A participant's video started or stopped flowing; returns the visit's new modality when
+    it changed."""
+    participant = repository.participant_by_id(scope.session, participant_id)
+    if participant is None or participant.video_active == video_active:
+        return None
+    participant.video_active = video_active
+    return _refresh_modality(scope, participant.visit_id)
+
+
+def modality_now(scope: Scope, visit: Visit) -> str:
+    video = {
+        p.role: p.video_active
+        for p in repository.participants_of(scope.session, visit.id)
+        if p.state == ParticipantState.ADMITTED.value and p.role in ("patient", "clinician")
+    }
+    return model.visit_modality(video)
+
+
+def _refresh_modality(scope: Scope, visit_id: uuid.UUID) -> str | None:
+    visit = repository.visit_by_id(scope.session, visit_id)
+    if visit is None or visit.status != VisitStatus.IN_PROGRESS.value:
+        return None
+    modality = modality_now(scope, visit)
+    changes = repository.modality_changes(scope.session, visit.id)
+    if changes and changes[-1].modality == modality:
+        return None
+    change_modality(scope, visit, modality)
+    scope.audit.record(
+        Action.UPDATE,
+        "visit",
+        visit.id,
+        patient_id=visit.patient_id,
+        detail={"event": "modality", "modality": modality},
+    )
+    return modality
+
+
+def change_modality(scope: Scope, visit: Visit, modality: str) -> None:
+    scope.session.add(ModalityChangeRow(visit_id=visit.id, modality=modality, at=scope.clock.now()))
+    scope.session.flush()
+
+
+def session_segments(scope: Scope, visit: Visit) -> list[model.Segment]:
+    rows = repository.modality_changes(scope.session, visit.id)
+    changes = [model.ModalityChange(ensure_utc(r.at), r.modality) for r in rows]
+    end = ensure_utc(visit.ended_at) if visit.ended_at else None
+    return model.segments(changes, end)
+
+
+def end_visit(
+    scope: Scope, ctx: ParticipantContext | None, visit: Visit, *, em_code: str | None
+) -> Visit:
+    if ctx is not None:
+        require_host(scope, ctx)
+    model.check_transition(VisitStatus(visit.status), VisitStatus.COMPLETED)
+    now = scope.clock.now()
+    visit.status = VisitStatus.COMPLETED.value
+    visit.ended_at = now
+    visit.held_slot = visit.slot_start  # the slot stays taken by a visit that happened
+    visit.updated_at = now
+    visit.version += 1
+    for participant in repository.participants_of(scope.session, visit.id):
+        participant.token_hash = None
+    result = code_visit(scope, visit, em_code=em_code)
+    visit.coding = result.model_dump(mode="json") if result is not None else None
+    scope.audit.record(
+        Action.UPDATE, "visit", visit.id, patient_id=visit.patient_id, detail={"event": "ended"}
+    )
+    return visit
+
+
+def encounter_record(scope: Scope, visit: Visit, *, em_code: str | None) -> Encounter | None:
+    segs = [s for s in session_segments(scope, visit) if s.end is not None and s.end > s.start]
+    if not segs or visit.started_at is None or visit.ended_at is None:
+        return None
+    intake = visit.intake
+    minutes = int((ensure_utc(visit.ended_at) - ensure_utc(visit.started_at)).total_seconds() // 60)
+    new_patient = not intake.get("established", True)
+    return Encounter.model_validate(
+        {
+            "date_of_service": ensure_utc(visit.started_at).date(),
+            "payer": intake["payer"],
+            "patient": {
+                "location_state": current_state(scope, visit),
+                "setting": intake["setting"],
+            },
+            "segments": [{"modality": s.modality, "start": s.start, "end": s.end} for s in segs],
+            "service": {
+                "kind": "em",
+                "new_patient": new_patient,
+                "em_code": em_code or ("99203" if new_patient else "99213"),
+                "minutes": minutes,
+            },
+            "source": {"kind": "visit", "id": str(visit.id)},
+        }
+    )
+
+
+def code_visit(scope: Scope, visit: Visit, *, em_code: str | None) -> CodingResult | None:
+    record = encounter_record(scope, visit, em_code=em_code)
+    if record is None:
+        return None
+    return code_encounter(record, scope.ports.codeset)
+
+
+def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:
+    """The session window, presence, modality segments and billing: the record of the visit."""
+    return {
+        "started_at": visit.started_at,
+        "ended_at": visit.ended_at,
+        "presence": [
+            {"participant_id": str(e.participant_id), "kind": e.kind, "at": e.at}
+            for e in repository.presence_of(scope.session, visit.id)
+        ],
+        "segments": [
+            {"modality": s.modality, "start": s.start, "end": s.end}
+            for s in session_segments(scope, visit)
+        ],
+        "billing": visit.coding,
+    }
