@@ -101,3 +101,22 @@ def test_a_notification_is_its_recipients_and_a_grant_its_organizations_administ
     assert rules.READ_RULES["break_glass_grant"](actor(Role.ADMIN), grant) == rules.ALLOW
     assert rules.READ_RULES["break_glass_grant"](actor(Role.COORDINATOR), grant) == rules.DENY
     assert rules.READ_RULES["break_glass_grant"](actor(Role.ADMIN, OTHER_ORG), grant) == rules.DENY
+
+
+def test_only_the_patient_does_what_is_theirs_alone() -> None:
+    own = actor(Role.PATIENT, patient=PATIENT)
+    assert rules.own_record(own, facts()) == rules.ALLOW
+    assert rules.own_record(actor(Role.PATIENT, patient=uuid.uuid4()), facts()) == rules.DENY
+    for role in (Role.CLINICIAN, Role.COORDINATOR, Role.ADMIN):
+        assert rules.own_record(actor(role), facts(in_care=True)) == rules.DENY, role
+
+
+def test_availability_is_managed_by_its_clinician_and_the_organizations_managers() -> None:
+    clinician = actor(Role.CLINICIAN)
+    theirs = rules.ObjectFacts(ORG, None, frozenset({clinician.user_id}))
+    assert rules.manage_availability(clinician, theirs) == rules.ALLOW
+    assert rules.manage_availability(actor(Role.CLINICIAN), theirs) == rules.DENY
+    for role in (Role.COORDINATOR, Role.ADMIN):
+        assert rules.manage_availability(actor(role), theirs) == rules.ALLOW, role
+        assert rules.manage_availability(actor(role, OTHER_ORG), theirs) == rules.DENY, role
+    assert rules.manage_availability(actor(Role.PATIENT, patient=PATIENT), theirs) == rules.DENY

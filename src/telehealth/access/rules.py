@@ -106,13 +106,26 @@ def work_case(actor: Actor, facts: ObjectFacts) -> Verdict:
     return ALLOW if actor.user_id in facts.named or in_care else DENY
 
 
+def own_record(actor: Actor, facts: ObjectFacts) -> Verdict:
+    """What only the patient does with an object of theirs (the pre-visit intake)."""
+    own = facts.patient is not None and actor.patient_id == facts.patient.patient_id
+    return ALLOW if actor.role is Role.PATIENT and own else DENY
+
+
 def join_visit(actor: Actor, facts: ObjectFacts) -> Verdict:
     """A link of one's own into the call: the visit's patient and its clinician; coordinators,
     administrators and other clinicians who may read the visit take no part in it."""
     if actor.role is Role.PATIENT:
-        own = facts.patient is not None and actor.patient_id == facts.patient.patient_id
-        return ALLOW if own else DENY
+        return own_record(actor, facts)
     return conduct_visit(actor, facts)
+
+
+def manage_availability(actor: Actor, facts: ObjectFacts) -> Verdict:
+    """A clinician's weekly availability (``named``: the clinician): the clinician, and the
+    coordinators and administrators of their organization."""
+    if actor.org_id != facts.org_id:
+        return DENY
+    return ALLOW if actor.user_id in facts.named or may_manage_org(actor, facts.org_id) else DENY
 
 
 def recipient(actor: Actor, facts: ObjectFacts) -> Verdict:
@@ -146,5 +159,6 @@ READ_RULES: dict[str, Rule] = {
     "notification": recipient,
     "break_glass_grant": review_grant,
 }
-# Kinds not loaded by id here, with their rules in access.policy: clinician profiles
-# (may_see_clinician, may_see_credentials), availability (the clinician or may_manage_org).
+# Kinds not loaded by id here: clinician profiles (access.policy's may_see_clinician and
+# may_see_credentials) and availability (manage_availability above; read by the
+# organization).

@@ -55,19 +55,12 @@ def intake_specialty(visit: Visit) -> str:
     return INTAKE_SPECIALTY
 
 
-def _patient_of_visit(scope: Scope, visit: Visit) -> Actor:
-    actor = scope.require_actor()
-    if actor.role is not Role.PATIENT or actor.patient_id != visit.patient_id:
-        raise DomainError(ErrorCode.FORBIDDEN, "only the patient fills in the pre-visit intake")
-    return actor
-
-
 def start_intake(
     scope: Scope, visit_id: uuid.UUID, reason: str, answers: dict[str, Any]
 ) -> VisitIntake:
     """Creates the intake case (a draft the patient adds photos to) and links it to the visit."""
-    visit = visit_access.readable_visit(scope, visit_id)
-    actor = _patient_of_visit(scope, visit)
+    visit = visit_access.patients_own_visit(scope, visit_id)
+    actor = scope.require_actor()
     if visit.status != visits_model.VisitStatus.BOOKED.value:
         raise DomainError(ErrorCode.INVALID_STATE, "the intake is filled in before the visit")
     if repository.intake_of_visit(scope.session, visit.id) is not None:
@@ -111,8 +104,7 @@ def start_intake(
 
 def complete_intake(scope: Scope, visit_id: uuid.UUID) -> VisitIntake:
     """The patient sends the intake to the visit's clinician; it can no longer change."""
-    visit = visit_access.readable_visit(scope, visit_id)
-    _patient_of_visit(scope, visit)
+    visit = visit_access.patients_own_visit(scope, visit_id)
     intake = repository.intake_of_visit(scope.session, visit.id)
     if intake is None:
         raise not_found("intake")

@@ -45,6 +45,17 @@ def clinician_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) ->
     return loader.load(scope, VISIT, visit_id, lock=lock, action=rules.conduct_visit)
 
 
+def patients_own_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
+    """A visit of the acting patient's own (the pre-visit intake they fill in)."""
+    return loader.load(
+        scope,
+        VISIT,
+        visit_id,
+        action=rules.own_record,
+        refusal="only the patient fills in the pre-visit intake",
+    )
+
+
 def joinable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
     """A visit the actor takes part in as its patient or clinician (their own join link)."""
     return loader.load(scope, VISIT, visit_id, action=rules.join_visit)

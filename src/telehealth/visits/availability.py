@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from telehealth.access import policy as access_policy
+from telehealth.access import rules
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
@@ -29,10 +29,9 @@ MAX_SLOT_RANGE = timedelta(days=31)
 
 def _require_schedule_manager(scope: Scope, clinician_id: uuid.UUID) -> None:
     actor = scope.require_actor()
-    access.readable_clinician(scope, clinician_id)
-    if actor.user_id == clinician_id:
-        return
-    if not access_policy.may_manage_org(actor, actor.org_id):
+    clinician = access.readable_clinician(scope, clinician_id)
+    facts = rules.ObjectFacts(clinician.org_id, None, frozenset({clinician.id}))
+    if not rules.manage_availability(actor, facts).allowed:
         access.record_denial(scope, "availability", clinician_id)
         raise DomainError(
             ErrorCode.FORBIDDEN, "only the clinician or a coordinator may change availability"
