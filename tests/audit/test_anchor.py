@@ -82,6 +82,13 @@ def _seeded_chain(settings: Settings) -> int:
     return value
 
 
+def _move_head(conn: Connection, chain: int, seq: int, digest: str) -> None:
+    conn.execute(
+        text("UPDATE audit_head SET seq = :s, hash = :h WHERE id = :c"),
+        {"s": seq, "h": digest, "c": chain},
+    )
+
+
 def _cut_newest_row(settings: Settings, dialect: str, chain: int) -> None:
     """Deletes the chain's newest row and rolls its head back onto the row before."""
     with _unguarded(settings, dialect) as conn:
@@ -95,10 +102,7 @@ def _cut_newest_row(settings: Settings, dialect: str, chain: int) -> None:
             text("SELECT hash FROM audit_events WHERE chain = :c AND seq = :s"),
             {**where, "s": seq - 1},
         ).scalar_one()
-        conn.execute(
-            text("UPDATE audit_head SET seq = :s, hash = :h WHERE id = :c"),
-            {**where, "s": seq - 1, "h": previous},
-        )
+        _move_head(conn, chain, seq - 1, previous)
 
 
 def _edit_and_rehash(settings: Settings, dialect: str, chain: int, seq: int) -> None:
@@ -279,10 +283,7 @@ def _append_unkeyed_row(settings: Settings, dialect: str, chain: int) -> None:
         ).one()
         row = {**newest._mapping, "seq": seq, "prev_hash": last.hash, "hash": digest}
         conn.execute(insert(table), [{**row, "key_id": None}])
-        conn.execute(
-            text("UPDATE audit_head SET seq = :s, hash = :h WHERE id = :c"),
-            {"s": seq, "h": digest, "c": chain},
-        )
+        _move_head(conn, chain, seq, digest)
 
 
 def test_the_checkpoint_job_signs_no_unkeyed_row_after_its_checkpoint(
