@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telehealth.access import service as access
-from telehealth.identity import repository as identity_repo
+from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, CareSource, CredentialKind, Role
 from tests.access.audience import PATIENT_READERS, Audience
@@ -167,7 +167,7 @@ def care_team_member(world: World) -> str:
 def patient_a_version(world: World) -> dict[str, Any]:
     """A demographics change at the version patient A's record has now."""
     with scope_for(world.settings, world.clock) as scope:
-        patient = identity_repo.patient_by_id(scope.session, world["patient_a"].patient_id)  # type: ignore[arg-type]
+        patient = identity_queries.patient_by_id(scope.session, world["patient_a"].patient_id)  # type: ignore[arg-type]
         assert patient is not None
         return {"phone": "555-0100", "version": patient.version}
 

@@ -19,7 +19,7 @@ from telehealth.db.batch import LoopBatcher
 from telehealth.db.engine import make_engine
 from telehealth.db.reader import AsyncPostgres, FastReader, make_reader
 from telehealth.identity import credentials
-from telehealth.identity.repository import BEARER_ACTOR
+from telehealth.identity.queries import BEARER_ACTOR
 from tests.support import World, scope_for
 
 pytestmark = pytest.mark.db

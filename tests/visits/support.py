@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from fastapi import FastAPI
 
 from telehealth.config import VisitSettings
-from telehealth.identity import repository as identity_repo
+from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
 from telehealth.scope import Scope, open_scope
 from telehealth.visits import (
@@ -44,7 +44,7 @@ def acting(services: Services, user_id: uuid.UUID | None) -> Iterator[Scope]:
     scope = open_scope(services.sessions, services.ports, request_id="test")
     try:
         if user_id is not None:
-            user = identity_repo.user_by_id(scope.session, user_id)
+            user = identity_queries.user_by_id(scope.session, user_id)
             assert user is not None
             scope.act_as(identity.system_actor_for(scope, user))
         yield scope

@@ -14,8 +14,7 @@ from telehealth.db.base import UTCDateTime
 from telehealth.db.engine import read_columns
 from telehealth.db.reader import AnySelect, keyed
 from telehealth.identity.model import Role
-from telehealth.identity.repository import bearer_select, care_current
-from telehealth.identity.tables import CareAssignment, Patient, User
+from telehealth.identity.queries import Patient, User, bearer_select, in_care
 
 
 def grants_in_org(
@@ -42,16 +41,8 @@ def _clinician_relation(
 ) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """Whether a clinician cares for a patient now, and whether they hold an active break-glass
     grant on them: what :func:`telehealth.access.rules.patient` reads from relationships."""
+    care = in_care(clinician_id, patient_id, now)
     # correlate_except: the key columns may come from an enclosing statement (see ``keyed``).
-    care = (
-        exists()
-        .where(
-            CareAssignment.clinician_id == clinician_id,
-            CareAssignment.patient_id == patient_id,
-            care_current(CareAssignment, now),
-        )
-        .correlate_except(CareAssignment)
-    )
     glass = (
         exists()
         .where(

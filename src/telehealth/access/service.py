@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 
@@ -12,11 +13,14 @@ from telehealth.access import policy, repository, rules
 from telehealth.access.tables import BreakGlassGrant
 from telehealth.audit.model import Action, Outcome
 from telehealth.errors import DomainError, ErrorCode, not_found
-from telehealth.identity import repository as identity_repo
+from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, CareSource, Role
-from telehealth.identity.tables import CareAssignment, Patient, User
+from telehealth.identity.queries import Patient
 from telehealth.scope import Scope
+
+if TYPE_CHECKING:
+    from telehealth.identity.tables import CareAssignment, User
 
 
 def patient_record(scope: Scope, patient_id: uuid.UUID) -> Patient | None:
@@ -27,7 +31,7 @@ def patient_record(scope: Scope, patient_id: uuid.UUID) -> Patient | None:
     # A row kept from before a rollback has left the session and is read again.
     if known is not None and known in scope.session:
         return known
-    patient = identity_repo.patient_by_id(scope.session, patient_id)
+    patient = identity_queries.patient_by_id(scope.session, patient_id)
     if patient is not None:
         scope.memo[key] = patient
     return patient
@@ -184,7 +188,7 @@ def end_care(scope: Scope, patient: Patient, clinician_id: uuid.UUID) -> None:
     """Ends a clinician's lasting membership of the patient's care team now (a manager of the
     patient's organization; the caller has checked). Access through it ends with it; what the
     clinician's own visits, cases or enrollments name them on is not touched."""
-    assignment = identity_repo.care_assignment(scope.session, clinician_id, patient.id)
+    assignment = identity_queries.care_assignment(scope.session, clinician_id, patient.id)
     now = scope.clock.now()
     if assignment is None or (assignment.ends_at is not None and assignment.ends_at <= now):
         raise not_found("care-team member")
@@ -205,7 +209,7 @@ def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Pati
         query = query.where(
             Patient.org_id == actor.org_id,
             or_(
-                Patient.id.in_(identity_repo.patients_in_care_of(actor.user_id, now)),
+                Patient.id.in_(identity_queries.patients_in_care_of(actor.user_id, now)),
                 Patient.id.in_(glass),
             ),
         )
@@ -218,7 +222,7 @@ def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Pati
 def readable_clinician(scope: Scope, clinician_id: uuid.UUID) -> User:
     """A clinician of the actor's organization; anyone else's, or no clinician, is not found."""
     actor = scope.require_actor()
-    user = identity_repo.user_by_id(scope.session, clinician_id)
+    user = identity_queries.user_by_id(scope.session, clinician_id)
     if (
         user is None
         or user.role != Role.CLINICIAN.value
@@ -261,7 +265,7 @@ def break_glass(scope: Scope, patient_id: uuid.UUID, reason: str) -> BreakGlassG
         raise DomainError(
             ErrorCode.INVALID_INPUT, "give a reason of at least 10 characters", field="reason"
         )
-    patient = identity_repo.patient_by_id(scope.session, patient_id)
+    patient = identity_queries.patient_by_id(scope.session, patient_id)
     if patient is None or patient.org_id != actor.org_id:
         record_denial(scope, "patient", patient_id, None)
         raise not_found("patient")

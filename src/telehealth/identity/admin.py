@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from telehealth.access import service as access
 from telehealth.errors import DomainError, ErrorCode, not_found
-from telehealth.identity import repository
+from telehealth.identity import queries, repository
 from telehealth.identity import service as identity
 from telehealth.identity.model import LicenseKind, Role
 from telehealth.identity.tables import (
@@ -117,15 +117,15 @@ def org_clinician(scope: Scope, clinician_id: uuid.UUID) -> User:
 
 def clinician_credentials(scope: Scope, clinician_id: uuid.UUID) -> Credentials:
     user = org_clinician(scope, clinician_id)
-    profile = repository.clinician_profile(scope.session, user.id)
+    profile = queries.clinician_profile(scope.session, user.id)
     if profile is None:
         raise not_found("clinician")
     return Credentials(
         user=user,
         profile=profile,
-        licenses=list(repository.licenses_of(scope.session, user.id)),
+        licenses=list(queries.licenses_of(scope.session, user.id)),
         compacts=list(repository.compacts_of(scope.session, user.id)),
-        dea=list(repository.dea_of(scope.session, user.id)),
+        dea=list(queries.dea_of(scope.session, user.id)),
     )
 
 

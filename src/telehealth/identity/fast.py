@@ -12,7 +12,7 @@ from telehealth.clock import ensure_utc
 from telehealth.db.reader import FastReader, Row
 from telehealth.identity import credentials
 from telehealth.identity.model import Actor, CredentialKind, Role, credential_current
-from telehealth.identity.repository import BEARER_ACTOR
+from telehealth.identity.queries import BEARER_ACTOR
 
 
 async def bearer_actor(reader: FastReader, token: str, now: datetime) -> Actor | None:
@@ -22,7 +22,7 @@ async def bearer_actor(reader: FastReader, token: str, now: datetime) -> Actor |
 
 
 def token_actor(row: Row, now: datetime) -> Actor | None:
-    """The actor of a row from :func:`repository.bearer_select`, if its token is current and
+    """The actor of a row from :func:`queries.bearer_select`, if its token is current and
     signed in with the second factor its role requires."""
     current = credential_current(
         revoked=row["revoked_at"] is not None,

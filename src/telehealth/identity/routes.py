@@ -11,7 +11,7 @@ from telehealth import bounds
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode, not_found
-from telehealth.identity import credentials, repository
+from telehealth.identity import credentials, queries, repository
 from telehealth.identity import service as identity
 from telehealth.identity.model import CareSource, LicenseKind, Role
 from telehealth.identity.schemas import (
@@ -432,14 +432,14 @@ def end_care(
 
 
 def _user(scope: Scope, user_id: uuid.UUID) -> User:
-    user = repository.user_by_id(scope.session, user_id)
+    user = queries.user_by_id(scope.session, user_id)
     if user is None:
         raise not_found("user")
     return user
 
 
 def _profile(scope: Scope, user: User) -> ClinicianProfile:
-    profile = repository.clinician_profile(scope.session, user.id)
+    profile = queries.clinician_profile(scope.session, user.id)
     assert profile is not None
     return profile
 
@@ -466,7 +466,7 @@ def _clinician_out(scope: Scope, user: User) -> ClinicianOut:
                 number=x.number,
                 expires_on=x.expires_on,
             )
-            for x in repository.licenses_of(scope.session, user.id)
+            for x in queries.licenses_of(scope.session, user.id)
         ],
         compacts=[
             CompactOut(id=c.id, compact=c.compact, principal_state=c.principal_state)
@@ -480,7 +480,7 @@ def _clinician_out(scope: Scope, user: User) -> ClinicianOut:
                 schedules=list(d.schedules),
                 expires_on=d.expires_on,
             )
-            for d in repository.dea_of(scope.session, user.id)
+            for d in queries.dea_of(scope.session, user.id)
         ],
     )
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from telehealth.audit.model import Action, Outcome
 from telehealth.clock import ensure_utc
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity import credentials, repository
+from telehealth.identity import credentials, queries, repository
 from telehealth.identity.model import (
     MFA_REQUIRED_ROLES,
     Actor,
@@ -151,7 +151,7 @@ def assign_care(
     ended starts again, from its new source; a lasting one keeps its source and takes a new
     end only when one is given."""
     now = scope.clock.now()
-    assignment = repository.care_assignment(scope.session, clinician_id, patient_id)
+    assignment = queries.care_assignment(scope.session, clinician_id, patient_id)
     if assignment is not None and (assignment.ends_at is None or assignment.ends_at > now):
         if ends_at is not None and ends_at != assignment.ends_at:
             _set_care_end(scope, assignment, ends_at)
@@ -282,12 +282,12 @@ def add_dea_registration(
 
 def specialties_of(scope: Scope, clinician_id: uuid.UUID) -> list[str]:
     """The specialties a clinician's profile lists (none for a user without a profile)."""
-    profile = repository.clinician_profile(scope.session, clinician_id)
+    profile = queries.clinician_profile(scope.session, clinician_id)
     return list(profile.specialties) if profile else []
 
 
 def _profile(session: Session, clinician_id: uuid.UUID) -> ClinicianProfile:
-    profile = repository.clinician_profile(session, clinician_id)
+    profile = queries.clinician_profile(session, clinician_id)
     if profile is None:
         raise DomainError(ErrorCode.NOT_FOUND, "clinician not found")
     return profile
@@ -304,7 +304,7 @@ def _flush_unique(session: Session, message: str) -> None:
 
 
 def change_role(scope: Scope, user_id: uuid.UUID, role: Role) -> User:
-    user = repository.user_by_id(scope.session, user_id)
+    user = queries.user_by_id(scope.session, user_id)
     actor = scope.require_actor()
     if user is None or user.org_id != actor.org_id:
         raise DomainError(ErrorCode.NOT_FOUND, "user not found")
@@ -608,7 +608,7 @@ def change_password(scope: Scope, current: str, new: str, *, source: str) -> Non
     """A wrong current password counts like a failed sign-in: a stolen session must not
     become a way to guess the password."""
     actor = scope.require_actor()
-    user = repository.user_by_id(scope.session, actor.user_id)
+    user = queries.user_by_id(scope.session, actor.user_id)
     assert user is not None
     throttles = sign_in_throttles(scope, user.email, source)
     _refuse_while_throttled(scope, throttles, user)
@@ -624,7 +624,7 @@ def change_password(scope: Scope, current: str, new: str, *, source: str) -> Non
 def start_mfa_enrollment(scope: Scope) -> str:
     """Returns a provisioning URI; MFA is enabled once a code from it is confirmed."""
     actor = scope.require_actor()
-    user = repository.user_by_id(scope.session, actor.user_id)
+    user = queries.user_by_id(scope.session, actor.user_id)
     assert user is not None
     if user.mfa_enabled:
         raise DomainError(ErrorCode.CONFLICT, "MFA is already enabled")
@@ -636,7 +636,7 @@ def start_mfa_enrollment(scope: Scope) -> str:
 
 def confirm_mfa_enrollment(scope: Scope, code: str) -> None:
     actor = scope.require_actor()
-    user = repository.user_by_id(scope.session, actor.user_id)
+    user = queries.user_by_id(scope.session, actor.user_id)
     assert user is not None
     if user.totp_secret_enc is None or user.mfa_enabled:
         raise DomainError(ErrorCode.INVALID_STATE, "no MFA enrollment is in progress")
@@ -654,7 +654,7 @@ def confirm_mfa_enrollment(scope: Scope, code: str) -> None:
 
 def create_invite(scope: Scope, user_id: uuid.UUID) -> IssuedSecret:
     actor = scope.require_actor()
-    user = repository.user_by_id(scope.session, user_id)
+    user = queries.user_by_id(scope.session, user_id)
     if user is None or user.org_id != actor.org_id:
         raise DomainError(ErrorCode.NOT_FOUND, "user not found")
     now = scope.clock.now()
@@ -679,7 +679,7 @@ def accept_invite(scope: Scope, token: str, password: str) -> NewUser:
     invite = repository.invite_by_digest(scope.session, credentials.digest(token))
     if invite is None or invite.used_at is not None or now >= ensure_utc(invite.expires_at):
         raise DomainError(ErrorCode.TOKEN_INVALID, "the invite link is invalid or has expired")
-    user = repository.user_by_id(scope.session, invite.user_id)
+    user = queries.user_by_id(scope.session, invite.user_id)
     assert user is not None
     invite.used_at = now
     user.password_hash = credentials.hash_password(password)

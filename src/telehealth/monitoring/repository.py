@@ -13,9 +13,7 @@ from sqlalchemy.orm import Session
 from telehealth.clock import ensure_utc
 from telehealth.db.base import grouped, insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
-from telehealth.identity.model import Role
-from telehealth.identity.repository import patients_in_care_of
-from telehealth.identity.tables import Patient, User
+from telehealth.identity.queries import Patient, patients_in_care_of
 from telehealth.monitoring.model import AlertStatus, Metric, ShownAlert, ShownReading
 from telehealth.monitoring.tables import (
     Alert,
@@ -420,18 +418,6 @@ def messages_of(session: Session, enrollment_id: uuid.UUID, limit: int) -> Seque
             .where(Message.enrollment_id == enrollment_id)
             .order_by(Message.created_at, Message.id)
             .limit(limit)
-        )
-        .scalars()
-        .all()
-    )
-
-
-def coordinators_of(session: Session, org_id: uuid.UUID) -> Sequence[uuid.UUID]:
-    return (
-        session.execute(
-            select(User.id).where(
-                User.org_id == org_id, User.role == Role.COORDINATOR.value, User.active.is_(True)
-            )
         )
         .scalars()
         .all()

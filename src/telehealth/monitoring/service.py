@@ -21,7 +21,7 @@ from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import credentials
-from telehealth.identity import repository as identity_repo
+from telehealth.identity import queries as identity_queries
 from telehealth.identity.model import Actor, Role
 from telehealth.monitoring import chart, model, repository
 from telehealth.monitoring.tables import (
@@ -596,7 +596,7 @@ def request_visit(scope: Scope, alert_id: uuid.UUID, modality: str) -> VisitRequ
         detail={"modality": modality},
     )
     link = f"/monitoring/enrollments/{enrollment.id}"
-    for coordinator in repository.coordinators_of(scope.session, enrollment.org_id):
+    for coordinator in identity_queries.coordinators_of(scope.session, enrollment.org_id):
         notify(
             scope, coordinator, kind="visit_request", title="A visit needs scheduling", link=link
         )
@@ -608,7 +608,7 @@ def request_visit(scope: Scope, alert_id: uuid.UUID, modality: str) -> VisitRequ
 
 
 def _notify_patient(scope: Scope, enrollment: Enrollment, title: str) -> None:
-    patient = identity_repo.patient_by_id(scope.session, enrollment.patient_id)
+    patient = identity_queries.patient_by_id(scope.session, enrollment.patient_id)
     if patient is not None and patient.user_id is not None:
         notify(
             scope, patient.user_id, kind="monitoring_message", title=title, link="/monitoring/me"

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
-from telehealth.identity.tables import User
+from telehealth.identity.queries import User
 from telehealth.notifications.tables import Notification, OutboxEmail
 
 

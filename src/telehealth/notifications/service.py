@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.access import loader
 from telehealth.config import Settings
-from telehealth.identity.tables import User
+from telehealth.identity import queries as identity_queries
 from telehealth.logging import get_logger
 from telehealth.notifications import repository
 from telehealth.notifications.mailer import SMTP_TIMEOUT, Mailer, SMTPException
@@ -143,7 +143,7 @@ def _notification(
 ) -> tuple[Notification, uuid.UUID] | None:
     """The notification and its recipient's organization."""
     note = session.get(Notification, notification_id)
-    recipient = None if note is None else session.get(User, note.user_id)
+    recipient = None if note is None else identity_queries.user_by_id(session, note.user_id)
     return None if note is None or recipient is None else (note, recipient.org_id)
 
 

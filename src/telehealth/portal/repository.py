@@ -8,10 +8,11 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from telehealth.identity.queries import Patient
+
 # The intake page's one-round-trip read (visit_rows) names the tables of the objects it shows;
 # it only warms the session: each object is still reached through its owner's loader. This is
 # the one documented exception to the "own queries" import contract (.importlinter).
-from telehealth.identity.tables import Patient
 from telehealth.policy.records import DecisionRecord
 from telehealth.portal.tables import VisitIntake
 from telehealth.review.tables import ReviewCase

@@ -6,14 +6,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from telehealth.db.base import table_of
 from telehealth.db.engine import read_columns
-from telehealth.identity.model import Role
-from telehealth.identity.repository import care_current
-from telehealth.identity.tables import CareAssignment, User
+from telehealth.identity.queries import care_team_exists
 from telehealth.review.model import OPEN_REVIEW_STATES, CaseStatus, ShownMedia, ShownReport
 from telehealth.review.tables import (
     ReviewBilling,
@@ -158,10 +156,7 @@ def billing_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewBilling]:
 
 
 def has_care_team(session: Session, patient_id: uuid.UUID, now: datetime) -> bool:
-    current = exists().where(
-        CareAssignment.patient_id == patient_id, care_current(CareAssignment, now)
-    )
-    return bool(session.execute(select(current)).scalar())
+    return bool(session.execute(select(care_team_exists(patient_id, now))).scalar())
 
 
 def _after(cursor: Cursor | None) -> list[ColumnElement[bool]]:
@@ -332,20 +327,6 @@ def expired_uploads(session: Session, now: datetime, limit: int) -> Sequence[Rev
             .where(ReviewUpload.status == "open", ReviewUpload.expires_at <= now)
             .order_by(ReviewUpload.expires_at)
             .limit(limit)
-        )
-        .scalars()
-        .all()
-    )
-
-
-def coordinators_of(session: Session, org_id: uuid.UUID) -> Sequence[uuid.UUID]:
-    return (
-        session.execute(
-            select(User.id)
-            .where(
-                User.org_id == org_id, User.role == Role.COORDINATOR.value, User.active.is_(True)
-            )
-            .order_by(User.id)
         )
         .scalars()
         .all()

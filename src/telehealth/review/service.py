@@ -25,7 +25,7 @@ from telehealth.coding.encounter import Encounter
 from telehealth.coding.engine import code_encounter
 from telehealth.config import ReviewSettings
 from telehealth.errors import DomainError, ErrorCode, not_found
-from telehealth.identity import repository as identity_repo
+from telehealth.identity import queries as identity_queries
 from telehealth.identity.model import Actor, Role
 from telehealth.notifications.service import notify
 from telehealth.policy.service import decide_and_record
@@ -88,7 +88,7 @@ def originated_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
 def _eligible(scope: Scope, actor: Actor, case: ReviewCase) -> bool:
     if actor.role is not Role.CLINICIAN or actor.org_id != case.org_id:
         return False
-    profile = identity_repo.clinician_profile(scope.session, actor.user_id)
+    profile = identity_queries.clinician_profile(scope.session, actor.user_id)
     if profile is None:
         return False
     return model.may_review(
@@ -103,7 +103,7 @@ def _eligible(scope: Scope, actor: Actor, case: ReviewCase) -> bool:
 def _licenses(scope: Scope, clinician_id: uuid.UUID) -> list[model.LicenseFact]:
     return [
         model.LicenseFact(lic.state, lic.kind, lic.expires_on)
-        for lic in identity_repo.licenses_of(scope.session, clinician_id)
+        for lic in identity_queries.licenses_of(scope.session, clinician_id)
     ]
 
 
@@ -216,7 +216,7 @@ def create_case(scope: Scope, data: CaseInput) -> ReviewCase:
     form = model.questionnaire(data.questionnaire_id, data.questionnaire_version)
     answers = model.validate_answers(form, data.answers)
     kind = CaseKind.SELF_REFERRAL if actor.role is Role.PATIENT else CaseKind.ECONSULT
-    patient = identity_repo.patient_by_id(scope.session, patient_id)
+    patient = identity_queries.patient_by_id(scope.session, patient_id)
     assert patient is not None
     now = scope.clock.now()
     case = ReviewCase(
@@ -285,7 +285,7 @@ def submit_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     case.live_visit_reasons = routing.reasons if routing.live_visit else None
     if routing.live_visit:
         case.status = CaseStatus.NEEDS_LIVE_VISIT.value
-        for coordinator in repository.coordinators_of(scope.session, case.org_id):
+        for coordinator in identity_queries.coordinators_of(scope.session, case.org_id):
             notify(
                 scope,
                 coordinator,
@@ -464,7 +464,7 @@ def _specialty_queue(
     if specialty not in model.SPECIALTY_QUESTIONNAIRES:
         raise DomainError(ErrorCode.INVALID_INPUT, "unknown queue", field="queue")
     profile = (
-        identity_repo.clinician_profile(scope.session, actor.user_id)
+        identity_queries.clinician_profile(scope.session, actor.user_id)
         if actor.role is Role.CLINICIAN
         else None
     )
@@ -844,7 +844,7 @@ def escalate_overdue(scope: Scope, limit: int = 200) -> int:
     handled = 0
     for case in repository.overdue_unescalated(scope.session, now, limit):
         case.escalated_at = now
-        for coordinator in repository.coordinators_of(scope.session, case.org_id):
+        for coordinator in identity_queries.coordinators_of(scope.session, case.org_id):
             notify(
                 scope,
                 coordinator,

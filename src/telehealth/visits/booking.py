@@ -14,7 +14,7 @@ from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.config import VisitSettings
 from telehealth.errors import DomainError, ErrorCode, not_found
-from telehealth.identity import repository as identity_repo
+from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
 from telehealth.identity.model import CareSource, Role
 from telehealth.notifications.service import notify
@@ -74,7 +74,7 @@ class Intake:
 def _specialty(scope: Scope, clinician_id: uuid.UUID, wanted: str | None) -> str:
     if wanted:
         return wanted
-    profile = identity_repo.clinician_profile(scope.session, clinician_id)
+    profile = identity_queries.clinician_profile(scope.session, clinician_id)
     if profile is not None and profile.specialties:
         return str(profile.specialties[0])
     return "primary_care"
@@ -91,7 +91,7 @@ def build_facts(
     video_capable: bool | None = None,
 ) -> dict[str, Any]:
     session = scope.session
-    profile = identity_repo.clinician_profile(session, clinician_id)
+    profile = identity_queries.clinician_profile(session, clinician_id)
     specialty = visit_intake.get("specialty") or "primary_care"
     patient: dict[str, Any] = {
         "location_state": located_state,
@@ -117,11 +117,11 @@ def build_facts(
         "clinician": {
             "licenses": [
                 {"state": lic.state, "kind": lic.kind}
-                for lic in identity_repo.licenses_of(session, clinician_id)
+                for lic in identity_queries.licenses_of(session, clinician_id)
             ],
             "dea_registrations": [
                 {"state": d.state, "schedules": list(d.schedules)}
-                for d in identity_repo.dea_of(session, clinician_id)
+                for d in identity_queries.dea_of(session, clinician_id)
             ],
             "specialty": specialty,
             "video_capable": profile.video_capable if profile is not None else True,
@@ -246,7 +246,7 @@ def add_participant(
 
 
 def _tell_parties(scope: Scope, visit: Visit, kind: str, title: str) -> None:
-    patient = identity_repo.patient_by_id(scope.session, visit.patient_id)
+    patient = identity_queries.patient_by_id(scope.session, visit.patient_id)
     link = f"/visits/{visit.id}"
     if patient is not None and patient.user_id is not None:
         notify(scope, patient.user_id, kind=kind, title=title, link=link)

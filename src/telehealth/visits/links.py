@@ -17,7 +17,7 @@ from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
 from telehealth.config import VisitSettings
 from telehealth.errors import DomainError, ErrorCode, not_found
-from telehealth.identity import repository as identity_repo
+from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, Role
 from telehealth.policy.service import decide_and_record
@@ -113,7 +113,7 @@ def resolve_participant(
 
 def _identify(scope: Scope, participant: Participant, visit: Visit) -> Actor | None:
     if participant.user_id is not None:
-        user = identity_repo.user_by_id(scope.session, participant.user_id)
+        user = identity_queries.user_by_id(scope.session, participant.user_id)
         if user is not None and user.active:
             # A clinician's link is issued only to an MFA-verified session of that clinician.
             actor = identity.system_actor_for(scope, user)
@@ -135,7 +135,7 @@ def acting_for_decision(scope: Scope, ctx: ParticipantContext) -> Iterator[None]
     patient without an account -- the visit's clinician, on whose behalf the link was made."""
     previous = scope.actor
     if ctx.actor is None or ctx.actor.role is not Role.PATIENT:
-        user = identity_repo.user_by_id(scope.session, ctx.visit.clinician_id)
+        user = identity_queries.user_by_id(scope.session, ctx.visit.clinician_id)
         if user is None:
             raise not_found("visit")
         scope.actor = identity.system_actor_for(scope, user)

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from telehealth.db.base import grouped
-from telehealth.identity import repository as identity_repo
+from telehealth.identity import queries as identity_queries
 from telehealth.visits.tables import (
     AvailabilityWindow,
     Consent,
@@ -99,7 +99,7 @@ _CLINICIAN_VISITS = _visit_pages(
     Visit.org_id == bindparam("org_id"),
     or_(
         Visit.clinician_id == _CLINICIAN,
-        Visit.patient_id.in_(identity_repo.patients_in_care_of(_CLINICIAN)),
+        Visit.patient_id.in_(identity_queries.patients_in_care_of(_CLINICIAN)),
     ),
 )
 _ORG_VISITS = _visit_pages(Visit.org_id == bindparam("org_id"))

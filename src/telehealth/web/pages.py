@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity import repository
+from telehealth.identity import queries
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor
 from telehealth.scope import Scope
@@ -91,7 +91,7 @@ def render(
     actor = scope.actor if scope is not None else None
     values: dict[str, Any] = {"actor": actor, **(context or {})}
     if actor is not None and "display_name" not in values:
-        user = repository.user_by_id(scope.session, actor.user_id)  # type: ignore[union-attr]
+        user = queries.user_by_id(scope.session, actor.user_id)  # type: ignore[union-attr]
         values["display_name"] = user.display_name if user else ""
     return templates.TemplateResponse(request, template, values, status_code=status_code)
 
