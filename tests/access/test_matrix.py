@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,10 +19,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from telehealth.app import create_app
 from telehealth.audit.tables import AuditRow
-from telehealth.clock import FrozenClock
-from telehealth.config import Settings
 from telehealth.web.inventory import iter_routes
 from telehealth.web.scoped import ScopedRoute
 from tests.access import (
@@ -46,6 +41,13 @@ from tests.access.audience import (
     refused_by_role,
 )
 from tests.access.audience import Audience as A
+from tests.access.cast import cast_app as cast_app
+from tests.access.cast import cast_client as cast_client
+from tests.access.cast import cast_clock as cast_clock
+from tests.access.cast import cast_database_url as cast_database_url
+from tests.access.cast import cast_settings as cast_settings
+from tests.access.cast import cast_world as cast_world
+from tests.access.cast import other_org
 from tests.access.matrix import (
     SAMPLE_FACTS,
     Entry,
@@ -61,8 +63,7 @@ from tests.access.matrix import (
     patient_a_id,
     patient_a_version,
 )
-from tests.conftest import START, fresh_database, settings_for
-from tests.support import World, seed_world
+from tests.support import World
 
 pytestmark = pytest.mark.db
 
@@ -200,42 +201,8 @@ IGNORED_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
 OTHER_ORG_KINDS = [kind for kind in ACTOR_KINDS if not kind.audiences & A.ORG_MEMBER]
 
 
-# One seeded world per database for the whole module: the rows only add objects of their own
-# (fresh=True) or change what no other row reads, and the clock never moves here.
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with fresh_database(request, tmp_path_factory.mktemp("matrix")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return settings_for(database_url, tmp_path_factory.mktemp("matrix-data"))
-
-
-@pytest.fixture(scope="module")
-def clock() -> FrozenClock:
-    return FrozenClock(START)
-
-
-@pytest.fixture(scope="module")
-def app(settings: Settings, clock: FrozenClock) -> Iterator[FastAPI]:
-    application = create_app(settings, clock=clock)
-    yield application
-    application.state.services.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def world(settings: Settings, clock: FrozenClock, app: FastAPI) -> World:
-    return seed_world(settings, clock, every_actor_kind=True)
+# One seeded world per database for the whole module (tests/access/cast.py): the rows only add
+# objects of their own (fresh=True) or change what no other row reads, and the clock never moves.
 
 
 def _api_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -420,16 +387,6 @@ ROLE_FIRST = [
 ]
 
 
-def _other_org(world: World) -> World:
-    """The world from the other organization's side: its patient, clinician and managers play
-    patient A's, clinician A's and theirs, so a row's target builds that organization's
-    object."""
-    cast = {"patient_a": "other_patient", "clinician_a": "other_clinician"}
-    cast |= {"coordinator": "other_coordinator", "admin": "other_admin"}
-    people = {**world.people, **{part: world[actor] for part, actor in cast.items()}}
-    return replace(world, org_id=world.other_org_id, other_org_id=world.org_id, people=people)
-
-
 def _with_missing_ids(body: dict[str, Any] | None) -> dict[str, Any] | None:
     """The body with each id it names (the object of a route whose path has none) replaced by
     one that names nothing."""
@@ -449,7 +406,7 @@ def test_a_refusal_by_role_tells_no_id_from_another(
     entry = MATRIX[route]
     assert entry.target is not None
     assert entry.roles is not None
-    theirs = _other_org(world)
+    theirs = other_org(world)
     mine = entry.target(world), entry.body_for_call(world)
     asked = [mine, (entry.target(theirs), entry.body_for_call(theirs))]
     asked += [(path, mine[1]) for path in _missing_variants(mine[0])]

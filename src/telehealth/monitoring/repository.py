@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from telehealth.clock import ensure_utc
@@ -116,8 +116,8 @@ def panel_enrollments(
     *,
     now: datetime,
 ) -> Sequence[tuple[Enrollment, Patient]]:
-    """An organization's active enrollments with their patients, or only those of a clinician's
-    patients (``clinician_id``)."""
+    """An organization's active enrollments with their patients, or only those on a clinician's
+    panel (``clinician_id``; see :func:`_on_clinicians_panel`)."""
     params: dict[str, Any] = {"org_id": org_id, "limit": limit}
     if clinician_id is None:
         rows = session.execute(_ORG_PANEL, params).all()
@@ -128,21 +128,31 @@ def panel_enrollments(
     return [(row[0], row[1]) for row in rows]
 
 
-def _panel(in_care: bool) -> Select[Enrollment, Patient]:
+def _panel(of_clinician: bool) -> Select[Enrollment, Patient]:
     query = (
         select(Enrollment, Patient)
         .join(Patient, Patient.id == Enrollment.patient_id)
         .where(Enrollment.org_id == bindparam("org_id"), Enrollment.status == "active")
     )
-    if in_care:
-        clinician = bindparam("clinician_id", type_=Enrollment.clinician_id.type)
-        query = query.where(Enrollment.patient_id.in_(patients_in_care_of(clinician)))
+    if of_clinician:
+        query = query.where(_on_clinicians_panel())
     return query.order_by(Enrollment.id).limit(bindparam("limit"))
 
 
+def _on_clinicians_panel() -> ColumnElement[bool]:
+    """Whether an enrollment is on the panel of the clinician bound as ``clinician_id``: its
+    patient is in their care now, or they enrolled the patient (the read rule names them, so
+    the enrollment stays theirs when care ends). An emergency grant puts nothing on a panel."""
+    clinician = bindparam("clinician_id", type_=Enrollment.clinician_id.type)
+    return or_(
+        Enrollment.patient_id.in_(patients_in_care_of(clinician)),
+        Enrollment.clinician_id == clinician,
+    )
+
+
 # The panel's statements, built once (see above).
-_ORG_PANEL = _panel(in_care=False)
-_CLINICIAN_PANEL = _panel(in_care=True)
+_ORG_PANEL = _panel(of_clinician=False)
+_CLINICIAN_PANEL = _panel(of_clinician=True)
 
 
 def open_alerts(
@@ -154,7 +164,7 @@ def open_alerts(
     *,
     now: datetime,
 ) -> list[tuple[Alert, str, str]]:
-    """Unhandled alerts of an organization, or of one clinician's patients, oldest first, with
+    """Unhandled alerts of an organization, or of one clinician's panel, oldest first, with
     the patient's given and family names (the names only: a row entity costs more to load)."""
     params = {"org_id": org_id, "states": list(states), "limit": limit}
     if clinician_id is None:
@@ -176,12 +186,8 @@ def _open_alerts_of(panel: bool) -> Select[Alert, str, str]:
         )
     )
     if panel:
-        clinician = bindparam("clinician_id", type_=Enrollment.clinician_id.type)
         query = query.join(Enrollment, Enrollment.id == Alert.enrollment_id).where(
-            or_(
-                Patient.id.in_(patients_in_care_of(clinician)),
-                Enrollment.clinician_id == clinician,
-            )
+            _on_clinicians_panel()
         )
     return query.order_by(Alert.observed_at, Alert.id).limit(bindparam("limit"))
 
