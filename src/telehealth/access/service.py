@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from telehealth.access import policy, repository, rules
+from telehealth.access.queries import reached_by
 from telehealth.access.tables import BreakGlassGrant
 from telehealth.audit.model import Action, Outcome
 from telehealth.errors import DomainError, ErrorCode, not_found
@@ -202,16 +203,9 @@ def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Pati
     if actor.role is Role.PATIENT:
         query = query.where(Patient.id == actor.patient_id)
     elif actor.role is Role.CLINICIAN:
-        now = scope.clock.now()
-        glass = select(BreakGlassGrant.patient_id).where(
-            BreakGlassGrant.clinician_id == actor.user_id, BreakGlassGrant.expires_at > now
-        )
         query = query.where(
             Patient.org_id == actor.org_id,
-            or_(
-                Patient.id.in_(identity_queries.patients_in_care_of(actor.user_id, now)),
-                Patient.id.in_(glass),
-            ),
+            reached_by(Patient.id, actor.user_id, scope.clock.now()),
         )
     else:
         query = query.where(Patient.org_id == actor.org_id)

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from telehealth.access.queries import reached_by
 from telehealth.db.base import grouped
-from telehealth.identity import queries as identity_queries
 from telehealth.visits.tables import (
     AvailabilityWindow,
     Consent,
@@ -97,10 +97,7 @@ _CLINICIAN = bindparam("clinician_id", type_=Visit.clinician_id.type)
 _PATIENT_VISITS = _visit_pages(Visit.patient_id == bindparam("patient_id"))
 _CLINICIAN_VISITS = _visit_pages(
     Visit.org_id == bindparam("org_id"),
-    or_(
-        Visit.clinician_id == _CLINICIAN,
-        Visit.patient_id.in_(identity_queries.patients_in_care_of(_CLINICIAN)),
-    ),
+    or_(Visit.clinician_id == _CLINICIAN, reached_by(Visit.patient_id, _CLINICIAN)),
 )
 _ORG_VISITS = _visit_pages(Visit.org_id == bindparam("org_id"))
 
