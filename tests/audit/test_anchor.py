@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from telehealth.app import create_app
 from telehealth.audit import repository
-from telehealth.audit.model import GENESIS_HASH, canonical_payload
+from telehealth.audit.model import CHAINS, GENESIS_HASH, canonical_payload
 from telehealth.audit.tables import AuditRow
 from telehealth.cli import app as cli
 from telehealth.clock import FrozenClock
@@ -325,4 +325,17 @@ def test_the_checkpoint_job_moves_a_checkpoint_forward_over_new_rows(
     assert moved
     # Each read appends at least its own audit row, wherever its chain is.
     assert covered >= reads
+    assert _verify(settings, monkeypatch)[0] == 0
+
+
+def test_the_first_checkpoint_pins_every_chain_even_those_not_written_yet(
+    client: TestClient,
+    world: World,
+    settings: Settings,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _run_checkpoint_job(settings, clock)
+    signed = _checkpoints(settings)
+    assert set(signed) == set(range(CHAINS))
     assert _verify(settings, monkeypatch)[0] == 0
