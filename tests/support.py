@@ -274,3 +274,13 @@ def services_for(world: World) -> Iterator[Services]:
         asyncio.run(group.close())
         asyncio.run(reader.close())
         engine.dispose()
+
+
+def post_form(
+    client: TestClient, world: World, key: str, path: str, data: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """A page's form post by the world's person ``key``: the status and the page answered."""
+    response = client.post(
+        path, data=data or {}, headers=world[key].headers, follow_redirects=False
+    )
+    return response.status_code, response.text

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from telehealth.visits import access, session_record
 from telehealth.web.scoped import Services
 from tests.access.audience import (
     MANAGERS,
@@ -29,6 +30,7 @@ from tests.access.matrix import Body, Entry, Target, form, new_user, page
 from tests.support import World, services_for
 from tests.visits.support import (
     FIRST_MONDAY,
+    acting,
     book,
     ensure_availability,
     next_free_slot,
@@ -118,6 +120,19 @@ def _object(
     return Entry(audience, target=target, body=body, fresh=True)
 
 
+def _ended(services: Services, world: World, visit_id: uuid.UUID) -> None:
+    """Held and ended without an E/M level."""
+    start(services, world, visit_id)
+    with acting(services, world["clinician_a"].user_id) as scope:
+        visit = access.clinician_visit(scope, visit_id, lock=True)
+        session_record.end_visit(scope, None, visit, em_code=None)
+
+
+def _record_form(suffix: str, body: Body, prepare: Prepare | None = None) -> Entry:
+    """A form on a new visit's record page, for the clinician who conducts it."""
+    return form(A.CARE_TEAM, _new_visit("/visits/", suffix, prepare), body, fresh=True)
+
+
 SESSION_ROUTES = [
     ("GET", "/v1/visit-session"),
     ("POST", "/v1/visit-session/location"),
@@ -182,6 +197,16 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/visits/join"): page(A.ANYONE | SIGNED_IN),
     ("GET", "/visits"): page(SIGNED_IN),
     ("GET", "/visits/{visit_id}"): page(PATIENT_READERS, _new_visit("/visits/", "")),
+    # The clinician's forms on the visit record, after the call (the same actions as the
+    # note routes above and the E/M level of a visit ended without one).
+    ("POST", "/visits/{visit_id}/note"): _record_form("/note", {"body": "Assessment"}),
+    ("POST", "/visits/{visit_id}/note/sign"): _record_form("/note/sign", {}, _noted),
+    ("POST", "/visits/{visit_id}/note/amendments"): _record_form(
+        "/note/amendments", {"body": "Addendum"}, _signed
+    ),
+    ("POST", "/visits/{visit_id}/em"): _record_form(
+        "/em", {"em_code": "99213", "em_basis": "mdm"}, _ended
+    ),
     ("GET", "/admin/schedules"): page(MANAGERS),
     ("POST", "/admin/schedules/{clinician_id}/windows"): form(
         ORG_MANAGERS,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from telehealth.coding.codeset import CodeSet
-from telehealth.coding.encounter import Encounter
+from telehealth.coding.encounter import CodingResult, Encounter
 from telehealth.coding.engine import code_encounter
 
 
@@ -83,3 +83,53 @@ def test_audio_only_at_facility_warns_then_errors(codeset: CodeSet) -> None:
     assert len(waiver.lines) == 1
     assert after.lines == []
     assert ("audit.audio_only_not_home", "error") in [(f.rule, f.severity) for f in after.findings]
+
+
+def _visit(service: dict[str, object], **extra: object) -> Encounter:
+    return Encounter.model_validate(
+        {
+            "date_of_service": "2026-03-02",
+            "payer": "medicare",
+            "patient": {"location_state": "TX", "setting": "home"},
+            "modality": "sync_audio_video",
+            "service": {"kind": "em", **service},
+            **extra,
+        }
+    )
+
+
+def _rules(result: CodingResult) -> list[tuple[str, str]]:
+    return [(f.rule, f.severity) for f in result.findings]
+
+
+def test_a_visit_without_a_chosen_level_is_a_finding_not_a_default_line(
+    codeset: CodeSet,
+) -> None:
+    for new_patient in (True, False):
+        result = code_encounter(_visit({"new_patient": new_patient}), codeset)
+        assert result.lines == []
+        assert _rules(result) == [("encounter.em_level_missing", "error")]
+        assert "No E/M level was chosen" in result.findings[0].message
+
+
+def test_no_two_way_media_is_a_finding_whatever_the_level(codeset: CodeSet) -> None:
+    result = code_encounter(_visit({"em_code": "99213"}, two_way_media=False), codeset)
+    assert result.lines == []
+    assert _rules(result) == [("encounter.no_two_way_media", "error")]
+    assert "No two-way audio or video was recorded" in result.findings[0].message
+    both = code_encounter(_visit({}, two_way_media=False), codeset)
+    assert ("encounter.no_two_way_media", "error") in _rules(both)
+    assert both.lines == []
+
+
+def test_the_basis_of_the_level_reaches_the_line(codeset: CodeSet) -> None:
+    by_mdm = code_encounter(_visit({"em_code": "99215", "em_basis": "mdm", "minutes": 12}), codeset)
+    assert "level chosen by medical decision making" in by_mdm.lines[0].rationale
+    assert by_mdm.findings == []
+    by_time = code_encounter(
+        _visit({"em_code": "99215", "em_basis": "time", "minutes": 12}), codeset
+    )
+    assert "level chosen by total time: 12 min (40 min or more)" in by_time.lines[0].rationale
+    [short] = by_time.findings
+    assert (short.rule, short.severity) == ("encounter.em_time_short", "warning")
+    assert "at least 40 minutes" in short.message

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,7 @@ def test_every_rule_and_code_has_citation_and_confidence(codeset: CodeSet) -> No
     infos = [r.info for r in codeset.audit_rules] + [r.info for r in codeset.encounter_rules]
     infos += [s.info for s in codeset.selectors] + [p.info for p in codeset.placement]
     infos += [r.info for s in codeset.selectors for r in s.on_no_match]
+    infos += [t.info for t in codeset.em_total_time]
     assert infos
     for info in infos:
         assert info.citation.strip(), info.id
@@ -90,4 +92,35 @@ def test_duplicate_rule_ids_are_rejected(tmp_path: Path) -> None:
     _copy_policies(tmp_path)
     shutil.copy(tmp_path / "audit.yaml", tmp_path / "audit-copy.yaml")
     with pytest.raises(DomainError, match="duplicate"):
+        load_codeset(tmp_path)
+
+
+def test_total_time_thresholds_are_data_with_dates(codeset: CodeSet) -> None:
+    thresholds = codeset.total_time_thresholds(date(2026, 1, 5))
+    assert thresholds == {
+        "99202": 15,
+        "99203": 30,
+        "99204": 45,
+        "99205": 60,
+        "99212": 10,
+        "99213": 20,
+        "99214": 30,
+        "99215": 40,
+    }
+    # The reference does not state them: the data says so.
+    assert codeset.em_total_time[0].info.confidence == "unverified"
+    assert codeset.total_time_thresholds(date(2020, 12, 31)) == {}
+
+
+def test_a_total_time_table_naming_an_unknown_code_is_rejected(tmp_path: Path) -> None:
+    _copy_policies(tmp_path)
+    table = {
+        "id": "em_time.test",
+        "effective_from": "2021-01-01",
+        "minutes": {"99999": 10},
+        "citation": "test",
+        "confidence": "unverified",
+    }
+    (tmp_path / "extra.yaml").write_text(yaml.safe_dump({"em_total_time": [table]}), "utf-8")
+    with pytest.raises(DomainError, match="unknown code 99999"):
         load_codeset(tmp_path)

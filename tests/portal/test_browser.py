@@ -153,9 +153,20 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     clinician.wait_for_selector("#note-status:has-text('Signed')")
     clinician.click("#end-visit")
     clinician.wait_for_selector("#room[data-state='ended']", state="attached")
+    # No level was chosen in the room: the record says so and offers the choice, with the
+    # measured session time beside the total-time thresholds.
     clinician.goto(live.url(f"/visits/{visit_id}"))
+    clinician.wait_for_selector("#billing:has-text('No E/M level was chosen')")
+    assert clinician.is_visible("#em-form:has-text('Measured session time')")
+    clinician.check("input[name=em_code][value='99213']")
+    clinician.check("input[name=em_basis][value='mdm']")
+    clinician.click("#em-form button[type=submit]")
     clinician.wait_for_selector("td:has-text('99213')")
     shot(clinician, "1-08-billing-lines")
+    # After the call the signed note takes amendments from the record page.
+    clinician.fill("#amendment-body", "Addendum: the photo matches the call.")
+    clinician.click("#amend-form button[type=submit]")
+    clinician.wait_for_selector("#note:has-text('Addendum: the photo matches the call.')")
     assert errors == []
 
 

@@ -19,6 +19,7 @@ from tests.monitoring.helpers import add_device, bp, enroll, post
 from tests.portal.support import INTAKE_FORM
 from tests.review.support import build_case
 from tests.support import World, scope_for
+from tests.support import post_form as _form
 from tests.visits.support import acting, book, services_of
 
 pytestmark = pytest.mark.db
@@ -26,15 +27,6 @@ pytestmark = pytest.mark.db
 
 def _page(client: TestClient, world: World, key: str, path: str) -> tuple[int, str]:
     response = client.get(path, headers=world[key].headers, follow_redirects=False)
-    return response.status_code, response.text
-
-
-def _form(
-    client: TestClient, world: World, key: str, path: str, data: dict[str, str] | None = None
-) -> tuple[int, str]:
-    response = client.post(
-        path, data=data or {}, headers=world[key].headers, follow_redirects=False
-    )
     return response.status_code, response.text
 
 

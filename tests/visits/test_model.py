@@ -170,3 +170,28 @@ def test_note_lateness() -> None:
     assert not model.signed_late(end, end + timedelta(hours=23), window)
     assert model.signed_late(end, end + timedelta(hours=25), window)
     assert not model.signed_late(None, end, window)
+
+
+def _mark(who: str, kind: model.PresenceKind, minute: int) -> model.PresenceMark:
+    at = datetime(2026, 6, 1, 15, tzinfo=UTC) + timedelta(minutes=minute)
+    return model.PresenceMark(who, who, kind, at)
+
+
+def test_two_way_media_needs_patient_and_clinician_in_the_call_together() -> None:
+    join, leave, admit = model.PresenceKind.JOIN, model.PresenceKind.LEAVE, model.PresenceKind.ADMIT
+    end = datetime(2026, 6, 1, 16, tzinfo=UTC)
+    together = [
+        _mark("clinician", admit, 0),
+        _mark("clinician", join, 0),
+        _mark("patient", join, 1),
+        _mark("patient", admit, 2),
+    ]
+    assert model.two_way_media(together, [], end)
+    # Admitted but never connected; connected one after the other; a moment is no call.
+    assert not model.two_way_media([*together[:2], _mark("patient", admit, 2)], [], end)
+    apart = [*together[:2], _mark("clinician", leave, 1), *together[2:]]
+    assert not model.two_way_media(apart, [], end)
+    assert not model.two_way_media(together, [], together[-1].at)
+    # Video both ways proves it by itself.
+    video = model.Segment(model.AUDIO_VIDEO, end - timedelta(minutes=5), end)
+    assert model.two_way_media([], [video], end)

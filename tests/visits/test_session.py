@@ -254,7 +254,11 @@ def test_segments_become_the_encounter_record_with_modifier_93(
     with acting(services, None) as scope:
         assert session_record.record_media(scope, me, False) == "sync_audio_only"
     clock.advance(timedelta(minutes=20))
-    ended = client.post("/v1/visit-session/end", json={}, headers=_h(clinician))
+    ended = client.post(
+        "/v1/visit-session/end",
+        json={"em_code": "99213", "em_basis": "mdm"},
+        headers=_h(clinician),
+    )
     assert ended.status_code == 200
     assert ended.json()["status"] == "completed"
     detail = client.get(f"/v1/visits/{visit['id']}", headers=world["clinician_a"].headers).json()
@@ -263,6 +267,9 @@ def test_segments_become_the_encounter_record_with_modifier_93(
     lines = detail["session"]["billing"]["lines"]
     assert lines[0]["code"] == "99213"
     assert "93" in lines[0]["modifiers"]
+    assert "level chosen by medical decision making" in lines[0]["rationale"]
+    assert detail["session"]["em_code"] == "99213"
+    assert detail["session"]["two_way_media"] is True
     kinds = [e["kind"] for e in detail["session"]["presence"]]
     assert kinds.count("admit") == 2
     # Links stop working once the visit is over.

@@ -38,6 +38,12 @@ ENCOUNTER_FACTS: Mapping[str, type] = {
     "em_code": str,
     "em_family": str,
     "em_patient_status": str,
+    "em_basis": str,
+    # The chosen level's total-time threshold on the date of service, and whether the
+    # measured minutes reach it (unknown without a threshold or minutes).
+    "em_time_minutes": int,
+    "em_time_met": bool,
+    "two_way_media": bool,
     "accepts_cpt_telemedicine_em": bool,
     "data_days": int,
     "management_minutes": int,
@@ -288,6 +294,15 @@ class AuditRule:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class TotalTimeTable:
+    """Minimum total minutes on the date of the encounter for each E/M level chosen by time,
+    under the guidelines in force between the table's dates."""
+
+    info: RuleInfo
+    minutes: Mapping[str, int]
+
+
 LINE_KINDS = frozenset(
     {"condition", "before_effective", "after_deletion", "payer_invalid", "code_modality"}
 )
@@ -314,3 +329,12 @@ class CodeSet:
     date_boundaries: tuple[date, ...] = ()
     # Office E/M code -> the CPT telemedicine codes that mirror its level.
     mirrored_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    em_total_time: tuple[TotalTimeTable, ...] = ()
+
+    def total_time_thresholds(self, on: date) -> Mapping[str, int]:
+        """E/M code -> the minimum total minutes for choosing it by time on ``on`` (empty
+        before any table is in force)."""
+        for table in self.em_total_time:
+            if table.info.in_force(on):
+                return table.minutes
+        return {}

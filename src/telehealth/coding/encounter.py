@@ -25,6 +25,8 @@ ServiceKind = Literal[
     "rtm",
 ]
 Severity = Literal["error", "warning"]
+# How the clinician chose the E/M level: medical decision making, or total time on the day.
+EmBasis = Literal["mdm", "time"]
 
 
 class _Record(BaseModel):
@@ -68,7 +70,10 @@ class Segment(_Record):
 class Service(_Record):
     kind: ServiceKind
     new_patient: bool = False
+    # The E/M level the clinician chose; missing for an E/M service, it is a finding, not a
+    # default level.
     em_code: str | None = Field(default=None, pattern=r"^[0-9A-Z]{5}$")
+    em_basis: EmBasis | None = None
     # Total clinician minutes that count toward the code: visit time, check-in discussion,
     # cumulative e-visit time over 7 days, or e-consult time.
     minutes: int | None = Field(default=None, ge=0, le=24 * 60)
@@ -109,6 +114,9 @@ class Encounter(_Record):
     clinician: Clinician = Clinician()
     modality: Modality | None = None
     segments: tuple[Segment, ...] | None = Field(default=None, min_length=1)
+    # Whether the patient and the clinician were ever connected with media at the same time,
+    # as the platform recorded it; None where nobody recorded it (a claim typed in by hand).
+    two_way_media: bool | None = None
     service: Service
     rpm: Monitoring | None = None
     rtm: Rtm | None = None
@@ -119,8 +127,6 @@ class Encounter(_Record):
     def _consistent(self) -> Encounter:
         if (self.modality is None) == (self.segments is None):
             raise ValueError("give exactly one of 'modality' or 'segments'")
-        if self.service.kind == "em" and self.service.em_code is None:
-            raise ValueError("service.em_code is required when service.kind is 'em'")
         if self.service.kind in ("rpm", "rtm") and self.rpm is None:
             raise ValueError("'rpm' (monitoring period facts) is required for rpm and rtm")
         return self

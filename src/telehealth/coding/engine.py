@@ -80,6 +80,8 @@ def encounter_facts(
 ) -> dict[str, Any]:
     em = _em_code(record, codeset)
     rpm = record.rpm
+    threshold = codeset.total_time_thresholds(record.date_of_service).get(em.code) if em else None
+    minutes = record.service.minutes
     return {
         "payer": record.payer,
         "setting": record.patient.setting,
@@ -98,6 +100,10 @@ def encounter_facts(
         "em_code": em.code if em else None,
         "em_family": em.family if em else None,
         "em_patient_status": em.patient_status if em else None,
+        "em_basis": record.service.em_basis,
+        "em_time_minutes": threshold,
+        "em_time_met": None if threshold is None or minutes is None else minutes >= threshold,
+        "two_way_media": record.two_way_media,
         "accepts_cpt_telemedicine_em": record.payer_config.accepts_cpt_telemedicine_em,
         "data_days": rpm.data_days if rpm else None,
         "management_minutes": rpm.management_minutes if rpm else None,
@@ -143,11 +149,22 @@ def _em_draft(
     office = codeset.codes[facts["em_code"]]
     code = _telemedicine_equivalent(office, facts, codeset, record.date_of_service) or office
     rationale = [selector.rationale.format_map(facts)] if selector.rationale else []
+    rationale += _em_basis_rationale(facts)
     if record.service.em_code != code.code:
         rationale.append(f"recorded {record.service.em_code}, billed as {code.code}")
     return _Draft(
         code, 1, rationale, [selector.info.citation, code.citation], record.service.minutes
     )
+
+
+def _em_basis_rationale(facts: Mapping[str, Any]) -> list[str]:
+    if facts["em_basis"] == "mdm":
+        return ["level chosen by medical decision making"]
+    if facts["em_basis"] == "time":
+        threshold = facts["em_time_minutes"]
+        needed = f" ({threshold} min or more)" if threshold is not None else ""
+        return [f"level chosen by total time: {facts['minutes']} min{needed}"]
+    return []
 
 
 def _band_match(

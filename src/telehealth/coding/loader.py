@@ -33,6 +33,7 @@ from telehealth.coding.codeset import (
     ReferenceDef,
     RuleInfo,
     Selector,
+    TotalTimeTable,
     compile_condition,
 )
 from telehealth.coding.encounter import ServiceKind, Severity
@@ -136,6 +137,10 @@ class AuditRuleDoc(_RuleDoc):
     group_has: list[str] = []
 
 
+class TotalTimeDoc(_RuleDoc):
+    minutes: dict[str, int]
+
+
 class PolicyFile(_Doc):
     description: str | None = None
     codes: list[CodeDoc] = []
@@ -145,6 +150,7 @@ class PolicyFile(_Doc):
     selectors: list[SelectorDoc] = []
     encounter_rules: list[FindingRuleDoc] = []
     audit_rules: list[AuditRuleDoc] = []
+    em_total_time: list[TotalTimeDoc] = []
 
 
 class _Collected:
@@ -156,6 +162,7 @@ class _Collected:
         self.selectors: list[SelectorDoc] = []
         self.encounter_rules: list[FindingRuleDoc] = []
         self.audit_rules: list[AuditRuleDoc] = []
+        self.em_total_time: list[TotalTimeDoc] = []
 
     def add(self, doc: PolicyFile) -> None:
         self.codes += doc.codes
@@ -165,6 +172,7 @@ class _Collected:
         self.selectors += doc.selectors
         self.encounter_rules += doc.encounter_rules
         self.audit_rules += doc.audit_rules
+        self.em_total_time += doc.em_total_time
 
 
 def _config_error(message: str) -> DomainError:
@@ -297,7 +305,14 @@ def _index_line_rules(
 def compile_codeset(docs: _Collected, revision: str) -> CodeSet:
     _unique((c.code for c in docs.codes), "code")
     rule_ids = [
-        r.id for r in (*docs.placement, *docs.selectors, *docs.encounter_rules, *docs.audit_rules)
+        r.id
+        for r in (
+            *docs.placement,
+            *docs.selectors,
+            *docs.encounter_rules,
+            *docs.audit_rules,
+            *docs.em_total_time,
+        )
     ]
     _unique(rule_ids, "rule id")
     codes = {doc.code: _code(doc) for doc in docs.codes}
@@ -332,7 +347,17 @@ def compile_codeset(docs: _Collected, revision: str) -> CodeSet:
         group_codes=group_codes,
         mirrored_by=_mirrored_by(codes),
         date_boundaries=_date_boundaries(audit_rules, codes),
+        em_total_time=tuple(_total_time(doc, codes) for doc in docs.em_total_time),
     )
+
+
+def _total_time(doc: TotalTimeDoc, codes: Mapping[str, CodeDef]) -> TotalTimeTable:
+    for code, minutes in doc.minutes.items():
+        if code not in codes:
+            raise _config_error(f"{doc.id}: unknown code {code}")
+        if minutes < 1:
+            raise _config_error(f"{doc.id}: {code} needs a positive number of minutes")
+    return TotalTimeTable(doc.info(), MappingProxyType(dict(doc.minutes)))
 
 
 def _date_boundaries(

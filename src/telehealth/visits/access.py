@@ -45,6 +45,12 @@ def clinician_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) ->
     return loader.load(scope, VISIT, visit_id, lock=lock, action=rules.conduct_visit)
 
 
+def conducts(scope: Scope, visit: Visit) -> bool:
+    """Whether the actor conducts the visit (so the visit record shows them the note and
+    billing forms)."""
+    return loader.verdict(scope, _subject(visit), rules.conduct_visit).allowed
+
+
 def patients_own_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
     """A visit of the acting patient's own (the pre-visit intake they fill in)."""
     return loader.load(

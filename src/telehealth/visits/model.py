@@ -373,6 +373,50 @@ def segments(changes: Sequence[ModalityChange], end: datetime | None) -> list[Se
     return [s for s in result if s.end is None or s.end > s.start]
 
 
+@dataclass(frozen=True, slots=True)
+class PresenceMark:
+    """One presence event of a participant: joined or left the signaling socket, admitted or
+    removed."""
+
+    participant: str
+    role: str
+    kind: PresenceKind
+    at: datetime
+
+
+_TWO_WAY_ROLES = (ParticipantRole.PATIENT.value, ParticipantRole.CLINICIAN.value)
+
+
+def two_way_media(
+    marks: Sequence[PresenceMark], segments_: Sequence[Segment], end: datetime | None
+) -> bool:
+    """Whether the patient and the clinician were ever connected with media at the same time.
+
+    Video both ways (an audio-video segment) shows it by itself. Audio is not measured, so
+    otherwise the call counts as two-way for as long as both were in it together: admitted,
+    with the signaling socket that carries their media open. Moments do not count: the
+    overlap must last."""
+    if any(s.modality == AUDIO_VIDEO and s.end is not None and s.end > s.start for s in segments_):
+        return True
+    sockets: dict[str, int] = {}
+    admitted: dict[str, bool] = {}
+    roles: dict[str, str] = {}
+    since: datetime | None = None
+    for mark in sorted(marks, key=lambda m: m.at):
+        if since is not None and mark.at > since:
+            return True
+        roles[mark.participant] = mark.role
+        if mark.kind in (PresenceKind.JOIN, PresenceKind.LEAVE):
+            change = 1 if mark.kind is PresenceKind.JOIN else -1
+            sockets[mark.participant] = max(0, sockets.get(mark.participant, 0) + change)
+        else:
+            admitted[mark.participant] = mark.kind is PresenceKind.ADMIT
+        in_call = {roles[p] for p in roles if admitted.get(p, False) and sockets.get(p, 0) > 0}
+        together = all(role in in_call for role in _TWO_WAY_ROLES)
+        since = (since or mark.at) if together else None
+    return since is not None and end is not None and end > since
+
+
 def video_flowing(previous_frames: int | None, frames: int, sending_flag: bool) -> bool:
     """Video counts as flowing when the sent-frame counter moved since the last report."""
     if not sending_flag:

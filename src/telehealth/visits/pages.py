@@ -8,15 +8,21 @@ sends it in a header or in the signaling socket's first message.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from telehealth.coding.encounter import EmBasis
 from telehealth.errors import DomainError, ErrorCode
+from telehealth.identity.model import Role
 from telehealth.scope import Scope
 from telehealth.visits import access, availability, consent, links, model, notes, session_record
+from telehealth.visits.model import VisitStatus
+from telehealth.visits.runtime import RuntimeDep
+from telehealth.visits.tables import Visit
 from telehealth.web.auth import ScopeDep
 from telehealth.web.pages import PageActorDep, form_failed, page, render, see_other
 from telehealth.web.scoped import ScopedRoute
@@ -39,19 +45,99 @@ def my_visits(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLRes
 def visit_page(
     request: Request, visit_id: uuid.UUID, actor: PageActorDep, scope: ScopeDep
 ) -> HTMLResponse:
+    return render(request, "visits/detail.html", _record_context(scope, visit_id))
+
+
+def _record_context(scope: Scope, visit_id: uuid.UUID) -> dict[str, Any]:
+    """The visit record page: what a reader of the visit sees, and for the clinician who
+    conducts it, the note and billing with its codes and forms."""
     visit = access.readable_visit(scope, visit_id)
     consented = consent.consent_status(scope, visit)
-    return render(
+    conducts = access.conducts(scope, visit)
+    choosing = conducts and visit.status == VisitStatus.COMPLETED.value and visit.em_code is None
+    return {
+        "visit": visit,
+        "consents": consented.given,
+        "outstanding": consented.outstanding,
+        "record": session_record.session_record(scope, visit),
+        "note": notes.note_view(scope, visit),
+        "participants": links.participants_view(scope, visit),
+        "conducts": conducts,
+        # Patients read their visit in plain words; codes are for staff.
+        "show_codes": scope.require_actor().role is not Role.PATIENT,
+        "em_choices": session_record.em_choices(scope, visit) if choosing else [],
+        "error": None,
+    }
+
+
+def _record_form(
+    request: Request, scope: Scope, visit_id: uuid.UUID, work: Callable[[Visit], object]
+) -> Response:
+    """A form of the clinician on the visit record: ``work`` on the visit they conduct, then
+    back to the record, or the record again with the failure beside the forms."""
+    try:
+        work(access.clinician_visit(scope, visit_id, lock=True))
+    except DomainError as exc:
+        return form_failed(
+            request, scope, exc, lambda: _record_context(scope, visit_id), "visits/detail.html"
+        )
+    return see_other(f"/visits/{visit_id}")
+
+
+@router.post("/visits/{visit_id}/note", response_model=None)
+def write_note_form(
+    visit_id: uuid.UUID,
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    body: Annotated[str, Form(min_length=1, max_length=50_000)],
+    version: Annotated[int | None, Form(ge=1)] = None,
+) -> Response:
+    return _record_form(
+        request, scope, visit_id, lambda visit: notes.write_note(scope, visit, body, version)
+    )
+
+
+@router.post("/visits/{visit_id}/note/sign", response_model=None)
+def sign_note_form(
+    visit_id: uuid.UUID,
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    runtime: RuntimeDep,
+) -> Response:
+    return _record_form(
+        request, scope, visit_id, lambda visit: notes.sign_note(scope, visit, runtime.settings)
+    )
+
+
+@router.post("/visits/{visit_id}/note/amendments", response_model=None)
+def amend_note_form(
+    visit_id: uuid.UUID,
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    body: Annotated[str, Form(min_length=1, max_length=50_000)],
+) -> Response:
+    return _record_form(
+        request, scope, visit_id, lambda visit: notes.amend_note(scope, visit, body)
+    )
+
+
+@router.post("/visits/{visit_id}/em", response_model=None)
+def choose_em_form(
+    visit_id: uuid.UUID,
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    em_code: Annotated[str, Form(max_length=5)],
+    em_basis: Annotated[EmBasis, Form()],
+) -> Response:
+    return _record_form(
         request,
-        "visits/detail.html",
-        {
-            "visit": visit,
-            "consents": consented.given,
-            "outstanding": consented.outstanding,
-            "record": session_record.session_record(scope, visit),
-            "note": notes.note_view(scope, visit),
-            "participants": links.participants_view(scope, visit),
-        },
+        scope,
+        visit_id,
+        lambda visit: session_record.choose_em(scope, visit, em_code, em_basis),
     )
 
 

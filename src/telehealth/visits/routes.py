@@ -37,7 +37,7 @@ from telehealth.visits import (
 )
 from telehealth.visits.model import ConsentMethod, ParticipantRole
 from telehealth.visits.precall import record_precall
-from telehealth.visits.runtime import VisitsRuntime
+from telehealth.visits.runtime import RuntimeDep
 from telehealth.visits.schemas import (
     AmendmentIn,
     BookingIn,
@@ -71,16 +71,6 @@ router = APIRouter(route_class=ScopedRoute)
 PROBE = "/v1/visit-session/probe"
 TOKEN_HEADER = "x-visit-token"  # noqa: S105 - a header name
 JOIN_PATH = "/visits/join"
-
-
-async def visits_runtime(request: Request) -> VisitsRuntime:
-    services: Services = request.app.state.services
-    runtime = services.visits
-    runtime.bind_loop()
-    return runtime
-
-
-RuntimeDep = Annotated[VisitsRuntime, Depends(visits_runtime)]
 
 
 # Declared in the OpenAPI document only; the service checks the token.
@@ -272,7 +262,7 @@ def end_visit(
     visit_id: uuid.UUID, body: EndIn, actor: ActorDep, scope: ScopeDep, runtime: RuntimeDep
 ) -> VisitOut:
     visit = access.clinician_visit(scope, visit_id, lock=True)
-    session_record.end_visit(scope, None, visit, em_code=body.em_code)
+    session_record.end_visit(scope, None, visit, em_code=body.em_code, em_basis=body.em_basis)
     scope.uow.after_commit(lambda: runtime.control(visit.id, "ended"))
     return _visit_out(visit)
 
@@ -485,7 +475,9 @@ def remove(
 
 @router.post("/v1/visit-session/end", tags=["visit-session"], response_model=VisitOut)
 def end_session(body: EndIn, ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep) -> VisitOut:
-    visit = session_record.end_visit(scope, ctx, ctx.visit, em_code=body.em_code)
+    visit = session_record.end_visit(
+        scope, ctx, ctx.visit, em_code=body.em_code, em_basis=body.em_basis
+    )
     scope.uow.after_commit(lambda: runtime.control(visit.id, "ended"))
     return _visit_out(visit)
 

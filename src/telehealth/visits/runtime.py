@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
 
 from telehealth.config import VisitSettings
 from telehealth.visits.signaling import SignalingHub
+
+if TYPE_CHECKING:
+    from telehealth.web.scoped import Services
 
 
 @dataclass
@@ -27,3 +32,13 @@ class VisitsRuntime:
             return
         message = {"kind": "control", "event": event, **data}
         asyncio.run_coroutine_threadsafe(self.hub.publish(str(visit_id), message), loop)
+
+
+async def visits_runtime(request: Request) -> VisitsRuntime:
+    services: Services = request.app.state.services
+    runtime = services.visits
+    runtime.bind_loop()
+    return runtime
+
+
+RuntimeDep = Annotated[VisitsRuntime, Depends(visits_runtime)]

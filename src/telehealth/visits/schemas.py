@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.bounds import Day, Moment, Version
+from telehealth.coding.encounter import EmBasis
 from telehealth.vocabulary import Payer, Setting
 
 # A time of day, 00:00 to 23:59.
@@ -163,7 +164,10 @@ class InviteIn(Strict):
 
 
 class EndIn(Strict):
+    # The E/M level the clinician chose; without it the coding carries a finding, no E/M line.
     em_code: str | None = Field(default=None, pattern=r"^[0-9A-Z]{5}$")
+    # How the level was chosen: medical decision making or total time on the day.
+    em_basis: EmBasis | None = None
 
 
 class NoteIn(Strict):

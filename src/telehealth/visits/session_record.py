@@ -8,8 +8,9 @@ from typing import Any
 
 from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
-from telehealth.coding.encounter import CodingResult, Encounter
+from telehealth.coding.encounter import CodingResult, EmBasis, Encounter
 from telehealth.coding.engine import code_encounter
+from telehealth.errors import DomainError, ErrorCode
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
 from telehealth.visits.booking import current_state
@@ -89,8 +90,15 @@ def session_segments(scope: Scope, visit: Visit) -> list[model.Segment]:
 
 
 def end_visit(
-    scope: Scope, ctx: ParticipantContext | None, visit: Visit, *, em_code: str | None
+    scope: Scope,
+    ctx: ParticipantContext | None,
+    visit: Visit,
+    *,
+    em_code: str | None,
+    em_basis: EmBasis | None = None,
 ) -> Visit:
+    """Ends the visit and codes it. Without a chosen E/M level the coding carries a finding
+    and no E/M line; the clinician chooses the level afterwards (:func:`choose_em`)."""
     if ctx is not None:
         require_host(scope, ctx)
     model.check_transition(VisitStatus(visit.status), VisitStatus.COMPLETED)
@@ -102,21 +110,74 @@ def end_visit(
     visit.version += 1
     for participant in repository.participants_of(scope.session, visit.id):
         participant.token_hash = None
-    result = code_visit(scope, visit, em_code=em_code)
-    visit.coding = result.model_dump(mode="json") if result is not None else None
+    _record_choice(visit, em_code, em_basis)
+    _code(scope, visit)
     scope.audit.record(
         Action.UPDATE, "visit", visit.id, patient_id=visit.patient_id, detail={"event": "ended"}
     )
     return visit
 
 
-def encounter_record(scope: Scope, visit: Visit, *, em_code: str | None) -> Encounter | None:
+def choose_em(scope: Scope, visit: Visit, em_code: str, em_basis: EmBasis) -> Visit:
+    """The E/M level chosen after a visit that ended without one; the visit is coded again."""
+    if visit.status != VisitStatus.COMPLETED.value:
+        raise DomainError(ErrorCode.INVALID_STATE, "the E/M level is chosen once the visit ended")
+    if visit.em_code is not None:
+        raise DomainError(ErrorCode.INVALID_STATE, "the E/M level was already chosen")
+    if em_code not in {choice["code"] for choice in em_choices(scope, visit)}:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "choose one of the levels offered", field="em_code"
+        )
+    _record_choice(visit, em_code, em_basis)
+    _code(scope, visit)
+    visit.updated_at = scope.clock.now()
+    visit.version += 1
+    scope.audit.record(
+        Action.UPDATE,
+        "visit",
+        visit.id,
+        patient_id=visit.patient_id,
+        detail={"event": "em_chosen", "em_code": em_code, "em_basis": em_basis},
+    )
+    return visit
+
+
+def _record_choice(visit: Visit, em_code: str | None, em_basis: EmBasis | None) -> None:
+    visit.em_code = em_code
+    visit.em_basis = em_basis if em_code is not None else None
+
+
+def _code(scope: Scope, visit: Visit) -> None:
+    result = code_visit(scope, visit)
+    visit.coding = result.model_dump(mode="json") if result is not None else None
+
+
+def session_minutes(visit: Visit) -> int | None:
+    """Whole minutes from the patient's first admission to the end of the visit."""
+    if visit.started_at is None or visit.ended_at is None:
+        return None
+    return int((ensure_utc(visit.ended_at) - ensure_utc(visit.started_at)).total_seconds() // 60)
+
+
+def two_way_media(scope: Scope, visit: Visit) -> bool:
+    """Whether the record shows the patient and the clinician connected with media together."""
+    roles = {p.id: p.role for p in repository.participants_of(scope.session, visit.id)}
+    marks = [
+        model.PresenceMark(
+            str(e.participant_id), roles[e.participant_id], PresenceKind(e.kind), ensure_utc(e.at)
+        )
+        for e in repository.presence_of(scope.session, visit.id)
+    ]
+    end = ensure_utc(visit.ended_at) if visit.ended_at else None
+    return model.two_way_media(marks, session_segments(scope, visit), end)
+
+
+def encounter_record(scope: Scope, visit: Visit) -> Encounter | None:
     segs = [s for s in session_segments(scope, visit) if s.end is not None and s.end > s.start]
-    if not segs or visit.started_at is None or visit.ended_at is None:
+    minutes = session_minutes(visit)
+    if not segs or visit.started_at is None or minutes is None:
         return None
     intake = visit.intake
-    minutes = int((ensure_utc(visit.ended_at) - ensure_utc(visit.started_at)).total_seconds() // 60)
-    new_patient = not intake.get("established", True)
     return Encounter.model_validate(
         {
             "date_of_service": ensure_utc(visit.started_at).date(),
@@ -126,10 +187,12 @@ def encounter_record(scope: Scope, visit: Visit, *, em_code: str | None) -> Enco
                 "setting": intake["setting"],
             },
             "segments": [{"modality": s.modality, "start": s.start, "end": s.end} for s in segs],
+            "two_way_media": two_way_media(scope, visit),
             "service": {
                 "kind": "em",
-                "new_patient": new_patient,
-                "em_code": em_code or ("99203" if new_patient else "99213"),
+                "new_patient": new_patient(visit),
+                "em_code": visit.em_code,
+                "em_basis": visit.em_basis,
                 "minutes": minutes,
             },
             "source": {"kind": "visit", "id": str(visit.id)},
@@ -137,11 +200,28 @@ def encounter_record(scope: Scope, visit: Visit, *, em_code: str | None) -> Enco
     )
 
 
-def code_visit(scope: Scope, visit: Visit, *, em_code: str | None) -> CodingResult | None:
-    record = encounter_record(scope, visit, em_code=em_code)
+def new_patient(visit: Visit) -> bool:
+    return not visit.intake.get("established", True)
+
+
+def code_visit(scope: Scope, visit: Visit) -> CodingResult | None:
+    record = encounter_record(scope, visit)
     if record is None:
         return None
     return code_encounter(record, scope.ports.codeset)
+
+
+def em_choices(scope: Scope, visit: Visit) -> list[dict[str, Any]]:
+    """The office E/M levels the clinician may choose for the visit's patient (new or
+    established), each with its descriptor and its total-time threshold on the visit's date."""
+    on = ensure_utc(visit.started_at or visit.slot_start).date()
+    codes = scope.ports.codeset.codes
+    status = "new" if new_patient(visit) else "established"
+    return [
+        {"code": code, "descriptor": codes[code].descriptor, "minutes": minutes}
+        for code, minutes in sorted(scope.ports.codeset.total_time_thresholds(on).items())
+        if codes[code].patient_status == status
+    ]
 
 
 def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:
@@ -157,5 +237,9 @@ def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:
             {"modality": s.modality, "start": s.start, "end": s.end}
             for s in session_segments(scope, visit)
         ],
+        "minutes": session_minutes(visit),
+        "two_way_media": two_way_media(scope, visit) if visit.ended_at else None,
+        "em_code": visit.em_code,
+        "em_basis": visit.em_basis,
         "billing": visit.coding,
     }

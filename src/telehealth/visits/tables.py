@@ -72,6 +72,9 @@ class Visit(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     coding: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The E/M level the clinician chose and its basis ("mdm" or "time"); NULL until chosen.
+    em_code: Mapped[str | None] = mapped_column(String(5))
+    em_basis: Mapped[str | None] = mapped_column(String(8))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,181 @@
+"""Ending a visit honestly: no E/M line without a chosen level or without two-way media, and
+the clinician's work after the call on the visit record page (E/M choice, note, signing,
+amending) from their own signed-in session (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from telehealth.clock import FrozenClock
+from telehealth.visits import links, repository, session_record, waiting_room
+from telehealth.visits.model import PresenceKind
+from tests.support import World
+from tests.support import post_form as _form
+from tests.visits.support import acting, book, link_for, services_of, start
+
+pytestmark = pytest.mark.db
+
+
+def _in_call(app: FastAPI, world: World, clock: FrozenClock, *, media: str) -> uuid.UUID:
+    """A visit of patient A admitted into its call for 25 minutes: with video both ways
+    (``video``), both connected without video (``audio``), or nobody ever connected
+    (``none``)."""
+    services = services_of(app)
+    visit_id = book(services, world)
+    start(services, world, visit_id)
+    host_link = link_for(services, visit_id, world["clinician_a"].user_id)
+    with acting(services, None) as scope:
+        waiting_room.enter_waiting_room(scope, links.resolve_participant(scope, host_link))
+    clock.advance(timedelta(minutes=1))
+    with acting(services, None) as scope:
+        people = repository.participants_of(scope.session, visit_id)
+        for participant in (p for p in people if p.role in ("patient", "clinician")):
+            if media != "none":
+                session_record.record_presence(scope, participant.id, PresenceKind.JOIN)
+            if media == "video":
+                session_record.record_media(scope, participant.id, True)
+    clock.advance(timedelta(minutes=24))
+    return visit_id
+
+
+def _end(client: TestClient, world: World, visit_id: uuid.UUID, body: dict[str, Any]) -> Any:
+    path = f"/v1/visits/{visit_id}/end"
+    ended = client.post(path, json=body, headers=world["clinician_a"].headers)
+    assert ended.status_code == 200, ended.text
+    detail = client.get(f"/v1/visits/{visit_id}", headers=world["clinician_a"].headers)
+    return detail.json()["session"]
+
+
+def _rules(session: dict[str, Any]) -> list[str]:
+    return [f["rule"] for f in session["billing"]["findings"]]
+
+
+def test_ending_without_a_level_is_a_finding_not_a_99213_line(
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    session = _end(client, world, _in_call(app, world, clock, media="video"), {})
+    assert session["billing"]["lines"] == []
+    [missing] = [f for f in session["billing"]["findings"] if f["severity"] == "error"]
+    assert missing["rule"] == "encounter.em_level_missing"
+    assert "No E/M level was chosen" in missing["message"]
+    assert session["em_code"] is None
+
+
+def test_the_chosen_level_and_basis_reach_the_billing_line(
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    visit_id = _in_call(app, world, clock, media="video")
+    session = _end(client, world, visit_id, {"em_code": "99214", "em_basis": "time"})
+    [line] = session["billing"]["lines"]
+    assert line["code"] == "99214"
+    assert "level chosen by total time: 25 min (30 min or more)" in line["rationale"]
+    # 25 minutes of session is under 99214's 30: billed, with a warning to document the time.
+    assert "encounter.em_time_short" in _rules(session)
+    assert (session["em_code"], session["em_basis"]) == ("99214", "time")
+
+
+@pytest.mark.parametrize(
+    ("media", "two_way", "lines"),
+    [("none", False, []), ("audio", True, [("99213", ["93"])])],
+)
+def test_a_session_is_billable_only_with_two_way_media(
+    app: FastAPI,
+    client: TestClient,
+    world: World,
+    clock: FrozenClock,
+    media: str,
+    two_way: bool,
+    lines: list[tuple[str, list[str]]],
+) -> None:
+    """Nobody connected: a finding, no line. Both connected without video: audio-only."""
+    visit_id = _in_call(app, world, clock, media=media)
+    session = _end(client, world, visit_id, {"em_code": "99213", "em_basis": "mdm"})
+    assert session["two_way_media"] is two_way
+    assert [(line["code"], line["modifiers"]) for line in session["billing"]["lines"]] == lines
+    refused = [
+        f for f in session["billing"]["findings"] if f["rule"] == "encounter.no_two_way_media"
+    ]
+    assert [f["message"].split(":")[0] for f in refused] == (
+        [] if two_way else ["No two-way audio or video was recorded"]
+    )
+
+
+# --- the visit record page after the call -------------------------------------------------------
+
+
+def _page(client: TestClient, world: World, key: str, visit_id: uuid.UUID) -> str:
+    response = client.get(f"/visits/{visit_id}", headers=world[key].headers)
+    assert response.status_code == 200
+    return response.text
+
+
+def test_the_clinician_chooses_the_level_on_the_record_after_the_call(
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    visit_id = _in_call(app, world, clock, media="video")
+    _end(client, world, visit_id, {})
+    html = _page(client, world, "clinician_a", visit_id)
+    assert 'id="em-form"' in html
+    assert "Measured session time: <strong>25 minutes</strong>" in html
+    # Established patient: 99212-99215 with their total-time thresholds, no new-patient codes.
+    levels = re.findall(r'name="em_code" value="(\d+)"', html)
+    assert levels == ["99212", "99213", "99214", "99215"]
+    assert "<td>40 min</td>" in html
+
+    def choose(key: str, code: str, basis: str) -> tuple[int, str]:
+        return _form(
+            client, world, key, f"/visits/{visit_id}/em", {"em_code": code, "em_basis": basis}
+        )
+
+    wrong, html = choose("clinician_a", "99203", "mdm")  # a new patient's level
+    assert wrong == 422
+    assert "choose one of the levels offered" in html
+    assert choose("patient_a", "99213", "mdm")[0] == 403
+    assert choose("clinician_a", "99213", "mdm")[0] == 303
+    html = _page(client, world, "clinician_a", visit_id)
+    assert 'id="em-form"' not in html
+    assert "<td>99213</td>" in html
+    assert "No E/M level was chosen" not in html
+    assert choose("clinician_a", "99214", "time")[0] == 409
+    # The patient reads the visit in plain words: no codes, no billing, no forms.
+    patient_view = _page(client, world, "patient_a", visit_id)
+    assert "99213" not in patient_view
+    assert "Live video visit" in patient_view
+    assert 'id="billing"' not in patient_view
+    assert "<form" not in patient_view.split('id="note"', 1)[1]
+
+
+def test_the_clinician_writes_signs_and_amends_the_note_from_the_record_after_the_call(
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    visit_id = _in_call(app, world, clock, media="video")
+    _end(client, world, visit_id, {"em_code": "99213", "em_basis": "mdm"})
+    clock.advance(timedelta(hours=3))
+    base = f"/visits/{visit_id}/note"
+    assert _form(client, world, "clinician_a", base, {"body": "Rash, improving"})[0] == 303
+    assert 'name="version" value="1"' in _page(client, world, "clinician_a", visit_id)
+    stale, html = _form(client, world, "clinician_a", base, {"body": "Other", "version": "7"})
+    assert stale == 409
+    assert "the note changed since it was read" in html
+    update = {"body": "Rash, improving. Emollients.", "version": "1"}
+    assert _form(client, world, "clinician_a", base, update)[0] == 303
+    assert _form(client, world, "patient_a", f"{base}/sign")[0] == 403
+    assert _form(client, world, "clinician_a", f"{base}/sign")[0] == 303
+    html = _page(client, world, "clinician_a", visit_id)
+    assert "Rash, improving. Emollients." in html
+    assert "Signed " in html
+    assert 'id="amend-form"' in html
+    assert 'id="sign-form"' not in html
+    assert _form(client, world, "clinician_a", f"{base}/sign")[0] == 409
+    amendment = {"body": "Addendum: photo reviewed"}
+    assert _form(client, world, "clinician_a", f"{base}/amendments", amendment)[0] == 303
+    note = client.get(f"/v1/visits/{visit_id}", headers=world["clinician_a"].headers).json()["note"]
+    assert note["signed_at"] is not None
+    assert [a["body"] for a in note["amendments"]] == ["Addendum: photo reviewed"]
