@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from telehealth.clock import FrozenClock
@@ -15,6 +16,7 @@ from tests.access.matrix import patient_a_id
 from tests.access.matrix_monitoring import _objects as monitoring_objects
 from tests.review.support import build_case, case_body
 from tests.support import World
+from tests.visits.support import book
 
 pytestmark = pytest.mark.db
 
@@ -180,3 +182,40 @@ def test_break_glass_grants_time_limited_audited_access(
         headers=world["admin"].headers,
     )
     assert again.status_code == 409
+
+
+def _list_reads(client: TestClient, world: World, action: str, actor: str) -> list[Any]:
+    rows = client.get(
+        "/v1/audit", params={"action": action, "limit": 500}, headers=world["admin"].headers
+    ).json()
+    return [
+        (row["object_type"], row["patient_id"])
+        for row in rows
+        if row["detail"].get("via") == "list" and row["actor_id"] == actor
+    ]
+
+
+def test_a_list_records_what_only_an_emergency_grant_reaches_as_break_glass(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    book(app.state.services, world)  # patient A's visit, with clinician A
+    outsider = world["clinician_x"]
+    granted = client.post(
+        "/v1/break-glass",
+        json={"patient_id": patient_a_id(world), "reason": REASON},
+        headers=outsider.headers,
+    )
+    assert granted.status_code == 201, granted.text
+    for path in ("/v1/patients", "/v1/visits"):
+        for person in ("clinician_x", "clinician_a"):
+            listed = client.get(path, headers=world[person].headers)
+            assert listed.status_code == 200, listed.text
+            assert listed.json(), (path, person)
+    through_grant = _list_reads(client, world, "break_glass", str(outsider.user_id))
+    assert sorted(through_grant) == [
+        ("patient", patient_a_id(world)),
+        ("visit", patient_a_id(world)),
+    ]
+    caring = world["clinician_a"]
+    assert _list_reads(client, world, "break_glass", str(caring.user_id)) == []
+    assert len(_list_reads(client, world, "read", str(caring.user_id))) >= 2

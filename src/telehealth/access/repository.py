@@ -14,7 +14,7 @@ from telehealth.db.base import UTCDateTime
 from telehealth.db.engine import read_columns
 from telehealth.db.reader import AnySelect, keyed
 from telehealth.identity.model import Role
-from telehealth.identity.queries import Patient, User, bearer_select, in_care
+from telehealth.identity.queries import Patient, User, bearer_select, in_care, patients_in_care_of
 
 
 def grants_in_org(
@@ -81,6 +81,22 @@ def clinician_relation(
         session, _RELATION, {"clinician_id": clinician_id, "patient_id": patient_id, "now": now}
     ).one()
     return bool(row.in_care), bool(row.break_glass)
+
+
+def reached_only_by_grant(
+    session: Session, clinician_id: uuid.UUID, patient_ids: set[uuid.UUID], now: datetime
+) -> set[uuid.UUID]:
+    """Of ``patient_ids``, those the clinician reaches through an active break-glass grant but
+    does not care for."""
+    found = session.execute(
+        select(BreakGlassGrant.patient_id).where(
+            BreakGlassGrant.clinician_id == clinician_id,
+            BreakGlassGrant.expires_at > now,
+            BreakGlassGrant.patient_id.in_(patient_ids),
+            BreakGlassGrant.patient_id.not_in(patients_in_care_of(clinician_id, now)),
+        )
+    )
+    return set(found.scalars())
 
 
 def _bearer_patient_read(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -211,6 +212,47 @@ def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Pati
         query = query.where(Patient.org_id == actor.org_id)
     query = query.order_by(Patient.family_name, Patient.given_name, Patient.id)
     return scope.session.execute(query.limit(limit).offset(offset)).scalars().all()
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """An object a list shows: its id, its patient and the users it names as working on it."""
+
+    object_id: uuid.UUID
+    patient_id: uuid.UUID | None
+    named: frozenset[uuid.UUID] = frozenset()
+
+
+def record_listed(scope: Scope, kind: str, listed: Sequence[Listed]) -> None:
+    """Audits the objects a list shows the way the loader audits one: each a read, and break-glass
+    use where only an emergency grant lets the clinician reach it (not named on it, not caring
+    for its patient)."""
+    actor = scope.require_actor()
+    glass = _reached_only_by_grant(
+        scope, actor, {item.patient_id for item in listed if actor.user_id not in item.named}
+    )
+    for item in listed:
+        detail = {"via": "list"}
+        if item.patient_id in glass and actor.user_id not in item.named:
+            scope.audit.record(
+                Action.BREAK_GLASS,
+                kind,
+                item.object_id,
+                patient_id=item.patient_id,
+                detail={"use": "read", **detail},
+            )
+        scope.audit.record(
+            Action.READ, kind, item.object_id, patient_id=item.patient_id, detail=detail
+        )
+
+
+def _reached_only_by_grant(
+    scope: Scope, actor: Actor, patient_ids: set[uuid.UUID | None]
+) -> set[uuid.UUID]:
+    wanted = {p for p in patient_ids if p is not None}
+    if actor.role is not Role.CLINICIAN or not wanted:
+        return set()
+    return repository.reached_only_by_grant(scope.session, actor.user_id, wanted, scope.clock.now())
 
 
 def readable_clinician(scope: Scope, clinician_id: uuid.UUID) -> User:

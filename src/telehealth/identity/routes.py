@@ -318,10 +318,7 @@ def list_patients(
     offset: bounds.Offset = 0,
 ) -> list[PatientOut]:
     patients = access.readable_patients(scope, limit=limit, offset=offset)
-    for patient in patients:
-        scope.audit.record(
-            Action.READ, "patient", patient.id, patient_id=patient.id, detail={"via": "list"}
-        )
+    access.record_listed(scope, "patient", [access.Listed(p.id, p.id) for p in patients])
     return [patient_out(p) for p in patients]
 
 

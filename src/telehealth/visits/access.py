@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from telehealth.access import loader, rules
+from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.identity.model import Role
 from telehealth.scope import Scope
@@ -80,10 +81,11 @@ def readable_visits(
         )
     else:
         visits = repository.visits_of_org(session, actor.org_id, status, limit, offset)
-    for visit in visits:
-        scope.audit.record(
-            Action.READ, "visit", visit.id, patient_id=visit.patient_id, detail={"via": "list"}
-        )
+    access.record_listed(
+        scope,
+        "visit",
+        [access.Listed(v.id, v.patient_id, frozenset({v.clinician_id})) for v in visits],
+    )
     return visits
 
 
