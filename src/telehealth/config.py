@@ -105,6 +105,9 @@ class VisitSettings(BaseSettings):
     turn_secret: SecretStr | None = None
     turn_urls: list[str] = Field(default_factory=list)
     turn_ttl_minutes: int = Field(60, ge=1, le=24 * 60)
+    # "relay": browsers use only TURN relay candidates, so that participants never see each
+    # other's addresses (a clinic's privacy rule); it needs working TURN servers.
+    ice_transport_policy: Literal["all", "relay"] = "all"
     # A join link stops working this long after the end of its slot.
     join_link_grace_minutes: int = Field(120, ge=5, le=24 * 60)
     # Notes signed later than this after the session ends are flagged.

@@ -22,6 +22,7 @@ from tests.browser import chromium, eventually, frames_decoded, need_browser
 from tests.portal.live import AXE, Live, live_server, shot
 from tests.review.support import case_body
 from tests.visits.live import Live as VisitsLive
+from tests.visits.live import through_intake
 
 pytestmark = pytest.mark.slow
 
@@ -120,16 +121,7 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     patient.click("#join-visit")
     patient.wait_for_selector("#step-location:not([hidden])")
     assert "#token" not in patient.url
-    patient.select_option("#location-state", "TX")
-    patient.click("#confirm-location")
-    patient.wait_for_selector("#step-consent:not([hidden])")
-    patient.check("#consent-agree")
-    patient.click("#consent-submit")
-    patient.wait_for_selector("#step-consent[hidden]", state="attached")
-    patient.click("#precall-run")
-    patient.wait_for_selector("#precall-results[data-done='1']", state="attached", timeout=30_000)
-    patient.click("#enter-waiting")
-    patient.wait_for_selector("#queue:has-text('number 1')")
+    through_intake(patient)
     shot(patient, "1-04-patient-waiting-room")
 
     clinician.goto(live.url(f"/visits/{visit_id}"))

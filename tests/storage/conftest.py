@@ -16,6 +16,7 @@ import pytest
 from telehealth.storage import EncryptedBlobs, Kek, Keyring, LocalBlobStore, MemoryBlobStore
 from telehealth.storage.ports import BlobStore
 from telehealth.storage.s3 import MIN_PART_SIZE, S3BlobStore
+from tests.processes import running
 
 from .support import SMALL_CHUNK, make_s3_client
 
@@ -46,21 +47,9 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0
 def s3_endpoint() -> Iterator[str]:
     moto = Path(sys.executable).with_name("moto_server")
     port = _free_port()
-    process = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with running([str(moto), "-H", "127.0.0.1", "-p", str(port)]) as process:
         _wait_for(port, process)
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
-from telehealth.config import Environment, Settings
+from telehealth.config import Environment, Settings, VisitSettings
 from telehealth.visits import availability, booking, model
 from tests.serving import serving
 from tests.support import World, seed_world
@@ -62,16 +63,59 @@ class Live:
 
 
 @contextmanager
-def live_server(template: Path, workdir: Path) -> Iterator[Live]:
+def live_server(
+    template: Path, workdir: Path, visits: VisitSettings | None = None
+) -> Iterator[Live]:
     database = workdir / "live.db"
     shutil.copyfile(template, database)
     probe = Settings(
-        env=Environment.TEST, data_dir=workdir / "data", database_url=f"sqlite:///{database}"
+        env=Environment.TEST,
+        data_dir=workdir / "data",
+        database_url=f"sqlite:///{database}",
+        visits=visits or VisitSettings(),
     )
     world = seed_world(probe, FrozenClock(datetime.now(UTC)))
     app = create_app(probe)
     with serving(app) as url:
         yield Live(url, app, world)
+
+
+def enter_call(
+    browser: Any, live: Live, patient_token: str, clinician_token: str
+) -> tuple[Any, Any, list[str]]:
+    """The patient goes through intake into the waiting room and the clinician admits them:
+    the two pages, and the page errors they raise from then on."""
+    patient = browser.new_context().new_page()
+    clinician = browser.new_context().new_page()
+    errors: list[str] = []
+    for page in (patient, clinician):
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    patient.goto(f"{live.base_url}/visits/join#token={patient_token}")
+    assert "#token" not in patient.url  # the page drops the token from the address bar
+    through_intake(patient)
+
+    clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
+    clinician.wait_for_selector("#enter-waiting:not([hidden])")
+    clinician.click("#enter-waiting")
+    clinician.wait_for_selector("button.admit", timeout=30_000)
+    clinician.click("button.admit")
+    return patient, clinician, errors
+
+
+def through_intake(patient: Any) -> None:
+    """From the visit page's first step to the waiting room: location, consent, pre-call."""
+    patient.wait_for_selector("#step-location:not([hidden])")
+    patient.select_option("#location-state", "TX")
+    patient.click("#confirm-location")
+    patient.wait_for_selector("#step-consent:not([hidden])")
+    patient.check("#consent-agree")
+    patient.click("#consent-submit")
+    patient.wait_for_selector("#step-consent[hidden]", state="attached")
+    patient.click("#precall-run")
+    patient.wait_for_selector("#precall-results[data-done='1']", state="attached", timeout=30_000)
+    patient.click("#enter-waiting")
+    patient.wait_for_selector("#queue:has-text('number 1')")
 
 
 def _noon_zone(now: datetime) -> str:

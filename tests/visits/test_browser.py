@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import chromium, eventually, frames_decoded, need_browser
-from tests.visits.live import Live, live_server
+from tests.browser import eventually, frames_decoded, need_browser
+from tests.visits.live import Live, enter_call, live_server
 
 pytestmark = pytest.mark.slow
 
@@ -24,42 +24,11 @@ def live(sqlite_template: Path, tmp_path: Path) -> Iterator[Live]:
         yield server
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    need_browser()
-    with chromium() as launched:
-        yield launched
-
-
 def test_two_browsers_hold_a_visit_and_the_fallback_to_audio_is_recorded(
     live: Live, browser: Any
 ) -> None:
     visit_id, patient_token, clinician_token = live.book_now()
-    patient = browser.new_context().new_page()
-    clinician = browser.new_context().new_page()
-    errors: list[str] = []
-    for page in (patient, clinician):
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-
-    patient.goto(f"{live.base_url}/visits/join#token={patient_token}")
-    assert "#token" not in patient.url  # the page drops the token from the address bar
-    patient.wait_for_selector("#step-location:not([hidden])")
-    patient.select_option("#location-state", "TX")
-    patient.click("#confirm-location")
-    patient.wait_for_selector("#step-consent:not([hidden])")
-    patient.check("#consent-agree")
-    patient.click("#consent-submit")
-    patient.wait_for_selector("#step-consent[hidden]", state="attached")
-    patient.click("#precall-run")
-    patient.wait_for_selector("#precall-results[data-done='1']", state="attached", timeout=30_000)
-    patient.click("#enter-waiting")
-    patient.wait_for_selector("#queue:has-text('number 1')")
-
-    clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
-    clinician.wait_for_selector("#enter-waiting:not([hidden])")
-    clinician.click("#enter-waiting")
-    clinician.wait_for_selector("button.admit", timeout=30_000)
-    clinician.click("button.admit")
+    patient, clinician, errors = enter_call(browser, live, patient_token, clinician_token)
 
     assert eventually(lambda: frames_decoded(patient) > 10 and frames_decoded(clinician) > 10)
 

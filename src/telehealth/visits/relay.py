@@ -169,6 +169,7 @@ class Connection:
                     "role": self.who.role,
                     "state": "admitted" if self.admitted else "waiting",
                     "ice_servers": ice_servers(self.runtime, self.me, self.backend.clock),
+                    "ice_transport_policy": self.runtime.settings.ice_transport_policy,
                     "signaling": "degraded" if hub.degraded else "ok",
                 }
             )

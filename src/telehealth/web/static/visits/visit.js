@@ -14,7 +14,8 @@
   const $ = (id) => document.getElementById(id);
   const state = {
     token: null, me: null, session: null, socket: null, local: null, peers: new Map(),
-    iceServers: [], videoOff: false, admittedAt: null, firstFrameAt: null, admitClickedAt: null,
+    iceServers: [], iceTransportPolicy: "all", videoOff: false, admittedAt: null,
+    firstFrameAt: null, admitClickedAt: null,
     framesDecoded: 0, framesSent: 0, pollTimer: null, statsTimer: null, ended: false,
     // trace: a timeline of signaling and media events (diagnostics and the first-frame bench).
     inbox: Promise.resolve(), trace: [],
@@ -327,6 +328,7 @@
     switch (message.type) {
       case "welcome":
         state.iceServers = message.ice_servers || [];
+        state.iceTransportPolicy = message.ice_transport_policy || "all";
         if (message.state === "admitted") onAdmitted();
         break;
       case "admitted":
@@ -378,7 +380,9 @@
 
   function peer(id) {
     closePeer(id);
-    const pc = new RTCPeerConnection({ iceServers: state.iceServers });
+    const pc = new RTCPeerConnection({
+      iceServers: state.iceServers, iceTransportPolicy: state.iceTransportPolicy,
+    });
     const entry = { pc, video: null };
     state.peers.set(id, entry);
     if (state.local) for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
