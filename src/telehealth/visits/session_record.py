@@ -4,6 +4,7 @@ the encounter it becomes for the coding engine."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from telehealth.audit.model import Action
@@ -159,21 +160,28 @@ def session_minutes(visit: Visit) -> int | None:
     return int((ensure_utc(visit.ended_at) - ensure_utc(visit.started_at)).total_seconds() // 60)
 
 
-def two_way_media(scope: Scope, visit: Visit) -> bool:
-    """Whether the record shows the patient and the clinician connected with media together."""
+def two_way_media(
+    scope: Scope,
+    visit: Visit,
+    presence: Sequence[PresenceEvent],
+    segments: list[model.Segment],
+) -> bool:
+    """Whether the record (the visit's ``presence`` and modality ``segments``, which the
+    caller has read) shows the patient and the clinician connected with media together."""
     roles = {p.id: p.role for p in repository.participants_of(scope.session, visit.id)}
     marks = [
         model.PresenceMark(
             str(e.participant_id), roles[e.participant_id], PresenceKind(e.kind), ensure_utc(e.at)
         )
-        for e in repository.presence_of(scope.session, visit.id)
+        for e in presence
     ]
     end = ensure_utc(visit.ended_at) if visit.ended_at else None
-    return model.two_way_media(marks, session_segments(scope, visit), end)
+    return model.two_way_media(marks, segments, end)
 
 
 def encounter_record(scope: Scope, visit: Visit) -> Encounter | None:
-    segs = [s for s in session_segments(scope, visit) if s.end is not None and s.end > s.start]
+    segments = session_segments(scope, visit)
+    segs = [s for s in segments if s.end is not None and s.end > s.start]
     minutes = session_minutes(visit)
     if not segs or visit.started_at is None or minutes is None:
         return None
@@ -187,7 +195,9 @@ def encounter_record(scope: Scope, visit: Visit) -> Encounter | None:
                 "setting": intake["setting"],
             },
             "segments": [{"modality": s.modality, "start": s.start, "end": s.end} for s in segs],
-            "two_way_media": two_way_media(scope, visit),
+            "two_way_media": two_way_media(
+                scope, visit, repository.presence_of(scope.session, visit.id), segments
+            ),
             "service": {
                 "kind": "em",
                 "new_patient": new_patient(visit),
@@ -226,19 +236,19 @@ def em_choices(scope: Scope, visit: Visit) -> list[dict[str, Any]]:
 
 def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:
     """The session window, presence, modality segments and billing: the record of the visit."""
+    presence = repository.presence_of(scope.session, visit.id)
+    segments = session_segments(scope, visit)
     return {
         "started_at": visit.started_at,
         "ended_at": visit.ended_at,
         "presence": [
-            {"participant_id": str(e.participant_id), "kind": e.kind, "at": e.at}
-            for e in repository.presence_of(scope.session, visit.id)
+            {"participant_id": str(e.participant_id), "kind": e.kind, "at": e.at} for e in presence
         ],
-        "segments": [
-            {"modality": s.modality, "start": s.start, "end": s.end}
-            for s in session_segments(scope, visit)
-        ],
+        "segments": [{"modality": s.modality, "start": s.start, "end": s.end} for s in segments],
         "minutes": session_minutes(visit),
-        "two_way_media": two_way_media(scope, visit) if visit.ended_at else None,
+        "two_way_media": (
+            two_way_media(scope, visit, presence, segments) if visit.ended_at else None
+        ),
         "em_code": visit.em_code,
         "em_basis": visit.em_basis,
         "billing": visit.coding,
