@@ -3,8 +3,9 @@ access's SQL (the import contracts forbid ``access.repository`` and ``access.tab
 elsewhere), as :mod:`telehealth.identity.queries` is identity's.
 
 Published: :func:`reached_by`, the patients a clinician may read, as a condition lists filter
-with, so that every list follows what the patient rule (:func:`telehealth.access.rules.patient`)
-reads from relationships: care, and an active break-glass grant.
+with (and :func:`patients_under_grant`, its emergency half), so that every list follows what the
+patient rule (:func:`telehealth.access.rules.patient`) reads from relationships: care, and an
+active break-glass grant.
 """
 
 from __future__ import annotations
@@ -12,13 +13,23 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from telehealth.access.tables import BreakGlassGrant
 from telehealth.identity.queries import CARE_NOW, patients_in_care_of
 
-__all__ = ["reached_by"]
+__all__ = ["patients_under_grant", "reached_by"]
+
+
+def patients_under_grant(
+    clinician_id: uuid.UUID | ColumnElement[uuid.UUID],
+    now: datetime | ColumnElement[datetime] = CARE_NOW,
+) -> Select[uuid.UUID]:
+    """The patients on whom the clinician holds an active break-glass grant, as a subquery."""
+    return select(BreakGlassGrant.patient_id).where(
+        BreakGlassGrant.clinician_id == clinician_id, BreakGlassGrant.expires_at > now
+    )
 
 
 def reached_by(
@@ -29,7 +40,7 @@ def reached_by(
     """Whether the clinician cares for the patient at ``now`` or holds an active break-glass
     grant on them; bound parameters stand for the clinician and the time in statements built
     once (the time as ``care_now``, as for care)."""
-    glass = select(BreakGlassGrant.patient_id).where(
-        BreakGlassGrant.clinician_id == clinician_id, BreakGlassGrant.expires_at > now
+    return or_(
+        patient_id.in_(patients_in_care_of(clinician_id, now)),
+        patient_id.in_(patients_under_grant(clinician_id, now)),
     )
-    return or_(patient_id.in_(patients_in_care_of(clinician_id, now)), patient_id.in_(glass))

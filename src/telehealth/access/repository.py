@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, LargeBinary, Uuid, bindparam, case, exists, select
 from sqlalchemy.orm import Session, aliased
 
+from telehealth.access.queries import patients_under_grant
 from telehealth.access.tables import BreakGlassGrant
 from telehealth.db.base import UTCDateTime
 from telehealth.db.engine import read_columns
@@ -89,9 +90,7 @@ def reached_only_by_grant(
     """Of ``patient_ids``, those the clinician reaches through an active break-glass grant but
     does not care for."""
     found = session.execute(
-        select(BreakGlassGrant.patient_id).where(
-            BreakGlassGrant.clinician_id == clinician_id,
-            BreakGlassGrant.expires_at > now,
+        patients_under_grant(clinician_id, now).where(
             BreakGlassGrant.patient_id.in_(patient_ids),
             BreakGlassGrant.patient_id.not_in(patients_in_care_of(clinician_id, now)),
         )

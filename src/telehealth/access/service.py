@@ -228,21 +228,20 @@ def record_listed(scope: Scope, kind: str, listed: Sequence[Listed]) -> None:
     use where only an emergency grant lets the clinician reach it (not named on it, not caring
     for its patient)."""
     actor = scope.require_actor()
-    glass = _reached_only_by_grant(
-        scope, actor, {item.patient_id for item in listed if actor.user_id not in item.named}
-    )
-    for item in listed:
-        detail = {"via": "list"}
-        if item.patient_id in glass and actor.user_id not in item.named:
+    unnamed = [item for item in listed if actor.user_id not in item.named]
+    glass = _reached_only_by_grant(scope, actor, {item.patient_id for item in unnamed})
+    for item in unnamed:
+        if item.patient_id in glass:
             scope.audit.record(
                 Action.BREAK_GLASS,
                 kind,
                 item.object_id,
                 patient_id=item.patient_id,
-                detail={"use": "read", **detail},
+                detail={"use": "read", "via": "list"},
             )
+    for item in listed:
         scope.audit.record(
-            Action.READ, kind, item.object_id, patient_id=item.patient_id, detail=detail
+            Action.READ, kind, item.object_id, patient_id=item.patient_id, detail={"via": "list"}
         )
 
 
