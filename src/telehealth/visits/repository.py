@@ -21,6 +21,7 @@ from telehealth.visits.tables import (
     PrecallTest,
     PresenceEvent,
     Visit,
+    VisitMessage,
     VisitNote,
 )
 
@@ -278,6 +279,16 @@ def amendments_of(session: Session, note_id: uuid.UUID) -> Sequence[NoteAmendmen
         .scalars()
         .all()
     )
+
+
+def messages_of(
+    session: Session, visit_id: uuid.UUID, audience: str | None = None
+) -> Sequence[VisitMessage]:
+    """The visit's messages in the order they were sent, of one audience or all."""
+    query = select(VisitMessage).where(VisitMessage.visit_id == visit_id)
+    if audience is not None:
+        query = query.where(VisitMessage.audience == audience)
+    return session.execute(query.order_by(VisitMessage.created_at, VisitMessage.id)).scalars().all()
 
 
 def due_reminders(

@@ -181,6 +181,23 @@ class VisitNote(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class VisitMessage(Base):
+    """A text message of a visit: the in-call chat, or the clinician's word to the waiting room.
+
+    ``audience`` is ``call`` (everyone admitted) or ``waiting`` (everyone still waiting, e.g.
+    "running 5 minutes late"). Kept with the visit and shown in its record.
+    """
+
+    __tablename__ = "visit_messages"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=new_id)
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visits.id"), index=True)
+    sender_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit_participants.id"))
+    audience: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class NoteAmendment(Base):
     """Appended after signing; the signed note itself never changes."""
 

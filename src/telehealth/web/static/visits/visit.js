@@ -22,6 +22,20 @@
   };
   window.__visit = state;
 
+  // The room's other scripts (controls, chat, devices) listen here: every signaling message by
+  // its type, plus "session" (each refresh), "admitted", "peer" (a new peer connection) and
+  // "hangup".
+  const listeners = new Map();
+  function on(type, fn) {
+    if (!listeners.has(type)) listeners.set(type, []);
+    listeners.get(type).push(fn);
+  }
+  function emit(type, detail) {
+    for (const fn of listeners.get(type) || []) {
+      try { fn(detail); } catch (error) { state.trace.push([`listener-error-${type}`, Date.now()]); }
+    }
+  }
+
   function readToken() {
     const hash = new URLSearchParams(window.location.hash.slice(1));
     const token = hash.get("token");
@@ -58,6 +72,7 @@
     state.session = session;
     state.me = session.participant_id;
     render(session);
+    emit("session", session);
     return session;
   }
 
@@ -325,6 +340,7 @@
 
   async function onSignal(message) {
     state.trace.push([message.type, Date.now()]);
+    emit(message.type, message);
     switch (message.type) {
       case "welcome":
         state.iceServers = message.ice_servers || [];
@@ -376,6 +392,7 @@
     show("step-call", true);
     if (state.local) $("local-video").srcObject = state.local;
     if (!state.statsTimer) state.statsTimer = setInterval(reportStats, STATS_EVERY_MS);
+    emit("admitted", state);
   }
 
   function peer(id) {
@@ -402,6 +419,7 @@
         entry.audio = audio;
         $("remote-videos").appendChild(audio);
         watchFirstFrame(entry.video);
+        emit("peer", { id, entry });
       }
       const stream = event.streams[0] || new MediaStream([event.track]);
       entry.video.srcObject = stream;
@@ -489,6 +507,7 @@
     say(text);
     show("step-call", false);
     $("room").dataset.state = "ended";
+    emit("hangup", text);
   }
 
   // --- wiring -----------------------------------------------------------------------------
@@ -517,6 +536,8 @@
     $("leave-call").addEventListener("click", () => hangUp("You left the visit."));
     $("end-visit").addEventListener("click", endVisit);
   }
+
+  window.visitRoom = { state, api, send, on, refresh, say, fail };
 
   async function start() {
     wire();
