@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -27,6 +28,9 @@ from tests.visits.live import through_intake
 pytestmark = pytest.mark.slow
 
 PHONE = {"width": 375, "height": 812}
+
+
+VIEWER_ZONE = "America/Chicago"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +53,8 @@ def signed_in(live: Live, browser: Any) -> Iterator[Callable[[str], Any]]:
 
     def page_for(key: str) -> Any:
         if key not in contexts:
-            context = browser.new_context()
+            # The clinic's people read times in their own zone, not the server's (UTC).
+            context = browser.new_context(timezone_id=VIEWER_ZONE)
             contexts[key] = context
             live.sign_in(context.new_page(), key)
         context = contexts[key]
@@ -160,6 +165,13 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     clinician.click("#amend-form button[type=submit]")
     clinician.wait_for_selector("#note:has-text('Addendum: the photo matches the call.')")
     assert errors == []
+    # The patient reads the record in plain words, with times in their browser's zone.
+    patient.goto(live.url(f"/visits/{visit_id}"))
+    started = patient.locator("time[data-localized]").first
+    instant = datetime.fromisoformat(started.get_attribute("datetime"))
+    assert started.inner_text().endswith(instant.astimezone(ZoneInfo(VIEWER_ZONE)).tzname())
+    assert "UTC" not in patient.inner_text("main")
+    shot(patient, "1-09-patient-visit-record")
 
 
 # --- journey 2: store-and-forward ---------------------------------------------------------------

@@ -179,3 +179,40 @@ def test_the_clinician_writes_signs_and_amends_the_note_from_the_record_after_th
     note = client.get(f"/v1/visits/{visit_id}", headers=world["clinician_a"].headers).json()["note"]
     assert note["signed_at"] is not None
     assert [a["body"] for a in note["amendments"]] == ["Addendum: photo reviewed"]
+
+
+# --- the record in plain words ----------------------------------------------------------------
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _visible_text(html: str) -> str:
+    """The text a reader sees outside the staff's billing card (which keeps its codes): the
+    main element without tags and attributes."""
+    main = html.split('<main id="main"', 1)[1].split("</main>", 1)[0]
+    main = re.sub(r'<section class="card" id="billing">.*?</section>', "", main, flags=re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", main.split(">", 1)[1]).split())
+
+
+@pytest.mark.parametrize("key", ["patient_a", "clinician_a"])
+def test_the_record_names_people_and_states_in_plain_words(
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock, key: str
+) -> None:
+    visit_id = _in_call(app, world, clock, media="video")
+    _end(client, world, visit_id, {"em_code": "99213", "em_basis": "mdm"})
+    html = _page(client, world, key, visit_id)
+    text = _visible_text(html)
+    # No participant or decision ids, no stored enum values, no microsecond timestamps.
+    assert UUID.findall(text) == []
+    for raw in ("sync_audio_video", "in_progress", "completed", "+00:00", "admit ·", " join "):
+        assert raw not in text
+    assert "Status: Completed" in text
+    visit = client.get(f"/v1/visits/{visit_id}", headers=world["clinician_a"].headers).json()
+    [patient] = [p for p in visit["participants"] if p["role"] == "patient"]
+    assert f"{patient['display_name']} connected" in text
+    # Every time is a <time> with its instant, shown in the viewer's zone by the page's script.
+    instants = re.findall(r'<time datetime="([^"]+)" data-show="(\w+)">', html)
+    assert len(instants) >= 4
+    assert all(instant.endswith("+00:00") and "." not in instant for instant, _ in instants)
+    shown = f'href="/portal/decisions/{visit["current_decision_id"]}"' in html
+    assert shown is (key != "patient_a")

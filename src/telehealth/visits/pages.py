@@ -55,13 +55,16 @@ def _record_context(scope: Scope, visit_id: uuid.UUID) -> dict[str, Any]:
     consented = consent.consent_status(scope, visit)
     conducts = access.conducts(scope, visit)
     choosing = conducts and visit.status == VisitStatus.COMPLETED.value and visit.em_code is None
+    participants = links.participants_view(scope, visit)
     return {
         "visit": visit,
         "consents": consented.given,
         "outstanding": consented.outstanding,
         "record": session_record.session_record(scope, visit),
         "note": notes.note_view(scope, visit),
-        "participants": links.participants_view(scope, visit),
+        "participants": participants,
+        # Joins and leaves name the person, not the participant's id.
+        "names": {p["id"]: p["display_name"] for p in participants},
         "conducts": conducts,
         # Patients read their visit in plain words; codes are for staff.
         "show_codes": scope.require_actor().role is not Role.PATIENT,

@@ -29,10 +29,12 @@ from telehealth.web.auth import (
 )
 from telehealth.web.problems import STATUS
 from telehealth.web.scoped import ScopedRoute, request_scope
+from telehealth.web.times import when
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.globals["when"] = when
 
 router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
 

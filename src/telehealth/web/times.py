@@ -1,0 +1,32 @@
+"""Times on pages: shown in the viewer's time zone.
+
+The server cannot know the zone of the browser that reads a page, so every time goes out as
+``<time datetime="…instant…" data-show="…">`` with a UTC text to fall back on, and
+``static/localtime.js`` rewrites the text in the browser's zone with the zone's abbreviation.
+One helper for every page keeps the format in one place.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from markupsafe import Markup
+
+Show = Literal["datetime", "time", "date"]
+
+_FALLBACK: dict[Show, str] = {
+    "datetime": "%a %d %b %Y, %H:%M UTC",
+    "time": "%H:%M:%S UTC",
+    "date": "%a %d %b %Y",
+}
+
+
+def when(moment: datetime | None, show: Show = "datetime", empty: str = "—") -> Markup:
+    """A ``<time>`` element for an aware instant, to be shown in the viewer's zone."""
+    if moment is None:
+        return Markup.escape(empty)
+    instant = moment.astimezone(UTC)
+    return Markup('<time datetime="{}" data-show="{}">{}</time>').format(
+        instant.isoformat(timespec="seconds"), show, instant.strftime(_FALLBACK[show])
+    )
