@@ -157,7 +157,7 @@ def create_app(
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return {"status": "ready"}
 
-    problems.install(app)
+    problems.install(app, error_page=pages.error_page)
     app.add_exception_handler(pages.SignInRequired, pages.sign_in_redirect)
     for router in (health, *API_ROUTERS, pages.router):
         _add_routes(app, router)

@@ -41,6 +41,8 @@ class ErrorCode(StrEnum):
     # Configuration and dependencies.
     CONFIGURATION = "configuration"
     UNAVAILABLE = "unavailable"
+    # An unexpected failure: the client learns nothing of it.
+    INTERNAL = "internal"
 
 
 class DomainError(Exception):

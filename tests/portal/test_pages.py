@@ -115,8 +115,9 @@ def test_the_schedules_day_is_the_clinicians_own_not_utcs(
             assert f'href="/visits/{next_week}"' in coming_up
         # Shown on the clinician's clock, named.
         assert ">Fri 27 Nov, 17:00 PST</time>" in today
+    # The visit record is the reader's: its instant, shown in the browser's zone by the page.
     _, page = _page(client, world, "patient_a", f"/visits/{evening}")
-    assert ">2026-11-27 17:00 PST</time></h1>" in page
+    assert '<time datetime="2026-11-28T01:00:00+00:00" data-show="datetime">' in page
 
 
 def test_intake_is_hidden_from_outsiders_like_a_missing_visit(

@@ -193,6 +193,28 @@ def refused(request: Request, scope: Scope, exc: DomainError) -> HTMLResponse:
     )
 
 
+# What a browser reads when a page cannot be shown, by status (web/problems.py decides when).
+ERROR_PAGES = {
+    401: ("Please sign in", "Sign in to see this page."),
+    403: ("Not available", "You may not open this page."),
+    404: ("Not found", "There is nothing here: the link may be wrong, or the page has moved."),
+    413: ("Too large", "What you sent is too large."),
+    429: ("Too many tries", "Please wait a minute and try again."),
+    503: ("Briefly unavailable", "The service is busy or briefly down. Please try again soon."),
+    500: ("Something went wrong", "Something went wrong on our side. Please try again soon."),
+}
+
+
+def error_page(request: Request, code: ErrorCode, status: int) -> HTMLResponse:
+    """The HTML page a browser gets instead of problem JSON, with a way back. The failed
+    request's transaction is already over, so the page reads nothing: no signed-in bar."""
+    title, message = ERROR_PAGES.get(
+        status, ERROR_PAGES[500] if status >= 500 else ("Not possible", "This cannot be done.")
+    )
+    values = {"actor": None, "title": title, "message": message, "code": code.value}
+    return templates.TemplateResponse(request, "portal/error.html", values, status_code=status)
+
+
 def page(
     request: Request, scope: Scope, template: str, build: Callable[[], dict[str, Any]]
 ) -> HTMLResponse:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -39,6 +40,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTEGRITY_ERROR: 500,
     ErrorCode.CONFIGURATION: 500,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
 }
 
 TITLES: dict[ErrorCode, str] = {
@@ -116,10 +118,40 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+# Renders an error as a page for a browser: (request, code, status) -> response. Set by
+# :func:`install`; the web pages own the template.
+ErrorPage = Callable[[Request, ErrorCode, int], Response]
+
+# API paths answer problem JSON to every client; any other path is a page.
+API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/docs")
+
+
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API): it gets an HTML error page, not JSON."""
+    path = request.url.path
+    if path.startswith(API_PREFIXES) or path.startswith("/static/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _answer(
+    request: Request,
+    code: ErrorCode,
+    detail: str,
+    *,
+    extra: dict[str, Any] | None = None,
+    status: int | None = None,
+) -> Response:
+    error_page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    if error_page is not None and wants_page(request):
+        return error_page(request, code, status or STATUS[code])
+    return problem(code, detail, request, extra=extra, status=status)
+
+
+def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     extra = {k: v for k, v in exc.data.items() if k in PUBLIC_DATA_KEYS}
-    return problem(exc.code, exc.message, request, extra=extra)
+    return _answer(request, exc.code, exc.message, extra=extra)
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -135,7 +167,7 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = {
         404: ErrorCode.NOT_FOUND,
@@ -146,7 +178,7 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         409: ErrorCode.CONFLICT,
     }.get(exc.status_code, ErrorCode.INVALID_INPUT)
     detail = "not found" if exc.status_code == 404 else str(exc.detail)
-    return problem(code, detail, request, status=exc.status_code)
+    return _answer(request, code, detail, status=exc.status_code)
 
 
 def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
@@ -155,12 +187,19 @@ def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(ErrorCode.CONFLICT, "the change conflicts with the current state", request)
 
 
-def _operational_error(request: Request, exc: Exception) -> JSONResponse:
+def _operational_error(request: Request, exc: Exception) -> Response:
     log.error("database_unavailable", error=type(exc).__name__)
-    return problem(ErrorCode.UNAVAILABLE, "the service is temporarily unavailable", request)
+    return _answer(request, ErrorCode.UNAVAILABLE, "the service is temporarily unavailable")
 
 
-def install(app: FastAPI) -> None:
+def _server_error(request: Request, exc: Exception) -> Response:
+    # Starlette logs the exception after this answer; the client learns nothing of it.
+    return _answer(request, ErrorCode.INTERNAL, "something went wrong on the server")
+
+
+def install(app: FastAPI, error_page: ErrorPage | None = None) -> None:
+    app.state.error_page = error_page
+    app.add_exception_handler(Exception, _server_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
