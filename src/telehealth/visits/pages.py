@@ -19,7 +19,16 @@ from telehealth.coding.encounter import EmBasis
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import Role
 from telehealth.scope import Scope
-from telehealth.visits import access, availability, consent, links, model, notes, session_record
+from telehealth.visits import (
+    access,
+    availability,
+    consent,
+    links,
+    messages,
+    model,
+    notes,
+    session_record,
+)
 from telehealth.visits.model import VisitStatus
 from telehealth.visits.runtime import RuntimeDep
 from telehealth.visits.tables import Visit
@@ -55,6 +64,7 @@ def _record_context(scope: Scope, visit_id: uuid.UUID) -> dict[str, Any]:
     consented = consent.consent_status(scope, visit)
     conducts = access.conducts(scope, visit)
     choosing = conducts and visit.status == VisitStatus.COMPLETED.value and visit.em_code is None
+    tz = model.zone(visit.time_zone)
     return {
         "visit": visit,
         "consents": consented.given,
@@ -62,6 +72,11 @@ def _record_context(scope: Scope, visit_id: uuid.UUID) -> dict[str, Any]:
         "record": session_record.session_record(scope, visit),
         "note": notes.note_view(scope, visit),
         "participants": links.participants_view(scope, visit),
+        # On the visit's clock until the page's script shows them on the reader's own.
+        "messages": [
+            {**m, "local_sent_at": m["sent_at"].astimezone(tz)}
+            for m in messages.messages_view(scope, visit)
+        ],
         "conducts": conducts,
         # Patients read their visit in plain words; codes are for staff.
         "show_codes": scope.require_actor().role is not Role.PATIENT,

@@ -17,3 +17,13 @@
     window.location.assign(body.link);
   });
 })();
+
+// Message times on the reader's own clock: the page is rendered on the visit's.
+(function () {
+  for (const element of document.querySelectorAll("time.local-time")) {
+    const at = new Date(element.getAttribute("datetime"));
+    if (!Number.isNaN(at.getTime())) {
+      element.textContent = at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    }
+  }
+})();
