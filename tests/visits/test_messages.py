@@ -25,7 +25,7 @@ from telehealth.visits import links, messages, session_record
 from telehealth.visits.model import MessageAudience
 from telehealth.visits.signaling import CHANNEL_PREFIX
 from tests.support import World, real_ports
-from tests.visits.support import acting, book, link_for, services_of
+from tests.visits.support import acting, book, booked_with_links, link_for, services_of
 from tests.visits.test_signaling import eventually, joined
 
 pytestmark = pytest.mark.db
@@ -91,13 +91,7 @@ def _drained(ws: WebSocketTestSession) -> list[str]:
 
 @pytest.fixture
 def visit(app: FastAPI, world: World) -> dict[str, Any]:
-    services = services_of(app)
-    visit_id = book(services, world)
-    return {
-        "id": visit_id,
-        "patient": link_for(services, visit_id, world["patient_a"].user_id),
-        "clinician": link_for(services, visit_id, world["clinician_a"].user_id),
-    }
+    return booked_with_links(services_of(app), world)
 
 
 @pytest.mark.parametrize(
