@@ -123,6 +123,10 @@
     const open = s.status === "booked" || s.status === "in_progress";
     const host = s.role === "clinician";
     $("step-host-message").hidden = !(host && open && !over);
+    if (host && s.waiting_message && !$("host-message-status").textContent) {
+      const m = s.waiting_message;
+      $("host-message-status").textContent = `Your latest message to the waiting room (${clock(m.sent_at)}): “${m.body}”`;
+    }
     if (s.state === "admitted" && open) {
       $("step-waiting-message").hidden = true;
       inCall();
