@@ -147,6 +147,8 @@ SESSION_ROUTES = [
     ("POST", "/v1/visit-session/end"),
     ("PUT", "/v1/visit-session/note"),
     ("POST", "/v1/visit-session/note/sign"),
+    ("GET", "/v1/visit-session/messages"),
+    ("POST", "/v1/visit-session/messages"),
     ("WS", "/v1/visit-session/signal"),
 ]
 

@@ -241,6 +241,7 @@ NOT_RULED_LISTS = {
     "/v1/questionnaires": "questionnaire definitions, no patient's data",
     "/v1/visit-availability": "a clinician's weekly windows (policy.may_see_clinician)",
     "/v1/visit-slots": "free slots of a clinician (policy.may_see_clinician)",
+    "/v1/visit-session/messages": "the chat of the join link's own visit (tests/visits)",
 }
 
 

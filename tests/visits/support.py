@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -101,6 +102,16 @@ def book(
 def link_for(services: Services, visit_id: uuid.UUID, user_id: uuid.UUID) -> str:
     with acting(services, user_id) as scope:
         return links.issue_own_link(scope, visit_id, LINKS).token
+
+
+def booked_with_links(services: Services, world: World) -> dict[str, Any]:
+    """A new visit of patient A with clinician A: its id and both join tokens."""
+    visit_id = book(services, world)
+    return {
+        "id": visit_id,
+        "patient": link_for(services, visit_id, world["patient_a"].user_id),
+        "clinician": link_for(services, visit_id, world["clinician_a"].user_id),
+    }
 
 
 def start(

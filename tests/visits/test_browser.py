@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.browser import eventually, frames_decoded, need_browser
-from tests.visits.live import Live, enter_call, live_server
+from tests.visits.live import Live, enter_call, live_server, through_intake
 
 pytestmark = pytest.mark.slow
 
@@ -75,3 +75,48 @@ def test_the_csp_lets_the_visit_page_reach_its_own_socket_and_no_other(
         elsewhere,
     )
     assert refused.startswith("connect-src ws://localhost:")
+
+
+def test_the_waiting_room_hears_the_clinician_and_the_call_chats_both_ways(
+    live: Live, browser: Any
+) -> None:
+    visit_id, patient_token, clinician_token = live.book_now()
+    # The patient on a phone-sized screen.
+    patient = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    clinician = browser.new_context().new_page()
+    errors: list[str] = []
+    for page in (patient, clinician):
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    patient.goto(f"{live.base_url}/visits/join#token={patient_token}")
+    through_intake(patient)
+    clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
+    clinician.wait_for_selector("#enter-waiting:not([hidden])")
+    clinician.click("#enter-waiting")
+    clinician.wait_for_selector("button.admit", timeout=30_000)
+
+    clinician.click(".quick-message[data-message='Running 5 minutes late']")
+    patient.wait_for_selector("#waiting-message-text:has-text('Running 5 minutes late')")
+    # It came over the patient's socket, not with a reload.
+    assert patient.evaluate("window.__visit.trace.some(([type]) => type === 'waiting-message')")
+
+    clinician.click("button.admit")
+    for page in (patient, clinician):
+        page.wait_for_selector("#step-chat:not([hidden])", timeout=30_000)
+    clinician.fill("#chat-input", "How is your knee today?")
+    clinician.click("#chat-send")
+    patient.wait_for_selector("#chat-list li:has-text('How is your knee today?')")
+    patient.fill("#chat-input", "Much better, thank you")
+    patient.press("#chat-input", "Enter")
+    clinician.wait_for_selector("#chat-list li:has-text('Much better, thank you')")
+    patient.wait_for_selector("#chat-list li:has-text('Much better, thank you')")
+    send = patient.locator("#chat-send").bounding_box()
+    assert send is not None
+    assert send["x"] + send["width"] <= 390
+
+    record = httpx.get(
+        f"{live.base_url}/visits/{visit_id}", headers=live.world["clinician_a"].headers
+    )
+    assert record.status_code == 200
+    for said in ("Running 5 minutes late", "How is your knee today?", "Much better, thank you"):
+        assert said in record.text
+    assert errors == []

@@ -111,6 +111,17 @@ def resolve_participant(
     return ParticipantContext(visit, found, _identify(scope, found, visit))
 
 
+def participant_context(scope: Scope, participant_id: uuid.UUID) -> ParticipantContext:
+    """The context of a participant whose link was checked already (a signaling socket's, for
+    as long as it stays open): removal closes that socket, and the actions check the visit's
+    state themselves."""
+    found = repository.participant_by_id(scope.session, participant_id)
+    visit = None if found is None else repository.visit_by_id(scope.session, found.visit_id)
+    if found is None or visit is None or found.state == ParticipantState.REMOVED.value:
+        raise DomainError(ErrorCode.TOKEN_INVALID, INVALID_LINK)
+    return ParticipantContext(visit, found, _identify(scope, found, visit))
+
+
 def _identify(scope: Scope, participant: Participant, visit: Visit) -> Actor | None:
     if participant.user_id is not None:
         user = identity_queries.user_by_id(scope.session, participant.user_id)

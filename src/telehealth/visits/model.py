@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -267,7 +268,7 @@ MAX_SIGNAL_BYTES = 64 * 1024
 # The deepest a message's JSON nests: an ICE candidate is an object in the message object.
 MAX_SIGNAL_DEPTH = 4
 RELAYED = frozenset({"offer", "answer", "ice"})
-CLIENT_KINDS = RELAYED | {"stats", "ping", "bye"}
+CLIENT_KINDS = RELAYED | {"stats", "ping", "bye", "chat"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +319,8 @@ def parse_signal(raw: str | bytes) -> Signal:
         if not isinstance(sdp, str):
             raise DomainError(ErrorCode.INVALID_INPUT, "an offer or answer needs an sdp string")
         check_sdp(sdp)
+    if kind == "chat":
+        body = {"body": message_text(body.get("body"))}
     if kind == "stats":
         body = {
             "video_sending": bool(body.get("video_sending")),
@@ -331,6 +334,39 @@ def _count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         return 0
     return int(value)
+
+
+# --- messages: the in-call chat and the clinician's word to the waiting room ----------------
+
+
+class MessageAudience(StrEnum):
+    CALL = "call"
+    WAITING = "waiting"
+
+
+MAX_MESSAGE_CHARS = 2000
+# Control characters could hide text or forge line structure in a log or a page; a newline is
+# the one a person types. Surrogates cannot be stored as text at all.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs"})
+
+
+def message_text(raw: object) -> str:
+    """A message's body as stored: plain text, 1 to 2000 characters once stripped, no control
+    character but the newline (a CRLF counts as one)."""
+    if not isinstance(raw, str):
+        raise _bad_message("a message must be text")
+    text = raw.replace("\r\n", "\n").strip()
+    if not text:
+        raise _bad_message("a message cannot be empty")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise _bad_message(f"a message holds at most {MAX_MESSAGE_CHARS} characters")
+    if any(c != "\n" and unicodedata.category(c) in _REFUSED_CATEGORIES for c in text):
+        raise _bad_message("a message cannot hold control characters")
+    return text
+
+
+def _bad_message(message: str) -> DomainError:
+    return DomainError(ErrorCode.INVALID_INPUT, message, field="body")
 
 
 # --- the modality actually used -------------------------------------------------------------

@@ -19,7 +19,16 @@ from telehealth.coding.encounter import EmBasis
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import Role
 from telehealth.scope import Scope
-from telehealth.visits import access, availability, consent, links, model, notes, session_record
+from telehealth.visits import (
+    access,
+    availability,
+    consent,
+    links,
+    messages,
+    model,
+    notes,
+    session_record,
+)
 from telehealth.visits.model import VisitStatus
 from telehealth.visits.runtime import RuntimeDep
 from telehealth.visits.tables import Visit
@@ -65,6 +74,7 @@ def _record_context(scope: Scope, visit_id: uuid.UUID) -> dict[str, Any]:
         "participants": participants,
         # Joins and leaves name the person, not the participant's id.
         "names": {p["id"]: p["display_name"] for p in participants},
+        "messages": messages.messages_view(scope, visit),
         "conducts": conducts,
         # Patients read their visit in plain words; codes are for staff.
         "show_codes": scope.require_actor().role is not Role.PATIENT,

@@ -26,8 +26,8 @@ from telehealth.errors import DomainError
 from telehealth.logging import get_logger
 from telehealth.ports import Ports
 from telehealth.scope import open_scope
-from telehealth.visits import links, model, session_record
-from telehealth.visits.model import ParticipantState, PresenceKind
+from telehealth.visits import links, messages, model, session_record
+from telehealth.visits.model import MessageAudience, ParticipantState, PresenceKind
 from telehealth.visits.runtime import VisitsRuntime
 
 log = get_logger("telehealth.visits.relay")
@@ -69,7 +69,8 @@ class Backend:
         return self.ports.clock
 
 
-def _run_scoped(backend: Backend, work: Any) -> Any:
+def _scoped(backend: Backend, work: Any) -> Any:
+    """``work`` in a transaction of its own; a refusal rolls it back and is raised."""
     scope = open_scope(backend.sessions, backend.ports, request_id=f"ws-{uuid.uuid4().hex[:12]}")
     try:
         result = work(scope)
@@ -77,9 +78,16 @@ def _run_scoped(backend: Backend, work: Any) -> Any:
         return result
     except DomainError:
         scope.uow.rollback()
-        return None
+        raise
     finally:
         scope.uow.close()
+
+
+def _run_scoped(backend: Backend, work: Any) -> Any:
+    try:
+        return _scoped(backend, work)
+    except DomainError:
+        return None
 
 
 def authorize(backend: Backend, token: str | None) -> Authorized | None:
@@ -296,6 +304,8 @@ class Connection:
                 self.who.visit_id,
                 {"kind": "relay", "from": self.me, "to": signal.to, "payload": payload},
             )
+        elif signal.kind == "chat":
+            await self._chat(str(signal.body["body"]))
         elif signal.kind == "stats":
             await self._stats(signal.body)
         elif signal.kind == "ping":
@@ -313,6 +323,24 @@ class Connection:
         me = uuid.UUID(self.me)
         await run_in_threadpool(
             _run_scoped, self.backend, lambda scope: session_record.record_media(scope, me, flowing)
+        )
+
+    async def _chat(self, body: str) -> None:
+        """Stored first, then sent to everyone in the call, the writer included: the echo
+        carries the id and time the server gave it."""
+        me = uuid.UUID(self.me)
+
+        def work(scope: Any) -> dict[str, Any]:
+            ctx = links.participant_context(scope, me)
+            return messages.post(scope, ctx, MessageAudience.CALL, body).event()
+
+        try:
+            event = await run_in_threadpool(_scoped, self.backend, work)
+        except DomainError as exc:
+            self._send({"type": "error", "code": exc.code.value, "detail": exc.message})
+            return
+        await self.runtime.hub.publish(
+            self.who.visit_id, {"kind": "control", "event": "message", **event}
         )
 
     async def _announce(self) -> None:
@@ -378,8 +406,17 @@ class Connection:
             self._close(CLOSE_ENDED)
         elif event == "waiting" and self.who.role == model.ParticipantRole.CLINICIAN.value:
             self._send({"type": "waiting-room"})
+        elif event == "message" and self._reads(message.get("audience")):
+            self._send(message["payload"])
         elif event in SIGNALING_STATES:
             self._send({"type": "signaling", "state": SIGNALING_STATES[event]})
+
+    def _reads(self, audience: object) -> bool:
+        """The call's chat reaches those in the call; the clinician's word to the waiting room
+        reaches those still waiting."""
+        if audience == MessageAudience.CALL.value:
+            return self.admitted
+        return audience == MessageAudience.WAITING.value and not self.admitted
 
 
 def ice_servers(runtime: VisitsRuntime, participant: str, clock: Clock) -> list[dict[str, Any]]:

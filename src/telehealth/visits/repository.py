@@ -291,6 +291,15 @@ def messages_of(
     return session.execute(query.order_by(VisitMessage.created_at, VisitMessage.id)).scalars().all()
 
 
+def latest_message(session: Session, visit_id: uuid.UUID, audience: str) -> VisitMessage | None:
+    return session.execute(
+        select(VisitMessage)
+        .where(VisitMessage.visit_id == visit_id, VisitMessage.audience == audience)
+        .order_by(VisitMessage.created_at.desc(), VisitMessage.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def due_reminders(
     session: Session, now: datetime, until: datetime, limit: int = 500
 ) -> Sequence[Visit]:

@@ -27,6 +27,7 @@ from telehealth.visits import (
     booking,
     consent,
     links,
+    messages,
     model,
     notes,
     pages,
@@ -35,7 +36,7 @@ from telehealth.visits import (
     session_record,
     waiting_room,
 )
-from telehealth.visits.model import ConsentMethod, ParticipantRole
+from telehealth.visits.model import ConsentMethod, MessageAudience, ParticipantRole
 from telehealth.visits.precall import record_precall
 from telehealth.visits.runtime import RuntimeDep
 from telehealth.visits.schemas import (
@@ -47,6 +48,8 @@ from telehealth.visits.schemas import (
     LinkOut,
     LocationIn,
     LocationOut,
+    MessageIn,
+    MessageOut,
     NoteIn,
     NoteOut,
     ParticipantOut,
@@ -58,6 +61,7 @@ from telehealth.visits.schemas import (
     SlotOut,
     VisitDetailOut,
     VisitOut,
+    WaitingMessageOut,
     WindowIn,
     WindowOut,
 )
@@ -175,7 +179,12 @@ def visit_detail(scope: Scope, visit: Visit) -> VisitDetailOut:
         consent_outstanding=consented.outstanding,
         session=session_record.session_record(scope, visit),
         note=notes.note_view(scope, visit),
+        messages=_messages_out(messages.messages_view(scope, visit)),
     )
+
+
+def _messages_out(views: list[dict[str, Any]]) -> list[MessageOut]:
+    return [MessageOut.model_validate(view) for view in views]
 
 
 @router.post("/v1/visits", tags=["visits"], response_model=VisitOut, status_code=201)
@@ -334,7 +343,35 @@ def my_session(ctx: ParticipantDep, scope: ScopeDep) -> SessionOut:
         participants=links.participants_view(scope, visit) if host else None,
         session=session_record.session_record(scope, visit) if host else None,
         note=notes.note_view(scope, visit) if host else None,
+        waiting_message=_waiting_message_out(messages.waiting_message(scope, visit)),
     )
+
+
+def _waiting_message_out(view: dict[str, Any] | None) -> WaitingMessageOut | None:
+    return None if view is None else WaitingMessageOut.model_validate(view)
+
+
+@router.get("/v1/visit-session/messages", tags=["visit-session"], response_model=list[MessageOut])
+def session_messages(ctx: ParticipantDep, scope: ScopeDep) -> list[MessageOut]:
+    """The call's chat so far, for a page that reloads in the call."""
+    return _messages_out(messages.call_history(scope, ctx))
+
+
+@router.post(
+    "/v1/visit-session/messages",
+    tags=["visit-session"],
+    status_code=201,
+    response_model=MessageOut,
+)
+def post_message(
+    body: MessageIn, ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep
+) -> MessageOut:
+    """A message to the call, or from the clinician to everyone waiting; the sockets of its
+    audience receive it once it is stored."""
+    sent = messages.post(scope, ctx, MessageAudience(body.audience), body.body)
+    visit_id, event = ctx.visit.id, sent.event()
+    scope.uow.after_commit(lambda: runtime.control(visit_id, "message", **event))
+    return MessageOut.model_validate(sent.view())
 
 
 @router.post("/v1/visit-session/location", tags=["visit-session"], response_model=LocationOut)

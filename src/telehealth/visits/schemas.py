@@ -105,12 +105,25 @@ class VisitOut(Strict):
     version: int
 
 
+class MessageOut(Strict):
+    id: uuid.UUID
+    # The sender's participant id.
+    from_: uuid.UUID = Field(alias="from")
+    display_name: str
+    role: str
+    audience: Literal["call", "waiting"]
+    body: str
+    sent_at: datetime
+
+
 class VisitDetailOut(VisitOut):
     participants: list[dict[str, Any]]
     consents: list[dict[str, Any]]
     consent_outstanding: list[dict[str, str]]
     session: dict[str, Any]
     note: dict[str, Any] | None
+    # The call's chat and the clinician's words to the waiting room, oldest first.
+    messages: list[MessageOut]
 
 
 class LinkOut(Strict):
@@ -213,6 +226,19 @@ class SessionOut(Strict):
     participants: list[dict[str, Any]] | None
     session: dict[str, Any] | None
     note: dict[str, Any] | None
+    # The clinician's latest word to the waiting room ("Running 5 minutes late").
+    waiting_message: WaitingMessageOut | None = None
+
+
+class MessageIn(Strict):
+    audience: Literal["call", "waiting"]
+    # Checked as a message (model.message_text); the bound here only caps what is parsed.
+    body: str = Field(max_length=20_000)
+
+
+class WaitingMessageOut(Strict):
+    body: str
+    sent_at: datetime
 
 
 class ProbeOut(Strict):

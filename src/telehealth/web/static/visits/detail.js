@@ -17,3 +17,4 @@
     window.location.assign(body.link);
   });
 })();
+
