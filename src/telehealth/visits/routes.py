@@ -334,6 +334,7 @@ def my_session(ctx: ParticipantDep, scope: ScopeDep) -> SessionOut:
         participants=links.participants_view(scope, visit) if host else None,
         session=session_record.session_record(scope, visit) if host else None,
         note=notes.note_view(scope, visit) if host else None,
+        em=session_record.em_offer(scope, visit) if host else None,
     )
 
 

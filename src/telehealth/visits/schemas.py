@@ -213,6 +213,8 @@ class SessionOut(Strict):
     participants: list[dict[str, Any]] | None
     session: dict[str, Any] | None
     note: dict[str, Any] | None
+    # For the clinician during the visit: the E/M levels the End dialog offers.
+    em: dict[str, Any] | None = None
 
 
 class ProbeOut(Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from telehealth.audit.model import Action
@@ -155,9 +156,15 @@ def _code(scope: Scope, visit: Visit) -> None:
 
 def session_minutes(visit: Visit) -> int | None:
     """Whole minutes from the patient's first admission to the end of the visit."""
-    if visit.started_at is None or visit.ended_at is None:
+    if visit.ended_at is None:
         return None
-    return int((ensure_utc(visit.ended_at) - ensure_utc(visit.started_at)).total_seconds() // 60)
+    return _minutes_since_start(visit, ensure_utc(visit.ended_at))
+
+
+def _minutes_since_start(visit: Visit, until: datetime) -> int | None:
+    if visit.started_at is None:
+        return None
+    return int((until - ensure_utc(visit.started_at)).total_seconds() // 60)
 
 
 def two_way_media(
@@ -232,6 +239,16 @@ def em_choices(scope: Scope, visit: Visit) -> list[dict[str, Any]]:
         for code, minutes in sorted(scope.ports.codeset.total_time_thresholds(on).items())
         if codes[code].patient_status == status
     ]
+
+
+def em_offer(scope: Scope, visit: Visit) -> dict[str, Any]:
+    """What the room's End dialog offers the clinician: the levels of :func:`em_choices` and
+    the session's length so far, measured as :func:`session_minutes` measures it at the end."""
+    return {
+        "minutes": _minutes_since_start(visit, scope.clock.now()),
+        "new_patient": new_patient(visit),
+        "choices": em_choices(scope, visit),
+    }
 
 
 def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:
