@@ -144,8 +144,9 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     clinician.click("#note-sign")
     clinician.wait_for_selector("#note-status:has-text('Signed')")
     clinician.click("#end-visit")
-    clinician.wait_for_selector("#end-dialog[open]")
+    clinician.wait_for_selector("#end-dialog[open] #end-levels input")
     shot(clinician, "1-08-end-dialog")
+    assert scan(clinician) == []  # the call's controls, tiles and the open dialog
     clinician.click("#end-later")
     clinician.wait_for_selector("#room[data-state='ended']", state="attached")
     # The level was left for later: the record says so and offers the choice, with the

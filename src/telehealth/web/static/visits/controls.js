@@ -24,6 +24,8 @@
   const people = new Map();    // participant id -> {display_name, role}
   const states = new Map();    // participant id -> {audio, video, screen}
   const counters = new Map();  // participant id -> packet counters at the last measurement
+  const flowing = new Map();   // participant id -> whether their video frames arrive
+  const watched = new Map();   // participant id -> the video receiver watched for frames
   let screenTrack = null;
   let qualityTimer = null;
 
@@ -43,12 +45,23 @@
     return span;
   }
 
-  function showState(figure, media) {
+  // frames: whether video frames arrive (a remote tile); a stalled stream shows no frozen
+  // frame either, even from a side that said nothing about its camera.
+  function showState(figure, media, frames = true) {
+    const sent = media.video || media.screen;
     figure.dataset.audio = media.audio ? "on" : "off";
-    figure.dataset.video = media.video || media.screen ? "on" : "off";
+    figure.dataset.video = sent && frames ? "on" : "off";
     figure.querySelector(".tile-mic").hidden = media.audio;
-    figure.querySelector(".tile-camera").hidden = media.video || media.screen;
+    const camera = figure.querySelector(".tile-camera");
+    camera.hidden = sent && frames;
+    camera.textContent = sent ? "No video — audio only" : "Camera off — audio only";
     figure.querySelector(".tile-screen").hidden = !media.screen;
+  }
+
+  function showRemote(id) {
+    const figure = $(`tile-${id}`);
+    const media = states.get(id) || { audio: true, video: true, screen: false };
+    if (figure) showState(figure, media, flowing.get(id));
   }
 
   function name(id) {
@@ -87,7 +100,23 @@
     for (const old of figure.querySelectorAll("video")) if (old !== video) old.remove();
     figure.prepend(video);
     labelTile(id);
-    showState(figure, states.get(id) || { audio: true, video: true, screen: false });
+    showRemote(id);
+  }
+
+  function watchFrames(id, pc) {
+    // A remote track is muted while no media arrives for it: before the first frame, and when
+    // the sender stops sending.
+    const receiver = pc.getReceivers().find((r) => r.track && r.track.kind === "video");
+    if (!receiver) return;
+    watched.set(id, receiver);
+    const update = () => {
+      if (watched.get(id) !== receiver) return;  // a closed connection's late event
+      flowing.set(id, !receiver.track.muted);
+      showRemote(id);
+    };
+    receiver.track.addEventListener("mute", update);
+    receiver.track.addEventListener("unmute", update);
+    update();
   }
 
   function learn(id, message) {
@@ -317,11 +346,11 @@
   room.on("media", (m) => {
     learn(m.from, m);
     states.set(m.from, { audio: m.audio, video: m.video, screen: m.screen });
-    const figure = $(`tile-${m.from}`);
-    if (figure) showState(figure, states.get(m.from));
+    showRemote(m.from);
   });
   room.on("peer", ({ id, entry }) => {
     addTile(id, entry.video);
+    watchFrames(id, entry.pc);
     // A peer connection starts with the camera's track; a shared screen replaces it.
     if (mine.screen && screenTrack) {
       const sender = videoSender(entry.pc);
@@ -334,6 +363,8 @@
     if (figure) figure.remove();
     states.delete(m.id);
     counters.delete(m.id);
+    flowing.delete(m.id);
+    watched.delete(m.id);
   });
   room.on("hangup", () => {
     clearInterval(qualityTimer);
