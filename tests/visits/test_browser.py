@@ -41,14 +41,25 @@ def _name(live: Live, token: str) -> str:
     return name
 
 
+def _connected(live: Live, browser: Any) -> tuple[Any, dict[str, str], Any, Any, list[str]]:
+    """A visit whose patient and clinician both decode video: its id, their join tokens, their
+    pages and the pages' errors."""
+    visit_id, patient_token, clinician_token = live.book_now()
+    patient, clinician, errors = enter_call(browser, live, patient_token, clinician_token)
+    assert eventually(lambda: frames_decoded(patient) > 10 and frames_decoded(clinician) > 10)
+    return (
+        visit_id,
+        {"patient": patient_token, "clinician": clinician_token},
+        patient,
+        clinician,
+        errors,
+    )
+
+
 def test_two_browsers_hold_a_visit_and_the_fallback_to_audio_is_recorded(
     live: Live, browser: Any
 ) -> None:
-    visit_id, patient_token, clinician_token = live.book_now()
-    patient, clinician, errors = enter_call(browser, live, patient_token, clinician_token)
-
-    assert eventually(lambda: frames_decoded(patient) > 10 and frames_decoded(clinician) > 10)
-
+    visit_id, _tokens, patient, clinician, errors = _connected(live, browser)
     patient.click("#camera-toggle")
     assert eventually(
         lambda: (
@@ -69,17 +80,15 @@ def test_two_browsers_hold_a_visit_and_the_fallback_to_audio_is_recorded(
 def test_call_controls_reach_the_other_side_and_the_session_record(
     live: Live, browser: Any
 ) -> None:
-    visit_id, patient_token, clinician_token = live.book_now()
-    patient, clinician, errors = enter_call(browser, live, patient_token, clinician_token)
-    assert eventually(lambda: frames_decoded(patient) > 10 and frames_decoded(clinician) > 10)
+    visit_id, tokens, patient, clinician, errors = _connected(live, browser)
     patient_tile = "#remote-videos .tile"  # the patient's tile on the clinician's page
 
     # Each tile names its participant and role; one's own tile says "You".
     clinician.wait_for_selector(
-        f"{patient_tile} .tile-name:has-text('{_name(live, patient_token)} · Patient')"
+        f"{patient_tile} .tile-name:has-text('{_name(live, tokens['patient'])} · Patient')"
     )
     patient.wait_for_selector(
-        f"#remote-videos .tile-name:has-text('{_name(live, clinician_token)} · Clinician')"
+        f"#remote-videos .tile-name:has-text('{_name(live, tokens['clinician'])} · Clinician')"
     )
     assert patient.inner_text("#local-tile .tile-name") == "You"
     clinician.wait_for_selector(f"{patient_tile} .tile-quality:not([hidden])")

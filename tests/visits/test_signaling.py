@@ -87,6 +87,22 @@ def _ready(client: TestClient, patient: str, clinician: str) -> str:
     return me
 
 
+@contextmanager
+def _in_call(
+    client: TestClient, visit: dict[str, Any]
+) -> Iterator[tuple[WebSocketTestSession, WebSocketTestSession, str]]:
+    """The clinician's and the admitted patient's sockets, once the clinician has read the
+    patient's arrival, and the patient's participant id."""
+    me = _ready(client, visit["patient"], visit["clinician"])
+    client.post(f"/v1/visit-session/participants/{me}/admit", headers=_h(visit["clinician"]))
+    with (
+        joined(client, visit["clinician"]) as (host, _),
+        joined(client, visit["patient"]) as (patient, _),
+    ):
+        assert host.receive_json()["type"] == "peer-joined"
+        yield host, patient, me
+
+
 def _sync(ws: WebSocketTestSession) -> None:
     """Messages on one socket are handled in order: a pong means everything before it is done."""
     ws.send_json({"type": "ping"})
@@ -218,13 +234,7 @@ def test_relay_only_between_admitted_participants_of_one_visit(
 def test_offers_without_dtls_srtp_are_refused_and_not_relayed(
     client: TestClient, visit: dict[str, Any]
 ) -> None:
-    me = _ready(client, visit["patient"], visit["clinician"])
-    client.post(f"/v1/visit-session/participants/{me}/admit", headers=_h(visit["clinician"]))
-    with (
-        joined(client, visit["clinician"]) as (host, _),
-        joined(client, visit["patient"]) as (patient, _),
-    ):
-        host.receive_json()  # peer-joined
+    with _in_call(client, visit) as (host, patient, me):
         for sdp in (SDES_OFFER, NO_FINGERPRINT):
             host.send_json({"type": "offer", "to": me, "sdp": sdp})
             refusal = host.receive_json()
@@ -381,13 +391,7 @@ def test_media_states_travel_between_admitted_participants_named_by_the_server(
 def test_malformed_media_states_are_refused_and_not_relayed(
     client: TestClient, visit: dict[str, Any], message: dict[str, Any]
 ) -> None:
-    me = _ready(client, visit["patient"], visit["clinician"])
-    client.post(f"/v1/visit-session/participants/{me}/admit", headers=_h(visit["clinician"]))
-    with (
-        joined(client, visit["clinician"]) as (host, _),
-        joined(client, visit["patient"]) as (patient, _),
-    ):
-        host.receive_json()  # peer-joined
+    with _in_call(client, visit) as (host, patient, _me):
         patient.send_json(message)
         refusal = patient.receive_json()
         assert (refusal["type"], refusal["code"]) == ("error", "invalid_input")

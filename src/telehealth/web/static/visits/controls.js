@@ -188,15 +188,17 @@
     mine.video = true;
   }
 
-  async function toggleCamera() {
-    const button = $("camera-toggle");
+  // One change at a time per button; the others learn the new state once it is in place.
+  async function toggle(id, work) {
+    const button = $(id);
     button.disabled = true;
-    try {
-      if (mine.video) await cameraOff(); else await cameraOn();
-    } finally { button.disabled = false; }
+    tell("");
+    try { await work(); } finally { button.disabled = false; }
     pressed();
     announce();
   }
+
+  function toggleCamera() { return toggle("camera-toggle", mine.video ? cameraOff : cameraOn); }
 
   async function shareScreen() {
     let stream;
@@ -222,15 +224,7 @@
     $("local-video").srcObject = state.local;
   }
 
-  async function toggleScreen() {
-    const button = $("screen-toggle");
-    button.disabled = true;
-    try {
-      if (mine.screen) await stopSharing(); else await shareScreen();
-    } finally { button.disabled = false; }
-    pressed();
-    announce();
-  }
+  function toggleScreen() { return toggle("screen-toggle", mine.screen ? stopSharing : shareScreen); }
 
   // --- connection quality -----------------------------------------------------------------
 
