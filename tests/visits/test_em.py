@@ -100,6 +100,11 @@ def test_the_room_offers_the_levels_and_the_time_so_far_and_ends_with_the_chosen
     ]
     assert all(c["descriptor"] for c in offer["choices"])
     assert client.get("/v1/visit-session", headers=patient).json()["em"] is None
+    # Only an offered level ends the visit: a new patient's level is refused, the call goes on.
+    new_level = {"em_code": "99203", "em_basis": "mdm"}
+    refused = client.post("/v1/visit-session/end", json=new_level, headers=host)
+    assert refused.status_code == 422
+    assert client.get("/v1/visit-session", headers=host).json()["status"] == "in_progress"
     ended = client.post(
         "/v1/visit-session/end", json={"em_code": "99215", "em_basis": "mdm"}, headers=host
     )

@@ -104,6 +104,8 @@ def end_visit(
     if ctx is not None:
         require_host(scope, ctx)
     model.check_transition(VisitStatus(visit.status), VisitStatus.COMPLETED)
+    if em_code is not None:
+        _check_offered(scope, visit, em_code)
     now = scope.clock.now()
     visit.status = VisitStatus.COMPLETED.value
     visit.ended_at = now
@@ -126,10 +128,7 @@ def choose_em(scope: Scope, visit: Visit, em_code: str, em_basis: EmBasis) -> Vi
         raise DomainError(ErrorCode.INVALID_STATE, "the E/M level is chosen once the visit ended")
     if visit.em_code is not None:
         raise DomainError(ErrorCode.INVALID_STATE, "the E/M level was already chosen")
-    if em_code not in {choice["code"] for choice in em_choices(scope, visit)}:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "choose one of the levels offered", field="em_code"
-        )
+    _check_offered(scope, visit, em_code)
     _record_choice(visit, em_code, em_basis)
     _code(scope, visit)
     visit.updated_at = scope.clock.now()
@@ -142,6 +141,13 @@ def choose_em(scope: Scope, visit: Visit, em_code: str, em_basis: EmBasis) -> Vi
         detail={"event": "em_chosen", "em_code": em_code, "em_basis": em_basis},
     )
     return visit
+
+
+def _check_offered(scope: Scope, visit: Visit, em_code: str) -> None:
+    if em_code not in {choice["code"] for choice in em_choices(scope, visit)}:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "choose one of the levels offered", field="em_code"
+        )
 
 
 def _record_choice(visit: Visit, em_code: str | None, em_basis: EmBasis | None) -> None:
