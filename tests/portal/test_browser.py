@@ -149,8 +149,12 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     clinician.click("#note-sign")
     clinician.wait_for_selector("#note-status:has-text('Signed')")
     clinician.click("#end-visit")
+    clinician.wait_for_selector("#end-dialog[open] #end-levels input")
+    shot(clinician, "1-08-end-dialog")
+    assert scan(clinician) == []  # the call's controls, tiles and the open dialog
+    clinician.click("#end-later")
     clinician.wait_for_selector("#room[data-state='ended']", state="attached")
-    # No level was chosen in the room: the record says so and offers the choice, with the
+    # The level was left for later: the record says so and offers the choice, with the
     # measured session time beside the total-time thresholds.
     clinician.goto(live.url(f"/visits/{visit_id}"))
     clinician.wait_for_selector("#billing:has-text('No E/M level was chosen')")
@@ -159,7 +163,7 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     clinician.check("input[name=em_basis][value='mdm']")
     clinician.click("#em-form button[type=submit]")
     clinician.wait_for_selector("td:has-text('99213')")
-    shot(clinician, "1-08-billing-lines")
+    shot(clinician, "1-09-billing-lines")
     # After the call the signed note takes amendments from the record page.
     clinician.fill("#amendment-body", "Addendum: the photo matches the call.")
     clinician.click("#amend-form button[type=submit]")

@@ -1,6 +1,6 @@
 """Two headless Chromium pages hold a real visit through a real server: the clinician admits
-the patient, both decode video, then the patient's camera stops and the session record shows
-an audio-only segment."""
+the patient, both decode video; the call controls (microphone, camera, screen) reach the other
+side and the session record; the room's End asks the E/M level."""
 
 from __future__ import annotations
 
@@ -24,23 +24,137 @@ def live(sqlite_template: Path, tmp_path: Path) -> Iterator[Live]:
         yield server
 
 
+def _session(live: Live, visit_id: object) -> Any:
+    headers = live.world["clinician_a"].headers
+    return httpx.get(f"{live.base_url}/v1/visits/{visit_id}", headers=headers).json()["session"]
+
+
+def _modalities(live: Live, visit_id: object) -> list[str]:
+    return [s["modality"] for s in _session(live, visit_id)["segments"]]
+
+
+def _name(live: Live, token: str) -> str:
+    headers = {"X-Visit-Token": token}
+    name: str = httpx.get(f"{live.base_url}/v1/visit-session", headers=headers).json()[
+        "display_name"
+    ]
+    return name
+
+
+def _connected(live: Live, browser: Any) -> tuple[Any, dict[str, str], Any, Any, list[str]]:
+    """A visit whose patient and clinician both decode video: its id, their join tokens, their
+    pages and the pages' errors."""
+    visit_id, patient_token, clinician_token = live.book_now()
+    patient, clinician, errors = enter_call(browser, live, patient_token, clinician_token)
+    assert eventually(lambda: frames_decoded(patient) > 10 and frames_decoded(clinician) > 10)
+    return (
+        visit_id,
+        {"patient": patient_token, "clinician": clinician_token},
+        patient,
+        clinician,
+        errors,
+    )
+
+
 def test_two_browsers_hold_a_visit_and_the_fallback_to_audio_is_recorded(
     live: Live, browser: Any
 ) -> None:
-    visit_id, patient_token, clinician_token = live.book_now()
-    patient, clinician, errors = enter_call(browser, live, patient_token, clinician_token)
+    visit_id, _tokens, patient, clinician, errors = _connected(live, browser)
+    patient.click("#camera-toggle")
+    assert eventually(
+        lambda: (
+            "sync_audio_video" in _modalities(live, visit_id)
+            and _modalities(live, visit_id)[-1] == "sync_audio_only"
+        )
+    )
+    # Ending without a level leaves the choice to the visit record, and the coding says so.
+    clinician.click("#end-visit")
+    clinician.click("#end-later")
+    clinician.wait_for_selector("#room[data-state='ended']", state="attached")
+    billing = _session(live, visit_id)["billing"]
+    assert billing["lines"] == []
+    assert "encounter.em_level_missing" in [f["rule"] for f in billing["findings"]]
+    assert errors == []
 
-    assert eventually(lambda: frames_decoded(patient) > 10 and frames_decoded(clinician) > 10)
 
-    patient.click("#stop-video")
-    clinician_headers = live.world["clinician_a"].headers
+def test_call_controls_reach_the_other_side_and_the_session_record(
+    live: Live, browser: Any
+) -> None:
+    visit_id, tokens, patient, clinician, errors = _connected(live, browser)
+    patient_tile = "#remote-videos .tile"  # the patient's tile on the clinician's page
 
-    def audio_only_recorded() -> bool:
-        record = httpx.get(f"{live.base_url}/v1/visits/{visit_id}", headers=clinician_headers)
-        modalities = [s["modality"] for s in record.json()["session"]["segments"]]
-        return "sync_audio_video" in modalities and modalities[-1] == "sync_audio_only"
+    # Each tile names its participant and role; one's own tile says "You".
+    clinician.wait_for_selector(
+        f"{patient_tile} .tile-name:has-text('{_name(live, tokens['patient'])} · Patient')"
+    )
+    patient.wait_for_selector(
+        f"#remote-videos .tile-name:has-text('{_name(live, tokens['clinician'])} · Clinician')"
+    )
+    assert patient.inner_text("#local-tile .tile-name") == "You"
+    clinician.wait_for_selector(f"{patient_tile} .tile-quality:not([hidden])")
+    quality = clinician.inner_text(f"{patient_tile} .tile-quality")
+    assert quality in ("Good connection", "Fair connection", "Poor connection")
 
-    assert eventually(audio_only_recorded)
+    # Microphone: muted and back, shown on the other side.
+    patient.click("#mic-toggle")
+    assert patient.get_attribute("#mic-toggle", "aria-pressed") == "true"
+    clinician.wait_for_selector(f"{patient_tile}[data-audio='off'] .tile-mic:not([hidden])")
+    assert patient.evaluate("window.__visit.local.getAudioTracks()[0].enabled") is False
+    patient.click("#mic-toggle")
+    clinician.wait_for_selector(
+        f"{patient_tile}[data-audio='on'] .tile-mic[hidden]", state="attached"
+    )
+
+    # Camera: off shows "audio only" instead of a frozen frame and the record follows what was
+    # sent, back and forth.
+    patient.click("#camera-toggle")
+    patient.wait_for_selector("#camera-toggle[aria-pressed='true']")
+    clinician.wait_for_selector(f"{patient_tile}[data-video='off'] .placeholder")
+    assert clinician.is_visible(f"{patient_tile} .tile-camera:has-text('Camera off — audio only')")
+    assert patient.evaluate("window.__visit.local.getVideoTracks()[0].readyState") == "ended"
+    assert eventually(lambda: _modalities(live, visit_id)[-1:] == ["sync_audio_only"])
+    before = frames_decoded(clinician)
+    patient.click("#camera-toggle")
+    patient.wait_for_selector("#camera-toggle[aria-pressed='false']")
+    clinician.wait_for_selector(f"{patient_tile}[data-video='on']")
+    assert eventually(lambda: frames_decoded(clinician) > before + 10)
+    # (The call itself starts audio-only, until both sides' first frames are reported.)
+    back_and_forth = ["sync_audio_video", "sync_audio_only", "sync_audio_video"]
+    assert eventually(lambda: _modalities(live, visit_id)[-3:] == back_and_forth), _modalities(
+        live, visit_id
+    )
+
+    # Screen sharing is the clinician's; stopping it returns to the camera.
+    assert patient.is_hidden("#screen-toggle")
+    clinician.click("#screen-toggle")
+    clinician.wait_for_selector("#screen-toggle[aria-pressed='true']")
+    patient.wait_for_selector("#remote-videos .tile .tile-screen:not([hidden])")
+    # What the clinician's video sender carries: not the camera while the screen is shared.
+    screen = """() => {
+        const camera = window.__visit.local.getVideoTracks()[0];
+        const { pc } = window.__visit.peers.values().next().value;
+        return pc.getSenders().some(
+            (s) => s.track && s.track.kind === "video" && s.track.label !== camera.label);
+    }"""
+    assert clinician.evaluate(screen) is True
+    clinician.click("#screen-toggle")
+    clinician.wait_for_selector("#screen-toggle[aria-pressed='false']")
+    patient.wait_for_selector("#remote-videos .tile .tile-screen[hidden]", state="attached")
+    assert clinician.evaluate(screen) is False
+
+    # Ending from the room asks the level; the chosen one is billed.
+    clinician.click("#end-visit")
+    clinician.wait_for_selector("#end-dialog[open] #end-levels input[value='99214']")
+    assert clinician.is_visible("#end-dialog:has-text('Measured session time')")
+    clinician.click("#end-with-level")
+    assert clinician.is_visible("#end-error:has-text('Choose a level')")
+    clinician.check("#end-levels input[value='99214']")
+    clinician.check("input[name='end-basis'][value='mdm']")
+    clinician.click("#end-with-level")
+    clinician.wait_for_selector("#room[data-state='ended']", state="attached")
+    session = _session(live, visit_id)
+    assert (session["em_code"], session["em_basis"]) == ("99214", "mdm")
+    assert [line["code"] for line in session["billing"]["lines"]] == ["99214"]
     assert errors == []
 
 

@@ -81,6 +81,38 @@ def test_the_chosen_level_and_basis_reach_the_billing_line(
     assert (session["em_code"], session["em_basis"]) == ("99214", "time")
 
 
+def test_the_room_offers_the_levels_and_the_time_so_far_and_ends_with_the_chosen_one(
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    visit_id = _in_call(app, world, clock, media="video")
+    services = services_of(app)
+    host = {"X-Visit-Token": link_for(services, visit_id, world["clinician_a"].user_id)}
+    patient = {"X-Visit-Token": link_for(services, visit_id, world["patient_a"].user_id)}
+    offer = client.get("/v1/visit-session", headers=host).json()["em"]
+    # The same levels and thresholds as the record page's form, from the code set.
+    assert offer["minutes"] == 25
+    assert offer["new_patient"] is False
+    assert [(c["code"], c["minutes"]) for c in offer["choices"]] == [
+        ("99212", 10),
+        ("99213", 20),
+        ("99214", 30),
+        ("99215", 40),
+    ]
+    assert all(c["descriptor"] for c in offer["choices"])
+    assert client.get("/v1/visit-session", headers=patient).json()["em"] is None
+    # Only an offered level ends the visit: a new patient's level is refused, the call goes on.
+    new_level = {"em_code": "99203", "em_basis": "mdm"}
+    refused = client.post("/v1/visit-session/end", json=new_level, headers=host)
+    assert refused.status_code == 422
+    assert client.get("/v1/visit-session", headers=host).json()["status"] == "in_progress"
+    ended = client.post(
+        "/v1/visit-session/end", json={"em_code": "99215", "em_basis": "mdm"}, headers=host
+    )
+    assert ended.status_code == 200, ended.text
+    session = client.get(f"/v1/visits/{visit_id}", headers=world["clinician_a"].headers).json()
+    assert [line["code"] for line in session["session"]["billing"]["lines"]] == ["99215"]
+
+
 @pytest.mark.parametrize(
     ("media", "two_way", "lines"),
     [("none", False, []), ("audio", True, [("99213", ["93"])])],

@@ -133,6 +133,19 @@ def test_stats_are_reduced_to_counters() -> None:
     }
 
 
+def test_media_states_are_exactly_three_booleans() -> None:
+    signal = model.parse_signal('{"type": "media", "to": "p1", "audio": false, "video": true}')
+    assert (signal.to, signal.body) == ("p1", {"audio": False, "video": True, "screen": False})
+    for raw in (
+        '{"type": "media", "audio": false}',
+        '{"type": "media", "audio": 0, "video": true}',
+        '{"type": "media", "audio": true, "video": true, "screen": "yes"}',
+        '{"type": "media", "audio": true, "video": true, "role": "clinician"}',
+    ):
+        with pytest.raises(DomainError):
+            model.parse_signal(raw)
+
+
 def test_segments_fold_changes_and_close_at_the_end() -> None:
     t0 = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
     changes = [

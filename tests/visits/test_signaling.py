@@ -87,6 +87,22 @@ def _ready(client: TestClient, patient: str, clinician: str) -> str:
     return me
 
 
+@contextmanager
+def _in_call(
+    client: TestClient, visit: dict[str, Any]
+) -> Iterator[tuple[WebSocketTestSession, WebSocketTestSession, str]]:
+    """The clinician's and the admitted patient's sockets, once the clinician has read the
+    patient's arrival, and the patient's participant id."""
+    me = _ready(client, visit["patient"], visit["clinician"])
+    client.post(f"/v1/visit-session/participants/{me}/admit", headers=_h(visit["clinician"]))
+    with (
+        joined(client, visit["clinician"]) as (host, _),
+        joined(client, visit["patient"]) as (patient, _),
+    ):
+        assert host.receive_json()["type"] == "peer-joined"
+        yield host, patient, me
+
+
 def _sync(ws: WebSocketTestSession) -> None:
     """Messages on one socket are handled in order: a pong means everything before it is done."""
     ws.send_json({"type": "ping"})
@@ -218,13 +234,7 @@ def test_relay_only_between_admitted_participants_of_one_visit(
 def test_offers_without_dtls_srtp_are_refused_and_not_relayed(
     client: TestClient, visit: dict[str, Any]
 ) -> None:
-    me = _ready(client, visit["patient"], visit["clinician"])
-    client.post(f"/v1/visit-session/participants/{me}/admit", headers=_h(visit["clinician"]))
-    with (
-        joined(client, visit["clinician"]) as (host, _),
-        joined(client, visit["patient"]) as (patient, _),
-    ):
-        host.receive_json()  # peer-joined
+    with _in_call(client, visit) as (host, patient, me):
         for sdp in (SDES_OFFER, NO_FINGERPRINT):
             host.send_json({"type": "offer", "to": me, "sdp": sdp})
             refusal = host.receive_json()
@@ -328,3 +338,62 @@ def test_malformed_messages_get_an_error_and_the_socket_survives(
 def test_participant_ids_are_random_uuids(client: TestClient, visit: dict[str, Any]) -> None:
     me = client.get("/v1/visit-session", headers=_h(visit["patient"])).json()["participant_id"]
     assert uuid.UUID(me).version == 4
+
+
+def test_media_states_travel_between_admitted_participants_named_by_the_server(
+    client: TestClient, visit: dict[str, Any]
+) -> None:
+    me = _ready(client, visit["patient"], visit["clinician"])
+    host_name = client.get("/v1/visit-session", headers=_h(visit["clinician"])).json()
+    with joined(client, visit["patient"]) as (waiting, _):
+        # Nobody learns a waiting participant's media state.
+        waiting.send_json({"type": "media", "audio": True, "video": True})
+        assert waiting.receive_json()["code"] == "invalid_state"
+    client.post(f"/v1/visit-session/participants/{me}/admit", headers=_h(visit["clinician"]))
+    with (
+        joined(client, visit["clinician"]) as (host, host_welcome),
+        joined(client, visit["patient"]) as (patient, _),
+    ):
+        assert host.receive_json()["type"] == "peer-joined"
+        patient.send_json({"type": "media", "audio": False, "video": False})
+        assert host.receive_json() == {
+            "type": "media",
+            "from": me,
+            "audio": False,
+            "video": False,
+            "screen": False,
+            "display_name": "Patient",
+            "role": "patient",
+        }
+        # The answering side learns who offers from the offer itself; a client cannot
+        # name itself.
+        host.send_json(
+            {"type": "offer", "to": me, "sdp": SECURE_OFFER, "display_name": "Someone else"}
+        )
+        offer = patient.receive_json()
+        assert offer["from"] == host_welcome["id"]
+        assert (offer["display_name"], offer["role"]) == (host_name["display_name"], "clinician")
+        host.send_json({"type": "media", "to": me, "audio": True, "video": False, "screen": True})
+        shared = patient.receive_json()
+        assert (shared["type"], shared["video"], shared["screen"]) == ("media", False, True)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "media", "audio": True},
+        {"type": "media", "audio": 1, "video": True},
+        {"type": "media", "audio": "false", "video": True},
+        {"type": "media", "audio": True, "video": True, "screen": None},
+        {"type": "media", "audio": True, "video": True, "display_name": "Dr Who"},
+    ],
+)
+def test_malformed_media_states_are_refused_and_not_relayed(
+    client: TestClient, visit: dict[str, Any], message: dict[str, Any]
+) -> None:
+    with _in_call(client, visit) as (host, patient, _me):
+        patient.send_json(message)
+        refusal = patient.receive_json()
+        assert (refusal["type"], refusal["code"]) == ("error", "invalid_input")
+        _sync(patient)
+        _sync(host)  # the host's next message is its pong: nothing was relayed

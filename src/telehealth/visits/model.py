@@ -267,7 +267,9 @@ def _insecure(message: str) -> DomainError:
 MAX_SIGNAL_BYTES = 64 * 1024
 # The deepest a message's JSON nests: an ICE candidate is an object in the message object.
 MAX_SIGNAL_DEPTH = 4
-RELAYED = frozenset({"offer", "answer", "ice"})
+RELAYED = frozenset({"offer", "answer", "ice", "media"})
+# A participant's media state as the others show it: microphone on, camera on, screen shared.
+MEDIA_FLAGS = ("audio", "video", "screen")
 CLIENT_KINDS = RELAYED | {"stats", "ping", "bye", "chat"}
 
 
@@ -321,6 +323,8 @@ def parse_signal(raw: str | bytes) -> Signal:
         check_sdp(sdp)
     if kind == "chat":
         body = {"body": message_text(body.get("body"))}
+    if kind == "media":
+        body = _media(body)
     if kind == "stats":
         body = {
             "video_sending": bool(body.get("video_sending")),
@@ -328,6 +332,17 @@ def parse_signal(raw: str | bytes) -> Signal:
             "video_frames_decoded": _count(body.get("video_frames_decoded")),
         }
     return Signal(kind=kind, to=to, body=body)
+
+
+def _media(body: dict[str, Any]) -> dict[str, bool]:
+    """Exactly the media flags, each a JSON boolean (``screen`` may be left out): every other
+    participant's page renders them, so nothing else travels with them."""
+    flags = {"screen": False, **body}
+    if set(flags) != set(MEDIA_FLAGS) or not all(type(flags[f]) is bool for f in MEDIA_FLAGS):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "a media message carries audio, video and screen booleans"
+        )
+    return {f: flags[f] for f in MEDIA_FLAGS}
 
 
 def _count(value: Any) -> int:

@@ -299,7 +299,14 @@ class Connection:
                     }
                 )
                 return
-            payload = json.dumps({"type": signal.kind, "from": self.me, **signal.body})
+            # The answering side learns who offers only from the offer: it names its sender,
+            # as a media state does, with what the server knows (a client cannot set it).
+            sender = (
+                {"display_name": self.who.display_name, "role": self.who.role}
+                if signal.kind in ("offer", "media")
+                else {}
+            )
+            payload = json.dumps({"type": signal.kind, "from": self.me, **signal.body, **sender})
             await self.runtime.hub.publish(
                 self.who.visit_id,
                 {"kind": "relay", "from": self.me, "to": signal.to, "payload": payload},

@@ -344,6 +344,7 @@ def my_session(ctx: ParticipantDep, scope: ScopeDep) -> SessionOut:
         session=session_record.session_record(scope, visit) if host else None,
         note=notes.note_view(scope, visit) if host else None,
         waiting_message=_waiting_message_out(messages.waiting_message(scope, visit)),
+        em=session_record.em_offer(scope, visit) if host else None,
     )
 
 

@@ -229,6 +229,9 @@ class SessionOut(Strict):
     # The clinician's latest word to the waiting room ("Running 5 minutes late").
     waiting_message: WaitingMessageOut | None = None
 
+    # For the clinician during the visit: the E/M levels the End dialog offers.
+    em: dict[str, Any] | None = None
+
 
 class MessageIn(Strict):
     audience: Literal["call", "waiting"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from telehealth.audit.model import Action
@@ -103,6 +104,8 @@ def end_visit(
     if ctx is not None:
         require_host(scope, ctx)
     model.check_transition(VisitStatus(visit.status), VisitStatus.COMPLETED)
+    if em_code is not None:
+        _check_offered(scope, visit, em_code)
     now = scope.clock.now()
     visit.status = VisitStatus.COMPLETED.value
     visit.ended_at = now
@@ -125,10 +128,7 @@ def choose_em(scope: Scope, visit: Visit, em_code: str, em_basis: EmBasis) -> Vi
         raise DomainError(ErrorCode.INVALID_STATE, "the E/M level is chosen once the visit ended")
     if visit.em_code is not None:
         raise DomainError(ErrorCode.INVALID_STATE, "the E/M level was already chosen")
-    if em_code not in {choice["code"] for choice in em_choices(scope, visit)}:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "choose one of the levels offered", field="em_code"
-        )
+    _check_offered(scope, visit, em_code)
     _record_choice(visit, em_code, em_basis)
     _code(scope, visit)
     visit.updated_at = scope.clock.now()
@@ -143,6 +143,13 @@ def choose_em(scope: Scope, visit: Visit, em_code: str, em_basis: EmBasis) -> Vi
     return visit
 
 
+def _check_offered(scope: Scope, visit: Visit, em_code: str) -> None:
+    if em_code not in {choice["code"] for choice in em_choices(scope, visit)}:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "choose one of the levels offered", field="em_code"
+        )
+
+
 def _record_choice(visit: Visit, em_code: str | None, em_basis: EmBasis | None) -> None:
     visit.em_code = em_code
     visit.em_basis = em_basis if em_code is not None else None
@@ -155,9 +162,15 @@ def _code(scope: Scope, visit: Visit) -> None:
 
 def session_minutes(visit: Visit) -> int | None:
     """Whole minutes from the patient's first admission to the end of the visit."""
-    if visit.started_at is None or visit.ended_at is None:
+    if visit.ended_at is None:
         return None
-    return int((ensure_utc(visit.ended_at) - ensure_utc(visit.started_at)).total_seconds() // 60)
+    return _minutes_since_start(visit, ensure_utc(visit.ended_at))
+
+
+def _minutes_since_start(visit: Visit, until: datetime) -> int | None:
+    if visit.started_at is None:
+        return None
+    return int((until - ensure_utc(visit.started_at)).total_seconds() // 60)
 
 
 def two_way_media(
@@ -232,6 +245,16 @@ def em_choices(scope: Scope, visit: Visit) -> list[dict[str, Any]]:
         for code, minutes in sorted(scope.ports.codeset.total_time_thresholds(on).items())
         if codes[code].patient_status == status
     ]
+
+
+def em_offer(scope: Scope, visit: Visit) -> dict[str, Any]:
+    """What the room's End dialog offers the clinician: the levels of :func:`em_choices` and
+    the session's length so far, measured as :func:`session_minutes` measures it at the end."""
+    return {
+        "minutes": _minutes_since_start(visit, scope.clock.now()),
+        "new_patient": new_patient(visit),
+        "choices": em_choices(scope, visit),
+    }
 
 
 def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:

@@ -306,9 +306,10 @@
     } catch (error) { $("note-status").textContent = error.message; }
   }
 
-  async function endVisit() {
+  // choice: {em_code, em_basis}, or {} to end without an E/M level.
+  async function endVisit(choice) {
     try {
-      await api("POST", "/v1/visit-session/end", {});
+      await api("POST", "/v1/visit-session/end", choice);
       hangUp("The visit has ended.");
     } catch (error) { fail(error.message); }
   }
@@ -479,7 +480,9 @@
     $("media-stats").dataset.framesDecoded = String(decoded);
     $("media-stats").dataset.framesSent = String(sent);
     $("media-stats").textContent = `video frames decoded ${decoded}, sent ${sent}`;
-    const sending = !state.videoOff && !!state.local && state.local.getVideoTracks().some((t) => t.readyState === "live" && t.enabled);
+    // What is actually sent: a live track on a video sender (the camera or a shared screen).
+    const sending = [...state.peers.values()].some(({ pc }) => pc.getSenders().some(
+      (s) => s.track && s.track.kind === "video" && s.track.readyState === "live" && s.track.enabled));
     send({ type: "stats", video_sending: sending, video_frames_sent: sent, video_frames_decoded: decoded });
   }
 
@@ -493,7 +496,6 @@
         if (sender.track && sender.track.kind === "video") sender.replaceTrack(null);
       }
     }
-    $("stop-video").disabled = true;
   }
 
   function hangUp(text) {
@@ -532,12 +534,10 @@
     $("invite-submit").addEventListener("click", invite);
     $("note-save").addEventListener("click", saveNote);
     $("note-sign").addEventListener("click", signNote);
-    $("stop-video").addEventListener("click", stopVideo);
     $("leave-call").addEventListener("click", () => hangUp("You left the visit."));
-    $("end-visit").addEventListener("click", endVisit);
   }
 
-  window.visitRoom = { state, api, send, on, refresh, say, fail };
+  window.visitRoom = { state, api, send, on, refresh, say, fail, end: endVisit };
 
   async function start() {
     wire();
