@@ -137,6 +137,7 @@ def _alert_out(alert: Alert) -> AlertOut:
         rule=alert.rule,
         metric=alert.metric,
         limit_value=alert.limit_value,
+        observed_value=alert.observed_value,
         observed_at=alert.observed_at,
         status=alert.status,
         created_at=alert.created_at,

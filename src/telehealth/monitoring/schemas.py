@@ -155,6 +155,8 @@ class AlertOut(Strict):
     rule: str
     metric: str | None
     limit_value: float | None
+    # What the device measured, in the measurement's canonical unit; none for a silent device.
+    observed_value: float | None
     observed_at: datetime
     status: str
     created_at: datetime
