@@ -333,19 +333,7 @@ def enrol_submit(
                 },
             },
         )
-        enrollment = monitoring.enroll(
-            scope,
-            patient,
-            monitoring.EnrollmentInput(
-                program=body.program,
-                payer=body.payer,
-                episode_start=body.episode_start,
-                episode_end=body.episode_end,
-                consent_given_by=body.consent.given_by,
-                consent_method=body.consent.method,
-                consent_at=body.consent.at,
-            ),
-        )
+        enrollment = monitoring.enroll(scope, patient, body.as_input())
     except DomainError as exc:
         return form_failed(
             request, scope, exc, lambda: _enrol_context(scope, values), "monitoring/enrol.html"
@@ -388,17 +376,7 @@ def device_submit(
                 "meets_fda_definition": _checked(meets_fda_definition),
             },
         )
-        device, token = monitoring.add_device(
-            scope,
-            enrollment_id,
-            monitoring.DeviceInput(
-                device_type=body.device_type,
-                manufacturer=body.manufacturer,
-                model=body.model,
-                serial=body.serial,
-                meets_fda_definition=body.meets_fda_definition,
-            ),
-        )
+        device, token = monitoring.add_device(scope, enrollment_id, body.as_input())
     except DomainError as exc:
         return form_failed(
             request,
