@@ -99,6 +99,11 @@ def _patient(suffix: str) -> Any:
 
 
 def _timer_stop(world: World) -> str:
+    return _with_timer_running(world, "/v1/monitoring/enrollments/{}/timer/stop")
+
+
+def _with_timer_running(world: World, path: str) -> str:
+    """``path`` of patient A's enrollment, with clinician A's timer on it running."""
     objects = _objects(world)
     engine = make_engine(world.settings.effective_database_url)
     scope = open_scope(make_sessionmaker(engine), world.ports, request_id="matrix")
@@ -111,7 +116,7 @@ def _timer_stop(world: World) -> str:
     finally:
         scope.uow.close()
         engine.dispose()
-    return f"/v1/monitoring/enrollments/{objects.enrollment}/timer/stop"
+    return path.format(objects.enrollment)
 
 
 PROGRAM_THRESHOLDS = "/v1/monitoring/programs/hypertension/thresholds"
@@ -238,6 +243,59 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/monitoring/me"): page(A.PATIENTS),
     ("GET", "/monitoring/enrollments/{enrollment_id}"): page(
         PATIENT_READERS, lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}"
+    ),
+    ("GET", "/monitoring/enrol"): page(A.CLINICIANS),
+    # The patient is named in the form: hidden from those who may not read them.
+    ("POST", "/monitoring/enrol"): form(
+        A.CARE_TEAM,
+        lambda _w: "/monitoring/enrol",
+        lambda w: {
+            "patient_id": patient_a_id(w),
+            "program": "heart_failure",
+            "episode_start": "2026-11-01",
+            "consent_given_by": "patient",
+            "consent_method": "verbal",
+            "consent_confirmed": "on",
+        },
+    ),
+    ("POST", "/monitoring/enrollments/{enrollment_id}/devices"): form(
+        CLINICAL,
+        lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/devices",
+        {
+            "device_type": "pulse_oximeter",
+            "manufacturer": "Acme",
+            "model_name": "O-1",
+            "serial": "SN-O",
+            "meets_fda_definition": "on",
+        },
+    ),
+    ("POST", "/monitoring/enrollments/{enrollment_id}/thresholds"): form(
+        CLINICAL,
+        lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/thresholds",
+        {"systolic_above": "175", "diastolic_above": "110", "no_data_days": "3"},
+    ),
+    # Clinician A stops their own running timer; the grant's clinician then has none to stop.
+    ("POST", "/monitoring/enrollments/{enrollment_id}/timer"): form(
+        CLINICAL,
+        lambda w: _with_timer_running(w, "/monitoring/enrollments/{}/timer"),
+        {"do": "stop", "interactive": "on"},
+        once=True,
+    ),
+    ("POST", "/monitoring/enrollments/{enrollment_id}/time"): form(
+        CLINICAL,
+        lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/time",
+        {"minutes": "12", "performed_on": "2026-11-26", "interactive": "on"},
+    ),
+    ("POST", "/monitoring/enrollments/{enrollment_id}/messages"): form(
+        A.PATIENT_SELF | CLINICAL,
+        lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/messages",
+        {"body": "How are you today?"},
+    ),
+    ("POST", "/monitoring/alerts/{alert_id}/visit-request"): form(
+        CLINICAL,
+        lambda w: f"/monitoring/alerts/{_objects(w).alert}/visit-request",
+        {"modality": "in_person"},
+        once=True,
     ),
     ("GET", "/portal/alerts"): page(STAFF),
     ("POST", "/portal/alerts/{alert_id}"): form(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -40,9 +41,13 @@ def test_enrollment_page_draws_readings_limits_and_alerts(
     assert "mon-alert mon-alert-open" in html
     assert "<table>" in html
     assert "Readings as a table (4)" in html
+    # Each time is a <time> element the browser shows in the viewer's zone (UTC without scripts).
     assert _table_rows(html) == [
         [
-            (clock.now() - timedelta(days=days)).strftime("%Y-%m-%d %H:%M"),
+            '<time datetime="{}" data-show="datetime">{} UTC</time>'.format(
+                (clock.now() - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:00Z"),
+                (clock.now() - timedelta(days=days)).strftime("%Y-%m-%d %H:%M"),
+            ),
             metric,
             value,
             "mm[Hg]",
@@ -55,7 +60,8 @@ def test_enrollment_page_draws_readings_limits_and_alerts(
             (1, "systolic", "190"),
         ]
     ]
-    assert "<script" not in html
+    # Drawn on the server: the only script is the layout's, which shows times in the viewer's zone.
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/localtime.js">']
     assert "style=" not in html
 
 
@@ -98,5 +104,6 @@ def test_readings_table_cells_are_escaped() -> None:
     html = str(monitoring_pages._table_rows([("2026-01-01 00:00", "<b>x", "1", "a&b", True)]))
     assert "<b>" not in html
     assert "<td>&lt;b&gt;x</td>" in html
+    assert '<time datetime="2026-01-01T00:00:00Z" data-show="datetime">' in html
     assert "<td>a&amp;b</td>" in html
     assert "<td>device clock ahead</td>" in html

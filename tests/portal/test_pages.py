@@ -160,7 +160,7 @@ def test_alert_over_threshold_is_listed_and_acknowledged(client: TestClient, wor
     assert len(post(client, device, bp(190, 95, at)).json()["alerts"]) == 1
     status, html = _page(client, world, "clinician_a", "/portal/alerts")
     assert status == 200
-    assert "systolic above" in html
+    assert "Systolic above its limit" in html
     alert_id = re.search(r'action="/portal/alerts/([0-9a-f-]+)"', html)
     assert alert_id is not None
     assert (
@@ -183,7 +183,7 @@ def test_alert_over_threshold_is_listed_and_acknowledged(client: TestClient, wor
         == 403
     )
     _, board = _page(client, world, "clinician_a", "/")
-    assert "systolic above" not in board  # handled alerts leave the dashboard
+    assert "Systolic above" not in board  # handled alerts leave the dashboard
 
 
 def test_users_page_invites_staff_and_patients(client: TestClient, world: World) -> None:

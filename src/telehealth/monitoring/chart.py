@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from telehealth.clock import stamp
-from telehealth.monitoring.model import Metric, ShownReading, Thresholds
+from telehealth.monitoring.model import Metric, ShownReading, Thresholds, rule_words
 
 WIDTH = 640
 HEIGHT = 220
@@ -90,6 +90,10 @@ class Mark:
     rule: str
     status: str
     at: datetime
+
+    @property
+    def words(self) -> str:
+        return rule_words(self.rule)
 
 
 @dataclass(frozen=True)

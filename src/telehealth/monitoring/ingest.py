@@ -162,6 +162,7 @@ def _evaluate(
             metric=breach.metric,
             limit=breach.limit,
             observed_at=breach.observed_at,
+            value=breach.value,
             device_id=device.id,
         )
         raised.append(alert.id)

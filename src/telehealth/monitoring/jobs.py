@@ -35,6 +35,7 @@ def raise_no_data_alerts(scope: Scope) -> int:
                 metric=None,
                 limit=float(limits.no_data_days or 0),
                 observed_at=last,
+                value=None,
                 device_id=device.id,
             )
             raised += 1

@@ -7,6 +7,7 @@ functions with plain values, so the rules are tested on their own.
 from __future__ import annotations
 
 import calendar
+import uuid
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -147,6 +148,9 @@ class ShownAlert(NamedTuple):
     rule: str
     limit_value: float | None
     status: str
+    observed_value: float | None
+    metric: str | None
+    id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +288,7 @@ class Breach:
     metric: Metric
     limit: float
     observed_at: datetime
+    value: float
 
 
 _LIMIT_RULES: tuple[tuple[str, Metric, bool], ...] = (
@@ -305,7 +310,7 @@ def limit_breaches(reading: Reading, limits: Thresholds) -> list[Breach]:
         if limit is None or reading.metric is not metric:
             continue
         if (reading.value > limit) if above else (reading.value < limit):
-            found.append(Breach(name, metric, float(limit), reading.effective_at))
+            found.append(Breach(name, metric, float(limit), reading.effective_at, reading.value))
     return found
 
 
@@ -338,7 +343,7 @@ def weight_breaches(
                 continue
             low = lowest.query(bisect_left(times, point.at - span), before)
             if low is not None and point.kg - low > limit:
-                found.append(Breach(rule, Metric.WEIGHT, float(limit), point.at))
+                found.append(Breach(rule, Metric.WEIGHT, float(limit), point.at, point.kg))
     return found
 
 
@@ -369,6 +374,55 @@ def silent_for(last_heard: datetime, now: datetime, limits: Thresholds) -> bool:
     if limits.no_data_days is None:
         return False
     return now - last_heard >= timedelta(days=limits.no_data_days)
+
+
+# --- alerts in words ---------------------------------------------------------------------------
+
+RULE_WORDS: dict[str, str] = {
+    "systolic_above": "Systolic above its limit",
+    "diastolic_above": "Diastolic above its limit",
+    "spo2_below": "Oxygen saturation below its limit",
+    "heart_rate_above": "Heart rate above its limit",
+    "heart_rate_below": "Heart rate below its limit",
+    "glucose_above": "Glucose above its limit",
+    "glucose_below": "Glucose below its limit",
+    "weight_gain_day_kg": "Weight gain in a day over its limit",
+    "weight_gain_week_kg": "Weight gain in a week over its limit",
+    "no_data": "No readings from a device",
+}
+# UCUM codes as people write the units.
+UNIT_WORDS: dict[str, str] = {"mm[Hg]": "mmHg", "/min": "beats/min", "%": "%", "kg": "kg"}
+
+
+def unit_words(metric: str | None) -> str:
+    if metric is None:
+        return ""
+    try:
+        unit = CANONICAL_UNIT[Metric(metric)]
+    except ValueError:
+        return ""
+    return UNIT_WORDS.get(unit, unit)
+
+
+def rule_words(rule: str) -> str:
+    return RULE_WORDS.get(rule, rule.replace("_", " ").capitalize())
+
+
+def measured_words(metric: str | None, value: float | None) -> str:
+    """'192 mmHg': what the device measured, in its unit; '—' for a silent device."""
+    if value is None:
+        return "—"
+    return f"{value:g} {unit_words(metric)}".strip()
+
+
+def limit_words(rule: str, metric: str | None, limit: float | None) -> str:
+    if limit is None:
+        return "—"
+    if rule == "no_data":
+        return f"{limit:g} days"
+    if rule.startswith("weight_gain"):
+        return f"{limit:g} kg gain"
+    return f"{limit:g} {unit_words(metric)}".strip()
 
 
 # --- alert lifecycle --------------------------------------------------------------------------

@@ -71,7 +71,15 @@ _ALERTS_OF = (
 )
 _ALERTS = table_of(Alert).c
 _SHOWN_ALERTS = (
-    select(_ALERTS.observed_at, _ALERTS.rule, _ALERTS.limit_value, _ALERTS.status)
+    select(
+        _ALERTS.observed_at,
+        _ALERTS.rule,
+        _ALERTS.limit_value,
+        _ALERTS.status,
+        _ALERTS.observed_value,
+        _ALERTS.metric,
+        _ALERTS.id,
+    )
     .where(_ALERTS.enrollment_id == bindparam("enrollment_id"))
     .order_by(_ALERTS.created_at.desc(), _ALERTS.id)
     .limit(bindparam("limit"))
@@ -428,3 +436,27 @@ def messages_of(session: Session, enrollment_id: uuid.UUID, limit: int) -> Seque
         .scalars()
         .all()
     )
+
+
+def requested_alerts(session: Session, enrollment_id: uuid.UUID) -> set[uuid.UUID]:
+    """The alerts of an enrollment with a visit requested and not yet scheduled or cancelled."""
+    rows = session.execute(
+        select(VisitRequest.alert_id).where(
+            VisitRequest.enrollment_id == enrollment_id, VisitRequest.status == "requested"
+        )
+    ).all()
+    return {row[0] for row in rows}
+
+
+def patients_to_enrol(
+    session: Session, org_id: uuid.UUID, clinician_id: uuid.UUID, now: datetime, limit: int
+) -> list[tuple[uuid.UUID, str, str]]:
+    """The patients of the organization in the clinician's care now (whom they may enrol):
+    id, given and family name, by name."""
+    rows = session.execute(
+        select(Patient.id, Patient.given_name, Patient.family_name)
+        .where(Patient.org_id == org_id, Patient.id.in_(patients_in_care_of(clinician_id, now)))
+        .order_by(Patient.family_name, Patient.given_name, Patient.id)
+        .limit(limit)
+    ).all()
+    return [(row[0], row[1], row[2]) for row in rows]

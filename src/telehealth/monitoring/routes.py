@@ -137,6 +137,7 @@ def _alert_out(alert: Alert) -> AlertOut:
         rule=alert.rule,
         metric=alert.metric,
         limit_value=alert.limit_value,
+        observed_value=alert.observed_value,
         observed_at=alert.observed_at,
         status=alert.status,
         created_at=alert.created_at,
@@ -220,16 +221,7 @@ def _statement_out(coded: billing.CodedStatement) -> StatementOut:
 def enroll(
     patient_id: uuid.UUID, body: EnrollmentIn, actor: ActorDep, scope: ScopeDep
 ) -> EnrollmentOut:
-    data = monitoring.EnrollmentInput(
-        program=body.program,
-        payer=body.payer,
-        episode_start=body.episode_start,
-        episode_end=body.episode_end,
-        consent_given_by=body.consent.given_by,
-        consent_method=body.consent.method,
-        consent_at=body.consent.at,
-    )
-    return _enrollment_out(scope, monitoring.enroll(scope, patient_id, data))
+    return _enrollment_out(scope, monitoring.enroll(scope, patient_id, body.as_input()))
 
 
 @router.get(
@@ -297,14 +289,7 @@ def set_program_thresholds(
 def add_device(
     enrollment_id: uuid.UUID, body: DeviceIn, actor: ActorDep, scope: ScopeDep
 ) -> DeviceIssuedOut:
-    data = monitoring.DeviceInput(
-        device_type=body.device_type,
-        manufacturer=body.manufacturer,
-        model=body.model,
-        serial=body.serial,
-        meets_fda_definition=body.meets_fda_definition,
-    )
-    device, token = monitoring.add_device(scope, enrollment_id, data)
+    device, token = monitoring.add_device(scope, enrollment_id, body.as_input())
     return DeviceIssuedOut(device=_device_out(device), token=token)
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.bounds import Day, Moment
 from telehealth.monitoring.model import AlertAction, Program
+from telehealth.monitoring.service import DeviceInput, EnrollmentInput
 from telehealth.vocabulary import Payer
 
 Activity = Literal["data_review", "care_plan", "patient_call", "caregiver_call", "other"]
@@ -59,6 +60,17 @@ class EnrollmentIn(Strict):
     episode_end: Day | None = None
     consent: ConsentIn
 
+    def as_input(self) -> EnrollmentInput:
+        return EnrollmentInput(
+            program=self.program,
+            payer=self.payer,
+            episode_start=self.episode_start,
+            episode_end=self.episode_end,
+            consent_given_by=self.consent.given_by,
+            consent_method=self.consent.method,
+            consent_at=self.consent.at,
+        )
+
 
 class DeviceOut(Strict):
     id: uuid.UUID
@@ -101,6 +113,15 @@ class DeviceIn(Strict):
     model: str = Field(min_length=1, max_length=120)
     serial: str = Field(min_length=1, max_length=120)
     meets_fda_definition: bool
+
+    def as_input(self) -> DeviceInput:
+        return DeviceInput(
+            device_type=self.device_type,
+            manufacturer=self.manufacturer,
+            model=self.model,
+            serial=self.serial,
+            meets_fda_definition=self.meets_fda_definition,
+        )
 
 
 class DeviceIssuedOut(Strict):
@@ -155,6 +176,8 @@ class AlertOut(Strict):
     rule: str
     metric: str | None
     limit_value: float | None
+    # What the device measured, in the measurement's canonical unit; none for a silent device.
+    observed_value: float | None
     observed_at: datetime
     status: str
     created_at: datetime

@@ -167,6 +167,24 @@ def enroll(scope: Scope, patient_id: uuid.UUID, data: EnrollmentInput) -> Enroll
     return enrollment
 
 
+@dataclass(frozen=True)
+class PatientChoice:
+    id: uuid.UUID
+    name: str
+
+
+def patients_to_enrol(scope: Scope, limit: int = 500) -> list[PatientChoice]:
+    """The patients the actor may enrol (a clinician's patients in care now), for a picker;
+    each listed patient is audited as read."""
+    actor = scope.require_actor()
+    _require_role(actor, (Role.CLINICIAN,), "enrollment")
+    found = repository.patients_to_enrol(
+        scope.session, actor.org_id, actor.user_id, scope.clock.now(), limit
+    )
+    access.record_listed(scope, "patient", [access.Listed(pid, pid) for pid, _, _ in found])
+    return [PatientChoice(pid, f"{family}, {given}") for pid, given, family in found]
+
+
 def end_episode(scope: Scope, enrollment_id: uuid.UUID, on: date) -> Enrollment:
     enrollment = clinical_enrollment(scope, enrollment_id)
     if enrollment.status != "active":
@@ -270,6 +288,18 @@ def set_patient_thresholds(
         detail={"change": "thresholds"},
     )
     return thresholds_for(scope, enrollment)
+
+
+def edit_patient_thresholds(
+    scope: Scope, enrollment_id: uuid.UUID, limits: Mapping[str, float | int | None]
+) -> model.Thresholds:
+    """Sets every limit of the patient's editor at once: a limit equal to the program's is not
+    kept as an override, so it follows later changes to the program's thresholds."""
+    enrollment = clinical_enrollment(scope, enrollment_id)
+    program = program_thresholds(scope, enrollment.org_id, model.Program(enrollment.program))
+    current = program.as_dict()
+    changed = {k: v for k, v in limits.items() if k in current and v != current[k]}
+    return set_patient_thresholds(scope, enrollment.id, changed)
 
 
 # --- devices ----------------------------------------------------------------------------------
@@ -435,6 +465,7 @@ def raise_alert(
     metric: model.Metric | None,
     limit: float | None,
     observed_at: datetime,
+    value: float | None,
     device_id: uuid.UUID | None,
 ) -> Alert:
     found = Alert(
@@ -446,6 +477,7 @@ def raise_alert(
         rule=rule,
         metric=metric.value if metric is not None else None,
         limit_value=limit,
+        observed_value=value,
         observed_at=observed_at,
         status=model.AlertStatus.OPEN.value,
         created_at=scope.clock.now(),
@@ -531,6 +563,8 @@ def transition_alert(scope: Scope, alert_id: uuid.UUID, action: model.AlertActio
 
 # Alerts nobody has handled yet: the care team's work list.
 OPEN_ALERT_STATES = (model.AlertStatus.OPEN.value, model.AlertStatus.ESCALATED.value)
+# Alerts not resolved yet: an acknowledged alert stays on the alert page until it is.
+UNRESOLVED_ALERT_STATES = (*OPEN_ALERT_STATES, model.AlertStatus.ACKNOWLEDGED.value)
 
 
 @dataclass
@@ -538,17 +572,32 @@ class AlertRow:
     alert: Alert
     patient_name: str
 
+    @property
+    def rule_words(self) -> str:
+        return model.rule_words(self.alert.rule)
 
-def open_alerts(scope: Scope, limit: int = 200) -> list[AlertRow]:
-    """Unhandled alerts of the actor's monitoring panel (a clinician's patients, or the
-    organization's for coordinators and administrators), oldest first."""
+    @property
+    def measured(self) -> str:
+        return model.measured_words(self.alert.metric, self.alert.observed_value)
+
+    @property
+    def limit(self) -> str:
+        return model.limit_words(self.alert.rule, self.alert.metric, self.alert.limit_value)
+
+
+def open_alerts(
+    scope: Scope, limit: int = 200, states: Sequence[str] = OPEN_ALERT_STATES
+) -> list[AlertRow]:
+    """Alerts in ``states`` (by default the unhandled ones) of the actor's monitoring panel (a
+    clinician's patients, or the organization's for coordinators and administrators), oldest
+    first."""
     actor = scope.require_actor()
     if not actor.is_staff:
         raise DomainError(ErrorCode.FORBIDDEN, "alerts are handled by the care team")
     clinician = actor.user_id if actor.role is Role.CLINICIAN else None
     rows = []
     for alert, given_name, family_name in repository.open_alerts(
-        scope.session, actor.org_id, OPEN_ALERT_STATES, clinician, limit, now=scope.clock.now()
+        scope.session, actor.org_id, states, clinician, limit, now=scope.clock.now()
     ):
         scope.audit.record(
             Action.READ,
@@ -568,6 +617,12 @@ def act_on_alert(scope: Scope, alert_id: uuid.UUID, action: str) -> Alert:
     except ValueError as exc:
         raise DomainError(ErrorCode.INVALID_INPUT, "unknown alert action", field="do") from exc
     return transition_alert(scope, alert_id, chosen)
+
+
+def requested_alerts(scope: Scope, enrollment: Enrollment) -> set[uuid.UUID]:
+    """The enrollment's alerts with a visit requested and not yet booked (read with its
+    alerts, already audited)."""
+    return repository.requested_alerts(scope.session, enrollment.id)
 
 
 def request_visit(scope: Scope, alert_id: uuid.UUID, modality: str) -> VisitRequest:
@@ -721,6 +776,28 @@ def stop_timer(scope: Scope, enrollment_id: uuid.UUID, interactive: bool) -> Tim
         detail={"minutes": entry.minutes},
     )
     return entry
+
+
+def running_timer(scope: Scope, enrollment: Enrollment) -> TimeEntry | None:
+    """The actor's own timer on this enrollment, if one is running: kept on the server, so a
+    reload or another device loses no time."""
+    actor = scope.require_actor()
+    return repository.running_timer(scope.session, enrollment.id, actor.user_id)
+
+
+def time_entries_in(
+    scope: Scope, enrollment: Enrollment, period: model.Period
+) -> Sequence[TimeEntry]:
+    """Management time logged for the enrollment on the period's days, by every clinician."""
+    found = repository.time_entries(scope.session, enrollment.id, period.start, period.end)
+    scope.audit.record(
+        Action.READ,
+        "monitoring_time_entry",
+        None,
+        patient_id=enrollment.patient_id,
+        detail={"count": len(found)},
+    )
+    return found
 
 
 def log_time(

@@ -117,6 +117,8 @@ class Alert(Base):
     rule: Mapped[str] = mapped_column(String(32))
     metric: Mapped[str | None] = mapped_column(String(16))
     limit_value: Mapped[float | None] = mapped_column(Float)
+    # What the device measured (for a weight gain, the weight); none for a silent device.
+    observed_value: Mapped[float | None] = mapped_column(Float)
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
