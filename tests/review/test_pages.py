@@ -59,7 +59,7 @@ def test_patient_sends_a_case_and_reviewer_reports_through_pages(
     clinician = world["clinician_a"].headers
     queue = client.get("/review", headers=clinician)
     assert f"/review/cases/{case_id}" in queue.text
-    assert re.search(r"<time datetime=\"[^\"]+\">", queue.text)
+    assert re.search(r"<time datetime=\"[^\"]+\" data-show=\"datetime\">", queue.text)
     assert _act(client, world, "clinician_a", case_id, do="claim") == 303
     assert (
         _act(
