@@ -112,9 +112,10 @@ def start(
     clinician: str = "clinician_a",
 ) -> None:
     """Takes a booked visit into its call: the patient confirms Texas, consents where consent
-    is still due, waits, and the clinician admits them."""
+    is still due, waits, and the clinician opens their room and admits them."""
     patient_link = link_for(services, visit_id, world[patient].user_id)
     host_link = link_for(services, visit_id, world[clinician].user_id)
+    settings = services.visits.settings
     with acting(services, None) as scope:
         ctx = links.resolve_participant(scope, patient_link)
         links.confirm_location(scope, ctx, "TX")
@@ -122,9 +123,11 @@ def start(
             consent.record_consent(
                 scope, ctx, given_by="patient", method=model.ConsentMethod.WRITTEN
             )
-        waiting = waiting_room.enter_waiting_room(scope, ctx).id
+        waiting = waiting_room.enter_waiting_room(scope, ctx, settings).id
     with acting(services, None) as scope:
-        waiting_room.admit(scope, links.resolve_participant(scope, host_link), waiting)
+        host = links.resolve_participant(scope, host_link)
+        waiting_room.enter_waiting_room(scope, host, settings)
+        waiting_room.admit(scope, host, waiting)
 
 
 def write_note(

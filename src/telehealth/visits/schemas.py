@@ -213,6 +213,14 @@ class SessionOut(Strict):
     participants: list[dict[str, Any]] | None
     session: dict[str, Any] | None
     note: dict[str, Any] | None
+    clinician_name: str
+    # When patients and guests may enter the waiting room (slot start less the lead time).
+    opens_at: datetime
+    waiting_room_open: bool
+    # The visit's clinician has opened their room (their media on, in the call).
+    clinician_present: bool
+    # The start time has passed and the clinician has not opened their room.
+    clinician_late: bool
 
 
 class ProbeOut(Strict):
