@@ -140,11 +140,13 @@
           : "no pre-call check yet",
       ].filter(Boolean);
       const cells = [
-        p.name, ROLES[p.role] || p.role, p.age === null ? "" : `${p.age}`,
-        intake.location_state || "not confirmed yet", PRESENCE[p.state] || p.state, bits.join(", "),
+        ["Name", p.name], ["Role", ROLES[p.role] || p.role], ["Age", p.age === null ? "" : `${p.age}`],
+        ["Where they are", intake.location_state || "not confirmed yet"],
+        ["Status", PRESENCE[p.state] || p.state], ["Intake", bits.join(", ")],
       ];
-      for (const text of cells) {
+      for (const [heading, text] of cells) {
         const cell = document.createElement("td");
+        cell.dataset.label = heading;
         cell.textContent = text;
         row.appendChild(cell);
       }
