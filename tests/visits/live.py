@@ -90,6 +90,17 @@ def enter_call(
     """The patient goes through intake into the waiting room, the clinician opens their room
     (camera and microphone on) and admits them: the two pages, and the page errors they raise
     from then on."""
+    patient, clinician, errors = patient_waiting(browser, live, patient_token, clinician_token)
+    open_room(clinician)
+    clinician.click("button.admit")
+    return patient, clinician, errors
+
+
+def patient_waiting(
+    browser: Any, live: Live, patient_token: str, clinician_token: str
+) -> tuple[Any, Any, list[str]]:
+    """The patient goes through intake into the waiting room and the clinician's page opens,
+    their room not yet: the two pages, and the page errors they raise from then on."""
     patient = browser.new_context().new_page()
     clinician = browser.new_context().new_page()
     errors: list[str] = []
@@ -99,10 +110,7 @@ def enter_call(
     patient.goto(f"{live.base_url}/visits/join#token={patient_token}")
     assert "#token" not in patient.url  # the page drops the token from the address bar
     through_intake(patient)
-
     clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
-    open_room(clinician)
-    clinician.click("button.admit")
     return patient, clinician, errors
 
 
@@ -116,6 +124,15 @@ def open_room(clinician: Any) -> None:
 
 def through_intake(patient: Any) -> None:
     """From the visit page's first step to the waiting room: location, consent, pre-call."""
+    located_and_consented(patient)
+    patient.click("#precall-run")
+    patient.wait_for_selector("#precall-results[data-done='1']", state="attached", timeout=30_000)
+    patient.click("#enter-waiting")
+    patient.wait_for_selector("#queue:has-text('number 1')")
+
+
+def located_and_consented(patient: Any) -> None:
+    """The patient says they are in Texas and consents in writing."""
     patient.wait_for_selector("#step-location:not([hidden])")
     patient.select_option("#location-state", "TX")
     patient.click("#confirm-location")
@@ -123,10 +140,6 @@ def through_intake(patient: Any) -> None:
     patient.check("#consent-agree")
     patient.click("#consent-submit")
     patient.wait_for_selector("#step-consent[hidden]", state="attached")
-    patient.click("#precall-run")
-    patient.wait_for_selector("#precall-results[data-done='1']", state="attached", timeout=30_000)
-    patient.click("#enter-waiting")
-    patient.wait_for_selector("#queue:has-text('number 1')")
 
 
 def _noon_zone(now: datetime) -> str:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from telehealth.config import VisitSettings
 from telehealth.identity import queries as identity_queries
@@ -32,6 +33,15 @@ TIME_ZONE = "America/Chicago"
 FIRST_MONDAY = datetime(2026, 11, 30, tzinfo=UTC)
 LINKS = VisitSettings()
 INTAKE = booking.Intake(located_state="TX", acuity="routine", purpose="follow_up")
+# A pre-call check's figures good enough for video.
+GOOD_LINK = {
+    "camera_ok": True,
+    "microphone_ok": True,
+    "down_mbps": 25.0,
+    "up_mbps": 10.0,
+    "rtt_ms": 30.0,
+    "loss_pct": 0.0,
+}
 
 
 def services_of(app: FastAPI) -> Services:
@@ -144,3 +154,18 @@ def write_note(
         notes.write_note(scope, visit, "Assessment and plan", None)
         if signed:
             notes.sign_note(scope, visit, LINKS)
+
+
+def ready_patient(client: TestClient, token: str) -> None:
+    """The patient's intake over the session API: in Texas, written consent, a good check."""
+    headers = {"X-Visit-Token": token}
+    location = client.post("/v1/visit-session/location", json={"state": "TX"}, headers=headers)
+    assert location.json()["proceed"] is True
+    consent = client.post(
+        "/v1/visit-session/consent",
+        headers=headers,
+        json={"method": "written", "acknowledged": True},
+    )
+    assert consent.status_code == 201, consent.text
+    precall = client.post("/v1/visit-session/precall", json=GOOD_LINK, headers=headers)
+    assert precall.status_code == 200

@@ -15,19 +15,11 @@ from telehealth.clock import FrozenClock
 from telehealth.config import Settings, VisitSettings
 from telehealth.visits.model import age_on
 from tests.support import World
-from tests.visits.support import book, link_for, services_of
+from tests.visits.support import book, link_for, ready_patient, services_of
 
 pytestmark = pytest.mark.db
 
 LEAD = timedelta(minutes=15)
-READY_LINK = {
-    "camera_ok": True,
-    "microphone_ok": True,
-    "down_mbps": 25.0,
-    "up_mbps": 10.0,
-    "rtt_ms": 30.0,
-    "loss_pct": 0.0,
-}
 
 
 @pytest.fixture
@@ -57,23 +49,19 @@ def _session(client: TestClient, token: str) -> Any:
     return response.json()
 
 
-def _ready(client: TestClient, token: str) -> None:
-    client.post("/v1/visit-session/location", json={"state": "TX"}, headers=_h(token))
-    consent = client.post(
-        "/v1/visit-session/consent",
-        headers=_h(token),
-        json={"method": "written", "acknowledged": True},
-    )
-    assert consent.status_code == 201, consent.text
-    precall = client.post("/v1/visit-session/precall", json=READY_LINK, headers=_h(token))
-    assert precall.status_code == 200
+def _waiting_at_the_start(client: TestClient, clock: FrozenClock, patient: str) -> str:
+    """The patient, through intake, waits at the visit's start: their participant id."""
+    ready_patient(client, patient)
+    clock.set(datetime.fromisoformat(_session(client, patient)["slot_start"]))
+    assert client.post("/v1/visit-session/waiting", headers=_h(patient)).status_code == 200
+    return str(_session(client, patient)["participant_id"])
 
 
 def test_the_waiting_room_opens_at_the_lead_time_and_not_before(
     client: TestClient, clock: FrozenClock, visit: dict[str, Any]
 ) -> None:
     patient = visit["patient"]
-    _ready(client, patient)
+    ready_patient(client, patient)
     start = datetime.fromisoformat(_session(client, patient)["slot_start"])
     clock.set(start - LEAD - timedelta(minutes=1))
     session = _session(client, patient)
@@ -126,10 +114,7 @@ def test_nobody_is_admitted_before_the_clinician_opens_their_room(
     client: TestClient, clock: FrozenClock, visit: dict[str, Any]
 ) -> None:
     patient, clinician = visit["patient"], visit["clinician"]
-    _ready(client, patient)
-    clock.set(datetime.fromisoformat(_session(client, patient)["slot_start"]))
-    client.post("/v1/visit-session/waiting", headers=_h(patient))
-    me = _session(client, patient)["participant_id"]
+    me = _waiting_at_the_start(client, clock, patient)
     admit = f"/v1/visit-session/participants/{me}/admit"
 
     refused = client.post(admit, headers=_h(clinician))
@@ -146,11 +131,8 @@ def test_nobody_is_admitted_before_the_clinician_opens_their_room(
 def test_the_waiting_list_shows_the_patients_age_never_their_date_of_birth(
     client: TestClient, clock: FrozenClock, visit: dict[str, Any]
 ) -> None:
-    patient, clinician = visit["patient"], visit["clinician"]
-    _ready(client, patient)
-    clock.set(datetime.fromisoformat(_session(client, patient)["slot_start"]))
-    client.post("/v1/visit-session/waiting", headers=_h(patient))
-    response = client.get("/v1/visit-session", headers=_h(clinician))
+    _waiting_at_the_start(client, clock, visit["patient"])
+    response = client.get("/v1/visit-session", headers=_h(visit["clinician"]))
     (row,) = response.json()["waiting_room"]
     # Patient A of the test world was born on 1 January 1970.
     assert row["age"] == age_on(date(1970, 1, 1), clock.now().date())

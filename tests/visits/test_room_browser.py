@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.browser import eventually, frames_decoded, need_browser
-from tests.visits.live import Live, live_server, open_room, through_intake
+from tests.visits.live import Live, live_server, located_and_consented, open_room, patient_waiting
 
 pytestmark = pytest.mark.slow
 
@@ -49,12 +49,7 @@ def test_the_pre_call_check_picks_devices_shows_the_microphone_level_and_runs_ag
     errors: list[str] = []
     patient.on("pageerror", lambda exc: errors.append(str(exc)))
     patient.goto(f"{live.base_url}/visits/join#token={patient_token}")
-    patient.wait_for_selector("#step-location:not([hidden])")
-    patient.select_option("#location-state", "TX")
-    patient.click("#confirm-location")
-    patient.wait_for_selector("#step-consent:not([hidden])")
-    patient.check("#consent-agree")
-    patient.click("#consent-submit")
+    located_and_consented(patient)
 
     patient.click("#precall-run")
     patient.wait_for_selector("#precall-results[data-done='1']", state="attached", timeout=30_000)
@@ -111,15 +106,7 @@ def test_the_clinician_opens_their_room_with_media_on_before_admitting(
     live: Live, browser: Any
 ) -> None:
     _visit_id, patient_token, clinician_token = live.book_now()
-    patient = browser.new_context().new_page()
-    clinician = browser.new_context().new_page()
-    errors: list[str] = []
-    for page in (patient, clinician):
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-    patient.goto(f"{live.base_url}/visits/join#token={patient_token}")
-    through_intake(patient)
-
-    clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
+    patient, clinician, errors = patient_waiting(browser, live, patient_token, clinician_token)
     clinician.wait_for_selector("button.admit[disabled]")
     assert clinician.inner_text("#open-room") == "Open my room"
     assert clinician.is_hidden("#enter-waiting")
