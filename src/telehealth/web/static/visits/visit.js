@@ -77,6 +77,8 @@
   }
 
   function render(s) {
+    // A refresh answered after hanging up must not bring the room back.
+    if (state.ended) return;
     const host = s.role === "clinician";
     $("room").dataset.state = s.state;
     $("room").dataset.role = s.role;
