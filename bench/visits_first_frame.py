@@ -90,11 +90,10 @@ def visit_round(browser: Any, live: Live) -> float:
     patient.click("#enter-waiting")
     patient.wait_for_selector("#queue:has-text('number 1')")
     clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
-    clinician.wait_for_selector("#enter-waiting:not([hidden])")
-    clinician.click("#enter-waiting")
-    clinician.wait_for_selector("button.admit", timeout=30_000)
-    # A clinician admitting someone is already in the room: wait for their socket.
-    until(clinician, "window.__visit.trace.some((t) => t[0] === 'welcome')")
+    clinician.wait_for_selector("#open-room:not([hidden])")
+    clinician.click("#open-room")
+    # Admit is enabled once the clinician's media is on and their socket is in the call.
+    clinician.wait_for_selector("button.admit:not([disabled])", timeout=30_000)
     clinician.click("button.admit")
     until(clinician, "window.__visit.firstFrameAt !== null")
     elapsed = float(

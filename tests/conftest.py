@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
-from telehealth.config import Environment, Settings
+from telehealth.config import Environment, Settings, VisitSettings
 from telehealth.db.migrate import upgrade
 from telehealth.ports import Ports
 from tests.support import World, memory_ports, real_ports, seed_world
@@ -149,6 +149,10 @@ def settings_for(database_url: str, directory: Path) -> Settings:
         database_url=database_url,
         public_url="http://testserver",
         api_token_minutes=24 * 60,
+        # Visits are booked days after the frozen clock, further off than the bearer tokens
+        # live; their waiting rooms are open from booking. tests/visits/test_lobby.py checks
+        # the lead time.
+        visits=VisitSettings(waiting_room_lead_minutes=7 * 24 * 60),
     )
 
 

@@ -118,9 +118,14 @@ class VisitSettings(BaseSettings):
     probe_max_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=32 * 1024 * 1024)
     # Signaling limits per socket.
     signal_messages_per_second: int = Field(200, ge=1)
+    # Patients and guests may enter the waiting room this long before the visit's start.
+    waiting_room_lead_minutes: int = Field(15, ge=0, le=7 * 24 * 60)
 
     def link_grace(self) -> timedelta:
         return timedelta(minutes=self.join_link_grace_minutes)
+
+    def waiting_room_lead(self) -> timedelta:
+        return timedelta(minutes=self.waiting_room_lead_minutes)
 
 
 class Settings(BaseSettings):

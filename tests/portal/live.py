@@ -17,9 +17,10 @@ from fastapi import FastAPI
 
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
-from telehealth.config import Environment, Settings
+from telehealth.config import Environment, Settings, VisitSettings
 from tests.serving import serving
 from tests.support import PASSWORD, World, seed_world
+from tests.visits.live import LIVE_LEAD_MINUTES
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "portal"
@@ -65,6 +66,7 @@ def live_server(template: Path, workdir: Path) -> Iterator[Live]:
         data_dir=workdir / "data",
         database_url=f"sqlite:///{database}",
         api_token_minutes=24 * 60,
+        visits=VisitSettings(waiting_room_lead_minutes=LIVE_LEAD_MINUTES),
     )
     world = seed_world(settings, FrozenClock(datetime.now(UTC)), with_passwords=True)
     app = create_app(settings)

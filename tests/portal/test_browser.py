@@ -23,7 +23,7 @@ from tests.browser import chromium, eventually, frames_decoded, need_browser
 from tests.portal.live import AXE, Live, live_server, shot
 from tests.review.support import case_body
 from tests.visits.live import Live as VisitsLive
-from tests.visits.live import through_intake
+from tests.visits.live import open_room, through_intake
 
 pytestmark = pytest.mark.slow
 
@@ -132,9 +132,7 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     clinician.goto(live.url(f"/visits/{visit_id}"))
     clinician.click("#join-visit")
     clinician.wait_for_selector("#visit-context img[alt^='Intake photo']", timeout=30_000)
-    clinician.wait_for_selector("#enter-waiting:not([hidden])")
-    clinician.click("#enter-waiting")
-    clinician.wait_for_selector("button.admit", timeout=30_000)
+    open_room(clinician)
     shot(clinician, "1-05-clinician-waiting-room-with-intake")
     clinician.click("button.admit")
     connected = eventually(lambda: frames_decoded(patient) > 10 and frames_decoded(clinician) > 10)

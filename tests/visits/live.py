@@ -22,6 +22,10 @@ from tests.serving import serving
 from tests.support import World, seed_world
 from tests.visits.support import INTAKE, acting, link_for, services_of
 
+# book_now takes the next free half-hour slot, which may start up to 30 minutes from now: the
+# live servers open waiting rooms early enough for it.
+LIVE_LEAD_MINUTES = 60
+
 
 @dataclass
 class Live:
@@ -72,7 +76,7 @@ def live_server(
         env=Environment.TEST,
         data_dir=workdir / "data",
         database_url=f"sqlite:///{database}",
-        visits=visits or VisitSettings(),
+        visits=visits or VisitSettings(waiting_room_lead_minutes=LIVE_LEAD_MINUTES),
     )
     world = seed_world(probe, FrozenClock(datetime.now(UTC)))
     app = create_app(probe)
@@ -83,8 +87,20 @@ def live_server(
 def enter_call(
     browser: Any, live: Live, patient_token: str, clinician_token: str
 ) -> tuple[Any, Any, list[str]]:
-    """The patient goes through intake into the waiting room and the clinician admits them:
-    the two pages, and the page errors they raise from then on."""
+    """The patient goes through intake into the waiting room, the clinician opens their room
+    (camera and microphone on) and admits them: the two pages, and the page errors they raise
+    from then on."""
+    patient, clinician, errors = patient_waiting(browser, live, patient_token, clinician_token)
+    open_room(clinician)
+    clinician.click("button.admit")
+    return patient, clinician, errors
+
+
+def patient_waiting(
+    browser: Any, live: Live, patient_token: str, clinician_token: str
+) -> tuple[Any, Any, list[str]]:
+    """The patient goes through intake into the waiting room and the clinician's page opens,
+    their room not yet: the two pages, and the page errors they raise from then on."""
     patient = browser.new_context().new_page()
     clinician = browser.new_context().new_page()
     errors: list[str] = []
@@ -94,17 +110,29 @@ def enter_call(
     patient.goto(f"{live.base_url}/visits/join#token={patient_token}")
     assert "#token" not in patient.url  # the page drops the token from the address bar
     through_intake(patient)
-
     clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
-    clinician.wait_for_selector("#enter-waiting:not([hidden])")
-    clinician.click("#enter-waiting")
-    clinician.wait_for_selector("button.admit", timeout=30_000)
-    clinician.click("button.admit")
     return patient, clinician, errors
+
+
+def open_room(clinician: Any) -> None:
+    """The clinician opens their room and waits until they may admit: their media is on and
+    their socket is in the call."""
+    clinician.wait_for_selector("#open-room:not([hidden])")
+    clinician.click("#open-room")
+    clinician.wait_for_selector("button.admit:not([disabled])", timeout=30_000)
 
 
 def through_intake(patient: Any) -> None:
     """From the visit page's first step to the waiting room: location, consent, pre-call."""
+    located_and_consented(patient)
+    patient.click("#precall-run")
+    patient.wait_for_selector("#precall-results[data-done='1']", state="attached", timeout=30_000)
+    patient.click("#enter-waiting")
+    patient.wait_for_selector("#queue:has-text('number 1')")
+
+
+def located_and_consented(patient: Any) -> None:
+    """The patient says they are in Texas and consents in writing."""
     patient.wait_for_selector("#step-location:not([hidden])")
     patient.select_option("#location-state", "TX")
     patient.click("#confirm-location")
@@ -112,10 +140,6 @@ def through_intake(patient: Any) -> None:
     patient.check("#consent-agree")
     patient.click("#consent-submit")
     patient.wait_for_selector("#step-consent[hidden]", state="attached")
-    patient.click("#precall-run")
-    patient.wait_for_selector("#precall-results[data-done='1']", state="attached", timeout=30_000)
-    patient.click("#enter-waiting")
-    patient.wait_for_selector("#queue:has-text('number 1')")
 
 
 def _noon_zone(now: datetime) -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from telehealth.config import VisitSettings
 from telehealth.identity import queries as identity_queries
@@ -33,6 +34,15 @@ TIME_ZONE = "America/Chicago"
 FIRST_MONDAY = datetime(2026, 11, 30, tzinfo=UTC)
 LINKS = VisitSettings()
 INTAKE = booking.Intake(located_state="TX", acuity="routine", purpose="follow_up")
+# A pre-call check's figures good enough for video.
+GOOD_LINK = {
+    "camera_ok": True,
+    "microphone_ok": True,
+    "down_mbps": 25.0,
+    "up_mbps": 10.0,
+    "rtt_ms": 30.0,
+    "loss_pct": 0.0,
+}
 
 
 def services_of(app: FastAPI) -> Services:
@@ -123,9 +133,10 @@ def start(
     clinician: str = "clinician_a",
 ) -> None:
     """Takes a booked visit into its call: the patient confirms Texas, consents where consent
-    is still due, waits, and the clinician admits them."""
+    is still due, waits, and the clinician opens their room and admits them."""
     patient_link = link_for(services, visit_id, world[patient].user_id)
     host_link = link_for(services, visit_id, world[clinician].user_id)
+    settings = services.visits.settings
     with acting(services, None) as scope:
         ctx = links.resolve_participant(scope, patient_link)
         links.confirm_location(scope, ctx, "TX")
@@ -133,9 +144,11 @@ def start(
             consent.record_consent(
                 scope, ctx, given_by="patient", method=model.ConsentMethod.WRITTEN
             )
-        waiting = waiting_room.enter_waiting_room(scope, ctx).id
+        waiting = waiting_room.enter_waiting_room(scope, ctx, settings).id
     with acting(services, None) as scope:
-        waiting_room.admit(scope, links.resolve_participant(scope, host_link), waiting)
+        host = links.resolve_participant(scope, host_link)
+        waiting_room.enter_waiting_room(scope, host, settings)
+        waiting_room.admit(scope, host, waiting)
 
 
 def write_note(
@@ -152,3 +165,18 @@ def write_note(
         notes.write_note(scope, visit, "Assessment and plan", None)
         if signed:
             notes.sign_note(scope, visit, LINKS)
+
+
+def ready_patient(client: TestClient, token: str) -> None:
+    """The patient's intake over the session API: in Texas, written consent, a good check."""
+    headers = {"X-Visit-Token": token}
+    location = client.post("/v1/visit-session/location", json={"state": "TX"}, headers=headers)
+    assert location.json()["proceed"] is True
+    consent = client.post(
+        "/v1/visit-session/consent",
+        headers=headers,
+        json={"method": "written", "acknowledged": True},
+    )
+    assert consent.status_code == 201, consent.text
+    precall = client.post("/v1/visit-session/precall", json=GOOD_LINK, headers=headers)
+    assert precall.status_code == 200

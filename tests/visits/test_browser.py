@@ -166,9 +166,9 @@ def test_the_csp_lets_the_visit_page_reach_its_own_socket_and_no_other(
     _visit_id, _patient_token, clinician_token = live.book_now()
     clinician = browser.new_context().new_page()
     clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
-    clinician.wait_for_selector("#enter-waiting:not([hidden])")
+    clinician.wait_for_selector("#open-room:not([hidden])")
     with clinician.expect_websocket() as opened:
-        clinician.click("#enter-waiting")
+        clinician.click("#open-room")
     socket = opened.value
     assert socket.url == live.ws_url
     welcome = socket.wait_for_event(

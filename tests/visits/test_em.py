@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from telehealth.clock import FrozenClock
-from telehealth.visits import links, repository, session_record, waiting_room
+from telehealth.visits import repository, session_record
 from telehealth.visits.model import PresenceKind
 from tests.support import World
 from tests.support import post_form as _form
@@ -30,9 +30,6 @@ def _in_call(app: FastAPI, world: World, clock: FrozenClock, *, media: str) -> u
     services = services_of(app)
     visit_id = book(services, world)
     start(services, world, visit_id)
-    host_link = link_for(services, visit_id, world["clinician_a"].user_id)
-    with acting(services, None) as scope:
-        waiting_room.enter_waiting_room(scope, links.resolve_participant(scope, host_link))
     clock.advance(timedelta(minutes=1))
     with acting(services, None) as scope:
         people = repository.participants_of(scope.session, visit_id)

@@ -17,42 +17,23 @@ from telehealth.clock import FrozenClock
 from telehealth.visits import session_record
 from telehealth.visits.runtime import VisitsRuntime
 from tests.support import World
-from tests.visits.support import TIME_ZONE, acting, book, link_for, services_of
+from tests.visits.support import (
+    GOOD_LINK,
+    TIME_ZONE,
+    acting,
+    book,
+    link_for,
+    ready_patient,
+    services_of,
+)
 
 pytestmark = pytest.mark.db
 
-GOOD_LINK = {
-    "camera_ok": True,
-    "microphone_ok": True,
-    "down_mbps": 25.0,
-    "up_mbps": 10.0,
-    "rtt_ms": 30.0,
-    "loss_pct": 0.0,
-}
 WEAK_LINK = {**GOOD_LINK, "down_mbps": 0.4, "up_mbps": 0.2}
 
 
 def _h(token: str) -> dict[str, str]:
     return {"X-Visit-Token": token}
-
-
-def _ready_patient(client: TestClient, token: str) -> None:
-    assert (
-        client.post("/v1/visit-session/location", json={"state": "TX"}, headers=_h(token)).json()[
-            "proceed"
-        ]
-        is True
-    )
-    consent = client.post(
-        "/v1/visit-session/consent",
-        headers=_h(token),
-        json={"method": "written", "acknowledged": True},
-    )
-    assert consent.status_code == 201, consent.text
-    assert (
-        client.post("/v1/visit-session/precall", json=GOOD_LINK, headers=_h(token)).status_code
-        == 200
-    )
 
 
 @pytest.fixture
@@ -117,7 +98,7 @@ def test_waiting_room_needs_location_and_consent_first(
 def test_consent_is_shown_on_the_visit_with_who_when_and_how(
     client: TestClient, world: World, visit: dict[str, Any]
 ) -> None:
-    _ready_patient(client, visit["patient"])
+    ready_patient(client, visit["patient"])
     detail = client.get(f"/v1/visits/{visit['id']}", headers=world["clinician_a"].headers).json()
     assert detail["consent_outstanding"] == []
     consent = detail["consents"][0]
@@ -191,7 +172,7 @@ def test_waiting_room_cannot_be_bypassed_and_the_clinician_admits(
     client: TestClient, visit: dict[str, Any]
 ) -> None:
     patient, clinician = visit["patient"], visit["clinician"]
-    _ready_patient(client, patient)
+    ready_patient(client, patient)
     client.post("/v1/visit-session/waiting", headers=_h(patient))
     # A patient cannot admit themself, not even by naming their own participant id.
     me = client.get("/v1/visit-session", headers=_h(patient)).json()["participant_id"]
@@ -239,7 +220,7 @@ def test_segments_become_the_encounter_record_with_modifier_93(
 ) -> None:
     services = services_of(app)
     patient, clinician = visit["patient"], visit["clinician"]
-    _ready_patient(client, patient)
+    ready_patient(client, patient)
     client.post("/v1/visit-session/waiting", headers=_h(patient))
     client.post("/v1/visit-session/waiting", headers=_h(clinician))
     me = client.get("/v1/visit-session", headers=_h(patient)).json()["participant_id"]
@@ -320,7 +301,7 @@ def test_note_signed_after_the_window_is_flagged(
         hub=services.ports.hub,
     )
     patient, clinician = visit["patient"], visit["clinician"]
-    _ready_patient(client, patient)
+    ready_patient(client, patient)
     client.post("/v1/visit-session/waiting", headers=_h(patient))
     client.post("/v1/visit-session/waiting", headers=_h(clinician))
     me = client.get("/v1/visit-session", headers=_h(patient)).json()["participant_id"]
@@ -343,7 +324,7 @@ def test_note_signed_after_the_window_is_flagged(
 def test_every_session_action_is_audited_without_phi(
     app: FastAPI, client: TestClient, world: World, visit: dict[str, Any]
 ) -> None:
-    _ready_patient(client, visit["patient"])
+    ready_patient(client, visit["patient"])
     services = services_of(app)
     with services.sessions() as session:
         events = session.execute(select(AuditRow)).scalars().all()

@@ -28,7 +28,7 @@ from telehealth.config import VisitSettings
 from telehealth.visits import model
 from tests.browser import eventually, frames_decoded, need_browser
 from tests.processes import running
-from tests.visits.live import Live, enter_call, live_server
+from tests.visits.live import LIVE_LEAD_MINUTES, Live, enter_call, live_server
 
 pytestmark = pytest.mark.slow
 
@@ -145,6 +145,7 @@ def relay_only_live(sqlite_template: Path, tmp_path: Path, turn_server: Turn) ->
         turn_secret=SecretStr(SECRET),
         turn_urls=[turn_server.url],
         ice_transport_policy="relay",
+        waiting_room_lead_minutes=LIVE_LEAD_MINUTES,
     )
     with live_server(sqlite_template, tmp_path, visits) as server:
         yield server

@@ -314,7 +314,7 @@ def amend_note(visit_id: uuid.UUID, body: AmendmentIn, actor: ActorDep, scope: S
 
 
 @router.get("/v1/visit-session", tags=["visit-session"], response_model=SessionOut)
-def my_session(ctx: ParticipantDep, scope: ScopeDep) -> SessionOut:
+def my_session(ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep) -> SessionOut:
     visit, p = ctx.visit, ctx.participant
     scope.audit.record(
         Action.READ, "visit", visit.id, patient_id=visit.patient_id, detail={"via": "link"}
@@ -322,6 +322,7 @@ def my_session(ctx: ParticipantDep, scope: ScopeDep) -> SessionOut:
     host = ctx.is_host
     tests = repository.precall_tests(scope.session, visit.id)
     consented = consent.consent_status(scope, visit)
+    lobby = waiting_room.lobby(scope, ctx, runtime.settings)
     return SessionOut(
         visit_id=visit.id,
         participant_id=p.id,
@@ -345,6 +346,11 @@ def my_session(ctx: ParticipantDep, scope: ScopeDep) -> SessionOut:
         note=notes.note_view(scope, visit) if host else None,
         waiting_message=_waiting_message_out(messages.waiting_message(scope, visit)),
         em=session_record.em_offer(scope, visit) if host else None,
+        clinician_name=lobby.clinician_name,
+        opens_at=lobby.opens_at,
+        waiting_room_open=lobby.open,
+        clinician_present=lobby.clinician_present,
+        clinician_late=lobby.clinician_late,
     )
 
 
@@ -452,7 +458,7 @@ async def probe_upload(request: Request, ctx: ParticipantDep, runtime: RuntimeDe
 
 @router.post("/v1/visit-session/waiting", tags=["visit-session"], response_model=ParticipantOut)
 def enter_waiting_room(ctx: ParticipantDep, scope: ScopeDep, runtime: RuntimeDep) -> ParticipantOut:
-    participant = waiting_room.enter_waiting_room(scope, ctx)
+    participant = waiting_room.enter_waiting_room(scope, ctx, runtime.settings)
     visit_id = ctx.visit.id
     scope.uow.after_commit(
         lambda: runtime.control(visit_id, "waiting", participant=str(participant.id))

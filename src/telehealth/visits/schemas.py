@@ -232,6 +232,15 @@ class SessionOut(Strict):
     # For the clinician during the visit: the E/M levels the End dialog offers.
     em: dict[str, Any] | None = None
 
+    clinician_name: str
+    # When patients and guests may enter the waiting room (slot start less the lead time).
+    opens_at: datetime
+    waiting_room_open: bool
+    # The visit's clinician has opened their room (their media on, in the call).
+    clinician_present: bool
+    # The start time has passed and the clinician has not opened their room.
+    clinician_late: bool
+
 
 class MessageIn(Strict):
     audience: Literal["call", "waiting"]

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
+from telehealth.config import VisitSettings
 from telehealth.errors import DomainError, ErrorCode, not_found
+from telehealth.identity import queries as identity_queries
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
 from telehealth.visits.booking import current_decision, synchronous_choice
@@ -21,8 +25,16 @@ from telehealth.visits.session_record import change_modality, modality_now
 from telehealth.visits.tables import Participant, PresenceEvent, Visit
 
 
-def enter_waiting_room(scope: Scope, ctx: ParticipantContext) -> Participant:
-    """Everyone but the visit's clinician waits to be admitted; there is no other way in."""
+def opens_at(visit: Visit, settings: VisitSettings) -> datetime:
+    return ensure_utc(visit.slot_start) - settings.waiting_room_lead()
+
+
+def enter_waiting_room(
+    scope: Scope, ctx: ParticipantContext, settings: VisitSettings
+) -> Participant:
+    """Everyone but the visit's clinician waits to be admitted; there is no other way in. The
+    clinician's own entry opens their room (the page turns their camera and microphone on
+    first); patients and guests may enter from the lead time before the visit."""
     participant = ctx.participant
     state = ParticipantState(participant.state)
     if state in (ParticipantState.WAITING, ParticipantState.ADMITTED):
@@ -30,6 +42,14 @@ def enter_waiting_room(scope: Scope, ctx: ParticipantContext) -> Participant:
     if ctx.is_host:
         _admit(scope, ctx.visit, participant)
         return participant
+    opening = opens_at(ctx.visit, settings)
+    if scope.clock.now() < opening:
+        raise DomainError(
+            ErrorCode.INVALID_STATE,
+            f"The waiting room opens {settings.waiting_room_lead_minutes} minutes before "
+            "the visit starts.",
+            opens_at=opening.isoformat(),
+        )
     if ctx.role is ParticipantRole.PATIENT:
         _check_patient_ready(scope, ctx)
     participant.state = ParticipantState.WAITING.value
@@ -78,6 +98,12 @@ def admit(scope: Scope, ctx: ParticipantContext, participant_id: uuid.UUID) -> P
     target = _peer(scope, ctx, participant_id)
     if target.state != ParticipantState.WAITING.value:
         raise DomainError(ErrorCode.INVALID_STATE, "that participant is not waiting")
+    # Nobody is let into a call without the clinician in it.
+    if ctx.participant.state != ParticipantState.ADMITTED.value:
+        raise DomainError(
+            ErrorCode.INVALID_STATE,
+            "Open your room first: your camera and microphone go on before you let anyone in.",
+        )
     visit = ctx.visit
     _admit(scope, visit, target)
     if visit.status == VisitStatus.BOOKED.value and target.role == ParticipantRole.PATIENT.value:
@@ -124,21 +150,29 @@ def _peer(scope: Scope, ctx: ParticipantContext, participant_id: uuid.UUID) -> P
 
 
 def waiting_room(scope: Scope, ctx: ParticipantContext) -> list[dict[str, Any]]:
-    """Who is waiting, with intake status: what the clinician needs before admitting."""
+    """Who is waiting, with intake status: what the clinician needs before admitting. The
+    patient's age is computed from the record; the date of birth is not shown."""
     require_host(scope, ctx)
     visit = ctx.visit
     outstanding = bool(consent_outstanding(scope, visit))
+    record = identity_queries.patient_by_id(scope.session, visit.patient_id)
+    assert record is not None  # a visit's patient is never deleted
+    age = model.age_on(record.birth_date, scope.clock.now().date())
+    patient_name = f"{record.given_name} {record.family_name}"
     tests = {t.participant_id: t for t in repository.precall_tests(scope.session, visit.id)}
     rows = []
     for p in repository.participants_of(scope.session, visit.id):
         if p.id == ctx.participant.id:
             continue
         test = tests.get(p.id)
+        is_patient = p.role == ParticipantRole.PATIENT.value
         rows.append(
             {
                 "id": str(p.id),
                 "role": p.role,
                 "display_name": p.display_name,
+                "name": patient_name if is_patient else p.display_name,
+                "age": age if is_patient else None,
                 "state": p.state,
                 "waiting_since": p.waiting_since,
                 "intake": {
@@ -151,6 +185,36 @@ def waiting_room(scope: Scope, ctx: ParticipantContext) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+@dataclass(frozen=True)
+class Lobby:
+    """What the waiting room tells everyone: who the clinician is, when the room opens, and
+    whether the clinician is in their room yet or running late."""
+
+    clinician_name: str
+    opens_at: datetime
+    open: bool
+    clinician_present: bool
+    clinician_late: bool
+
+
+def lobby(scope: Scope, ctx: ParticipantContext, settings: VisitSettings) -> Lobby:
+    visit = ctx.visit
+    present = any(
+        p.role == ParticipantRole.CLINICIAN.value and p.state == ParticipantState.ADMITTED.value
+        for p in repository.participants_of(scope.session, visit.id)
+    )
+    clinician = identity_queries.user_by_id(scope.session, visit.clinician_id)
+    now = scope.clock.now()
+    opening = opens_at(visit, settings)
+    return Lobby(
+        clinician_name=clinician.display_name if clinician is not None else "",
+        opens_at=opening,
+        open=now >= opening,
+        clinician_present=present,
+        clinician_late=not present and now >= ensure_utc(visit.slot_start),
+    )
 
 
 def position(scope: Scope, ctx: ParticipantContext) -> int | None:

@@ -48,7 +48,7 @@ TITLES: dict[ErrorCode, str] = {
 }
 
 # Structured data a client may rely on; anything else stays server-side.
-PUBLIC_DATA_KEYS = frozenset({"field", "retry_after", "offset", "expected", "rule"})
+PUBLIC_DATA_KEYS = frozenset({"field", "retry_after", "offset", "expected", "rule", "opens_at"})
 
 log = get_logger("telehealth.web")
 

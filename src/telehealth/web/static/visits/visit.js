@@ -77,6 +77,8 @@
   }
 
   function render(s) {
+    // A refresh answered after hanging up must not bring the room back.
+    if (state.ended) return;
     const host = s.role === "clinician";
     $("room").dataset.state = s.state;
     $("room").dataset.role = s.role;
@@ -94,7 +96,7 @@
     show("step-waiting", !host && s.state !== "admitted");
     if (s.state === "waiting") {
       $("queue").textContent = s.queue_position
-        ? `You are number ${s.queue_position} in the waiting room. The clinician will let you in.`
+        ? `You are number ${s.queue_position} in the waiting room. ${s.clinician_name || "The clinician"} will let you in.`
         : "You are in the waiting room.";
       $("enter-waiting").hidden = true;
     }
@@ -107,33 +109,55 @@
       $("note-body").dataset.loaded = "1";
     }
     if (s.state === "admitted" && !state.socket) connect();
-    if (host && s.state !== "admitted") $("enter-waiting").hidden = false;
   }
 
   function label(modality) {
     return modality === "sync_audio_video" ? "video" : modality === "sync_audio_only" ? "audio only" : modality;
   }
 
+  const ROLES = {
+    patient: "Patient", clinician: "Clinician", interpreter: "Interpreter",
+    caregiver: "Caregiver or family", second_clinician: "Second clinician",
+  };
+  const PRESENCE = { invited: "Not here yet", waiting: "Waiting", admitted: "In the call", removed: "Removed" };
+
   function renderHost(s) {
     show("step-host", true);
-    show("step-waiting", s.state !== "admitted");
+    // Admitting needs the clinician in the call: their media on and their socket welcomed.
+    const inRoom = s.state === "admitted" && state.admittedAt !== null;
+    $("open-room").hidden = s.state === "admitted";
+    $("host-hint").textContent = s.state !== "admitted"
+      ? "Open your room to start the visit: your camera and microphone turn on first, then you can let people in."
+      : inRoom ? "Your room is open." : "Connecting your room…";
     const body = $("waiting-list");
     body.replaceChildren();
     for (const p of s.waiting_room || []) {
       const row = document.createElement("tr");
       const intake = p.intake;
       const bits = [
-        intake.location_confirmed ? `in ${intake.location_state}` : "location not confirmed",
+        intake.location_confirmed ? "location confirmed" : "location not confirmed yet",
         intake.consent_complete === false ? "consent needed" : intake.consent_complete ? "consent on file" : "",
-        intake.precall_done ? (intake.video_feasible ? "video OK" : "video not feasible") : "no pre-call check",
+        intake.precall_done
+          ? (intake.video_feasible ? "pre-call check passed" : "pre-call check: video not possible")
+          : "no pre-call check yet",
       ].filter(Boolean);
-      for (const text of [`${p.display_name} (${p.role})`, p.state, bits.join(", ")]) {
+      const cells = [
+        ["Name", p.name], ["Role", ROLES[p.role] || p.role], ["Age", p.age === null ? "" : `${p.age}`],
+        ["Where they are", intake.location_state || "not confirmed yet"],
+        ["Status", PRESENCE[p.state] || p.state], ["Intake", bits.join(", ")],
+      ];
+      for (const [heading, text] of cells) {
         const cell = document.createElement("td");
+        cell.dataset.label = heading;
         cell.textContent = text;
         row.appendChild(cell);
       }
       const actions = document.createElement("td");
-      if (p.state === "waiting") actions.appendChild(button("Admit", `admit-${p.id}`, "admit", () => admit(p.id)));
+      if (p.state === "waiting") {
+        const admitButton = button("Admit", `admit-${p.id}`, "admit", () => admit(p.id));
+        admitButton.disabled = !inRoom;
+        actions.appendChild(admitButton);
+      }
       if (p.state !== "removed") actions.appendChild(button("Remove", `remove-${p.id}`, "remove", () => removeParticipant(p.id)));
       row.appendChild(actions);
       body.appendChild(row);
@@ -175,15 +199,8 @@
   }
 
   // --- pre-call check ---------------------------------------------------------------------
-
-  async function media(video) {
-    try {
-      return await navigator.mediaDevices.getUserMedia({ audio: true, video });
-    } catch (error) {
-      if (video) return navigator.mediaDevices.getUserMedia({ audio: true, video: false }).catch(() => null);
-      return null;
-    }
-  }
+  // devices.js opens the chosen camera and microphone (window.visitRoom.devices.open), sets
+  // state.local and the preview; this file measures the connection and reports the check.
 
   async function timed(fn) {
     const start = performance.now();
@@ -227,11 +244,10 @@
 
   async function runPrecall() {
     $("precall-results").replaceChildren();
-    const stream = await media(true);
-    state.local = stream;
+    delete $("precall-results").dataset.done;
+    const stream = await window.visitRoom.devices.open(true);
     const cameraOk = !!stream && stream.getVideoTracks().some((t) => t.readyState === "live");
     const micOk = !!stream && stream.getAudioTracks().some((t) => t.readyState === "live");
-    if (stream) $("preview").srcObject = stream;
     const link = await connectionTest();
     addResult(`Camera: ${cameraOk ? "working" : "not available"}`);
     addResult(`Microphone: ${micOk ? "working" : "not available"}`);
@@ -241,6 +257,7 @@
         camera_ok: cameraOk, microphone_ok: micOk, ...link,
       });
       $("precall-results").dataset.done = "1";
+      $("precall-run").textContent = "Run the check again";
       $("precall-offer").hidden = result.video_feasible;
       if (!result.video_feasible) {
         $("precall-reason").textContent = result.reason || "Video does not look feasible right now.";
@@ -257,7 +274,7 @@
 
   async function enterWaiting() {
     try {
-      if (!state.local) state.local = await media(!state.videoOff);
+      if (!state.local) await window.visitRoom.devices.open(!state.videoOff);
       await api("POST", "/v1/visit-session/waiting");
       await refresh();
       connect();
@@ -265,6 +282,17 @@
   }
 
   // --- host actions -----------------------------------------------------------------------
+
+  async function openRoom() {
+    // The clinician's camera and microphone go on before anyone can be let in.
+    const stream = state.local || await window.visitRoom.devices.open(!state.videoOff);
+    if (!stream || !stream.getAudioTracks().some((t) => t.readyState === "live")) {
+      fail("Your microphone is not on. Allow the camera and microphone in your browser, then open your room again.");
+      return;
+    }
+    fail("");
+    await enterWaiting();
+  }
 
   async function admit(id) {
     state.admitClickedAt = performance.now();
@@ -531,6 +559,8 @@
     $("precall-run").addEventListener("click", runPrecall);
     $("use-audio-only").addEventListener("click", () => { stopVideo(); $("precall-offer").hidden = true; });
     $("enter-waiting").addEventListener("click", enterWaiting);
+    $("open-room").addEventListener("click", openRoom);
+    on("admitted", () => { if (state.session) render(state.session); });
     $("invite-submit").addEventListener("click", invite);
     $("note-save").addEventListener("click", saveNote);
     $("note-sign").addEventListener("click", signNote);
