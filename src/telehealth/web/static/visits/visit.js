@@ -615,6 +615,7 @@
     } else {
       text = settling ? "Connecting…" : "Waiting for the others to join.";
     }
+    if ($("call-status").textContent !== text) state.trace.push([`status:${text}`, Date.now()]);
     $("call-status").textContent = text;
   }
 
