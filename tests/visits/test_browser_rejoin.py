@@ -123,3 +123,34 @@ def test_four_participants_hold_a_mesh_call(live: Live, browser: Any) -> None:
         )
     )
     assert errors == []
+
+
+ICE_RESTART = """async () => {
+    const [id, entry] = [...window.__visit.peers.entries()][0];
+    window.__restarted = entry.pc;
+    await entry.pc.setLocalDescription(await entry.pc.createOffer({ iceRestart: true }));
+    window.visitRoom.send({ type: "offer", to: id, sdp: entry.pc.localDescription.sdp });
+}"""
+
+
+def test_an_ice_restart_renegotiates_the_same_connection(live: Live, browser: Any) -> None:
+    """What the offering side sends when its connection drops: the other side answers on the
+    connection it has (the same SDP session) instead of building a new one."""
+    _visit_id, patient_token, clinician_token = live.book_now()
+    patient, clinician, errors = enter_call(browser, live, patient_token, clinician_token)
+    assert eventually(lambda: peers_decoding(patient) == 1 and peers_decoding(clinician) == 1)
+    patient.evaluate("window.__kept = [...window.__visit.peers.values()][0].pc")
+    answers = "window.__visit.trace.filter((t) => t[0] === 'answer').length"
+    before = clinician.evaluate(answers)
+    clinician.evaluate(ICE_RESTART)
+
+    def renegotiated() -> bool:
+        stable = clinician.evaluate("window.__restarted.signalingState === 'stable'")
+        return bool(stable and clinician.evaluate(answers) > before)
+
+    assert eventually(renegotiated)
+    assert patient.evaluate("[...window.__visit.peers.values()][0].pc === window.__kept")
+    assert clinician.evaluate("[...window.__visit.peers.values()][0].pc === window.__restarted")
+    frames = frames_decoded(patient)
+    assert eventually(lambda: frames_decoded(patient) > frames + 10)
+    assert errors == []

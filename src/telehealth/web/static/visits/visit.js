@@ -14,6 +14,7 @@
   // Scoped to the room page; session storage lasts as long as the tab.
   const TOKEN_KEY = `telehealth.visit:${window.location.pathname}:token`;
   const CAMERA_OFF_KEY = `telehealth.visit:${window.location.pathname}:camera-off`;
+  const IN_CALL_KEY = `telehealth.visit:${window.location.pathname}:in-call`;
   const RECONNECT_MS = [250, 500, 1000, 2000, 4000];
   const ICE_RESTART_AFTER_MS = 2000;
   const REBUILD_AFTER_MS = 8000;
@@ -29,7 +30,7 @@
   const $ = (id) => document.getElementById(id);
   const state = {
     token: null, me: null, session: null, socket: null, local: null, peers: new Map(), away: new Map(),
-    attempts: 0, retryTimer: null, joining: false, rejoin: false,
+    attempts: 0, retryTimer: null, mediaReady: null, rejoin: false,
     iceServers: [], iceTransportPolicy: "all", videoOff: false, admittedAt: null,
     firstFrameAt: null, admitClickedAt: null,
     framesDecoded: 0, framesSent: 0, pollTimer: null, statsTimer: null, ended: false,
@@ -58,6 +59,8 @@
     // Drop the token from the address bar and history.
     history.replaceState(null, "", window.location.pathname);
     if (token) {
+      // Another link opened in this tab: what was kept belongs to the other one.
+      if (token !== sessionStorage.getItem(TOKEN_KEY)) forget();
       sessionStorage.setItem(TOKEN_KEY, token);
       return token;
     }
@@ -67,6 +70,7 @@
   function forget() {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(CAMERA_OFF_KEY);
+    sessionStorage.removeItem(IN_CALL_KEY);
   }
 
   function show(id, visible) { $(id).hidden = !visible; }
@@ -347,14 +351,18 @@
   // when that does not bring it back. A peer whose socket was lost keeps its tile for a while,
   // showing "Reconnecting…", so a reload on the other side does not make them vanish.
 
-  async function join() {
-    if (state.joining || state.socket || state.retryTimer || state.ended) return;
-    state.joining = true;
-    try {
-      // Opening the link again, or a reload, starts with no camera or microphone.
-      if (!state.local) state.local = await media(!state.videoOff);
-      connect();
-    } finally { state.joining = false; }
+  function join() {
+    if (state.socket || state.retryTimer || state.ended) return;
+    // Opening the link again, or a reload, starts with no camera or microphone. The socket
+    // opens meanwhile; offers and answers wait for the media.
+    if (!state.local && !state.mediaReady) {
+      state.mediaReady = media(!state.videoOff).then((stream) => {
+        state.trace.push(["media", Date.now()]);
+        state.local = stream;
+        if (stream && state.admittedAt) $("local-video").srcObject = stream;
+      });
+    }
+    connect();
   }
 
   function connect() {
@@ -362,7 +370,10 @@
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${window.location.host}/v1/visit-session/signal`);
     state.socket = socket;
-    socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "auth", token: state.token })));
+    socket.addEventListener("open", () => {
+      state.trace.push(["socket-open", Date.now()]);
+      socket.send(JSON.stringify({ type: "auth", token: state.token }));
+    });
     // Handle messages one at a time, in order: an ICE candidate must not overtake the offer it
     // belongs to.
     socket.addEventListener("message", (event) => {
@@ -455,6 +466,7 @@
 
   function onAdmitted() {
     state.admittedAt = state.admittedAt || performance.now();
+    sessionStorage.setItem(IN_CALL_KEY, "1");
     show("step-call", true);
     if (state.local) $("local-video").srcObject = state.local;
     if (!state.statsTimer) state.statsTimer = setInterval(reportStats, STATS_EVERY_MS);
@@ -545,6 +557,7 @@
   }
 
   async function offerTo(id, conn) {
+    await state.mediaReady;
     const entry = peer(id, conn, true);
     const offer = await entry.pc.createOffer();
     await entry.pc.setLocalDescription(offer);
@@ -559,6 +572,7 @@
   }
 
   async function answer(message) {
+    await state.mediaReady;
     let entry = state.peers.get(message.from);
     if (entry && entry.pc.signalingState === "have-local-offer") {
       // Both sides offered at once (both rejoined): the smaller participant id keeps its offer.
@@ -705,6 +719,11 @@
     state.token = readToken();
     state.videoOff = sessionStorage.getItem(CAMERA_OFF_KEY) === "1";
     if (!state.token) { say("This link is not valid."); return; }
+    // This tab was in the call: rejoin at once, while the session loads.
+    if (sessionStorage.getItem(IN_CALL_KEY)) {
+      state.rejoin = true;
+      join();
+    }
     try {
       const session = await refresh();
       // Admitted already: a reload or the link opened again, back into the same call.
