@@ -16,13 +16,15 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-from tests.browser import CHROMIUM, FLAGS  # noqa: E402
+from tests.browser import CHROMIUM, chromium  # noqa: E402
 from tests.visits.live import Live, live_server  # noqa: E402
 
 from telehealth.db.migrate import upgrade  # noqa: E402
@@ -76,6 +78,18 @@ def baseline_round(browser: Any, base_url: str) -> float:
 
 
 def visit_round(browser: Any, live: Live) -> float:
+    patient, clinician, elapsed = admitted_call(browser, live)
+    if TRACE:
+        print("clinician", clinician.evaluate("window.__visit.trace"))
+        print("patient", patient.evaluate("window.__visit.trace"))
+    patient.context.close()
+    clinician.context.close()
+    return elapsed
+
+
+def admitted_call(browser: Any, live: Live) -> tuple[Any, Any, float]:
+    """The patient's and the clinician's pages in a new visit's call, and the milliseconds from
+    the admit click to the clinician's first decoded frame of the patient."""
     _visit_id, patient_token, clinician_token = live.book_now()
     patient = browser.new_context().new_page()
     clinician = browser.new_context().new_page()
@@ -99,34 +113,30 @@ def visit_round(browser: Any, live: Live) -> float:
     elapsed = float(
         clinician.evaluate("window.__visit.firstFrameAt - window.__visit.admitClickedAt")
     )
-    if TRACE:
-        print("clinician", clinician.evaluate("window.__visit.trace"))
-        print("patient", patient.evaluate("window.__visit.trace"))
-    patient.context.close()
-    clinician.context.close()
-    return elapsed
+    return patient, clinician, elapsed
+
+
+@contextmanager
+def server_and_browser() -> Iterator[tuple[Live, Any]]:
+    """A live server on a fresh SQLite database, and Debian's Chromium, for one bench run."""
+    if not CHROMIUM.exists():
+        raise SystemExit("/usr/bin/chromium is needed (apt-get install chromium)")
+    with tempfile.TemporaryDirectory() as tmp:
+        template = Path(tmp) / "template.db"
+        upgrade(f"sqlite:///{template}")
+        with live_server(template, Path(tmp)) as live, chromium() as browser:
+            yield live, browser
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    if not CHROMIUM.exists():
-        raise SystemExit("/usr/bin/chromium is needed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as tmp:
-        template = Path(tmp) / "template.db"
-        upgrade(f"sqlite:///{template}")
-        with live_server(template, Path(tmp)) as live, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=FLAGS, headless=True
-            )
-            ours, base = [], []
-            for _ in range(args.rounds):
-                base.append(baseline_round(browser, live.base_url))
-                ours.append(visit_round(browser, live))
-            browser.close()
+    with server_and_browser() as (live, browser):
+        ours, base = [], []
+        for _ in range(args.rounds):
+            base.append(baseline_round(browser, live.base_url))
+            ours.append(visit_round(browser, live))
     ours_ms, base_ms = statistics.median(ours), statistics.median(base)
     print(f"rounds: {args.rounds}, Chromium headless, loopback")
     print(f"baseline (in-page RTCPeerConnection loopback, start to first frame): {base_ms:.0f} ms")

@@ -148,3 +148,23 @@ def _noon_zone(now: datetime) -> str:
     POSIX's: ``Etc/GMT-12`` is twelve hours east of UTC."""
     hours_east = 12 - now.hour
     return f"Etc/GMT{-hours_east:+d}"
+
+
+PEER_FRAMES = """() => Promise.all([...window.__visit.peers.values()].map((entry) =>
+    entry.pc.getStats().then((report) => {
+        let frames = 0;
+        report.forEach((s) => {
+            if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+        });
+        return frames;
+    })))"""
+
+
+def peers_decoding(page: Any, frames: int = 10) -> int:
+    """How many of the page's peer connections have decoded more than ``frames`` video frames."""
+    return sum(1 for n in page.evaluate(PEER_FRAMES) if n > frames)
+
+
+def first_frames(page: Any) -> int:
+    """How many remote videos have rendered a first frame on this page so far."""
+    return int(page.evaluate("window.__visit.trace.filter((t) => t[0] === 'first-frame').length"))

@@ -208,3 +208,17 @@ def test_two_way_media_needs_patient_and_clinician_in_the_call_together() -> Non
     # Video both ways proves it by itself.
     video = model.Segment(model.AUDIO_VIDEO, end - timedelta(minutes=5), end)
     assert model.two_way_media([], [video], end)
+
+
+def test_two_way_media_holds_across_a_rejoin() -> None:
+    """A reload is a leave and a join; a network change may open the new socket before the old
+    one closes. Either way the participant is in the call from the new socket on."""
+    join, leave, admit = model.PresenceKind.JOIN, model.PresenceKind.LEAVE, model.PresenceKind.ADMIT
+    end = datetime(2026, 6, 1, 16, tzinfo=UTC)
+    host = [_mark("clinician", admit, 0), _mark("clinician", join, 0), _mark("patient", admit, 1)]
+    # The patient's first socket is gone before anyone was together; only the rejoin overlaps.
+    gap = [*host, _mark("patient", join, 1), _mark("patient", leave, 1), _mark("patient", join, 2)]
+    assert model.two_way_media(gap, [], end)
+    assert not model.two_way_media(gap[:-1], [], end)
+    overlapping = [*host, _mark("patient", join, 1), _mark("patient", join, 1)]
+    assert model.two_way_media([*overlapping, _mark("patient", leave, 1)], [], end)

@@ -39,8 +39,15 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_REMOVED = 4403
 CLOSE_ENDED = 4000
 CLOSE_SLOW = 4008
+# A newer socket of the same participant authenticated (a reload, a new network, the link
+# opened in another tab): the client must not reconnect, or two tabs would take turns.
+CLOSE_SUPERSEDED = 4409
 CLOSE_FLOOD = 4029
 CLOSE_UNSUPPORTED = 1003  # a binary frame: the protocol is JSON text
+CLOSE_BYE = 1000
+# Closes after which the others are told otherwise (removed, ended) or need not be told
+# (a newer socket of the same participant announced itself).
+QUIET_CLOSES = {CLOSE_REMOVED, CLOSE_ENDED, CLOSE_SUPERSEDED}
 # How long a socket closing on the server's initiative may take to send what is queued
 # before its close code.
 CLOSE_GRACE_SECONDS = 5.0
@@ -155,7 +162,12 @@ class Connection:
         self.backend = backend
         self.who = who
         self.me = who.participant_id
+        # Tells this socket apart from the participant's earlier and later ones: a peer-left of
+        # a socket that was already replaced must not tear down the call its successor holds.
+        self.conn = uuid.uuid4().hex[:16]
+        self.latest: dict[str, str] = {}
         self.admitted = who.admitted
+        self.close_code: int | None = None
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=SEND_QUEUE)
         self.closing = False
         self.video_active: bool | None = None
@@ -174,6 +186,7 @@ class Connection:
                 {
                     "type": "welcome",
                     "id": self.me,
+                    "conn": self.conn,
                     "role": self.who.role,
                     "state": "admitted" if self.admitted else "waiting",
                     "ice_servers": ice_servers(self.runtime, self.me, self.backend.clock),
@@ -181,8 +194,7 @@ class Connection:
                     "signaling": "degraded" if hub.degraded else "ok",
                 }
             )
-            if self.admitted:
-                await self._announce()
+            await self._announce()
             await self._read()
         finally:
             await self._finish(writer)
@@ -191,7 +203,7 @@ class Connection:
         # Runs also while this task is being cancelled (server shutdown, a client that
         # vanished): the leave is written first, in a worker thread that anyio waits for even
         # under cancellation, so it is never lost and never outlives the request.
-        was_admitted = self.admitted
+        was_admitted = self.admitted and self.close_code not in QUIET_CLOSES
         # A close the server asked for (flood, binary frame, bye) is still in the queue: the
         # writer sends it once the leave is recorded, so the client learns why.
         close_queued = self.closing
@@ -207,7 +219,14 @@ class Connection:
             if was_admitted:
                 await hub.publish(
                     self.who.visit_id,
-                    {"kind": "control", "event": "peer-left", "participant": self.me},
+                    {
+                        "kind": "control",
+                        "event": "peer-left",
+                        "participant": self.me,
+                        "conn": self.conn,
+                        # The others keep a tile waiting for a lost peer, not for one who left.
+                        "reason": "left" if self.close_code == CLOSE_BYE else "lost",
+                    },
                 )
             if close_queued:
                 await asyncio.wait_for(writer, CLOSE_GRACE_SECONDS)
@@ -246,7 +265,7 @@ class Connection:
         if self.closing:
             return
         self.closing = True
-        self.admitted = False
+        self.close_code = code
         while True:
             try:
                 self.queue.put_nowait(("close", code))
@@ -300,13 +319,16 @@ class Connection:
                 )
                 return
             # The answering side learns who offers only from the offer: it names its sender,
-            # as a media state does, with what the server knows (a client cannot set it).
+            # as a media state does, with what the server knows (a client cannot set it), as
+            # is the sending socket (``conn``).
             sender = (
                 {"display_name": self.who.display_name, "role": self.who.role}
                 if signal.kind in ("offer", "media")
                 else {}
             )
-            payload = json.dumps({"type": signal.kind, "from": self.me, **signal.body, **sender})
+            payload = json.dumps(
+                {**signal.body, **sender, "type": signal.kind, "from": self.me, "conn": self.conn}
+            )
             await self.runtime.hub.publish(
                 self.who.visit_id,
                 {"kind": "relay", "from": self.me, "to": signal.to, "payload": payload},
@@ -318,7 +340,7 @@ class Connection:
         elif signal.kind == "ping":
             self._send({"type": "pong"})
         elif signal.kind == "bye":
-            self._close(1000)
+            self._close(CLOSE_BYE)
 
     async def _stats(self, body: dict[str, Any]) -> None:
         frames = int(body["video_frames_sent"])
@@ -351,12 +373,16 @@ class Connection:
         )
 
     async def _announce(self) -> None:
+        """Every socket announces itself: the participant's older sockets close, and when it is
+        admitted the members in the call offer to it."""
         await self.runtime.hub.publish(
             self.who.visit_id,
             {
                 "kind": "control",
-                "event": "peer-joined",
+                "event": "connected",
                 "participant": self.me,
+                "conn": self.conn,
+                "admitted": self.admitted,
                 "role": self.who.role,
                 "display_name": self.who.display_name,
             },
@@ -381,33 +407,29 @@ class Connection:
         event = message.get("event")
         subject = message.get("participant")
         mine = subject == self.me
-        if event == "admitted" and mine and not self.admitted:
+        if event == "connected" and mine and message.get("conn") != self.conn:
+            self._close(CLOSE_SUPERSEDED)
+        elif event == "connected" and not mine:
+            self.latest[str(subject)] = str(message.get("conn"))
+            if self.admitted and message.get("admitted"):
+                self._send(_peer("peer-joined", message))
+        elif event == "admitted" and mine and not self.admitted:
             # The members already in the call learn of the newcomer from this same event and
             # offer to it; the newcomer announces itself only when it connects later.
             self.admitted = True
             self._send({"type": "admitted"})
         elif event == "admitted" and not mine and self.admitted:
-            self._send(
-                {
-                    "type": "peer-joined",
-                    "id": subject,
-                    "role": message.get("role"),
-                    "display_name": message.get("display_name"),
-                }
-            )
+            self._send(_peer("peer-joined", message))
         elif event == "removed" and mine:
             self._send({"type": "removed"})
             self._close(CLOSE_REMOVED)
-        elif event in ("peer-joined", "peer-left", "removed") and not mine and self.admitted:
-            kind = "peer-joined" if event == "peer-joined" else "peer-left"
-            self._send(
-                {
-                    "type": kind,
-                    "id": subject,
-                    "role": message.get("role"),
-                    "display_name": message.get("display_name"),
-                }
-            )
+        elif event == "removed" and not mine and self.admitted:
+            self._send({**_peer("peer-left", message), "reason": "removed"})
+        elif event == "peer-left" and not mine and self.admitted:
+            # Published when a socket closes, which may be after its successor announced
+            # itself: only the participant's latest socket speaks for them.
+            if self.latest.get(str(subject), message.get("conn")) == message.get("conn"):
+                self._send({**_peer("peer-left", message), "reason": message.get("reason")})
         elif event == "ended":
             self._send({"type": "ended"})
             self._close(CLOSE_ENDED)
@@ -424,6 +446,18 @@ class Connection:
         if audience == MessageAudience.CALL.value:
             return self.admitted
         return audience == MessageAudience.WAITING.value and not self.admitted
+
+
+def _peer(kind: str, message: dict[str, Any]) -> dict[str, Any]:
+    peer = {
+        "type": kind,
+        "id": message.get("participant"),
+        "role": message.get("role"),
+        "display_name": message.get("display_name"),
+    }
+    if "conn" in message:
+        peer["conn"] = message["conn"]
+    return peer
 
 
 def ice_servers(runtime: VisitsRuntime, participant: str, clock: Clock) -> list[dict[str, Any]]:

@@ -164,7 +164,7 @@
     // sees audio only.
     if (!mine.screen) await sendVideo(null);
     for (const track of state.local ? state.local.getVideoTracks() : []) track.stop();
-    state.videoOff = true;
+    window.visitRoom.rememberCamera(true);
     mine.video = false;
   }
 
@@ -184,7 +184,7 @@
       await sendVideo(track);
       $("local-video").srcObject = state.local;
     }
-    state.videoOff = false;
+    window.visitRoom.rememberCamera(false);
     mine.video = true;
   }
 

@@ -2,18 +2,35 @@
 // The visit room: location, consent, pre-call check, waiting room, peer-to-peer WebRTC call,
 // media statistics for the session record, and (for the clinician) admission and the note.
 //
-// The join token comes from the link's fragment and lives only in memory: it goes to the
-// server in the X-Visit-Token header and in the signaling socket's first message, never in a
-// URL that could be logged.
+// The join token comes from the link's fragment and is kept in the tab's session storage, so
+// that a reload rejoins the call: it goes to the server in the X-Visit-Token header and in the
+// signaling socket's first message, never in a URL that could be logged or in a cookie. Leaving,
+// removal and the end of the visit forget it.
 (function () {
   const STATES = ("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO " +
     "MT NE NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY").split(" ");
   const STATS_EVERY_MS = 2000;
   const POLL_EVERY_MS = 2000;
+  // Scoped to the room page; session storage lasts as long as the tab.
+  const TOKEN_KEY = `telehealth.visit:${window.location.pathname}:token`;
+  const CAMERA_OFF_KEY = `telehealth.visit:${window.location.pathname}:camera-off`;
+  const IN_CALL_KEY = `telehealth.visit:${window.location.pathname}:in-call`;
+  const RECONNECT_MS = [250, 500, 1000, 2000, 4000];
+  const ICE_RESTART_AFTER_MS = 2000;
+  const REBUILD_AFTER_MS = 8000;
+  const AWAY_TILE_MS = 30000;
+  // Socket close codes after which the visit is over for this participant: no reconnect.
+  const TERMINAL = {
+    4403: "You were removed from the visit.",
+    4000: "The visit has ended.",
+    4401: "The visit has ended.",
+    4409: "This visit was opened in another window.",
+  };
 
   const $ = (id) => document.getElementById(id);
   const state = {
-    token: null, me: null, session: null, socket: null, local: null, peers: new Map(),
+    token: null, me: null, session: null, socket: null, local: null, peers: new Map(), away: new Map(),
+    attempts: 0, retryTimer: null, mediaReady: null, rejoin: false,
     iceServers: [], iceTransportPolicy: "all", videoOff: false, admittedAt: null,
     firstFrameAt: null, admitClickedAt: null,
     framesDecoded: 0, framesSent: 0, pollTimer: null, statsTimer: null, ended: false,
@@ -41,7 +58,19 @@
     const token = hash.get("token");
     // Drop the token from the address bar and history.
     history.replaceState(null, "", window.location.pathname);
-    return token;
+    if (token) {
+      // Another link opened in this tab: what was kept belongs to the other one.
+      if (token !== sessionStorage.getItem(TOKEN_KEY)) forget();
+      sessionStorage.setItem(TOKEN_KEY, token);
+      return token;
+    }
+    return sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  function forget() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(CAMERA_OFF_KEY);
+    sessionStorage.removeItem(IN_CALL_KEY);
   }
 
   function show(id, visible) { $(id).hidden = !visible; }
@@ -108,7 +137,7 @@
       $("note-body").dataset.version = s.note.version;
       $("note-body").dataset.loaded = "1";
     }
-    if (s.state === "admitted" && !state.socket) connect();
+    if ((s.state === "admitted" || s.state === "waiting") && !state.socket) join();
   }
 
   function label(modality) {
@@ -343,24 +372,60 @@
   }
 
   // --- signaling and WebRTC ---------------------------------------------------------------
+  //
+  // The socket reconnects with back-off unless its close code says the visit is over for this
+  // participant. Every (re)connected socket announces itself and the members already in the
+  // call offer to it, so the side that rejoins never has to know who is there. A peer
+  // connection that drops is restarted (ICE restart) by the side that offered, and rebuilt
+  // when that does not bring it back. A peer whose socket was lost keeps its tile for a while,
+  // showing "Reconnecting…", so a reload on the other side does not make them vanish.
+
+  function join() {
+    if (state.socket || state.retryTimer || state.ended) return;
+    // Opening the link again, or a reload, starts with no camera or microphone. The socket
+    // opens meanwhile; offers and answers wait for the media.
+    if (!state.local && !state.mediaReady) {
+      state.mediaReady = window.visitRoom.devices.open(!state.videoOff).then((stream) => {
+        state.trace.push(["media", Date.now()]);
+        state.local = stream;
+        if (stream && state.admittedAt) $("local-video").srcObject = stream;
+      });
+    }
+    connect();
+  }
 
   function connect() {
-    if (state.socket) return;
+    if (state.socket || state.ended) return;
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${window.location.host}/v1/visit-session/signal`);
     state.socket = socket;
-    socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "auth", token: state.token })));
+    socket.addEventListener("open", () => {
+      state.trace.push(["socket-open", Date.now()]);
+      socket.send(JSON.stringify({ type: "auth", token: state.token }));
+    });
     // Handle messages one at a time, in order: an ICE candidate must not overtake the offer it
     // belongs to.
     socket.addEventListener("message", (event) => {
+      if (state.socket !== socket) return;
       const message = JSON.parse(event.data);
-      state.inbox = state.inbox.then(() => onSignal(message)).catch(() => {});
+      queue(() => onSignal(message));
     });
     socket.addEventListener("close", (event) => {
+      if (state.socket !== socket) return;
       state.socket = null;
-      if (event.code === 4403) hangUp("You were removed from the visit.");
-      else if (event.code === 4000 || event.code === 4401) hangUp("The visit has ended.");
+      if (TERMINAL[event.code]) { hangUp(TERMINAL[event.code]); return; }
+      if (state.ended) return;
+      state.rejoin = true;
+      const delay = RECONNECT_MS[Math.min(state.attempts, RECONNECT_MS.length - 1)];
+      state.attempts += 1;
+      state.retryTimer = setTimeout(() => { state.retryTimer = null; connect(); }, delay);
+      callStatus();
     });
+  }
+
+  function queue(work) {
+    state.inbox = state.inbox.then(work).catch(() => {});
+    return state.inbox;
   }
 
   function send(message) {
@@ -372,31 +437,43 @@
     emit(message.type, message);
     switch (message.type) {
       case "welcome":
+        state.attempts = 0;
         state.iceServers = message.ice_servers || [];
         state.iceTransportPolicy = message.ice_transport_policy || "all";
+        // After a lost socket the others offer again to this one; connections they do not
+        // renew are gone.
+        for (const id of [...state.peers.keys()]) closePeer(id, true);
         if (message.state === "admitted") onAdmitted();
+        callStatus();
         break;
       case "admitted":
         onAdmitted();
         refresh().catch(() => {});
         break;
       case "peer-joined":
-        await offerTo(message.id);
+        await offerTo(message.id, message.conn);
         break;
-      case "peer-left":
-        closePeer(message.id);
+      case "peer-left": {
+        const entry = state.peers.get(message.id);
+        // The socket of a participant that has since rejoined says nothing about the new one.
+        if (entry && entry.conn && message.conn && entry.conn !== message.conn) break;
+        closePeer(message.id, message.reason === "lost");
         break;
+      }
       case "offer":
-        await answer(message.from, message.sdp);
+        await answer(message);
         break;
       case "answer": {
-        const peer = state.peers.get(message.from);
-        if (peer) await peer.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+        const entry = state.peers.get(message.from);
+        if (entry && entry.pc.signalingState === "have-local-offer") {
+          entry.conn = message.conn;
+          await entry.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+        }
         break;
       }
       case "ice": {
-        const peer = state.peers.get(message.from);
-        if (peer && message.candidate) await peer.pc.addIceCandidate(message.candidate).catch(() => {});
+        const entry = state.peers.get(message.from);
+        if (entry && message.candidate) await entry.pc.addIceCandidate(message.candidate).catch(() => {});
         break;
       }
       case "waiting-room":
@@ -418,23 +495,32 @@
 
   function onAdmitted() {
     state.admittedAt = state.admittedAt || performance.now();
+    sessionStorage.setItem(IN_CALL_KEY, "1");
     show("step-call", true);
     if (state.local) $("local-video").srcObject = state.local;
     if (!state.statsTimer) state.statsTimer = setInterval(reportStats, STATS_EVERY_MS);
     emit("admitted", state);
   }
 
-  function peer(id) {
-    closePeer(id);
+  function peer(id, conn, offerer) {
+    closePeer(id, true);
     const pc = new RTCPeerConnection({
       iceServers: state.iceServers, iceTransportPolicy: state.iceTransportPolicy,
     });
-    const entry = { pc, video: null };
+    const entry = { pc, conn, offerer, video: null, audio: null, remoteSession: null, restartTimer: null, rebuildTimer: null };
+    const kept = state.away.get(id);
+    if (kept) {
+      clearTimeout(kept.timer);
+      state.away.delete(id);
+      entry.video = kept.video;
+      entry.audio = kept.audio;
+    }
     state.peers.set(id, entry);
     if (state.local) for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
     pc.addEventListener("icecandidate", (event) => {
       if (event.candidate) send({ type: "ice", to: id, candidate: event.candidate.toJSON() });
     });
+    let announced = false;
     pc.addEventListener("track", (event) => {
       if (!entry.video) {
         entry.video = document.createElement("video");
@@ -443,10 +529,12 @@
         entry.video.muted = true;  // audio plays through its own element below
         entry.video.id = `remote-${id}`;
         $("remote-videos").appendChild(entry.video);
-        const audio = document.createElement("audio");
-        audio.autoplay = true;
-        entry.audio = audio;
-        $("remote-videos").appendChild(audio);
+        entry.audio = document.createElement("audio");
+        entry.audio.autoplay = true;
+        $("remote-videos").appendChild(entry.audio);
+      }
+      if (!announced) {
+        announced = true;
         watchFirstFrame(entry.video);
         emit("peer", { id, entry });
       }
@@ -456,9 +544,37 @@
     });
     pc.addEventListener("connectionstatechange", () => {
       state.trace.push([`pc-${pc.connectionState}`, Date.now()]);
-      $("call-status").textContent = `Connection: ${pc.connectionState}`;
+      watchConnection(id, entry);
     });
     return entry;
+  }
+
+  function watchConnection(id, entry) {
+    if (state.peers.get(id) !== entry) return;
+    const now = entry.pc.connectionState;
+    if (now === "connected") {
+      clearTimeout(entry.restartTimer);
+      clearTimeout(entry.rebuildTimer);
+      entry.restartTimer = entry.rebuildTimer = null;
+    } else if ((now === "disconnected" || now === "failed") && entry.offerer && !entry.restartTimer && !entry.rebuildTimer) {
+      // "disconnected" often mends itself within a second or two; "failed" does not.
+      entry.restartTimer = setTimeout(() => restartIce(id, entry), now === "failed" ? 0 : ICE_RESTART_AFTER_MS);
+    }
+    callStatus();
+  }
+
+  function restartIce(id, entry) {
+    entry.restartTimer = null;
+    if (state.peers.get(id) !== entry) return;
+    entry.rebuildTimer = setTimeout(() => {
+      if (state.peers.get(id) === entry) queue(() => offerTo(id, entry.conn));
+    }, REBUILD_AFTER_MS);
+    queue(async () => {
+      if (state.peers.get(id) !== entry) return;
+      state.trace.push(["ice-restart", Date.now()]);
+      await entry.pc.setLocalDescription(await entry.pc.createOffer({ iceRestart: true }));
+      send({ type: "offer", to: id, sdp: entry.pc.localDescription.sdp });
+    });
   }
 
   function watchFirstFrame(video) {
@@ -469,35 +585,88 @@
     });
   }
 
-  async function offerTo(id) {
-    const entry = peer(id);
+  async function offerTo(id, conn) {
+    await state.mediaReady;
+    const entry = peer(id, conn, true);
     const offer = await entry.pc.createOffer();
     await entry.pc.setLocalDescription(offer);
     send({ type: "offer", to: id, sdp: entry.pc.localDescription.sdp });
   }
 
-  async function answer(from, sdp) {
-    const entry = peer(from);
-    await entry.pc.setRemoteDescription({ type: "offer", sdp });
-    const reply = await entry.pc.createAnswer();
-    await entry.pc.setLocalDescription(reply);
-    send({ type: "answer", to: from, sdp: entry.pc.localDescription.sdp });
+  // The o= line's session id stays the same for every offer of one RTCPeerConnection: the
+  // same id is a renegotiation (an ICE restart), another id a new connection.
+  function sdpSession(sdp) {
+    const line = sdp.split(/\r?\n/).find((l) => l.startsWith("o="));
+    return line ? line.split(" ")[1] : null;
   }
 
-  function closePeer(id) {
+  async function answer(message) {
+    await state.mediaReady;
+    let entry = state.peers.get(message.from);
+    if (entry && entry.pc.signalingState === "have-local-offer") {
+      // Both sides offered at once (both rejoined): the smaller participant id keeps its offer.
+      if (state.me < message.from) return;
+      entry = null;
+    }
+    const session = sdpSession(message.sdp);
+    if (!entry || entry.remoteSession !== session) entry = peer(message.from, message.conn, false);
+    entry.conn = message.conn;
+    entry.remoteSession = session;
+    await entry.pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
+    await entry.pc.setLocalDescription(await entry.pc.createAnswer());
+    send({ type: "answer", to: message.from, sdp: entry.pc.localDescription.sdp });
+  }
+
+  function closePeer(id, keepTile) {
     const entry = state.peers.get(id);
     if (!entry) return;
-    entry.pc.close();
-    if (entry.video) entry.video.remove();
-    if (entry.audio) entry.audio.remove();
     state.peers.delete(id);
+    clearTimeout(entry.restartTimer);
+    clearTimeout(entry.rebuildTimer);
+    entry.pc.close();
+    if (keepTile && entry.video) {
+      const timer = setTimeout(() => dropTile(id), AWAY_TILE_MS);
+      state.away.set(id, { video: entry.video, audio: entry.audio, timer });
+    } else {
+      if (entry.video) entry.video.remove();
+      if (entry.audio) entry.audio.remove();
+    }
+    callStatus();
+  }
+
+  function dropTile(id) {
+    const tile = state.away.get(id);
+    if (!tile) return;
+    clearTimeout(tile.timer);
+    tile.video.remove();
+    if (tile.audio) tile.audio.remove();
+    state.away.delete(id);
+    callStatus();
+  }
+
+  function callStatus() {
+    if (state.ended || !state.admittedAt) return;
+    const peers = [...state.peers.values()];
+    const online = !!state.socket && state.socket.readyState === WebSocket.OPEN;
+    const settling = peers.some((e) => e.pc.connectionState !== "connected");
+    let text;
+    if (online && !settling && state.away.size === 0 && peers.length > 0) {
+      state.rejoin = false;
+      text = "Connected.";
+    } else if (!online || state.away.size > 0 || state.rejoin || peers.some((e) => e.pc.connectionState === "disconnected" || e.pc.connectionState === "failed")) {
+      text = "Reconnecting…";
+    } else {
+      text = settling ? "Connecting…" : "Waiting for the others to join.";
+    }
+    if ($("call-status").textContent !== text) state.trace.push([`status:${text}`, Date.now()]);
+    $("call-status").textContent = text;
   }
 
   async function reportStats() {
     let decoded = 0;
     let sent = 0;
-    for (const { pc } of state.peers.values()) {
-      const report = await pc.getStats();
+    for (const { pc } of [...state.peers.values()]) {
+      const report = await pc.getStats().catch(() => new Map());
       report.forEach((s) => {
         if (s.type === "inbound-rtp" && s.kind === "video") decoded += s.framesDecoded || 0;
         if (s.type === "outbound-rtp" && s.kind === "video") sent += s.framesSent || 0;
@@ -514,10 +683,17 @@
     send({ type: "stats", video_sending: sending, video_frames_sent: sent, video_frames_decoded: decoded });
   }
 
+  // A camera turned off stays off after a reload of this tab.
+  function rememberCamera(off) {
+    state.videoOff = off;
+    if (off) sessionStorage.setItem(CAMERA_OFF_KEY, "1");
+    else sessionStorage.removeItem(CAMERA_OFF_KEY);
+  }
+
   function stopVideo() {
     // Stopping the track (not just disabling it) stops frames altogether, so the session
     // record sees the fall back to audio only.
-    state.videoOff = true;
+    rememberCamera(true);
     if (state.local) for (const track of state.local.getVideoTracks()) track.stop();
     for (const { pc } of state.peers.values()) {
       for (const sender of pc.getSenders()) {
@@ -529,8 +705,13 @@
   function hangUp(text) {
     if (state.ended) return;
     state.ended = true;
+    forget();
+    clearTimeout(state.retryTimer);
     for (const id of [...state.peers.keys()]) closePeer(id);
+    for (const id of [...state.away.keys()]) dropTile(id);
     if (state.local) for (const track of state.local.getTracks()) track.stop();
+    // "bye" tells the others this participant left, rather than lost the connection.
+    send({ type: "bye" });
     if (state.socket) state.socket.close();
     clearInterval(state.statsTimer);
     clearInterval(state.pollTimer);
@@ -567,21 +748,31 @@
     $("leave-call").addEventListener("click", () => hangUp("You left the visit."));
   }
 
-  window.visitRoom = { state, api, send, on, refresh, say, fail, end: endVisit };
+  window.visitRoom = { state, api, send, on, refresh, say, fail, end: endVisit, rememberCamera };
 
   async function start() {
     wire();
     state.token = readToken();
+    state.videoOff = sessionStorage.getItem(CAMERA_OFF_KEY) === "1";
     if (!state.token) { say("This link is not valid."); return; }
+    // This tab was in the call: rejoin at once, while the session loads.
+    if (sessionStorage.getItem(IN_CALL_KEY)) {
+      state.rejoin = true;
+      join();
+    }
     try {
       const session = await refresh();
+      // Admitted already: a reload or the link opened again, back into the same call.
+      if (session.state === "admitted") state.rejoin = true;
       $("location-state").value = session.confirmed_state || session.located_state;
       state.pollTimer = setInterval(() => { if (!state.ended) refresh().catch(() => {}); }, POLL_EVERY_MS);
     } catch (error) {
+      forget();
       say("This link is not valid or has expired.");
       $("room").dataset.state = "invalid";
     }
   }
 
-  start();
+  // After the room's other scripts (devices.js opens the camera and microphone) have loaded.
+  document.addEventListener("DOMContentLoaded", start);
 })();
