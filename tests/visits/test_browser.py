@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.browser import eventually, frames_decoded, need_browser
-from tests.visits.live import Live, enter_call, live_server, through_intake
+from tests.visits.live import Live, enter_call, live_server, open_room, through_intake
 
 pytestmark = pytest.mark.slow
 
@@ -204,9 +204,7 @@ def test_the_waiting_room_hears_the_clinician_and_the_call_chats_both_ways(
     patient.goto(f"{live.base_url}/visits/join#token={patient_token}")
     through_intake(patient)
     clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
-    clinician.wait_for_selector("#enter-waiting:not([hidden])")
-    clinician.click("#enter-waiting")
-    clinician.wait_for_selector("button.admit", timeout=30_000)
+    open_room(clinician)
 
     clinician.click(".quick-message[data-message='Running 5 minutes late']")
     patient.wait_for_selector("#waiting-message-text:has-text('Running 5 minutes late')")
