@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from email import message_from_bytes
 from email.policy import default
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from telehealth.clock import FrozenClock
@@ -21,6 +16,7 @@ from telehealth.jobs import Job, registered, run_job
 from telehealth.notifications import repository
 from telehealth.notifications.service import EMAIL_SUBJECT, notify, retry_delay
 from telehealth.notifications.tables import OutboxEmail
+from tests.notifications.smtp import free_port, smtp_server
 from tests.support import World, real_ports, scope_for
 
 pytestmark = pytest.mark.db
@@ -28,38 +24,10 @@ pytestmark = pytest.mark.db
 TITLE = "A report is ready"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Mailbox:
-    """What the SMTP server accepted: (recipients, message bytes) per email."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        self.received.append((list(envelope.rcpt_tos), bytes(envelope.content)))
-        return "250 OK"
-
-
-@contextmanager
-def smtp_server(port: int) -> Iterator[Mailbox]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox
-    finally:
-        controller.stop()
-
-
 @pytest.fixture
 def mail_settings(settings: Settings) -> Settings:
     # Nothing listens on this port until a test starts the server there.
-    return settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": _free_port()})
+    return settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": free_port()})
 
 
 def _sender() -> Job:

@@ -340,6 +340,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/review/cases/new",
         "/review/cases/{case}",
         "/monitoring/me",
+        "/notifications",
     ),
     "clinician_a": (
         "/",
@@ -353,6 +354,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/review/cases/{case}",
         "/monitoring",
         "/monitoring/enrollments/{enrollment}",
+        "/notifications",
     ),
     "coordinator": (
         "/",
