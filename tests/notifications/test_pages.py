@@ -198,15 +198,9 @@ def test_sign_in_leads_back_to_the_page_asked_for(client: TestClient, world: Wor
     assert asked.headers["location"] == f"/login?next=%2Fnotifications%2F{note}%2Fopen"
     form = client.get(asked.headers["location"]).text
     assert f'name="next" value="/notifications/{note}/open"' in form
-    person = world["patient_a"]
-    signed_in = client.post(
-        "/login",
-        data={"email": person.email, "password": PASSWORD, "next": f"/notifications/{note}/open"},
-        follow_redirects=False,
-    )
-    assert signed_in.status_code == 303
-    assert signed_in.headers["location"] == f"/notifications/{note}/open"
-    opened = client.get(signed_in.headers["location"], follow_redirects=False)
+    then = _sign_in_then(client, world, f"/notifications/{note}/open")
+    assert then == f"/notifications/{note}/open"
+    opened = client.get(then, follow_redirects=False)
     assert opened.headers["location"] == "/monitoring/me"
 
 
@@ -217,14 +211,16 @@ def test_sign_in_leads_back_to_the_page_asked_for(client: TestClient, world: Wor
 def test_sign_in_never_leads_to_another_site(
     client: TestClient, world: World, elsewhere: str
 ) -> None:
+    assert _sign_in_then(client, world, elsewhere) == "/"
+
+
+def _sign_in_then(client: TestClient, world: World, then: str) -> str:
+    """Where patient A's sign-in through the form leads, asked to go on to ``then``."""
     person = world["patient_a"]
-    signed_in = client.post(
-        "/login",
-        data={"email": person.email, "password": PASSWORD, "next": elsewhere},
-        follow_redirects=False,
-    )
+    data = {"email": person.email, "password": PASSWORD, "next": then}
+    signed_in = client.post("/login", data=data, follow_redirects=False)
     assert signed_in.status_code == 303
-    assert signed_in.headers["location"] == "/"
+    return str(signed_in.headers["location"])
 
 
 def test_a_cross_site_post_marks_nothing_read(
