@@ -24,6 +24,11 @@ from telehealth.scope import Scope
 
 log = get_logger("telehealth.notifications")
 
+# The inbox page (notifications/pages.py).
+INBOX = "/notifications"
+# Every email's subject: what the email is about stays behind sign-in.
+EMAIL_SUBJECT = "telehealth: you have a new notification"
+
 
 def notify(
     scope: Scope, user_id: uuid.UUID, *, kind: str, title: str, link: str | None = None
@@ -127,9 +132,6 @@ def _message(settings: Settings, email: Email) -> EmailMessage:
     return message
 
 
-EMAIL_SUBJECT = "telehealth: you have a new notification"
-
-
 def opening_path(notification_id: uuid.UUID) -> str:
     """Where a notification is opened from the inbox or an email: it is marked read there and
     the reader is sent on to its page (:func:`open_notification`)."""
@@ -189,6 +191,3 @@ def open_notification(scope: Scope, notification_id: uuid.UUID) -> str:
     about no page)."""
     note = mark_read(scope, notification_id)
     return note.link or INBOX
-
-
-INBOX = "/notifications"
