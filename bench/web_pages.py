@@ -166,6 +166,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/review/cases/new",
         "/review/cases/{case}",
         "/monitoring/me",
+        "/notifications",
     ),
     "clinician_a": (
         "/",
@@ -176,6 +177,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/review",
         "/monitoring",
         "/monitoring/enrollments/{enrollment}",
+        "/notifications",
     ),
     "coordinator": (
         "/",

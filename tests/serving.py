@@ -15,12 +15,13 @@ from telehealth.web.server import HTTP_PROTOCOL, limits
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Serves ``app`` (lifespan included) until the block ends; yields its base URL."""
+def serving(app: FastAPI, port: int = 0) -> Iterator[str]:
+    """Serves ``app`` (lifespan included) on ``port`` (any free one by default) until the block
+    ends; yields its base URL."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
-        port=0,
+        port=port,
         http=HTTP_PROTOCOL,
         log_level="warning",
         ws="websockets-sansio",

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import telehealth.app
 from telehealth.cli import app
+from telehealth.config import Settings
 from telehealth.jobs import registered
 from telehealth.web.server import HTTP_PROTOCOL
 
@@ -96,6 +97,33 @@ def test_serve_runs_background_jobs_unless_told(
     assert result.exit_code == 0, result.output
     assert built == [jobs]
     assert served == [("app", HTTP_PROTOCOL)]
+
+
+@pytest.mark.parametrize(
+    ("public_url", "link"),
+    [
+        (None, "http://127.0.0.1:18701/invite"),
+        ("https://care.example", "https://care.example/invite"),
+    ],
+)
+def test_serve_builds_links_to_the_address_it_is_served_on_unless_a_public_url_is_set(
+    env: Path, monkeypatch: pytest.MonkeyPatch, public_url: str | None, link: str
+) -> None:
+    import uvicorn
+
+    built: list[Settings] = []
+    monkeypatch.setattr(
+        telehealth.app, "serving_app", lambda settings, run_jobs: built.append(settings) or "app"
+    )
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    monkeypatch.setattr(telehealth.logging, "configure_logging", lambda: None)
+    monkeypatch.delenv("TELEHEALTH_PUBLIC_URL", raising=False)
+    if public_url is not None:
+        monkeypatch.setenv("TELEHEALTH_PUBLIC_URL", public_url)
+    result = CliRunner().invoke(app, ["serve", "--port", "18701"])
+    assert result.exit_code == 0, result.output
+    [settings] = built
+    assert settings.link("/invite") == link
 
 
 def test_serve_bounds_request_heads_and_websocket_messages_from_the_settings(

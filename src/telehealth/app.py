@@ -38,6 +38,7 @@ from telehealth.jobs import JobRunner
 from telehealth.monitoring import jobs as monitoring_jobs
 from telehealth.monitoring.routes import router as monitoring_router
 from telehealth.notifications import jobs as notifications_jobs
+from telehealth.notifications import pages as notifications_pages
 from telehealth.notifications.routes import router as notifications_router
 from telehealth.policy import lanes as policy_lanes
 from telehealth.policy.routes import router as policy_router
@@ -90,6 +91,7 @@ API_ROUTERS = (
     # The foundations' pages; their API routers carry the /v1 prefix.
     identity_pages.router,
     audit_pages.router,
+    notifications_pages.router,
 )
 
 
@@ -190,7 +192,7 @@ def _outer_layers(stack: ASGIApp, *, services: Services) -> ASGIApp:
     settings = services.settings
     lanes = FastLanes(stack, services=services, lanes=LANES)
     limited = BodyLimit(lanes, max_bytes=settings.max_body_bytes, unlimited=UNLIMITED_BODIES)
-    layers = SecurityMiddleware(limited, hsts=settings.public_url.startswith("https://"))
+    layers = SecurityMiddleware(limited, hsts=settings.base_url.startswith("https://"))
     if not settings.trusted_proxies:
         return layers
     # uvicorn types ASGI apps more narrowly than Starlette; both are the same ASGI 3 callable.

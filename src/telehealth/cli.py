@@ -101,6 +101,7 @@ def serve(
     if settings.is_sqlite:
         _migrate(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings.served_at(host, port)
     serve_http(serving_app(settings, run_jobs=jobs), host=host, port=port, settings=settings)
 
 

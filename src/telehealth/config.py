@@ -11,6 +11,7 @@ refuses to start while any secret still has its development default.
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -38,6 +39,10 @@ class Environment(StrEnum):
 
 
 MIB = 1024 * 1024
+# Where `telehealth serve` listens unless told otherwise.
+DEFAULT_SERVED_URL = "http://127.0.0.1:8000"
+# Bind addresses that name no one address a link could use.
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - compared, never bound
 
 
 class ReviewSettings(BaseSettings):
@@ -189,8 +194,11 @@ class Settings(BaseSettings):
     # Web. Synchronous endpoints run on this many threads; more threads than database
     # connections only adds GIL contention.
     worker_threads: int = Field(8, ge=1, le=200)
-    public_url: str = "http://127.0.0.1:8000"
-    cookie_secure: bool | None = None  # None: derived from public_url's scheme
+    # Where people reach the app: links the server builds (invites, emails) start with it.
+    # Unset, `telehealth serve` sets it to the address it binds (see served_at); never the
+    # request's Host header, which whoever sends a request chooses.
+    public_url: str | None = None
+    cookie_secure: bool | None = None  # None: derived from base_url's scheme
     # Request limits, checked before a request is parsed or authenticated. A body larger than
     # `max_body_bytes` is refused with 413 (tus PATCH and upload probe bodies stream under
     # limits of their own); a WebSocket message is bounded by it too. A request line and
@@ -243,7 +251,27 @@ class Settings(BaseSettings):
     def secure_cookies(self) -> bool:
         if self.cookie_secure is not None:
             return self.cookie_secure
-        return self.public_url.startswith("https://")
+        return self.base_url.startswith("https://")
+
+    @property
+    def base_url(self) -> str:
+        """``public_url``, or where ``telehealth serve`` listens by default."""
+        return (self.public_url or DEFAULT_SERVED_URL).rstrip("/")
+
+    def link(self, path: str) -> str:
+        """An absolute link to a page of the app (``path`` starts with "/")."""
+        return self.base_url + path
+
+    def served_at(self, host: str, port: int) -> Settings:
+        """These settings for a server bound to ``host``:``port``: without a ``public_url``,
+        links point at that address (a server bound to every interface is named by the
+        machine's host name)."""
+        if self.public_url is not None:
+            return self
+        name = socket.gethostname() if host in WILDCARD_HOSTS else host
+        if ":" in name:
+            name = f"[{name}]"
+        return self.model_copy(update={"public_url": f"http://{name}:{port}"})
 
     @property
     def blob_dir(self) -> Path:

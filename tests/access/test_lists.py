@@ -33,6 +33,7 @@ from telehealth.identity.tables import CareAssignment, Patient
 from telehealth.monitoring import service as monitoring
 from telehealth.monitoring.service import OPEN_ALERT_STATES
 from telehealth.monitoring.tables import Alert, Enrollment
+from telehealth.notifications import service as notifications
 from telehealth.notifications.tables import Notification
 from telehealth.review import service as review
 from telehealth.review.model import OPEN_REVIEW_STATES
@@ -212,13 +213,18 @@ LISTINGS: dict[str, Listing] = {
     "enrollment alerts": Listing(
         "/v1/monitoring/enrollments/{}/alerts", "monitoring_alert", SIGNED_IN
     ),
-    "notifications": Listing("/v1/notifications", "notification", SIGNED_IN),
+    "notifications": Listing("/v1/notifications", "notification", SIGNED_IN, paging="offset"),
     "notifications unread": Listing(
         "/v1/notifications",
         "notification",
         SIGNED_IN,
         {"unread": "true"},
         narrower=lambda _viewer, row: row.read_at is None,  # the filter asked for
+        paging="offset",
+    ),
+    # The inbox page (/notifications, no JSON route): the same service, a page at a time.
+    "notifications inbox page": Listing(
+        "notifications.inbox", "notification", SIGNED_IN, service=lambda scope: _inbox(scope)
     ),
     # The default is the grants awaiting review.
     "break-glass": Listing(
@@ -231,6 +237,16 @@ LISTINGS: dict[str, Listing] = {
         "/v1/break-glass", "break_glass_grant", A.ADMINS, {"unreviewed": "false"}
     ),
 }
+
+
+def _inbox(scope: Scope) -> list[uuid.UUID]:
+    """Every page of the inbox page's list, followed to its end."""
+    listed: list[uuid.UUID] = []
+    while found := notifications.inbox(scope, unread_only=False, limit=PAGE, offset=len(listed)):
+        listed += [note.id for note in found]
+    return listed
+
+
 PARENTS = {"monitoring_enrollment": "patient", "monitoring_alert": "monitoring_enrollment"}
 
 # Collection routes without a path parameter that list no object kind of the read rules.

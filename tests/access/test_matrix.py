@@ -12,6 +12,7 @@ import json
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi import FastAPI
@@ -96,6 +97,19 @@ CORE: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/v1/notifications/{notification_id}/read"): Entry(
         SIGNED_IN,
+        not_probed="each actor's own notifications; "
+        "test_someone_elses_notification_answers_like_a_missing_one",
+    ),
+    ("GET", "/notifications"): page(SIGNED_IN),
+    ("POST", "/notifications/read-all"): Entry(SIGNED_IN, body={}, page=True, form=True),
+    ("GET", "/notifications/{notification_id}/open"): page(
+        SIGNED_IN,
+        not_probed="each actor's own notifications; "
+        "test_someone_elses_notification_answers_like_a_missing_one",
+    ),
+    ("POST", "/notifications/{notification_id}/read"): page(
+        SIGNED_IN,
+        form=True,
         not_probed="each actor's own notifications; "
         "test_someone_elses_notification_answers_like_a_missing_one",
     ),
@@ -334,7 +348,7 @@ def _check(
     if outcome is Outcome.ALLOWED:
         if got.status_code == also_allowed:
             return []
-        if got.status_code >= 400 or got.headers.get("location") == "/login":
+        if got.status_code >= 400 or got.headers.get("location", "").startswith("/login"):
             return [f"{said}: {got.text[:200]}"]
         # Reaching patient A's object through the grant is recorded as break-glass use.
         if kind.audiences & entry.audience & A.BREAK_GLASS and not entry.page:
@@ -439,7 +453,9 @@ def test_every_non_public_route_refuses_anonymous(client: TestClient, world: Wor
             )
             if entry.page:
                 assert response.status_code == 303, (method, path, response.status_code)
-                assert response.headers["location"] == "/login"
+                # A page asked for is where sign-in leads back to; a form post is not.
+                back = f"?{urlencode({'next': path})}" if method == "GET" else ""
+                assert response.headers["location"] == f"/login{back}"
             else:
                 assert response.status_code == 401, (method, path, response.status_code)
 
@@ -486,18 +502,24 @@ def test_someone_elses_notification_answers_like_a_missing_one(
     booking.target(world)  # patient A is told of the booking
     inbox = client.get("/v1/notifications", headers=world["patient_a"].headers).json()
     assert inbox, "the booking left patient A a notification"
-    theirs = f"/v1/notifications/{inbox[0]['id']}/read"
-    for kind in ACTOR_KINDS:
-        if kind.audiences & A.PATIENT_SELF:
-            continue
-        headers = world[kind.person].headers
-        probe, blind = _probe_id(), _probe_id()
-        got = client.post(theirs, headers={**headers, "X-Request-Id": probe})
-        missing = client.post(
-            f"/v1/notifications/{uuid.uuid4()}/read", headers={**headers, "X-Request-Id": blind}
-        )
-        assert got.status_code == 404
-        assert _answer(got, probe) == _answer(missing, blind)
+    routes = [
+        ("POST", "/v1/notifications/{}/read"),
+        ("POST", "/notifications/{}/read"),
+        ("GET", "/notifications/{}/open"),
+    ]
+    for method, route in routes:
+        theirs = route.format(inbox[0]["id"])
+        for kind in ACTOR_KINDS:
+            if kind.audiences & A.PATIENT_SELF:
+                continue
+            headers = world[kind.person].headers
+            probe, blind = _probe_id(), _probe_id()
+            got = client.request(method, theirs, headers={**headers, "X-Request-Id": probe})
+            missing = client.request(
+                method, route.format(uuid.uuid4()), headers={**headers, "X-Request-Id": blind}
+            )
+            assert got.status_code == 404, (kind.name, method, theirs)
+            assert _answer(got, probe) == _answer(missing, blind)
 
 
 PUBLIC_PROFILE = {"user_id", "display_name", "specialties", "video_capable"}

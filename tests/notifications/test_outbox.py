@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from email import message_from_bytes
+from email.policy import default
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from telehealth.clock import FrozenClock
@@ -17,8 +14,9 @@ from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.jobs import Job, registered, run_job
 from telehealth.notifications import repository
-from telehealth.notifications.service import notify, retry_delay
+from telehealth.notifications.service import EMAIL_SUBJECT, notify, retry_delay
 from telehealth.notifications.tables import OutboxEmail
+from tests.notifications.smtp import free_port, smtp_server
 from tests.support import World, real_ports, scope_for
 
 pytestmark = pytest.mark.db
@@ -26,38 +24,10 @@ pytestmark = pytest.mark.db
 TITLE = "A report is ready"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Mailbox:
-    """What the SMTP server accepted: (recipients, message bytes) per email."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        self.received.append((list(envelope.rcpt_tos), bytes(envelope.content)))
-        return "250 OK"
-
-
-@contextmanager
-def smtp_server(port: int) -> Iterator[Mailbox]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox
-    finally:
-        controller.stop()
-
-
 @pytest.fixture
 def mail_settings(settings: Settings) -> Settings:
     # Nothing listens on this port until a test starts the server there.
-    return settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": _free_port()})
+    return settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": free_port()})
 
 
 def _sender() -> Job:
@@ -109,7 +79,9 @@ def test_email_waits_while_smtp_is_down_and_is_delivered_once_when_it_is_back(
 
     [(recipients, content)] = mailbox.received
     assert recipients == [patient.email]
-    assert f"Subject: telehealth: {TITLE}".encode() in content
+    email = message_from_bytes(content, policy=default)
+    assert email["Subject"] == EMAIL_SUBJECT
+    assert TITLE in email.get_body().get_content()  # type: ignore[union-attr]
     [sent] = _outbox(mail_settings)
     assert sent.sent_at == clock.now() - retry_delay(mail_settings, 10)
     assert sent.attempts == 2
@@ -161,3 +133,43 @@ def test_a_second_sender_skips_the_emails_another_has_locked(
             assert mine[0][0].id != theirs[0][0].id
     finally:
         engine.dispose()
+
+
+def test_the_email_links_to_the_notification_at_the_address_the_server_is_served_on(
+    world: World, mail_settings: Settings, clock: FrozenClock
+) -> None:
+    """Without a public URL, links name the address ``telehealth serve`` was told to bind
+    (tests/test_cli.py checks ``serve`` applies it); opening the link leads to the page."""
+    served = mail_settings.model_copy(update={"public_url": None}).served_at("127.0.0.1", 18701)
+    with scope_for(served, clock) as scope:
+        note = notify(
+            scope, world["patient_a"].user_id, kind="visit_booked", title=TITLE, link="/visits/1"
+        )
+    with smtp_server(served.smtp_port) as mailbox:
+        assert _send(served, clock) == 1
+    [(_, content)] = mailbox.received
+    body = message_from_bytes(content, policy=default).get_body()
+    assert body is not None
+    link = f"http://127.0.0.1:18701/notifications/{note.id}/open"
+    assert link in body.get_content().split()
+    assert "/visits/1" not in body.get_content()  # the object's page is behind sign-in
+
+
+def test_a_public_url_wins_over_the_served_address(settings: Settings) -> None:
+    public = settings.model_copy(update={"public_url": "https://care.example.org/"})
+    wildcard = "0.0.0.0"  # noqa: S104 - an address to name, never bound
+    assert public.served_at(wildcard, 9000).link("/x") == "https://care.example.org/x"
+    unset = settings.model_copy(update={"public_url": None})
+    assert unset.link("/x") == "http://127.0.0.1:8000/x"
+    assert unset.served_at("::1", 9000).link("/x") == "http://[::1]:9000/x"
+
+
+def test_a_notification_links_only_to_a_page_of_this_site(
+    world: World, settings: Settings, clock: FrozenClock
+) -> None:
+    for link in ("https://elsewhere.example/", "//elsewhere.example/", "visits/1"):
+        with (
+            pytest.raises(ValueError, match="page of this site"),
+            scope_for(settings, clock) as scope,
+        ):
+            notify(scope, world["patient_a"].user_id, kind="k", title=TITLE, link=link)

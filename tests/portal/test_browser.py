@@ -342,6 +342,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/review/cases/new",
         "/review/cases/{case}",
         "/monitoring/me",
+        "/notifications",
     ),
     "clinician_a": (
         "/",
@@ -355,6 +356,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/review/cases/{case}",
         "/monitoring",
         "/monitoring/enrollments/{enrollment}",
+        "/notifications",
     ),
     "coordinator": (
         "/",

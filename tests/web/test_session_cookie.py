@@ -27,7 +27,7 @@ def test_a_page_asked_for_without_the_cookie_leaves_the_browsers_cookie_alone(
     # must not wipe the session it keeps.
     response = client.get("/visits", follow_redirects=False)
     assert response.status_code == 303
-    assert response.headers["location"] == "/login"
+    assert response.headers["location"] == "/login?next=%2Fvisits"
     assert "set-cookie" not in response.headers
 
 

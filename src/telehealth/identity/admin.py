@@ -97,7 +97,7 @@ def invite_patient(scope: Scope, data: PatientInput) -> Invitation:
 def _invitation(scope: Scope, user: User) -> Invitation:
     invite = identity.create_invite(scope, user.id)
     # The token travels in the fragment, which browsers never send to servers or logs.
-    url = f"{scope.settings.public_url}/invite#token={invite.secret}"
+    url = scope.settings.link(f"/invite#token={invite.secret}")
     return Invitation(user=user, invite_url=url, expires_at=invite.expires_at)
 
 

@@ -171,7 +171,7 @@ def invite_user(body: UserIn, actor: ActorDep, scope: ScopeDep) -> InviteOut:
     return InviteOut(
         user=_user_out(created.user),
         # The token travels in the fragment, which browsers never send to servers or logs.
-        invite_url=f"{scope.settings.public_url}/invite#token={invite.secret}",
+        invite_url=scope.settings.link(f"/invite#token={invite.secret}"),
         expires_at=invite.expires_at,
     )
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
 from telehealth.identity.queries import User
@@ -34,3 +35,34 @@ def due_emails(
 def pending_emails(session: Session) -> int:
     query = select(func.count()).select_from(OutboxEmail).where(OutboxEmail.sent_at.is_(None))
     return int(session.scalar(query) or 0)
+
+
+def unread_count(session: Session, user_id: uuid.UUID) -> int:
+    """One statement on the partial index of unread notifications."""
+    query = (
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    )
+    return int(session.scalar(query) or 0)
+
+
+def inbox(
+    session: Session, user_id: uuid.UUID, *, unread_only: bool, limit: int, offset: int
+) -> Sequence[Notification]:
+    """The user's notifications, newest first (the id breaks ties, so pages never overlap)."""
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    query = query.order_by(Notification.created_at.desc(), Notification.id.desc())
+    return session.scalars(query.limit(limit).offset(offset)).all()
+
+
+def mark_all_read(session: Session, user_id: uuid.UUID, now: datetime) -> int:
+    query = (
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from telehealth.notifications import service
@@ -27,9 +28,15 @@ class NotificationOut(BaseModel):
 
 @router.get("/notifications", response_model=list[NotificationOut])
 def list_notifications(
-    actor: ActorDep, scope: ScopeDep, unread: bool = False
+    actor: ActorDep,
+    scope: ScopeDep,
+    unread: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[NotificationOut]:
-    return [NotificationOut.model_validate(n) for n in service.inbox(scope, unread_only=unread)]
+    """Newest first; a full page may have more after it (ask again with ``offset``)."""
+    notes = service.inbox(scope, unread_only=unread, limit=limit, offset=offset)
+    return [NotificationOut.model_validate(n) for n in notes]
 
 
 @router.post("/notifications/{notification_id}/read", response_model=NotificationOut)

@@ -24,10 +24,19 @@ from telehealth.scope import Scope
 
 log = get_logger("telehealth.notifications")
 
+# The inbox page (notifications/pages.py).
+INBOX = "/notifications"
+# Every email's subject: what the email is about stays behind sign-in.
+EMAIL_SUBJECT = "telehealth: you have a new notification"
+
 
 def notify(
     scope: Scope, user_id: uuid.UUID, *, kind: str, title: str, link: str | None = None
 ) -> Notification:
+    """``title`` is plain words with no PHI (it is emailed); ``link`` the path of the page the
+    notification is about, where opening it leads."""
+    if link is not None and not (link.startswith("/") and not link.startswith("//")):
+        raise ValueError("a notification links to a page of this site, by its path")
     note = Notification(
         user_id=user_id, kind=kind, title=title, link=link, created_at=scope.clock.now()
     )
@@ -49,9 +58,9 @@ CLAIM = timedelta(seconds=SEND_BATCH * SMTP_TIMEOUT * 2)
 @dataclass(frozen=True)
 class Email:
     outbox_id: uuid.UUID
+    notification_id: uuid.UUID
     to: str
     title: str
-    link: str | None
 
 
 def send_pending(scope: Scope) -> int:
@@ -79,7 +88,7 @@ def _claim(scope: Scope) -> list[Email]:
     for row, note, address in repository.due_emails(scope.session, now, SEND_BATCH):
         row.due_at = now + CLAIM
         row.attempts += 1
-        claimed.append(Email(row.id, address, note.title, note.link))
+        claimed.append(Email(row.id, note.id, address, note.title))
     scope.session.commit()
     return claimed
 
@@ -112,30 +121,41 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
 
 
 def _message(settings: Settings, email: Email) -> EmailMessage:
-    # The email says only that something is waiting; the content is behind sign-in.
+    # The email says only that something is waiting, in the notification's plain title (which
+    # carries no PHI); the content is behind sign-in. The subject is the same for every email.
     message = EmailMessage()
     message["From"] = settings.smtp_from
     message["To"] = email.to
-    message["Subject"] = f"telehealth: {email.title}"
-    target = f"{settings.public_url}{email.link}" if email.link else settings.public_url
-    message.set_content(f"{email.title}.\n\nSign in to see it: {target}\n")
+    message["Subject"] = EMAIL_SUBJECT
+    target = settings.link(opening_path(email.notification_id))
+    message.set_content(f"{email.title}.\n\nOpen it (you may be asked to sign in):\n{target}\n")
     return message
+
+
+def opening_path(notification_id: uuid.UUID) -> str:
+    """Where a notification is opened from the inbox or an email: it is marked read there and
+    the reader is sent on to its page (:func:`open_notification`)."""
+    return f"/notifications/{notification_id}/open"
 
 
 def pending_emails(scope: Scope) -> int:
     return repository.pending_emails(scope.session)
 
 
-def inbox(scope: Scope, *, unread_only: bool, limit: int = 50) -> Sequence[Notification]:
+def inbox(
+    scope: Scope, *, unread_only: bool, limit: int = 50, offset: int = 0
+) -> Sequence[Notification]:
+    """The actor's own notifications, newest first. They are no patient's record (their
+    titles are generic and they name no patient), so reading them is not audited as a PHI
+    read; reaching someone else's is refused by the loader and audited."""
     actor = scope.require_actor()
-    query = select(Notification).where(Notification.user_id == actor.user_id)
-    if unread_only:
-        query = query.where(Notification.read_at.is_(None))
-    return (
-        scope.session.execute(query.order_by(Notification.created_at.desc()).limit(limit))
-        .scalars()
-        .all()
+    return repository.inbox(
+        scope.session, actor.user_id, unread_only=unread_only, limit=limit, offset=offset
     )
+
+
+def unread_count(scope: Scope) -> int:
+    return repository.unread_count(scope.session, scope.require_actor().user_id)
 
 
 def _notification(
@@ -160,3 +180,14 @@ def mark_read(scope: Scope, notification_id: uuid.UUID) -> Notification:
     if note.read_at is None:
         note.read_at = scope.clock.now()
     return note
+
+
+def mark_all_read(scope: Scope) -> int:
+    return repository.mark_all_read(scope.session, scope.require_actor().user_id, scope.clock.now())
+
+
+def open_notification(scope: Scope, notification_id: uuid.UUID) -> str:
+    """Marks the notification read and returns the path of its page (the inbox when it is
+    about no page)."""
+    note = mark_read(scope, notification_id)
+    return note.link or INBOX

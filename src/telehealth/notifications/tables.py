@@ -5,17 +5,31 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telehealth.db.base import Base, UTCDateTime, new_id
 
 
 class Notification(Base):
+    """``link`` is the path of the page the notification is about (a visit, a case, an
+    enrollment): opening the notification leads there."""
+
     __tablename__ = "notifications"
+    __table_args__ = (
+        # The inbox: a person's notifications, newest first.
+        Index("ix_notifications_user_created", "user_id", "created_at"),
+        # The layout's unread count on every page: an index of the unread ones only.
+        Index(
+            "ix_notifications_unread",
+            "user_id",
+            postgresql_where=text("read_at IS NULL"),
+            sqlite_where=text("read_at IS NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=new_id)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(48))
     title: Mapped[str] = mapped_column(String(200))
     link: Mapped[str | None] = mapped_column(String(300))

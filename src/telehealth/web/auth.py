@@ -102,7 +102,7 @@ def _check_origin(request: Request, scope: Scope) -> None:
     claimed = request.headers.get("origin") or request.headers.get("referer")
     if claimed is None:
         return
-    allowed = {_origin(scope.settings.public_url), _origin(str(request.base_url))}
+    allowed = {_origin(scope.settings.base_url), _origin(str(request.base_url))}
     if _origin(claimed) not in allowed:
         raise DomainError(ErrorCode.FORBIDDEN, "cross-origin request refused")
 

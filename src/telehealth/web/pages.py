@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,6 +21,7 @@ from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import queries
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor
+from telehealth.notifications import service as notifications
 from telehealth.scope import Scope
 from telehealth.web.auth import (
     ScopeDep,
@@ -89,24 +92,42 @@ def render(
     *,
     status_code: int = 200,
 ) -> HTMLResponse:
-    scope = getattr(request.state, "scope", None)
+    scope: Scope | None = getattr(request.state, "scope", None)
     actor = scope.actor if scope is not None else None
     values: dict[str, Any] = {"actor": actor, **(context or {})}
-    if actor is not None and "display_name" not in values:
-        user = queries.user_by_id(scope.session, actor.user_id)  # type: ignore[union-attr]
-        values["display_name"] = user.display_name if user else ""
+    if scope is not None and actor is not None:
+        if "display_name" not in values:
+            user = queries.user_by_id(scope.session, actor.user_id)
+            values["display_name"] = user.display_name if user else ""
+        # Counted only by a template that shows it (the layout's bell): fragments never ask.
+        values["unread_notifications"] = partial(notifications.unread_count, scope)
     return templates.TemplateResponse(request, template, values, status_code=status_code)
 
 
 def sign_in_redirect(request: Request, exc: Exception) -> Response:
-    response = RedirectResponse("/login", status_code=303)
+    """Sign-in, then back to the page asked for (a page, not a form post)."""
+    target = "/login"
+    if request.method == "GET":
+        asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target += "?" + urlencode({"next": asked})
+    response = RedirectResponse(target, status_code=303)
     clear_session_cookie(request, response)
     return response
 
 
+def local_path(value: str) -> str:
+    """``value`` if it is a path of this site, else the home page: sign-in sends people on to
+    where they were going, never to another site."""
+    parts = urlsplit(value)
+    same_site = not parts.scheme and not parts.netloc and value.startswith("/")
+    if not same_site or value.startswith(("//", "/\\")) or any(c < " " for c in value):
+        return "/"
+    return value
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request) -> HTMLResponse:
-    return render(request, "login.html", {"error": None})
+def login_page(request: Request, next: str = "") -> HTMLResponse:
+    return render(request, "login.html", {"error": None, "next": local_path(next)})
 
 
 @router.post("/login", response_class=HTMLResponse, response_model=None)
@@ -116,6 +137,7 @@ def login_submit(
     email: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=256)],
     totp: Annotated[str, Form(max_length=12)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     try:
         issued = identity.login(
@@ -126,13 +148,13 @@ def login_submit(
             raise
         # Durable failure records still commit, and the failure is counted, on rollback.
         scope.uow.rollback()
-        return _sign_in_refused(request, exc, email)
-    response = RedirectResponse("/", status_code=303)
+        return _sign_in_refused(request, exc, email, local_path(next))
+    response = RedirectResponse(local_path(next), status_code=303)
     set_session_cookie(response, issued.secret, scope)
     return response
 
 
-def _sign_in_refused(request: Request, exc: DomainError, email: str) -> Response:
+def _sign_in_refused(request: Request, exc: DomainError, email: str, then: str) -> Response:
     """The sign-in form again, answering as the API does: the same status (and wait) whether
     or not the email has an account."""
     retry_after = exc.data.get("retry_after")
@@ -142,7 +164,12 @@ def _sign_in_refused(request: Request, exc: DomainError, email: str) -> Response
     response = render(
         request,
         "login.html",
-        {"error": message, "email": email, "needs_code": exc.code is ErrorCode.MFA_REQUIRED},
+        {
+            "error": message,
+            "email": email,
+            "needs_code": exc.code is ErrorCode.MFA_REQUIRED,
+            "next": then,
+        },
         status_code=STATUS[exc.code],
     )
     if retry_after is not None:
