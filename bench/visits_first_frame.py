@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 from tests.browser import CHROMIUM, chromium  # noqa: E402
 from tests.visits.live import Live, live_server  # noqa: E402
 
+from telehealth.config import VisitSettings  # noqa: E402
 from telehealth.db.migrate import upgrade  # noqa: E402
 
 TRACE = False
@@ -124,7 +125,10 @@ def server_and_browser() -> Iterator[tuple[Live, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "template.db"
         upgrade(f"sqlite:///{template}")
-        with live_server(template, Path(tmp)) as live, chromium() as browser:
+        # Each round books the next free slot, half an hour after the last one's: the waiting
+        # room must be open for all of them.
+        visits = VisitSettings(waiting_room_lead_minutes=24 * 60)
+        with live_server(template, Path(tmp), visits) as live, chromium() as browser:
             yield live, browser
 
 
