@@ -173,7 +173,7 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     instant = datetime.fromisoformat(started.get_attribute("datetime"))
     assert started.inner_text().endswith(instant.astimezone(ZoneInfo(VIEWER_ZONE)).tzname())
     assert "UTC" not in patient.inner_text("main")
-    shot(patient, "1-09-patient-visit-record")
+    shot(patient, "1-10-patient-visit-record")
 
 
 # --- journey 2: store-and-forward ---------------------------------------------------------------

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.browser import eventually, frames_decoded, need_browser
+from tests.portal.live import shot
 from tests.visits.live import Live, enter_call, first_frames, live_server, peers_decoding
 
 pytestmark = pytest.mark.slow
@@ -65,6 +66,7 @@ def test_a_reload_mid_call_rejoins_and_presence_keeps_the_gap(
     for page in (patient, clinician):
         page.wait_for_selector("#call-status:has-text('Connected.')")
         assert page.evaluate(STATUS_SEEN) is True
+    shot(reloading, f"visits-05-rejoined-after-reload-{side}")
     # Camera and microphone were acquired again.
     assert reloading.evaluate("window.__visit.local.getTracks().length") == 2
     assert eventually(lambda: _sockets(live, visit_id, me) == ["join", "leave", "join"])
@@ -110,7 +112,9 @@ def test_four_participants_hold_a_mesh_call(live: Live, browser: Any) -> None:
         guest.click("#enter-waiting")
         clinician.click(f"#admit-{link['participant_id']}", timeout=30_000)
         pages.append(guest)
-    assert eventually(lambda: all(peers_decoding(page) == 3 for page in pages))
+    # Four pages each encoding three streams: slow on a small machine, so a long wait.
+    assert eventually(lambda: all(peers_decoding(page) == 3 for page in pages), seconds=120)
+    shot(clinician, "visits-06-four-party-call")
     # The interpreter's socket drops (a network change): it reconnects by itself and the
     # others connect to it again.
     interpreter = pages[2]
@@ -120,7 +124,8 @@ def test_four_participants_hold_a_mesh_call(live: Live, browser: Any) -> None:
         lambda: (
             all(first_frames(page) > before for page, before in zip(pages, seen, strict=True))
             and all(peers_decoding(page) == 3 for page in pages)
-        )
+        ),
+        seconds=120,
     )
     assert errors == []
 

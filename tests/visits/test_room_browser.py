@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.browser import eventually, frames_decoded, need_browser
+from tests.portal.live import shot
 from tests.visits.live import Live, live_server, located_and_consented, open_room, patient_waiting
 
 pytestmark = pytest.mark.slow
@@ -65,6 +66,7 @@ def test_the_pre_call_check_picks_devices_shows_the_microphone_level_and_runs_ag
     assert patient.input_value("#microphone-select") == in_use
     # The fake microphone beeps: the meter rises above silence.
     assert eventually(lambda: _level(patient) > 0.05, seconds=15)
+    shot(patient, "visits-01-pre-call-check")
     # Chromium's fake devices include speakers: the test sound plays on the one chosen.
     speakers = _options(patient, "#speaker-select")
     assert len(speakers) > 1, speakers
@@ -97,6 +99,7 @@ def test_the_pre_call_check_picks_devices_shows_the_microphone_level_and_runs_ag
     assert re.fullmatch(r"Starts in (1 hour|\d+ minutes)\.", patient.inner_text("#lobby-starts"))
     patient.click("#enter-waiting")
     patient.wait_for_selector("#queue:has-text('clinician_a will let you in')")
+    shot(patient, "visits-02-waiting-room")
     # Nothing is wider than a phone's screen.
     assert patient.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert errors == []

@@ -22,10 +22,13 @@ _FALLBACK: dict[Show, str] = {
 }
 
 
-def when(moment: datetime | None, show: Show = "datetime", empty: str = "—") -> Markup:
-    """A ``<time>`` element for an aware instant, to be shown in the viewer's zone."""
+def when(moment: datetime | str | None, show: Show = "datetime", empty: str = "—") -> Markup:
+    """A ``<time>`` element for an aware instant (or its ISO 8601 text, as stored JSON keeps
+    it), to be shown in the viewer's zone."""
     if moment is None:
         return Markup.escape(empty)
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     instant = moment.astimezone(UTC)
     return Markup('<time datetime="{}" data-show="{}">{}</time>').format(
         instant.isoformat(timespec="seconds"), show, instant.strftime(_FALLBACK[show])
