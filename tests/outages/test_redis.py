@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
 
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
@@ -134,11 +135,16 @@ def test_a_visit_on_one_instance_goes_on_and_its_sockets_hear_of_the_outage(
             assert _next(host, "signaling") == {"type": "signaling", "state": "degraded"}
             assert _next(guest, "signaling") == {"type": "signaling", "state": "degraded"}
             assert _next(guest, "offer")["sdp"] == SECURE_OFFER  # relayed on this instance
-            with joined(client, patient) as (_late, late_welcome):
+            # The patient reloads during the outage: the new socket hears of it at once and
+            # replaces the old one (closed with 4409), on this instance without Redis.
+            with joined(client, patient) as (late, late_welcome):
                 assert late_welcome["signaling"] == "degraded"
+                with pytest.raises(WebSocketDisconnect) as replaced:
+                    _next(guest, "never")
+                assert replaced.value.code == 4409
 
-            redis_server.start()
-            assert _next(host, "signaling") == {"type": "signaling", "state": "ok"}
-            assert _next(guest, "signaling") == {"type": "signaling", "state": "ok"}
-            host.send_json({"type": "offer", "to": me, "sdp": SECURE_OFFER})
-            assert _next(guest, "offer")["sdp"] == SECURE_OFFER  # through Redis again
+                redis_server.start()
+                assert _next(host, "signaling") == {"type": "signaling", "state": "ok"}
+                assert _next(late, "signaling") == {"type": "signaling", "state": "ok"}
+                host.send_json({"type": "offer", "to": me, "sdp": SECURE_OFFER})
+                assert _next(late, "offer")["sdp"] == SECURE_OFFER  # through Redis again
