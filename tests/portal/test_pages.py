@@ -59,7 +59,14 @@ def test_intake_links_questionnaire_to_the_visit_and_reaches_the_clinician(
     status, html = _page(client, world, "patient_a", path)
     assert status == 200
     assert 'name="q_body_site"' in html
-    assert "Why this visit is live" in html  # the decision engine's explanation
+    # The patient reads the decision in plain words; the clinician keeps the rules and sources.
+    assert "About your visit" in html
+    assert "Your visit will be a video call with your clinician." in html
+    _assert_no_engine_words(html)
+    _, staff = _page(client, world, "clinician_a", path)
+    assert "Why this modality" in staff
+    assert "Rule set" in staff
+    assert "About your visit" not in staff
 
     assert _form(client, world, "patient_a", path, INTAKE_FORM)[0] == 303
     status, html = _page(client, world, "patient_a", path)
@@ -141,6 +148,17 @@ def test_intake_is_hidden_from_outsiders_like_a_missing_visit(
     assert denied >= 6
 
 
+def _assert_no_engine_words(html: str) -> None:
+    main = html.split("<main", 1)[1].split("</main>", 1)[0]
+    text = re.sub(r"<[^>]+>", " ", main)
+    assert "Rule set" not in text
+    assert "§" not in text
+    assert "<cite" not in main
+    assert "Recommended:" not in text
+    assert "store-and-forward" not in text
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b|[0-9a-f]{8}-[0-9a-f]{4}-", text)
+
+
 def test_decision_page_explains_each_modality_with_citations(
     client: TestClient, world: World
 ) -> None:
@@ -150,6 +168,10 @@ def test_decision_page_explains_each_modality_with_citations(
     assert "Asynchronous (store-and-forward) review" in html
     assert "Decision boundaries" in html  # a citation is shown with its reason
     assert "Discouraged" in html
+    status, html = _page(client, world, "patient_a", f"/portal/decisions/{decision_id}")
+    assert status == 200
+    assert "About your visit" in html
+    _assert_no_engine_words(html)
     assert _page(client, world, "patient_b", f"/portal/decisions/{decision_id}")[0] == 404
 
 

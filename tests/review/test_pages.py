@@ -82,6 +82,28 @@ def test_patient_sends_a_case_and_reviewer_reports_through_pages(
     assert "Benign" in final.text
 
 
+def test_patient_reads_why_a_case_must_be_live_without_rules_or_sources(
+    client: TestClient, world: World
+) -> None:
+    # Patient B has no care team: a new relationship may not be formed asynchronously in AR.
+    patient = world["patient_b"].headers
+    created = client.post(
+        "/review/cases",
+        data={**FORM, "location_state": "AR"},
+        headers=patient,
+        follow_redirects=False,
+    )
+    case_id = created.headers["location"].rsplit("/", 1)[-1]
+    assert _act(client, world, "patient_b", case_id, do="submit") == 303
+    page = client.get(f"/review/cases/{case_id}", headers=patient).text
+    assert "Our team will contact you to arrange it." in page
+    assert 'class="muted">(' not in page  # no rule citations
+    assert "(version 2)" not in page
+    staff = client.get(f"/review/cases/{case_id}", headers=world["coordinator"].headers).text
+    assert 'class="muted">(' in staff
+    assert "(version 2)" in staff
+
+
 def test_page_errors_are_shown_not_stored(client: TestClient, world: World) -> None:
     patient = world["patient_a"].headers
     wrong = {**FORM, "q_body_site": "elbow"}

@@ -127,7 +127,11 @@ def decision_page(
         request,
         scope,
         "portal/decision.html",
-        lambda: {"decision": service.readable_decision(scope, decision_id)},
+        lambda: (
+            {"summary": service.decision_for_patient(scope, decision_id)}
+            if actor.role is Role.PATIENT
+            else {"decision": service.readable_decision(scope, decision_id)}
+        ),
     )
 
 

@@ -21,6 +21,7 @@ from telehealth.identity.model import Actor, Role
 from telehealth.monitoring import service as monitoring
 from telehealth.notifications.service import notify
 from telehealth.policy import service as policy
+from telehealth.policy.plain import PatientSummary, patient_summary
 from telehealth.portal import repository
 from telehealth.portal.tables import VisitIntake
 from telehealth.review import model as review_model
@@ -136,6 +137,13 @@ class IntakeView:
     decision: dict[str, Any] | None
     is_patient: bool
 
+    @property
+    def summary(self) -> PatientSummary | None:
+        """What the patient reads instead of the rules' explanation."""
+        if self.decision is None:
+            return None
+        return patient_summary(self.decision, booked=self.visit.planned_modality)
+
 
 def intake_view(scope: Scope, visit_id: uuid.UUID) -> IntakeView:
     # The rows this view shows, read together and held here while the loaders below, which
@@ -176,6 +184,10 @@ def visit_decision(scope: Scope, visit: Visit) -> dict[str, Any] | None:
 
 def readable_decision(scope: Scope, decision_id: uuid.UUID) -> dict[str, Any]:
     return dict(policy.readable_decision(scope, decision_id).decision)
+
+
+def decision_for_patient(scope: Scope, decision_id: uuid.UUID) -> PatientSummary:
+    return patient_summary(readable_decision(scope, decision_id))
 
 
 # --- the visit room's side panel ----------------------------------------------------------------
