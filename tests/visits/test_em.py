@@ -235,6 +235,8 @@ def test_the_record_names_people_and_states_in_plain_words(
     assert UUID.findall(text) == []
     for raw in ("sync_audio_video", "in_progress", "completed", "+00:00", "admit ·", " join "):
         assert raw not in text
+    # The rules' wording of a requirement is the staff's; the patient reads what it is for.
+    assert ("obtain and document" in text) is (key != "patient_a")
     assert "Status: Completed" in text
     visit = client.get(f"/v1/visits/{visit_id}", headers=world["clinician_a"].headers).json()
     [patient] = [p for p in visit["participants"] if p["role"] == "patient"]
