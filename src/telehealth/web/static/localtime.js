@@ -8,19 +8,27 @@
       hour: "2-digit", minute: "2-digit", timeZoneName: "short" },
     time: { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" },
     date: { weekday: "short", day: "numeric", month: "short", year: "numeric" },
+    clock: { hour: "numeric", minute: "2-digit", timeZoneName: "short" },
+    long: { weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit",
+      timeZoneName: "long" },
   };
   const zone = document.body.dataset.timeZone || undefined;
+
+  // An instant (Date or ISO text) as the viewer reads it; the pages' scripts use this too.
+  function localTime(instant, show) {
+    return new Intl.DateTimeFormat(undefined, { ...FORMATS[show], timeZone: zone }).format(new Date(instant));
+  }
 
   function localize(root) {
     for (const element of root.querySelectorAll("time[datetime][data-show]")) {
       const instant = new Date(element.getAttribute("datetime"));
-      const format = FORMATS[element.dataset.show];
-      if (Number.isNaN(instant.getTime()) || !format) continue;
-      element.textContent = new Intl.DateTimeFormat(undefined, { ...format, timeZone: zone }).format(instant);
+      if (Number.isNaN(instant.getTime()) || !FORMATS[element.dataset.show]) continue;
+      element.textContent = localTime(instant, element.dataset.show);
       element.dataset.localized = "1";
     }
   }
 
+  window.localTime = localTime;
   window.localizeTimes = localize;
   localize(document);
 })();

@@ -17,9 +17,7 @@
   let waitingShown = null;
   let over = false;
 
-  function clock(iso) {
-    return new Date(iso).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
-  }
+  const clock = (iso) => window.localTime(iso, "clock");
 
   function setStatus(text) { $("chat-status").textContent = text; }
 

@@ -7,11 +7,6 @@
   const $ = (id) => document.getElementById(id);
   const MINUTE = 60 * 1000;
 
-  const when = new Intl.DateTimeFormat(undefined, {
-    weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit",
-    timeZoneName: "long",
-  });
-  const clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZoneName: "short" });
 
   function span(minutes) {
     const hours = Math.floor(minutes / 60);
@@ -27,11 +22,11 @@
     const clinician = s.clinician_name || "your clinician";
     const start = new Date(s.slot_start);
     $("lobby-with").textContent = `Your visit with ${clinician}`;
-    $("lobby-when").textContent = when.format(start);
+    $("lobby-when").textContent = window.localTime(start, "long");
     const minutes = Math.ceil((start.getTime() - Date.now()) / MINUTE);
     let text;
     if (!s.waiting_room_open) {
-      text = `The waiting room opens at ${clock.format(new Date(s.opens_at))}. Starts in ${span(minutes)}.`;
+      text = `The waiting room opens at ${window.localTime(s.opens_at, "clock")}. Starts in ${span(minutes)}.`;
     } else if (s.clinician_late) {
       text = `${clinician} is running late. Please stay on this page: you will be let in as soon as they are ready.`;
     } else if (minutes > 0) {

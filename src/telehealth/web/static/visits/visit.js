@@ -116,7 +116,7 @@
       say("This visit has ended.");
       return;
     }
-    say(`Visit at ${new Date(s.slot_start).toLocaleString()} · planned as ${label(s.planned_modality)}` +
+    say(`Visit at ${window.localTime(s.slot_start, "datetime")} · planned as ${label(s.planned_modality)}` +
       (s.fallback_reason ? ` (${s.fallback_reason})` : ""));
     const patient = s.role === "patient";
     show("step-location", patient && s.state !== "admitted");
