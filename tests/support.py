@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -284,3 +285,14 @@ def post_form(
         path, data=data or {}, headers=world[key].headers, follow_redirects=False
     )
     return response.status_code, response.text
+
+
+# UUIDs and request ids are random hex: any digits a test looks for can turn up inside one.
+_IDENTIFIERS = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}"
+)
+
+
+def without_identifiers(text: str) -> str:
+    """The text with every UUID and request id blanked, for asserting a value is never echoed."""
+    return _IDENTIFIERS.sub("<id>", text)

@@ -17,7 +17,7 @@ from tests.monitoring.helpers import (
     post,
     reading,
 )
-from tests.support import World
+from tests.support import World, without_identifiers
 
 pytestmark = pytest.mark.db
 
@@ -92,7 +92,7 @@ def test_impossible_values_refuse_the_batch_naming_each_reading(
     body = response.json()
     assert [(e["index"], e["code"]) for e in body["errors"]] == [(2, "8480-6"), (3, "8867-4")]
     assert "reading 2 (8480-6)" in body["detail"]
-    assert "612" not in response.text  # the value itself is never echoed
+    assert "612" not in without_identifiers(response.text)  # the value itself is never echoed
     assert _readings(client, world, enrollment["id"]) == []
 
 
