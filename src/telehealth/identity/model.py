@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +12,29 @@ from enum import StrEnum
 from telehealth.vocabulary import Role as Role
 
 MFA_REQUIRED_ROLES = frozenset({Role.CLINICIAN, Role.ADMIN})
+
+
+class AdministrativeSex(StrEnum):
+    """A patient's administrative sex, as FHIR's AdministrativeGender codes it."""
+
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+# Crockford's base 32: no I, L, O or U, so a number read aloud or copied by hand stays itself.
+_RECORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_record_number() -> str:
+    """A patient's record number, e.g. ``7KQ2-M9XD``: 40 random bits, unique within the org.
+
+    Random rather than counted so that numbers reveal neither how many patients an organization
+    has nor who registered first, and two registrations never race for the next number.
+    """
+    chars = "".join(secrets.choice(_RECORD_ALPHABET) for _ in range(8))
+    return f"{chars[:4]}-{chars[4:]}"
 
 
 class CareSource(StrEnum):

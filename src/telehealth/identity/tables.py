@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -19,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from telehealth.db.base import Base, UTCDateTime, new_id
+from telehealth.identity.model import new_record_number
 
 
 class Organization(Base):
@@ -48,6 +50,8 @@ class User(Base):
     # Bumped on password change or role change: sessions and tokens issued before it stop working.
     credentials_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The IANA zone the person reads times in; None: their browser's zone.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
     clinician: Mapped[ClinicianProfile | None] = relationship(
         back_populates="user", uselist=False, lazy="raise"
@@ -56,6 +60,9 @@ class User(Base):
 
 class Patient(Base):
     __tablename__ = "patients"
+    __table_args__ = (
+        Index("ix_patients_org_record_number", "org_id", "record_number", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=new_id)
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -65,6 +72,9 @@ class Patient(Base):
     birth_date: Mapped[date] = mapped_column(Date)
     home_state: Mapped[str] = mapped_column(String(2))
     phone: Mapped[str | None] = mapped_column(String(32))
+    # The number staff quote to tell patients apart (``AdministrativeSex``: None if not recorded).
+    record_number: Mapped[str] = mapped_column(String(16), default=new_record_number)
+    sex: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -76,6 +86,8 @@ class ClinicianProfile(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
     npi: Mapped[str | None] = mapped_column(String(10))
     specialties: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Languages the clinician holds visits in, as BCP 47 tags ("en", "es").
+    languages: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["en"])
     video_capable: Mapped[bool] = mapped_column(Boolean, default=True)
 
     user: Mapped[User] = relationship(back_populates="clinician", lazy="raise")
