@@ -1,6 +1,7 @@
 """Headless Chromium through remote-monitoring set-up, by the pages only: a clinician enrols a
 patient with their consent, registers a device (its pairing token shown once, with a QR code),
-sets thresholds; the device's readings raise an alert that lists the measured value; the
+sets thresholds; the device's readings raise an alert that reaches the clinician in the bell
+and by email (the emailed link opens the patient's page) and lists the measured value; the
 clinician acknowledges it, messages the patient, requests a visit, logs time with the timer and
 by hand, and reads the month's codes. Every page is checked at 390 px (no sideways scroll) and
 by axe-core. Screenshots go to ``test-artifacts/portal/``.
@@ -17,7 +18,9 @@ import httpx
 import pytest
 
 from tests.browser import chromium, need_browser
-from tests.portal.live import AXE, Live, live_server, shot
+from tests.notifications.mailing import link_to, mailing_server, send_emails
+from tests.notifications.smtp import Mailbox
+from tests.portal.live import AXE, Live, shot
 from tests.portal.test_browser import scan
 
 pytestmark = pytest.mark.slow
@@ -27,10 +30,17 @@ FITS = "document.documentElement.scrollWidth <= document.documentElement.clientW
 
 
 @pytest.fixture(scope="module")
-def live(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def mailed(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Live, Mailbox]]:
     need_browser()
-    with live_server(sqlite_template, tmp_path_factory.mktemp("monitoring-live")) as server:
-        yield server
+    with mailing_server(sqlite_template, tmp_path_factory.mktemp("monitoring-live")) as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def live(mailed: tuple[Live, Mailbox]) -> Live:
+    return mailed[0]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +62,9 @@ def check(page: Any, name: str, problems: list[str]) -> None:
     shot(page, f"4-{name}")
 
 
-def test_clinician_sets_up_monitoring_from_the_pages(live: Live, clinician: Any) -> None:
+def test_clinician_sets_up_monitoring_from_the_pages(
+    live: Live, mailed: tuple[Live, Mailbox], clinician: Any
+) -> None:
     assert AXE.exists(), "run `npm ci` for axe-core"
     page = clinician
     problems: list[str] = []
@@ -108,6 +120,18 @@ def test_clinician_sets_up_monitoring_from_the_pages(live: Live, clinician: Any)
     )
     assert sent.status_code == 200, sent.text
     assert len(sent.json()["alerts"]) == 1
+
+    # The alert reaches the clinician in the bell and by email; both lead to the patient's page.
+    page.reload()
+    assert page.locator("a.bell .bell-count").inner_text() == "1"
+    page.click("a.bell")
+    page.wait_for_url(live.url("/notifications"))
+    assert page.is_visible("text=A monitoring alert needs review")
+    check(page, "04-alert-in-the-inbox", problems)
+    send_emails(live)
+    page.goto(link_to(mailed[1], live.world["clinician_a"].email))
+    page.wait_for_url(f"**{enrollment_path}")
+    assert page.locator(".mon-alert-row", has_text="175 mmHg").count() == 1
 
     page.goto(live.url("/portal/alerts"))
     row = page.locator("tr", has_text="175 mmHg")
