@@ -111,6 +111,9 @@ def add_media(
     case_id: uuid.UUID,
     data: bytes = b"%PDF-1.7 canary",
     content_type: str = "application/pdf",
+    *,
+    kind: str = "document",
+    filename: str = "lab.pdf",
 ) -> uuid.UUID:
     blobs = world.ports.uploads.blobs
     stored = blobs.put([data], content_type=content_type)
@@ -119,9 +122,9 @@ def add_media(
         item = ReviewMedia(
             case_id=case.id,
             patient_id=case.patient_id,
-            kind="document",
+            kind=kind,
             content_type=content_type,
-            filename="lab.pdf",
+            filename=filename,
             size=stored.size,
             sha256=stored.sha256,
             upload_sha256=stored.sha256,
@@ -192,6 +195,29 @@ def image_with_gps(fmt: str = "JPEG", size: tuple[int, int] = (64, 48)) -> bytes
     out = io.BytesIO()
     image.save(out, format=fmt, exif=exif)
     return out.getvalue()
+
+
+def photo_bytes(color: tuple[int, int, int], size: tuple[int, int] = (96, 64)) -> bytes:
+    """A plain PNG photo of one colour."""
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def add_photos(world: World, case_id: uuid.UUID, count: int) -> list[uuid.UUID]:
+    """``count`` PNG photos of the case, each a different colour, in order."""
+    colors = [(200, 60, 60), (60, 160, 60), (60, 90, 200), (200, 180, 40)]
+    return [
+        add_media(
+            world,
+            case_id,
+            photo_bytes(colors[n % len(colors)]),
+            "image/png",
+            kind="image",
+            filename=f"photo-{n + 1}.png",
+        )
+        for n in range(count)
+    ]
 
 
 def observation(**overrides: Any) -> bytes:
