@@ -6,10 +6,10 @@ import io
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from telehealth.identity import service as identity
 from telehealth.identity.model import LicenseKind, Role
@@ -198,26 +198,38 @@ def image_with_gps(fmt: str = "JPEG", size: tuple[int, int] = (64, 48)) -> bytes
 
 
 def photo_bytes(color: tuple[int, int, int], size: tuple[int, int] = (96, 64)) -> bytes:
-    """A plain PNG photo of one colour."""
+    """A PNG photo: a field of one colour with a lighter disc, so that zooming shows."""
+    image = Image.new("RGB", size, color)
+    width, height = size
+    light = tuple(min(255, c + 90) for c in color)
+    ImageDraw.Draw(image).ellipse(
+        (width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=light, outline=(0, 0, 0)
+    )
     out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, format="PNG")
+    image.save(out, format="PNG")
     return out.getvalue()
 
 
-def add_photos(world: World, case_id: uuid.UUID, count: int) -> list[uuid.UUID]:
-    """``count`` PNG photos of the case, each a different colour, in order."""
-    colors = [(200, 60, 60), (60, 160, 60), (60, 90, 200), (200, 180, 40)]
-    return [
-        add_media(
-            world,
-            case_id,
-            photo_bytes(colors[n % len(colors)]),
-            "image/png",
-            kind="image",
-            filename=f"photo-{n + 1}.png",
+def add_photos(
+    world: World, case_id: uuid.UUID, count: int, size: tuple[int, int] = (96, 64)
+) -> list[uuid.UUID]:
+    """``count`` PNG photos of the case, each a different colour, a second apart (the case
+    lists its files in the order they arrived)."""
+    colors = [(200, 60, 60), (60, 140, 60), (60, 90, 200), (160, 120, 20)]
+    added = []
+    for n in range(count):
+        world.clock.advance(timedelta(seconds=1))
+        added.append(
+            add_media(
+                world,
+                case_id,
+                photo_bytes(colors[n % len(colors)], size),
+                "image/png",
+                kind="image",
+                filename=f"photo-{n + 1}.png",
+            )
         )
-        for n in range(count)
-    ]
+    return added
 
 
 def observation(**overrides: Any) -> bytes:

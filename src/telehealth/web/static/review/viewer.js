@@ -33,10 +33,15 @@
       image.style.height = "";
       return;
     }
+    // Keep the point at the middle of the stage in the middle as the photo grows or shrinks.
+    const middleX = (stage.scrollLeft + stage.clientWidth / 2) / Math.max(stage.scrollWidth, 1);
+    const middleY = (stage.scrollTop + stage.clientHeight / 2) / Math.max(stage.scrollHeight, 1);
     const size = fitted();
     stage.classList.add("zoomed");
     image.style.width = Math.round(size.width * zoom) + "px";
     image.style.height = Math.round(size.height * zoom) + "px";
+    stage.scrollLeft = middleX * stage.scrollWidth - stage.clientWidth / 2;
+    stage.scrollTop = middleY * stage.scrollHeight - stage.clientHeight / 2;
   }
 
   function zoomIn() { applyZoom(zoom * STEP); }
@@ -46,7 +51,7 @@
     index = (next + thumbs.length) % thumbs.length;
     const thumb = thumbs[index].querySelector("img");
     applyZoom(1);
-    image.src = thumb.src;
+    image.src = thumb.getAttribute("src");
     image.alt = thumb.alt;
     caption.textContent = "Photo " + (index + 1) + " of " + thumbs.length;
     dialog.dataset.photo = String(index + 1);
