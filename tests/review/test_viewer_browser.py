@@ -137,6 +137,9 @@ def test_photos_open_in_the_viewer_zoom_and_step_by_buttons_and_keys(
         page.click("#viewer-close")
         assert not page.evaluate(OPEN)
         assert page.evaluate("document.activeElement.dataset.viewerPhoto") == "3"
+        # Opened on its own (the file's link), a photo shows under the media route's policy.
+        page.goto(live.url(srcs[1]))
+        assert page.evaluate("document.images.length === 1 && document.images[0].naturalWidth")
         context.close()
     assert not errors, errors
     assert not problems, problems
