@@ -232,6 +232,7 @@ def test_photos_answer_inline_for_the_viewer_and_other_files_download(
     assert f'<img src="/v1/cases/{case_id}/media/{second}" alt="Photo 2 sent with the case"' in page
     assert 'data-viewer-photo="2" aria-label="Open photo 2 of 2 in the viewer"' in page
     assert '<dialog id="viewer"' in page
+    assert '>photo-2.png</a> <span class="muted">photo, ' in page
     assert '<script src="/static/review/viewer.js" defer></script>' in page
     assert "<script>" not in page
     assert client.get("/static/review/viewer.js").status_code == 200
@@ -242,4 +243,4 @@ def test_a_case_without_photos_has_no_viewer(client: TestClient, world: World) -
     add_media(world, case_id)
     page = client.get(f"/review/cases/{case_id}", headers=world["patient_a"].headers).text
     assert "viewer" not in page
-    assert " download>lab.pdf</a>" in page
+    assert ' download>lab.pdf</a> <span class="muted">document, ' in page
