@@ -6,10 +6,10 @@ import io
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from telehealth.identity import service as identity
 from telehealth.identity.model import LicenseKind, Role
@@ -111,6 +111,9 @@ def add_media(
     case_id: uuid.UUID,
     data: bytes = b"%PDF-1.7 canary",
     content_type: str = "application/pdf",
+    *,
+    kind: str = "document",
+    filename: str = "lab.pdf",
 ) -> uuid.UUID:
     blobs = world.ports.uploads.blobs
     stored = blobs.put([data], content_type=content_type)
@@ -119,9 +122,9 @@ def add_media(
         item = ReviewMedia(
             case_id=case.id,
             patient_id=case.patient_id,
-            kind="document",
+            kind=kind,
             content_type=content_type,
-            filename="lab.pdf",
+            filename=filename,
             size=stored.size,
             sha256=stored.sha256,
             upload_sha256=stored.sha256,
@@ -192,6 +195,41 @@ def image_with_gps(fmt: str = "JPEG", size: tuple[int, int] = (64, 48)) -> bytes
     out = io.BytesIO()
     image.save(out, format=fmt, exif=exif)
     return out.getvalue()
+
+
+def photo_bytes(color: tuple[int, int, int], size: tuple[int, int] = (96, 64)) -> bytes:
+    """A PNG photo: a field of one colour with a lighter disc, so that zooming shows."""
+    image = Image.new("RGB", size, color)
+    width, height = size
+    light = tuple(min(255, c + 90) for c in color)
+    ImageDraw.Draw(image).ellipse(
+        (width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=light, outline=(0, 0, 0)
+    )
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def add_photos(
+    world: World, case_id: uuid.UUID, count: int, size: tuple[int, int] = (96, 64)
+) -> list[uuid.UUID]:
+    """``count`` PNG photos of the case, each a different colour, a second apart (the case
+    lists its files in the order they arrived)."""
+    colors = [(200, 60, 60), (60, 140, 60), (60, 90, 200), (160, 120, 20)]
+    added = []
+    for n in range(count):
+        world.clock.advance(timedelta(seconds=1))
+        added.append(
+            add_media(
+                world,
+                case_id,
+                photo_bytes(colors[n % len(colors)], size),
+                "image/png",
+                kind="image",
+                filename=f"photo-{n + 1}.png",
+            )
+        )
+    return added
 
 
 def observation(**overrides: Any) -> bytes:

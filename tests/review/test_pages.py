@@ -7,6 +7,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from telehealth.review.model import Recommendation
+from tests.review.support import add_media, add_photos, build_case
 from tests.support import World
 
 pytestmark = pytest.mark.db
@@ -128,3 +130,117 @@ def test_upload_client_is_served_as_a_static_file(client: TestClient) -> None:
     script = client.get("/static/review/upload.js")
     assert script.status_code == 200
     assert "Tus-Resumable" in script.text
+
+
+# --- signed reports: who signed, in plain words for patients --------------------------------
+
+SIGNED = re.compile(
+    r"Signed by clinician_a, Dermatology, on <time datetime=\"[^\"]+\" data-show=\"datetime\">"
+)
+
+
+def _report_sections(html: str) -> str:
+    return "".join(re.findall(r'<section class="card report".*?</section>', html, flags=re.S))
+
+
+def test_signed_report_names_its_signer_and_patients_read_it_in_plain_words(
+    client: TestClient, world: World
+) -> None:
+    case_id = build_case(world, "signed")
+    amendment = {
+        "findings": "Macule, unchanged",
+        "assessment": "Benign naevus",
+        "diagnosis_codes": ["D22.5"],
+        "recommendation": "in_person_referral",
+        "reason": "Second look",
+    }
+    amended = client.post(
+        f"/v1/cases/{case_id}/amendments", json=amendment, headers=world["clinician_a"].headers
+    )
+    assert amended.status_code == 201, amended.text
+
+    staff = _report_sections(
+        client.get(f"/review/cases/{case_id}", headers=world["clinician_a"].headers).text
+    )
+    assert len(SIGNED.findall(staff)) == 2  # the report and its amendment
+    assert "<strong>Diagnosis codes:</strong> D22.5" in staff
+    assert "<strong>Recommendation:</strong> Self-care" in staff
+    assert "<strong>Recommendation:</strong> In-person referral" in staff
+
+    patient = _report_sections(
+        client.get(f"/review/cases/{case_id}", headers=world["patient_a"].headers).text
+    )
+    assert len(SIGNED.findall(patient)) == 2
+    assert "You can look after this at home as the specialist describes." in patient
+    assert "The specialist recommends that you see a clinician in person." in patient
+    # No code the patient cannot read (the code set holds no ICD-10 descriptions), no enum value.
+    assert "D22.5" not in patient
+    assert "Diagnosis codes" not in patient
+    for value in Recommendation:
+        assert value.value not in patient
+        assert value.value.replace("_", " ") not in patient
+
+    reports = client.get(f"/v1/cases/{case_id}", headers=world["patient_a"].headers).json()[
+        "reports"
+    ]
+    signer = {"id": str(world["clinician_a"].user_id), "name": "clinician_a"}
+    assert [r["signed_by"] for r in reports] == [signer, signer]
+    assert [r["author_id"] for r in reports] == [signer["id"], signer["id"]]
+
+
+def test_a_draft_report_names_no_signer(client: TestClient, world: World) -> None:
+    case_id = build_case(world, "drafted")
+    reports = client.get(f"/v1/cases/{case_id}", headers=world["clinician_a"].headers).json()[
+        "reports"
+    ]
+    assert [(r["signed_at"], r["signed_by"]) for r in reports] == [(None, None)]
+    page = client.get(f"/review/cases/{case_id}", headers=world["clinician_a"].headers).text
+    assert "Signed by" not in page
+
+
+# --- case media: photos inline for the viewer, other files download ---------------------------
+
+
+def test_photos_answer_inline_for_the_viewer_and_other_files_download(
+    client: TestClient, world: World
+) -> None:
+    case_id = build_case(world, "draft")
+    first, second = add_photos(world, case_id, 2)
+    document = add_media(world, case_id)
+    headers = world["patient_a"].headers
+
+    photo = client.get(f"/v1/cases/{case_id}/media/{first}", headers=headers)
+    assert photo.status_code == 200
+    assert photo.headers["content-type"] == "image/png"
+    assert photo.headers["content-disposition"] == 'inline; filename="photo-1.png"'
+    assert photo.content.startswith(b"\x89PNG")
+    pdf = client.get(f"/v1/cases/{case_id}/media/{document}", headers=headers)
+    assert pdf.headers["content-disposition"] == 'attachment; filename="lab.pdf"'
+    for response in (photo, pdf):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        # A file opened on its own runs nothing: no source allowed but the image, sandboxed.
+        policy = response.headers["content-security-policy"].split("; ")
+        assert policy[0] == "default-src 'none'"
+        assert "sandbox" in policy
+        assert response.headers["cache-control"] == "no-store"
+    # Another patient's case media answers exactly as a missing file.
+    hidden = client.get(f"/v1/cases/{case_id}/media/{first}", headers=world["patient_b"].headers)
+    assert hidden.status_code == 404
+
+    # Thumbnails are the same audited media route, numbered in the case's order of files.
+    page = client.get(f"/review/cases/{case_id}", headers=headers).text
+    assert f'<img src="/v1/cases/{case_id}/media/{second}" alt="Photo 2 sent with the case"' in page
+    assert 'data-viewer-photo="2" aria-label="Open photo 2 of 2 in the viewer"' in page
+    assert '<dialog id="viewer"' in page
+    assert '>photo-2.png</a> <span class="muted">photo, ' in page
+    assert '<script src="/static/review/viewer.js" defer></script>' in page
+    assert "<script>" not in page
+    assert client.get("/static/review/viewer.js").status_code == 200
+
+
+def test_a_case_without_photos_has_no_viewer(client: TestClient, world: World) -> None:
+    case_id = build_case(world, "draft")
+    add_media(world, case_id)
+    page = client.get(f"/review/cases/{case_id}", headers=world["patient_a"].headers).text
+    assert "viewer" not in page
+    assert ' download>lab.pdf</a> <span class="muted">document, ' in page

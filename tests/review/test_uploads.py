@@ -123,7 +123,7 @@ def test_options_advertise_the_tus_extensions(client: TestClient, world: World) 
     assert "sha256" in response.headers["tus-checksum-algorithm"]
 
 
-def test_photo_is_reencoded_without_gps_and_served_as_an_attachment(
+def test_photo_is_reencoded_without_gps_and_served_inline_for_the_viewer(
     client: TestClient, world: World
 ) -> None:
     case_id = _draft(client, world)
@@ -136,7 +136,9 @@ def test_photo_is_reencoded_without_gps_and_served_as_an_attachment(
     download = client.get(item["download"], headers=world["clinician_a"].headers)
     assert download.status_code == 200
     assert download.headers["cache-control"] == "no-store"
-    assert download.headers["content-disposition"].startswith("attachment;")
+    # Shown in the case page's viewer, under a policy that runs nothing.
+    assert download.headers["content-disposition"] == 'inline; filename="photo.jpg"'
+    assert download.headers["content-security-policy"].startswith("default-src 'none';")
     assert download.headers["x-content-type-options"] == "nosniff"
     assert hashlib.sha256(download.content).hexdigest() == item["sha256"]
     assert b"CanaryExifDescription" not in download.content

@@ -247,3 +247,58 @@ def test_the_record_names_people_and_states_in_plain_words(
     assert all(instant.endswith("+00:00") and "." not in instant for instant, _ in instants)
     shown = f'href="/portal/decisions/{visit["current_decision_id"]}"' in html
     assert shown is (key != "patient_a")
+
+
+# --- who signed the note; the patient's visit summary -----------------------------------------
+
+SIGNED_NOTE = re.compile(
+    r"Signed by clinician_a, Dermatology, on <time datetime=\"[^\"]+\" data-show=\"datetime\">"
+)
+AMENDED_NOTE = re.compile(
+    r"Amendment by clinician_a, Dermatology, on <time datetime=\"[^\"]+\" data-show=\"datetime\">"
+)
+
+
+def _note_card(html: str) -> str:
+    return html.split('id="note"', 1)[1].split("</section>", 1)[0]
+
+
+def test_the_record_names_who_signed_the_note_and_patients_read_it_as_their_summary(
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    visit_id = _in_call(app, world, clock, media="video")
+    _end(client, world, visit_id, {"em_code": "99213", "em_basis": "mdm"})
+    base = f"/visits/{visit_id}/note"
+    assert _form(client, world, "clinician_a", base, {"body": "Draft: rash"})[0] == 303
+    # A draft is the clinician's: the patient reads that the summary is still being written.
+    draft = _note_card(_page(client, world, "patient_a", visit_id))
+    assert "Visit summary" in draft
+    assert "Draft: rash" not in draft
+    assert "has not finished the summary" in draft
+    assert "Not signed" in _note_card(_page(client, world, "clinician_a", visit_id))
+
+    update = {"body": "Rash, improving. Emollients.", "version": "1"}
+    assert _form(client, world, "clinician_a", base, update)[0] == 303
+    assert _form(client, world, "clinician_a", f"{base}/sign")[0] == 303
+    amendment = {"body": "Addendum: photo reviewed"}
+    assert _form(client, world, "clinician_a", f"{base}/amendments", amendment)[0] == 303
+
+    staff = _note_card(_page(client, world, "clinician_a", visit_id))
+    assert "Visit note" in staff
+    assert SIGNED_NOTE.search(staff)
+    assert AMENDED_NOTE.search(staff)
+    patient = _note_card(_page(client, world, "patient_a", visit_id))
+    assert "Visit summary" in patient
+    assert "Rash, improving. Emollients." in patient
+    assert SIGNED_NOTE.search(patient)
+    assert AMENDED_NOTE.search(patient)
+    assert not UUID.search(_visible_text(_page(client, world, "patient_a", visit_id)))
+
+    note = client.get(f"/v1/visits/{visit_id}", headers=world["clinician_a"].headers).json()["note"]
+    clinician = {
+        "id": str(world["clinician_a"].user_id),
+        "name": "clinician_a",
+        "specialty": "Dermatology",
+    }
+    assert note["signed_by"] == clinician
+    assert [a["author"] for a in note["amendments"]] == [clinician]

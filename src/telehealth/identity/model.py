@@ -106,6 +106,29 @@ class Actor:
         return self.role in MFA_REQUIRED_ROLES and not self.mfa_verified
 
 
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """Who signed a clinical document, as its readers see them: the name, and the specialty the
+    document was signed in, in words (``None`` for a signer with no specialty on file)."""
+
+    id: uuid.UUID
+    name: str
+    specialty: str | None
+
+
+def specialty_words(specialty: str) -> str:
+    """A specialty as people read it: ``internal_medicine`` is "Internal medicine"."""
+    return specialty.replace("_", " ").capitalize()
+
+
+def signing_specialty(specialties: list[str], prefer: str | None = None) -> str | None:
+    """The specialty a signature names: ``prefer`` (the case's) when the signer holds it, else
+    the first on their profile."""
+    if prefer is not None and prefer in specialties:
+        return specialty_words(prefer)
+    return specialty_words(specialties[0]) if specialties else None
+
+
 def credential_current(
     *, revoked: bool, user_active: bool, user_epoch: int, credential_epoch: int
 ) -> bool:

@@ -4,7 +4,7 @@ published in :mod:`telehealth.identity.queries`; no other module of the package 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -16,6 +16,7 @@ from telehealth.identity.model import Backoff, Role
 from telehealth.identity.tables import (
     ApiToken,
     CareAssignment,
+    ClinicianProfile,
     CompactMembership,
     Invite,
     LoginSession,
@@ -30,6 +31,20 @@ def user_by_email(session: Session, email: str) -> User | None:
     return session.execute(
         select(User).where(func.lower(User.email) == email.lower())
     ).scalar_one_or_none()
+
+
+def names_and_specialties(
+    session: Session, user_ids: Collection[uuid.UUID]
+) -> Sequence[tuple[uuid.UUID, str, list[str] | None]]:
+    """Display name and profile specialties (``None`` without a profile) of some users."""
+    if not user_ids:
+        return []
+    rows = session.execute(
+        select(User.id, User.display_name, ClinicianProfile.specialties)
+        .outerjoin(ClinicianProfile, ClinicianProfile.user_id == User.id)
+        .where(User.id.in_(list(user_ids)))
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
 
 
 def users_in_org(session: Session, org_id: uuid.UUID, limit: int = 200) -> Sequence[User]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import math
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -22,7 +23,9 @@ from telehealth.identity.model import (
     CredentialKind,
     LicenseKind,
     Role,
+    Signer,
     credential_current,
+    signing_specialty,
 )
 from telehealth.identity.tables import (
     ApiToken,
@@ -284,6 +287,19 @@ def specialties_of(scope: Scope, clinician_id: uuid.UUID) -> list[str]:
     """The specialties a clinician's profile lists (none for a user without a profile)."""
     profile = queries.clinician_profile(scope.session, clinician_id)
     return list(profile.specialties) if profile else []
+
+
+def signers(
+    scope: Scope, user_ids: Iterable[uuid.UUID], prefer: str | None = None
+) -> dict[uuid.UUID, Signer]:
+    """The people who signed documents, by id, as the documents name them: their name and the
+    specialty they signed in (``prefer``, a case's specialty, when they hold it)."""
+    return {
+        user_id: Signer(user_id, name, signing_specialty(list(specialties or []), prefer))
+        for user_id, name, specialties in repository.names_and_specialties(
+            scope.session, set(user_ids)
+        )
+    }
 
 
 def _profile(session: Session, clinician_id: uuid.UUID) -> ClinicianProfile:

@@ -45,6 +45,29 @@ class Recommendation(StrEnum):
     PRESCRIPTION = "prescription"
 
 
+# How staff read a recommendation, and the sentence a patient reads it as.
+RECOMMENDATION_LABELS: Mapping[Recommendation, str] = {
+    Recommendation.NO_ACTION: "No further action",
+    Recommendation.SELF_CARE: "Self-care",
+    Recommendation.CONVERT_TO_LIVE_VISIT: "Live video or phone visit",
+    Recommendation.IN_PERSON_REFERRAL: "In-person referral",
+    Recommendation.PRESCRIPTION: "Prescription",
+}
+RECOMMENDATION_SENTENCES: Mapping[Recommendation, str] = {
+    Recommendation.NO_ACTION: "The specialist found nothing that needs more care.",
+    Recommendation.SELF_CARE: "You can look after this at home as the specialist describes.",
+    Recommendation.CONVERT_TO_LIVE_VISIT: (
+        "The specialist would like to talk with you by video or phone. "
+        "Our team will contact you to arrange it."
+    ),
+    Recommendation.IN_PERSON_REFERRAL: (
+        "The specialist recommends that you see a clinician in person. "
+        "Our team will help you arrange it."
+    ),
+    Recommendation.PRESCRIPTION: "The specialist recommends a medicine for this problem.",
+}
+
+
 class MediaKind(StrEnum):
     IMAGE = "image"
     VIDEO = "video"

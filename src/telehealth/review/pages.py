@@ -182,6 +182,8 @@ def _case_page(
             "form": form,
             "draft": draft,
             "recommendations": [r.value for r in Recommendation],
+            "recommendation_labels": model.RECOMMENDATION_LABELS,
+            "recommendation_sentences": model.RECOMMENDATION_SENTENCES,
             "error": error,
             "now": scope.clock.now(),
             "media_open": view.is_originator

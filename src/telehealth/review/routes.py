@@ -38,9 +38,10 @@ from telehealth.review.schemas import (
     ReasonOut,
     ReportIn,
     ReportOut,
+    SignerOut,
     UploadOut,
 )
-from telehealth.review.tables import ReviewCase
+from telehealth.review.tables import ReviewCase, ReviewReport
 from telehealth.scope import Scope
 from telehealth.web.auth import ActorDep, ScopeDep
 from telehealth.web.problems import problem, problem_responses
@@ -48,6 +49,11 @@ from telehealth.web.scoped import ScopedRoute, admission_suspended
 from telehealth.workers import OrderedWorker
 
 router = APIRouter(route_class=ScopedRoute)
+
+# Media answers: images the viewer shows inline, and a policy that lets a file opened on its
+# own do nothing (no scripts, no plugins, a sandbox without an origin).
+INLINE_TYPES = frozenset({"image/jpeg", "image/png"})
+MEDIA_CSP = "default-src 'none'; img-src 'self'; sandbox; frame-ancestors 'none'"
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,expiration,checksum,termination"
@@ -174,6 +180,7 @@ def case_out(view: service.CaseView, now: datetime) -> CaseOut:
                 amendment_reason=r.amendment_reason,
                 created_at=r.created_at,
                 signed_at=r.signed_at,
+                signed_by=_signer_out(view, r),
             )
             for r in view.reports
         ],
@@ -189,6 +196,11 @@ def case_out(view: service.CaseView, now: datetime) -> CaseOut:
             for b in view.billing
         ],
     )
+
+
+def _signer_out(view: service.CaseView, report: ReviewReport) -> SignerOut | None:
+    signer = view.signers.get(report.author_id) if report.signed_at is not None else None
+    return SignerOut(id=signer.id, name=signer.name) if signer else None
 
 
 def _view(scope: Scope, case_id: uuid.UUID, *, record_read: bool = False) -> CaseOut:
@@ -379,14 +391,19 @@ def download_media(
     case_id: uuid.UUID, media_id: uuid.UUID, actor: ActorDep, scope: ScopeDep
 ) -> Response:
     item, content = service.open_media(scope, case_id, media_id)
+    # Photos (re-encoded JPEG or PNG, their type checked from their bytes) show in the case
+    # page's viewer; every other file downloads. Neither is ever a page of this origin: the
+    # policy below runs nothing and loads nothing but the image itself, and nosniff comes
+    # from the security middleware.
+    shown = item.kind == model.MediaKind.IMAGE.value and item.content_type in INLINE_TYPES
+    disposition = "inline" if shown else "attachment"
     return StreamingResponse(
         content,
         media_type=item.content_type,
         headers={
             "Content-Length": str(item.size),
-            # Always a download, never rendered as a page of this origin (nosniff comes from the
-            # security middleware).
-            "Content-Disposition": f'attachment; filename="{item.filename}"',
+            "Content-Disposition": f'{disposition}; filename="{item.filename}"',
+            "Content-Security-Policy": MEDIA_CSP,
             "Cache-Control": "no-store",
         },
     )

@@ -97,6 +97,11 @@ class InfoRequestOut(Strict):
     answered_at: datetime | None
 
 
+class SignerOut(Strict):
+    id: uuid.UUID
+    name: str
+
+
 class ReportOut(Strict):
     id: uuid.UUID
     seq: int
@@ -111,6 +116,8 @@ class ReportOut(Strict):
     amendment_reason: str | None
     created_at: datetime
     signed_at: datetime | None
+    # Who signed it; absent on a draft.
+    signed_by: SignerOut | None = None
 
 
 class LineOut(Strict):

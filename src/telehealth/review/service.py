@@ -8,7 +8,7 @@ one and the refusal is audited durably.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,7 +26,8 @@ from telehealth.coding.engine import code_encounter
 from telehealth.config import ReviewSettings
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import queries as identity_queries
-from telehealth.identity.model import Actor, Role
+from telehealth.identity import service as identity
+from telehealth.identity.model import Actor, Role, Signer
 from telehealth.notifications.service import notify
 from telehealth.policy.service import decide_and_record
 from telehealth.review import model, repository
@@ -324,6 +325,8 @@ class CaseView:
     info_requests: Sequence[ReviewInfoRequest]
     reports: Sequence[ReviewReport]
     billing: Sequence[ReviewBilling] = field(default_factory=list)
+    # Who signed the signed reports and amendments, by author id.
+    signers: Mapping[uuid.UUID, Signer] = field(default_factory=dict)
     # What this actor may do next, for clients and pages.
     can_claim: bool = False
     is_reviewer: bool = False
@@ -360,6 +363,9 @@ def case_view(scope: Scope, case_id: uuid.UUID, *, record_read: bool = True) -> 
         info_requests=repository.info_requests_of(scope.session, case.id),
         reports=reports,
         billing=billing,
+        signers=identity.signers(
+            scope, (r.author_id for r in reports if r.signed_at is not None), case.specialty
+        ),
         can_claim=claimable,
         is_reviewer=case.reviewer_id == actor.user_id,
         is_originator=case.originator_id == actor.user_id,

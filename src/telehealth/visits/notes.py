@@ -12,6 +12,8 @@ from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
 from telehealth.config import VisitSettings
 from telehealth.errors import DomainError, ErrorCode
+from telehealth.identity import service as identity
+from telehealth.identity.model import Signer
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
 from telehealth.visits.tables import NoteAmendment, Visit, VisitNote
@@ -50,6 +52,8 @@ def write_note(scope: Scope, visit: Visit, body: str, version: int | None) -> Vi
 
 
 def sign_note(scope: Scope, visit: Visit, settings: VisitSettings) -> VisitNote:
+    """Sign the note: the clinician who signs it answers for it and is named as its author."""
+    actor = scope.require_actor()
     note = repository.note_of(scope.session, visit.id, lock=True)
     if note is None:
         raise DomainError(ErrorCode.INVALID_STATE, "there is no note to sign")
@@ -57,6 +61,7 @@ def sign_note(scope: Scope, visit: Visit, settings: VisitSettings) -> VisitNote:
         raise DomainError(ErrorCode.INVALID_STATE, "the note is already signed")
     now = scope.clock.now()
     note.signed_at = now
+    note.author_id = actor.user_id
     note.signed_late = model.signed_late(
         ensure_utc(visit.ended_at) if visit.ended_at else None,
         now,
@@ -90,17 +95,30 @@ def amend_note(scope: Scope, visit: Visit, body: str) -> NoteAmendment:
 
 
 def note_view(scope: Scope, visit: Visit) -> dict[str, Any] | None:
+    """The note with who signed it and who wrote each amendment (name and specialty)."""
     note = repository.note_of(scope.session, visit.id)
     if note is None:
         return None
+    amendments = repository.amendments_of(scope.session, note.id)
+    authors = [a.author_id for a in amendments]
+    if note.signed_at is not None:
+        authors.append(note.author_id)
+    people = identity.signers(scope, authors)
     return {
         "id": str(note.id),
         "body": note.body,
         "version": note.version,
         "signed_at": note.signed_at,
         "signed_late": note.signed_late,
+        "signed_by": _person(people.get(note.author_id)) if note.signed_at else None,
         "amendments": [
-            {"body": a.body, "created_at": a.created_at}
-            for a in repository.amendments_of(scope.session, note.id)
+            {"body": a.body, "created_at": a.created_at, "author": _person(people.get(a.author_id))}
+            for a in amendments
         ],
     }
+
+
+def _person(signer: Signer | None) -> dict[str, Any] | None:
+    if signer is None:
+        return None
+    return {"id": str(signer.id), "name": signer.name, "specialty": signer.specialty}

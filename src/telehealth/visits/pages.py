@@ -65,19 +65,22 @@ def _record_context(scope: Scope, visit_id: uuid.UUID) -> dict[str, Any]:
     conducts = access.conducts(scope, visit)
     choosing = conducts and visit.status == VisitStatus.COMPLETED.value and visit.em_code is None
     participants = links.participants_view(scope, visit)
+    staff = scope.require_actor().role is not Role.PATIENT
+    note = notes.note_view(scope, visit)
     return {
         "visit": visit,
         "consents": consented.given,
         "outstanding": consented.outstanding,
         "record": session_record.session_record(scope, visit),
-        "note": notes.note_view(scope, visit),
+        # Patients read the note once it is signed, as their visit summary; drafts are staff's.
+        "note": note if staff or (note and note["signed_at"]) else None,
         "participants": participants,
         # Joins and leaves name the person, not the participant's id.
         "names": {p["id"]: p["display_name"] for p in participants},
         "messages": messages.messages_view(scope, visit),
         "conducts": conducts,
         # Patients read their visit in plain words; codes are for staff.
-        "show_codes": scope.require_actor().role is not Role.PATIENT,
+        "show_codes": staff,
         "em_choices": session_record.em_choices(scope, visit) if choosing else [],
         "error": None,
     }
