@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from telehealth.clock import FrozenClock
 from telehealth.config import Settings, VisitSettings
-from telehealth.visits.model import age_on
+from telehealth.identity.model import age_on
 from tests.support import World, without_identifiers
 from tests.visits.support import book, link_for, ready_patient, services_of
 
