@@ -296,5 +296,6 @@ _IDENTIFIERS = re.compile(
 
 
 def without_identifiers(text: str) -> str:
-    """The text with every UUID, request id and record number blanked, for asserting a value is never echoed."""
+    """The text with every UUID, request id and record number blanked, for asserting a value
+    is never echoed."""
     return _IDENTIFIERS.sub("<id>", text)
