@@ -65,6 +65,26 @@ def _assert_banner(html: str, record_number: str, clock: FrozenClock) -> None:
     assert f"Record number {record_number}" in text
 
 
+def _only_staff_see_the_banner(
+    client: TestClient, world: World, clock: FrozenClock, path: str, number: str
+) -> None:
+    """Patient A's care team and coordinator see the banner on ``path``; patient A reads the
+    page without one; another patient and another organization's staff get 404, naming no one."""
+    for key in ("clinician_a", "coordinator"):
+        status, html = _page(client, world, key, path)
+        assert status == 200, (key, path)
+        _assert_banner(html, number, clock)
+    if not path.startswith("/portal/"):  # the side panel is for the care team only
+        status, html = _page(client, world, "patient_a", path)
+        assert status == 200, path
+        assert "patient-banner" not in html
+    for key in ("patient_b", "other_coordinator", "other_admin"):
+        status, html = _page(client, world, key, path)
+        assert status == 404, (key, path)
+        assert "CanaryA" not in html
+        assert number not in html
+
+
 # --- the pure view -------------------------------------------------------------------------------
 
 
@@ -176,20 +196,7 @@ def test_the_review_case_page_shows_staff_who_the_patient_is(
 ) -> None:
     number = _record_sex(client, world, "female")["record_number"]
     case_id = build_case(world, "claimed")
-    path = f"/review/cases/{case_id}"
-    for key in ("clinician_a", "coordinator"):
-        status, html = _page(client, world, key, path)
-        assert status == 200, key
-        _assert_banner(html, number, clock)
-    # The patient reads their own case without a banner about themself.
-    status, html = _page(client, world, "patient_a", path)
-    assert status == 200
-    assert "patient-banner" not in html
-    for key in ("patient_b", "other_coordinator", "other_admin"):
-        status, html = _page(client, world, key, path)
-        assert status == 404, key
-        assert "CanaryA" not in html
-        assert number not in html
+    _only_staff_see_the_banner(client, world, clock, f"/review/cases/{case_id}", number)
 
 
 def test_the_visit_record_and_the_side_panel_show_who_the_patient_is(
@@ -198,17 +205,7 @@ def test_the_visit_record_and_the_side_panel_show_who_the_patient_is(
     number = _record_sex(client, world, "female")["record_number"]
     visit_id = book(services_of(app), world)
     for path in (f"/visits/{visit_id}", f"/portal/visits/{visit_id}/context?fragment=1"):
-        for key in ("clinician_a", "coordinator"):
-            status, html = _page(client, world, key, path)
-            assert status == 200, (key, path)
-            _assert_banner(html, number, clock)
-        for key in ("patient_b", "other_coordinator"):
-            status, html = _page(client, world, key, path)
-            assert status == 404, (key, path)
-            assert number not in html
-    status, html = _page(client, world, "patient_a", f"/visits/{visit_id}")
-    assert status == 200
-    assert "patient-banner" not in html
+        _only_staff_see_the_banner(client, world, clock, path, number)
 
 
 def test_the_monitoring_pages_show_who_the_patient_is(
@@ -217,17 +214,7 @@ def test_the_monitoring_pages_show_who_the_patient_is(
     number = _record_sex(client, world, "female")["record_number"]
     enrollment = enroll(client, world)
     path = f"/monitoring/enrollments/{enrollment['id']}"
-    for key in ("clinician_a", "coordinator"):
-        status, html = _page(client, world, key, path)
-        assert status == 200, key
-        _assert_banner(html, number, clock)
-    status, html = _page(client, world, "patient_a", path)
-    assert status == 200
-    assert "patient-banner" not in html
-    for key in ("patient_b", "other_coordinator"):
-        status, html = _page(client, world, key, path)
-        assert status == 404, key
-        assert number not in html
+    _only_staff_see_the_banner(client, world, clock, path, number)
 
     age = age_on(BORN, clock.now().date())
     status, html = _page(client, world, "clinician_a", "/monitoring")
