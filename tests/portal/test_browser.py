@@ -161,6 +161,9 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
         shot(clinician, "debug-clinician")
         shot(patient, "debug-patient")
     assert connected, (errors, frames_decoded(patient), frames_decoded(clinician))
+    # The tiles name the people in the call, not only their roles.
+    assert eventually(lambda: "CanaryA SecretA · Patient" in clinician.inner_text("#remote-videos"))
+    assert eventually(lambda: "clinician_a · Clinician" in patient.inner_text("#remote-videos"))
     shot(clinician, "1-06-clinician-in-call")
     shot(patient, "1-07-patient-in-call")
 
