@@ -114,6 +114,7 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     live: Live, browser: Any, signed_in: Callable[[str], Any], tmp_path: Path
 ) -> None:
     visit_id, _, _ = VisitsLive(live.base_url, live.app, live.world).book_now()
+    who = _who_is_patient_a(live)
     patient = signed_in("patient_a")
     errors: list[str] = []
     patient.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -147,7 +148,6 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     open_room(clinician)
     shot(clinician, "1-05-clinician-waiting-room-with-intake")
     # Who the patient is, beside the call and in the waiting list: name, age, sex, number.
-    who = _who_is_patient_a(live)
     panel = " ".join(clinician.inner_text("#visit-context .patient-banner").split())
     waiting = " ".join(clinician.inner_text("#waiting-list tr").split())
     for words in who:
