@@ -290,9 +290,12 @@ def post_form(
 # UUIDs and request ids are random hex: any digits a test looks for can turn up inside one.
 _IDENTIFIERS = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}"
+    # Patients' record numbers (identity.model.new_record_number): random, so digits too.
+    r"|\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}\b"
 )
 
 
 def without_identifiers(text: str) -> str:
-    """The text with every UUID and request id blanked, for asserting a value is never echoed."""
+    """The text with every UUID, request id and record number blanked, for asserting a value
+    is never echoed."""
     return _IDENTIFIERS.sub("<id>", text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from telehealth.identity.model import age_on
 from tests.access.matrix import decision_for_patient_a
 from tests.browser import chromium, eventually, frames_decoded, need_browser
 from tests.portal.live import AXE, Live, live_server, shot
@@ -95,6 +96,17 @@ def upload_photo(page: Any, path: Path) -> None:
     page.wait_for_selector("ul.media img", timeout=30_000)
 
 
+def _who_is_patient_a(live: Live) -> tuple[str, ...]:
+    """Records patient A as female: the words that name them to staff (the live server reads
+    the real clock, so the age is counted on today's date)."""
+    path = f"/v1/patients/{live.world['patient_a'].patient_id}"
+    version = api(live, "coordinator", "GET", path).json()["version"]
+    record = api(live, "coordinator", "PATCH", path, json={"sex": "female", "version": version})
+    assert record.status_code == 200, record.text
+    age = age_on(date(1970, 1, 1), datetime.now(UTC).date())
+    return ("CanaryA SecretA", f"{age}", "Female", record.json()["record_number"])
+
+
 # --- journey 1: hybrid intake, then a live visit ------------------------------------------------
 
 
@@ -102,6 +114,7 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     live: Live, browser: Any, signed_in: Callable[[str], Any], tmp_path: Path
 ) -> None:
     visit_id, _, _ = VisitsLive(live.base_url, live.app, live.world).book_now()
+    who = _who_is_patient_a(live)
     patient = signed_in("patient_a")
     errors: list[str] = []
     patient.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -134,12 +147,23 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     clinician.wait_for_selector("#visit-context img[alt^='Intake photo']", timeout=30_000)
     open_room(clinician)
     shot(clinician, "1-05-clinician-waiting-room-with-intake")
+    # Who the patient is, beside the call and in the waiting list: name, age, sex, number.
+    panel = " ".join(clinician.inner_text("#visit-context .patient-banner").split())
+    waiting = " ".join(clinician.inner_text("#waiting-list tr").split())
+    for words in who:
+        assert words in panel, (words, panel)
+        assert words in waiting, (words, waiting)
+    assert "1970" in panel  # the panel gives the date of birth; the waiting list does not
+    assert "1970" not in waiting
     clinician.click("button.admit")
     connected = eventually(lambda: frames_decoded(patient) > 10 and frames_decoded(clinician) > 10)
     if not connected:
         shot(clinician, "debug-clinician")
         shot(patient, "debug-patient")
     assert connected, (errors, frames_decoded(patient), frames_decoded(clinician))
+    # The tiles name the people in the call, not only their roles.
+    assert eventually(lambda: "CanaryA SecretA · Patient" in clinician.inner_text("#remote-videos"))
+    assert eventually(lambda: "clinician_a · Clinician" in patient.inner_text("#remote-videos"))
     shot(clinician, "1-06-clinician-in-call")
     shot(patient, "1-07-patient-in-call")
 

@@ -4,6 +4,7 @@ clinician has opened it (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from telehealth.clock import FrozenClock
 from telehealth.config import Settings, VisitSettings
-from telehealth.visits.model import age_on
+from telehealth.identity.model import age_on
 from tests.support import World, without_identifiers
 from tests.visits.support import book, link_for, ready_patient, services_of
 
@@ -142,5 +143,8 @@ def test_the_waiting_list_shows_the_patients_age_never_their_date_of_birth(
         "waiting",
         "TX",
     )
+    # Who the patient is, as the patient banner says it: sex in words and the record number.
+    assert row["sex"] == "Not recorded"
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", row["record_number"])
     assert "1970" not in without_identifiers(response.text)
     assert "birth" not in response.text

@@ -52,7 +52,7 @@ def test_a_newer_socket_supersedes_the_older_one_quietly(
             "id": call["me"],
             "conn": first["conn"],
             "role": "patient",
-            "display_name": "Patient",
+            "display_name": "CanaryA SecretA",
         }
         _new, second = stack.enter_context(joined(client, call["patient"]))
         assert second["state"] == "admitted"

@@ -213,7 +213,7 @@ def test_relay_only_between_admitted_participants_of_one_visit(
             "type": "peer-joined",
             "id": me,
             "role": "patient",
-            "display_name": "Patient",
+            "display_name": "CanaryA SecretA",
         }
         host.send_json({"type": "offer", "to": me, "sdp": SECURE_OFFER})
         host.send_json(
@@ -364,7 +364,7 @@ def test_media_states_travel_between_admitted_participants_named_by_the_server(
             "audio": False,
             "video": False,
             "screen": False,
-            "display_name": "Patient",
+            "display_name": "CanaryA SecretA",
             "role": "patient",
         }
         # The answering side learns who offers from the offer itself; a client cannot

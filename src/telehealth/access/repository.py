@@ -120,6 +120,8 @@ def _bearer_patient_read(
         target.home_state,
         target.phone,
         target.version,
+        target.record_number,
+        target.sex,
         # Care and grants only count for clinicians; CASE spares the lookups for everyone else.
         case((clinician, care), else_=False).label("in_care"),
         case((clinician, glass), else_=False).label("break_glass"),

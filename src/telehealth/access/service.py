@@ -17,7 +17,7 @@ from telehealth.audit.model import Action, Outcome
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
-from telehealth.identity.model import Actor, CareSource, Role
+from telehealth.identity.model import Actor, CareSource, PatientBanner, Role
 from telehealth.identity.queries import Patient
 from telehealth.scope import Scope
 
@@ -37,6 +37,16 @@ def patient_record(scope: Scope, patient_id: uuid.UUID) -> Patient | None:
     if patient is not None:
         scope.memo[key] = patient
     return patient
+
+
+def patient_banner(scope: Scope, patient_id: uuid.UUID) -> PatientBanner:
+    """Who the patient of an object is, for the banner at the top of a staff page. The caller
+    has reached the object through its loader (which decided access and read this same row)
+    and audited that read; the banner is part of it, so it reads nothing new."""
+    patient = patient_record(scope, patient_id)
+    if patient is None:
+        raise not_found("patient")
+    return PatientBanner.of(patient, scope.clock.now().date())
 
 
 def facts_about(scope: Scope, actor: Actor, patient_id: uuid.UUID) -> policy.PatientFacts | None:

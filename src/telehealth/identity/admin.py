@@ -15,7 +15,7 @@ from telehealth.access import service as access
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import queries, repository
 from telehealth.identity import service as identity
-from telehealth.identity.model import LicenseKind, Role
+from telehealth.identity.model import AdministrativeSex, LicenseKind, Role
 from telehealth.identity.tables import (
     ClinicianProfile,
     CompactMembership,
@@ -70,6 +70,7 @@ class PatientInput:
     birth_date: date
     home_state: str
     email: str
+    sex: AdministrativeSex | None = None
 
 
 def invite_patient(scope: Scope, data: PatientInput) -> Invitation:
@@ -90,6 +91,7 @@ def invite_patient(scope: Scope, data: PatientInput) -> Invitation:
         birth_date=data.birth_date,
         home_state=data.home_state,
         user_id=created.user.id,
+        sex=data.sex,
     )
     return _invitation(scope, created.user)
 

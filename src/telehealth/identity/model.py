@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 # Role lives in the shared vocabulary; re-exported here, where callers have always found it.
 from telehealth.vocabulary import Role as Role
@@ -21,6 +22,67 @@ class AdministrativeSex(StrEnum):
     MALE = "male"
     OTHER = "other"
     UNKNOWN = "unknown"
+
+
+SEX_WORDS: dict[str | None, str] = {
+    AdministrativeSex.FEMALE.value: "Female",
+    AdministrativeSex.MALE.value: "Male",
+    AdministrativeSex.OTHER.value: "Other",
+    AdministrativeSex.UNKNOWN.value: "Unknown",
+    None: "Not recorded",
+}
+
+
+def sex_in_words(code: str | None) -> str:
+    """A stored administrative sex as a person reads it ("Female", "Not recorded")."""
+    return SEX_WORDS.get(code, "Not recorded")
+
+
+def age_on(birth: date, day: date) -> int:
+    """Whole years from ``birth`` to ``day``."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+class PatientRecord(Protocol):
+    """What a patient banner reads of a patient row."""
+
+    @property
+    def given_name(self) -> str: ...
+    @property
+    def family_name(self) -> str: ...
+    @property
+    def birth_date(self) -> date: ...
+    @property
+    def home_state(self) -> str: ...
+    @property
+    def sex(self) -> str | None: ...
+    @property
+    def record_number(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PatientBanner:
+    """Who the patient is, as staff see it at the top of every page they work on: full name,
+    age and date of birth, sex in words, home state and record number."""
+
+    name: str
+    age: int
+    birth_date: date
+    sex: str
+    home_state: str
+    record_number: str
+
+    @classmethod
+    def of(cls, patient: PatientRecord, today: date) -> PatientBanner:
+        """The banner of ``patient`` on ``today`` (the scope clock's date, never the host's)."""
+        return cls(
+            name=f"{patient.given_name} {patient.family_name}",
+            age=age_on(patient.birth_date, today),
+            birth_date=patient.birth_date,
+            sex=sex_in_words(patient.sex),
+            home_state=patient.home_state,
+            record_number=patient.record_number,
+        )
 
 
 # Crockford's base 32: no I, L, O or U, so a number read aloud or copied by hand stays itself.

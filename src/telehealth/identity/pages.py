@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import admin
-from telehealth.identity.model import LicenseKind, Role
+from telehealth.identity.model import AdministrativeSex, LicenseKind, Role, sex_in_words
 from telehealth.scope import Scope
 from telehealth.vocabulary import CONTROLLED_SCHEDULES, US_STATES
 from telehealth.web.auth import ScopeDep
@@ -37,7 +37,12 @@ def invite_page(request: Request) -> HTMLResponse:
 # --- users --------------------------------------------------------------------------------------
 
 
-def _users_context(scope: Scope, invitation: admin.Invitation | None = None) -> dict[str, Any]:
+def _users_context(
+    scope: Scope,
+    invitation: admin.Invitation | None = None,
+    patient_form: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The users page; ``patient_form`` holds what a refused patient form was sent with."""
     actor = scope.require_actor()
     roles = [Role.CLINICIAN.value]
     if actor.role is Role.ADMIN:
@@ -46,6 +51,8 @@ def _users_context(scope: Scope, invitation: admin.Invitation | None = None) -> 
         "users": admin.org_users(scope),
         "roles": roles,
         "states": sorted(US_STATES),
+        "sexes": [(s.value, sex_in_words(s.value)) for s in AdministrativeSex],
+        "patient_form": patient_form or {},
         "invitation": invitation,
         "error": None,
     }
@@ -84,7 +91,16 @@ def invite_patient(
     birth_date: Annotated[str, Form(max_length=10)],
     home_state: Annotated[str, Form(max_length=2)],
     email: Text,
+    sex: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
+    sent = {
+        "given_name": given_name,
+        "family_name": family_name,
+        "birth_date": birth_date,
+        "home_state": home_state,
+        "email": email,
+        "sex": sex,
+    }
     try:
         invitation = admin.invite_patient(
             scope,
@@ -94,11 +110,28 @@ def invite_patient(
                 birth_date=form_date(birth_date, "birth_date", required=True) or date.min,
                 home_state=home_state,
                 email=email.strip(),
+                sex=_sex(sex),
             ),
         )
     except DomainError as exc:
-        return form_failed(request, scope, exc, lambda: _users_context(scope), "portal/users.html")
+        return form_failed(
+            request, scope, exc, lambda: _users_context(scope, None, sent), "portal/users.html"
+        )
     return render(request, "portal/users.html", _users_context(scope, invitation), status_code=201)
+
+
+def _sex(value: str) -> AdministrativeSex | None:
+    """The form's choice: blank is "not recorded"; anything else must be one of the codes."""
+    if not value.strip():
+        return None
+    try:
+        return AdministrativeSex(value.strip())
+    except ValueError as exc:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "choose the patient's sex or leave it not recorded",
+            field="sex",
+        ) from exc
 
 
 def _role(value: str) -> Role:

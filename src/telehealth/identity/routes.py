@@ -345,6 +345,7 @@ def create_patient(body: PatientIn, actor: ActorDep, scope: ScopeDep) -> Patient
         home_state=body.home_state,
         phone=body.phone,
         user_id=user_id,
+        sex=body.sex,
     )
     return patient_out(patient)
 
@@ -363,7 +364,7 @@ def update_patient(
     patient = access.writable_patient(scope, patient_id)
     if body.version != patient.version:
         raise DomainError(ErrorCode.CONFLICT, "the record changed since it was read; reload it")
-    changes = body.model_dump(exclude_unset=True, exclude={"version"})
+    changes = body.model_dump(mode="json", exclude_unset=True, exclude={"version"})
     if "home_state" in changes and changes["home_state"] is not None:
         changes["home_state"] = identity.check_state(changes["home_state"], "home_state")
     for key, value in changes.items():

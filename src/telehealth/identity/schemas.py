@@ -19,7 +19,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from telehealth.bounds import Day, Moment, Version
-from telehealth.identity.model import LicenseKind, Role
+from telehealth.identity.model import AdministrativeSex, LicenseKind, Role
 
 # Syntax only: deliverability is proven by the invite reaching the person, not by DNS.
 EmailStr = Annotated[
@@ -212,6 +212,8 @@ class PatientIn(Strict):
     home_state: str = Field(min_length=2, max_length=2)
     phone: Phone = None
     email: EmailStr | None = None
+    # FHIR administrative sex; omitted or null: not recorded.
+    sex: AdministrativeSex | None = None
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
@@ -224,6 +226,8 @@ class PatientPatch(Strict):
     family_name: Name | SkipJsonSchema[None] = None
     home_state: StateCode | SkipJsonSchema[None] = None
     phone: Phone = None
+    # null clears it: not recorded.
+    sex: AdministrativeSex | None = None
     version: Version = Field(description="the version read; a stale version is refused with 409")
 
     @model_validator(mode="after")
@@ -243,6 +247,9 @@ class PatientOut(Strict):
     home_state: str
     phone: str | None
     version: int
+    # The number staff quote to tell patients apart, e.g. "7KQ2-M9XD" (unique in the org).
+    record_number: str
+    sex: AdministrativeSex | None
 
 
 def patient_out(source: Any) -> PatientOut:

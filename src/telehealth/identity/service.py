@@ -18,6 +18,7 @@ from telehealth.identity import credentials, queries, repository
 from telehealth.identity.model import (
     MFA_REQUIRED_ROLES,
     Actor,
+    AdministrativeSex,
     Backoff,
     CareSource,
     CredentialKind,
@@ -120,6 +121,7 @@ def create_patient(
     home_state: str,
     phone: str | None = None,
     user_id: uuid.UUID | None = None,
+    sex: AdministrativeSex | None = None,
 ) -> Patient:
     now = scope.clock.now()
     patient = Patient(
@@ -130,6 +132,7 @@ def create_patient(
         birth_date=birth_date,
         home_state=check_state(home_state, "home_state"),
         phone=phone,
+        sex=None if sex is None else sex.value,
         version=1,
         created_at=now,
         updated_at=now,

@@ -25,7 +25,7 @@ from telehealth.coding.encounter import (
 )
 from telehealth.coding.engine import code_encounter
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity.model import Role
+from telehealth.identity.model import PatientBanner, Role
 from telehealth.monitoring import model, repository
 from telehealth.monitoring import service as monitoring
 from telehealth.monitoring.tables import Enrollment, TimeEntry
@@ -185,6 +185,8 @@ def billing(scope: Scope, enrollment_id: uuid.UUID, year: int, month: int) -> Mo
 class PanelRow:
     enrollment: Enrollment
     patient_name: str
+    # Who the patient is (age, sex, record number), from the row the panel's query joined.
+    banner: PatientBanner
     open_alerts: int
     period: model.Period
     data_days: int
@@ -225,7 +227,7 @@ def panel(scope: Scope, limit: int = 500) -> list[PanelRow]:
         _panel_row(
             scope.ports.codeset,
             enrollment,
-            patient.home_state,
+            PatientBanner.of(patient, today),
             f"{patient.family_name}, {patient.given_name}",
             counts.get(enrollment.id, 0),
             today,
@@ -262,12 +264,13 @@ class _PanelFacts:
 def _panel_row(
     codeset: CodeSet,
     enrollment: Enrollment,
-    state: str,
+    banner: PatientBanner,
     name: str,
     alerts: int,
     today: date,
     facts: _PanelFacts,
 ) -> PanelRow:
+    state = banner.home_state
     device = device_statement(codeset, enrollment, state, facts.period, facts.data_days, today)
     minutes, interactive = _minutes(facts.entries)
     management = management_statement(
@@ -277,6 +280,7 @@ def _panel_row(
     return PanelRow(
         enrollment,
         name,
+        banner,
         alerts,
         facts.period,
         facts.data_days,

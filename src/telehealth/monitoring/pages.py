@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 
+from telehealth.access.service import patient_banner
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import Role
 from telehealth.monitoring import billing, chart, model
@@ -149,6 +150,8 @@ def _enrollment_page_context(
     actor = scope.require_actor()
     context.update(
         patient_name=f"{patient.given_name} {patient.family_name}",
+        # Staff see who the patient is first; the enrollment's loader read the row.
+        banner=patient_banner(scope, patient.id) if actor.is_staff else None,
         clinical=actor.role is Role.CLINICIAN,
         triage=actor.role in (Role.CLINICIAN, Role.COORDINATOR),
         error=None,

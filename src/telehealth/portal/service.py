@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import service as identity
-from telehealth.identity.model import Actor, Role
+from telehealth.identity.model import Actor, PatientBanner, Role
 from telehealth.monitoring import service as monitoring
 from telehealth.notifications.service import notify
 from telehealth.policy import service as policy
@@ -195,6 +196,7 @@ def decision_for_patient(scope: Scope, decision_id: uuid.UUID) -> PatientSummary
 
 @dataclass
 class VisitContext:
+    banner: PatientBanner
     intake: IntakeView
     reports: list[review_model.ShownReport]
     monitoring: list[monitoring.EnrollmentCharts]
@@ -208,6 +210,8 @@ def visit_context(scope: Scope, visit_id: uuid.UUID) -> VisitContext:
         raise DomainError(ErrorCode.FORBIDDEN, "this panel is for the care team")
     patient_id = view.visit.patient_id
     return VisitContext(
+        # Who the patient is, first: the visit's loader read the row, and the read is audited.
+        banner=access.patient_banner(scope, patient_id),
         intake=view,
         reports=review.prior_reports(
             scope, patient_id, exclude={view.intake.case_id} if view.intake else set()

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from telehealth.access.service import patient_banner
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, Role
@@ -173,12 +174,15 @@ def _case_page(
     view = service.case_view(scope, case_id)
     form = model.QUESTIONNAIRES.get((view.case.questionnaire_id, view.case.questionnaire_version))
     draft = next((r for r in view.reports if r.signed_at is None), None)
+    # Staff see who the patient is before anything else; the case's loader read the row.
+    staff = scope.require_actor().is_staff
     return render(
         request,
         "review/case.html",
         {
             "view": view,
             "case": view.case,
+            "banner": patient_banner(scope, view.case.patient_id) if staff else None,
             "form": form,
             "draft": draft,
             "recommendations": [r.value for r in Recommendation],

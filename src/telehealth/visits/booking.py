@@ -169,7 +169,7 @@ def book(
     patient = access.readable_patient(scope, patient_id)
     if actor.role is Role.ADMIN:
         raise DomainError(ErrorCode.FORBIDDEN, "administrators do not book visits")
-    access.readable_clinician(scope, clinician_id)
+    clinician = access.readable_clinician(scope, clinician_id)
     if patient.org_id != actor.org_id:
         raise not_found("patient")
     # Booking puts the clinician on the care team, which outlasts any break-glass grant.
@@ -208,8 +208,10 @@ def book(
     )
     scope.session.add(visit)
     _flush_slot(scope)
-    add_participant(scope, visit, ParticipantRole.PATIENT, patient.user_id, "Patient")
-    add_participant(scope, visit, ParticipantRole.CLINICIAN, clinician_id, "Clinician")
+    # Participants carry the names the call shows on their tiles and in the waiting room.
+    patient_name = f"{patient.given_name} {patient.family_name}"
+    add_participant(scope, visit, ParticipantRole.PATIENT, patient.user_id, patient_name)
+    add_participant(scope, visit, ParticipantRole.CLINICIAN, clinician_id, clinician.display_name)
     scope.audit.record(
         Action.CREATE,
         "visit",
@@ -235,7 +237,7 @@ def add_participant(
         visit_id=visit.id,
         role=role.value,
         user_id=user_id,
-        display_name=name,
+        display_name=name[:120],
         state=ParticipantState.INVITED.value,
         video_active=False,
         created_at=scope.clock.now(),

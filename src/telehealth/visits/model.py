@@ -490,8 +490,3 @@ def queue_position(waiting_since: dict[str, datetime], participant: str) -> int 
     """1-based place in the waiting room, by arrival."""
     order = sorted(waiting_since, key=lambda p: (waiting_since[p], p))
     return order.index(participant) + 1 if participant in waiting_since else None
-
-
-def age_on(birth: date, day: date) -> int:
-    """Whole years from ``birth`` to ``day``."""
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from telehealth.access.service import patient_banner
 from telehealth.coding.encounter import EmBasis
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity.model import Role
 from telehealth.scope import Scope
 from telehealth.visits import (
     access,
@@ -65,10 +65,12 @@ def _record_context(scope: Scope, visit_id: uuid.UUID) -> dict[str, Any]:
     conducts = access.conducts(scope, visit)
     choosing = conducts and visit.status == VisitStatus.COMPLETED.value and visit.em_code is None
     participants = links.participants_view(scope, visit)
-    staff = scope.require_actor().role is not Role.PATIENT
+    staff = scope.require_actor().is_staff
     note = notes.note_view(scope, visit)
     return {
         "visit": visit,
+        # Staff see who the patient is first; the visit's loader read the row and the read.
+        "banner": patient_banner(scope, visit.patient_id) if staff else None,
         "consents": consented.given,
         "outstanding": consented.outstanding,
         "record": session_record.session_record(scope, visit),

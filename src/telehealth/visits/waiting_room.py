@@ -151,14 +151,12 @@ def _peer(scope: Scope, ctx: ParticipantContext, participant_id: uuid.UUID) -> P
 
 def waiting_room(scope: Scope, ctx: ParticipantContext) -> list[dict[str, Any]]:
     """Who is waiting, with intake status: what the clinician needs before admitting. The
-    patient's age is computed from the record; the date of birth is not shown."""
+    patient row shows who they are (name, age, sex, record number) as the patient banner does;
+    the date of birth is not shown."""
     require_host(scope, ctx)
     visit = ctx.visit
     outstanding = bool(consent_outstanding(scope, visit))
-    record = identity_queries.patient_by_id(scope.session, visit.patient_id)
-    assert record is not None  # a visit's patient is never deleted
-    age = model.age_on(record.birth_date, scope.clock.now().date())
-    patient_name = f"{record.given_name} {record.family_name}"
+    banner = access.patient_banner(scope, visit.patient_id)
     tests = {t.participant_id: t for t in repository.precall_tests(scope.session, visit.id)}
     rows = []
     for p in repository.participants_of(scope.session, visit.id):
@@ -171,8 +169,10 @@ def waiting_room(scope: Scope, ctx: ParticipantContext) -> list[dict[str, Any]]:
                 "id": str(p.id),
                 "role": p.role,
                 "display_name": p.display_name,
-                "name": patient_name if is_patient else p.display_name,
-                "age": age if is_patient else None,
+                "name": banner.name if is_patient else p.display_name,
+                "age": banner.age if is_patient else None,
+                "sex": banner.sex if is_patient else None,
+                "record_number": banner.record_number if is_patient else None,
                 "state": p.state,
                 "waiting_since": p.waiting_since,
                 "intake": {

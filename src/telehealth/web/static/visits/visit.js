@@ -172,6 +172,7 @@
       ].filter(Boolean);
       const cells = [
         ["Name", p.name], ["Role", ROLES[p.role] || p.role], ["Age", p.age === null ? "" : `${p.age}`],
+        ["Sex", p.sex || ""], ["Record number", p.record_number || ""],
         ["Where they are", intake.location_state || "not confirmed yet"],
         ["Status", PRESENCE[p.state] || p.state], ["Intake", bits.join(", ")],
       ];
