@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from telehealth.coding.encounter import EmBasis
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity.model import Role
+from telehealth.identity.model import Actor, Role
 from telehealth.scope import Scope
 from telehealth.visits import (
     access,
@@ -39,7 +39,14 @@ from telehealth.visits.runtime import RuntimeDep
 from telehealth.visits.tables import Visit
 from telehealth.vocabulary import US_STATES
 from telehealth.web.auth import ScopeDep
-from telehealth.web.pages import PageActorDep, form_failed, page, render, see_other
+from telehealth.web.pages import (
+    PageActorDep,
+    form_failed,
+    page,
+    refused,
+    render,
+    see_other,
+)
 from telehealth.web.scoped import ScopedRoute
 
 router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
@@ -112,6 +119,13 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return None
 
 
+def _patient_id(actor: Actor, form: BookingForm) -> uuid.UUID | None:
+    """The patient chosen on the form; a patient books for themselves unless they name
+    someone else (whom they then may not read: not found)."""
+    chosen = _uuid_or_none(form.patient_id)
+    return chosen if chosen is not None or actor.role is not Role.PATIENT else actor.patient_id
+
+
 def _refuse(message: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_INPUT, message)
 
@@ -157,11 +171,9 @@ def _booking_context(scope: Scope, form: BookingForm, step: str) -> dict[str, An
         "days": [],
         "slot": None,
     }
-    if actor.role is Role.PATIENT:
-        patient_id = actor.patient_id
-    else:
+    if actor.role is not Role.PATIENT:
         context["patients"] = choices.bookable_patients(scope)
-        patient_id = _uuid_or_none(form.patient_id)
+    patient_id = _patient_id(actor, form)
     if patient_id is None or step == "patient":
         return context
     patient = choices.patient_to_book_for(scope, patient_id)
@@ -210,12 +222,16 @@ def booking_page(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTML
 async def booking_form(request: Request, actor: PageActorDep, scope: ScopeDep) -> Response:
     form = BookingForm.parse(await request.form())
     if form.step != "book":
-        return page(
-            request, scope, "visits/book.html", lambda: _booking_context(scope, form, form.step)
-        )
+        try:
+            context = _booking_context(scope, form, form.step)
+        except DomainError as exc:
+            if exc.code not in (ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND):
+                raise
+            return refused(request, scope, exc)
+        status = 422 if context["error"] else 200
+        return render(request, "visits/book.html", context, status_code=status)
     try:
-        patient_id = actor.patient_id if actor.role is Role.PATIENT else None
-        patient_id = patient_id or _uuid_or_none(form.patient_id)
+        patient_id = _patient_id(actor, form)
         clinician_id = _uuid_or_none(form.clinician_id)
         if patient_id is None or clinician_id is None:
             raise _refuse("Choose the patient and the clinician.")

@@ -270,6 +270,8 @@ def form_failed(
             return refused(request, scope, exc)
         raise exc
     scope.uow.rollback()
+    # Rows the access decisions remembered belong to the undone transaction.
+    scope.memo.clear()
     values = context()
     field = exc.data.get("field")
     values["error"] = f"{exc.message} ({field})" if field else exc.message
