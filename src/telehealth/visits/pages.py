@@ -235,6 +235,8 @@ async def booking_form(request: Request, actor: PageActorDep, scope: ScopeDep) -
         clinician_id = _uuid_or_none(form.clinician_id)
         if patient_id is None or clinician_id is None:
             raise _refuse("Choose the patient and the clinician.")
+        # Whom the actor may not read is not found before any answer is checked.
+        choices.patient_to_book_for(scope, patient_id)
         visit, _decision = booking.book(
             scope,
             patient_id=patient_id,
