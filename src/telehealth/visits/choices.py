@@ -124,9 +124,10 @@ def clinicians_for(
 def _live_visit_allowed(
     scope: Scope, intake: booking.Intake, clinician_id: uuid.UUID, on: date
 ) -> bool:
+    specialty = booking.specialty_for(scope, clinician_id, intake.specialty)
     facts = booking.build_facts(
         scope,
-        intake.stored(),
+        {**intake.stored(), "specialty": specialty},
         clinician_id=clinician_id,
         located_state=intake.located_state,
         on=on,

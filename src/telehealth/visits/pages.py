@@ -101,7 +101,8 @@ class BookingForm:
         return cls(
             patient_id=text("patient_id"),
             located_state=text("located_state", 2).upper(),
-            purpose=text("purpose", 32),
+            # Not asked yet (the patient was just chosen): the form's own default.
+            purpose=text("purpose", 32) or cls.purpose,
             specialty=text("specialty"),
             language=text("language", 16),
             video_capable=text("video_capable", 3) != "no",
@@ -135,7 +136,7 @@ def _intake(scope: Scope, form: BookingForm) -> booking.Intake:
         raise _refuse("Choose the state you will be in during the visit.")
     if form.purpose not in PURPOSES:
         raise _refuse("Choose what the visit is for.")
-    if form.specialty not in choices.specialties_offered(scope):
+    if form.specialty and form.specialty not in choices.specialties_offered(scope):
         raise _refuse("Choose the kind of care.")
     if form.language and form.language not in choices.languages_offered(scope):
         raise _refuse("Choose a language from the list.")
@@ -143,7 +144,7 @@ def _intake(scope: Scope, form: BookingForm) -> booking.Intake:
         located_state=form.located_state,
         acuity="routine",
         purpose=form.purpose,
-        specialty=form.specialty,
+        specialty=form.specialty or None,
         video_capable=form.video_capable,
         consents_to_video=form.consents_to_video,
     )
