@@ -346,6 +346,18 @@ def _new_clinician(client: TestClient, world: World) -> str:
     return str(created.json()["user"]["id"])
 
 
+def _add_hours(client: TestClient, world: World, clinician: str, **changes: Any) -> Any:
+    """The coordinator's hours form for ``clinician``: 08:00-12:00 in 20-minute slots."""
+    body = {"time_zone": "America/Chicago", "start": "08:00", "end": "12:00"}
+    body = {**body, "weekday": ["0", "1"], "slot_minutes": "20", **changes}
+    return client.post(
+        f"/admin/schedules/{clinician}/windows",
+        data=body,
+        headers=world["coordinator"].headers,
+        follow_redirects=False,
+    )
+
+
 def test_hours_for_several_weekdays_at_once_and_removed_one_by_one(
     client: TestClient, world: World, app: FastAPI
 ) -> None:
@@ -353,18 +365,8 @@ def test_hours_for_several_weekdays_at_once_and_removed_one_by_one(
     status, html = _get(client, world, "coordinator", "/admin/schedules")
     assert status == 200
     assert '<datalist id="time-zones"><option value="America/New_York">' in html
-    body = {
-        "time_zone": "America/New_York",
-        "weekday": ["0", "2", "4"],
-        "start": "08:00",
-        "end": "12:00",
-        "slot_minutes": "20",
-    }
-    response = client.post(
-        f"/admin/schedules/{clinician}/windows",
-        data=body,
-        headers=world["coordinator"].headers,
-        follow_redirects=False,
+    response = _add_hours(
+        client, world, clinician, time_zone="America/New_York", weekday=["0", "2", "4"]
     )
     assert response.status_code == 303
     with acting(services_of(app), world["coordinator"].user_id) as scope:
@@ -396,20 +398,7 @@ def test_bad_hours_are_told_and_none_are_added(
     client: TestClient, world: World, app: FastAPI, changes: dict[str, Any], words: str
 ) -> None:
     clinician = _new_clinician(client, world)
-    body: dict[str, Any] = {
-        "time_zone": "America/Chicago",
-        "weekday": ["0", "1"],
-        "start": "08:00",
-        "end": "12:00",
-        "slot_minutes": "30",
-        **changes,
-    }
-    response = client.post(
-        f"/admin/schedules/{clinician}/windows",
-        data=body,
-        headers=world["coordinator"].headers,
-        follow_redirects=False,
-    )
+    response = _add_hours(client, world, clinician, **changes)
     assert response.status_code == 422
     assert words in response.text
     with acting(services_of(app), world["coordinator"].user_id) as scope:
