@@ -172,10 +172,11 @@ def _booking_context(scope: Scope, form: BookingForm, step: str) -> dict[str, An
         "days": [],
         "slot": None,
     }
-    if actor.role is not Role.PATIENT:
-        context["patients"] = choices.bookable_patients(scope)
     patient_id = _patient_id(actor, form)
     if patient_id is None or step == "patient":
+        # Listed (and each listing audited) only while the patient is being chosen.
+        if actor.role is not Role.PATIENT:
+            context["patients"] = choices.bookable_patients(scope)
         return context
     patient = choices.patient_to_book_for(scope, patient_id)
     context["patient"] = patient
