@@ -508,7 +508,13 @@ US_ZONES = (
 
 @lru_cache(maxsize=1)
 def _other_zones() -> tuple[str, ...]:
-    return tuple(sorted(available_timezones() - set(US_ZONES)))
+    # Region/City names and UTC; not the system's aliases (localtime, posix/..., right/...).
+    named = {
+        z
+        for z in available_timezones()
+        if ("/" in z and not z.startswith(("posix/", "right/", "Etc/"))) or z == "UTC"
+    }
+    return tuple(sorted(named - set(US_ZONES)))
 
 
 @router.get("/admin/schedules", response_class=HTMLResponse)
