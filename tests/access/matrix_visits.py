@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from telehealth.visits import access, session_record
+from telehealth.visits import access, availability, model, session_record
 from telehealth.web.scoped import Services
 from tests.access.audience import (
     MANAGERS,
@@ -113,6 +113,27 @@ def _free_slot(world: World) -> dict[str, Any]:
         return {"slot_start": next_free_slot(services, world).isoformat(), "expected_version": 1}
 
 
+def _page_booking_of_patient_a(world: World) -> dict[str, Any]:
+    """The booking page's last step for patient A with clinician A, in a slot still free."""
+    return {
+        **_booking_of_patient_a(world),
+        "specialty": "dermatology",
+        "video_capable": "yes",
+        "consents_to_video": "yes",
+        "step": "book",
+    }
+
+
+def _new_window(world: World) -> str:
+    """A window of a new clinician of patient A's organization, to be removed."""
+    clinician_id = new_user(world)
+    with services_for(world) as services, acting(services, world["coordinator"].user_id) as scope:
+        row = availability.add_window(
+            scope, clinician_id, model.WeeklyWindow("America/Chicago", 0, time(9), time(12), 30)
+        )
+        return f"/admin/schedules/windows/{row.id}/delete"
+
+
 def _object(
     audience: Audience, suffix: str, body: Body | None = None, prepare: Prepare | None = None
 ) -> Entry:
@@ -208,6 +229,27 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/visits/{visit_id}/em"): _record_form(
         "/em", {"em_code": "99213", "em_basis": "mdm"}, _ended
+    ),
+    # Booking, cancelling and rescheduling from the pages: the same services as the API above.
+    ("GET", "/visits/book"): page(SIGNED_IN),
+    ("POST", "/visits/book"): form(
+        STARTS_CARE, lambda _w: "/visits/book", _page_booking_of_patient_a, fresh=True
+    ),
+    ("GET", "/visits/{visit_id}/cancel"): page(SCHEDULERS, _new_visit("/visits/", "/cancel")),
+    ("POST", "/visits/{visit_id}/cancel"): form(
+        SCHEDULERS, _new_visit("/visits/", "/cancel"), {}, fresh=True
+    ),
+    ("GET", "/visits/{visit_id}/reschedule"): page(
+        SCHEDULERS, _new_visit("/visits/", "/reschedule")
+    ),
+    ("POST", "/visits/{visit_id}/reschedule"): form(
+        SCHEDULERS,
+        _new_visit("/visits/", "/reschedule"),
+        lambda w: {k: str(v) for k, v in _free_slot(w).items()},
+        fresh=True,
+    ),
+    ("POST", "/admin/schedules/windows/{window_id}/delete"): form(
+        ORG_MANAGERS, _new_window, {}, seen_by=A.ORG_MEMBER, roles=MANAGERS, fresh=True
     ),
     ("GET", "/admin/schedules"): page(MANAGERS),
     ("POST", "/admin/schedules/{clinician_id}/windows"): form(

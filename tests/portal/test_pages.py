@@ -310,7 +310,8 @@ def test_schedules_and_queues_for_coordinators(
     book(services_of(app), world)
     status, html = _page(client, world, "coordinator", "/admin/schedules")
     assert status == 200
-    assert "Wednesday 09:00\u201312:00 (America/Chicago, 30-minute slots)" in html
+    assert "In the clinician's time zone, America/Chicago." in html
+    assert "Wednesday 09:00\u201312:00, 30-minute slots" in html
     assert "booked" in html
     bad, html = _form(
         client,

@@ -131,6 +131,12 @@ def clinician_credentials(scope: Scope, clinician_id: uuid.UUID) -> Credentials:
     )
 
 
+def set_languages(scope: Scope, clinician_id: uuid.UUID, languages: list[str]) -> ClinicianProfile:
+    """The languages a clinician of the manager's organization holds visits in."""
+    user = org_clinician(scope, clinician_id)
+    return identity.set_clinician_profile(scope, user.id, languages=languages)
+
+
 def add_license(
     scope: Scope,
     clinician_id: uuid.UUID,

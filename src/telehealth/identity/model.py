@@ -99,6 +99,31 @@ def new_record_number() -> str:
     return f"{chars[:4]}-{chars[4:]}"
 
 
+# The languages clinicians hold visits in (BCP 47 tags, ``clinician_profiles.languages``), with
+# the names people read. A short list of the tags in use rather than a locale library.
+LANGUAGE_NAMES: dict[str, str] = {
+    "en": "English",
+    "es": "Spanish",
+    "zh": "Chinese",
+    "vi": "Vietnamese",
+    "tl": "Tagalog",
+    "ar": "Arabic",
+    "fr": "French",
+    "ko": "Korean",
+    "ru": "Russian",
+    "pt": "Portuguese",
+    "de": "German",
+    "hi": "Hindi",
+    "ht": "Haitian Creole",
+    "ase": "American Sign Language",
+}
+
+
+def language_name(tag: str) -> str:
+    """A language's name for a tag (``es-MX`` reads as Spanish), or the tag itself."""
+    return LANGUAGE_NAMES.get(tag, LANGUAGE_NAMES.get(tag.split("-")[0].lower(), tag))
+
+
 class CareSource(StrEnum):
     """How a clinician joined a patient's care team (``care_assignments.source``)."""
 

@@ -217,3 +217,23 @@ async def add_dea(
             "portal/clinician.html",
         )
     return see_other(f"/admin/clinicians/{clinician_id}")
+
+
+@router.post("/admin/clinicians/{clinician_id}/languages", response_model=None)
+async def set_languages(
+    clinician_id: uuid.UUID, request: Request, actor: PageActorDep, scope: ScopeDep
+) -> Response:
+    data = await request.form()
+    try:
+        admin.set_languages(
+            scope, clinician_id, [str(tag)[:16] for tag in data.getlist("languages")][:32]
+        )
+    except DomainError as exc:
+        return form_failed(
+            request,
+            scope,
+            exc,
+            lambda: _clinician_context(scope, clinician_id),
+            "portal/clinician.html",
+        )
+    return see_other(f"/admin/clinicians/{clinician_id}")

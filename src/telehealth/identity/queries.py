@@ -59,6 +59,7 @@ __all__ = [
     "care_current",
     "care_team_exists",
     "clinician_profile",
+    "clinicians_of",
     "coordinators_of",
     "dea_of",
     "in_care",
@@ -157,6 +158,22 @@ def care_assignment(
 
 def clinician_profile(session: Session, user_id: uuid.UUID) -> ClinicianProfile | None:
     return session.get(ClinicianProfile, user_id)
+
+
+def clinicians_of(
+    session: Session, org_id: uuid.UUID
+) -> Sequence[tuple[User, ClinicianProfile | None]]:
+    """An organization's active clinicians by name, with their profiles (booking's choice)."""
+    return [
+        (user, profile)
+        for user, profile in session.execute(
+            select(User, ClinicianProfile)
+            .outerjoin(ClinicianProfile, ClinicianProfile.user_id == User.id)
+            .where(User.org_id == org_id, User.role == Role.CLINICIAN.value, User.active.is_(True))
+            .order_by(User.display_name, User.id)
+            .limit(200)
+        ).all()
+    ]
 
 
 def licenses_of(session: Session, clinician_id: uuid.UUID) -> Sequence[License]:

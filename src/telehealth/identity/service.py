@@ -16,6 +16,7 @@ from telehealth.clock import ensure_utc
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import credentials, queries, repository
 from telehealth.identity.model import (
+    LANGUAGE_NAMES,
     MFA_REQUIRED_ROLES,
     Actor,
     AdministrativeSex,
@@ -206,6 +207,7 @@ def set_clinician_profile(
     specialties: list[str] | None = None,
     video_capable: bool | None = None,
     npi: str | None = None,
+    languages: list[str] | None = None,
 ) -> ClinicianProfile:
     profile = _profile(scope.session, clinician_id)
     if specialties is not None:
@@ -214,6 +216,13 @@ def set_clinician_profile(
         profile.video_capable = video_capable
     if npi is not None:
         profile.npi = npi
+    if languages is not None:
+        unknown = sorted(set(languages) - set(LANGUAGE_NAMES))
+        if unknown or not languages:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "choose one or more languages", field="languages"
+            )
+        profile.languages = [tag for tag in LANGUAGE_NAMES if tag in languages]
     scope.audit.record(Action.UPDATE, "clinician_profile", clinician_id)
     return profile
 

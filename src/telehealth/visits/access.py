@@ -52,6 +52,11 @@ def conducts(scope: Scope, visit: Visit) -> bool:
     return loader.verdict(scope, _subject(visit), rules.conduct_visit).allowed
 
 
+def may_change(scope: Scope, visit: Visit) -> bool:
+    """Whether the actor may cancel or reschedule the visit (so its page offers them)."""
+    return loader.verdict(scope, _subject(visit), rules.change_visit).allowed
+
+
 def patients_own_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
     """A visit of the acting patient's own (the pre-visit intake they fill in)."""
     return loader.load(

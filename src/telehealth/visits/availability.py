@@ -134,6 +134,12 @@ def add_org_window(
     return add_window(scope, user.id, window)
 
 
+def remove_org_window(scope: Scope, window_id: uuid.UUID) -> None:
+    """A window removed by a coordinator or administrator of the clinician's organization."""
+    access.require_org_manager(scope)
+    remove_window(scope, window_id)
+
+
 def free_slots(
     scope: Scope, clinician_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[tuple[datetime, int]]:

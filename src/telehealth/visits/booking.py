@@ -71,7 +71,9 @@ class Intake:
         }
 
 
-def _specialty(scope: Scope, clinician_id: uuid.UUID, wanted: str | None) -> str:
+def specialty_for(scope: Scope, clinician_id: uuid.UUID, wanted: str | None) -> str:
+    """The specialty a visit is decided and booked under: the one asked for, else the
+    clinician's first."""
     if wanted:
         return wanted
     profile = identity_queries.clinician_profile(scope.session, clinician_id)
@@ -177,7 +179,7 @@ def book(
     slot_start = slot_start.astimezone(UTC)
     window = offering_window(scope, clinician_id, slot_start)
     state = identity.check_state(intake.located_state, "located_state")
-    stored = {**intake.stored(), "specialty": _specialty(scope, clinician_id, intake.specialty)}
+    stored = {**intake.stored(), "specialty": specialty_for(scope, clinician_id, intake.specialty)}
     # Booking a clinician for a patient puts the clinician on the patient's care team.
     access.extend_care(scope, patient, clinician_id, CareSource.VISIT_BOOKING)
     facts = build_facts(

@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import queries
 from telehealth.identity import service as identity
-from telehealth.identity.model import Actor
+from telehealth.identity.model import LANGUAGE_NAMES, Actor, language_name
 from telehealth.notifications import service as notifications
 from telehealth.scope import Scope
 from telehealth.web.auth import (
@@ -38,6 +38,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["when"] = when
+templates.env.globals["language_name"] = language_name
+templates.env.globals["language_names"] = LANGUAGE_NAMES
 
 router = APIRouter(route_class=ScopedRoute, include_in_schema=False)
 
@@ -268,6 +270,8 @@ def form_failed(
             return refused(request, scope, exc)
         raise exc
     scope.uow.rollback()
+    # Rows the access decisions remembered belong to the undone transaction.
+    scope.memo.clear()
     values = context()
     field = exc.data.get("field")
     values["error"] = f"{exc.message} ({field})" if field else exc.message

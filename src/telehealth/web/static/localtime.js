@@ -15,15 +15,17 @@
   const zone = document.body.dataset.timeZone || undefined;
 
   // An instant (Date or ISO text) as the viewer reads it; the pages' scripts use this too.
-  function localTime(instant, show) {
-    return new Intl.DateTimeFormat(undefined, { ...FORMATS[show], timeZone: zone }).format(new Date(instant));
+  // ``inZone`` (an IANA name) shows someone else's clock: a patient's, to their coordinator.
+  function localTime(instant, show, inZone) {
+    return new Intl.DateTimeFormat(undefined, { ...FORMATS[show], timeZone: inZone || zone })
+      .format(new Date(instant));
   }
 
   function localize(root) {
     for (const element of root.querySelectorAll("time[datetime][data-show]")) {
       const instant = new Date(element.getAttribute("datetime"));
       if (Number.isNaN(instant.getTime()) || !FORMATS[element.dataset.show]) continue;
-      element.textContent = localTime(instant, element.dataset.show);
+      element.textContent = localTime(instant, element.dataset.show, element.dataset.zone);
       element.dataset.localized = "1";
     }
   }

@@ -1,0 +1,170 @@
+"""What a person booking a visit from the pages chooses from: the patients they may book for,
+the clinicians who can see the patient where the patient will be, and the clinician's free
+slots by day in the patient's time zone.
+
+Nothing here books: :func:`telehealth.visits.booking.book` does, and decides again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from telehealth.access import service as access
+from telehealth.audit.model import Action
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.identity import queries as identity_queries
+from telehealth.identity.model import Role
+from telehealth.identity.queries import Patient
+from telehealth.policy.engine import decide
+from telehealth.scope import Scope
+from telehealth.visits import availability, booking
+from telehealth.visits.access import writable_visit
+from telehealth.visits.tables import Visit
+
+# How far ahead the pages offer slots.
+BOOKING_DAYS = 14
+
+
+def bookable_patients(scope: Scope) -> Sequence[Patient]:
+    """Whom the actor may pick a visit for: a patient themselves, a clinician the patients they
+    reach, a coordinator the organization's (the patient list's one rule)."""
+    patients = access.readable_patients(scope, limit=500, offset=0)
+    access.record_listed(scope, "patient", [access.Listed(p.id, p.id) for p in patients])
+    return patients
+
+
+def patient_to_book_for(scope: Scope, patient_id: uuid.UUID) -> Patient:
+    """The patient a visit is to be booked for, as the actor may read them (anyone else's is
+    not found, as a missing one is)."""
+    patient = access.readable_patient(scope, patient_id)
+    scope.audit.record(Action.READ, "patient", patient.id, patient_id=patient.id)
+    return patient
+
+
+def patient_of_visit(scope: Scope, visit: Visit) -> Patient:
+    """The patient of a visit the actor has already been allowed to read."""
+    patient = identity_queries.patient_by_id(scope.session, visit.patient_id)
+    if patient is None:
+        raise DomainError(ErrorCode.INTEGRITY_ERROR, "the visit's patient is missing")
+    return patient
+
+
+def clinician_name(scope: Scope, clinician_id: uuid.UUID) -> str:
+    return access.readable_clinician(scope, clinician_id).display_name
+
+
+def patient_time_zone(scope: Scope, patient: Patient) -> str | None:
+    """The zone the patient reads times in (their account's), or None where it is unknown."""
+    if patient.user_id is None:
+        return None
+    user = identity_queries.user_by_id(scope.session, patient.user_id)
+    return user.time_zone if user is not None and user.time_zone else None
+
+
+@dataclass(frozen=True)
+class ClinicianChoice:
+    id: uuid.UUID
+    name: str
+    specialties: list[str]
+    languages: list[str]
+
+
+def specialties_offered(scope: Scope) -> list[str]:
+    """The specialties of the actor's organization's clinicians."""
+    actor = scope.require_actor()
+    found = {
+        str(s)
+        for _user, profile in identity_queries.clinicians_of(scope.session, actor.org_id)
+        if profile is not None
+        for s in profile.specialties
+    }
+    return sorted(found) or ["primary_care"]
+
+
+def languages_offered(scope: Scope) -> list[str]:
+    actor = scope.require_actor()
+    found = {
+        str(tag)
+        for _user, profile in identity_queries.clinicians_of(scope.session, actor.org_id)
+        for tag in (profile.languages if profile is not None else ["en"])
+    }
+    return sorted(found)
+
+
+def clinicians_for(
+    scope: Scope, intake: booking.Intake, language: str | None
+) -> list[ClinicianChoice]:
+    """The organization's clinicians of the intake's specialty who speak ``language`` and with
+    whom the rules allow a live visit while the patient is in the intake's state.
+
+    The rules decide exactly as booking does (licensure in the patient's state, the compact,
+    video and consent), through the same facts, so that a clinician listed here is one that
+    booking accepts; these decisions are not stored: booking records the one the visit is
+    planned on.
+    """
+    actor = scope.require_actor()
+    today = scope.clock.now().date()
+    chosen: list[ClinicianChoice] = []
+    for user, profile in identity_queries.clinicians_of(scope.session, actor.org_id):
+        specialties = [str(s) for s in profile.specialties] if profile is not None else []
+        languages = [str(t) for t in profile.languages] if profile is not None else ["en"]
+        if intake.specialty and intake.specialty not in specialties:
+            continue
+        if language and language not in languages:
+            continue
+        if _live_visit_allowed(scope, intake, user.id, today):
+            chosen.append(ClinicianChoice(user.id, user.display_name, specialties, languages))
+    return chosen
+
+
+def _live_visit_allowed(
+    scope: Scope, intake: booking.Intake, clinician_id: uuid.UUID, on: date
+) -> bool:
+    specialty = booking.specialty_for(scope, clinician_id, intake.specialty)
+    facts = booking.build_facts(
+        scope,
+        {**intake.stored(), "specialty": specialty},
+        clinician_id=clinician_id,
+        located_state=intake.located_state,
+        on=on,
+    )
+    decision = decide(facts, scope.ports.ruleset, evaluated_at=scope.clock.now())
+    return booking.synchronous_choice(decision)[0] is not None
+
+
+@dataclass(frozen=True)
+class SlotDay:
+    day: date
+    slots: list[datetime]
+
+
+def slot_days(scope: Scope, clinician_id: uuid.UUID, zone: str | None) -> list[SlotDay]:
+    """The clinician's free slots for the next :data:`BOOKING_DAYS` days, grouped by day in
+    ``zone`` (the patient's), or in the clinician's own where the patient's is unknown."""
+    now = scope.clock.now()
+    found = availability.free_slots(scope, clinician_id, now, now + timedelta(days=BOOKING_DAYS))
+    if zone is None:
+        windows = availability.windows(scope, clinician_id)
+        zone = windows[0].time_zone if windows else "UTC"
+    tz = ZoneInfo(zone)
+    days: dict[date, list[datetime]] = {}
+    for start, _minutes in found:
+        days.setdefault(start.astimezone(tz).date(), []).append(start)
+    return [SlotDay(day, slots) for day, slots in days.items()]
+
+
+def visit_to_change(scope: Scope, visit_id: uuid.UUID) -> Visit:
+    """A visit whose booking the actor may cancel or move, read (and audited) for the page
+    that asks them to confirm; anyone else gets the answer for a missing or refused visit."""
+    visit = writable_visit(scope, visit_id)
+    scope.audit.record(Action.READ, "visit", visit.id, patient_id=visit.patient_id)
+    return visit
+
+
+def may_book(scope: Scope) -> bool:
+    """Administrators manage accounts, not care: booking refuses them."""
+    return scope.require_actor().role is not Role.ADMIN
