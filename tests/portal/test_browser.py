@@ -24,7 +24,7 @@ from tests.browser import chromium, eventually, frames_decoded, need_browser
 from tests.portal.live import AXE, Live, live_server, shot
 from tests.review.support import case_body
 from tests.visits.live import Live as VisitsLive
-from tests.visits.live import open_room, through_intake
+from tests.visits.live import book_through_pages, open_room, through_intake
 
 pytestmark = pytest.mark.slow
 
@@ -110,14 +110,20 @@ def _who_is_patient_a(live: Live) -> tuple[str, ...]:
 # --- journey 1: hybrid intake, then a live visit ------------------------------------------------
 
 
-def test_intake_with_photo_then_video_visit_note_and_billing(
+def test_patient_books_sends_intake_has_the_visit_reads_the_summary_and_reschedules(
     live: Live, browser: Any, signed_in: Callable[[str], Any], tmp_path: Path
 ) -> None:
-    visit_id, _, _ = VisitsLive(live.base_url, live.app, live.world).book_now()
+    VisitsLive(live.base_url, live.app, live.world).open_hours()
     who = _who_is_patient_a(live)
     patient = signed_in("patient_a")
     errors: list[str] = []
     patient.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The patient books the first free time with clinician A from their dashboard.
+    patient.goto(live.url("/"))
+    patient.click("a[href='/visits/book']")
+    patient.wait_for_selector("#what-h")
+    booked = book_through_pages(patient, 0, lambda part: shot(patient, f"1-00-booking-{part}"))
+    visit_id = booked.rsplit("/", 1)[1]
     patient.goto(live.url("/"))
     patient.click(f"a[href='/portal/visits/{visit_id}/intake']")
     shot(patient, "1-01-patient-dashboard-intake")
@@ -197,7 +203,28 @@ def test_intake_with_photo_then_video_visit_note_and_billing(
     instant = datetime.fromisoformat(started.get_attribute("datetime"))
     assert started.inner_text().endswith(instant.astimezone(ZoneInfo(VIEWER_ZONE)).tzname())
     assert "UTC" not in patient.inner_text("main")
+    # The signed note is the patient's visit summary, with who signed it.
+    summary = patient.inner_text("#note")
+    assert "Visit summary" in summary
+    assert "Eczema on the forearm" in summary
+    assert "Signed by clinician_a" in summary
     shot(patient, "1-10-patient-visit-record")
+
+    # Then books another visit and moves it to a later time.
+    patient.goto(live.url("/visits/book"))
+    patient.wait_for_selector("#what-h")
+    another = book_through_pages(patient, 1)
+    before = patient.locator("h1 time").get_attribute("datetime")
+    patient.click("text=Choose another time")
+    patient.wait_for_selector("#move-form")
+    patient.locator("input[name=slot_start]").nth(2).check()
+    shot(patient, "1-11-patient-reschedules")
+    patient.click("#move-confirm")
+    patient.wait_for_url(f"**{another}?done=rescheduled")
+    assert patient.is_visible("text=The visit is moved to its new time")
+    assert patient.locator("h1 time").get_attribute("datetime") != before
+    shot(patient, "1-12-patient-rescheduled")
+    assert errors == []
 
 
 # --- journey 2: store-and-forward ---------------------------------------------------------------

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
@@ -22,8 +24,8 @@ from tests.serving import serving
 from tests.support import World, seed_world
 from tests.visits.support import INTAKE, acting, link_for, services_of
 
-# book_now takes the next free half-hour slot, which may start up to 30 minutes from now: the
-# live servers open waiting rooms early enough for it.
+# book_now, like a patient booking the first free time, takes the next free half-hour slot,
+# which may start up to 30 minutes from now: the live servers open waiting rooms early enough.
 LIVE_LEAD_MINUTES = 60
 
 
@@ -37,12 +39,12 @@ class Live:
     def ws_url(self) -> str:
         return self.base_url.replace("http://", "ws://") + "/v1/visit-session/signal"
 
-    def book_now(self) -> tuple[uuid.UUID, str, str]:
-        """A visit in the next free slot, with the patient's and the clinician's join tokens."""
+    def open_hours(self) -> None:
+        """Clinician A sees patients around the clock, in a zone where it is about noon now, so
+        that the next free half-hour slot is at most 30 minutes away (seed data, not a step)."""
         services = services_of(self.app)
-        world = self.world
-        clinician = world["clinician_a"].user_id
-        with acting(services, world["coordinator"].user_id) as scope:
+        clinician = self.world["clinician_a"].user_id
+        with acting(services, self.world["coordinator"].user_id) as scope:
             if not availability.windows(scope, clinician):
                 zone = _noon_zone(scope.clock.now())
                 for weekday in range(7):
@@ -51,6 +53,13 @@ class Live:
                         clinician,
                         model.WeeklyWindow(zone, weekday, wall(0, 0), wall(23, 30), 30),
                     )
+
+    def book_now(self) -> tuple[uuid.UUID, str, str]:
+        """A visit in the next free slot, with the patient's and the clinician's join tokens."""
+        self.open_hours()
+        services = services_of(self.app)
+        world = self.world
+        clinician = world["clinician_a"].user_id
         with acting(services, world["coordinator"].user_id) as scope:
             now = scope.clock.now()
             slot = availability.free_slots(scope, clinician, now, now + timedelta(days=2))[0][0]
@@ -168,3 +177,33 @@ def peers_decoding(page: Any, frames: int = 10) -> int:
 def first_frames(page: Any) -> int:
     """How many remote videos have rendered a first frame on this page so far."""
     return int(page.evaluate("window.__visit.trace.filter((t) => t[0] === 'first-frame').length"))
+
+
+VISIT_PAGE = re.compile(r".*/visits/[0-9a-f-]{36}\?done=\w+$")
+
+
+def book_through_pages(
+    page: Any, index: int, step: Callable[[str], None] | None = None, clinician: str = "clinician_a"
+) -> str:
+    """From the booking page's first step: the intake as it comes (home state, any kind of care),
+    the clinician named, the free time ``index``; ``step`` is called on each step's page with its
+    name. Returns the booked visit's path."""
+    page.click("#book-form button[value=clinicians]")
+    page.wait_for_selector("#clin-h")
+    page.locator("label", has_text=clinician).locator("input").check()
+    if step:
+        step("clinicians")
+    page.click("#book-form button[value=slots]")
+    page.wait_for_selector("#time-h")
+    assert page.locator("time[data-localized='1']").count() > 0
+    page.locator("input[name=slot_start]").nth(index).check()
+    if step:
+        step("times")
+    page.click("#book-form button[value=confirm]")
+    page.wait_for_selector("#confirm-h")
+    if step:
+        step("confirm")
+    page.click("#book-confirm")
+    page.wait_for_url(VISIT_PAGE)
+    assert page.is_visible("text=The visit is booked")
+    return urlsplit(page.url).path

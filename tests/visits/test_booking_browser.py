@@ -8,12 +8,10 @@ outside the pages.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -21,6 +19,7 @@ from telehealth.visits import availability, model, repository
 from tests.browser import chromium, need_browser
 from tests.portal.live import AXE, Live, live_server, shot
 from tests.portal.test_browser import scan
+from tests.visits.live import VISIT_PAGE, book_through_pages
 from tests.visits.support import acting, services_of
 
 pytestmark = pytest.mark.slow
@@ -28,7 +27,6 @@ pytestmark = pytest.mark.slow
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 FITS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-VISIT_PAGE = re.compile(r".*/visits/[0-9a-f-]{36}\?done=\w+$")
 
 
 @pytest.fixture(scope="module")
@@ -75,27 +73,9 @@ def check(page: Any, name: str, problems: list[str]) -> None:
 
 
 def _book_first_free(page: Any, index: int, problems: list[str], name: str | None) -> str:
-    """Through the booking steps from the booking page: the intake as it comes (home state,
-    any kind of care), clinician A, the free time ``index``; returns the visit's path."""
-    page.click("#book-form button[value=clinicians]")
-    page.wait_for_selector("#clin-h")
-    page.locator("label", has_text="clinician_a").locator("input").check()
-    if name:
-        check(page, f"{name}-clinicians", problems)
-    page.click("#book-form button[value=slots]")
-    page.wait_for_selector("#time-h")
-    assert page.locator("time[data-localized='1']").count() > 0
-    page.locator("input[name=slot_start]").nth(index).check()
-    if name:
-        check(page, f"{name}-times", problems)
-    page.click("#book-form button[value=confirm]")
-    page.wait_for_selector("#confirm-h")
-    if name:
-        check(page, f"{name}-confirm", problems)
-    page.click("#book-confirm")
-    page.wait_for_url(VISIT_PAGE)
-    assert page.is_visible("text=The visit is booked")
-    return urlsplit(page.url).path
+    """Books clinician A's free time ``index`` through the pages, checking each step if named."""
+    step = (lambda part: check(page, f"{name}-{part}", problems)) if name else None
+    return book_through_pages(page, index, step)
 
 
 def test_a_patient_books_cancels_and_reschedules(live: Live, browser: Any) -> None:
