@@ -175,6 +175,8 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/",
         "/visits",
         "/visits/{visit}",
+        "/visits/book",
+        "/visits/{visit}/reschedule",
         "/portal/visits/{visit}/intake",
         "/review",
         "/review/cases/new",
@@ -195,6 +197,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     ),
     "coordinator": (
         "/",
+        "/visits/book",
         "/admin/users",
         "/admin/clinicians/{clinician}",
         "/admin/schedules",

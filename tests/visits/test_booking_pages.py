@@ -109,6 +109,51 @@ def test_a_patient_books_step_by_step_and_lands_on_the_visit(
     assert visit.intake["purpose"] == "follow_up"
 
 
+def test_free_times_come_a_week_to_a_page_and_a_later_week_books(
+    client: TestClient, world: World, app: FastAPI, hours: None
+) -> None:
+    this_week = _posted(client, world, "patient_a", step="slots", **_choices(world))
+    assert 'name="week" value="1"' in this_week.text  # "Later times"
+    assert 'name="week" value="0"' not in this_week.text  # nothing earlier than now
+    first = SLOT.findall(this_week.text)
+    later = _posted(client, world, "patient_a", week="1", **_choices(world))
+    assert later.status_code == 200
+    assert "Earlier times" in later.text
+    second = SLOT.findall(later.text)
+    assert second
+    assert not set(first) & set(second)
+    assert min(second) > max(first)
+
+    # A time from the later week is confirmed against that week and booked.
+    confirm = _posted(
+        client, world, "patient_a", step="confirm", slot_start=second[0], **_choices(world)
+    )
+    assert "Check and book" in confirm.text
+    done = _posted(client, world, "patient_a", step="book", slot_start=second[0], **_choices(world))
+    assert done.status_code == 303
+    [visit] = _visits_of(app, world, "patient_a")
+    assert visit.slot_start.isoformat() == second[0]
+
+    last = _posted(client, world, "patient_a", week="3", **_choices(world))
+    assert "Later times" not in last.text  # four weeks are offered
+    beyond = _posted(client, world, "patient_a", week="9", **_choices(world))
+    assert SLOT.findall(beyond.text) == first  # a week not offered: this week
+
+
+def test_the_move_page_links_to_later_weeks(client: TestClient, world: World, app: FastAPI) -> None:
+    visit_id = book(services_of(app), world)
+    status, html = _get(client, world, "patient_a", f"/visits/{visit_id}/reschedule")
+    assert status == 200
+    assert 'href="?week=1"' in html
+    status, later = _get(client, world, "patient_a", f"/visits/{visit_id}/reschedule?week=1")
+    assert status == 200
+    assert 'href="?week=0"' in later
+    assert min(SLOT.findall(later)) > max(SLOT.findall(html))
+    status, cancel = _get(client, world, "patient_a", f"/visits/{visit_id}/cancel")
+    assert status == 200
+    assert 'name="slot_start"' not in cancel  # confirming a cancellation offers no times
+
+
 def test_only_clinicians_licensed_where_the_patient_will_be_are_offered(
     client: TestClient, world: World, hours: None
 ) -> None:

@@ -26,7 +26,8 @@ from telehealth.visits.access import writable_visit
 from telehealth.visits.tables import Visit
 
 # How far ahead the pages offer slots.
-BOOKING_DAYS = 14
+# Free times are offered this many weeks ahead, one week to a page.
+BOOKING_WEEKS = 4
 
 
 def bookable_patients(scope: Scope) -> Sequence[Patient]:
@@ -142,19 +143,56 @@ class SlotDay:
     slots: list[datetime]
 
 
-def slot_days(scope: Scope, clinician_id: uuid.UUID, zone: str | None) -> list[SlotDay]:
-    """The clinician's free slots for the next :data:`BOOKING_DAYS` days, grouped by day in
-    ``zone`` (the patient's), or in the clinician's own where the patient's is unknown."""
-    now = scope.clock.now()
-    found = availability.free_slots(scope, clinician_id, now, now + timedelta(days=BOOKING_DAYS))
+@dataclass(frozen=True)
+class SlotWeek:
+    """One page of free times: week ``number`` (0 starts now) of :data:`BOOKING_WEEKS`."""
+
+    number: int
+    first: date
+    last: date
+    days: list[SlotDay]
+
+    @property
+    def earlier(self) -> int | None:
+        return self.number - 1 if self.number > 0 else None
+
+    @property
+    def later(self) -> int | None:
+        return self.number + 1 if self.number < BOOKING_WEEKS - 1 else None
+
+    def offers(self, moment: datetime) -> bool:
+        return any(moment == slot for day in self.days for slot in day.slots)
+
+
+def week_number(value: str) -> int:
+    """The week a page asks for, kept within the weeks offered (anything else: this week)."""
+    return int(value) if value.isdigit() and int(value) < BOOKING_WEEKS else 0
+
+
+def week_of(scope: Scope, moment: datetime) -> int:
+    """The week (of those offered) a free time falls in, counted from now."""
+    return min(max((moment - scope.clock.now()).days // 7, 0), BOOKING_WEEKS - 1)
+
+
+def slot_week(scope: Scope, clinician_id: uuid.UUID, zone: str | None, number: int) -> SlotWeek:
+    """The clinician's free slots in week ``number`` from now, grouped by day in ``zone`` (the
+    patient's), or in the clinician's own where the patient's is unknown."""
+    start = scope.clock.now() + timedelta(weeks=number)
+    end = start + timedelta(weeks=1)
+    found = availability.free_slots(scope, clinician_id, start, end)
     if zone is None:
         windows = availability.windows(scope, clinician_id)
         zone = windows[0].time_zone if windows else "UTC"
     tz = ZoneInfo(zone)
     days: dict[date, list[datetime]] = {}
-    for start, _minutes in found:
-        days.setdefault(start.astimezone(tz).date(), []).append(start)
-    return [SlotDay(day, slots) for day, slots in days.items()]
+    for slot, _minutes in found:
+        days.setdefault(slot.astimezone(tz).date(), []).append(slot)
+    return SlotWeek(
+        number,
+        start.astimezone(tz).date(),
+        (end - timedelta(microseconds=1)).astimezone(tz).date(),
+        [SlotDay(day, slots) for day, slots in days.items()],
+    )
 
 
 def visit_to_change(scope: Scope, visit_id: uuid.UUID) -> Visit:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from telehealth.access.service import patient_banner
@@ -91,6 +91,7 @@ class BookingForm:
     consents_to_video: bool = True
     clinician_id: str = ""
     slot_start: str = ""
+    week: int = 0
     step: str = "intake"
 
     @classmethod
@@ -98,7 +99,8 @@ class BookingForm:
         def text(name: str, limit: int = 64) -> str:
             return str(data.get(name, "")).strip()[:limit]
 
-        step = text("step", 16)
+        # A week's button ("Later times") asks for that week's free times.
+        step = "slots" if "week" in data else text("step", 16)
         return cls(
             patient_id=text("patient_id"),
             located_state=text("located_state", 2).upper(),
@@ -110,6 +112,7 @@ class BookingForm:
             consents_to_video=text("consents_to_video", 3) != "no",
             clinician_id=text("clinician_id"),
             slot_start=text("slot_start"),
+            week=choices.week_number(text("week", 2)),
             step=step if step in BOOKING_STEPS else "intake",
         )
 
@@ -170,7 +173,7 @@ def _booking_context(scope: Scope, form: BookingForm, step: str) -> dict[str, An
         "zone": None,
         "clinicians": [],
         "clinician": None,
-        "days": [],
+        "week": None,
         "slot": None,
     }
     patient_id = _patient_id(actor, form)
@@ -198,14 +201,18 @@ def _booking_context(scope: Scope, form: BookingForm, step: str) -> dict[str, An
         if clinician is None:
             raise _refuse("Choose a clinician from the list.")
         context["clinician"] = clinician
-        context["days"] = choices.slot_days(scope, clinician.id, context["zone"])
         context["step"] = "slots"
         if step == "slots":
+            context["week"] = choices.slot_week(scope, clinician.id, context["zone"], form.week)
             return context
-        offered = {s.isoformat(): s for d in context["days"] for s in d.slots}
-        if form.slot_start not in offered:
+        # The week the chosen time is in: still offered, and shown again above the summary.
+        slot = _chosen_time(form.slot_start)
+        number = choices.week_of(scope, slot) if slot else form.week
+        week = choices.slot_week(scope, clinician.id, context["zone"], number)
+        context["week"] = week
+        if slot is None or not week.offers(slot):
             raise _refuse("Choose a time from the list.")
-        context["slot"] = offered[form.slot_start]
+        context["slot"] = slot
         context["step"] = "confirm"
     except DomainError as exc:
         if exc.code is not ErrorCode.INVALID_INPUT:
@@ -259,12 +266,18 @@ async def booking_form(request: Request, actor: PageActorDep, scope: ScopeDep) -
     return see_other(f"/visits/{visit.id}?done=booked")
 
 
-def _instant(value: str) -> datetime:
+def _chosen_time(value: str) -> datetime | None:
+    """A free time as the page offered it (an aware ISO 8601 instant), else None."""
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise _refuse("Choose a time from the list.") from exc
-    if moment.tzinfo is None:
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _instant(value: str) -> datetime:
+    moment = _chosen_time(value)
+    if moment is None:
         raise _refuse("Choose a time from the list.")
     return moment
 
@@ -286,18 +299,18 @@ def _booking_refusal(exc: DomainError, form: BookingForm) -> tuple[DomainError, 
     return exc, "confirm"
 
 
-def _change_context(scope: Scope, visit_id: uuid.UUID) -> dict[str, Any]:
+def _change_context(scope: Scope, visit_id: uuid.UUID, week: int | None = None) -> dict[str, Any]:
+    """The visit whose booking changes; with ``week``, that week of free times to move it to."""
     visit = choices.visit_to_change(scope, visit_id)
     patient = choices.patient_of_visit(scope, visit)
     zone = choices.patient_time_zone(scope, patient)
+    moving = week is not None and visit.status == VisitStatus.BOOKED.value
     return {
         "visit": visit,
         "zone": zone,
         "is_patient": scope.require_actor().role is Role.PATIENT,
         "clinician_name": choices.clinician_name(scope, visit.clinician_id),
-        "days": choices.slot_days(scope, visit.clinician_id, zone)
-        if visit.status == VisitStatus.BOOKED.value
-        else [],
+        "week": choices.slot_week(scope, visit.clinician_id, zone, week or 0) if moving else None,
         "error": None,
     }
 
@@ -324,9 +337,18 @@ def cancel_form(
 
 @router.get("/visits/{visit_id}/reschedule", response_class=HTMLResponse)
 def reschedule_page(
-    visit_id: uuid.UUID, request: Request, actor: PageActorDep, scope: ScopeDep
+    visit_id: uuid.UUID,
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    week: Annotated[str, Query(max_length=2)] = "0",
 ) -> HTMLResponse:
-    return page(request, scope, "visits/reschedule.html", lambda: _change_context(scope, visit_id))
+    return page(
+        request,
+        scope,
+        "visits/reschedule.html",
+        lambda: _change_context(scope, visit_id, choices.week_number(week)),
+    )
 
 
 @router.post("/visits/{visit_id}/reschedule", response_model=None)
@@ -363,7 +385,7 @@ async def reschedule_form(
             request,
             scope,
             plain,
-            lambda: _change_context(scope, visit_id),
+            lambda: _change_context(scope, visit_id, 0),
             "visits/reschedule.html",
         )
     return see_other(f"/visits/{visit_id}?done=rescheduled")
