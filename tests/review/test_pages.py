@@ -244,3 +244,27 @@ def test_a_case_without_photos_has_no_viewer(client: TestClient, world: World) -
     page = client.get(f"/review/cases/{case_id}", headers=world["patient_a"].headers).text
     assert "viewer" not in page
     assert ' download>lab.pdf</a> <span class="muted">document, ' in page
+
+
+def test_case_lists_name_the_patient_for_staff_once_claimed_and_never_show_ids_to_patients(
+    client: TestClient, world: World
+) -> None:
+    queued = str(build_case(world, "queued"))
+    claimed = str(build_case(world, "claimed"))
+
+    clinician = client.get("/review", headers=world["clinician_a"].headers).text
+    held = clinician.split("Cases you hold", 1)[1]
+    queue = clinician.split("Cases you hold", 1)[0]
+    named = f'<a href="/review/cases/{claimed}">CanaryA SecretA</a> <span class="muted">'
+    assert re.search(re.escape(named) + r"[0-9A-Z]{4}-[0-9A-Z]{4}</span>", held)
+    assert f'<a href="/review/cases/{queued}">Case {queued[:8]}</a>' in queue  # unclaimed
+    assert "CanaryA" not in queue
+    assert "Queue: Dermatology" in clinician
+    dashboard = client.get("/", headers=world["clinician_a"].headers).text
+    assert f'<a href="/review/cases/{claimed}">CanaryA SecretA</a>' in dashboard
+
+    patient = client.get("/review", headers=world["patient_a"].headers).text
+    assert "Your cases" in patient
+    assert f'<a href="/review/cases/{queued}">Started <time' in patient
+    assert ">Case " not in patient  # ids stay in links, never in the words
+    assert ">Case " not in client.get("/", headers=world["patient_a"].headers).text

@@ -20,7 +20,7 @@ Published, and why:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +76,13 @@ def user_by_id(session: Session, user_id: uuid.UUID) -> User | None:
 
 def patient_by_id(session: Session, patient_id: uuid.UUID) -> Patient | None:
     return session.get(Patient, patient_id)
+
+
+def patients_by_ids(session: Session, patient_ids: Iterable[uuid.UUID]) -> Sequence[Patient]:
+    wanted = set(patient_ids)
+    if not wanted:
+        return []
+    return session.execute(select(Patient).where(Patient.id.in_(wanted))).scalars().all()
 
 
 def coordinators_of(session: Session, org_id: uuid.UUID) -> Sequence[uuid.UUID]:

@@ -307,10 +307,13 @@ def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     ]
     queues = {s: review.list_cases(scope, s, None, 20) for s in specialties}
     intakes = _intakes(scope, today + later)
+    held = review.list_cases(scope, "mine", None, 20)
     return {
         "today": _rows(scope, today, intakes, count_waiting=True),
         "later": _rows(scope, later, intakes),
-        "held": review.list_cases(scope, "mine", None, 20),
+        "held": held,
+        # Whose cases the held ones are; queue entries name no one until claimed.
+        "names": access.listed_patients(scope, [c.patient_id for c in held]),
         "queues": queues,
         "alerts": monitoring.open_alerts(scope),
     }
@@ -318,9 +321,12 @@ def _clinician_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
 
 def _staff_dashboard(scope: Scope, actor: Actor) -> dict[str, Any]:
     today, _ = _by_day(scope, visit_access.open_visits(scope))
+    overdue = review.list_cases(scope, "overdue", None, 20)
+    live_visit = review.list_cases(scope, "live_visit", None, 20)
     return {
         "today": _rows(scope, today, _intakes(scope, today), count_waiting=True),
-        "overdue": review.list_cases(scope, "overdue", None, 20),
-        "live_visit": review.list_cases(scope, "live_visit", None, 20),
+        "overdue": overdue,
+        "live_visit": live_visit,
+        "names": access.listed_patients(scope, [c.patient_id for c in [*overdue, *live_visit]]),
         "alerts": monitoring.open_alerts(scope),
     }

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from telehealth.access.service import patient_banner
+from telehealth.access.service import listed_patients, patient_banner
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, Role
@@ -50,6 +50,10 @@ def _queues(scope: Scope, actor: Actor) -> dict[str, Any]:
     if actor.role in (Role.COORDINATOR, Role.ADMIN):
         lists["overdue"] = service.list_cases(scope, "overdue", None, 50)
         lists["live_visit"] = service.list_cases(scope, "live_visit", None, 50)
+    if actor.is_staff:
+        # Staff see whose case each row is; queue entries name no one until claimed.
+        listed = [c.patient_id for k, cases in lists.items() if k != "queues" for c in cases]
+        lists["names"] = listed_patients(scope, listed)
     return lists
 
 
