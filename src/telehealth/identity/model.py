@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import available_timezones
+
+from telehealth.errors import DomainError, ErrorCode
 
 # Role lives in the shared vocabulary; re-exported here, where callers have always found it.
 from telehealth.vocabulary import Role as Role
@@ -21,6 +25,51 @@ class AdministrativeSex(StrEnum):
     MALE = "male"
     OTHER = "other"
     UNKNOWN = "unknown"
+
+
+def time_zone_choices() -> list[str]:
+    """Every IANA zone a person may read times in: the United States' first (``America/...``
+    zones the US observes and ``Pacific/Honolulu``), then the rest, each group alphabetical."""
+    return sorted(_known_zones(), key=lambda name: (name not in US_ZONES, name))
+
+
+US_ZONES = frozenset(
+    {
+        "America/New_York",
+        "America/Detroit",
+        "America/Indiana/Indianapolis",
+        "America/Kentucky/Louisville",
+        "America/Chicago",
+        "America/Indiana/Knox",
+        "America/Menominee",
+        "America/North_Dakota/Center",
+        "America/Denver",
+        "America/Boise",
+        "America/Phoenix",
+        "America/Los_Angeles",
+        "America/Anchorage",
+        "America/Juneau",
+        "America/Adak",
+        "Pacific/Honolulu",
+        "America/Puerto_Rico",
+    }
+)
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(
+        {name for name in available_timezones() if "/" in name and not name.startswith("Etc/")}
+    )
+
+
+def check_time_zone(name: str) -> str:
+    """``name`` if it is a zone people may choose; a clear error otherwise."""
+    if name not in _known_zones():
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "choose a time zone from the list", field="time_zone"
+        )
+    return name
 
 
 # Crockford's base 32: no I, L, O or U, so a number read aloud or copied by hand stays itself.
