@@ -66,9 +66,7 @@ def _known_zones() -> frozenset[str]:
 def check_time_zone(name: str) -> str:
     """``name`` if it is a zone people may choose; a clear error otherwise."""
     if name not in _known_zones():
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "choose a time zone from the list", field="time_zone"
-        )
+        raise DomainError(ErrorCode.INVALID_INPUT, "Choose a time zone from the list.")
     return name
 
 
