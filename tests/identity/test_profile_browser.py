@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 from tests.browser import chromium, need_browser
+from tests.monitoring.test_browser import FITS, PHONE
 from tests.portal.live import AXE, Live, live_server, shot
 from tests.portal.test_browser import scan
 
 pytestmark = pytest.mark.slow
 
-PHONE = {"width": 390, "height": 844}
-FITS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 SHOWN = "#zone-help time[data-localized='1']"
 
 
