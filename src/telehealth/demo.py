@@ -380,7 +380,7 @@ def _history(scope: Scope, clinic: _Clinic) -> None:
     now = scope.clock.now()
     _case(scope, clinic, "pat.fl", "A dry patch on my elbow that will not clear", now - DAY)
     claimed = _case(scope, clinic, "pat.ca", "A mole on my back has changed shape", now - 3 * HOUR)
-    review.claim_case(clinic.acting(scope, "dr.derm", now - 20 * MINUTE), claimed)
+    review.claim_case(clinic.acting(scope, "dr.derm", now - 5 * MINUTE), claimed)
     reported = _case(scope, clinic, "pat.tx", "A spot on my arm got darker", now - 3 * DAY)
     reviewer = clinic.acting(scope, "dr.derm", now - 2 * DAY)
     review.claim_case(reviewer, reported)
