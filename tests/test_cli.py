@@ -40,6 +40,24 @@ def test_demo_json_lists_accounts_and_is_idempotent(env: Path) -> None:
     assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
 
 
+def test_demo_prints_accounts_within_80_columns_and_says_where_the_rest_is(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for _ in range(2):
+        shown = runner.invoke(app, ["demo"])
+        assert shown.exit_code == 0, shown.output
+        lines = shown.output.splitlines()
+        assert max(len(line) for line in lines) <= 80
+        assert "data/demo-accounts.json" in shown.output
+    saved = json.loads((env / "demo-accounts.json").read_text())
+    for account in saved:
+        assert f"{account['role']:<12} {account['email']:<34} {account['password']}" in lines
+        assert account["display_name"].endswith("(demo)")
+        assert bool(account["totp_secret"]) == (account["role"] in {"clinician", "admin"})
+
+
 def test_user_and_token_create(env: Path) -> None:
     runner = CliRunner()
     created = runner.invoke(

@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -162,7 +163,7 @@ def token_create(
 @app.command()
 def demo(as_json: bool = typer.Option(False, "--json", help="Print accounts as JSON.")) -> None:
     """Load the clearly marked demo organization and print its accounts."""
-    from telehealth.demo import load_demo, public_view
+    from telehealth.demo import credentials_file, load_demo, public_view
 
     settings = _settings()
     if settings.is_sqlite:
@@ -173,12 +174,23 @@ def demo(as_json: bool = typer.Option(False, "--json", help="Print accounts as J
         json.dump(public_view(accounts), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    table = Table(title="Demo accounts" + ("" if created else " (already loaded)"))
-    for column in ("email", "role", "password", "TOTP secret"):
-        table.add_column(column)
+    saved = credentials_file(settings.data_dir)
+    typer.echo("Demo accounts" + ("" if created else " (already loaded; today topped up)"))
+    typer.echo("")
+    typer.echo(f"{'role':<12} {'email':<34} password")
     for a in accounts:
-        table.add_row(a.email, a.role, a.password, a.totp_secret or "")
-    Console().print(table)
+        typer.echo(f"{a.role:<12} {a.email:<34} {a.password}")
+    typer.echo("")
+    typer.echo("Names and TOTP secrets (clinicians, admin) are saved in:")
+    typer.echo(f"  {_shown_path(saved)}")
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (shorter to read)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 @audit_app.command("verify")

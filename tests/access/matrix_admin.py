@@ -11,6 +11,10 @@ from tests.access.matrix import Entry, form, new_user, page
 
 ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/invite"): page(A.ANYONE | SIGNED_IN),
+    ("GET", "/profile"): page(SIGNED_IN),
+    ("POST", "/profile"): form(
+        SIGNED_IN, lambda _w: "/profile", {"time_zone": "America/Chicago"}, seen_by=SIGNED_IN
+    ),
     ("GET", "/admin/users"): page(MANAGERS),
     ("POST", "/admin/users"): form(
         MANAGERS,

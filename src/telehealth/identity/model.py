@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
+from zoneinfo import available_timezones
+
+from telehealth.errors import DomainError, ErrorCode
 
 # Role lives in the shared vocabulary; re-exported here, where callers have always found it.
 from telehealth.vocabulary import Role as Role
@@ -83,6 +87,56 @@ class PatientBanner:
             home_state=patient.home_state,
             record_number=patient.record_number,
         )
+
+
+# The zones of the United States, east to west: listed first wherever a zone is chosen.
+US_ZONES: tuple[str, ...] = (
+    "America/New_York",
+    "America/Detroit",
+    "America/Indiana/Indianapolis",
+    "America/Kentucky/Louisville",
+    "America/Chicago",
+    "America/Indiana/Knox",
+    "America/Menominee",
+    "America/North_Dakota/Center",
+    "America/Denver",
+    "America/Boise",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "America/Juneau",
+    "America/Adak",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+    "Pacific/Guam",
+)
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    # Region/City names and UTC; not the system's aliases (localtime, posix/..., right/...).
+    return frozenset(
+        {
+            name
+            for name in available_timezones()
+            if ("/" in name and not name.startswith(("posix/", "right/", "Etc/"))) or name == "UTC"
+        }
+    )
+
+
+@functools.cache
+def time_zone_choices() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The zones a person may choose: the United States' (east to west), then every other,
+    alphabetical."""
+    us = tuple(z for z in US_ZONES if z in _known_zones())
+    return us, tuple(sorted(_known_zones() - set(us)))
+
+
+def check_time_zone(name: str) -> str:
+    """``name`` if it is a zone people may choose; a clear error otherwise."""
+    if name not in _known_zones():
+        raise DomainError(ErrorCode.INVALID_INPUT, "Choose a time zone from the list.")
+    return name
 
 
 # Crockford's base 32: no I, L, O or U, so a number read aloud or copied by hand stays itself.

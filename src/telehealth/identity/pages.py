@@ -1,5 +1,6 @@
-"""Server-rendered identity pages: invite acceptance and the coordinator/administrator pages
-for the organization's users and clinicians' credentials.
+"""Server-rendered identity pages: invite acceptance, everyone's own profile (the time zone
+times are shown in), and the coordinator/administrator pages for the organization's users and
+clinicians' credentials.
 
 Forms post back here and call the same services the API uses. A refused or hidden object is
 answered with an error page; the service has already audited it.
@@ -15,8 +16,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity import admin
-from telehealth.identity.model import AdministrativeSex, LicenseKind, Role, sex_in_words
+from telehealth.identity import admin, queries
+from telehealth.identity import service as identity
+from telehealth.identity.model import (
+    AdministrativeSex,
+    LicenseKind,
+    Role,
+    sex_in_words,
+    time_zone_choices,
+)
 from telehealth.scope import Scope
 from telehealth.vocabulary import CONTROLLED_SCHEDULES, US_STATES
 from telehealth.web.auth import ScopeDep
@@ -32,6 +40,43 @@ Text = Annotated[str, Form(max_length=320)]
 def invite_page(request: Request) -> HTMLResponse:
     """The invite token stays in the URL fragment; the page's script posts it to the API."""
     return render(request, "portal/invite.html")
+
+
+# --- the signed-in person's own profile ------------------------------------------------------
+
+
+def _profile_context(scope: Scope, chosen: str | None = None) -> dict[str, Any]:
+    actor = scope.require_actor()
+    user = queries.user_by_id(scope.session, actor.user_id)
+    us_zones, other_zones = time_zone_choices()
+    return {
+        "user": user,
+        "chosen": user.time_zone if chosen is None and user is not None else chosen,
+        "us_zones": us_zones,
+        "other_zones": other_zones,
+        "now": scope.clock.now(),
+    }
+
+
+@router.get("/profile", response_class=HTMLResponse)
+def profile_page(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLResponse:
+    return render(request, "profile.html", _profile_context(scope))
+
+
+@router.post("/profile", response_model=None)
+def profile_submit(
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    time_zone: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    try:
+        identity.set_time_zone(scope, time_zone.strip() or None)
+    except DomainError as exc:
+        return form_failed(
+            request, scope, exc, lambda: _profile_context(scope, time_zone), "profile.html"
+        )
+    return see_other("/profile?saved=1")
 
 
 # --- users --------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.audit.model import Action, Outcome
 from telehealth.clock import ensure_utc
-from telehealth.errors import DomainError, ErrorCode
+from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import credentials, queries, repository
 from telehealth.identity.model import (
     LANGUAGE_NAMES,
@@ -26,6 +26,7 @@ from telehealth.identity.model import (
     LicenseKind,
     Role,
     Signer,
+    check_time_zone,
     credential_current,
     signing_specialty,
 )
@@ -210,6 +211,8 @@ def set_clinician_profile(
     languages: list[str] | None = None,
 ) -> ClinicianProfile:
     profile = _profile(scope.session, clinician_id)
+    if languages is not None:
+        profile.languages = list(dict.fromkeys(s.strip().lower() for s in languages if s.strip()))
     if specialties is not None:
         profile.specialties = sorted({s.strip().lower() for s in specialties if s.strip()})
     if video_capable is not None:
@@ -647,6 +650,17 @@ def change_password(scope: Scope, current: str, new: str, *, source: str) -> Non
     user.credentials_epoch += 1
     repository.revoke_credentials_of(scope.session, user.id, scope.clock.now())
     scope.audit.record(Action.UPDATE, "credentials", user.id, detail={"event": "password"})
+
+
+def set_time_zone(scope: Scope, time_zone: str | None) -> User:
+    """The zone the actor reads times in (None: their browser's)."""
+    actor = scope.require_actor()
+    user = queries.user_by_id(scope.session, actor.user_id)
+    if user is None:
+        raise not_found("user")
+    user.time_zone = check_time_zone(time_zone) if time_zone else None
+    scope.audit.record(Action.UPDATE, "user", user.id, detail={"event": "time_zone"})
+    return user
 
 
 def start_mfa_enrollment(scope: Scope) -> str:

@@ -11,9 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, time
-from functools import lru_cache
 from typing import Annotated, Any
-from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -21,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from telehealth.access.service import patient_banner
 from telehealth.coding.encounter import EmBasis
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity.model import Actor, Role
+from telehealth.identity.model import Actor, Role, time_zone_choices
 from telehealth.scope import Scope
 from telehealth.visits import (
     access,
@@ -508,41 +506,14 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 def _schedules_context(scope: Scope) -> dict[str, Any]:
+    us_zones, other_zones = time_zone_choices()
     return {
         "schedules": availability.org_schedules(scope),
         "weekdays": WEEKDAYS,
-        "us_zones": US_ZONES,
-        "other_zones": _other_zones(),
+        "us_zones": us_zones,
+        "other_zones": other_zones,
         "error": None,
     }
-
-
-# The zones of the United States first in the hours editor's list, east to west.
-US_ZONES = (
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Phoenix",
-    "America/Los_Angeles",
-    "America/Anchorage",
-    "Pacific/Honolulu",
-    "America/Puerto_Rico",
-    "America/Detroit",
-    "America/Indiana/Indianapolis",
-    "America/Boise",
-    "Pacific/Guam",
-)
-
-
-@lru_cache(maxsize=1)
-def _other_zones() -> tuple[str, ...]:
-    # Region/City names and UTC; not the system's aliases (localtime, posix/..., right/...).
-    named = {
-        z
-        for z in available_timezones()
-        if ("/" in z and not z.startswith(("posix/", "right/", "Etc/"))) or z == "UTC"
-    }
-    return tuple(sorted(named - set(US_ZONES)))
 
 
 @router.get("/admin/schedules", response_class=HTMLResponse)

@@ -32,12 +32,12 @@ from telehealth.web.auth import (
 )
 from telehealth.web.problems import STATUS
 from telehealth.web.scoped import ScopedRoute, request_scope
-from telehealth.web.times import when
+from telehealth.web.times import viewer_when
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-templates.env.globals["when"] = when
+templates.env.globals["when"] = viewer_when
 templates.env.globals["language_name"] = language_name
 templates.env.globals["language_names"] = LANGUAGE_NAMES
 
@@ -98,9 +98,10 @@ def render(
     actor = scope.actor if scope is not None else None
     values: dict[str, Any] = {"actor": actor, **(context or {})}
     if scope is not None and actor is not None:
-        if "display_name" not in values:
-            user = queries.user_by_id(scope.session, actor.user_id)
-            values["display_name"] = user.display_name if user else ""
+        user = queries.user_by_id(scope.session, actor.user_id)
+        values.setdefault("display_name", user.display_name if user else "")
+        # The zone the viewer chose on their profile: the layout hands it to localtime.js.
+        values.setdefault("viewer_zone", user.time_zone if user else None)
         # Counted only by a template that shows it (the layout's bell): fragments never ask.
         values["unread_notifications"] = partial(notifications.unread_count, scope)
     return templates.TemplateResponse(request, template, values, status_code=status_code)

@@ -1,17 +1,22 @@
 """Times on pages: shown in the viewer's time zone.
 
-The server cannot know the zone of the browser that reads a page, so every time goes out as
-``<time datetime="…instant…" data-show="…">`` with a UTC text to fall back on, and
-``static/localtime.js`` rewrites the text in the browser's zone with the zone's abbreviation.
-One helper for every page keeps the format in one place.
+Every time goes out as ``<time datetime="…instant…" data-show="…">`` with a text to fall back
+on, and ``static/localtime.js`` rewrites the text with the zone's abbreviation: in the zone the
+viewer chose on their profile (the layout's ``data-time-zone``), else in their browser's. The
+server cannot know a browser's zone, so the fallback text is in the viewer's chosen zone, or
+UTC. A page that shows someone else's clock (a patient's, when their coordinator books for
+them) names that zone on the element (``data-zone``), which wins over the viewer's. One helper
+for every page keeps the format in one place.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 Show = Literal["datetime", "time", "date", "clock"]
@@ -29,20 +34,45 @@ def when(
     show: Show = "datetime",
     empty: str = "—",
     zone: str | None = None,
+    fallback_zone: str | None = None,
 ) -> Markup:
     """A ``<time>`` element for an aware instant (or its ISO 8601 text, as stored JSON keeps
     it), to be shown in the viewer's zone, or in ``zone`` (an IANA name) where the page shows
-    someone else's clock: a patient's, when their coordinator books for them."""
+    someone else's clock. Its fallback text is in ``zone``, else ``fallback_zone``, else UTC."""
     if moment is None:
         return Markup.escape(empty)
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     instant = moment.astimezone(UTC)
+    stamp = instant.isoformat(timespec="seconds")
     if zone is None:
+        local = instant.astimezone(_zone(fallback_zone))
         return Markup('<time datetime="{}" data-show="{}">{}</time>').format(
-            instant.isoformat(timespec="seconds"), show, instant.strftime(_FALLBACK[show])
+            stamp, show, local.strftime(_FALLBACK[show])
         )
     local = instant.astimezone(ZoneInfo(zone))
     return Markup('<time datetime="{}" data-show="{}" data-zone="{}">{}</time>').format(
-        instant.isoformat(timespec="seconds"), show, zone, local.strftime(_FALLBACK[show])
+        stamp, show, zone, local.strftime(_FALLBACK[show])
     )
+
+
+def _zone(name: str | None) -> tzinfo:
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+@pass_context
+def viewer_when(
+    context: Context,
+    moment: datetime | str | None,
+    show: Show = "datetime",
+    empty: str = "—",
+    zone: str | None = None,
+) -> Markup:
+    """:func:`when` for templates: the fallback in the zone of the page's viewer
+    (``viewer_zone`` in the page's context, set by ``web.pages.render``)."""
+    return when(moment, show, empty, zone, context.get("viewer_zone"))
