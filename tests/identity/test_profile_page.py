@@ -32,7 +32,9 @@ def test_the_zone_list_puts_the_united_states_first() -> None:
     assert "America/Los_Angeles" in us_zones
     assert "Europe/Paris" in other_zones
     assert not set(us_zones) & set(other_zones)
-    assert not any(z.startswith(("Etc/", "posix/")) for z in (*us_zones, *other_zones))
+    # Canonical names only: no aliases ("US/Pacific") and no offsets without a place.
+    assert not any(z.startswith(("Etc/", "posix/", "US/")) for z in (*us_zones, *other_zones))
+    assert "UTC" not in other_zones
 
 
 def test_a_person_chooses_their_zone_and_every_page_follows_it(

@@ -222,6 +222,7 @@ def test_photos_answer_inline_for_the_viewer_and_other_files_download(
         policy = response.headers["content-security-policy"].split("; ")
         assert policy[0] == "default-src 'none'"
         assert "sandbox" in policy
+        assert not any("script-src" in directive for directive in policy)
         assert response.headers["cache-control"] == "no-store"
     # Another patient's case media answers exactly as a missing file.
     hidden = client.get(f"/v1/cases/{case_id}/media/{first}", headers=world["patient_b"].headers)

@@ -112,16 +112,25 @@ US_ZONES: tuple[str, ...] = (
 )
 
 
+# The areas of the tz database's canonical Area/Location names; the rest are aliases
+# ("US/Pacific", "posix/...") or offsets without a place ("Etc/GMT+5").
+_ZONE_AREAS = (
+    "Africa/",
+    "America/",
+    "Antarctica/",
+    "Arctic/",
+    "Asia/",
+    "Atlantic/",
+    "Australia/",
+    "Europe/",
+    "Indian/",
+    "Pacific/",
+)
+
+
 @functools.cache
 def _known_zones() -> frozenset[str]:
-    # Region/City names and UTC; not the system's aliases (localtime, posix/..., right/...).
-    return frozenset(
-        {
-            name
-            for name in available_timezones()
-            if ("/" in name and not name.startswith(("posix/", "right/", "Etc/"))) or name == "UTC"
-        }
-    )
+    return frozenset(name for name in available_timezones() if name.startswith(_ZONE_AREAS))
 
 
 @functools.cache

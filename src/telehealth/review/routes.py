@@ -51,9 +51,12 @@ from telehealth.workers import OrderedWorker
 router = APIRouter(route_class=ScopedRoute)
 
 # Media answers: images the viewer shows inline, and a policy that lets a file opened on its
-# own do nothing (no scripts, no plugins, a sandbox without an origin).
+# own do nothing (no scripts, no plugins, a sandbox without an origin). Inline styles are the
+# browser's own: the page it builds around an image opened on its own centres it with them.
 INLINE_TYPES = frozenset({"image/jpeg", "image/png"})
-MEDIA_CSP = "default-src 'none'; img-src 'self'; sandbox; frame-ancestors 'none'"
+MEDIA_CSP = (
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
+)
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,expiration,checksum,termination"
