@@ -145,6 +145,7 @@ def test_the_move_page_links_to_later_weeks(client: TestClient, world: World, ap
     status, html = _get(client, world, "patient_a", f"/visits/{visit_id}/reschedule")
     assert status == 200
     assert 'href="?week=1"' in html
+    assert re.search(r"<h2>\w+day \d\d \w+</h2>", html)  # days under the page's h1
     status, later = _get(client, world, "patient_a", f"/visits/{visit_id}/reschedule?week=1")
     assert status == 200
     assert 'href="?week=0"' in later
