@@ -53,6 +53,7 @@ def test_memoised_results_equal_the_pure_check(codeset: CodeSet) -> None:
             interactive_communication=rng.choice([None, True, False]),
             new_patient=rng.choice([None, True, False]),
             section_1135_waiver=rng.choice([None, True, False]),
+            billing_setting=rng.choice([None, "office", "fqhc"]),
         )
         assert auditor._line_hits(claim) == check_line(claim, codeset)
 

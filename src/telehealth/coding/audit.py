@@ -191,15 +191,15 @@ class Auditor:
     def _line_hits(self, claim: Claim) -> list[Hit]:
         """:func:`check_line`, memoised: real claim files repeat the same few combinations.
 
-        Per-line results depend only on the claim's coded fields (payer to
-        interactive_communication, and new_patient onwards) and on which dated rules are in
-        force, never on claim_id, line, patient or period, so those are filled in per claim.
+        Per-line results depend only on the claim's coded fields (payer through
+        section_1135_waiver) and on which dated rules are in force, never on claim_id, line,
+        patient or period, so those are filled in per claim.
         """
         on = claim.date_of_service
         epoch = self._epochs.get(on)
         if epoch is None:
             epoch = self._epoch(on)
-        key = (claim[3:13], claim[15:], epoch)
+        key = (claim[3:16], epoch)
         template = self._line_cache.get(key)
         if template is None:
             if len(self._line_cache) >= LINE_CACHE_SIZE:

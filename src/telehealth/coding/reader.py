@@ -63,13 +63,14 @@ class Claim(NamedTuple):
     data_days: int | None = None
     minutes: int | None = None
     interactive_communication: bool | None = None
-    patient_id: str | None = None
-    period: str | None = None
-    # Coded facts added after the first contract (absent column = unknown).
+    # Coded facts added after the first contract (absent column = unknown). The coded
+    # fields payer..section_1135_waiver stay contiguous: the auditor memoises on that slice.
     new_patient: bool | None = None
     billing_setting: str | None = None
     # Whether the claim declares an active SSA §1135 emergency waiver (modifier CR).
     section_1135_waiver: bool | None = None
+    patient_id: str | None = None
+    period: str | None = None
 
 
 def _bad(line: int, message: str) -> DomainError:
@@ -157,11 +158,11 @@ def claim_from_values(values: Sequence[str], line: int) -> Claim:
         _count(values[9], "data_days", line),
         _count(values[10], "minutes", line),
         _optional_flag(values[11], "interactive_communication", line),
-        values[12] or None,
-        values[13] or None,
         _optional_flag(values[14], "new_patient", line),
         _billing_setting(values[15], line),
         _optional_flag(values[16], "section_1135_waiver", line),
+        values[12] or None,
+        values[13] or None,
     )
 
 
