@@ -51,6 +51,9 @@ def test_memoised_results_equal_the_pure_check(codeset: CodeSet) -> None:
             data_days=rng.choice([None, 1, 12, 20]),
             minutes=rng.choice([None, 5, 15, 25]),
             interactive_communication=rng.choice([None, True, False]),
+            new_patient=rng.choice([None, True, False]),
+            section_1135_waiver=rng.choice([None, True, False]),
+            billing_setting=rng.choice([None, "office", "fqhc"]),
         )
         assert auditor._line_hits(claim) == check_line(claim, codeset)
 
@@ -153,3 +156,77 @@ def test_pure_modules_import_no_infrastructure() -> None:
             for alias in n.names
         ]
         assert not [m for m in imported if m and m.startswith(forbidden)], name
+
+
+def _group_hits(codeset: CodeSet, *claims: Claim) -> list[tuple[str, str, str]]:
+    auditor = Auditor(codeset)
+    return [(h.claim_id, h.rule, h.message) for h in auditor.run(claims)]
+
+
+@pytest.mark.parametrize("order", ["rpm_first", "rtm_first"])
+def test_rpm_rtm_finding_labels_each_code_by_its_own_kind(codeset: CodeSet, order: str) -> None:
+    rpm = _claim(1, "99454", claim_id="rpm", patient_id="p1")
+    rtm = _claim(2, "98977", claim_id="rtm", patient_id="p1")
+    claims = (rpm, rtm) if order == "rpm_first" else (rtm, rpm)
+    [(claim_id, rule, message)] = _group_hits(codeset, *claims)
+    assert rule == "audit.rpm_with_rtm"
+    assert claim_id == claims[1].claim_id
+    assert "RPM 99454 (claim rpm)" in message
+    assert "RTM 98977 (claim rtm)" in message
+    assert "RPM 98977" not in message
+    assert "RTM 99454" not in message
+
+
+def test_99454_repeats_are_each_flagged_against_the_first(codeset: CodeSet) -> None:
+    claims = [
+        _claim(i, "99454", patient_id="p1", date_of_service=date(2026, 3, 1 + i)) for i in (1, 2, 3)
+    ]
+    hits = _group_hits(codeset, *claims)
+    assert [(c, r) for c, r, _ in hits] == [
+        ("c2", "audit.rpm_99454_once_per_period"),
+        ("c3", "audit.rpm_99454_once_per_period"),
+    ]
+    assert all("claim c1" in message for _, _, message in hits)
+
+
+def test_repeat_rule_not_in_force_stays_silent(codeset: CodeSet) -> None:
+    # 99445's repeat warning starts with the code, 2026-01-01.
+    claims = [
+        _claim(i, "99445", patient_id="p1", date_of_service=date(2025, 12, 10 + i)) for i in (1, 2)
+    ]
+    rules = {rule for _, rule, _ in _group_hits(codeset, *claims)}
+    assert rules == {"audit.code_not_yet_effective"}
+
+
+NEW_COLUMNS = HEADER + ",new_patient,billing_setting,section_1135_waiver"
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (",,", (None, None, None)),
+        ("true,FQHC,no", (True, "fqhc", False)),
+        ("0,hospital_outpatient,Y", (False, "hospital_outpatient", True)),
+    ],
+)
+def test_reader_new_optional_columns(row: str, expected: tuple[object, ...]) -> None:
+    text = NEW_COLUMNS + "\nc1,2026-03-02,medicare,99421,,,TX,,false," + row + "\n"
+    [claim] = read_claims(io.StringIO(text), "x.csv")
+    assert (claim.new_patient, claim.billing_setting, claim.section_1135_waiver) == expected
+
+
+def test_csv_without_new_columns_reads_them_as_unknown() -> None:
+    [claim] = read_claims(io.StringIO(HEADER + "\nc1,2026-03-02,medicare,99421,,,TX,,false\n"))
+    assert (claim.new_patient, claim.billing_setting, claim.section_1135_waiver) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_new_patient_column_reaches_the_audit(codeset: CodeSet) -> None:
+    text = NEW_COLUMNS + "\nc1,2026-03-02,medicare,98016,,,TX,sync_audio_only,false,yes,office,\n"
+    hits = list(Auditor(codeset).run(read_claims(io.StringIO(text), "x.csv")))
+    assert [(h.rule, h.line) for h in hits] == [("audit.established_only_new_patient", 2)]
+    assert hits[0].citation
+    assert "federal-facts" in hits[0].citation

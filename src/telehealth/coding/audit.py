@@ -67,6 +67,9 @@ def claim_facts(claim: Claim, code: CodeDef | None) -> dict[str, Any]:
         "data_days": claim.data_days,
         "minutes": claim.minutes,
         "interactive_communication": claim.interactive_communication,
+        "new_patient": claim.new_patient,
+        "billing_setting": claim.billing_setting,
+        "section_1135_waiver": claim.section_1135_waiver,
     }
 
 
@@ -168,6 +171,7 @@ class Auditor:
         # Key: (patient_id, period column or (year, month) of the date of service).
         self._groups: OrderedDict[tuple[str, object], dict[str, _Seen]] = OrderedDict()
         self._exclusive = _partners_by_code(codeset.group_rules)
+        self._once = _once_rules_by_code(codeset.group_rules)
         self._requires = tuple(
             (r, tuple(sorted(r.codes or ())))
             for r in codeset.group_rules
@@ -187,14 +191,15 @@ class Auditor:
     def _line_hits(self, claim: Claim) -> list[Hit]:
         """:func:`check_line`, memoised: real claim files repeat the same few combinations.
 
-        Per-line results depend only on the claim's coded fields and on which dated rules
-        are in force, never on claim_id, line or patient, so those are filled in per claim.
+        Per-line results depend only on the claim's coded fields (payer through
+        section_1135_waiver) and on which dated rules are in force, never on claim_id, line,
+        patient or period, so those are filled in per claim.
         """
         on = claim.date_of_service
         epoch = self._epochs.get(on)
         if epoch is None:
             epoch = self._epoch(on)
-        key = (claim[3:13], epoch)
+        key = (claim[3:16], epoch)
         template = self._line_cache.get(key)
         if template is None:
             if len(self._line_cache) >= LINE_CACHE_SIZE:
@@ -247,20 +252,41 @@ class Auditor:
                 settled += self._evict()
         else:
             groups.move_to_end(key)
-            for rule, partners in self._exclusive.get(claim.code, ()):
+            for rule, partners, listed in self._exclusive.get(claim.code, ()):
                 for other in partners:
                     if other in seen:
-                        hits += self._exclusive_hit(rule, claim, other, seen[other])
+                        hits += self._exclusive_hit(rule, claim, other, seen[other], listed)
                         break
+            first = seen.get(claim.code)
+            if first is not None:
+                for rule in self._once.get(claim.code, ()):
+                    hits += self._repeat_hit(rule, claim, first)
         if claim.code not in seen:
             seen[claim.code] = _Seen(claim.claim_id, claim.line, on)
         return hits
 
-    def _exclusive_hit(self, rule: AuditRule, claim: Claim, other: str, first: _Seen) -> list[Hit]:
+    def _exclusive_hit(
+        self, rule: AuditRule, claim: Claim, other: str, first: _Seen, listed: bool
+    ) -> list[Hit]:
+        """``listed``: the claim's code is on the rule's ``codes`` side (else ``with_codes``)."""
         if not rule.info.in_force(claim.date_of_service):
             return []
         values = _Values(claim_facts(claim, self.codeset.codes.get(claim.code)))
         values.update(other_claim=first.claim_id, other_code=other)
+        mine, theirs = (claim.code, claim.claim_id), (other, first.claim_id)
+        (rule_code, rule_claim), (with_code, with_claim) = (
+            (mine, theirs) if listed else (theirs, mine)
+        )
+        values.update(
+            rule_code=rule_code, rule_claim=rule_claim, with_code=with_code, with_claim=with_claim
+        )
+        return [_hit(rule, claim.claim_id, claim.line, values)]
+
+    def _repeat_hit(self, rule: AuditRule, claim: Claim, first: _Seen) -> list[Hit]:
+        if not rule.info.in_force(claim.date_of_service):
+            return []
+        values = _Values(claim_facts(claim, self.codeset.codes.get(claim.code)))
+        values.update(other_claim=first.claim_id, other_code=claim.code)
         return [_hit(rule, claim.claim_id, claim.line, values)]
 
     def _evict(self) -> list[Hit]:
@@ -289,17 +315,28 @@ class Auditor:
 
 def _partners_by_code(
     rules: Iterable[AuditRule],
-) -> dict[str, tuple[tuple[AuditRule, tuple[str, ...]], ...]]:
-    """For each code, the exclusive rules naming it and the codes it may not meet."""
-    index: dict[str, list[tuple[AuditRule, tuple[str, ...]]]] = {}
+) -> dict[str, tuple[tuple[AuditRule, tuple[str, ...], bool], ...]]:
+    """For each code, the exclusive rules naming it, the codes it may not meet, and whether
+    the code is on the rule's ``codes`` side (messages name each side by its own label)."""
+    index: dict[str, list[tuple[AuditRule, tuple[str, ...], bool]]] = {}
     for rule in rules:
         if rule.kind != "exclusive_in_period":
             continue
         sides = (rule.codes or frozenset(), rule.with_codes)
-        for mine, theirs in (sides, sides[::-1]):
+        for listed, (mine, theirs) in ((True, sides), (False, sides[::-1])):
             for code in mine:
                 partners = tuple(sorted(theirs - {code}))
-                index.setdefault(code, []).append((rule, partners))
+                index.setdefault(code, []).append((rule, partners, listed))
+    return {code: tuple(entries) for code, entries in index.items()}
+
+
+def _once_rules_by_code(rules: Iterable[AuditRule]) -> dict[str, tuple[AuditRule, ...]]:
+    """For each code, the rules that allow it only once per patient and period."""
+    index: dict[str, list[AuditRule]] = {}
+    for rule in rules:
+        if rule.kind == "once_in_period":
+            for code in sorted(rule.codes or ()):
+                index.setdefault(code, []).append(rule)
     return {code: tuple(entries) for code, entries in index.items()}
 
 

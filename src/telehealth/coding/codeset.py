@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from telehealth.coding.encounter import Severity
+from telehealth.coding.reader import BILLING_SETTINGS
 from telehealth.vocabulary import MODALITIES, PAYERS, US_STATES
 
 Facts = Mapping[str, Any]
@@ -65,6 +66,9 @@ CLAIM_FACTS: Mapping[str, type] = {
     "data_days": int,
     "minutes": int,
     "interactive_communication": bool,
+    "new_patient": bool,
+    "billing_setting": str,
+    "section_1135_waiver": bool,
 }
 # Facts named by the shared vocabulary: a rule testing any other value could never match, so
 # the loader rejects it as a misspelling.
@@ -72,6 +76,7 @@ FACT_VALUES: Mapping[str, frozenset[str]] = {
     "payer": frozenset(PAYERS),
     "modality": frozenset(MODALITIES),
     "patient_state": US_STATES,
+    "billing_setting": frozenset(BILLING_SETTINGS),
 }
 _COMPARISONS: Mapping[str, Callable[[Any, Any], bool]] = {
     "lt": lambda a, b: a < b,
@@ -306,7 +311,7 @@ class TotalTimeTable:
 LINE_KINDS = frozenset(
     {"condition", "before_effective", "after_deletion", "payer_invalid", "code_modality"}
 )
-GROUP_KINDS = frozenset({"exclusive_in_period", "group_requires"})
+GROUP_KINDS = frozenset({"exclusive_in_period", "group_requires", "once_in_period"})
 
 
 @dataclass(frozen=True, slots=True)

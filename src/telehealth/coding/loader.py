@@ -50,6 +50,11 @@ _AUDIT_MESSAGE_KEYS = frozenset(CLAIM_FACTS) | {
     "other_claim",
     "other_code",
     "descriptor",
+    # Exclusive-in-period rules: the claim from the rule's `codes` and from its `with_codes`.
+    "rule_code",
+    "rule_claim",
+    "with_code",
+    "with_claim",
 }
 _ENCOUNTER_MESSAGE_KEYS = frozenset(ENCOUNTER_FACTS) | {"segment_summary", "date_of_service"}
 
@@ -266,7 +271,10 @@ def _audit_rule(doc: AuditRuleDoc, codes: Mapping[str, CodeDef]) -> AuditRule:
     for code in (*(doc.codes or ()), *doc.with_codes, *doc.group_has):
         if code not in codes:
             raise _config_error(f"{doc.id}: names unknown code {code}")
-    if doc.kind in GROUP_KINDS and (not doc.codes or not doc.with_codes):
+    if doc.kind == "once_in_period":
+        if not doc.codes or doc.with_codes or doc.group_has:
+            raise _config_error(f"{doc.id}: once_in_period needs 'codes' and nothing else")
+    elif doc.kind in GROUP_KINDS and (not doc.codes or not doc.with_codes):
         raise _config_error(f"{doc.id}: {doc.kind} needs 'codes' and 'with_codes'")
     _check_template(doc.message, _AUDIT_MESSAGE_KEYS, doc.id)
     return AuditRule(

@@ -29,7 +29,19 @@ REQUIRED_COLUMNS = (
     "modality",
     "alaska_hawaii_demo",
 )
-OPTIONAL_COLUMNS = ("data_days", "minutes", "interactive_communication", "patient_id", "period")
+OPTIONAL_COLUMNS = (
+    "data_days",
+    "minutes",
+    "interactive_communication",
+    "patient_id",
+    "period",
+    "new_patient",
+    "billing_setting",
+    "section_1135_waiver",
+)
+# Where the billing practitioner furnished the service, as the claim declares it.
+BILLING_SETTINGS = ("office", "home", "hospital_outpatient", "fqhc", "rhc", "cah")
+_BILLING_SETTINGS = frozenset(BILLING_SETTINGS)
 _COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 _PAYERS = frozenset(PAYERS)
 _MODALITIES = frozenset(MODALITIES)
@@ -51,6 +63,12 @@ class Claim(NamedTuple):
     data_days: int | None = None
     minutes: int | None = None
     interactive_communication: bool | None = None
+    # Coded facts added after the first contract (absent column = unknown). The coded
+    # fields payer..section_1135_waiver stay contiguous: the auditor memoises on that slice.
+    new_patient: bool | None = None
+    billing_setting: str | None = None
+    # Whether the claim declares an active SSA §1135 emergency waiver (modifier CR).
+    section_1135_waiver: bool | None = None
     patient_id: str | None = None
     period: str | None = None
 
@@ -88,6 +106,19 @@ def _count(value: str, column: str, line: int) -> int | None:
     return int(value)
 
 
+def _optional_flag(value: str, column: str, line: int) -> bool | None:
+    return _flag(value, column, line) if value else None
+
+
+def _billing_setting(value: str, line: int) -> str | None:
+    setting = value.strip().lower()
+    if not setting:
+        return None
+    if setting not in _BILLING_SETTINGS:
+        raise _bad(line, f"billing_setting {value!r} is not one of {', '.join(BILLING_SETTINGS)}")
+    return setting
+
+
 def _pos(value: str) -> str | None:
     if not value:
         return None
@@ -113,7 +144,6 @@ def claim_from_values(values: Sequence[str], line: int) -> Claim:
         raise _bad(line, "code is empty")
     if modality and modality not in _MODALITIES:
         raise _bad(line, f"modality {modality!r} is not a known modality")
-    interactive = values[11]
     return Claim(
         line,
         claim_id,
@@ -127,7 +157,10 @@ def claim_from_values(values: Sequence[str], line: int) -> Claim:
         _flag(demo.strip(), "alaska_hawaii_demo", line),
         _count(values[9], "data_days", line),
         _count(values[10], "minutes", line),
-        _flag(interactive, "interactive_communication", line) if interactive else None,
+        _optional_flag(values[11], "interactive_communication", line),
+        _optional_flag(values[14], "new_patient", line),
+        _billing_setting(values[15], line),
+        _optional_flag(values[16], "section_1135_waiver", line),
         values[12] or None,
         values[13] or None,
     )
