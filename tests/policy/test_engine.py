@@ -112,7 +112,8 @@ def test_masked_facts_generalise_dates_only() -> None:
     assert masked["patient"]["last_in_person_visit"] == "2026-09"
     assert masked["patient"]["location_state"] == "TX"
     assert masked["patient"]["payer"] == "medicare"
-    assert masked["clinician"]["licenses"] == [{"state": "TX", "kind": "full"}]
+    assert masked["clinician"]["licenses"] == [{"state": "TX", "kind": "full", "expires_on": None}]
+    assert masked["patient"]["originating_site_geography"] == "unknown"
 
 
 def test_masked_facts_without_a_visit() -> None:

@@ -24,6 +24,7 @@ PURPOSES = [
     "substance_use_disorder",
     "acute_stroke",
 ]
+GEOGRAPHIES = ["rural_hpsa", "outside_msa", "metropolitan", "unknown"]
 WHEN = datetime(2026, 11, 27, 12, tzinfo=UTC)
 ASYNC = MODALITY_GROUPS["asynchronous"]
 REMOTE = MODALITY_GROUPS["remote"]
@@ -39,6 +40,9 @@ def facts(draw: st.DrawFn, licensed_in_patient_state: bool | None = None) -> dic
     if licensed_in_patient_state is False:
         license_states = [s for s in license_states if s != state] or [other_states[0]]
     kinds = st.sampled_from(["full", "telehealth_registration", "compact"])
+    expiry = st.none() | st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31)).map(
+        date.isoformat
+    )
     cs = draw(
         st.none()
         | st.fixed_dictionaries(
@@ -74,9 +78,13 @@ def facts(draw: st.DrawFn, licensed_in_patient_state: bool | None = None) -> dic
             "consents_to_video": draw(st.booleans()),
             "bandwidth": bandwidth,
             "alaska_hawaii_demo": draw(st.booleans()),
+            "originating_site_geography": draw(st.sampled_from(GEOGRAPHIES)),
         },
         "clinician": {
-            "licenses": [{"state": s, "kind": draw(kinds)} for s in license_states],
+            "licenses": [
+                {"state": s, "kind": draw(kinds), "expires_on": draw(expiry)}
+                for s in license_states
+            ],
             "dea_registrations": [
                 {"state": s, "schedules": draw(st.lists(st.sampled_from(SCHEDULES), max_size=4))}
                 for s in draw(st.lists(st.sampled_from(STATES), max_size=2))
@@ -101,6 +109,22 @@ def test_no_license_where_the_patient_is_blocks_remote_care(data: dict[str, Any]
         assert decision.modalities[modality].status == "not_allowed", modality
     assert decision.modalities["in_person"].status != "not_allowed"
     assert decision.recommended in (None, "in_person")
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts())
+def test_licenses_expired_before_the_service_block_remote_care(data: dict[str, Any]) -> None:
+    service = date.fromisoformat(data["date_of_service"])
+    state = data["patient"]["location_state"]
+    data["clinician"]["licenses"] = [
+        {**lic, "expires_on": (service - timedelta(days=1)).isoformat()}
+        for lic in data["clinician"]["licenses"]
+        if lic["state"] == state
+    ] or [{"state": state, "kind": "full", "expires_on": "2023-12-31"}]
+    decision = decide(data, ruleset(), evaluated_at=WHEN)
+    for modality in REMOTE:
+        assert decision.modalities[modality].status == "not_allowed", modality
+    assert "license_expired" in {w.code for w in decision.warnings}
 
 
 @settings(max_examples=300, deadline=None)

@@ -259,3 +259,25 @@ def test_lists_show_only_visits_the_actor_may_see(
     assert len(client.get("/v1/visits", headers=world["patient_a"].headers).json()) == 1
     for key in ("patient_b", "clinician_x", "other_coordinator"):
         assert client.get("/v1/visits", headers=world[key].headers).json() == [], key
+
+
+def test_a_license_expired_on_the_day_of_the_visit_does_not_authorise_it(
+    client: TestClient, world: World, open_hours: None
+) -> None:
+    clinician = world["clinician_a"].user_id
+    for state, expires_on in (("NY", "2026-11-29"), ("CA", "2026-11-30")):
+        added = client.post(
+            f"/v1/clinicians/{clinician}/licenses",
+            json={"state": state, "kind": "full", "number": f"{state}-9", "expires_on": expires_on},
+            headers=world["admin"].headers,
+        )
+        assert added.status_code == 201, added.text
+    # The visit is on 2026-11-30: the NY license ended the day before, the CA one ends that day.
+    expired = client.post(
+        "/v1/visits", json=_booking(world, located_state="NY"), headers=world["coordinator"].headers
+    )
+    assert expired.status_code == 409
+    last_day = client.post(
+        "/v1/visits", json=_booking(world, located_state="CA"), headers=world["coordinator"].headers
+    )
+    assert last_day.status_code == 201, last_day.text

@@ -51,6 +51,7 @@ _LICENSE_PREFERENCE: tuple[str, ...] = (
     "compact_unverified",
     "registration_unverified",
     "registration_no_pathway",
+    "expired",
     "none",
 )
 _REGISTRATION_OUTCOME = {
@@ -73,6 +74,9 @@ def _license_outcome(facts: Facts, ruleset: RuleSet) -> str:
     outcomes = {"none"}
     for lic in facts.clinician.licenses:
         if lic.state != state:
+            continue
+        if lic.expires_on is not None and lic.expires_on < facts.date_of_service:
+            outcomes.add("expired")
             continue
         if lic.kind == "full":
             outcomes.add("full")
@@ -117,6 +121,21 @@ def _in_person_recency(facts: Facts) -> str:
     return "older"
 
 
+_SITE_AREA = {
+    "rural_hpsa": "facility_eligible_area",
+    "outside_msa": "facility_eligible_area",
+    "metropolitan": "facility_metropolitan",
+    "unknown": "facility_area_unknown",
+}
+
+
+def _originating_site(facts: Facts) -> str:
+    patient = facts.patient
+    if patient.setting == "home":
+        return "home"
+    return _SITE_AREA[patient.originating_site_geography]
+
+
 def _dea_registered(facts: Facts) -> bool | None:
     cs = facts.encounter.controlled_substance
     if cs is None:
@@ -154,6 +173,7 @@ def build_environment(facts: Facts, ruleset: RuleSet) -> dict[str, object]:
         "video_link": _video_link(facts, ruleset),
         "workflow": specialty.workflow if specialty else "unknown",
         "in_person_recency": _in_person_recency(facts),
+        "originating_site": _originating_site(facts),
     }
     for name, value in ruleset.states[patient.location_state].items():
         current, sunset = value.resolve(facts.date_of_service)

@@ -62,6 +62,11 @@ Purpose = Literal[
     "acute_stroke",
 ]
 LicenseKind = Literal["full", "telehealth_registration", "compact"]
+# Where a facility originating site lies, for the Medicare geographic test of SSA
+# §1834(m)(4)(C)(i): a rural Health Professional Shortage Area, a county outside every
+# Metropolitan Statistical Area, neither (metropolitan), or not known. Unknown is the default
+# and is decided conservatively, with a warning.
+SiteGeography = Literal["rural_hpsa", "outside_msa", "metropolitan", "unknown"]
 
 
 class _Strict(BaseModel):
@@ -85,11 +90,15 @@ class Patient(_Strict):
     consents_to_video: bool
     bandwidth: Bandwidth | None = None
     alaska_hawaii_demo: bool = False
+    originating_site_geography: SiteGeography = "unknown"
 
 
 class License(_Strict):
     state: StateCode
     kind: LicenseKind
+    # Last day the license is valid; a license expired on the date of service authorises
+    # nothing. None: no expiry recorded.
+    expires_on: IsoDate | None = None
 
 
 class DeaRegistration(_Strict):

@@ -53,12 +53,18 @@ BASE_VARIABLES: Final[dict[str, frozenset[object] | None]] = {
             "compact_unverified",
             "registration_unverified",
             "registration_no_pathway",
+            "expired",
             "none",
         }
     ),
     "video_link": frozenset({"good", "marginal", "insufficient", "unknown"}),
     "workflow": frozenset({"interpreted_media", "therapeutic_interaction", "unknown"}),
     "in_person_recency": frozenset({"within_6_months", "within_12_months", "older", "none"}),
+    # The patient's setting combined with the facility's geography (SSA §1834(m)(4)(C)(i)):
+    # eligible_area = rural HPSA or a county outside every MSA.
+    "originating_site": frozenset(
+        {"home", "facility_eligible_area", "facility_metropolitan", "facility_area_unknown"}
+    ),
 }
 
 SUNSET_STATES: Final[frozenset[object]] = frozenset({"none", "in_force", "passed_renewal_unknown"})

@@ -118,7 +118,11 @@ def build_facts(
         "patient": patient,
         "clinician": {
             "licenses": [
-                {"state": lic.state, "kind": lic.kind}
+                {
+                    "state": lic.state,
+                    "kind": lic.kind,
+                    "expires_on": lic.expires_on.isoformat() if lic.expires_on else None,
+                }
                 for lic in identity_queries.licenses_of(session, clinician_id)
             ],
             "dea_registrations": [
