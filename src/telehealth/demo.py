@@ -252,7 +252,8 @@ def load_demo(scope: Scope, data_dir: Path) -> tuple[list[DemoAccount], bool]:
                 state=state,
                 kind=kind,
                 number=f"DEMO-{state}-{secrets.randbelow(10**6):06d}",
-                expires_on=date(2028, 12, 31),
+                # Valid for years from the load: an expired license is no license.
+                expires_on=date(scope.clock.now().year + 3, 12, 31),
             )
         for state, schedules in spec.dea:
             identity.add_dea_registration(
@@ -261,7 +262,7 @@ def load_demo(scope: Scope, data_dir: Path) -> tuple[list[DemoAccount], bool]:
                 state=state,
                 number=f"XD{secrets.randbelow(10**7):07d}",
                 schedules=list(schedules),
-                expires_on=date(2028, 6, 30),
+                expires_on=date(scope.clock.now().year + 3, 6, 30),
             )
         for compact, principal in spec.compacts:
             identity.add_compact(scope, user.id, compact=compact, principal_state=principal)
