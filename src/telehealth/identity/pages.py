@@ -9,6 +9,7 @@ answered with an error page; the service has already audited it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -208,6 +209,24 @@ def clinician_page(
     )
 
 
+def _change_clinician(
+    request: Request, scope: Scope, clinician_id: uuid.UUID, change: Callable[[], object]
+) -> Response:
+    """One change from the clinician's page: back to the page, or the page again with the
+    refusal beside the forms."""
+    try:
+        change()
+    except DomainError as exc:
+        return form_failed(
+            request,
+            scope,
+            exc,
+            lambda: _clinician_context(scope, clinician_id),
+            "portal/clinician.html",
+        )
+    return see_other(f"/admin/clinicians/{clinician_id}")
+
+
 @router.post("/admin/clinicians/{clinician_id}/licenses", response_model=None)
 def add_license(
     clinician_id: uuid.UUID,
@@ -219,24 +238,19 @@ def add_license(
     number: Annotated[str, Form(max_length=64)],
     expires_on: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    try:
-        admin.add_license(
+    return _change_clinician(
+        request,
+        scope,
+        clinician_id,
+        lambda: admin.add_license(
             scope,
             clinician_id,
             state=state,
             kind=kind,
             number=number.strip(),
             expires_on=form_date(expires_on, "expires_on"),
-        )
-    except DomainError as exc:
-        return form_failed(
-            request,
-            scope,
-            exc,
-            lambda: _clinician_context(scope, clinician_id),
-            "portal/clinician.html",
-        )
-    return see_other(f"/admin/clinicians/{clinician_id}")
+        ),
+    )
 
 
 @router.post("/admin/clinicians/{clinician_id}/dea", response_model=None)
@@ -244,24 +258,19 @@ async def add_dea(
     clinician_id: uuid.UUID, request: Request, actor: PageActorDep, scope: ScopeDep
 ) -> Response:
     data = await request.form()
-    try:
-        admin.add_dea(
+    return _change_clinician(
+        request,
+        scope,
+        clinician_id,
+        lambda: admin.add_dea(
             scope,
             clinician_id,
             state=str(data.get("state", ""))[:2],
             number=str(data.get("number", "")).strip()[:16],
             schedules=[str(s) for s in data.getlist("schedules")][:4],
             expires_on=form_date(str(data.get("expires_on", ""))[:10], "expires_on"),
-        )
-    except DomainError as exc:
-        return form_failed(
-            request,
-            scope,
-            exc,
-            lambda: _clinician_context(scope, clinician_id),
-            "portal/clinician.html",
-        )
-    return see_other(f"/admin/clinicians/{clinician_id}")
+        ),
+    )
 
 
 @router.post("/admin/clinicians/{clinician_id}/languages", response_model=None)
@@ -269,16 +278,7 @@ async def set_languages(
     clinician_id: uuid.UUID, request: Request, actor: PageActorDep, scope: ScopeDep
 ) -> Response:
     data = await request.form()
-    try:
-        admin.set_languages(
-            scope, clinician_id, [str(tag)[:16] for tag in data.getlist("languages")][:32]
-        )
-    except DomainError as exc:
-        return form_failed(
-            request,
-            scope,
-            exc,
-            lambda: _clinician_context(scope, clinician_id),
-            "portal/clinician.html",
-        )
-    return see_other(f"/admin/clinicians/{clinician_id}")
+    languages = [str(tag)[:16] for tag in data.getlist("languages")][:32]
+    return _change_clinician(
+        request, scope, clinician_id, lambda: admin.set_languages(scope, clinician_id, languages)
+    )
