@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 from tests.browser import chromium, need_browser
-from tests.monitoring.test_browser import FITS, PHONE
-from tests.portal.live import AXE, Live, live_server, shot
-from tests.portal.test_browser import scan
+from tests.portal.live import AXE, FITS, PHONE, Live, live_server, scan, shot
 
 pytestmark = pytest.mark.slow
 

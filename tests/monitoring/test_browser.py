@@ -20,13 +20,9 @@ import pytest
 from tests.browser import chromium, need_browser
 from tests.notifications.mailing import link_to, mailing_server, send_emails
 from tests.notifications.smtp import Mailbox
-from tests.portal.live import AXE, Live, shot
-from tests.portal.test_browser import scan
+from tests.portal.live import AXE, FITS, PHONE, Live, scan, shot
 
 pytestmark = pytest.mark.slow
-
-PHONE = {"width": 390, "height": 844}
-FITS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,24 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "portal"
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+# No sideways scroll: the page is no wider than the viewport.
+FITS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+
+
+def scan(page: Any) -> list[str]:
+    """The page's serious and critical axe-core violations, one line each."""
+    # Injected through the DevTools protocol: a script tag would need the CSP relaxed, and
+    # the pages are scanned under their real policy.
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("async () => (await axe.run(document)).violations")
+    return [
+        f"{page.url.removeprefix('http://')}: {v['id']} ({v['impact']}) x{len(v['nodes'])}"
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+
 
 @dataclass
 class Live:

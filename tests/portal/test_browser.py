@@ -21,7 +21,7 @@ from PIL import Image
 from telehealth.identity.model import age_on
 from tests.access.matrix import decision_for_patient_a
 from tests.browser import chromium, eventually, frames_decoded, need_browser
-from tests.portal.live import AXE, Live, live_server, shot
+from tests.portal.live import AXE, Live, live_server, scan, shot
 from tests.review.support import case_body
 from tests.visits.live import Live as VisitsLive
 from tests.visits.live import book_through_pages, open_room, through_intake
@@ -341,18 +341,6 @@ def test_reading_over_threshold_raises_an_alert_that_is_acknowledged(
 
 
 # --- accessibility ------------------------------------------------------------------------------
-
-
-def scan(page: Any) -> list[str]:
-    # Injected through the DevTools protocol: a script tag would need the CSP relaxed, and
-    # the pages are scanned under their real policy.
-    page.evaluate(AXE.read_text())
-    result = page.evaluate("async () => (await axe.run(document)).violations")
-    return [
-        f"{page.url.removeprefix('http://')}: {v['id']} ({v['impact']}) x{len(v['nodes'])}"
-        for v in result
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def objects_for_scan(live: Live) -> dict[str, str]:

@@ -15,13 +15,10 @@ import pytest
 
 from telehealth.identity.model import age_on
 from tests.browser import chromium, need_browser
-from tests.portal.live import Live, live_server, shot
+from tests.portal.live import DESKTOP, PHONE, Live, live_server, shot
 from tests.review.support import case_body
 
 pytestmark = pytest.mark.slow
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture

@@ -12,13 +12,11 @@ from typing import Any
 import pytest
 
 from tests.browser import chromium, need_browser
-from tests.portal.live import AXE, Live, live_server, shot
-from tests.portal.test_browser import scan
+from tests.portal.live import AXE, FITS, Live, live_server, scan, shot
 from tests.review.support import add_photos, build_case
 
 pytestmark = pytest.mark.slow
 
-FITS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 OPEN = "document.getElementById('viewer').open"
 CAPTION = "#viewer-caption"
 

@@ -17,16 +17,11 @@ import pytest
 
 from telehealth.visits import availability, model, repository
 from tests.browser import chromium, need_browser
-from tests.portal.live import AXE, Live, live_server, shot
-from tests.portal.test_browser import scan
+from tests.portal.live import AXE, DESKTOP, FITS, PHONE, Live, live_server, scan, shot
 from tests.visits.live import VISIT_PAGE, book_through_pages
 from tests.visits.support import acting, services_of
 
 pytestmark = pytest.mark.slow
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-FITS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 
 
 @pytest.fixture(scope="module")
