@@ -276,6 +276,10 @@ def test_a_coordinator_picks_a_patient_of_the_organization_and_books(
         client, world, "coordinator", step="slots", patient_id=patient_b, **_choices(world)
     )
     assert "We do not know the patient's time zone" in slots.text
+    # Days and times read the clinician's clock then, each time saying which it is.
+    zone = re.search(r'data-zone="([^"]+)"', slots.text)
+    assert zone
+    assert zone.group(1).split("/")[-1].replace("_", " ") + " time" in slots.text
     chosen = SLOT.findall(slots.text)[0]
     done = _posted(
         client,

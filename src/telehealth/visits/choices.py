@@ -145,9 +145,11 @@ class SlotDay:
 
 @dataclass(frozen=True)
 class SlotWeek:
-    """One page of free times: week ``number`` (0 starts now) of :data:`BOOKING_WEEKS`."""
+    """One page of free times: week ``number`` (0 starts now) of :data:`BOOKING_WEEKS`, by day
+    in ``zone``, the zone the times are shown in."""
 
     number: int
+    zone: str
     first: date
     last: date
     days: list[SlotDay]
@@ -176,7 +178,8 @@ def week_of(scope: Scope, moment: datetime) -> int:
 
 def slot_week(scope: Scope, clinician_id: uuid.UUID, zone: str | None, number: int) -> SlotWeek:
     """The clinician's free slots in week ``number`` from now, grouped by day in ``zone`` (the
-    patient's), or in the clinician's own where the patient's is unknown."""
+    patient's), or in the clinician's own where the patient's is unknown: the days and the
+    times on the page read one clock either way."""
     start = scope.clock.now() + timedelta(weeks=number)
     end = start + timedelta(weeks=1)
     found = availability.free_slots(scope, clinician_id, start, end)
@@ -189,6 +192,7 @@ def slot_week(scope: Scope, clinician_id: uuid.UUID, zone: str | None, number: i
         days.setdefault(slot.astimezone(tz).date(), []).append(slot)
     return SlotWeek(
         number,
+        zone,
         start.astimezone(tz).date(),
         (end - timedelta(microseconds=1)).astimezone(tz).date(),
         [SlotDay(day, slots) for day, slots in days.items()],
