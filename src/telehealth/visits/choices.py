@@ -25,7 +25,6 @@ from telehealth.visits import availability, booking
 from telehealth.visits.access import writable_visit
 from telehealth.visits.tables import Visit
 
-# How far ahead the pages offer slots.
 # Free times are offered this many weeks ahead, one week to a page.
 BOOKING_WEEKS = 4
 
