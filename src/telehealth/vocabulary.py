@@ -7,7 +7,7 @@ on what a modality or a state code is. Pure: imports nothing from the rest of te
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 
 class Role(StrEnum):
@@ -50,14 +50,7 @@ SETTINGS: Final[tuple[Setting, ...]] = ("home", "facility")
 # department, a Federally Qualified Health Center, a Rural Health Clinic, a Critical Access
 # Hospital.
 BillingSetting = Literal["office", "home", "hospital_outpatient", "fqhc", "rhc", "cah"]
-BILLING_SETTINGS: Final[tuple[BillingSetting, ...]] = (
-    "office",
-    "home",
-    "hospital_outpatient",
-    "fqhc",
-    "rhc",
-    "cah",
-)
+BILLING_SETTINGS: Final[tuple[BillingSetting, ...]] = get_args(BillingSetting)
 
 # The practitioner's licensed discipline (who may bill Medicare telehealth and which
 # registrations and compacts apply): physician (MD/DO), nurse practitioner, physician
@@ -84,24 +77,7 @@ Discipline = Literal[
     "audiologist",
     "other",
 ]
-DISCIPLINES: Final[tuple[Discipline, ...]] = (
-    "physician",
-    "np",
-    "pa",
-    "cns",
-    "cnm",
-    "crna",
-    "psychologist",
-    "lcsw",
-    "lmft",
-    "lpc",
-    "rd",
-    "pt",
-    "ot",
-    "slp",
-    "audiologist",
-    "other",
-)
+DISCIPLINES: Final[tuple[Discipline, ...]] = get_args(Discipline)
 # Specialties whose name says which discipline practises them; the discipline of a facts
 # document that omits it is inferred from these only. Medical specialties (dermatology,
 # psychiatry ...) are not here: nurse practitioners and physician assistants practise them too.
