@@ -7,7 +7,7 @@ on what a modality or a state code is. Pure: imports nothing from the rest of te
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 
 class Role(StrEnum):
@@ -44,6 +44,57 @@ MODALITY_GROUPS: Final[dict[str, tuple[Modality, ...]]] = {
 # Where the patient is during the encounter (the originating site).
 Setting = Literal["home", "facility"]
 SETTINGS: Final[tuple[Setting, ...]] = ("home", "facility")
+
+# Where the billing practitioner furnishes the service, as a claim or a facts document
+# declares it: a practitioner's office, the practitioner's home, a hospital outpatient
+# department, a Federally Qualified Health Center, a Rural Health Clinic, a Critical Access
+# Hospital.
+BillingSetting = Literal["office", "home", "hospital_outpatient", "fqhc", "rhc", "cah"]
+BILLING_SETTINGS: Final[tuple[BillingSetting, ...]] = get_args(BillingSetting)
+
+# The practitioner's licensed discipline (who may bill Medicare telehealth and which
+# registrations and compacts apply): physician (MD/DO), nurse practitioner, physician
+# assistant, clinical nurse specialist, certified nurse-midwife, certified registered nurse
+# anesthetist, clinical psychologist, licensed clinical social worker, marriage and family
+# therapist, licensed professional (mental health) counselor, registered dietitian, physical
+# therapist, occupational therapist, speech-language pathologist, audiologist, or another
+# discipline.
+Discipline = Literal[
+    "physician",
+    "np",
+    "pa",
+    "cns",
+    "cnm",
+    "crna",
+    "psychologist",
+    "lcsw",
+    "lmft",
+    "lpc",
+    "rd",
+    "pt",
+    "ot",
+    "slp",
+    "audiologist",
+    "other",
+]
+DISCIPLINES: Final[tuple[Discipline, ...]] = get_args(Discipline)
+# Specialties whose name says which discipline practises them; the discipline of a facts
+# document that omits it is inferred from these only. Medical specialties (dermatology,
+# psychiatry ...) are not here: nurse practitioners and physician assistants practise them too.
+SPECIALTY_DISCIPLINES: Final[dict[str, Discipline]] = {
+    "physical_therapy": "pt",
+    "occupational_therapy": "ot",
+    "speech_language_pathology": "slp",
+    "audiology": "audiologist",
+    "psychology": "psychologist",
+    "clinical_social_work": "lcsw",
+    "marriage_and_family_therapy": "lmft",
+    "mental_health_counseling": "lpc",
+    "nutrition": "rd",
+    "dietetics": "rd",
+    "nurse_midwifery": "cnm",
+    "nurse_anesthesia": "crna",
+}
 
 Payer = Literal["medicare", "medicaid", "commercial", "self_pay"]
 PAYERS: Final[tuple[Payer, ...]] = ("medicare", "medicaid", "commercial", "self_pay")

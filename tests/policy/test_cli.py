@@ -79,6 +79,17 @@ def test_decide_bad_field_exits_2_naming_it() -> None:
     assert "patient.location_state:" in result.stderr
 
 
+def test_decide_bad_discipline_and_billing_setting_exit_2_naming_both() -> None:
+    facts = default_facts()
+    facts["clinician"]["discipline"] = "therapist"
+    facts["encounter"]["billing_setting"] = "clinic"
+    result = runner.invoke(decide_app, ["-"], input=json.dumps(facts))
+    assert result.exit_code == 2
+    assert "clinician.discipline:" in result.stderr
+    assert "encounter.billing_setting:" in result.stderr
+    assert "'physician'" in result.stderr  # the allowed values are listed
+
+
 def test_decide_bad_json_exits_2() -> None:
     result = runner.invoke(decide_app, ["-"], input="{not json")
     assert result.exit_code == 2

@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 
-from telehealth.errors import DomainError, ErrorCode
 from telehealth.policy import decide, masked_facts
 from telehealth.policy.engine import build_environment
 from telehealth.policy.facts import parse_facts
-from tests.policy.support import default_facts, ruleset
+from tests.policy.support import assert_invalid_names_field, default_facts, ruleset
 
 
 def _env(facts: dict[str, Any]) -> dict[str, object]:
@@ -56,12 +55,7 @@ def test_originating_site_combines_setting_and_geography(
     ],
 )
 def test_bad_values_name_the_field(path: tuple[str, str], value: object) -> None:
-    facts = default_facts()
-    facts[path[0]][path[1]] = value
-    with pytest.raises(DomainError) as info:
-        parse_facts(facts)
-    assert info.value.code is ErrorCode.INVALID_INPUT
-    assert ".".join(path) in info.value.message
+    assert_invalid_names_field(path, value)
 
 
 @pytest.mark.parametrize(

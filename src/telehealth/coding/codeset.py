@@ -13,8 +13,7 @@ from datetime import date
 from typing import Any
 
 from telehealth.coding.encounter import Severity
-from telehealth.coding.reader import BILLING_SETTINGS
-from telehealth.vocabulary import MODALITIES, PAYERS, US_STATES
+from telehealth.vocabulary import BILLING_SETTINGS, MODALITIES, PAYERS, US_STATES
 
 Facts = Mapping[str, Any]
 Predicate = Callable[[Facts], bool]

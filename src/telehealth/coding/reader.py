@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.vocabulary import MODALITIES, PAYERS
+from telehealth.vocabulary import BILLING_SETTINGS, MODALITIES, PAYERS
 
 Format = Literal["csv", "jsonl"]
 REQUIRED_COLUMNS = (
@@ -39,8 +39,6 @@ OPTIONAL_COLUMNS = (
     "billing_setting",
     "section_1135_waiver",
 )
-# Where the billing practitioner furnished the service, as the claim declares it.
-BILLING_SETTINGS = ("office", "home", "hospital_outpatient", "fqhc", "rhc", "cah")
 _BILLING_SETTINGS = frozenset(BILLING_SETTINGS)
 _COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 _PAYERS = frozenset(PAYERS)

@@ -36,7 +36,7 @@ from telehealth.policy.decision import (
 from telehealth.policy.facts import Bandwidth, Facts, parse_facts
 from telehealth.policy.loader import Effect, LinkTier, Rule, RuleSet
 from telehealth.policy.variables import state_sunset_variable, state_variable
-from telehealth.vocabulary import MODALITIES, Modality
+from telehealth.vocabulary import MODALITIES, SPECIALTY_DISCIPLINES, Modality
 
 _STATUS_SEVERITY: dict[str, int] = {"allowed": 0, "discouraged": 1, "not_allowed": 2}
 _STATUSES: tuple[Status, ...] = ("allowed", "discouraged", "not_allowed")
@@ -51,6 +51,7 @@ _LICENSE_PREFERENCE: tuple[str, ...] = (
     "compact_unverified",
     "registration_unverified",
     "registration_no_pathway",
+    "not_for_discipline",
     "expired",
     "none",
 )
@@ -59,6 +60,15 @@ _REGISTRATION_OUTCOME = {
     "limited": "registration_limited",
     "no": "registration_no_pathway",
 }
+# The compact each discipline's multistate privilege comes from, among those the state table
+# tracks: IMLC licenses physicians, PSYPACT psychologists. The Nurse Licensure Compact grants
+# RN/LPN privileges only, not advanced-practice (NP, CNM, CRNA, CNS) authority, and the
+# other compacts (PT, counseling, audiology/SLP, social work, PA) have no table column.
+_DISCIPLINE_COMPACT = {"physician": "imlc", "psychologist": "psypact"}
+# Disciplines a telehealth registration is relied on for. The state table does not say which
+# professions each registration covers; they "often" cover physicians only (state-facts §5
+# caveat 5), so for any other known discipline the registration is not relied on.
+_REGISTRATION_DISCIPLINES = frozenset({"physician", "unknown"})
 _SIX_MONTHS_DAYS = 183
 _TWELVE_MONTHS_DAYS = 366
 
@@ -66,11 +76,26 @@ _TWELVE_MONTHS_DAYS = 366
 # --- derived variables --------------------------------------------------------------------
 
 
+def discipline(facts: Facts) -> str:
+    """The discipline told, else the one the clinician's specialty names, else ``unknown``."""
+    clinician = facts.clinician
+    if clinician.discipline is not None:
+        return clinician.discipline
+    return SPECIALTY_DISCIPLINES.get(clinician.specialty, "unknown")
+
+
+def _compact(facts: Facts, ruleset: RuleSet, practitioner: str) -> str | None:
+    if practitioner == "unknown":
+        specialty = ruleset.specialties.get(facts.clinician.specialty)
+        return specialty.compact if specialty else ruleset.default_compact
+    return _DISCIPLINE_COMPACT.get(practitioner)
+
+
 def _license_outcome(facts: Facts, ruleset: RuleSet) -> str:
     state = facts.patient.location_state
     record = ruleset.states[state]
-    specialty = ruleset.specialties.get(facts.clinician.specialty)
-    compact = specialty.compact if specialty else ruleset.default_compact
+    practitioner = discipline(facts)
+    compact = _compact(facts, ruleset, practitioner)
     outcomes = {"none"}
     for lic in facts.clinician.licenses:
         if lic.state != state:
@@ -81,11 +106,17 @@ def _license_outcome(facts: Facts, ruleset: RuleSet) -> str:
         if lic.kind == "full":
             outcomes.add("full")
         elif lic.kind == "compact":
+            if compact is None:
+                outcomes.add("not_for_discipline")
+                continue
             member = record[f"{compact}_member"].value
             outcomes.add("compact" if member == "yes" else "compact_unverified")
         else:
             pathway = record["telehealth_registration_for_out_of_state"].value
-            outcomes.add(_REGISTRATION_OUTCOME.get(pathway, "registration_unverified"))
+            if pathway == "yes" and practitioner not in _REGISTRATION_DISCIPLINES:
+                outcomes.add("not_for_discipline")
+            else:
+                outcomes.add(_REGISTRATION_OUTCOME.get(pathway, "registration_unverified"))
     return next(o for o in _LICENSE_PREFERENCE if o in outcomes)
 
 
@@ -174,6 +205,8 @@ def build_environment(facts: Facts, ruleset: RuleSet) -> dict[str, object]:
         "workflow": specialty.workflow if specialty else "unknown",
         "in_person_recency": _in_person_recency(facts),
         "originating_site": _originating_site(facts),
+        "discipline": discipline(facts),
+        "billing_setting": encounter.billing_setting or "unknown",
     }
     for name, value in ruleset.states[patient.location_state].items():
         current, sunset = value.resolve(facts.date_of_service)

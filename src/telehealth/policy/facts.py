@@ -17,7 +17,15 @@ from pydantic import (
 )
 
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.vocabulary import US_STATES, Acuity, Payer, Schedule, Setting
+from telehealth.vocabulary import (
+    US_STATES,
+    Acuity,
+    BillingSetting,
+    Discipline,
+    Payer,
+    Schedule,
+    Setting,
+)
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -111,6 +119,9 @@ class Clinician(_Strict):
     dea_registrations: list[DeaRegistration] = Field(default_factory=list)
     specialty: Specialty
     video_capable: bool
+    # The licensed discipline; None: inferred from the specialty where its name says one
+    # (``physical_therapy`` -> ``pt``), otherwise unknown.
+    discipline: Discipline | None = None
 
 
 class ControlledSubstance(_Strict):
@@ -124,6 +135,9 @@ class Encounter(_Strict):
     acuity: Acuity
     purpose: Purpose
     controlled_substance: ControlledSubstance | None = None
+    # Where the distant-site practitioner bills from (FQHC, RHC, CAH, hospital outpatient,
+    # office, home); None: not told.
+    billing_setting: BillingSetting | None = None
 
 
 class Facts(_Strict):

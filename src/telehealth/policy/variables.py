@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from telehealth.vocabulary import ACUITIES, CONTROLLED_SCHEDULES, PAYERS, SETTINGS, US_STATES
+from telehealth.vocabulary import (
+    ACUITIES,
+    BILLING_SETTINGS,
+    CONTROLLED_SCHEDULES,
+    DISCIPLINES,
+    PAYERS,
+    SETTINGS,
+    US_STATES,
+)
 
 BOOL: Final[frozenset[object]] = frozenset({True, False})
 
@@ -53,6 +61,7 @@ BASE_VARIABLES: Final[dict[str, frozenset[object] | None]] = {
             "compact_unverified",
             "registration_unverified",
             "registration_no_pathway",
+            "not_for_discipline",
             "expired",
             "none",
         }
@@ -65,6 +74,10 @@ BASE_VARIABLES: Final[dict[str, frozenset[object] | None]] = {
     "originating_site": frozenset(
         {"home", "facility_eligible_area", "facility_metropolitan", "facility_area_unknown"}
     ),
+    # The clinician's discipline as told, else inferred from a specialty that names one.
+    "discipline": frozenset({*DISCIPLINES, "unknown"}),
+    # Where the distant-site practitioner bills from.
+    "billing_setting": frozenset({*BILLING_SETTINGS, "unknown"}),
 }
 
 SUNSET_STATES: Final[frozenset[object]] = frozenset({"none", "in_force", "passed_renewal_unknown"})
