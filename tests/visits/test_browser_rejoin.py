@@ -69,7 +69,13 @@ def test_a_reload_mid_call_rejoins_and_presence_keeps_the_gap(
     shot(reloading, f"visits-05-rejoined-after-reload-{side}")
     # Camera and microphone were acquired again.
     assert reloading.evaluate("window.__visit.local.getTracks().length") == 2
-    assert eventually(lambda: _sockets(live, visit_id, me) == ["join", "leave", "join"])
+    # The reload is a second join and the old socket's end a leave. Which of those two the
+    # server records first depends on when it notices the old socket close: the unloading page
+    # closes it, but a busy machine can let the new socket in first.
+    assert eventually(lambda: sorted(_sockets(live, visit_id, me)) == ["join", "join", "leave"]), (
+        _sockets(live, visit_id, me)
+    )
+    assert _sockets(live, visit_id, me)[0] == "join"
     assert errors == []
 
 
