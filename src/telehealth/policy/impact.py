@@ -36,11 +36,13 @@ class Change:
     on: date
 
 
-def _reason(after: Decision, modality: Modality) -> tuple[str, str]:
-    """The rule and citation of the later decision's first reason for the modality."""
+def _reason(after: Decision, modality: Modality, before: Decision | None = None) -> tuple[str, str]:
+    """The rule and citation of the later decision's first reason for the modality that the
+    earlier decision did not give (the rule that changed), else its first reason."""
     reasons = after.modalities[modality].reasons
-    if reasons:
-        return reasons[0].rule, reasons[0].citation
+    old = {r.rule for r in before.modalities[modality].reasons} if before is not None else set()
+    for reason in [r for r in reasons if r.rule not in old] + list(reasons):
+        return reason.rule, reason.citation
     return "", ""
 
 
@@ -49,7 +51,7 @@ def _ranked_changes(
     before: dict[Modality, str] | None,
     after: dict[Modality, str] | None,
     rank: dict[str, int],
-    decision: Decision,
+    decisions: tuple[Decision, Decision],
     on: date,
 ) -> list[Change]:
     if before is None or after is None:
@@ -58,7 +60,7 @@ def _ranked_changes(
     for modality in MODALITIES:
         old, new = before[modality], after[modality]
         if rank[new] < rank[old]:
-            rule, citation = _reason(decision, modality)
+            rule, citation = _reason(decisions[1], modality, decisions[0])
             changes.append(Change(kind, modality, old, new, rule, citation, on))
     return changes
 
@@ -75,18 +77,18 @@ def compare(before: Decision, after: Decision, on: date) -> list[Change]:
         {m: a.status for m, a in before.modalities.items()},
         {m: a.status for m, a in after.modalities.items()},
         _STATUS_RANK,
-        after,
+        (before, after),
         on,
     )
     changes += _ranked_changes(
-        "coverage", dict(before.coverage), dict(after.coverage), _COVERAGE_RANK, after, on
+        "coverage", dict(before.coverage), dict(after.coverage), _COVERAGE_RANK, (before, after), on
     )
     changes += _ranked_changes(
         "prescribing",
         dict(before.prescribing) if before.prescribing is not None else None,
         dict(after.prescribing) if after.prescribing is not None else None,
         _PRESCRIBING_RANK,
-        after,
+        (before, after),
         on,
     )
     had = {_requirement_key(r) for r in before.requirements}
@@ -94,7 +96,7 @@ def compare(before: Decision, after: Decision, on: date) -> list[Change]:
         if requirement.kind in NEW_REQUIREMENT_KINDS and _requirement_key(requirement) not in had:
             rule = ""
             if requirement.modality is not None:
-                rule = _reason(after, requirement.modality)[0]
+                rule = _reason(after, requirement.modality, before)[0]
             changes.append(
                 Change(
                     "requirement",

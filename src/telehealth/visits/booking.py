@@ -354,3 +354,15 @@ def decision_of(record: DecisionRecord | None) -> Decision:
     if record is None:
         raise DomainError(ErrorCode.INTEGRITY_ERROR, "the visit's decision is missing")
     return Decision.model_validate(record.decision)
+
+
+def visit_facts(scope: Scope, visit: Visit, on: date) -> dict[str, Any]:
+    """The decision engine's facts for a booked visit as if it took place on ``on``: its
+    intake, the state the patient is in, and the clinician's credentials as they stand."""
+    return build_facts(
+        scope,
+        visit.intake,
+        clinician_id=visit.clinician_id,
+        located_state=current_state(scope, visit),
+        on=on,
+    )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.access.queries import reached_by
 from telehealth.db.base import grouped
+from telehealth.visits.model import VisitStatus
 from telehealth.visits.tables import (
     AvailabilityWindow,
     Consent,
@@ -136,6 +137,19 @@ def visits_of_org(
     session: Session, org_id: uuid.UUID, status: str | None, limit: int, offset: int
 ) -> Sequence[Visit]:
     return _visit_page(session, _ORG_VISITS, status, limit, offset, org_id=org_id)
+
+
+def upcoming_of_org(session: Session, org_id: uuid.UUID, now: datetime) -> Sequence[Visit]:
+    """The organization's booked visits whose slot starts after ``now``, by slot."""
+    return session.scalars(
+        select(Visit)
+        .where(
+            Visit.org_id == org_id,
+            Visit.status == VisitStatus.BOOKED.value,
+            Visit.slot_start > now,
+        )
+        .order_by(Visit.slot_start, Visit.id)
+    ).all()
 
 
 def _visit_page(
