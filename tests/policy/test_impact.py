@@ -126,3 +126,9 @@ def test_requirement_without_modality_keeps_its_citation() -> None:
     (change,) = compare(_decision(), _decision(requirements=[_consent(None)]), ON)
     assert change.modality is None
     assert change.citation == "42 CFR 1"
+
+
+def test_requirement_without_modality_names_the_rule_with_its_citation() -> None:
+    requirement = {**_consent(None), "citation": f"cite {AO}"}
+    (change,) = compare(_decision(), _decision(requirements=[requirement]), ON)
+    assert (change.rule, change.citation) == (f"rule.{AO}", f"cite {AO}")

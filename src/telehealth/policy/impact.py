@@ -69,6 +69,18 @@ def _requirement_key(requirement: Requirement) -> tuple[str, str | None, str]:
     return requirement.kind, requirement.modality, requirement.detail
 
 
+def _requirement_rule(after: Decision, before: Decision, requirement: Requirement) -> str:
+    """The rule behind a new requirement: its modality's changed reason, else the later
+    decision's reason with the same citation, else none named."""
+    if requirement.modality is not None:
+        return _reason(after, requirement.modality, before)[0]
+    for assessment in after.modalities.values():
+        for reason in assessment.reasons:
+            if reason.citation == requirement.citation:
+                return reason.rule
+    return ""
+
+
 def compare(before: Decision, after: Decision, on: date) -> list[Change]:
     """The changes from ``before`` to ``after`` that make ``after`` stricter, in a stable
     order: status, coverage, prescribing (each by modality), then new requirements."""
@@ -94,9 +106,7 @@ def compare(before: Decision, after: Decision, on: date) -> list[Change]:
     had = {_requirement_key(r) for r in before.requirements}
     for requirement in after.requirements:
         if requirement.kind in NEW_REQUIREMENT_KINDS and _requirement_key(requirement) not in had:
-            rule = ""
-            if requirement.modality is not None:
-                rule = _reason(after, requirement.modality, before)[0]
+            rule = _requirement_rule(after, before, requirement)
             changes.append(
                 Change(
                     "requirement",
