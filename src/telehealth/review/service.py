@@ -263,20 +263,8 @@ def submit_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     now = scope.clock.now()
     kind = CaseKind(case.kind)
     case.established = repository.has_care_team(scope.session, case.patient_id, scope.clock.now())
-    facts = model.RoutingFacts(
-        kind=kind,
-        date_of_service=now.date(),
-        specialty=case.specialty,
-        acuity=case.acuity,
-        purpose=case.purpose,
-        location_state=case.location_state,
-        payer=case.payer,
-        setting=case.setting,
-        established=case.established,
-        controlled_substance_schedule=case.controlled_substance_schedule,
-    )
     decision, record = decide_and_record(
-        scope, model.decision_facts(facts), patient_id=case.patient_id
+        scope, case_facts(case, now.date()), patient_id=case.patient_id
     )
     routing = model.route(
         decision.model_dump(mode="json"), kind, case.controlled_substance_schedule is not None
