@@ -4,16 +4,18 @@ finds the download link. Screenshot in ``test-artifacts/portal/``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from telehealth.visits import availability
 from tests.browser import chromium, need_browser
 from tests.portal.live import AXE, Live, live_server, shot
 from tests.portal.test_browser import scan
 from tests.portal.test_impact import MEDICARE_HOME
-from tests.visits.support import book, services_of
+from tests.visits.support import acting, book, ensure_availability, services_of
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +32,14 @@ def live(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def test_coordinator_reads_the_cliff_report_on_a_phone(live: Live) -> None:
     assert AXE.exists(), "run `npm ci` for axe-core"
-    book(services_of(live.app), live.world, intake=MEDICARE_HOME)
+    # The live server runs on the real clock: book the next free slot from now.
+    services = services_of(live.app)
+    ensure_availability(services, live.world)
+    with acting(services, live.world["coordinator"].user_id) as scope:
+        now = scope.clock.now()
+        clinician = live.world["clinician_a"].user_id
+        slot = availability.free_slots(scope, clinician, now, now + timedelta(days=7))[0][0]
+    book(services, live.world, intake=MEDICARE_HOME, slot=slot)
     with chromium() as browser:
         context = browser.new_context(viewport=PHONE, timezone_id="America/Chicago")
         page: Any = context.new_page()
