@@ -13,9 +13,13 @@ from fastapi.testclient import TestClient
 from telehealth.audit.tables import AuditRow
 from telehealth.clock import FrozenClock
 from telehealth.errors import DomainError
+from telehealth.notifications.tables import Notification
+from telehealth.policy.records import DecisionRecord
 from telehealth.portal import impact
 from telehealth.portal.pages import CLIFFS
 from telehealth.visits import booking
+from telehealth.visits.jobs import REVISION_NOTICE, tell_coordinators_of_rule_changes
+from telehealth.visits.tables import Visit
 from tests.support import World
 from tests.visits.support import acting, book, services_of
 
@@ -111,3 +115,48 @@ def test_page_defaults_and_bad_dates(client: TestClient, world: World, clock: Fr
 def test_dashboard_links_the_report(client: TestClient, world: World) -> None:
     html = client.get("/", headers=world["coordinator"].headers).text
     assert 'href="/admin/impact"' in html
+
+
+def _plan_under_older_rules(app: FastAPI, visit_id: object) -> None:
+    """As if the visit had been decided under an earlier, more permissive revision."""
+    with acting(services_of(app), None) as scope:
+        visit = scope.session.get(Visit, visit_id)
+        assert visit is not None
+        record = scope.session.get(DecisionRecord, visit.current_decision_id)
+        assert record is not None
+        decision = dict(record.decision)
+        decision["modalities"] = {
+            m: {**a, "status": "allowed"} for m, a in decision["modalities"].items()
+        }
+        decision["coverage"] = dict.fromkeys(decision["coverage"], "covered")
+        record.decision = decision
+        record.ruleset_revision = "an-older-revision"
+
+
+def test_rule_update_tells_coordinators_once_and_the_page_lists_it(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    visit_id = book(services_of(app), world, intake=MEDICARE_HOME)
+    book(services_of(app), world)  # decided under the rules in force: not told of
+    _plan_under_older_rules(app, visit_id)
+    with acting(services_of(app), None) as scope:
+        assert tell_coordinators_of_rule_changes(scope) == 1
+    with acting(services_of(app), None) as scope:
+        assert tell_coordinators_of_rule_changes(scope) == 0
+        notes = (
+            scope.session.query(Notification)
+            .filter_by(user_id=world["coordinator"].user_id, kind=REVISION_NOTICE)
+            .all()
+        )
+    (note,) = notes
+    assert note.title == "A rule update changes 1 upcoming visit"
+    assert note.link is not None
+    html = client.get(note.link, headers=world["coordinator"].headers).text
+    assert "Changed by the rule update" in html
+    section = html.split("Changed by the rule update", 1)[1].split("</section>", 1)[0]
+    assert "Rule " in section
+    assert "→" in section
+    with acting(services_of(app), world["coordinator"].user_id) as scope:
+        rows = impact.revision_rows(scope)
+    assert {r.object_id for r in rows} == {visit_id}
+    assert all(r.change.citation for r in rows)

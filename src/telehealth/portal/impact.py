@@ -181,24 +181,12 @@ def changes_between(
     return compare(before, after, to_date)
 
 
-def impact(scope: Scope, from_date: date, to_date: date) -> ImpactReport:
-    """The cliff report for the actor's organization (coordinators and administrators)."""
-    access.require_org_manager(scope)
-    if to_date <= from_date:
-        raise DomainError(ErrorCode.INVALID_INPUT, "the later date must be after the first")
-    ruleset = scope.ports.ruleset
-    found: list[tuple[_Subject, Change]] = []
-    examined = skipped = 0
-    for subject in _subjects(scope, to_date):
-        examined += 1
-        changes = changes_between(subject.facts, from_date, to_date, ruleset, scope)
-        if changes is None:
-            skipped += 1
-            continue
-        found.extend((subject, change) for change in changes)
+def _rows(scope: Scope, found: list[tuple[_Subject, Change]]) -> list[ImpactRow]:
+    """The report's rows: each change with its patient's name and record number and its
+    clinician's name (read as part of the listed objects' audited reads)."""
     banners = access.listed_patients(scope, {s.patient_id for s, _ in found})
     names: dict[uuid.UUID | None, str] = {None: "Not yet claimed"}
-    rows = []
+    rows: list[ImpactRow] = []
     for subject, change in found:
         if subject.clinician_id is not None and subject.clinician_id not in names:
             user = identity_queries.user_by_id(scope.session, subject.clinician_id)
@@ -216,4 +204,35 @@ def impact(scope: Scope, from_date: date, to_date: date) -> ImpactReport:
                 change,
             )
         )
+    return rows
+
+
+def impact(scope: Scope, from_date: date, to_date: date) -> ImpactReport:
+    """The cliff report for the actor's organization (coordinators and administrators)."""
+    access.require_org_manager(scope)
+    if to_date <= from_date:
+        raise DomainError(ErrorCode.INVALID_INPUT, "the later date must be after the first")
+    ruleset = scope.ports.ruleset
+    found: list[tuple[_Subject, Change]] = []
+    examined = skipped = 0
+    for subject in _subjects(scope, to_date):
+        examined += 1
+        changes = changes_between(subject.facts, from_date, to_date, ruleset, scope)
+        if changes is None:
+            skipped += 1
+            continue
+        found.extend((subject, change) for change in changes)
+    rows = _rows(scope, found)
     return ImpactReport(from_date, to_date, ruleset.revision, examined, skipped, rows)
+
+
+def revision_rows(scope: Scope) -> list[ImpactRow]:
+    """What the rule revision in force takes away from upcoming visits planned under an older
+    one, each on the visit's own date (the coordinators' rule-update notice leads here)."""
+    access.require_org_manager(scope)
+    found = [
+        (_Subject("visit", v.id, v.patient_id, v.clinician_id, {}), change)
+        for v in visit_access.upcoming_visits_of_org(scope)
+        for change in booking.revision_changes(scope, v)
+    ]
+    return _rows(scope, found)

@@ -183,12 +183,15 @@ def impact_page(
     scope: ScopeDep,
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
+    revision: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     def build() -> dict[str, Any]:
         _require_manager(actor)
         first, later, error = _impact_dates(scope.clock.now().date(), start, end)
         report = None if error else impact.impact(scope, first, later)
         return {
+            # The rule-update notice links here with the revision it tells of.
+            "revision_rows": impact.revision_rows(scope) if revision else None,
             "report": report,
             "error": error,
             "from_value": start or first.isoformat(),

@@ -19,6 +19,9 @@ from telehealth.identity import service as identity
 from telehealth.identity.model import CareSource, Role
 from telehealth.notifications.service import notify
 from telehealth.policy.decision import Decision
+from telehealth.policy.engine import decide
+from telehealth.policy.facts import parse_facts
+from telehealth.policy.impact import Change, compare
 from telehealth.policy.service import decide_and_record, decision_record
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
@@ -366,3 +369,24 @@ def visit_facts(scope: Scope, visit: Visit, on: date) -> dict[str, Any]:
         located_state=current_state(scope, visit),
         on=on,
     )
+
+
+def revision_changes(scope: Scope, visit: Visit) -> list[Change]:
+    """What the rule set in force takes away from a visit planned under an older revision: its
+    stored decision against a decision now, both for the visit's own date. Nothing when the
+    visit was decided under the current revision or cannot be decided now."""
+    record = current_record(scope, visit)
+    ruleset = scope.ports.ruleset
+    if record is None or record.ruleset_revision == ruleset.revision:
+        return []
+    on = visit.slot_start.date()
+    try:
+        now = decide(
+            parse_facts(visit_facts(scope, visit, on)),
+            ruleset,
+            evaluated_at=scope.clock.now(),
+            decision_id="revision-impact",
+        )
+    except DomainError:
+        return []
+    return compare(decision_of(record), now, on)

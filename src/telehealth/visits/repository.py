@@ -139,17 +139,13 @@ def visits_of_org(
     return _visit_page(session, _ORG_VISITS, status, limit, offset, org_id=org_id)
 
 
-def upcoming_of_org(session: Session, org_id: uuid.UUID, now: datetime) -> Sequence[Visit]:
-    """The organization's booked visits whose slot starts after ``now``, by slot."""
-    return session.scalars(
-        select(Visit)
-        .where(
-            Visit.org_id == org_id,
-            Visit.status == VisitStatus.BOOKED.value,
-            Visit.slot_start > now,
-        )
-        .order_by(Visit.slot_start, Visit.id)
-    ).all()
+def upcoming_of_org(session: Session, org_id: uuid.UUID | None, now: datetime) -> Sequence[Visit]:
+    """The organization's (every organization's: None) booked visits whose slot starts after
+    ``now``, by slot."""
+    query = select(Visit).where(Visit.status == VisitStatus.BOOKED.value, Visit.slot_start > now)
+    if org_id is not None:
+        query = query.where(Visit.org_id == org_id)
+    return session.scalars(query.order_by(Visit.slot_start, Visit.id)).all()
 
 
 def _visit_page(
