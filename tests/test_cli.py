@@ -160,3 +160,24 @@ def test_serve_bounds_request_heads_and_websocket_messages_from_the_settings(
     [options] = served
     assert options["h11_max_incomplete_event_size"] == 8192
     assert options["ws_max_size"] == 65536
+
+
+def test_policy_impact_prints_csv_and_a_table(env: Path) -> None:
+    from telehealth.portal.impact import CSV_COLUMNS
+
+    runner = CliRunner()
+    accounts = json.loads(runner.invoke(app, ["demo", "--json"]).output)
+    coordinator = next(a["email"] for a in accounts if a["role"] == "coordinator")
+    dates = ["--from", "2026-12-01", "--to", "2028-01-02"]
+    shown = runner.invoke(app, ["policy", "impact", *dates, "--as", coordinator, "--csv"])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0] == ",".join(CSV_COLUMNS)
+    for line in lines[1:]:
+        assert line.endswith(",2028-01-02")
+    table = runner.invoke(app, ["policy", "impact", *dates, "--as", coordinator])
+    assert table.exit_code == 0, table.output
+    assert "examined" in table.output
+    assert runner.invoke(app, ["policy", "impact", *dates]).exit_code == 2
+    nobody = runner.invoke(app, ["policy", "impact", *dates, "--org", "No such organization"])
+    assert nobody.exit_code == 1

@@ -8,7 +8,9 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,6 +26,7 @@ from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.migrate import ensure_sqlite_directory, upgrade
 from telehealth.errors import DomainError
+from telehealth.identity import queries as identity_queries
 from telehealth.identity import repository
 from telehealth.identity import service as identity
 from telehealth.identity.model import Role
@@ -302,3 +305,56 @@ def policy_explain(decision_id: str) -> None:
         raise typer.Exit(1)
     typer.echo(render_explanation(Decision.model_validate(record.decision)))
     typer.echo(f"rules fired: {', '.join(record.rules_fired) or 'none'}")
+
+
+def _impact_actor(scope: Scope, org: str | None, email: str | None) -> identity_queries.User:
+    """The coordinator or administrator the report is read as (and audited under)."""
+    if email is not None:
+        user = repository.user_by_email(scope.session, email)
+    else:
+        found = repository.organization_by_name(scope.session, org or "")
+        coordinators = (
+            identity_queries.coordinators_of(scope.session, found.id) if found is not None else []
+        )
+        user = identity_queries.user_by_id(scope.session, coordinators[0]) if coordinators else None
+    if user is None or not user.active:
+        err.print("[red]error:[/red] no active coordinator or administrator to read the report as")
+        raise typer.Exit(1)
+    return user
+
+
+@policy_app.command("impact")
+def policy_impact(
+    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First date.")],
+    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Later date.")],
+    org: Annotated[
+        str | None, typer.Option("--org", help="Organization name (its first coordinator).")
+    ] = None,
+    email: Annotated[
+        str | None, typer.Option("--as", help="Coordinator or administrator email.")
+    ] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+) -> None:
+    """What upcoming visits and open cases lose between two dates of service (the cliff
+    report), each change with its rule, citation and date."""
+    from telehealth.portal.impact import CSV_COLUMNS, impact
+
+    if org is None and email is None:
+        err.print("[red]error:[/red] give --org or --as")
+        raise typer.Exit(2)
+    settings = _settings()
+    with operator_scope(settings) as scope:
+        scope.act_as(identity.system_actor_for(scope, _impact_actor(scope, org, email)))
+        report = impact(scope, start.date(), end.date())
+    if as_csv:
+        sys.stdout.write(report.csv())
+        return
+    typer.echo(
+        f"{report.examined} examined, {len(report.rows)} change(s), {report.skipped} skipped; "
+        f"revision {report.revision[:12]}"
+    )
+    shown = [c for c in CSV_COLUMNS if c not in ("record_number", "object_id")]
+    typer.echo("\t".join(shown))
+    for row in report.rows:
+        values = dict(zip(CSV_COLUMNS, row.csv_values(), strict=True))
+        typer.echo("\t".join(values[c] for c in shown))

@@ -55,4 +55,6 @@ ENTRIES: dict[tuple[str, str], Entry] = {
         PATIENT_READERS, lambda w: f"/portal/decisions/{decision_for_patient_a(w)}"
     ),
     ("GET", "/admin/queues"): page(MANAGERS),
+    ("GET", "/admin/impact"): page(MANAGERS),
+    ("GET", "/admin/impact.csv"): page(MANAGERS),
 }

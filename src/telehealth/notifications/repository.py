@@ -66,3 +66,10 @@ def mark_all_read(session: Session, user_id: uuid.UUID, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def has_notification(session: Session, user_id: uuid.UUID, kind: str, link: str) -> bool:
+    query = select(Notification.id).where(
+        Notification.user_id == user_id, Notification.kind == kind, Notification.link == link
+    )
+    return session.scalar(query.limit(1)) is not None

@@ -191,3 +191,13 @@ def open_notification(scope: Scope, notification_id: uuid.UUID) -> str:
     about no page)."""
     note = mark_read(scope, notification_id)
     return note.link or INBOX
+
+
+def notify_once(
+    scope: Scope, user_id: uuid.UUID, *, kind: str, title: str, link: str
+) -> Notification | None:
+    """Like :func:`notify`, unless the user already has a notification of ``kind`` about
+    ``link`` (a periodic job telling of one event tells it once)."""
+    if repository.has_notification(scope.session, user_id, kind, link):
+        return None
+    return notify(scope, user_id, kind=kind, title=title, link=link)

@@ -8,14 +8,16 @@ answered with an error page; the service has already audited it.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import date, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import Actor, Role
-from telehealth.portal import service
+from telehealth.portal import impact, service
 from telehealth.review.pages import answers_from_form
 from telehealth.scope import Scope
 from telehealth.web.auth import ScopeDep
@@ -24,6 +26,7 @@ from telehealth.web.pages import (
     add_dashboard,
     form_failed,
     page,
+    refused,
     see_other,
 )
 from telehealth.web.scoped import ScopedRoute
@@ -147,3 +150,79 @@ def queues_page(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLR
         return {**board.data, "now": scope.clock.now()}
 
     return page(request, scope, "portal/queues.html", build)
+
+
+# --- the cliff report (coordinators and administrators) ---------------------------------------
+
+# The days after the federal flexibilities end: the DEA's on 2026-12-31, Medicare's on 2027-12-31.
+CLIFFS = (date(2027, 1, 1), date(2028, 1, 1))
+
+
+def _impact_dates(today: date, start: str | None, end: str | None) -> tuple[date, date, str | None]:
+    """The report's dates (defaults: today, and the next cliff after it), or the form's error."""
+    default_end = next((c for c in CLIFFS if c > today), today + timedelta(days=365))
+    try:
+        first = date.fromisoformat(start) if start else today
+        later = date.fromisoformat(end) if end else default_end
+    except ValueError:
+        return today, default_end, "Enter both dates as YYYY-MM-DD."
+    if later <= first:
+        return first, later, "The later date must be after the first date."
+    return first, later, None
+
+
+def _require_manager(actor: Actor) -> None:
+    if not actor.is_staff or actor.role is Role.CLINICIAN:
+        raise DomainError(ErrorCode.FORBIDDEN, "this page is for coordinators")
+
+
+@router.get("/admin/impact", response_class=HTMLResponse)
+def impact_page(
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+    revision: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    def build() -> dict[str, Any]:
+        _require_manager(actor)
+        first, later, error = _impact_dates(scope.clock.now().date(), start, end)
+        report = None if error else impact.impact(scope, first, later)
+        return {
+            # The rule-update notice links here with the revision it tells of.
+            "revision_rows": impact.revision_rows(scope) if revision else None,
+            "report": report,
+            "error": error,
+            "from_value": start or first.isoformat(),
+            "to_value": end or later.isoformat(),
+            "query": urlencode({"from": first.isoformat(), "to": later.isoformat()}),
+        }
+
+    return page(request, scope, "portal/impact.html", build)
+
+
+@router.get("/admin/impact.csv", response_model=None)
+def impact_csv(
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
+    try:
+        _require_manager(actor)
+        first, later, error = _impact_dates(scope.clock.now().date(), start, end)
+        if error:
+            raise DomainError(ErrorCode.INVALID_INPUT, error)
+        report = impact.impact(scope, first, later)
+    except DomainError as exc:
+        if exc.code not in (ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND):
+            raise
+        return refused(request, scope, exc)
+    name = f"policy-impact-{first.isoformat()}-to-{later.isoformat()}.csv"
+    return Response(
+        report.csv(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

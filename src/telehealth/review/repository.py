@@ -331,3 +331,21 @@ def expired_uploads(session: Session, now: datetime, limit: int) -> Sequence[Rev
         .scalars()
         .all()
     )
+
+
+# Cases submitted and not yet answered by a signed report.
+OPEN_CASE_STATES = (
+    CaseStatus.NEEDS_LIVE_VISIT.value,
+    CaseStatus.QUEUED.value,
+    CaseStatus.CLAIMED.value,
+    CaseStatus.AWAITING_INFO.value,
+)
+
+
+def open_cases_of_org(session: Session, org_id: uuid.UUID) -> Sequence[ReviewCase]:
+    """The organization's submitted cases still awaiting a report, oldest first."""
+    return session.scalars(
+        select(ReviewCase)
+        .where(ReviewCase.org_id == org_id, ReviewCase.status.in_(OPEN_CASE_STATES))
+        .order_by(ReviewCase.created_at, ReviewCase.id)
+    ).all()

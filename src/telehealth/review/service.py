@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -263,20 +263,8 @@ def submit_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     now = scope.clock.now()
     kind = CaseKind(case.kind)
     case.established = repository.has_care_team(scope.session, case.patient_id, scope.clock.now())
-    facts = model.RoutingFacts(
-        kind=kind,
-        date_of_service=now.date(),
-        specialty=case.specialty,
-        acuity=case.acuity,
-        purpose=case.purpose,
-        location_state=case.location_state,
-        payer=case.payer,
-        setting=case.setting,
-        established=case.established,
-        controlled_substance_schedule=case.controlled_substance_schedule,
-    )
     decision, record = decide_and_record(
-        scope, model.decision_facts(facts), patient_id=case.patient_id
+        scope, case_facts(case, now.date()), patient_id=case.patient_id
     )
     routing = model.route(
         decision.model_dump(mode="json"), kind, case.controlled_substance_schedule is not None
@@ -887,3 +875,33 @@ def release_lapsed_claims(scope: Scope, limit: int = 500) -> int:
         handled += 1
     _flush(scope)
     return handled
+
+
+def open_cases_of_org(scope: Scope) -> Sequence[ReviewCase]:
+    """The coordinator's or administrator's organization's open cases, audited as a list."""
+    actor = access.require_org_manager(scope)
+    cases = repository.open_cases_of_org(scope.session, actor.org_id)
+    access.record_listed(
+        scope,
+        CASE,
+        [access.Listed(c.id, c.patient_id, frozenset({c.originator_id})) for c in cases],
+    )
+    return cases
+
+
+def case_facts(case: ReviewCase, on: date) -> dict[str, Any]:
+    """The decision engine's facts for an open case, as if it were reviewed on ``on``."""
+    return model.decision_facts(
+        model.RoutingFacts(
+            kind=CaseKind(case.kind),
+            date_of_service=on,
+            specialty=case.specialty,
+            acuity=case.acuity,
+            purpose=case.purpose,
+            location_state=case.location_state,
+            payer=case.payer,
+            setting=case.setting,
+            established=case.established,
+            controlled_substance_schedule=case.controlled_substance_schedule,
+        )
+    )

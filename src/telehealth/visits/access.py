@@ -104,3 +104,16 @@ def open_visits(scope: Scope) -> list[Visit]:
     return sorted(
         (v for v in found if v.status in OPEN_VISIT_STATES), key=lambda v: (v.slot_start, v.id)
     )
+
+
+def upcoming_visits_of_org(scope: Scope) -> Sequence[Visit]:
+    """The coordinator's or administrator's organization's booked visits still ahead, by
+    slot, audited as a list."""
+    actor = access.require_org_manager(scope)
+    visits = repository.upcoming_of_org(scope.session, actor.org_id, scope.clock.now())
+    access.record_listed(
+        scope,
+        "visit",
+        [access.Listed(v.id, v.patient_id, frozenset({v.clinician_id})) for v in visits],
+    )
+    return visits

@@ -19,6 +19,9 @@ from telehealth.identity import service as identity
 from telehealth.identity.model import CareSource, Role
 from telehealth.notifications.service import notify
 from telehealth.policy.decision import Decision
+from telehealth.policy.engine import decide
+from telehealth.policy.facts import parse_facts
+from telehealth.policy.impact import Change, compare
 from telehealth.policy.service import decide_and_record, decision_record
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
@@ -354,3 +357,36 @@ def decision_of(record: DecisionRecord | None) -> Decision:
     if record is None:
         raise DomainError(ErrorCode.INTEGRITY_ERROR, "the visit's decision is missing")
     return Decision.model_validate(record.decision)
+
+
+def visit_facts(scope: Scope, visit: Visit, on: date) -> dict[str, Any]:
+    """The decision engine's facts for a booked visit as if it took place on ``on``: its
+    intake, the state the patient is in, and the clinician's credentials as they stand."""
+    return build_facts(
+        scope,
+        visit.intake,
+        clinician_id=visit.clinician_id,
+        located_state=current_state(scope, visit),
+        on=on,
+    )
+
+
+def revision_changes(scope: Scope, visit: Visit) -> list[Change]:
+    """What the rule set in force takes away from a visit planned under an older revision: its
+    stored decision against a decision now, both for the visit's own date. Nothing when the
+    visit was decided under the current revision or cannot be decided now."""
+    record = current_record(scope, visit)
+    ruleset = scope.ports.ruleset
+    if record is None or record.ruleset_revision == ruleset.revision:
+        return []
+    on = visit.slot_start.date()
+    try:
+        now = decide(
+            parse_facts(visit_facts(scope, visit, on)),
+            ruleset,
+            evaluated_at=scope.clock.now(),
+            decision_id="revision-impact",
+        )
+    except DomainError:
+        return []
+    return compare(decision_of(record), now, on)

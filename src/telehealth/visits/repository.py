@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.access.queries import reached_by
 from telehealth.db.base import grouped
+from telehealth.visits.model import VisitStatus
 from telehealth.visits.tables import (
     AvailabilityWindow,
     Consent,
@@ -136,6 +137,15 @@ def visits_of_org(
     session: Session, org_id: uuid.UUID, status: str | None, limit: int, offset: int
 ) -> Sequence[Visit]:
     return _visit_page(session, _ORG_VISITS, status, limit, offset, org_id=org_id)
+
+
+def upcoming_of_org(session: Session, org_id: uuid.UUID | None, now: datetime) -> Sequence[Visit]:
+    """The organization's (every organization's: None) booked visits whose slot starts after
+    ``now``, by slot."""
+    query = select(Visit).where(Visit.status == VisitStatus.BOOKED.value, Visit.slot_start > now)
+    if org_id is not None:
+        query = query.where(Visit.org_id == org_id)
+    return session.scalars(query.order_by(Visit.slot_start, Visit.id)).all()
 
 
 def _visit_page(
