@@ -183,6 +183,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/review/cases/{case}",
         "/monitoring/me",
         "/notifications",
+        "/profile",
     ),
     "clinician_a": (
         "/",
@@ -202,6 +203,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/admin/clinicians/{clinician}",
         "/admin/schedules",
         "/admin/queues",
+        "/admin/impact",
     ),
     "admin": ("/admin/audit",),
 }
