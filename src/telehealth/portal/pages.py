@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from telehealth.access.service import require_org_manager
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import Actor, Role
 from telehealth.portal import impact, service
@@ -144,8 +145,7 @@ def decision_page(
 @router.get("/admin/queues", response_class=HTMLResponse)
 def queues_page(request: Request, actor: PageActorDep, scope: ScopeDep) -> HTMLResponse:
     def build() -> dict[str, Any]:
-        if not actor.is_staff or actor.role is Role.CLINICIAN:
-            raise DomainError(ErrorCode.FORBIDDEN, "this page is for coordinators")
+        require_org_manager(scope)
         board = service.dashboard(scope, actor)
         return {**board.data, "now": scope.clock.now()}
 
@@ -171,11 +171,6 @@ def _impact_dates(today: date, start: str | None, end: str | None) -> tuple[date
     return first, later, None
 
 
-def _require_manager(actor: Actor) -> None:
-    if not actor.is_staff or actor.role is Role.CLINICIAN:
-        raise DomainError(ErrorCode.FORBIDDEN, "this page is for coordinators")
-
-
 @router.get("/admin/impact", response_class=HTMLResponse)
 def impact_page(
     request: Request,
@@ -186,7 +181,7 @@ def impact_page(
     revision: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     def build() -> dict[str, Any]:
-        _require_manager(actor)
+        require_org_manager(scope)
         first, later, error = _impact_dates(scope.clock.now().date(), start, end)
         report = None if error else impact.impact(scope, first, later)
         return {
@@ -211,7 +206,7 @@ def impact_csv(
     end: Annotated[str | None, Query(alias="to")] = None,
 ) -> Response:
     try:
-        _require_manager(actor)
+        require_org_manager(scope)
         first, later, error = _impact_dates(scope.clock.now().date(), start, end)
         if error:
             raise DomainError(ErrorCode.INVALID_INPUT, error)
