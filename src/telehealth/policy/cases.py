@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from telehealth.errors import DomainError
-from telehealth.policy.decision import Decision
+from telehealth.policy.decision import Decision, Requirement
 from telehealth.policy.engine import decide
 from telehealth.policy.loader import CASE_DEFAULTS, RuleSet, case_files, read_yaml
 from telehealth.vocabulary import Modality
@@ -121,12 +121,22 @@ def load_cases(root: Path) -> tuple[list[Case], list[str]]:
 def _requirement_present(decision: Decision, raw: Mapping[str, Any]) -> bool:
     # Without a "modality" key any modality matches; "modality: null" means a general one.
     text = str(raw.get("detail_contains", ""))
+    terms: Mapping[str, Any] = raw.get("consent") or {}
     return any(
         r.kind == raw.get("kind")
         and ("modality" not in raw or r.modality == raw["modality"])
         and text in r.detail
+        and _terms_match(r, terms)
         for r in decision.requirements
     )
+
+
+def _terms_match(requirement: Requirement, terms: Mapping[str, Any]) -> bool:
+    # "consent: {form: written}" matches a requirement whose terms include those values.
+    if not terms:
+        return True
+    got = requirement.consent
+    return got is not None and all(getattr(got, k, None) == v for k, v in terms.items())
 
 
 def _compare_maps(label: str, want: Mapping[Any, str], got: Mapping[Any, str]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from telehealth.vocabulary import MODALITIES, Modality
 
@@ -31,11 +31,34 @@ class ModalityAssessment(_Frozen):
     reasons: list[Reason]
 
 
+ConsentForm = Literal["written", "verbal", "either", "unspecified"]
+ConsentRenewal = Literal["none", "annual", "per_episode", "unknown"]
+
+
+class ConsentTerms(_Frozen):
+    """How a consent requirement must be met, where the law says so.
+
+    ``form``: written (signed, electronic signature included), verbal, either, or unspecified
+    (a duty with no form named). ``signature_within_days``: a verbal consent counts only if a
+    signed statement follows within that many days. ``renewal``: none (once, before the first
+    telehealth encounter), annual, per_episode (each episode of care), or unknown (sources
+    conflict; enforced as annual). ``scope``: whom the rule binds -- ``all``, ``medicaid`` or
+    ``profession:<discipline>``.
+    """
+
+    form: ConsentForm
+    signature_within_days: int | None = Field(default=None, ge=1, le=365)
+    renewal: ConsentRenewal
+    scope: str = Field(pattern=r"^(all|medicaid|profession:[a-z_]+)$")
+
+
 class Requirement(_Frozen):
     kind: RequirementKind
     modality: Modality | None
     detail: str
     citation: str
+    # Set only on consent requirements whose form, follow-up or renewal the law spells out.
+    consent: ConsentTerms | None = None
 
 
 class DecisionWarning(_Frozen):

@@ -289,6 +289,7 @@ class _Fold:
                 modality=modality,
                 detail=self.render(effect.detail) if effect.detail else reason.message,
                 citation=reason.citation,
+                consent=effect.terms,
             )
             for effect in rule.effects
             if effect.kind == "requirement"

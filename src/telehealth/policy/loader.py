@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.policy.decision import (
+    ConsentTerms,
     Coverage,
     Prescribing,
     Reason,
@@ -90,12 +91,16 @@ class EffectSpec(_Spec):
     modalities: list[str] | None = None
     detail: str | None = None
     priority: int = 0
+    # How a consent requirement must be met (form, follow-up signature, renewal, scope).
+    consent: ConsentTerms | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> EffectSpec:
         kinds = [k for k in _EFFECT_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(f"an effect needs exactly one of {', '.join(_EFFECT_KINDS)}")
+        if self.consent is not None and self.requirement != "consent":
+            raise ValueError("'consent' terms belong only to a consent requirement")
         needs_modalities = kinds[0] in ("status", "coverage", "prescribing")
         if needs_modalities and not self.modalities:
             raise ValueError(f"a {kinds[0]} effect needs a non-empty 'modalities' list")
@@ -231,6 +236,7 @@ class Effect:
     detail: str | None
     priority: int
     order: tuple[Modality, ...] = ()
+    terms: ConsentTerms | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,7 +439,7 @@ def _compile_effect(spec: EffectSpec, where: str, problems: list[str]) -> Effect
     if spec.modalities:
         modalities = tuple(_expand_modalities(spec.modalities, where, problems))
     value = str(getattr(spec, kind))
-    return Effect(kind, value, modalities, spec.detail, spec.priority)
+    return Effect(kind, value, modalities, spec.detail, spec.priority, terms=spec.consent)
 
 
 def _compile_rule(

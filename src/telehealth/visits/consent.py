@@ -1,15 +1,19 @@
 """Informed consent: what the visit's current decision requires, what the patient has
-given, and recording it (consent is taken before the first telehealth visit, then stands)."""
+given, and recording it. Consent is taken before the first telehealth visit and then stands,
+unless the rule's terms say otherwise (a signed form, a signed statement due within days of
+verbal consent, yearly renewal, a consent per episode: ``telehealth.policy.consent``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.policy.decision import Decision
+from telehealth.policy.consent import OnFile, Shortfall, accepts_method, assess
+from telehealth.policy.decision import Decision, Requirement
 from telehealth.scope import Scope
 from telehealth.visits import repository
 from telehealth.visits.booking import current_record, current_state, decision_of, state_of
@@ -18,48 +22,104 @@ from telehealth.visits.model import ConsentMethod, ParticipantRole
 from telehealth.visits.tables import Consent, Visit
 
 
-def consent_requirements(decision: Decision, modality: str) -> list[dict[str, str]]:
+def consent_requirements(decision: Decision, modality: str) -> list[Requirement]:
     return [
-        {"detail": r.detail, "citation": r.citation, "modality": r.modality or ""}
-        for r in decision.requirements
-        if r.kind == "consent" and r.modality in (None, modality)
+        r for r in decision.requirements if r.kind == "consent" and r.modality in (None, modality)
     ]
-
-
-def consent_outstanding(scope: Scope, visit: Visit) -> list[dict[str, str]]:
-    """Consent the current decision requires that this patient has not given for the state
-    they are in (consent is taken before the first telehealth visit, then stands)."""
-    record = current_record(scope, visit)
-    needed = consent_requirements(decision_of(record), visit.planned_modality)
-    if not needed:
-        return []
-    given = repository.consents_of_patient(scope.session, visit.patient_id)
-    return _not_given(needed, state_of(visit, record), given)
-
-
-def _not_given(
-    needed: list[dict[str, str]], state: str, given: Sequence[Consent]
-) -> list[dict[str, str]]:
-    have = {(c.located_state, c.modality or "") for c in given}
-    return [r for r in needed if (state, r["modality"]) not in have]
 
 
 @dataclass
 class ConsentStatus:
     given: list[dict[str, Any]]
-    outstanding: list[dict[str, str]]
+    # What still blocks the visit, each with why (``reason``) and the patient's words.
+    outstanding: list[dict[str, Any]]
+    # Verbal consent that counts only until a signed statement is due.
+    signature_due: list[dict[str, Any]]
+
+
+def consent_outstanding(scope: Scope, visit: Visit) -> list[dict[str, Any]]:
+    """Consent the current decision requires that the patient's consents on file do not meet
+    at the time of the visit (form, follow-up signature and renewal included)."""
+    return consent_status(scope, visit).outstanding
 
 
 def consent_status(scope: Scope, visit: Visit) -> ConsentStatus:
-    """:func:`consents_view` and :func:`consent_outstanding` together, reading the patient's
-    consents and the visit's decision once."""
+    """The consents on file, what is outstanding and what awaits a signature, reading the
+    patient's consents and the visit's decision once."""
     given = repository.consents_of_patient(scope.session, visit.patient_id)
     record = current_record(scope, visit)
     needed = consent_requirements(decision_of(record), visit.planned_modality)
+    at = max(scope.clock.now(), visit.slot_start)
+    outstanding, signature_due = _standings(needed, state_of(visit, record), given, at, visit)
     return ConsentStatus(
-        given=_consent_rows(visit, given),
-        outstanding=_not_given(needed, state_of(visit, record), given),
+        given=_consent_rows(visit, given), outstanding=outstanding, signature_due=signature_due
     )
+
+
+def _standings(
+    needed: list[Requirement],
+    state: str,
+    given: Sequence[Consent],
+    at: datetime,
+    visit: Visit,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    outstanding: list[dict[str, Any]] = []
+    signature_due: list[dict[str, Any]] = []
+    for requirement in needed:
+        modality = requirement.modality or ""
+        on_file = [
+            OnFile(c.method, c.obtained_at, c.visit_id)
+            for c in given
+            if c.located_state == state and (c.modality or "") == modality
+        ]
+        standing = assess(requirement.consent, on_file, at, episode=visit.id)
+        row = _requirement_row(requirement, state)
+        if standing.shortfall is not None:
+            outstanding.append(row | _shortfall_words(standing.shortfall, requirement))
+        elif standing.signature_due is not None:
+            signature_due.append(row | {"signature_due": standing.signature_due})
+    return outstanding, signature_due
+
+
+def _requirement_row(requirement: Requirement, state: str) -> dict[str, Any]:
+    terms = requirement.consent
+    return {
+        "detail": requirement.detail,
+        "citation": requirement.citation,
+        "modality": requirement.modality or "",
+        "state": state,
+        "form": terms.form if terms else "unspecified",
+        "renewal": terms.renewal if terms else "none",
+        "verbal_accepted": accepts_method(terms, ConsentMethod.VERBAL.value),
+    }
+
+
+_PATIENT_WORDS: dict[Shortfall, str] = {
+    Shortfall.MISSING: "Give your consent to care by video or phone.",
+    Shortfall.NEEDS_SIGNATURE: "Your state asks for your signed consent to care by video or phone.",
+    Shortfall.SIGNATURE_OVERDUE: (
+        "You gave your consent by phone or in person. Your state asks you to sign it too."
+    ),
+    Shortfall.LAPSED: (
+        "Your consent to care by video or phone is more than a year old. Please renew it."
+    ),
+    Shortfall.OTHER_EPISODE: "Give your consent for this visit.",
+}
+_CLINICIAN_WORDS: dict[Shortfall, str] = {
+    Shortfall.MISSING: "no consent on file",
+    Shortfall.NEEDS_SIGNATURE: "verbal consent is on file but this rule needs a signed consent",
+    Shortfall.SIGNATURE_OVERDUE: "verbal consent is on file but its signed statement is overdue",
+    Shortfall.LAPSED: "the consent on file is older than its renewal period",
+    Shortfall.OTHER_EPISODE: "consent on file is for another episode of care",
+}
+
+
+def _shortfall_words(shortfall: Shortfall, requirement: Requirement) -> dict[str, str]:
+    return {
+        "reason": shortfall.value,
+        "reason_text": _CLINICIAN_WORDS[shortfall],
+        "plain": _PATIENT_WORDS[shortfall],
+    }
 
 
 def record_consent(
@@ -74,12 +134,18 @@ def record_consent(
     elif not ctx.is_host:
         raise DomainError(ErrorCode.FORBIDDEN, "only the patient or the clinician records consent")
     visit = ctx.visit
-    outstanding = consent_outstanding(scope, visit)
-    if not outstanding:
+    status = consent_status(scope, visit)
+    targets = status.outstanding
+    if method is ConsentMethod.WRITTEN:
+        # A signature also completes verbal consent that awaits its signed statement.
+        targets = targets + status.signature_due
+    if not targets:
         raise DomainError(ErrorCode.ALREADY_EXISTS, "no consent is outstanding for this visit")
+    if method is ConsentMethod.VERBAL:
+        _require_verbal_accepted(targets)
     state = current_state(scope, visit)
     rows = []
-    for requirement in outstanding:
+    for requirement in targets:
         row = Consent(
             patient_id=visit.patient_id,
             visit_id=visit.id,
@@ -103,6 +169,17 @@ def record_consent(
         detail={"method": method.value, "count": len(rows)},
     )
     return rows
+
+
+def _require_verbal_accepted(targets: list[dict[str, Any]]) -> None:
+    refused = [t for t in targets if not t["verbal_accepted"]]
+    if refused:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"{refused[0]['state']} requires the patient's signed consent here; verbal consent "
+            "does not count. The patient signs in their visit page.",
+            field="method",
+        )
 
 
 def consents_view(scope: Scope, visit: Visit) -> list[dict[str, Any]]:

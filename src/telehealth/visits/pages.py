@@ -412,6 +412,7 @@ def _record_context(scope: Scope, visit_id: uuid.UUID) -> dict[str, Any]:
         "banner": patient_banner(scope, visit.patient_id) if staff else None,
         "consents": consented.given,
         "outstanding": consented.outstanding,
+        "signature_due": consented.signature_due,
         "record": session_record.session_record(scope, visit),
         # Patients read the note once it is signed, as their visit summary; drafts are staff's.
         "note": note if staff or (note and note["signed_at"]) else None,

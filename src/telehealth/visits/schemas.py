@@ -119,7 +119,9 @@ class MessageOut(Strict):
 class VisitDetailOut(VisitOut):
     participants: list[dict[str, Any]]
     consents: list[dict[str, Any]]
-    consent_outstanding: list[dict[str, str]]
+    consent_outstanding: list[dict[str, Any]]
+    # Verbal consent counted until a signed statement is due (``signature_due``).
+    consent_signature_due: list[dict[str, Any]] = []
     session: dict[str, Any]
     note: dict[str, Any] | None
     # The call's chat and the clinician's words to the waiting room, oldest first.
@@ -219,7 +221,8 @@ class SessionOut(Strict):
     located_state: str
     confirmed_state: str | None
     queue_position: int | None
-    consent_outstanding: list[dict[str, str]]
+    consent_outstanding: list[dict[str, Any]]
+    consent_signature_due: list[dict[str, Any]] = []
     consents: list[dict[str, Any]]
     precall_done: bool
     waiting_room: list[dict[str, Any]] | None

@@ -71,8 +71,10 @@ def _check_patient_ready(scope: Scope, ctx: ParticipantContext) -> None:
         raise DomainError(
             ErrorCode.INVALID_STATE, "the rules do not allow this visit where you are now"
         )
-    if consent_outstanding(scope, ctx.visit):
-        raise DomainError(ErrorCode.PRECONDITION_FAILED, "informed consent is needed first")
+    outstanding = consent_outstanding(scope, ctx.visit)
+    if outstanding:
+        # The patient's own words for the first shortfall (missing, unsigned, lapsed).
+        raise DomainError(ErrorCode.PRECONDITION_FAILED, str(outstanding[0]["plain"]))
 
 
 def _admit(scope: Scope, visit: Visit, participant: Participant) -> None:

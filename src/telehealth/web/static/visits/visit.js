@@ -120,7 +120,9 @@
       (s.fallback_reason ? ` (${s.fallback_reason})` : ""));
     const patient = s.role === "patient";
     show("step-location", patient && s.state !== "admitted");
-    show("step-consent", patient && !s.confirmed_state ? false : patient && s.consent_outstanding.length > 0);
+    const toSign = s.consent_signature_due || [];
+    show("step-consent", patient && !s.confirmed_state ? false : patient && (s.consent_outstanding.length > 0 || toSign.length > 0));
+    if (patient) showConsentNeeds(s.consent_outstanding, toSign);
     show("step-precall", s.state !== "admitted");
     show("step-waiting", !host && s.state !== "admitted");
     if (s.state === "waiting") {
@@ -193,10 +195,13 @@
       body.appendChild(row);
     }
     const outstanding = s.consent_outstanding || [];
-    $("host-consent").textContent = outstanding.length
-      ? `Consent needed: ${outstanding.map((r) => r.detail).join(" ")}`
-      : (s.consents.length ? `Consent on file (${s.consents.map((c) => `${c.method}, ${c.located_state}`).join("; ")})` : "No consent required.");
-    $("record-verbal-consent").hidden = outstanding.length === 0;
+    const due = (s.consent_signature_due || []).map((r) =>
+      ` Signed statement due by ${window.localTime(r.signature_due, "datetime")}: ${r.detail}`).join("");
+    $("host-consent").textContent = (outstanding.length
+      ? `Consent needed: ${outstanding.map((r) => `${r.detail} (${r.reason_text})`).join(" ")}`
+      : (s.consents.length ? `Consent on file (${s.consents.map((c) => `${c.method}, ${c.located_state}`).join("; ")})` : "No consent required.")) + due;
+    // Verbal consent is offered only where every outstanding rule accepts it.
+    $("record-verbal-consent").hidden = outstanding.length === 0 || outstanding.some((r) => !r.verbal_accepted);
     $("end-visit").hidden = false;
   }
 
@@ -218,6 +223,18 @@
         : `This visit cannot go ahead where you are now${result.reason ? ": " + result.reason : ""}.`;
       await refresh();
     } catch (error) { fail(error.message); }
+  }
+
+  // The patient's words for what is needed, once each; no rule text.
+  function showConsentNeeds(outstanding, toSign) {
+    const list = $("consent-requirements");
+    const lines = new Set(outstanding.map((r) => r.plain));
+    for (const r of toSign) lines.add(`Please sign to confirm the consent you gave earlier, by ${window.localTime(r.signature_due, "datetime")}.`);
+    list.replaceChildren(...[...lines].map((text) => {
+      const item = document.createElement("li");
+      item.textContent = text;
+      return item;
+    }));
   }
 
   async function giveConsent(method) {
