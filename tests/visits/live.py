@@ -54,7 +54,7 @@ class Live:
                         model.WeeklyWindow(zone, weekday, wall(0, 0), wall(23, 30), 30),
                     )
 
-    def book_now(self) -> tuple[uuid.UUID, str, str]:
+    def book_now(self, intake: booking.Intake = INTAKE) -> tuple[uuid.UUID, str, str]:
         """A visit in the next free slot, with the patient's and the clinician's join tokens."""
         self.open_hours()
         services = services_of(self.app)
@@ -66,7 +66,7 @@ class Live:
             patient_id = world["patient_a"].patient_id
             assert patient_id is not None
             visit, _ = booking.book(
-                scope, patient_id=patient_id, clinician_id=clinician, slot_start=slot, intake=INTAKE
+                scope, patient_id=patient_id, clinician_id=clinician, slot_start=slot, intake=intake
             )
         return (
             visit.id,

@@ -78,6 +78,8 @@ def _standings(
             outstanding.append(row | _shortfall_words(standing.shortfall, requirement))
         elif standing.signature_due is not None:
             signature_due.append(row | {"signature_due": standing.signature_due})
+    # The strictest first: what verbal consent cannot meet is what the patient must hear.
+    outstanding.sort(key=lambda r: bool(r["verbal_accepted"]))
     return outstanding, signature_due
 
 
@@ -115,11 +117,11 @@ _CLINICIAN_WORDS: dict[Shortfall, str] = {
 
 
 def _shortfall_words(shortfall: Shortfall, requirement: Requirement) -> dict[str, str]:
-    return {
-        "reason": shortfall.value,
-        "reason_text": _CLINICIAN_WORDS[shortfall],
-        "plain": _PATIENT_WORDS[shortfall],
-    }
+    plain, why = _PATIENT_WORDS[shortfall], _CLINICIAN_WORDS[shortfall]
+    if shortfall is Shortfall.MISSING and not accepts_method(requirement.consent, "verbal"):
+        plain = _PATIENT_WORDS[Shortfall.NEEDS_SIGNATURE]
+        why = "no consent on file; only a signed consent counts"
+    return {"reason": shortfall.value, "reason_text": why, "plain": plain}
 
 
 def record_consent(
