@@ -12,7 +12,12 @@ import pytest
 import textstat
 
 from telehealth.policy import decide
-from telehealth.policy.plain import PatientSummary, patient_summary
+from telehealth.policy.plain import (
+    CONSENT_SHORTFALL,
+    SIGN_CONSENT_BY,
+    PatientSummary,
+    patient_summary,
+)
 from telehealth.vocabulary import MODALITIES
 from tests.policy.support import default_facts, ruleset
 
@@ -139,6 +144,33 @@ def _every_summary() -> Iterator[PatientSummary]:
     yield patient_summary(_decided(lambda f: None))
     no_camera = _decided(lambda f: f["patient"].update(video_capable=False))
     yield patient_summary(no_camera, booked="sync_audio_video")
+    yield patient_summary(_decided(_georgia_medicaid), booked="sync_audio_video")
+    yield patient_summary(_decided(_oregon_medicaid), booked="sync_audio_video")
+    yield PatientSummary(SIGN_CONSENT_BY, (), tuple(CONSENT_SHORTFALL.values()), ())
+
+
+def _georgia_medicaid(facts: dict[str, Any]) -> None:
+    facts["patient"].update(location_state="GA", payer="medicaid")
+    facts["clinician"]["licenses"] = [{"state": "GA", "kind": "full"}]
+
+
+def _oregon_medicaid(facts: dict[str, Any]) -> None:
+    facts["patient"].update(location_state="OR", payer="medicaid")
+    facts["clinician"]["licenses"] = [{"state": "OR", "kind": "full"}]
+
+
+def test_a_state_that_wants_a_signed_form_asks_the_patient_to_sign() -> None:
+    summary = patient_summary(_decided(_georgia_medicaid), booked="sync_audio_video")
+    assert any(a.startswith("Sign a consent form") for a in summary.actions)
+    assert not any("one year" in a for a in summary.actions)
+    _assert_plain(summary)
+
+
+def test_yearly_consent_is_said_to_last_one_year() -> None:
+    summary = patient_summary(_decided(_oregon_medicaid), booked="sync_audio_video")
+    assert any("lasts one year" in a for a in summary.actions)
+    assert any(a.startswith("Give your consent") for a in summary.actions)
+    _assert_plain(summary)
 
 
 @pytest.mark.parametrize("line", sorted({line for s in _every_summary() for line in _lines(s)}))

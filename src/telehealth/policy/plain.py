@@ -35,6 +35,23 @@ _WHY_NOT_BOOKED: Final = "The visit you booked is not allowed for you right now.
 _WHY_NOTHING_FITS: Final = "The clinic will call you to plan your care."
 
 _CONSENT: Final = "Give your consent to this kind of care. You will be asked before it starts."
+_SIGNED_CONSENT: Final = (
+    "Sign a consent form for this kind of care. You will be asked before it starts."
+)
+_YEARLY_CONSENT: Final = "Your consent lasts one year. You will be asked to renew it."
+
+# What the patient reads when the consent on file does not meet the rule, by shortfall
+# (``telehealth.policy.consent.Shortfall``).
+CONSENT_SHORTFALL: Final[dict[str, str]] = {
+    "missing": "Give your consent to care by video or phone.",
+    "needs_signature": "Your state asks for your signed consent to care by video or phone.",
+    "signature_overdue": (
+        "You gave your consent by phone or in person. Your state asks you to sign it too."
+    ),
+    "lapsed": "Your consent to care by video or phone is more than a year old. Please renew it.",
+    "other_episode": "Give your consent for this visit.",
+}
+SIGN_CONSENT_BY: Final = "Please sign to confirm the consent you gave before. Sign by"
 _LOCATION: Final = (
     "Tell us which state you are in on the day of the visit. "
     "Your clinician must be allowed to treat you there."
@@ -80,8 +97,12 @@ def patient_summary(decision: Mapping[str, Any], booked: str | None = None) -> P
     why = [_WHY_ALLOWED if status == "allowed" else _WHY_DISCOURAGED]
     if booked in decision["modalities"] and modality != booked:
         why.insert(0, _WHY_NOT_BOOKED)
-    applies = [r["kind"] for r in decision["requirements"] if r["modality"] in (None, modality)]
+    applying = [r for r in decision["requirements"] if r["modality"] in (None, modality)]
+    applies = [r["kind"] for r in applying]
     actions = [text for kind, text in _ACTIONS.items() if kind in applies]
+    actions = [_consent_words(applying) if a == _CONSENT else a for a in actions]
+    if _yearly_consent(applying):
+        actions.append(_YEARLY_CONSENT)
     if modality != "in_person":
         actions.insert(0, _LOCATION)
     unsure = []
@@ -90,3 +111,17 @@ def patient_summary(decision: Mapping[str, Any], booked: str | None = None) -> P
     if decision["coverage"].get(modality) == "unknown":
         unsure.append(_UNSURE_COVERAGE)
     return PatientSummary(_WHAT[modality], tuple(why), tuple(actions), tuple(unsure))
+
+
+def _consent_terms(requirements: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [r["consent"] for r in requirements if r["kind"] == "consent" and r.get("consent")]
+
+
+def _consent_words(requirements: list[Mapping[str, Any]]) -> str:
+    # Verbal consent followed by a signature still ends in a signed form.
+    signed = any(t["form"] == "written" for t in _consent_terms(requirements))
+    return _SIGNED_CONSENT if signed else _CONSENT
+
+
+def _yearly_consent(requirements: list[Mapping[str, Any]]) -> bool:
+    return any(t["renewal"] in ("annual", "unknown") for t in _consent_terms(requirements))

@@ -14,6 +14,7 @@ from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.policy.consent import OnFile, Shortfall, accepts_method, assess
 from telehealth.policy.decision import Decision, Requirement
+from telehealth.policy.plain import CONSENT_SHORTFALL, SIGN_CONSENT_BY
 from telehealth.scope import Scope
 from telehealth.visits import repository
 from telehealth.visits.booking import current_record, current_state, decision_of, state_of
@@ -77,7 +78,8 @@ def _standings(
         if standing.shortfall is not None:
             outstanding.append(row | _shortfall_words(standing.shortfall, requirement))
         elif standing.signature_due is not None:
-            signature_due.append(row | {"signature_due": standing.signature_due})
+            due = {"signature_due": standing.signature_due, "plain": SIGN_CONSENT_BY}
+            signature_due.append(row | due)
     # The strictest first: what verbal consent cannot meet is what the patient must hear.
     outstanding.sort(key=lambda r: bool(r["verbal_accepted"]))
     return outstanding, signature_due
@@ -96,17 +98,6 @@ def _requirement_row(requirement: Requirement, state: str) -> dict[str, Any]:
     }
 
 
-_PATIENT_WORDS: dict[Shortfall, str] = {
-    Shortfall.MISSING: "Give your consent to care by video or phone.",
-    Shortfall.NEEDS_SIGNATURE: "Your state asks for your signed consent to care by video or phone.",
-    Shortfall.SIGNATURE_OVERDUE: (
-        "You gave your consent by phone or in person. Your state asks you to sign it too."
-    ),
-    Shortfall.LAPSED: (
-        "Your consent to care by video or phone is more than a year old. Please renew it."
-    ),
-    Shortfall.OTHER_EPISODE: "Give your consent for this visit.",
-}
 _CLINICIAN_WORDS: dict[Shortfall, str] = {
     Shortfall.MISSING: "no consent on file",
     Shortfall.NEEDS_SIGNATURE: "verbal consent is on file but this rule needs a signed consent",
@@ -117,9 +108,9 @@ _CLINICIAN_WORDS: dict[Shortfall, str] = {
 
 
 def _shortfall_words(shortfall: Shortfall, requirement: Requirement) -> dict[str, str]:
-    plain, why = _PATIENT_WORDS[shortfall], _CLINICIAN_WORDS[shortfall]
+    plain, why = CONSENT_SHORTFALL[shortfall.value], _CLINICIAN_WORDS[shortfall]
     if shortfall is Shortfall.MISSING and not accepts_method(requirement.consent, "verbal"):
-        plain = _PATIENT_WORDS[Shortfall.NEEDS_SIGNATURE]
+        plain = CONSENT_SHORTFALL[Shortfall.NEEDS_SIGNATURE.value]
         why = "no consent on file; only a signed consent counts"
     return {"reason": shortfall.value, "reason_text": why, "plain": plain}
 

@@ -229,7 +229,7 @@
   function showConsentNeeds(outstanding, toSign) {
     const list = $("consent-requirements");
     const lines = new Set(outstanding.map((r) => r.plain));
-    for (const r of toSign) lines.add(`Please sign to confirm the consent you gave earlier, by ${window.localTime(r.signature_due, "datetime")}.`);
+    for (const r of toSign) lines.add(`${r.plain} ${window.localTime(r.signature_due, "datetime")}.`);
     list.replaceChildren(...[...lines].map((text) => {
       const item = document.createElement("li");
       item.textContent = text;
