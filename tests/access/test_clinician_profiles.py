@@ -10,7 +10,14 @@ from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.db
 
-PUBLIC_FIELDS = {"user_id", "display_name", "specialties", "video_capable"}
+PUBLIC_FIELDS = {
+    "user_id",
+    "display_name",
+    "specialties",
+    "video_capable",
+    "discipline",
+    "discipline_words",
+}
 
 
 def test_openapi_documents_both_profile_shapes(client: TestClient) -> None:
