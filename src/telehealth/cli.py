@@ -335,8 +335,8 @@ def policy_impact(
     ] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
 ) -> None:
-    """What upcoming visits and open cases lose between two dates of service (the cliff
-    report), each change with its rule, citation and date."""
+    """What upcoming visits, open cases and active monitoring enrollments lose between two
+    dates of service (the cliff report), each change with its rule, citation and date."""
     from telehealth.portal.impact import CSV_COLUMNS, impact
 
     if org is None and email is None:

@@ -522,7 +522,14 @@ def test_someone_elses_notification_answers_like_a_missing_one(
             assert _answer(got, probe) == _answer(missing, blind)
 
 
-PUBLIC_PROFILE = {"user_id", "display_name", "specialties", "video_capable"}
+PUBLIC_PROFILE = {
+    "user_id",
+    "display_name",
+    "specialties",
+    "video_capable",
+    "discipline",
+    "discipline_words",
+}
 CREDENTIALS = {"npi", "licenses", "compacts", "dea_registrations"}
 # Who sees clinician A's credentials: the organization's managers and clinician A themself.
 CREDENTIAL_READERS = ORG_MANAGERS

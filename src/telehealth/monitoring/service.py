@@ -35,6 +35,7 @@ from telehealth.monitoring.tables import (
     VisitRequest,
 )
 from telehealth.notifications.service import notify
+from telehealth.policy.clinicians import clinician_facts, practised_specialty
 from telehealth.scope import Scope
 
 if TYPE_CHECKING:
@@ -227,6 +228,43 @@ def read_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
         Action.READ, "monitoring_enrollment", enrollment.id, patient_id=enrollment.patient_id
     )
     return enrollment
+
+
+def active_enrollments_of_org(scope: Scope) -> Sequence[Enrollment]:
+    """The coordinator's or administrator's organization's active enrollments, audited as a
+    list (the enrolling clinician is the one named on each)."""
+    actor = access.require_org_manager(scope)
+    found = repository.active_enrollments_of_org(scope.session, actor.org_id)
+    access.record_listed(
+        scope,
+        ENROLLMENT.name,
+        [access.Listed(e.id, e.patient_id, frozenset({e.clinician_id})) for e in found],
+    )
+    return found
+
+
+def enrollment_facts(scope: Scope, enrollment: Enrollment, on: date) -> dict[str, Any]:
+    """The decision engine's facts for the monitoring an enrollment furnishes, as if on ``on``:
+    an established patient of the enrolling clinician (enrolling needs a standing
+    relationship), at home in their home state (where the monitoring statements bill from),
+    under the enrollment's payer; the clinician's credentials and discipline as they stand.
+    Read as part of the enrollment's audited read."""
+    patient = patient_of(scope, enrollment)
+    specialty = practised_specialty(scope.session, enrollment.clinician_id, None)
+    return {
+        "date_of_service": on.isoformat(),
+        "patient": {
+            "location_state": patient.home_state,
+            "setting": "home",
+            "payer": enrollment.payer,
+            "established": True,
+            "last_in_person_visit": None,
+            "video_capable": True,
+            "consents_to_video": True,
+        },
+        "clinician": clinician_facts(scope.session, enrollment.clinician_id, specialty),
+        "encounter": {"specialty": specialty, "acuity": "routine", "purpose": "monitoring"},
+    }
 
 
 # --- thresholds -------------------------------------------------------------------------------
