@@ -45,6 +45,7 @@ from telehealth.vocabulary import (
     PAYERS,
     US_STATES,
     Confidence,
+    Discipline,
     Modality,
 )
 
@@ -171,6 +172,8 @@ class RulePackSpec(_Spec):
 class FieldSpec(_Spec):
     values: list[str] = Field(min_length=1)
     description: str
+    # Values whose entries must carry a numeric ``limit`` (e.g. a visit count a rule tests).
+    needs_limit: list[str] = Field(default_factory=list)
 
 
 class StateFieldSpec(_Spec):
@@ -184,12 +187,28 @@ class StateFieldSpec(_Spec):
     effective_to: date | None = None
     after_sunset: str | None = None
     renewal: Literal["unknown"] | None = None
+    # A dated change: ``value`` applies from effective_from; before it, ``before_effective``.
+    effective_from: date | None = None
+    before_effective: str | None = None
+    # The professions a registration (or similar authorization) covers, where the source
+    # names them; None: not named.
+    disciplines: list[Discipline] | None = None
+    # A count the state's rule turns on (e.g. telehealth visits before an in-person one).
+    limit: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _sunset_complete(self) -> StateFieldSpec:
         parts = (self.effective_to, self.after_sunset, self.renewal)
         if any(p is not None for p in parts) and not all(p is not None for p in parts):
             raise ValueError("a sunset needs effective_to, after_sunset and renewal together")
+        if (self.effective_from is None) != (self.before_effective is None):
+            raise ValueError("a dated change needs effective_from and before_effective together")
+        if (
+            self.effective_from is not None
+            and self.effective_to is not None
+            and self.effective_to < self.effective_from
+        ):
+            raise ValueError("effective_to is before effective_from")
         return self
 
 
@@ -275,9 +294,15 @@ class StateValue:
     confidence: Confidence
     note: str | None
     sunset: tuple[date, str] | None
+    # (effective_from, value before it): a change the data knows the date of.
+    change: tuple[date, str] | None = None
+    disciplines: frozenset[str] | None = None
+    limit: int | None = None
 
     def resolve(self, day: date) -> tuple[str, str]:
         """Value on ``day`` and the sunset state (none | in_force | passed_renewal_unknown)."""
+        if self.change is not None and day < self.change[0]:
+            return self.change[1], "none"
         if self.sunset is None:
             return self.value, "none"
         ends, after = self.sunset
@@ -508,14 +533,27 @@ def _compile_states(
             except ValidationError as exc:
                 problems.extend(_schema_problems(f"{rel}: {code}.{name}", exc))
                 continue
-            for v in (parsed.value, parsed.after_sunset):
+            for v in (parsed.value, parsed.after_sunset, parsed.before_effective):
                 if v is not None and v not in fspec.values:
                     problems.append(f"{rel}: {code}.{name}: {v!r} not in {fspec.values}")
+                if v in fspec.needs_limit and parsed.limit is None:
+                    problems.append(f"{rel}: {code}.{name}: {v!r} needs a 'limit'")
             sunset = None
             if parsed.effective_to is not None and parsed.after_sunset is not None:
                 sunset = (parsed.effective_to, parsed.after_sunset)
+            change = None
+            if parsed.effective_from is not None and parsed.before_effective is not None:
+                change = (parsed.effective_from, parsed.before_effective)
             values[name] = StateValue(
-                parsed.value, parsed.source, parsed.as_of, parsed.confidence, parsed.note, sunset
+                parsed.value,
+                parsed.source,
+                parsed.as_of,
+                parsed.confidence,
+                parsed.note,
+                sunset,
+                change,
+                frozenset(parsed.disciplines) if parsed.disciplines is not None else None,
+                parsed.limit,
             )
         for name in extra:
             problems.append(f"{rel}: {code}: undeclared field {name!r}")
