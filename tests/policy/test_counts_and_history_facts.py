@@ -202,3 +202,17 @@ def test_registration_reason_cites_the_supplement() -> None:
     citations = [r.citation for r in decision.requirements if r.kind == "registration"]
     assert citations
     assert all("SB24-141" in c and "state-facts-consent-registration" in c for c in citations)
+
+
+@pytest.mark.parametrize("day", ["2025-12-31", "2026-01-01", "2027-06-01"])
+def test_precomputed_state_variables_equal_each_fields_value_on_the_day(day: str) -> None:
+    rs = ruleset()
+    for state, fields in rs.states.items():
+        facts = default_facts()
+        facts.update(date_of_service=day)
+        facts["patient"].update(location_state=state, last_in_person_visit=None)
+        env = _env(facts)
+        for name, value in fields.items():
+            current, sunset = value.resolve(date.fromisoformat(day))
+            assert env[f"state.{name}"] == current, (state, name)
+            assert env[f"state.{name}.sunset"] == sunset, (state, name)

@@ -264,7 +264,9 @@ def build_environment(facts: Facts, ruleset: RuleSet) -> dict[str, object]:
         ),
     }
     env["repeat_telehealth"], env["repeat_telehealth_limit"] = _repeat_telehealth(facts, ruleset)
-    for name, value in ruleset.states[patient.location_state].items():
+    fixed, dated = ruleset.state_env[patient.location_state]
+    env.update(fixed)
+    for name, value in dated:
         current, sunset = value.resolve(facts.date_of_service)
         env[state_variable(name)] = current
         env[state_sunset_variable(name)] = sunset

@@ -344,6 +344,11 @@ class RuleSet:
     _breakpoints: tuple[date, ...] = field(repr=False)
     _buckets: tuple[Mapping[BucketKey, tuple[Rule, ...]], ...] = field(repr=False)
     _sunset_rules: tuple[Rule, ...] = field(repr=False)
+    # Per state: the ``state.*`` variables of fields whose value never changes with the date,
+    # computed once, and the dated fields (a sunset or a dated change) resolved per decision.
+    state_env: Mapping[str, tuple[Mapping[str, object], tuple[tuple[str, StateValue], ...]]] = (
+        field(repr=False, compare=False)
+    )
     # Memo of rendered reason texts and requirements, keyed by rule and the values the texts
     # use; deterministic, so it never changes a result, and bounded by rules x states.
     rendered: dict[tuple[object, ...], tuple[Reason, tuple[Requirement, ...]]] = field(
@@ -694,7 +699,22 @@ def _compile(root: Path, collected: _Collected, problems: list[str]) -> RuleSet 
         _breakpoints=breakpoints,
         _buckets=buckets,
         _sunset_rules=tuple(r for r in frozen_rules if r.sunset_warning is not None),
+        state_env=MappingProxyType({code: _state_env(values) for code, values in states.items()}),
     )
+
+
+def _state_env(
+    values: Mapping[str, StateValue],
+) -> tuple[Mapping[str, object], tuple[tuple[str, StateValue], ...]]:
+    fixed: dict[str, object] = {}
+    dated = []
+    for name, value in values.items():
+        if value.sunset is None and value.change is None:
+            fixed[state_variable(name)] = value.value
+            fixed[state_sunset_variable(name)] = "none"
+        else:
+            dated.append((name, value))
+    return MappingProxyType(fixed), tuple(dated)
 
 
 def validate_packs(path: Path | None = None) -> list[str]:
