@@ -106,7 +106,14 @@ def serve(
         _migrate(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.served_at(host, port)
-    serve_http(serving_app(settings, run_jobs=jobs), host=host, port=port, settings=settings)
+    application = serving_app(settings, run_jobs=jobs)
+    serve_http(
+        application,
+        host=host,
+        port=port,
+        settings=settings,
+        draining=application.state.services.draining,
+    )
 
 
 @db_app.command("upgrade")

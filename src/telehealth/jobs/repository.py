@@ -1,0 +1,100 @@
+"""The queries of the job leases (``job_runs``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from telehealth.db.base import insert_ignoring_duplicates, new_id, table_of
+from telehealth.jobs.tables import JobRun
+
+
+def insert_lease(
+    session: Session, job: str, tick: datetime, instance: str, now: datetime, until: datetime
+) -> bool:
+    """Takes the tick's first lease; False if a row for ``(job, tick)`` exists already."""
+    statement = insert_ignoring_duplicates(session, JobRun, ["job", "tick"]).values(
+        id=new_id(),
+        job=job,
+        tick=tick,
+        instance=instance,
+        attempt=1,
+        started_at=now,
+        lease_until=until,
+    )
+    return _changed(session.execute(statement)) == 1
+
+
+def take_over_expired(
+    session: Session, job: str, tick: datetime, instance: str, now: datetime, until: datetime
+) -> int | None:
+    """Takes over the tick's lease if its holder let it expire unfinished; the new attempt's
+    number, or None if the lease is held or the run finished."""
+    table = table_of(JobRun)
+    taken = session.execute(
+        update(table)
+        .where(
+            table.c.job == job,
+            table.c.tick == tick,
+            table.c.finished_at.is_(None),
+            table.c.lease_until <= now,
+        )
+        .values(
+            instance=instance,
+            attempt=table.c.attempt + 1,
+            started_at=now,
+            lease_until=until,
+        )
+    )
+    if _changed(taken) != 1:
+        return None
+    attempt = session.execute(
+        select(table.c.attempt).where(table.c.job == job, table.c.tick == tick)
+    ).scalar_one()
+    return int(attempt)
+
+
+def is_finished(session: Session, job: str, tick: datetime) -> bool:
+    table = table_of(JobRun)
+    finished = session.execute(
+        select(table.c.finished_at).where(table.c.job == job, table.c.tick == tick)
+    ).scalar_one_or_none()
+    return finished is not None
+
+
+def finish(
+    session: Session,
+    job: str,
+    tick: datetime,
+    attempt: int,
+    *,
+    now: datetime,
+    outcome: str,
+    items: int | None,
+) -> bool:
+    """Records the run's end; False if the lease passed to a later attempt meanwhile (the run
+    must then not count: its caller rolls its work back)."""
+    table = table_of(JobRun)
+    done = session.execute(
+        update(table)
+        .where(
+            table.c.job == job,
+            table.c.tick == tick,
+            table.c.attempt == attempt,
+            table.c.finished_at.is_(None),
+        )
+        .values(finished_at=now, outcome=outcome, items=items)
+    )
+    return _changed(done) == 1
+
+
+def runs_of(session: Session, job: str) -> list[JobRun]:
+    """A job's runs, oldest tick first (operators and tests count them)."""
+    return list(session.scalars(select(JobRun).where(JobRun.job == job).order_by(JobRun.tick)))
+
+
+def _changed(result: object) -> int:
+    return cast(CursorResult[object], result).rowcount
