@@ -22,7 +22,9 @@ pytestmark = pytest.mark.db
 
 def stub_app() -> SimpleNamespace:
     """What ``serve`` needs of the application it serves: its draining flag."""
-    return SimpleNamespace(state=SimpleNamespace(services=SimpleNamespace(draining=threading.Event())))
+    return SimpleNamespace(
+        state=SimpleNamespace(services=SimpleNamespace(draining=threading.Event()))
+    )
 
 
 def capture_served(monkeypatch: pytest.MonkeyPatch) -> list[DrainingServer]:
