@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from telehealth.db.base import insert_ignoring_duplicates, new_id, table_of
@@ -25,7 +24,9 @@ def insert_lease(
         started_at=now,
         lease_until=until,
     )
-    return _changed(session.execute(statement)) == 1
+    # RETURNING rather than the row count, which psycopg does not report for this statement.
+    taken = session.execute(statement.returning(table_of(JobRun).c.id)).scalar_one_or_none()
+    return taken is not None
 
 
 def take_over_expired(
@@ -34,7 +35,7 @@ def take_over_expired(
     """Takes over the tick's lease if its holder let it expire unfinished; the new attempt's
     number, or None if the lease is held or the run finished."""
     table = table_of(JobRun)
-    taken = session.execute(
+    attempt = session.execute(
         update(table)
         .where(
             table.c.job == job,
@@ -48,13 +49,9 @@ def take_over_expired(
             started_at=now,
             lease_until=until,
         )
-    )
-    if _changed(taken) != 1:
-        return None
-    attempt = session.execute(
-        select(table.c.attempt).where(table.c.job == job, table.c.tick == tick)
-    ).scalar_one()
-    return int(attempt)
+        .returning(table.c.attempt)
+    ).scalar_one_or_none()
+    return None if attempt is None else int(attempt)
 
 
 def is_finished(session: Session, job: str, tick: datetime) -> bool:
@@ -87,14 +84,11 @@ def finish(
             table.c.finished_at.is_(None),
         )
         .values(finished_at=now, outcome=outcome, items=items)
-    )
-    return _changed(done) == 1
+        .returning(table.c.id)
+    ).scalar_one_or_none()
+    return done is not None
 
 
 def runs_of(session: Session, job: str) -> list[JobRun]:
     """A job's runs, oldest tick first (operators and tests count them)."""
     return list(session.scalars(select(JobRun).where(JobRun.job == job).order_by(JobRun.tick)))
-
-
-def _changed(result: object) -> int:
-    return cast(CursorResult[object], result).rowcount
