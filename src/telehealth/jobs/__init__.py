@@ -144,15 +144,13 @@ class JobRunner:
 
     def run(self) -> None:
         """Runs the jobs' due ticks in the calling thread until :meth:`stop`."""
-        while True:
+        while not self._stop.wait(self._tick):
             try:
                 self.run_due()
             except Exception:
                 # The database may be away for a while; the loop goes on, and the leases keep
                 # the ticks once-only when it comes back.
                 log.exception("job_loop_failed")
-            if self._stop.wait(self._tick):
-                return
 
     def run_due(self) -> list[Ran]:
         """One pass: runs each job's current tick if no runner has it yet, or if its runner
