@@ -26,6 +26,7 @@ from websockets.sync.client import ClientConnection, connect
 from telehealth.app import create_app
 from telehealth.clock import FrozenClock
 from telehealth.config import Environment, Settings, VisitSettings
+from tests.review.server import free_port
 from tests.review.support import case_body
 from tests.support import World, seed_world
 from tests.visits.live import LIVE_LEAD_MINUTES, Live
@@ -39,12 +40,6 @@ SERVICE_RESTART = 1012
 # Long enough that only the second signal ends the drain: the test sees the drain, then the
 # shutdown, each when it asks for it.
 DRAIN_SECONDS = 300
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
