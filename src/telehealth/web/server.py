@@ -216,6 +216,7 @@ class DrainingServer(uvicorn.Server):
         self.draining = draining
         self.drain_seconds = drain_seconds
         self.drain_ends: float | None = None
+        self.drain_logged = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.draining.set()
@@ -223,13 +224,17 @@ class DrainingServer(uvicorn.Server):
             self.drain_ends = time.monotonic() + self.drain_seconds
             # Re-raised once the server has stopped, as uvicorn does with the signals it caught.
             self._captured_signals.append(sig)
-            log.info("draining", seconds=self.drain_seconds)
             return
         super().handle_exit(sig, frame)
 
     async def on_tick(self, counter: int) -> bool:
-        if self.drain_ends is not None and time.monotonic() >= self.drain_ends:
-            self.should_exit = True
+        if self.drain_ends is not None:
+            # Logged here rather than in the signal handler, which interrupts whatever runs.
+            if not self.drain_logged:
+                self.drain_logged = True
+                log.info("draining", seconds=self.drain_seconds)
+            if time.monotonic() >= self.drain_ends:
+                self.should_exit = True
         return await super().on_tick(counter)
 
 
