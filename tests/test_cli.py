@@ -119,6 +119,33 @@ def test_jobs_list_and_run_once(env: Path) -> None:
     assert [line.split(":")[0] for line in lines] == [job.name for job in registered()]
 
 
+def test_jobs_history_counts_the_scheduled_runs(env: Path, database_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from telehealth.clock import FrozenClock
+    from telehealth.db.engine import make_engine, make_sessionmaker
+    from telehealth.jobs import JobRunner
+    from tests.support import memory_ports
+
+    settings = Settings()
+    engine = make_engine(database_url)
+    runner = JobRunner(
+        make_sessionmaker(engine), memory_ports(settings, FrozenClock(datetime.now(UTC)))
+    )
+    runner.run_due()
+    engine.dispose()
+    shown = CliRunner().invoke(app, ["jobs", "history"])
+    assert shown.exit_code == 0, shown.output
+    cells = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in shown.output.splitlines()
+        if "." in line
+    ]
+    lines = {row[0]: row[1:5] for row in cells}
+    assert lines["visits.reminders"] == ["1", "1", "0", "0"]
+    assert set(lines) == {job.name for job in registered()}
+
+
 @pytest.mark.parametrize(("flags", "jobs"), [([], True), (["--no-jobs"], False)])
 def test_serve_runs_background_jobs_unless_told(
     env: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], jobs: bool

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.orm import Session
 
 from telehealth.db.base import insert_ignoring_duplicates, new_id, table_of
@@ -92,3 +92,29 @@ def finish(
 def runs_of(session: Session, job: str) -> list[JobRun]:
     """A job's runs, oldest tick first (operators and tests count them)."""
     return list(session.scalars(select(JobRun).where(JobRun.job == job).order_by(JobRun.tick)))
+
+
+def summary(session: Session) -> list[tuple[str, int, int, int, int, datetime | None]]:
+    """Per job: ticks that ran, of them finished ok, failed, taken over (attempt > 1), and
+    the latest tick."""
+    table = table_of(JobRun)
+
+    def counted(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.sum(case((condition, 1), else_=0))
+
+    rows = session.execute(
+        select(
+            table.c.job,
+            func.count(),
+            counted(table.c.outcome == "ok"),
+            counted(table.c.outcome == "failed"),
+            counted(table.c.attempt > 1),
+            func.max(table.c.tick),
+        )
+        .group_by(table.c.job)
+        .order_by(table.c.job)
+    ).all()
+    return [
+        (job, int(runs), int(ok or 0), int(failed or 0), int(taken or 0), latest)
+        for job, runs, ok, failed, taken, latest in rows
+    ]
