@@ -36,6 +36,7 @@ from telehealth.identity import lanes as identity_lanes
 from telehealth.identity import pages as identity_pages
 from telehealth.identity.routes import router as identity_router
 from telehealth.jobs import JobRunner
+from telehealth.jobs import prune as jobs_prune
 from telehealth.metrics import Metrics, Sample
 from telehealth.monitoring import jobs as monitoring_jobs
 from telehealth.monitoring.routes import router as monitoring_router
@@ -74,6 +75,7 @@ def healthz() -> dict[str, str]:
 JOB_MODULES = (
     audit_jobs,
     identity_jobs,
+    jobs_prune,
     monitoring_jobs,
     notifications_jobs,
     review_jobs,

@@ -160,6 +160,8 @@ class Settings(BaseSettings):
     # finished by then is taken to have died, and another instance runs the tick again. Longer
     # than any job's longest run.
     job_lease_seconds: int = Field(600, ge=10, le=24 * 3600)
+    # Runs of older ticks are deleted by the daily `jobs.prune_runs`.
+    job_runs_keep_days: int = Field(30, ge=1, le=3650)
 
     # Sessions and tokens.
     session_idle_minutes_clinician: int = Field(15, ge=1, le=240)

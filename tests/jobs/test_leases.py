@@ -222,3 +222,28 @@ def test_a_failed_run_is_recorded_and_the_next_tick_runs_again(
         )
         == 2
     )
+
+
+def test_runs_older_than_the_kept_days_are_pruned(
+    engines: list[Engine], job_ports: Ports, clock: FrozenClock
+) -> None:
+    runner = JobRunner(
+        make_sessionmaker(engines[0]), job_ports, jobs=[Job("test.job", HOURLY, Counted())]
+    )
+    keep = timedelta(days=job_ports.settings.job_runs_keep_days)
+    first = tick_of(clock.now(), HOURLY)
+    runner.run_due()
+    clock.advance(keep)
+    runner.run_due()
+    clock.advance(HOURLY)
+    runner.run_due()
+    pruner = JobRunner(
+        make_sessionmaker(engines[1]),
+        job_ports,
+        jobs=[j for j in registered() if j.name == "jobs.prune_runs"],
+    )
+    [pruned] = pruner.run_due()
+    assert (pruned.outcome, pruned.items) == (Outcome.OK, 1)
+    ticks = [tick for tick, _, _ in runs(make_sessionmaker(engines[0]), "test.job")]
+    assert first not in ticks
+    assert len(ticks) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from telehealth.db.base import insert_ignoring_duplicates, new_id, table_of
@@ -87,6 +87,13 @@ def finish(
         .returning(table.c.id)
     ).scalar_one_or_none()
     return done is not None
+
+
+def delete_before(session: Session, moment: datetime) -> int:
+    """Deletes the runs of ticks before ``moment``; how many."""
+    table = table_of(JobRun)
+    deleted = session.execute(delete(table).where(table.c.tick < moment).returning(table.c.id))
+    return len(deleted.all())
 
 
 def runs_of(session: Session, job: str) -> list[JobRun]:
