@@ -115,6 +115,8 @@ CORE: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/healthz"): Entry(A.ANYONE | SIGNED_IN),
     ("GET", "/readyz"): Entry(A.ANYONE | SIGNED_IN),
+    # Prometheus's scraper, with the metrics token (no person's credential opens it).
+    ("GET", "/metrics"): Entry(A.SCRAPER),
     ("POST", "/v1/auth/login"): Entry(
         A.ANYONE | SIGNED_IN, not_probed="takes a password, not a token; tests/identity"
     ),
