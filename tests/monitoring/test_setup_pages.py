@@ -171,7 +171,7 @@ def test_timer_and_manual_time_add_up_in_the_months_billing(
         form(client, world, "clinician_a", timer, {"do": "start", "activity": "patient_call"})[0]
         == 303
     )
-    _, html = _get(client, world, "clinician_a", page_path)
+    _, html = _get(client, world, "clinician_a", f"{page_path}/time?fragment=1")
     assert 'id="timer-elapsed"' in html  # still running after a reload: the start is the server's
     assert form(client, world, "clinician_a", timer, {"do": "start"})[0] == 409
     clock.advance(timedelta(minutes=12, seconds=40))
@@ -183,8 +183,14 @@ def test_timer_and_manual_time_add_up_in_the_months_billing(
     )
     assert status == 422
     assert "Minutes" in html
+    # The page leaves the care-time and billing panels to its script, which fetches each.
     _, html = _get(client, world, "clinician_a", page_path)
+    assert f'data-panel="{page_path}/time?fragment=1"' in html
+    assert "Call with the patient" not in html
+    _, html = _get(client, world, "clinician_a", f"{page_path}/time?fragment=1")
     assert "Call with the patient" in html
+    assert "<html" not in html  # the panel alone
+    _, html = _get(client, world, "clinician_a", f"{page_path}/billing?fragment=1")
     assert "21 min this month with interactive communication: 99457" in html
     assert "Billing this month" in html
     assert form(client, world, "clinician_x", f"{page_path}/time", manual)[0] == 404
@@ -221,8 +227,9 @@ def test_alert_shows_its_value_stays_until_resolved_and_leads_to_follow_up(
     status, html = form(client, world, "clinician_a", visit, {"modality": "in_person"})
     assert status == 409
     assert "already requested" in html
-    _, html = _get(client, world, "clinician_a", page_path)
+    _, html = _get(client, world, "clinician_a", f"{page_path}/messages?fragment=1")
     assert "Please sit for five minutes" in html
+    _, html = _get(client, world, "clinician_a", page_path)
     assert "visit requested" in html
     assert "192 mmHg" in html
     notes = client.get("/v1/notifications", headers=world["patient_a"].headers).json()
