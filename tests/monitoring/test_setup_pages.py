@@ -5,6 +5,7 @@ API's service functions: refused input is told beside the form and writes nothin
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -252,3 +253,62 @@ def test_patient_reads_the_enrollment_page_without_staff_forms(
     assert status == 200
     assert '<form method="post" action="/monitoring' not in html
     assert "Billing" not in html
+
+
+def _read_audit(client: TestClient, world: World, key: str) -> set[str]:
+    """The object types ``key`` was recorded reading."""
+    rows = client.get(
+        "/v1/audit",
+        params={"action": "read", "actor_id": str(world[key].user_id)},
+        headers=world["admin"].headers,
+    ).json()
+    return {row["object_type"] for row in rows}
+
+
+@pytest.mark.parametrize(
+    ("panel", "heading", "audited"),
+    [
+        ("billing", "Billing this month", "monitoring_billing"),
+        ("time", "Care-management time", "monitoring_time_entry"),
+        ("messages", "Messages", "monitoring_message"),
+    ],
+)
+def test_enrollment_panels_come_from_their_own_routes_audited_and_hidden_as_the_page(
+    client: TestClient, world: World, panel: str, heading: str, audited: str
+) -> None:
+    enrollment = enroll(client, world)["id"]
+    page_path = f"/monitoring/enrollments/{enrollment}"
+    status, html = _get(client, world, "clinician_a", page_path)
+    assert status == 200
+    # The page holds a placeholder under the panel's anchor (a form's redirect lands on it),
+    # with a link to the panel's own page for browsers without scripts.
+    assert f'id="{panel}"' in html
+    assert f'data-panel="{page_path}/{panel}?fragment=1"' in html
+    assert f'<a href="{page_path}/{panel}">' in html
+    assert audited not in _read_audit(client, world, "clinician_a")
+
+    status, html = _get(client, world, "clinician_a", f"{page_path}/{panel}?fragment=1")
+    assert status == 200
+    assert html.lstrip().startswith("<section")
+    assert "<html" not in html
+    assert f'id="{panel}"' in html
+    assert heading in html
+    assert audited in _read_audit(client, world, "clinician_a")
+
+    # Without scripts: the panel as a page of its own, who the patient is first.
+    status, html = _get(client, world, "clinician_a", f"{page_path}/{panel}")
+    assert status == 200
+    assert "<html" in html
+    assert f'href="{page_path}"' in html
+    assert 'data-testid="patient-banner"' in html
+
+    # Another clinician's or patient's enrollment answers as a missing one.
+    for outsider in ("clinician_x", "patient_b", "other_admin"):
+        hidden, _ = _get(client, world, outsider, f"{page_path}/{panel}?fragment=1")
+        missing, _ = _get(
+            client, world, outsider, f"/monitoring/enrollments/{uuid.uuid4()}/{panel}?fragment=1"
+        )
+        assert hidden == missing == 404, outsider
+    # The patient reads their messages; billing and the care team's time are the team's own.
+    status, _ = _get(client, world, "patient_a", f"{page_path}/{panel}?fragment=1")
+    assert status == (200 if panel == "messages" else 403)
