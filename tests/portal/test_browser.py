@@ -318,6 +318,17 @@ def enrol_with_alert(live: Live) -> tuple[str, str]:
     return enrollment_id, alerts[0]
 
 
+def enrollment_of_patient_a(live: Live) -> str:
+    """Patient A's enrollment, made (with an alert) if an earlier test has not."""
+    listed = api(
+        live,
+        "clinician_a",
+        "GET",
+        f"/v1/monitoring/patients/{live.world['patient_a'].patient_id}/enrollments",
+    ).json()
+    return str(listed[0]["id"]) if listed else enrol_with_alert(live)[0]
+
+
 def test_reading_over_threshold_raises_an_alert_that_is_acknowledged(
     live: Live, signed_in: Callable[[str], Any]
 ) -> None:
@@ -343,13 +354,7 @@ def test_reading_over_threshold_raises_an_alert_that_is_acknowledged(
 def test_enrollment_panels_arrive_after_the_page_and_a_redirect_lands_on_its_panel(
     live: Live, signed_in: Callable[[str], Any]
 ) -> None:
-    listed = api(
-        live,
-        "clinician_a",
-        "GET",
-        f"/v1/monitoring/patients/{live.world['patient_a'].patient_id}/enrollments",
-    ).json()
-    enrollment_id = listed[0]["id"] if listed else enrol_with_alert(live)[0]
+    enrollment_id = enrollment_of_patient_a(live)
     clinician = signed_in("clinician_a")
     errors: list[str] = []
     clinician.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -393,13 +398,7 @@ def objects_for_scan(live: Live) -> dict[str, str]:
         json=case_body(reason="Scan case"),
     )
     assert case.status_code == 201, case.text
-    listed = api(
-        live,
-        "clinician_a",
-        "GET",
-        f"/v1/monitoring/patients/{live.world['patient_a'].patient_id}/enrollments",
-    ).json()
-    enrollment_id = listed[0]["id"] if listed else enrol_with_alert(live)[0]
+    enrollment_id = enrollment_of_patient_a(live)
     return {
         "visit": str(visit_id),
         "case": case.json()["id"],

@@ -160,7 +160,7 @@ def _enrollment_page_context(
         **_panel_flags(scope),
         triage=actor.role in (Role.CLINICIAN, Role.COORDINATOR),
         failed=failed,
-        panels=[(name, PANELS[name].heading) for name in STAFF_PANELS],
+        panels=[(name, panel.heading) for name, panel in PANELS.items()],
         inline=failed is not None,
     )
     if not actor.is_staff:
@@ -174,8 +174,8 @@ def _enrollment_page_context(
         ).as_dict(),
     )
     if failed is not None:
-        for name in STAFF_PANELS:
-            context.update(PANELS[name].build(scope, enrollment_id))
+        for panel in PANELS.values():
+            context.update(panel.build(scope, enrollment_id))
     return context
 
 
@@ -218,13 +218,12 @@ def _messages_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
     return {"messages": monitoring.list_messages(scope, enrollment_id)}
 
 
+# The care team's panels, in their order at the end of the page.
 PANELS = {
     "billing": Panel("Billing this month", "monitoring/_billing.html", _billing_panel),
     "time": Panel("Care-management time", "monitoring/_time.html", _time_panel),
     "messages": Panel("Messages", "monitoring/_messages.html", _messages_panel),
 }
-# The panels the enrollment page shows the care team, in their order on the page.
-STAFF_PANELS = ("billing", "time", "messages")
 
 
 def _panel_page(
@@ -236,8 +235,10 @@ def _panel_page(
 
     def build() -> dict[str, Any]:
         context = panel.build(scope, enrollment_id)
-        # The panel's read found the enrollment; here it is read again from the access memo.
-        enrollment = monitoring.readable_enrollment(scope, enrollment_id)
+        # The panel's read found the enrollment (the access memo has it); a page of its own
+        # also names the patient, so it records the enrollment's read as the page does.
+        read = monitoring.readable_enrollment if fragment else monitoring.read_enrollment
+        enrollment = read(scope, enrollment_id)
         context.update(_panel_flags(scope), enrollment=enrollment, failed=None, panel=panel)
         actor = scope.require_actor()
         if not fragment:
@@ -252,37 +253,28 @@ def _panel_page(
     return page(request, scope, template, build)
 
 
-@router.get("/monitoring/enrollments/{enrollment_id}/billing", response_class=HTMLResponse)
-def billing_panel(
-    request: Request,
-    enrollment_id: uuid.UUID,
-    actor: PageActorDep,
-    scope: ScopeDep,
-    fragment: bool = False,
-) -> HTMLResponse:
-    return _panel_page(request, scope, enrollment_id, "billing", fragment)
+def _panel_route(name: str) -> Callable[..., HTMLResponse]:
+    def panel_page(
+        request: Request,
+        enrollment_id: uuid.UUID,
+        actor: PageActorDep,
+        scope: ScopeDep,
+        fragment: bool = False,
+    ) -> HTMLResponse:
+        return _panel_page(request, scope, enrollment_id, name, fragment)
+
+    panel_page.__name__ = f"{name}_panel"
+    return panel_page
 
 
-@router.get("/monitoring/enrollments/{enrollment_id}/time", response_class=HTMLResponse)
-def time_panel(
-    request: Request,
-    enrollment_id: uuid.UUID,
-    actor: PageActorDep,
-    scope: ScopeDep,
-    fragment: bool = False,
-) -> HTMLResponse:
-    return _panel_page(request, scope, enrollment_id, "time", fragment)
-
-
-@router.get("/monitoring/enrollments/{enrollment_id}/messages", response_class=HTMLResponse)
-def messages_panel(
-    request: Request,
-    enrollment_id: uuid.UUID,
-    actor: PageActorDep,
-    scope: ScopeDep,
-    fragment: bool = False,
-) -> HTMLResponse:
-    return _panel_page(request, scope, enrollment_id, "messages", fragment)
+# GET /monitoring/enrollments/{id}/billing, /time and /messages (the access matrix has each).
+for _name in PANELS:
+    router.add_api_route(
+        f"/monitoring/enrollments/{{enrollment_id}}/{_name}",
+        _panel_route(_name),
+        methods=["GET"],
+        response_class=HTMLResponse,
+    )
 
 
 def _enrollment_form(
