@@ -154,8 +154,10 @@ class WeeklyWindow:
             # gap or an overlap and no clock change falls inside (zones change at most once a
             # day), so every wall time exists and is that offset from UTC. One conversion for
             # the day instead of three per slot.
+            slot = (cursor - first).replace(tzinfo=UTC)
             while cursor + step <= stop:
-                yield (cursor - first).replace(tzinfo=UTC)
+                yield slot
+                slot += step
                 cursor += step
             return
         while cursor + step <= stop:
