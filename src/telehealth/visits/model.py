@@ -129,8 +129,9 @@ class WeeklyWindow:
     def slots(self, start: datetime, end: datetime) -> Iterator[datetime]:
         """Slot starts (aware UTC) in [start, end), walking local calendar days.
 
-        Local wall times are converted one by one, so a window keeps its local hours across
-        daylight-saving changes; a wall time skipped by a spring-forward gap is no slot at all.
+        A window keeps its local hours across daylight-saving changes; a wall time skipped by a
+        spring-forward gap is no slot at all. Wall times are converted one by one only on a day
+        whose window a clock change touches; on any other day, by the day's one offset.
         """
         tz = zone(self.time_zone)
         day = start.astimezone(tz).date() - timedelta(days=1)
