@@ -197,6 +197,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         # The enrollment page's panels that its script fetches once the page is in.
         "/monitoring/enrollments/{enrollment}/billing?fragment=1",
         "/monitoring/enrollments/{enrollment}/time?fragment=1",
+        "/monitoring/enrollments/{enrollment}/devices?fragment=1",
         "/monitoring/enrollments/{enrollment}/messages?fragment=1",
         "/notifications",
     ),

@@ -252,6 +252,10 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/monitoring/enrollments/{enrollment_id}/time"): page(
         STAFF_READERS, lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/time?fragment=1"
     ),
+    ("GET", "/monitoring/enrollments/{enrollment_id}/devices"): page(
+        STAFF_READERS,
+        lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/devices?fragment=1",
+    ),
     ("GET", "/monitoring/enrollments/{enrollment_id}/messages"): page(
         PATIENT_READERS,
         lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/messages?fragment=1",

@@ -50,7 +50,7 @@ def clinician(live: Live) -> Iterator[Any]:
 
 
 def panels_loaded(page: Any) -> None:
-    """The enrollment page's later panels (billing, time, messages) have replaced their
+    """The enrollment page's later panels (billing, time, devices, messages) have replaced their
     placeholders."""
     page.wait_for_selector("section[data-panel]", state="detached")
 

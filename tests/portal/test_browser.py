@@ -360,7 +360,7 @@ def test_enrollment_panels_arrive_after_the_page_and_a_redirect_lands_on_its_pan
     clinician.on("pageerror", lambda exc: errors.append(str(exc)))
     path = f"/monitoring/enrollments/{enrollment_id}"
     clinician.goto(live.url(path))
-    # The alerts are in the page itself; billing, time and messages replace their placeholders.
+    # The alerts are in the page itself; the later panels replace their placeholders.
     assert clinician.locator("#alerts .mon-alert-row").count() >= 1
     clinician.wait_for_selector("section[data-panel]", state="detached")
     assert clinician.locator("#billing table").count() == 1

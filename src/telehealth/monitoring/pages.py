@@ -166,7 +166,6 @@ def _enrollment_page_context(
     if not actor.is_staff:
         return context
     context.update(
-        devices=monitoring.devices(scope, enrollment),
         requested=monitoring.requested_alerts(scope, enrollment),
         threshold_fields=THRESHOLD_WORDS,
         program_limits=monitoring.program_thresholds(
@@ -214,6 +213,13 @@ def _time_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
+def _devices_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
+    # Read with the enrollment, whose read every panel's route records (serial numbers
+    # identify the patient's devices).
+    enrollment = monitoring.care_team_enrollment(scope, enrollment_id, "the device list")
+    return {"devices": monitoring.devices(scope, enrollment)}
+
+
 def _messages_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
     return {"messages": monitoring.list_messages(scope, enrollment_id)}
 
@@ -222,6 +228,7 @@ def _messages_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
 PANELS = {
     "billing": Panel("Billing this month", "monitoring/_billing.html", _billing_panel),
     "time": Panel("Care-management time", "monitoring/_time.html", _time_panel),
+    "devices": Panel("Devices", "monitoring/_devices.html", _devices_panel),
     "messages": Panel("Messages", "monitoring/_messages.html", _messages_panel),
 }
 
@@ -235,10 +242,9 @@ def _panel_page(
 
     def build() -> dict[str, Any]:
         context = panel.build(scope, enrollment_id)
-        # The panel's read found the enrollment (the access memo has it); a page of its own
-        # also names the patient, so it records the enrollment's read as the page does.
-        read = monitoring.readable_enrollment if fragment else monitoring.read_enrollment
-        enrollment = read(scope, enrollment_id)
+        # The panel's read found the enrollment (the access memo has it); recorded as the
+        # enrollment page records it, as the panel shows it.
+        enrollment = monitoring.read_enrollment(scope, enrollment_id)
         context.update(_panel_flags(scope), enrollment=enrollment, failed=None, panel=panel)
         actor = scope.require_actor()
         if not fragment:
@@ -267,7 +273,8 @@ def _panel_route(name: str) -> Callable[..., HTMLResponse]:
     return panel_page
 
 
-# GET /monitoring/enrollments/{id}/billing, /time and /messages (the access matrix has each).
+# GET /monitoring/enrollments/{id}/billing, /time, /devices and /messages (the access matrix
+# has each).
 for _name in PANELS:
     router.add_api_route(
         f"/monitoring/enrollments/{{enrollment_id}}/{_name}",

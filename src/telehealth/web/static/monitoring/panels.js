@@ -1,7 +1,7 @@
 "use strict";
-// The enrollment page's heavier panels (billing, care-management time, messages) come after the
-// page, each from its own route: every placeholder names its panel's URL (data-panel) and is
-// replaced by the panel once it arrives. Without scripts, the placeholder's link opens the
+// The enrollment page's heavier panels (billing, care-management time, devices, messages) come
+// after the page, each from its own route: every placeholder names its panel's URL (data-panel)
+// and is replaced by the panel once it arrives. Without scripts, the placeholder's link opens the
 // panel as a page of its own; when a panel cannot be loaded, the same link is offered.
 (function () {
   const placeholders = Array.from(document.querySelectorAll("section[data-panel]"));
