@@ -194,6 +194,11 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/review",
         "/monitoring",
         "/monitoring/enrollments/{enrollment}",
+        # The enrollment page's panels that its script fetches once the page is in.
+        "/monitoring/enrollments/{enrollment}/billing?fragment=1",
+        "/monitoring/enrollments/{enrollment}/time?fragment=1",
+        "/monitoring/enrollments/{enrollment}/devices?fragment=1",
+        "/monitoring/enrollments/{enrollment}/messages?fragment=1",
         "/notifications",
     ),
     "coordinator": (

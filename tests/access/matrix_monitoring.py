@@ -257,6 +257,22 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/monitoring/enrollments/{enrollment_id}"): page(
         PATIENT_READERS, lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}"
     ),
+    # The enrollment page's panels that come after it (the page's script asks for the fragment).
+    ("GET", "/monitoring/enrollments/{enrollment_id}/billing"): page(
+        STAFF_READERS,
+        lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/billing?fragment=1",
+    ),
+    ("GET", "/monitoring/enrollments/{enrollment_id}/time"): page(
+        STAFF_READERS, lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/time?fragment=1"
+    ),
+    ("GET", "/monitoring/enrollments/{enrollment_id}/devices"): page(
+        STAFF_READERS,
+        lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/devices?fragment=1",
+    ),
+    ("GET", "/monitoring/enrollments/{enrollment_id}/messages"): page(
+        PATIENT_READERS,
+        lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/messages?fragment=1",
+    ),
     ("GET", "/monitoring/enrol"): page(A.CLINICIANS),
     # The patient is named in the form: hidden from those who may not read them.
     ("POST", "/monitoring/enrol"): form(

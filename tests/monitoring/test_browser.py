@@ -49,6 +49,12 @@ def clinician(live: Live) -> Iterator[Any]:
         context.close()
 
 
+def panels_loaded(page: Any) -> None:
+    """The enrollment page's later panels (billing, time, devices, messages) have replaced their
+    placeholders."""
+    page.wait_for_selector("section[data-panel]", state="detached")
+
+
 def check(page: Any, name: str, problems: list[str]) -> None:
     """The page at 390 px: no sideways scroll, no serious axe-core violation; a screenshot."""
     page.wait_for_load_state("networkidle")
@@ -150,6 +156,7 @@ def test_clinician_sets_up_monitoring_from_the_pages(
     alert.locator("button", has_text="Request a visit").click()
     page.wait_for_url(f"**{enrollment_path}#alerts")
     assert page.locator(".mon-alert-row", has_text="visit requested").count() == 1
+    panels_loaded(page)
     assert page.is_visible("text=please measure again tonight")
 
     page.select_option("#timer-activity", "data_review")
@@ -165,6 +172,7 @@ def test_clinician_sets_up_monitoring_from_the_pages(
     page.check("#time-interactive")
     page.click("form[action$='/time'] button[type=submit]")
     page.wait_for_url(f"**{enrollment_path}#time")
+    panels_loaded(page)
     billing = page.inner_text("#billing")
     assert "20 min this month with interactive communication" in billing, billing
     assert page.locator("#billing strong.mon-code").count() >= 1

@@ -60,8 +60,13 @@ def test_enrollment_page_draws_readings_limits_and_alerts(
             (1, "systolic", "190"),
         ]
     ]
-    # Drawn on the server: the only script is the layout's, which shows times in the viewer's zone.
-    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/localtime.js">']
+    # Drawn on the server: the scripts only show times in the viewer's zone (the layout's), fetch
+    # the panels that come after the page and tick a running timer.
+    assert re.findall(r"<script[^>]*>", html) == [
+        '<script src="/static/localtime.js">',
+        '<script src="/static/monitoring/panels.js">',
+        '<script src="/static/monitoring/timer.js">',
+    ]
     assert "style=" not in html
 
 

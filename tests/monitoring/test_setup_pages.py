@@ -5,6 +5,7 @@ API's service functions: refused input is told beside the form and writes nothin
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -127,7 +128,7 @@ def test_device_form_shows_the_token_once_with_a_qr_code(
     weight = reading("29463-7", 80.5, "kg", clock.now() - timedelta(hours=1))
     sent = post(client, {"Authorization": f"Bearer {token[1]}"}, [weight])
     assert sent.status_code == 200, sent.text
-    _, page = _get(client, world, "clinician_a", f"/monitoring/enrollments/{enrollment}")
+    _, page = _get(client, world, "clinician_a", f"{path}?fragment=1")
     assert "Weight scale · Acme W-1 · serial SN-W1" in page
     assert token[1] not in page  # never shown again
     status, html = form(client, world, "clinician_a", path, {**body, "manufacturer": " "})
@@ -171,7 +172,7 @@ def test_timer_and_manual_time_add_up_in_the_months_billing(
         form(client, world, "clinician_a", timer, {"do": "start", "activity": "patient_call"})[0]
         == 303
     )
-    _, html = _get(client, world, "clinician_a", page_path)
+    _, html = _get(client, world, "clinician_a", f"{page_path}/time?fragment=1")
     assert 'id="timer-elapsed"' in html  # still running after a reload: the start is the server's
     assert form(client, world, "clinician_a", timer, {"do": "start"})[0] == 409
     clock.advance(timedelta(minutes=12, seconds=40))
@@ -183,8 +184,14 @@ def test_timer_and_manual_time_add_up_in_the_months_billing(
     )
     assert status == 422
     assert "Minutes" in html
+    # The page leaves the care-time and billing panels to its script, which fetches each.
     _, html = _get(client, world, "clinician_a", page_path)
+    assert f'data-panel="{page_path}/time?fragment=1"' in html
+    assert "Call with the patient" not in html
+    _, html = _get(client, world, "clinician_a", f"{page_path}/time?fragment=1")
     assert "Call with the patient" in html
+    assert "<html" not in html  # the panel alone
+    _, html = _get(client, world, "clinician_a", f"{page_path}/billing?fragment=1")
     assert "21 min this month with interactive communication: 99457" in html
     assert "Billing this month" in html
     assert form(client, world, "clinician_x", f"{page_path}/time", manual)[0] == 404
@@ -221,8 +228,9 @@ def test_alert_shows_its_value_stays_until_resolved_and_leads_to_follow_up(
     status, html = form(client, world, "clinician_a", visit, {"modality": "in_person"})
     assert status == 409
     assert "already requested" in html
-    _, html = _get(client, world, "clinician_a", page_path)
+    _, html = _get(client, world, "clinician_a", f"{page_path}/messages?fragment=1")
     assert "Please sit for five minutes" in html
+    _, html = _get(client, world, "clinician_a", page_path)
     assert "visit requested" in html
     assert "192 mmHg" in html
     notes = client.get("/v1/notifications", headers=world["patient_a"].headers).json()
@@ -245,3 +253,63 @@ def test_patient_reads_the_enrollment_page_without_staff_forms(
     assert status == 200
     assert '<form method="post" action="/monitoring' not in html
     assert "Billing" not in html
+
+
+def _read_audit(client: TestClient, world: World, key: str) -> list[str]:
+    """The object types of the reads recorded for ``key``, one per event."""
+    rows = client.get(
+        "/v1/audit",
+        params={"action": "read", "actor_id": str(world[key].user_id)},
+        headers=world["admin"].headers,
+    ).json()
+    return [row["object_type"] for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("panel", "heading", "audited"),
+    [
+        ("billing", "Billing this month", "monitoring_billing"),
+        ("time", "Care-management time", "monitoring_time_entry"),
+        ("devices", "Devices", "monitoring_enrollment"),
+        ("messages", "Messages", "monitoring_message"),
+    ],
+)
+def test_enrollment_panels_come_from_their_own_routes_audited_and_hidden_as_the_page(
+    client: TestClient, world: World, panel: str, heading: str, audited: str
+) -> None:
+    enrollment = enroll(client, world)["id"]
+    page_path = f"/monitoring/enrollments/{enrollment}"
+    status, html = _get(client, world, "clinician_a", page_path)
+    assert status == 200
+    # The page holds a placeholder under the panel's anchor (a form's redirect lands on it),
+    # with a link to the panel's own page for browsers without scripts.
+    assert f'id="{panel}"' in html
+    assert f'data-panel="{page_path}/{panel}?fragment=1"' in html
+    assert f'<a href="{page_path}/{panel}">' in html
+    before = _read_audit(client, world, "clinician_a").count(audited)
+
+    status, html = _get(client, world, "clinician_a", f"{page_path}/{panel}?fragment=1")
+    assert status == 200
+    assert html.lstrip().startswith("<section")
+    assert "<html" not in html
+    assert f'id="{panel}"' in html
+    assert heading in html
+    assert _read_audit(client, world, "clinician_a").count(audited) == before + 1
+
+    # Without scripts: the panel as a page of its own, who the patient is first.
+    status, html = _get(client, world, "clinician_a", f"{page_path}/{panel}")
+    assert status == 200
+    assert "<html" in html
+    assert f'href="{page_path}"' in html
+    assert 'data-testid="patient-banner"' in html
+
+    # Another clinician's or patient's enrollment answers as a missing one.
+    for outsider in ("clinician_x", "patient_b", "other_admin"):
+        hidden, _ = _get(client, world, outsider, f"{page_path}/{panel}?fragment=1")
+        missing, _ = _get(
+            client, world, outsider, f"/monitoring/enrollments/{uuid.uuid4()}/{panel}?fragment=1"
+        )
+        assert hidden == missing == 404, outsider
+    # The patient reads their messages; billing and the care team's time are the team's own.
+    status, _ = _get(client, world, "patient_a", f"{page_path}/{panel}?fragment=1")
+    assert status == (200 if panel == "messages" else 403)

@@ -318,6 +318,17 @@ def enrol_with_alert(live: Live) -> tuple[str, str]:
     return enrollment_id, alerts[0]
 
 
+def enrollment_of_patient_a(live: Live) -> str:
+    """Patient A's enrollment, made (with an alert) if an earlier test has not."""
+    listed = api(
+        live,
+        "clinician_a",
+        "GET",
+        f"/v1/monitoring/patients/{live.world['patient_a'].patient_id}/enrollments",
+    ).json()
+    return str(listed[0]["id"]) if listed else enrol_with_alert(live)[0]
+
+
 def test_reading_over_threshold_raises_an_alert_that_is_acknowledged(
     live: Live, signed_in: Callable[[str], Any]
 ) -> None:
@@ -340,6 +351,39 @@ def test_reading_over_threshold_raises_an_alert_that_is_acknowledged(
     assert patient.is_visible("text=Hypertension monitoring")
 
 
+def test_enrollment_panels_arrive_after_the_page_and_a_redirect_lands_on_its_panel(
+    live: Live, signed_in: Callable[[str], Any]
+) -> None:
+    enrollment_id = enrollment_of_patient_a(live)
+    clinician = signed_in("clinician_a")
+    errors: list[str] = []
+    clinician.on("pageerror", lambda exc: errors.append(str(exc)))
+    path = f"/monitoring/enrollments/{enrollment_id}"
+    clinician.goto(live.url(path))
+    # The alerts are in the page itself; the later panels replace their placeholders.
+    assert clinician.locator("#alerts .mon-alert-row").count() >= 1
+    clinician.wait_for_selector("section[data-panel]", state="detached")
+    assert clinician.locator("#billing table").count() == 1
+    assert clinician.locator("#time form[action$='/time']").count() == 1
+    assert clinician.locator("#messages #message-body").count() == 1
+    clinician.fill("#message-body", "Please measure again after lunch.")
+    clinician.click("#messages button[type=submit]")
+    clinician.wait_for_url(f"**{path}#messages")
+    clinician.wait_for_selector("#messages li:has-text('Please measure again after lunch.')")
+    # Its time is shown in the viewer's zone, as in the page itself.
+    message = clinician.locator("#messages li", has_text="Please measure again after lunch.")
+    assert message.locator("time[data-localized='1']").count() == 1
+    # The form's redirect names the panel: once the panels above it have arrived, it is in view.
+    assert eventually(
+        lambda: clinician.evaluate(
+            "(() => { const box = document.getElementById('messages').getBoundingClientRect();"
+            " return box.top < window.innerHeight && box.bottom > 0; })()"
+        ),
+        seconds=10,
+    )
+    assert errors == []
+
+
 # --- accessibility ------------------------------------------------------------------------------
 
 
@@ -354,13 +398,7 @@ def objects_for_scan(live: Live) -> dict[str, str]:
         json=case_body(reason="Scan case"),
     )
     assert case.status_code == 201, case.text
-    listed = api(
-        live,
-        "clinician_a",
-        "GET",
-        f"/v1/monitoring/patients/{live.world['patient_a'].patient_id}/enrollments",
-    ).json()
-    enrollment_id = listed[0]["id"] if listed else enrol_with_alert(live)[0]
+    enrollment_id = enrollment_of_patient_a(live)
     return {
         "visit": str(visit_id),
         "case": case.json()["id"],
@@ -395,6 +433,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/review/cases/{case}",
         "/monitoring",
         "/monitoring/enrollments/{enrollment}",
+        "/monitoring/enrollments/{enrollment}/billing",
         "/notifications",
     ),
     "coordinator": (

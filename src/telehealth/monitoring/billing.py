@@ -163,10 +163,7 @@ def month_statements(
 
 
 def billing(scope: Scope, enrollment_id: uuid.UUID, year: int, month: int) -> MonthStatements:
-    enrollment = monitoring.readable_enrollment(scope, enrollment_id)
-    actor = scope.require_actor()
-    if not actor.is_staff:
-        raise DomainError(ErrorCode.FORBIDDEN, "billing is for the care team")
+    enrollment = monitoring.care_team_enrollment(scope, enrollment_id, "billing")
     statements = month_statements(scope, enrollment, year, month)
     scope.audit.record(
         Action.READ,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from typing import Annotated, Any, TypeVar
@@ -144,6 +145,10 @@ def enrollment_page(
 def _enrollment_page_context(
     scope: Scope, enrollment_id: uuid.UUID, days: int = 30, failed: str | None = None
 ) -> dict[str, Any]:
+    """The enrollment page: who the patient is, their readings and alerts, and for the care team
+    the devices and thresholds. The heavier panels (:data:`PANELS`) are placeholders the page's
+    script fills from their own routes; a form shown again with its refusal has them all, so the
+    refused form is there with the reason beside it."""
     enrollment = monitoring.read_enrollment(scope, enrollment_id)
     context = _enrollment_context(scope, enrollment, days)
     patient = monitoring.patient_of(scope, enrollment)
@@ -152,32 +157,131 @@ def _enrollment_page_context(
         patient_name=f"{patient.given_name} {patient.family_name}",
         # Staff see who the patient is first; the enrollment's loader read the row.
         banner=patient_banner(scope, patient.id) if actor.is_staff else None,
-        clinical=actor.role is Role.CLINICIAN,
+        **_panel_flags(scope),
         triage=actor.role in (Role.CLINICIAN, Role.COORDINATOR),
-        error=None,
         failed=failed,
+        panels=[(name, panel.heading) for name, panel in PANELS.items()],
+        inline=failed is not None,
     )
     if not actor.is_staff:
         return context
-    today = scope.clock.now().date()
-    month = model.calendar_month(today.year, today.month)
     context.update(
-        billing=billing.billing(scope, enrollment.id, today.year, today.month),
-        month=month,
-        devices=monitoring.devices(scope, enrollment),
         requested=monitoring.requested_alerts(scope, enrollment),
-        messages=monitoring.list_messages(scope, enrollment.id),
-        time_entries=monitoring.time_entries_in(scope, enrollment, month),
-        today=today,
-        activities=ACTIVITIES,
-        activity_words=dict(ACTIVITIES),
         threshold_fields=THRESHOLD_WORDS,
-        timer=monitoring.running_timer(scope, enrollment),
         program_limits=monitoring.program_thresholds(
             scope, enrollment.org_id, model.Program(enrollment.program)
         ).as_dict(),
     )
+    if failed is not None:
+        for panel in PANELS.values():
+            context.update(panel.build(scope, enrollment_id))
     return context
+
+
+def _panel_flags(scope: Scope) -> dict[str, Any]:
+    return {"clinical": scope.require_actor().role is Role.CLINICIAN, "error": None}
+
+
+# --- the enrollment page's panels loaded after it -------------------------------------------------
+# Each is read (and audited) by its own request, through the enrollment's loader as the page is:
+# the page answers sooner, and a panel's failure leaves the rest of the page working.
+
+
+@dataclass(frozen=True)
+class Panel:
+    heading: str
+    template: str
+    build: Callable[[Scope, uuid.UUID], dict[str, Any]]
+
+
+def _billing_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
+    today = scope.clock.now().date()
+    statements = billing.billing(scope, enrollment_id, today.year, today.month)
+    return {"billing": statements, "month": statements.month}
+
+
+def _time_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
+    enrollment = monitoring.care_team_enrollment(scope, enrollment_id, "management time")
+    today = scope.clock.now().date()
+    month = model.calendar_month(today.year, today.month)
+    return {
+        "time_entries": monitoring.time_entries_in(scope, enrollment, month),
+        "timer": monitoring.running_timer(scope, enrollment),
+        "today": today,
+        "activities": ACTIVITIES,
+        "activity_words": dict(ACTIVITIES),
+    }
+
+
+def _devices_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
+    # Read with the enrollment, whose read every panel's route records (serial numbers
+    # identify the patient's devices).
+    enrollment = monitoring.care_team_enrollment(scope, enrollment_id, "the device list")
+    return {"devices": monitoring.devices(scope, enrollment)}
+
+
+def _messages_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
+    return {"messages": monitoring.list_messages(scope, enrollment_id)}
+
+
+# The care team's panels, in their order at the end of the page.
+PANELS = {
+    "billing": Panel("Billing this month", "monitoring/_billing.html", _billing_panel),
+    "time": Panel("Care-management time", "monitoring/_time.html", _time_panel),
+    "devices": Panel("Devices", "monitoring/_devices.html", _devices_panel),
+    "messages": Panel("Messages", "monitoring/_messages.html", _messages_panel),
+}
+
+
+def _panel_page(
+    request: Request, scope: Scope, enrollment_id: uuid.UUID, name: str, fragment: bool
+) -> HTMLResponse:
+    """One panel: with ``fragment``, the panel alone for the enrollment page's script to place;
+    without, a page of its own (the link a browser without scripts follows)."""
+    panel = PANELS[name]
+
+    def build() -> dict[str, Any]:
+        context = panel.build(scope, enrollment_id)
+        # The panel's read found the enrollment (the access memo has it); recorded as the
+        # enrollment page records it, as the panel shows it.
+        enrollment = monitoring.read_enrollment(scope, enrollment_id)
+        context.update(_panel_flags(scope), enrollment=enrollment, failed=None, panel=panel)
+        actor = scope.require_actor()
+        if not fragment:
+            patient = monitoring.patient_of(scope, enrollment)
+            context.update(
+                patient_name=f"{patient.given_name} {patient.family_name}",
+                banner=patient_banner(scope, patient.id) if actor.is_staff else None,
+            )
+        return context
+
+    template = panel.template if fragment else "monitoring/enrollment_panel.html"
+    return page(request, scope, template, build)
+
+
+def _panel_route(name: str) -> Callable[..., HTMLResponse]:
+    def panel_page(
+        request: Request,
+        enrollment_id: uuid.UUID,
+        actor: PageActorDep,
+        scope: ScopeDep,
+        fragment: bool = False,
+    ) -> HTMLResponse:
+        return _panel_page(request, scope, enrollment_id, name, fragment)
+
+    panel_page.__name__ = f"{name}_panel"
+    return panel_page
+
+
+# GET /monitoring/enrollments/{id}/billing, /time, /devices and /messages (the access matrix
+# has each).
+for _name in PANELS:
+    router.add_api_route(
+        f"/monitoring/enrollments/{{enrollment_id}}/{_name}",
+        _panel_route(_name),
+        methods=["GET"],
+        response_class=HTMLResponse,
+    )
 
 
 def _enrollment_form(

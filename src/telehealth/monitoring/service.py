@@ -100,6 +100,16 @@ def clinical_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
     return found
 
 
+def care_team_enrollment(scope: Scope, enrollment_id: uuid.UUID, what: str) -> Enrollment:
+    """For the care team's own records of an enrollment (billing, management time): staff who
+    may see it. Anyone else is refused once the enrollment is found (the loader hides it from
+    whoever may not see it)."""
+    found = readable_enrollment(scope, enrollment_id)
+    if not scope.require_actor().is_staff:
+        raise DomainError(ErrorCode.FORBIDDEN, f"{what} is for the care team")
+    return found
+
+
 def readable_alert(scope: Scope, alert_id: uuid.UUID) -> tuple[Alert, Enrollment]:
     return loader.load(scope, ALERT, alert_id)
 

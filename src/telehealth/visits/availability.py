@@ -140,17 +140,34 @@ def remove_org_window(scope: Scope, window_id: uuid.UUID) -> None:
     remove_window(scope, window_id)
 
 
+@dataclass(frozen=True)
+class FreeSlots:
+    """Free (slot start, minutes) pairs, and the zone the clinician's availability is kept in
+    (one per clinician, see :func:`add_window`; None without any)."""
+
+    slots: list[tuple[datetime, int]]
+    time_zone: str | None
+
+
+def free_slots_with_zone(
+    scope: Scope, clinician_id: uuid.UUID, start: datetime, end: datetime
+) -> FreeSlots:
+    """:func:`free_slots` with the clinician's zone, from the same read of their windows."""
+    access.readable_clinician(scope, clinician_id)
+    rows = repository.windows_of(scope.session, clinician_id)
+    zone = rows[0].time_zone if rows else None
+    start = max(start.astimezone(UTC), scope.clock.now())
+    if end <= start:
+        return FreeSlots([], zone)
+    end = min(end.astimezone(UTC), start + MAX_SLOT_RANGE)
+    taken = [ensure_utc(t) for t in repository.held_slots(scope.session, clinician_id, start, end)]
+    return FreeSlots(model.open_slots([_window(r) for r in rows], start, end, taken), zone)
+
+
 def free_slots(
     scope: Scope, clinician_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[tuple[datetime, int]]:
-    access.readable_clinician(scope, clinician_id)
-    start = max(start.astimezone(UTC), scope.clock.now())
-    if end <= start:
-        return []
-    end = min(end.astimezone(UTC), start + MAX_SLOT_RANGE)
-    rows = repository.windows_of(scope.session, clinician_id)
-    taken = [ensure_utc(t) for t in repository.held_slots(scope.session, clinician_id, start, end)]
-    return model.open_slots([_window(r) for r in rows], start, end, taken)
+    return free_slots_with_zone(scope, clinician_id, start, end).slots
 
 
 def offering_window(

@@ -181,13 +181,12 @@ def slot_week(scope: Scope, clinician_id: uuid.UUID, zone: str | None, number: i
     times on the page read one clock either way."""
     start = scope.clock.now() + timedelta(weeks=number)
     end = start + timedelta(weeks=1)
-    found = availability.free_slots(scope, clinician_id, start, end)
+    found = availability.free_slots_with_zone(scope, clinician_id, start, end)
     if zone is None:
-        windows = availability.windows(scope, clinician_id)
-        zone = windows[0].time_zone if windows else "UTC"
+        zone = found.time_zone or "UTC"
     tz = ZoneInfo(zone)
     days: dict[date, list[datetime]] = {}
-    for slot, _minutes in found:
+    for slot, _minutes in found.slots:
         days.setdefault(slot.astimezone(tz).date(), []).append(slot)
     return SlotWeek(
         number,

@@ -32,12 +32,13 @@ from telehealth.web.auth import (
 )
 from telehealth.web.problems import STATUS
 from telehealth.web.scoped import ScopedRoute, request_scope
-from telehealth.web.times import viewer_when
+from telehealth.web.times import time_choices, viewer_when
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["when"] = viewer_when
+templates.env.globals["time_choices"] = time_choices
 templates.env.globals["language_name"] = language_name
 templates.env.globals["language_names"] = LANGUAGE_NAMES
 

@@ -11,13 +11,14 @@ for every page keeps the format in one place.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 Show = Literal["datetime", "time", "date", "clock"]
 
@@ -44,15 +45,36 @@ def when(
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     instant = moment.astimezone(UTC)
+    # Joined as text rather than through Markup.format, which costs more than the rest of the
+    # element (a week of free times is a hundred of them). The stamp is ISO digits and ``show``
+    # one of _FALLBACK's keys; the zone's name and the formatted text are escaped.
     stamp = instant.isoformat(timespec="seconds")
     if zone is None:
         local = instant.astimezone(_zone(fallback_zone))
-        return Markup('<time datetime="{}" data-show="{}">{}</time>').format(
-            stamp, show, local.strftime(_FALLBACK[show])
-        )
+        text = escape(local.strftime(_FALLBACK[show]))
+        return Markup(f'<time datetime="{stamp}" data-show="{show}">{text}</time>')  # noqa: S704
     local = instant.astimezone(ZoneInfo(zone))
-    return Markup('<time datetime="{}" data-show="{}" data-zone="{}">{}</time>').format(
-        stamp, show, zone, local.strftime(_FALLBACK[show])
+    text = escape(local.strftime(_FALLBACK[show]))
+    return Markup(  # noqa: S704 - escaped above
+        f'<time datetime="{stamp}" data-show="{show}" data-zone="{escape(zone)}">{text}</time>'
+    )
+
+
+def time_choices(
+    moments: Iterable[datetime], name: str, zone: str, chosen: datetime | None = None
+) -> Markup:
+    """Radio buttons named ``name``, one per instant (its ISO 8601 text the value), each
+    labelled with its clock time (:func:`when`) in ``zone``; ``chosen``'s is checked.
+
+    Joined here rather than looped over in a template: a week of free times is a hundred
+    buttons, and the template's calls cost more than the rest of the page."""
+    return Markup(  # noqa: S704 - ISO text of datetimes, and when()'s escaped markup
+        "".join(
+            f'<label class="inline"><input type="radio" name="{escape(name)}" '
+            f'value="{moment.isoformat()}"{" checked" if moment == chosen else ""}> '
+            f"{when(moment, 'clock', zone=zone)}</label>"
+            for moment in moments
+        )
     )
 
 
