@@ -298,6 +298,11 @@ ENTRIES: dict[tuple[str, str], Entry] = {
             "meets_fda_definition": "on",
         },
     ),
+    ("POST", "/monitoring/enrollments/{enrollment_id}/consent"): form(
+        CLINICAL,
+        lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/consent",
+        {"consent_given_by": "patient", "consent_method": "written"},
+    ),
     ("POST", "/monitoring/enrollments/{enrollment_id}/thresholds"): form(
         CLINICAL,
         lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/thresholds",

@@ -188,3 +188,39 @@ def test_readings_keep_arriving_whatever_the_consent(
     assert "lapsed" in _shortfalls(app, world, enrollment_id)
     sent = post(client, device, bp(128, 82, clock.now() - timedelta(minutes=5)))
     assert sent.status_code == 200, sent.text
+
+
+def test_the_enrollment_page_says_why_consent_falls_short_and_records_it_again(
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    _patient_in(app, world, "NE")
+    enrolled = _enrol(client, world, "medicare", "verbal", clock.now().isoformat())
+    enrollment_id = enrolled.json()["id"]
+    page = client.get(
+        f"/monitoring/enrollments/{enrollment_id}", headers=world["clinician_a"].headers
+    )
+    assert page.status_code == 200
+    assert "A signed statement is due by" in page.text
+    # Only signed methods are offered while the signature is awaited.
+    form = page.text[page.text.index('id="consent-method"') :][:400]
+    assert 'value="verbal"' not in form
+    assert 'value="written"' in form
+    refused = client.post(
+        f"/monitoring/enrollments/{enrollment_id}/consent",
+        data={"consent_given_by": "patient", "consent_method": "verbal"},
+        headers=world["clinician_a"].headers,
+    )
+    assert refused.status_code == 422
+    assert "signed" in refused.text
+    recorded = client.post(
+        f"/monitoring/enrollments/{enrollment_id}/consent",
+        data={"consent_given_by": "patient", "consent_method": "written"},
+        headers=world["clinician_a"].headers,
+        follow_redirects=False,
+    )
+    assert recorded.status_code == 303
+    after = client.get(
+        f"/monitoring/enrollments/{enrollment_id}", headers=world["clinician_a"].headers
+    )
+    assert "A signed statement is due by" not in after.text
+    assert "(written)" in after.text

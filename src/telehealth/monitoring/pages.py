@@ -29,6 +29,7 @@ from telehealth.identity.model import Role
 from telehealth.monitoring import billing, chart, model
 from telehealth.monitoring import service as monitoring
 from telehealth.monitoring.schemas import (
+    ConsentIn,
     DeviceIn,
     EnrollmentIn,
     MessageIn,
@@ -167,6 +168,7 @@ def _enrollment_page_context(
         return context
     context.update(
         requested=monitoring.requested_alerts(scope, enrollment),
+        consent_needs=monitoring.consent_standing(scope, enrollment),
         threshold_fields=THRESHOLD_WORDS,
         program_limits=monitoring.program_thresholds(
             scope, enrollment.org_id, model.Program(enrollment.program)
@@ -505,6 +507,37 @@ def device_submit(
         },
         status_code=201,
     )
+
+
+# --- consent recorded again -----------------------------------------------------------------------
+
+
+@router.post("/monitoring/enrollments/{enrollment_id}/consent", response_model=None)
+def consent_submit(
+    request: Request,
+    enrollment_id: uuid.UUID,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    consent_given_by: Field = "",
+    consent_method: Field = "",
+    consent_at: Field = "",
+    time_zone: Field = "",
+) -> Response:
+    """A renewed consent, or the signed statement verbal consent awaited."""
+
+    def record() -> object:
+        body = _valid(
+            ConsentIn,
+            {
+                "given_by": consent_given_by,
+                "method": consent_method,
+                "at": _consent_moment(consent_at, time_zone, scope.clock.now()),
+            },
+        )
+        data = monitoring.ConsentInput(given_by=body.given_by, method=body.method, at=body.at)
+        return monitoring.record_consent(scope, enrollment_id, data)
+
+    return _enrollment_form(request, scope, enrollment_id, "consent", record)
 
 
 # --- thresholds ---------------------------------------------------------------------------------
