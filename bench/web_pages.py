@@ -195,6 +195,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/monitoring",
         "/monitoring/enrollments/{enrollment}",
         # The enrollment page's panels that its script fetches once the page is in.
+        "/monitoring/enrollments/{enrollment}/consent?fragment=1",
         "/monitoring/enrollments/{enrollment}/billing?fragment=1",
         "/monitoring/enrollments/{enrollment}/time?fragment=1",
         "/monitoring/enrollments/{enrollment}/devices?fragment=1",

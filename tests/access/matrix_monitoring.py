@@ -258,6 +258,10 @@ ENTRIES: dict[tuple[str, str], Entry] = {
         PATIENT_READERS, lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}"
     ),
     # The enrollment page's panels that come after it (the page's script asks for the fragment).
+    ("GET", "/monitoring/enrollments/{enrollment_id}/consent"): page(
+        STAFF_READERS,
+        lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/consent?fragment=1",
+    ),
     ("GET", "/monitoring/enrollments/{enrollment_id}/billing"): page(
         STAFF_READERS,
         lambda w: f"/monitoring/enrollments/{_objects(w).enrollment}/billing?fragment=1",

@@ -197,7 +197,7 @@ def test_the_enrollment_page_says_why_consent_falls_short_and_records_it_again(
     enrolled = _enrol(client, world, "medicare", "verbal", clock.now().isoformat())
     enrollment_id = enrolled.json()["id"]
     page = client.get(
-        f"/monitoring/enrollments/{enrollment_id}", headers=world["clinician_a"].headers
+        f"/monitoring/enrollments/{enrollment_id}/consent", headers=world["clinician_a"].headers
     )
     assert page.status_code == 200
     assert "A signed statement is due by" in page.text
@@ -220,7 +220,7 @@ def test_the_enrollment_page_says_why_consent_falls_short_and_records_it_again(
     )
     assert recorded.status_code == 303
     after = client.get(
-        f"/monitoring/enrollments/{enrollment_id}", headers=world["clinician_a"].headers
+        f"/monitoring/enrollments/{enrollment_id}/consent", headers=world["clinician_a"].headers
     )
     assert "A signed statement is due by" not in after.text
     assert "(written)" in after.text

@@ -61,11 +61,13 @@ def test_enrollment_page_draws_readings_limits_and_alerts(
         ]
     ]
     # Drawn on the server: the scripts only show times in the viewer's zone (the layout's), fetch
-    # the panels that come after the page and tick a running timer.
+    # the panels that come after the page, tick a running timer and name the viewer's zone in
+    # the consent form.
     assert re.findall(r"<script[^>]*>", html) == [
         '<script src="/static/localtime.js">',
         '<script src="/static/monitoring/panels.js">',
         '<script src="/static/monitoring/timer.js">',
+        '<script src="/static/monitoring/zone.js">',
     ]
     assert "style=" not in html
 

@@ -161,14 +161,13 @@ def _enrollment_page_context(
         **_panel_flags(scope),
         triage=actor.role in (Role.CLINICIAN, Role.COORDINATOR),
         failed=failed,
-        panels=[(name, panel.heading) for name, panel in PANELS.items()],
+        panels=[(name, panel.heading, panel.top) for name, panel in PANELS.items()],
         inline=failed is not None,
     )
     if not actor.is_staff:
         return context
     context.update(
         requested=monitoring.requested_alerts(scope, enrollment),
-        consent_needs=monitoring.consent_standing(scope, enrollment),
         threshold_fields=THRESHOLD_WORDS,
         program_limits=monitoring.program_thresholds(
             scope, enrollment.org_id, model.Program(enrollment.program)
@@ -194,6 +193,13 @@ class Panel:
     heading: str
     template: str
     build: Callable[[Scope, uuid.UUID], dict[str, Any]]
+    # Placed at the top of the page, before the alerts, rather than after the thresholds.
+    top: bool = False
+
+
+def _consent_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
+    enrollment = monitoring.care_team_enrollment(scope, enrollment_id, "consent")
+    return {"consent_needs": monitoring.consent_standing(scope, enrollment)}
 
 
 def _billing_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
@@ -228,6 +234,7 @@ def _messages_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
 
 # The care team's panels, in their order at the end of the page.
 PANELS = {
+    "consent": Panel("Consent", "monitoring/_consent.html", _consent_panel, top=True),
     "billing": Panel("Billing this month", "monitoring/_billing.html", _billing_panel),
     "time": Panel("Care-management time", "monitoring/_time.html", _time_panel),
     "devices": Panel("Devices", "monitoring/_devices.html", _devices_panel),
@@ -275,8 +282,8 @@ def _panel_route(name: str) -> Callable[..., HTMLResponse]:
     return panel_page
 
 
-# GET /monitoring/enrollments/{id}/billing, /time, /devices and /messages (the access matrix
-# has each).
+# GET /monitoring/enrollments/{id}/consent, /billing, /time, /devices and /messages (the
+# access matrix has each).
 for _name in PANELS:
     router.add_api_route(
         f"/monitoring/enrollments/{{enrollment_id}}/{_name}",
