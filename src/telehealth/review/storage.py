@@ -3,6 +3,9 @@
 One :class:`ReviewStorage` per process (a port, see ``telehealth.ports``), shared by requests
 and background jobs. Open writers are cached so each PATCH appends without replaying the staged
 bytes; after a restart the first request for an upload resumes its writer from the staging area.
+Instances behind a load balancer share one staging area (docs/deploy.md), so a PATCH may have
+landed on another instance since this one cached its writer: a cached writer whose staged
+length is not the staging area's is stale and resumed again (one stat per request).
 """
 
 from __future__ import annotations
@@ -54,18 +57,31 @@ class ReviewStorage:
         if not slot.lock.acquire(blocking=False):
             raise DomainError(ErrorCode.CONFLICT, "the upload is busy with another request")
         try:
-            if slot.writer is None:
+            if slot.writer is None or not self._current(upload_id, slot.writer):
                 slot.writer = self.blobs.resume_writer(upload_id)
         except BaseException:
             slot.lock.release()
             raise
         return Lease(slot, slot.writer)
 
+    def _current(self, upload_id: str, writer: ResumableBlobWriter) -> bool:
+        """Whether ``writer`` has seen every byte staged for the upload (no other instance
+        appended, finished or discarded it since)."""
+        if writer.finalized:
+            return True
+        try:
+            return self.blobs.store.staging.length(upload_id) == writer.staged
+        except DomainError as exc:
+            if exc.code is ErrorCode.NOT_FOUND:
+                return False
+            raise
+
     def offset(self, upload_id: str) -> int:
-        """The staged offset, read without waiting for a PATCH in progress (bytes of a PATCH
-        not yet acknowledged may not be fsynced yet)."""
-        writer = self._slot(upload_id).writer
-        if writer is not None:
+        """The staged offset, read without waiting for a PATCH in progress here (bytes of a
+        PATCH not yet acknowledged may not be fsynced yet)."""
+        slot = self._slot(upload_id)
+        writer = slot.writer
+        if writer is not None and (slot.lock.locked() or self._current(upload_id, writer)):
             return writer.offset
         lease = self.acquire(upload_id)
         try:

@@ -261,6 +261,12 @@ class LocalStaging:
         except OSError as exc:
             raise _io_error("staging append") from exc
 
+    def length(self, upload_id: str) -> int:
+        try:
+            return (self._dir(upload_id) / "data").stat().st_size
+        except FileNotFoundError:
+            raise not_found("upload") from None
+
     def sync(self, upload_id: str) -> None:
         path = self._dir(upload_id) / "data"
         try:

@@ -114,6 +114,10 @@ class MemoryStaging:
             buffer += data
             return len(buffer)
 
+    def length(self, upload_id: str) -> int:
+        with self._lock:
+            return len(self._buffer(upload_id))
+
     def sync(self, upload_id: str) -> None:
         with self._lock:
             self._buffer(upload_id)  # memory is as durable as it gets; only check it exists

@@ -84,6 +84,11 @@ class StagingArea(Protocol):
         """Make everything appended so far durable."""
         ...
 
+    def length(self, upload_id: str) -> int:
+        """The data file's current length; NOT_FOUND if it is absent (it may have been
+        promoted). Instances sharing a staging area tell from it whether another one appended."""
+        ...
+
     def truncate(self, upload_id: str, length: int) -> None:
         """Durably cut the data file back to ``length`` (drops a torn tail after a crash)."""
         ...

@@ -212,6 +212,9 @@ class _UnconfiguredStaging:
     def sync(self, upload_id: str) -> None:
         self._refuse()
 
+    def length(self, upload_id: str) -> int:
+        self._refuse()
+
     def truncate(self, upload_id: str, length: int) -> None:
         self._refuse()
 
