@@ -34,10 +34,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "tests/cluster/" in item.nodeid.replace(os.sep, "/"):
             item.add_marker(pytest.mark.cluster)
             item.add_marker(pytest.mark.slow)
-            # HAProxy's certificate is the cluster's own, self-signed: clients skip verifying.
-            item.add_marker(
-                pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-            )
 
 
 @pytest.fixture(scope="session")
@@ -66,10 +62,14 @@ def cluster_settings(cluster: None) -> Iterator[Settings]:
     for key in saved:
         del os.environ[key]
     os.environ.update(topology.read_env())
+    # HAProxy's certificate is the cluster's own self-signed one: clients trust it (requests,
+    # tuspy and httpx read these), rather than verifying nothing.
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        os.environ[name] = str(topology.CERTIFICATE)
     try:
         yield load_settings()
     finally:
-        for key in topology.read_env():
+        for key in (*topology.read_env(), "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
             os.environ.pop(key, None)
         os.environ.update(saved)
 

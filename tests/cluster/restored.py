@@ -33,4 +33,4 @@ def verify() -> str:
 if __name__ == "__main__":
     if sys.argv[1:] != ["--verify"]:
         raise SystemExit("usage: python -m tests.cluster.restored --verify")
-    print(verify())
+    sys.stdout.write(verify() + "\n")
