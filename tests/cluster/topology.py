@@ -116,6 +116,12 @@ def generate_env() -> dict[str, str]:
         "TELEHEALTH_WORKER_THREADS": "4",
         # A clinic's choice; the cluster tests book the next free half hour and go in at once.
         "TELEHEALTH_WAITING_ROOM_LEAD_MINUTES": "60",
+        # Checkpoints every 10 s (production: 60): the jobs test sees several ticks a minute.
+        "TELEHEALTH_AUDIT_CHECKPOINT_SECONDS": "10",
+        # On SIGTERM, /readyz answers 503 this long before the server stops accepting: longer
+        # than HAProxy needs to take it out of rotation (2 failed checks 1 s apart).
+        "TELEHEALTH_SHUTDOWN_DRAIN_SECONDS": "4",
+        "TELEHEALTH_SHUTDOWN_GRACE_SECONDS": "20",
     }
 
 
@@ -361,6 +367,9 @@ defaults
     option forwardfor
     option redispatch
     retries 3
+    # A connection refused or closed before any answer (an instance killed or shutting down)
+    # is retried on another instance; nothing that got an answer is ever replayed.
+    retry-on conn-failure empty-response
     timeout connect 2s
     timeout client 60s
     timeout server 60s
