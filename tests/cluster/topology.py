@@ -169,26 +169,21 @@ def read_pid(part: str) -> int | None:
     return None if stat.rsplit(")", 1)[1].split()[0] == "Z" else pid
 
 
-# Processes this process started (a test restarting an instance): kept so that they are
-# reaped when stopped, not left as zombies or warned about when collected.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-
 def _spawn(part: str, argv: list[str], env: dict[str, str] | None = None) -> int:
-    log = log_file(part).open("ab")
-    process = subprocess.Popen(
-        argv,
+    """Start ``argv`` in the background, detached from this process (a shell starts it and
+    exits, so it is nobody's child here and outlives a test run that restarted it)."""
+    launcher = subprocess.run(
+        ["sh", "-c", '"$@" >>"$CLUSTER_LOG" 2>&1 </dev/null & echo $!', "sh", *argv],
         cwd=ROOT,
-        env=env or process_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        env={**(env or process_env()), "CLUSTER_LOG": str(log_file(part))},
+        capture_output=True,
+        text=True,
+        check=True,
         start_new_session=True,
     )
-    log.close()
-    _CHILDREN[process.pid] = process
-    pid_file(part).write_text(f"{process.pid}\n")
-    return process.pid
+    pid = int(launcher.stdout.strip())
+    pid_file(part).write_text(f"{pid}\n")
+    return pid
 
 
 def stop(part: str, sig: signal.Signals = signal.SIGTERM, wait: float = 15.0) -> None:
@@ -201,21 +196,13 @@ def stop(part: str, sig: signal.Signals = signal.SIGTERM, wait: float = 15.0) ->
         os.kill(pid, sig)
     deadline = time.monotonic() + wait
     while read_pid(part) is not None and time.monotonic() < deadline:
-        _reap(pid)
         time.sleep(0.05)
     if read_pid(part) is not None:
         with _suppress_gone():
             os.kill(pid, signal.SIGKILL)
         while read_pid(part) is not None:
-            _reap(pid)
             time.sleep(0.05)
     pid_file(part).unlink(missing_ok=True)
-
-
-def _reap(pid: int) -> None:
-    child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
-        del _CHILDREN[pid]
 
 
 class _suppress_gone:
