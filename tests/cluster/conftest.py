@@ -49,8 +49,9 @@ def cluster() -> None:
 
 
 @pytest.fixture(autouse=True)
-def instances_back_up(cluster: None) -> Iterator[None]:
-    """A test may kill or stop instances: every instance is up again after it."""
+def instances_back_up(cluster_settings: Settings) -> Iterator[None]:
+    """The cluster's environment for every test; a test may kill or stop instances: every
+    instance is up again after it."""
     yield
     for name in topology.INSTANCES:
         topology.start_instance(name)

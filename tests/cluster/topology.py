@@ -221,15 +221,21 @@ def kill_instance(name: str) -> None:
     stop(f"instance-{name}", signal.SIGKILL, wait=0)
 
 
+def jobs_leased() -> bool:
+    """Whether the schema has the job runner's lease table (``job_runs``): then every instance
+    runs the job loop and each tick runs once across them; without it only instance a does
+    (``serve --no-jobs`` on the others), as docs/deploy.md says to deploy such a build."""
+    found = _psql("SELECT to_regclass('job_runs') IS NOT NULL", DATABASE)
+    return found.stdout.strip() == "t"
+
+
 def start_instance(name: str, wait: float = 60.0) -> None:
     part, port = f"instance-{name}", INSTANCES[name]
     if read_pid(part) is not None:
         return
-    _spawn(
-        part,
-        [str(VENV_BIN / "telehealth"), "serve", *("--host", "127.0.0.1"), "--port", str(port)],
-        env=process_env({"TELEHEALTH_INSTANCE": name}),
-    )
+    jobs = [] if name == "a" or jobs_leased() else ["--no-jobs"]
+    serve = [str(VENV_BIN / "telehealth"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    _spawn(part, [*serve, *jobs])
     _wait_for(lambda: _http_ok(f"{instance_url(name)}/readyz"), wait, f"instance {name}")
 
 
@@ -542,8 +548,11 @@ def down() -> None:
         stop(part)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
+def run_cli_status(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``telehealth ARGS`` on the cluster's settings (or ``env``), however it ends."""
+    return subprocess.run(
         [str(VENV_BIN / "telehealth"), *args],
         cwd=ROOT,
         env=env or process_env(),
@@ -551,6 +560,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> str:
         text=True,
         check=False,
     )
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> str:
+    """``telehealth ARGS``'s output; a failure stops with it."""
+    done = run_cli_status(*args, env=env)
     if done.returncode != 0:
         raise SystemExit(f"telehealth {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
