@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -12,9 +14,29 @@ import telehealth.app
 from telehealth.cli import app
 from telehealth.config import Settings
 from telehealth.jobs import registered
-from telehealth.web.server import HTTP_PROTOCOL
+from telehealth.web import server
+from telehealth.web.server import HTTP_PROTOCOL, DrainingServer
 
 pytestmark = pytest.mark.db
+
+
+def stub_app() -> SimpleNamespace:
+    """What ``serve`` needs of the application it serves: its draining flag."""
+    return SimpleNamespace(
+        state=SimpleNamespace(services=SimpleNamespace(draining=threading.Event()))
+    )
+
+
+def capture_served(monkeypatch: pytest.MonkeyPatch) -> list[DrainingServer]:
+    """Servers ``serve`` would run, not run; their configuration is what uvicorn would get."""
+    served: list[DrainingServer] = []
+
+    def run(self: DrainingServer, sockets: object = None) -> None:
+        served.append(self)
+        self.started = True
+
+    monkeypatch.setattr(server.DrainingServer, "run", run)
+    return served
 
 
 @pytest.fixture
@@ -97,24 +119,54 @@ def test_jobs_list_and_run_once(env: Path) -> None:
     assert [line.split(":")[0] for line in lines] == [job.name for job in registered()]
 
 
+def test_jobs_history_counts_the_scheduled_runs(env: Path, database_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from telehealth.clock import FrozenClock
+    from telehealth.db.engine import make_engine, make_sessionmaker
+    from telehealth.jobs import JobRunner
+    from tests.support import memory_ports
+
+    settings = Settings()
+    engine = make_engine(database_url)
+    runner = JobRunner(
+        make_sessionmaker(engine), memory_ports(settings, FrozenClock(datetime.now(UTC)))
+    )
+    runner.run_due()
+    engine.dispose()
+    shown = CliRunner().invoke(app, ["jobs", "history"])
+    assert shown.exit_code == 0, shown.output
+    cells = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in shown.output.splitlines()
+        if "." in line
+    ]
+    lines = {row[0]: row[1:5] for row in cells}
+    assert lines["visits.reminders"] == ["1", "1", "0", "0"]
+    assert set(lines) == {job.name for job in registered()}
+
+
 @pytest.mark.parametrize(("flags", "jobs"), [([], True), (["--no-jobs"], False)])
 def test_serve_runs_background_jobs_unless_told(
     env: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], jobs: bool
 ) -> None:
-    import uvicorn
-
     built: list[bool] = []
-    served: list[object] = []
+    application = stub_app()
     monkeypatch.setattr(
-        telehealth.app, "serving_app", lambda settings, run_jobs: built.append(run_jobs) or "app"
+        telehealth.app,
+        "serving_app",
+        lambda settings, run_jobs: built.append(run_jobs) or application,
     )
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw["http"])))
+    served = capture_served(monkeypatch)
     # Process-wide logging would stay pointed at this test's captured output.
     monkeypatch.setattr(telehealth.logging, "configure_logging", lambda: None)
     result = CliRunner().invoke(app, ["serve", "--port", "8123", *flags])
     assert result.exit_code == 0, result.output
     assert built == [jobs]
-    assert served == [("app", HTTP_PROTOCOL)]
+    [running] = served
+    assert (running.config.app, running.config.http) == (application, HTTP_PROTOCOL)
+    # The application's readiness reads the flag the server sets as it begins to drain.
+    assert running.draining is application.state.services.draining
 
 
 @pytest.mark.parametrize(
@@ -127,13 +179,13 @@ def test_serve_runs_background_jobs_unless_told(
 def test_serve_builds_links_to_the_address_it_is_served_on_unless_a_public_url_is_set(
     env: Path, monkeypatch: pytest.MonkeyPatch, public_url: str | None, link: str
 ) -> None:
-    import uvicorn
-
     built: list[Settings] = []
     monkeypatch.setattr(
-        telehealth.app, "serving_app", lambda settings, run_jobs: built.append(settings) or "app"
+        telehealth.app,
+        "serving_app",
+        lambda settings, run_jobs: built.append(settings) or stub_app(),
     )
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    capture_served(monkeypatch)
     monkeypatch.setattr(telehealth.logging, "configure_logging", lambda: None)
     monkeypatch.delenv("TELEHEALTH_PUBLIC_URL", raising=False)
     if public_url is not None:
@@ -147,19 +199,20 @@ def test_serve_builds_links_to_the_address_it_is_served_on_unless_a_public_url_i
 def test_serve_bounds_request_heads_and_websocket_messages_from_the_settings(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import uvicorn
-
-    served: list[dict[str, object]] = []
-    monkeypatch.setattr(telehealth.app, "serving_app", lambda settings, run_jobs: "app")
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(kw))
+    monkeypatch.setattr(telehealth.app, "serving_app", lambda settings, run_jobs: stub_app())
+    served = capture_served(monkeypatch)
     monkeypatch.setattr(telehealth.logging, "configure_logging", lambda: None)
     monkeypatch.setenv("TELEHEALTH_MAX_HEADER_BYTES", "8192")
     monkeypatch.setenv("TELEHEALTH_MAX_BODY_BYTES", "65536")
+    monkeypatch.setenv("TELEHEALTH_SHUTDOWN_GRACE_SECONDS", "45")
+    monkeypatch.setenv("TELEHEALTH_SHUTDOWN_DRAIN_SECONDS", "5")
     result = CliRunner().invoke(app, ["serve", "--port", "8123"])
     assert result.exit_code == 0, result.output
-    [options] = served
-    assert options["h11_max_incomplete_event_size"] == 8192
-    assert options["ws_max_size"] == 65536
+    [running] = served
+    assert running.config.h11_max_incomplete_event_size == 8192
+    assert running.config.ws_max_size == 65536
+    assert running.config.timeout_graceful_shutdown == 45
+    assert running.drain_seconds == 5
 
 
 def test_policy_impact_prints_csv_and_a_table(env: Path) -> None:

@@ -13,7 +13,8 @@ from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from sqlalchemy.pool import QueuePool
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -35,6 +36,8 @@ from telehealth.identity import lanes as identity_lanes
 from telehealth.identity import pages as identity_pages
 from telehealth.identity.routes import router as identity_router
 from telehealth.jobs import JobRunner
+from telehealth.jobs import prune as jobs_prune
+from telehealth.metrics import Metrics, Sample
 from telehealth.monitoring import jobs as monitoring_jobs
 from telehealth.monitoring.routes import router as monitoring_router
 from telehealth.notifications import jobs as notifications_jobs
@@ -48,10 +51,13 @@ from telehealth.process import tune_for_serving
 from telehealth.review import jobs as review_jobs
 from telehealth.review.routes import UPLOADS
 from telehealth.review.routes import router as review_router
+from telehealth.tracing import tracing_for
 from telehealth.visits import jobs as visits_jobs
 from telehealth.visits.routes import PROBE
 from telehealth.visits.routes import router as visits_router
 from telehealth.visits.runtime import VisitsRuntime
+from telehealth.visits.session_record import visits_in_progress
+from telehealth.web import metrics as metrics_route
 from telehealth.web import pages, problems
 from telehealth.web.lane import FastLanes
 from telehealth.web.middleware import BodyLimit, SecurityMiddleware
@@ -69,6 +75,7 @@ def healthz() -> dict[str, str]:
 JOB_MODULES = (
     audit_jobs,
     identity_jobs,
+    jobs_prune,
     monitoring_jobs,
     notifications_jobs,
     review_jobs,
@@ -113,11 +120,13 @@ def create_app(
         ports=ports,
         engine=engine,
         sessions=make_sessionmaker(engine),
-        audit_group=make_committer(engine, reader, chain_keys(settings).current),
+        audit_group=make_committer(engine, reader, chain_keys(settings).current, ports.metrics),
         reader=reader,
         visits=VisitsRuntime(settings=settings.visits, hub=ports.hub),
         admission=asyncio.Semaphore(settings.worker_threads),
     )
+    _read_gauges(ports.metrics, services)
+    tracing = tracing_for(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -134,6 +143,7 @@ def create_app(
             await services.audit_group.close()
             await services.reader.close()
             engine.dispose()
+            await to_thread.run_sync(tracing.shutdown)
 
     app = TelehealthAPI(
         lifespan=lifespan,
@@ -142,16 +152,17 @@ def create_app(
         description="Synchronous, asynchronous and remote-monitoring care that knows the rules.",
         docs_url="/docs",
         redoc_url=None,
-        telemetry={
-            "tracing": settings.opentelemetry,
-            "metrics": settings.opentelemetry,
-            "logs": settings.opentelemetry,
-        },
+        telemetry=tracing.telemetry(),
     )
     app.state.services = services
+    app.state.metrics = ports.metrics
+    app.state.tracing = tracing
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> Any:
+        # A server shutting down is alive but wants no new work: load balancers route around it.
+        if services.draining.is_set():
+            return JSONResponse({"status": "draining"}, status_code=503)
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
@@ -161,7 +172,7 @@ def create_app(
 
     problems.install(app, error_page=pages.error_page)
     app.add_exception_handler(pages.SignInRequired, pages.sign_in_redirect)
-    for router in (health, *API_ROUTERS, pages.router):
+    for router in (health, metrics_route.router, *API_ROUTERS, pages.router):
         _add_routes(app, router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.outer_layers = functools.partial(_outer_layers, services=services)
@@ -192,7 +203,9 @@ def _outer_layers(stack: ASGIApp, *, services: Services) -> ASGIApp:
     settings = services.settings
     lanes = FastLanes(stack, services=services, lanes=LANES)
     limited = BodyLimit(lanes, max_bytes=settings.max_body_bytes, unlimited=UNLIMITED_BODIES)
-    layers = SecurityMiddleware(limited, hsts=settings.base_url.startswith("https://"))
+    layers = SecurityMiddleware(
+        limited, hsts=settings.base_url.startswith("https://"), metrics=services.ports.metrics
+    )
     if not settings.trusted_proxies:
         return layers
     # uvicorn types ASGI apps more narrowly than Starlette; both are the same ASGI 3 callable.
@@ -200,6 +213,40 @@ def _outer_layers(stack: ASGIApp, *, services: Services) -> ASGIApp:
     return cast(
         ASGIApp, ProxyHeadersMiddleware(inner, trusted_hosts=list(settings.trusted_proxies))
     )
+
+
+def _read_gauges(metrics: Metrics, services: Services) -> None:
+    """The gauges read when /metrics is scraped: the database pool, visits in progress."""
+    metrics.add_gauge(
+        "telehealth_db_pool_connections",
+        "Database connections of this instance's pool, by state (in_use, idle, overflow).",
+        functools.partial(_pool_samples, services.engine),
+    )
+
+    def in_progress() -> list[Sample]:
+        try:
+            with services.sessions() as session:
+                return [({}, float(visits_in_progress(session)))]
+        except Exception:
+            # No figure while the database is away; the scrape itself still answers.
+            return []
+
+    metrics.add_gauge(
+        "telehealth_visits_in_progress",
+        "Visits started and not yet ended, in every organization (the same on every instance).",
+        in_progress,
+    )
+
+
+def _pool_samples(engine: Engine) -> list[Sample]:
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):  # a pool that keeps no count (SQLite in memory)
+        return []
+    return [
+        ({"state": "in_use"}, float(pool.checkedout())),
+        ({"state": "idle"}, float(pool.checkedin())),
+        ({"state": "overflow"}, float(max(0, pool.overflow()))),
+    ]
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:

@@ -31,6 +31,7 @@ from telehealth.identity import repository
 from telehealth.identity import service as identity
 from telehealth.identity.model import Role
 from telehealth.jobs import Job, JobRunner, registered, run_job
+from telehealth.jobs import repository as jobs_repository
 from telehealth.policy.cli import decide_command, policy_app
 from telehealth.scope import Scope, open_scope
 from telehealth.storage.cli import keys_app
@@ -106,7 +107,14 @@ def serve(
         _migrate(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.served_at(host, port)
-    serve_http(serving_app(settings, run_jobs=jobs), host=host, port=port, settings=settings)
+    application = serving_app(settings, run_jobs=jobs)
+    serve_http(
+        application,
+        host=host,
+        port=port,
+        settings=settings,
+        draining=application.state.services.draining,
+    )
 
 
 @db_app.command("upgrade")
@@ -276,6 +284,24 @@ def jobs_run(
         engine.dispose()
 
 
+@jobs_app.command("history")
+def jobs_history() -> None:
+    """How many scheduled runs of each job happened (once per tick across every instance),
+    with how many failed and how many were taken over from an instance that died."""
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            rows = jobs_repository.summary(session)
+    finally:
+        engine.dispose()
+    table = Table("job", "ticks run", "ok", "failed", "taken over", "latest tick")
+    for job, runs, ok, failed, taken, latest in rows:
+        shown = latest.isoformat() if latest is not None else ""
+        table.add_row(job, str(runs), str(ok), str(failed), str(taken), shown)
+    Console(width=200).print(table)
+
+
 def _all_jobs() -> list[Job]:
     # The composition root imports every capability, and with them their jobs.
     import telehealth.app  # noqa: F401
@@ -335,8 +361,8 @@ def policy_impact(
     ] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
 ) -> None:
-    """What upcoming visits and open cases lose between two dates of service (the cliff
-    report), each change with its rule, citation and date."""
+    """What upcoming visits, open cases and active monitoring enrollments lose between two
+    dates of service (the cliff report), each change with its rule, citation and date."""
     from telehealth.portal.impact import CSV_COLUMNS, impact
 
     if org is None and email is None:

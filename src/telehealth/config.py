@@ -156,6 +156,12 @@ class Settings(BaseSettings):
 
     # Signaling and jobs: in-process unless Redis is configured.
     redis_url: str | None = None
+    # A background job's run holds its tick's lease (telehealth.jobs) this long: a run not
+    # finished by then is taken to have died, and another instance runs the tick again. Longer
+    # than any job's longest run.
+    job_lease_seconds: int = Field(600, ge=10, le=24 * 3600)
+    # Runs of older ticks are deleted by the daily `jobs.prune_runs`.
+    job_runs_keep_days: int = Field(30, ge=1, le=3650)
 
     # Sessions and tokens.
     session_idle_minutes_clinician: int = Field(15, ge=1, le=240)
@@ -205,9 +211,29 @@ class Settings(BaseSettings):
     # headers larger than `max_header_bytes` in total are refused with 431.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
-    # FastAPI's own OpenTelemetry traces, metrics and logs, sent to the providers the process
-    # configures. Off, the check for a provider is skipped on every request.
+    # OpenTelemetry traces (FastAPI's request and operation spans), off by default. On, spans
+    # go to `otel_exporter`: "otlp" (OTLP over HTTP to `otel_endpoint`, or where the standard
+    # OTEL_EXPORTER_OTLP_* variables say), "console" (standard output), or "memory" (kept in
+    # the process, for tests). Paths and query strings are blanked in every span (they hold
+    # ids and search words); the route template stays. Off, the check for a provider is
+    # skipped on every request.
     opentelemetry: bool = False
+    otel_exporter: Literal["otlp", "console", "memory"] = "otlp"
+    otel_endpoint: str | None = None
+    otel_service_name: str = "telehealth"
+
+    # Who may read /metrics: a client sending `Authorization: Bearer <metrics_token>`. Unset,
+    # /metrics answers 401 to everyone (it holds no PHI, but it tells how the service runs).
+    metrics_token: SecretStr | None = None
+
+    # Shutdown (SIGTERM or Ctrl-C) of `telehealth serve`: for `shutdown_drain_seconds` the
+    # server keeps serving but /readyz answers 503, so a load balancer's health check takes
+    # it out of rotation; then it stops accepting connections, lets in-flight requests (tus
+    # PATCHes included) finish for up to `shutdown_grace_seconds`, and closes signaling
+    # sockets with 1012 (service restart), which visit pages answer by reconnecting. A second
+    # signal ends the drain early.
+    shutdown_drain_seconds: float = Field(0, ge=0, le=300)
+    shutdown_grace_seconds: int = Field(30, ge=0, le=3600)
 
     # Capability groups. Each reads its own variables from the environment when it is not
     # given (their names predate the groups and are kept: see the module docstring).
@@ -218,6 +244,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("the metrics token must be at least 24 characters long")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

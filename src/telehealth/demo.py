@@ -45,6 +45,7 @@ from telehealth.visits import availability, booking, consent, links, notes, wait
 from telehealth.visits import model as visits_model
 from telehealth.visits.access import readable_visits, writable_visit
 from telehealth.visits.session_record import end_visit
+from telehealth.vocabulary import Discipline
 
 DEMO_ORG_NAME = "Demo Clinic (DEMO DATA - not real people)"
 DOMAIN = "demo.telehealth.test"
@@ -87,6 +88,9 @@ class _Clinician:
     languages: tuple[str, ...] = ("en",)
     dea: tuple[tuple[str, tuple[str, ...]], ...] = ()
     compacts: tuple[tuple[str, str], ...] = ()
+    # Every demo clinician is a doctor (MD/DO): the IMLC compact and telehealth registrations
+    # count for physicians only.
+    discipline: Discipline = "physician"
 
 
 _CLINICIANS = (
@@ -244,6 +248,7 @@ def load_demo(scope: Scope, data_dir: Path) -> tuple[list[DemoAccount], bool]:
             specialties=list(spec.specialties),
             video_capable=True,
             languages=list(spec.languages),
+            discipline=spec.discipline,
         )
         for state, kind in spec.licenses:
             identity.add_license(

@@ -8,11 +8,12 @@ scope imports, depends on no capability (the composition root injects them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from telehealth.clock import Clock
 from telehealth.config import Settings
+from telehealth.metrics import Metrics
 from telehealth.notifications.mailer import Mailer
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class Ports:
     # The compiled modality rules (policies/) and the code set (coding).
     ruleset: RuleSet
     codeset: CodeSet
+    # The process's Prometheus metrics (served at /metrics): each Ports counts on its own.
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def close(self) -> None:
         """Releases what holds connections (the hub's Redis connections)."""

@@ -8,6 +8,7 @@ from telehealth.access import tables as access_tables
 from telehealth.audit import tables as audit_tables
 from telehealth.db.base import Base
 from telehealth.identity import tables as identity_tables
+from telehealth.jobs import tables as jobs_tables
 from telehealth.monitoring import tables as monitoring_tables
 from telehealth.notifications import tables as notification_tables
 from telehealth.policy import records as policy_tables
@@ -19,6 +20,7 @@ MODULES = (
     access_tables,
     audit_tables,
     identity_tables,
+    jobs_tables,
     monitoring_tables,
     notification_tables,
     policy_tables,

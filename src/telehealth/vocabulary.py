@@ -78,6 +78,25 @@ Discipline = Literal[
     "other",
 ]
 DISCIPLINES: Final[tuple[Discipline, ...]] = get_args(Discipline)
+# Each discipline as people read it, on the admin pages and a clinician's public profile.
+DISCIPLINE_WORDS: Final[dict[Discipline, str]] = {
+    "physician": "Physician",
+    "np": "Nurse practitioner",
+    "pa": "Physician assistant",
+    "cns": "Clinical nurse specialist",
+    "cnm": "Certified nurse-midwife",
+    "crna": "Certified registered nurse anesthetist",
+    "psychologist": "Clinical psychologist",
+    "lcsw": "Licensed clinical social worker",
+    "lmft": "Marriage and family therapist",
+    "lpc": "Licensed professional counselor",
+    "rd": "Registered dietitian",
+    "pt": "Physical therapist",
+    "ot": "Occupational therapist",
+    "slp": "Speech-language pathologist",
+    "audiologist": "Audiologist",
+    "other": "Another discipline",
+}
 # Specialties whose name says which discipline practises them; the discipline of a facts
 # document that omits it is inferred from these only. Medical specialties (dermatology,
 # psychiatry ...) are not here: nurse practitioners and physician assistants practise them too.

@@ -27,9 +27,10 @@ class Audience(Flag):
     CLINICIANS = auto()
     COORDINATORS = auto()
     ADMINS = auto()
-    # Credentials no person holds: a device token, a visit join link.
+    # Credentials no person holds: a device token, a visit join link, the metrics token.
     DEVICE = auto()
     JOIN_LINK = auto()
+    SCRAPER = auto()
     # Signed out, and the pages' sign-in.
     ANYONE = auto()
 
@@ -111,7 +112,7 @@ def expected(
     role before it looks the object up)."""
     if kind.audiences & audience:
         return Outcome.ALLOWED
-    if audience & (Audience.DEVICE | Audience.JOIN_LINK):
+    if audience & (Audience.DEVICE | Audience.JOIN_LINK | Audience.SCRAPER):
         return Outcome.UNAUTHENTICATED
     if refused_by_role(kind, roles):
         return Outcome.REFUSED

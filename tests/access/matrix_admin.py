@@ -68,6 +68,14 @@ ENTRIES: dict[tuple[str, str], Entry] = {
         roles=MANAGERS,
         fresh=True,
     ),
+    ("POST", "/admin/clinicians/{clinician_id}/discipline"): form(
+        ORG_MANAGERS,
+        lambda w: f"/admin/clinicians/{new_user(w)}/discipline",
+        {"discipline": "np"},
+        seen_by=A.ORG_MEMBER,
+        roles=MANAGERS,
+        fresh=True,
+    ),
     ("GET", "/admin/audit"): page(A.ADMINS),
     ("POST", "/admin/audit"): form(
         A.ADMINS, lambda _w: "/admin/audit", {"action": ""}, seen_by=SIGNED_IN

@@ -149,6 +149,19 @@ ENTRIES: dict[tuple[str, str], Entry] = {
         once=True,
         body={"episode_end": str(date(2026, 11, 27))},
     ),
+    ("GET", "/v1/monitoring/enrollments/{enrollment_id}/consent"): Entry(
+        PATIENT_READERS,
+        target=_enrollment("/consent"),
+    ),
+    ("POST", "/v1/monitoring/enrollments/{enrollment_id}/consent"): Entry(
+        CLINICAL,
+        target=_enrollment("/consent"),
+        body=lambda w: {
+            "given_by": "patient",
+            "method": "written",
+            "at": w.clock.now().isoformat(),
+        },
+    ),
     ("PUT", "/v1/monitoring/enrollments/{enrollment_id}/thresholds"): Entry(
         CLINICAL,
         target=_enrollment("/thresholds"),

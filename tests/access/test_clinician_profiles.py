@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-pytestmark = pytest.mark.db
+from tests.access.test_matrix import PUBLIC_PROFILE
 
-PUBLIC_FIELDS = {"user_id", "display_name", "specialties", "video_capable"}
+pytestmark = pytest.mark.db
 
 
 def test_openapi_documents_both_profile_shapes(client: TestClient) -> None:
@@ -22,4 +22,4 @@ def test_openapi_documents_both_profile_shapes(client: TestClient) -> None:
     }
     assert shapes == {"ClinicianOut", "ClinicianPublicOut"}
     public = spec["components"]["schemas"]["ClinicianPublicOut"]["properties"]
-    assert set(public) == PUBLIC_FIELDS
+    assert set(public) == PUBLIC_PROFILE

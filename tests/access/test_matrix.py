@@ -115,6 +115,8 @@ CORE: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/healthz"): Entry(A.ANYONE | SIGNED_IN),
     ("GET", "/readyz"): Entry(A.ANYONE | SIGNED_IN),
+    # Prometheus's scraper, with the metrics token (no person's credential opens it).
+    ("GET", "/metrics"): Entry(A.SCRAPER),
     ("POST", "/v1/auth/login"): Entry(
         A.ANYONE | SIGNED_IN, not_probed="takes a password, not a token; tests/identity"
     ),
@@ -522,7 +524,14 @@ def test_someone_elses_notification_answers_like_a_missing_one(
             assert _answer(got, probe) == _answer(missing, blind)
 
 
-PUBLIC_PROFILE = {"user_id", "display_name", "specialties", "video_capable"}
+PUBLIC_PROFILE = {
+    "user_id",
+    "display_name",
+    "specialties",
+    "video_capable",
+    "discipline",
+    "discipline_words",
+}
 CREDENTIALS = {"npi", "licenses", "compacts", "dea_registrations"}
 # Who sees clinician A's credentials: the organization's managers and clinician A themself.
 CREDENTIAL_READERS = ORG_MANAGERS

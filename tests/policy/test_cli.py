@@ -90,6 +90,54 @@ def test_decide_bad_discipline_and_billing_setting_exit_2_naming_both() -> None:
     assert "'physician'" in result.stderr  # the allowed values are listed
 
 
+def test_decide_bad_counts_and_history_facts_exit_2_naming_each() -> None:
+    facts = default_facts()
+    facts["patient"]["telehealth_visits_same_condition_12_months"] = -2
+    facts["encounter"]["controlled_substance"] = {
+        "schedule": "III",
+        "opioid_use_disorder_treatment": True,
+        "buprenorphine_course_start": "01/09/2026",
+        "pdmp_available": "unknown",
+        "dea_registered_facility": "yes",
+    }
+    result = runner.invoke(decide_app, ["-"], input=json.dumps(facts))
+    assert result.exit_code == 2
+    assert "patient.telehealth_visits_same_condition_12_months:" in result.stderr
+    assert "greater than or equal to 0" in result.stderr
+    for name in ("buprenorphine_course_start", "pdmp_available", "dea_registered_facility"):
+        assert f"encounter.controlled_substance.{name}:" in result.stderr
+    assert "YYYY-MM-DD" in result.stderr
+
+
+def test_decide_contradictory_drug_facts_exit_2_saying_why() -> None:
+    facts = default_facts()
+    facts["encounter"]["controlled_substance"] = {
+        "schedule": "IV",
+        "buprenorphine_course_start": "2027-01-05",
+        "dea_registered_facility": True,
+    }
+    result = runner.invoke(decide_app, ["-"], input=json.dumps(facts))
+    assert result.exit_code == 2
+    assert "buprenorphine_course_start: must not be after date_of_service" in result.stderr
+
+
+def test_decide_with_the_new_facts_prints_their_rules() -> None:
+    facts = default_facts()
+    facts["date_of_service"] = "2027-03-01"
+    facts["encounter"]["purpose"] = "substance_use_disorder"
+    facts["encounter"]["controlled_substance"] = {
+        "schedule": "III",
+        "opioid_use_disorder_treatment": True,
+        "buprenorphine_course_start": "2027-01-05",
+        "pdmp_available": False,
+    }
+    result = runner.invoke(decide_app, ["-"], input=json.dumps(facts))
+    assert result.exit_code == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["prescribing"]["sync_audio_only"] == "permitted"
+    assert any(r["kind"] == "supply_limit" for r in decision["requirements"])
+
+
 def test_decide_bad_json_exits_2() -> None:
     result = runner.invoke(decide_app, ["-"], input="{not json")
     assert result.exit_code == 2

@@ -108,6 +108,34 @@ def test_state_table_covers_all_jurisdictions() -> None:
             lambda d: d["states"]["TX"]["medicaid_audio_only"].pop("source"),
             "source",
         ),
+        # A state with the repeated-telehealth rule must say after how many visits.
+        (
+            "states/states.yaml",
+            lambda d: d["states"]["AL"]["in_person_after_repeat_telehealth"].pop("limit"),
+            "needs a 'limit'",
+        ),
+        # A dated change names the value before it, from the field's values.
+        (
+            "states/states.yaml",
+            lambda d: d["states"]["CO"]["telehealth_registration_for_out_of_state"].pop(
+                "before_effective"
+            ),
+            "effective_from and before_effective together",
+        ),
+        (
+            "states/states.yaml",
+            lambda d: d["states"]["CO"]["telehealth_registration_for_out_of_state"].update(
+                before_effective="maybe"
+            ),
+            "maybe",
+        ),
+        (
+            "states/states.yaml",
+            lambda d: d["states"]["CO"]["telehealth_registration_for_out_of_state"].update(
+                disciplines=["physician", "doctor"]
+            ),
+            "disciplines",
+        ),
     ],
 )
 def test_invalid_packs_are_reported(

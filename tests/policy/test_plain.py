@@ -6,12 +6,13 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import textstat
 
 from telehealth.policy import decide
+from telehealth.policy.decision import RequirementKind
 from telehealth.policy.plain import (
     CONSENT_SHORTFALL,
     SIGN_CONSENT_BY,
@@ -22,7 +23,7 @@ from telehealth.vocabulary import MODALITIES
 from tests.policy.support import default_facts, ruleset
 
 WHEN = datetime(2026, 11, 27, 12, tzinfo=UTC)
-KINDS = ("consent", "licensure", "in_person_visit", "documentation", "pdmp_check", "registration")
+KINDS = get_args(RequirementKind)
 STATUSES = ("allowed", "discouraged", "not_allowed")
 COVERAGES = ("covered", "conditional", "unknown", "not_covered")
 # What a patient must never read: codes with underscores, UUIDs, hashes, rule-set stamps,
@@ -113,6 +114,16 @@ def test_in_person_requirement_asks_the_patient_to_come_in() -> None:
     assert any("in person" in a for a in summary.actions)
     # A requirement for another modality is not the patient's to meet.
     assert not any("in person" in a for a in patient_summary(decision, "in_person").actions)
+
+
+def test_supply_limit_tells_the_patient_about_a_week_at_a_time() -> None:
+    decision = _decided(lambda f: None)
+    decision["requirements"].append(
+        {"kind": "supply_limit", "modality": None, "detail": "x", "citation": "y"}
+    )
+    summary = patient_summary(decision, booked="sync_audio_video")
+    assert any("one week of this medicine" in a for a in summary.actions)
+    _assert_plain(summary)
 
 
 def test_nothing_allowed_says_the_clinic_will_call() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from telehealth.portal.pages import CLIFFS
 from telehealth.visits import booking
 from telehealth.visits.jobs import REVISION_NOTICE, tell_coordinators_of_rule_changes
 from telehealth.visits.tables import Visit
+from tests.monitoring.helpers import enroll
 from tests.support import World
 from tests.visits.support import acting, book, services_of
 
@@ -160,3 +162,86 @@ def test_rule_update_tells_coordinators_once_and_the_page_lists_it(
         rows = impact.revision_rows(scope)
     assert {r.object_id for r in rows} == {visit_id}
     assert all(r.change.citation for r in rows)
+
+
+def _set_discipline(client: TestClient, world: World, discipline: str | None) -> None:
+    response = client.patch(
+        f"/v1/clinicians/{world['clinician_a'].user_id}",
+        json={"discipline": discipline},
+        headers=world["coordinator"].headers,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_active_enrollments_are_decided_with_the_clinicians_discipline(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    enrollment = enroll(client, world, payer="medicare")
+    enrollment_id = uuid.UUID(enrollment["id"])
+    ended = enroll(client, world, program="heart_failure", payer="medicare")
+    ending = client.post(
+        f"/v1/monitoring/enrollments/{ended['id']}/end",
+        json={"episode_end": "2026-11-20"},
+        headers=world["clinician_a"].headers,
+    )
+    assert ending.status_code == 200, ending.text
+
+    def enrollment_rows() -> list[impact.ImpactRow]:
+        report = _report(app, world, date(2026, 12, 1), AFTER_MEDICARE)
+        assert str(ended["id"]) not in {str(r.object_id) for r in report.rows}
+        return [r for r in report.rows if r.object_id == enrollment_id]
+
+    rows = enrollment_rows()
+    assert rows, "Medicare telehealth coverage ends for the monitored patient too"
+    assert {r.object_kind for r in rows} == {"enrollment"}
+    assert all(r.change.citation and r.clinician == "clinician_a" for r in rows)
+    lost = {(r.change.modality, r.change.after) for r in rows if r.change.kind == "coverage"}
+    # A dermatologist's discipline is not known: store-and-forward stays covered.
+    assert ("async_store_and_forward", "not_covered") not in lost
+    # Recorded as a physical therapist, whom Medicare pays for telehealth only through 2027.
+    _set_discipline(client, world, "pt")
+    lost = {
+        (r.change.modality, r.change.after)
+        for r in enrollment_rows()
+        if r.change.kind == "coverage"
+    }
+    assert ("async_store_and_forward", "not_covered") in lost
+    with acting(services_of(app), None) as scope:
+        reads = scope.session.query(AuditRow).filter_by(object_id=str(enrollment_id)).all()
+    assert any(r.action == "read" and r.detail.get("via") == "list" for r in reads)
+    headers = world["coordinator"].headers
+    html = client.get("/admin/impact?from=2026-12-01&to=2028-01-02", headers=headers).text
+    assert "<strong>Enrollment</strong>" in html
+    download = client.get("/admin/impact.csv?from=2026-12-01&to=2028-01-02", headers=headers)
+    csv_rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert {r["object_kind"] for r in csv_rows if r["object_id"] == str(enrollment_id)} == {
+        "enrollment"
+    }
+
+
+def test_the_page_lists_patients_a_page_at_a_time(
+    app: FastAPI, client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book(services_of(app), world, intake=MEDICARE_HOME)
+    book(services_of(app), world, patient="patient_b", intake=MEDICARE_HOME)
+    monkeypatch.setattr(impact, "PATIENTS_PER_PAGE", 1)
+    headers = world["coordinator"].headers
+    dates = "from=2026-12-01&to=2028-01-02"
+    first = client.get(f"/admin/impact?{dates}", headers=headers).text
+    assert "Page 1 of 2 (2 patients)" in first
+    assert f'href="/admin/impact?{dates.replace("&", "&amp;")}&amp;page=2" rel="next"' in first
+    assert 'rel="prev"' not in first
+    second = client.get(f"/admin/impact?{dates}&page=2", headers=headers).text
+    assert "Page 2 of 2" in second
+    assert f'href="/admin/impact?{dates.replace("&", "&amp;")}&amp;page=1" rel="prev"' in second
+    assert 'rel="next"' not in second
+    # Each page names one patient; together they name both.
+    names = {"CanaryA SecretA", "CanaryB SecretB"}
+    shown = [{n for n in names if n in html} for html in (first, second)]
+    assert all(len(s) == 1 for s in shown)
+    assert shown[0] | shown[1] == names
+    # Past the end: the last page. The CSV keeps every patient's rows.
+    assert "Page 2 of 2" in client.get(f"/admin/impact?{dates}&page=9", headers=headers).text
+    download = client.get(f"/admin/impact.csv?{dates}", headers=headers).text
+    assert {r["patient"] for r in csv.DictReader(io.StringIO(download))} == names
+    assert client.get(f"/admin/impact?{dates}&page=0", headers=headers).status_code == 422

@@ -1,5 +1,6 @@
-"""Headless Chromium: a coordinator reads the cliff report at 390 px (fits, axe-clean) and
-finds the download link. Screenshot in ``test-artifacts/portal/``."""
+"""Headless Chromium: a coordinator reads the cliff report at 390 px (fits, axe-clean), with a
+visit and a monitoring enrollment in it, and finds the download link. Screenshot in
+``test-artifacts/portal/``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from telehealth.identity import queries as identity_queries
+from telehealth.monitoring import service as monitoring
+from telehealth.monitoring.model import Program
 from telehealth.visits import availability
 from tests.browser import chromium, need_browser
 from tests.portal.live import AXE, Live, live_server, shot
@@ -40,6 +44,24 @@ def test_coordinator_reads_the_cliff_report_on_a_phone(live: Live) -> None:
         clinician = live.world["clinician_a"].user_id
         slot = availability.free_slots(scope, clinician, now, now + timedelta(days=7))[0][0]
     book(services, live.world, intake=MEDICARE_HOME, slot=slot)
+    # A monitored patient of a physical therapist: Medicare's telehealth coverage ends too.
+    with acting(services, live.world["clinician_a"].user_id) as scope:
+        now = scope.clock.now()
+        profile = identity_queries.clinician_profile(scope.session, scope.require_actor().user_id)
+        assert profile is not None
+        profile.discipline = "pt"
+        patient_id = live.world["patient_a"].patient_id
+        assert patient_id is not None
+        data = monitoring.EnrollmentInput(
+            Program.HYPERTENSION,
+            "medicare",
+            now.date(),
+            None,
+            "patient",
+            "verbal",
+            now - timedelta(hours=1),
+        )
+        monitoring.enroll(scope, patient_id, data)
     with chromium() as browser:
         context = browser.new_context(viewport=PHONE, timezone_id="America/Chicago")
         page: Any = context.new_page()
@@ -52,6 +74,8 @@ def test_coordinator_reads_the_cliff_report_on_a_phone(live: Live) -> None:
         page.wait_for_load_state("networkidle")
         assert page.is_visible("text=Download CSV")
         assert page.locator("text=not covered").count() >= 1
+        assert page.locator("strong:text-is('Enrollment')").count() >= 1
+        assert page.locator("strong:text-is('Visit')").count() >= 1
         assert page.evaluate(FITS)
         assert scan(page) == []
         shot(page, "impact-coordinator-390")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from telehealth.db.batch import LoopBatcher
 from telehealth.db.reader import AsyncPostgres, FastReader
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.logging import get_logger
+from telehealth.metrics import Metrics
 
 log = get_logger("telehealth.audit")
 
@@ -67,11 +69,15 @@ class AuditCommitter(Protocol):
         ...
 
 
-def make_committer(engine: Engine, reader: FastReader, key: ChainKey) -> AuditCommitter:
-    """The committer for the database behind ``reader``, hashing rows with the audit ``key``."""
+def make_committer(
+    engine: Engine, reader: FastReader, key: ChainKey, metrics: Metrics | None = None
+) -> AuditCommitter:
+    """The committer for the database behind ``reader``, hashing rows with the audit ``key``;
+    each batch's size and commit time go to ``metrics``."""
+    metrics = metrics or Metrics()
     if isinstance(reader, AsyncPostgres):
-        return PostgresCommitter(reader, key)
-    return ThreadCommitter(engine, key)
+        return PostgresCommitter(reader, key, metrics)
+    return ThreadCommitter(engine, key, metrics)
 
 
 def _random_chain() -> int:
@@ -87,9 +93,10 @@ class PostgresCommitter:
 
     groups_requests = True
 
-    def __init__(self, db: AsyncPostgres, key: ChainKey) -> None:
+    def __init__(self, db: AsyncPostgres, key: ChainKey, metrics: Metrics) -> None:
         self._db = db
         self._key = key
+        self._metrics = metrics
         self._chain = _random_chain()
         self._head: tuple[int, str] | None = None
         self._batches: LoopBatcher[_Submission, None] = LoopBatcher(
@@ -106,16 +113,16 @@ class PostgresCommitter:
     async def _commit(self, batch: list[_Submission]) -> list[Exception | None]:
         """Writes the batch; if that fails, each submission alone, so that one bad submission
         fails only its own request."""
+        events = _events_in_order(e for s in batch for e in s.events)
+        started = time.perf_counter()
         try:
-            await self._write(
-                _events_in_order(e for s in batch for e in s.events),
-                [row for s in batch for row in s.inserts],
-            )
+            await self._write(events, [row for s in batch for row in s.inserts])
         except Exception:
             if len(batch) == 1:
                 log.exception("audit_commit_failed", events=len(batch[0].events))
                 return [_unavailable()]
             return [outcome for submission in batch for outcome in await self._commit([submission])]
+        self._metrics.observe_audit_commit(len(events), time.perf_counter() - started)
         return [None] * len(batch)
 
     async def _write(self, events: list[AuditEvent], inserts: list[Insert]) -> None:
@@ -161,9 +168,10 @@ class ThreadCommitter:
 
     groups_requests = False
 
-    def __init__(self, engine: Engine, key: ChainKey) -> None:
+    def __init__(self, engine: Engine, key: ChainKey, metrics: Metrics) -> None:
         self._engine = engine
         self._key = key
+        self._metrics = metrics
         self._chain = _random_chain()
         self._pending: list[tuple[list[AuditEvent], list[Insert], Future[None]]] = []
         self._wake = threading.Condition()
@@ -213,6 +221,7 @@ class ThreadCommitter:
     def _commit(self, batch: list[tuple[list[AuditEvent], list[Insert], Future[None]]]) -> None:
         events = _events_in_order(e for events, _, _ in batch for e in events)
         inserts = [row for _, rows, _ in batch for row in rows]
+        started = time.perf_counter()
         try:
             with self._engine.begin() as connection:
                 for table, rows in _by_table(inserts).items():
@@ -226,5 +235,6 @@ class ThreadCommitter:
             for submission in batch:
                 self._commit([submission])
             return
+        self._metrics.observe_audit_commit(len(events), time.perf_counter() - started)
         for _, _, done in batch:
             done.set_result(None)

@@ -24,11 +24,18 @@ from telehealth.identity.tables import (
     User,
 )
 from telehealth.scope import Scope
+from telehealth.vocabulary import Discipline
 
 
 def org_users(scope: Scope) -> list[User]:
     manager = access.require_org_manager(scope)
     return list(repository.users_in_org(scope.session, manager.org_id))
+
+
+def org_disciplines(scope: Scope) -> dict[uuid.UUID, str | None]:
+    """The disciplines of the manager's organization's clinicians, by clinician id."""
+    manager = access.require_org_manager(scope)
+    return repository.disciplines_in_org(scope.session, manager.org_id)
 
 
 def org_clinicians(scope: Scope) -> list[User]:
@@ -44,7 +51,14 @@ class Invitation:
     expires_at: datetime
 
 
-def invite_user(scope: Scope, *, email: str, display_name: str, role: Role) -> Invitation:
+def invite_user(
+    scope: Scope,
+    *,
+    email: str,
+    display_name: str,
+    role: Role,
+    discipline: Discipline | None = None,
+) -> Invitation:
     manager = access.require_org_manager(scope)
     if role in (Role.ADMIN, Role.COORDINATOR) and manager.role is not Role.ADMIN:
         raise DomainError(ErrorCode.FORBIDDEN, "only administrators create staff accounts")
@@ -59,6 +73,7 @@ def invite_user(scope: Scope, *, email: str, display_name: str, role: Role) -> I
         role=role,
         display_name=display_name,
         password=None,
+        discipline=discipline,
     )
     return _invitation(scope, created.user)
 
@@ -135,6 +150,14 @@ def set_languages(scope: Scope, clinician_id: uuid.UUID, languages: list[str]) -
     """The languages a clinician of the manager's organization holds visits in."""
     user = org_clinician(scope, clinician_id)
     return identity.set_clinician_profile(scope, user.id, languages=languages)
+
+
+def set_discipline(
+    scope: Scope, clinician_id: uuid.UUID, discipline: Discipline | None
+) -> ClinicianProfile:
+    """A clinician's licensed discipline (None: not recorded), which decisions use."""
+    user = org_clinician(scope, clinician_id)
+    return identity.set_clinician_profile(scope, user.id, discipline=discipline)
 
 
 def add_license(

@@ -12,6 +12,7 @@ from typing import Protocol
 from zoneinfo import available_timezones
 
 from telehealth.errors import DomainError, ErrorCode
+from telehealth.vocabulary import DISCIPLINE_WORDS, DISCIPLINES, Discipline
 
 # Role lives in the shared vocabulary; re-exported here, where callers have always found it.
 from telehealth.vocabulary import Role as Role
@@ -40,6 +41,27 @@ SEX_WORDS: dict[str | None, str] = {
 def sex_in_words(code: str | None) -> str:
     """A stored administrative sex as a person reads it ("Female", "Not recorded")."""
     return SEX_WORDS.get(code, "Not recorded")
+
+
+def discipline_in_words(code: str | None) -> str | None:
+    """A clinician's discipline as people read it ("Physical therapist"); None if not recorded."""
+    known = next((d for d in DISCIPLINES if d == code), None)
+    return DISCIPLINE_WORDS[known] if known is not None else None
+
+
+def parse_discipline(value: str | None, field: str = "discipline") -> Discipline | None:
+    """A discipline code from a form or body: blank is "not recorded"; anything else must be
+    one of ``vocabulary.DISCIPLINES``, else the refusal names ``field``."""
+    if value is None or not value.strip():
+        return None
+    for code in DISCIPLINES:
+        if code == value.strip():
+            return code
+    raise DomainError(
+        ErrorCode.INVALID_INPUT,
+        "choose the clinician's discipline from the list, or leave it not recorded",
+        field=field,
+    )
 
 
 def age_on(birth: date, day: date) -> int:

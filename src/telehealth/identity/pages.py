@@ -23,11 +23,13 @@ from telehealth.identity.model import (
     AdministrativeSex,
     LicenseKind,
     Role,
+    discipline_in_words,
+    parse_discipline,
     sex_in_words,
     time_zone_choices,
 )
 from telehealth.scope import Scope
-from telehealth.vocabulary import CONTROLLED_SCHEDULES, US_STATES
+from telehealth.vocabulary import CONTROLLED_SCHEDULES, DISCIPLINE_WORDS, US_STATES
 from telehealth.web.auth import ScopeDep
 from telehealth.web.pages import PageActorDep, form_date, form_failed, page, render, see_other
 from telehealth.web.scoped import ScopedRoute
@@ -95,6 +97,11 @@ def _users_context(
         roles += [Role.COORDINATOR.value, Role.ADMIN.value]
     return {
         "users": admin.org_users(scope),
+        "disciplines": {
+            user_id: discipline_in_words(code)
+            for user_id, code in admin.org_disciplines(scope).items()
+        },
+        "discipline_choices": DISCIPLINE_WORDS,
         "roles": roles,
         "states": sorted(US_STATES),
         "sexes": [(s.value, sex_in_words(s.value)) for s in AdministrativeSex],
@@ -117,10 +124,17 @@ def invite_staff(
     email: Text,
     display_name: Annotated[str, Form(max_length=200)],
     role: Annotated[str, Form(max_length=16)],
+    discipline: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     try:
+        chosen = _role(role)
         invitation = admin.invite_user(
-            scope, email=email.strip(), display_name=display_name.strip(), role=_role(role)
+            scope,
+            email=email.strip(),
+            display_name=display_name.strip(),
+            role=chosen,
+            # The form offers a discipline beside every role; only a clinician keeps it.
+            discipline=parse_discipline(discipline) if chosen is Role.CLINICIAN else None,
         )
     except DomainError as exc:
         return form_failed(request, scope, exc, lambda: _users_context(scope), "portal/users.html")
@@ -191,8 +205,11 @@ def _role(value: str) -> Role:
 
 
 def _clinician_context(scope: Scope, clinician_id: uuid.UUID) -> dict[str, Any]:
+    creds = admin.clinician_credentials(scope, clinician_id)
     return {
-        "creds": admin.clinician_credentials(scope, clinician_id),
+        "creds": creds,
+        "discipline_words": discipline_in_words(creds.profile.discipline),
+        "discipline_choices": DISCIPLINE_WORDS,
         "states": sorted(US_STATES),
         "kinds": [k.value for k in LicenseKind],
         "schedules": CONTROLLED_SCHEDULES,
@@ -281,4 +298,20 @@ async def set_languages(
     languages = [str(tag)[:16] for tag in data.getlist("languages")][:32]
     return _change_clinician(
         request, scope, clinician_id, lambda: admin.set_languages(scope, clinician_id, languages)
+    )
+
+
+@router.post("/admin/clinicians/{clinician_id}/discipline", response_model=None)
+def set_discipline(
+    clinician_id: uuid.UUID,
+    request: Request,
+    actor: PageActorDep,
+    scope: ScopeDep,
+    discipline: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    return _change_clinician(
+        request,
+        scope,
+        clinician_id,
+        lambda: admin.set_discipline(scope, clinician_id, parse_discipline(discipline)),
     )

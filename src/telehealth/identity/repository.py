@@ -55,6 +55,16 @@ def users_in_org(session: Session, org_id: uuid.UUID, limit: int = 200) -> Seque
     )
 
 
+def disciplines_in_org(session: Session, org_id: uuid.UUID) -> dict[uuid.UUID, str | None]:
+    """Each clinician of the organization's recorded discipline (None: not recorded)."""
+    rows = session.execute(
+        select(ClinicianProfile.user_id, ClinicianProfile.discipline)
+        .join(User, User.id == ClinicianProfile.user_id)
+        .where(User.org_id == org_id)
+    )
+    return {row[0]: row[1] for row in rows}
+
+
 def clinicians_in_org(session: Session, org_id: uuid.UUID, limit: int = 200) -> Sequence[User]:
     return (
         session.execute(

@@ -13,7 +13,13 @@ from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import credentials, queries, repository
 from telehealth.identity import service as identity
-from telehealth.identity.model import CareSource, LicenseKind, Role
+from telehealth.identity.model import (
+    CareSource,
+    LicenseKind,
+    Role,
+    discipline_in_words,
+    parse_discipline,
+)
 from telehealth.identity.schemas import (
     CareAssignIn,
     CareMemberOut,
@@ -46,6 +52,7 @@ from telehealth.identity.schemas import (
     UserOut,
     patient_out,
 )
+from telehealth.identity.service import Keep
 from telehealth.identity.tables import ClinicianProfile, User
 from telehealth.scope import Scope
 from telehealth.web.auth import (
@@ -166,6 +173,7 @@ def invite_user(body: UserIn, actor: ActorDep, scope: ScopeDep) -> InviteOut:
         role=body.role,
         display_name=body.display_name,
         password=None,
+        discipline=body.discipline,
     )
     invite = identity.create_invite(scope, created.user.id)
     return InviteOut(
@@ -232,6 +240,8 @@ def update_clinician(
         specialties=body.specialties,
         video_capable=body.video_capable,
         npi=body.npi,
+        # Omitted keeps the discipline; null clears it.
+        discipline=body.discipline if "discipline" in body.model_fields_set else Keep.KEEP,
     )
     return _clinician_out(scope, user)
 
@@ -448,6 +458,8 @@ def _public_clinician_out(profile: ClinicianProfile, user: User) -> ClinicianPub
         display_name=user.display_name,
         specialties=list(profile.specialties),
         video_capable=profile.video_capable,
+        discipline=parse_discipline(profile.discipline),
+        discipline_words=discipline_in_words(profile.discipline),
     )
 
 

@@ -20,6 +20,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from telehealth.bounds import Day, Moment, Version
 from telehealth.identity.model import AdministrativeSex, LicenseKind, Role
+from telehealth.vocabulary import Discipline
 
 # Syntax only: deliverability is proven by the invite reaching the person, not by DNS.
 EmailStr = Annotated[
@@ -108,6 +109,8 @@ class UserIn(Strict):
     email: EmailStr
     display_name: str = Field(min_length=1, max_length=200)
     role: Role
+    # A clinician's licensed discipline (``physician``, ``np``, ``pt`` ...); only clinicians.
+    discipline: Discipline | None = None
 
 
 class UserOut(Strict):
@@ -184,6 +187,8 @@ class ClinicianProfileIn(Strict):
     specialties: list[str] | None = Field(default=None, max_length=20)
     video_capable: bool | None = None
     npi: str | None = Field(default=None, pattern=r"^\d{10}$")
+    # The licensed discipline; null clears it (not recorded), omitted keeps it.
+    discipline: Discipline | None = None
 
 
 class ClinicianPublicOut(Strict):
@@ -193,6 +198,10 @@ class ClinicianPublicOut(Strict):
     display_name: str
     specialties: list[str]
     video_capable: bool
+    # The licensed discipline's code and the same in words ("Physical therapist"); null when
+    # not recorded.
+    discipline: Discipline | None
+    discipline_words: str | None
 
 
 class ClinicianOut(ClinicianPublicOut):

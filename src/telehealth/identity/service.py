@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import Enum
 
 from sqlalchemy.orm import Session
 
@@ -44,7 +45,7 @@ from telehealth.identity.tables import (
     User,
 )
 from telehealth.scope import Scope
-from telehealth.vocabulary import CONTROLLED_SCHEDULES, US_STATES
+from telehealth.vocabulary import CONTROLLED_SCHEDULES, US_STATES, Discipline
 
 SESSION_PREFIX = "ths"
 TOKEN_PREFIX = "tht"  # noqa: S105 - a public prefix that marks token type
@@ -86,7 +87,13 @@ def create_user(
     role: Role,
     display_name: str,
     password: str | None,
+    discipline: Discipline | None = None,
 ) -> NewUser:
+    """A new account; a clinician's comes with a profile (``discipline``: theirs, if known)."""
+    if discipline is not None and role is not Role.CLINICIAN:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "only clinicians have a discipline", field="discipline"
+        )
     if repository.user_by_email(scope.session, email) is not None:
         raise DomainError(ErrorCode.ALREADY_EXISTS, "an account with that email already exists")
     totp_secret = credentials.new_totp_secret() if role in MFA_REQUIRED_ROLES else None
@@ -105,7 +112,9 @@ def create_user(
     )
     scope.session.add(user)
     if role is Role.CLINICIAN:
-        scope.session.add(ClinicianProfile(user=user, specialties=[], video_capable=True))
+        scope.session.add(
+            ClinicianProfile(user=user, specialties=[], video_capable=True, discipline=discipline)
+        )
     scope.session.flush()
     scope.audit.record(
         Action.PRIVILEGE_CHANGE, "user", user.id, detail={"role": role.value, "event": "created"}
@@ -201,6 +210,12 @@ def _set_care_end(scope: Scope, assignment: CareAssignment, ends_at: datetime) -
 # --- clinician credentials ------------------------------------------------------------------
 
 
+class Keep(Enum):
+    """An argument left out: the stored value stays (None would clear it)."""
+
+    KEEP = "keep"
+
+
 def set_clinician_profile(
     scope: Scope,
     clinician_id: uuid.UUID,
@@ -209,8 +224,12 @@ def set_clinician_profile(
     video_capable: bool | None = None,
     npi: str | None = None,
     languages: list[str] | None = None,
+    discipline: Discipline | Keep | None = Keep.KEEP,
 ) -> ClinicianProfile:
+    """Changes what is given; ``discipline=None`` clears it (not recorded)."""
     profile = _profile(scope.session, clinician_id)
+    if discipline is not Keep.KEEP:
+        profile.discipline = discipline
     if languages is not None:
         profile.languages = list(dict.fromkeys(s.strip().lower() for s in languages if s.strip()))
     if specialties is not None:

@@ -89,6 +89,9 @@ class ClinicianProfile(Base):
     # Languages the clinician holds visits in, as BCP 47 tags ("en", "es").
     languages: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["en"])
     video_capable: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The licensed discipline (a ``vocabulary.Discipline`` code); None: not recorded, and the
+    # decision engine infers it from the specialty where the specialty names one.
+    discipline: Mapped[str | None] = mapped_column(String(16))
 
     user: Mapped[User] = relationship(back_populates="clinician", lazy="raise")
 

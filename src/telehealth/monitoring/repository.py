@@ -116,6 +116,19 @@ def active_enrollments(session: Session) -> Sequence[Enrollment]:
     )
 
 
+def active_enrollments_of_org(session: Session, org_id: uuid.UUID) -> Sequence[Enrollment]:
+    """The organization's active enrollments, oldest episode first."""
+    return (
+        session.execute(
+            select(Enrollment)
+            .where(Enrollment.org_id == org_id, Enrollment.status == "active")
+            .order_by(Enrollment.episode_start, Enrollment.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
 def panel_enrollments(
     session: Session,
     org_id: uuid.UUID,

@@ -18,10 +18,13 @@ from telehealth import bounds
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.monitoring import billing, fhir, ingest, model, pages
 from telehealth.monitoring import service as monitoring
+from telehealth.monitoring.consent import ConsentNeed
 from telehealth.monitoring.schemas import (
     AlertOut,
     AlertTransitionIn,
     BillingOut,
+    ConsentIn,
+    ConsentNeedOut,
     DeviceIn,
     DeviceIssuedOut,
     DeviceOut,
@@ -247,6 +250,46 @@ def end_episode(
     enrollment_id: uuid.UUID, body: EpisodeEndIn, actor: ActorDep, scope: ScopeDep
 ) -> EnrollmentOut:
     return _enrollment_out(scope, monitoring.end_episode(scope, enrollment_id, body.episode_end))
+
+
+@router.get(
+    "/v1/monitoring/enrollments/{enrollment_id}/consent",
+    tags=[TAG],
+    response_model=list[ConsentNeedOut],
+)
+def consent_standing(
+    enrollment_id: uuid.UUID, actor: ActorDep, scope: ScopeDep
+) -> list[ConsentNeedOut]:
+    """The consent rules for the enrollment's monitoring and how its consent stands."""
+    enrollment = monitoring.read_enrollment(scope, enrollment_id)
+    return [_need_out(n) for n in monitoring.consent_standing(scope, enrollment)]
+
+
+@router.post(
+    "/v1/monitoring/enrollments/{enrollment_id}/consent",
+    tags=[TAG],
+    response_model=EnrollmentOut,
+)
+def record_consent(
+    enrollment_id: uuid.UUID, body: ConsentIn, actor: ActorDep, scope: ScopeDep
+) -> EnrollmentOut:
+    """A renewed consent, or the signed statement verbal consent awaited."""
+    data = monitoring.ConsentInput(given_by=body.given_by, method=body.method, at=body.at)
+    return _enrollment_out(scope, monitoring.record_consent(scope, enrollment_id, data))
+
+
+def _need_out(need: ConsentNeed) -> ConsentNeedOut:
+    return ConsentNeedOut(
+        detail=need.detail,
+        citation=need.citation,
+        form=need.form,
+        renewal=need.renewal,
+        verbal_accepted=need.verbal_accepted,
+        shortfall=need.shortfall.value if need.shortfall else None,
+        why=need.why,
+        signature_due=need.signature_due,
+        renew_by=need.renew_by,
+    )
 
 
 @router.put(

@@ -53,6 +53,23 @@ class ConsentIn(Strict):
     at: Moment
 
 
+class ConsentNeedOut(Strict):
+    """One consent requirement of the enrollment's monitoring and how the consent on file
+    stands against it today."""
+
+    detail: str
+    citation: str
+    form: str
+    renewal: str
+    verbal_accepted: bool
+    # None when met; otherwise missing, needs_signature, signature_overdue, lapsed,
+    # other_episode.
+    shortfall: str | None
+    why: str
+    signature_due: datetime | None
+    renew_by: datetime | None
+
+
 class EnrollmentIn(Strict):
     program: Program
     payer: Payer = "medicare"

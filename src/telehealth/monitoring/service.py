@@ -23,7 +23,7 @@ from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.identity import credentials
 from telehealth.identity import queries as identity_queries
 from telehealth.identity.model import Actor, Role
-from telehealth.monitoring import chart, model, repository
+from telehealth.monitoring import chart, consent, model, repository
 from telehealth.monitoring.tables import (
     Alert,
     Device,
@@ -35,6 +35,8 @@ from telehealth.monitoring.tables import (
     VisitRequest,
 )
 from telehealth.notifications.service import notify
+from telehealth.policy.clinicians import clinician_facts, practised_specialty
+from telehealth.policy.consent import SIGNED_METHODS
 from telehealth.scope import Scope
 
 if TYPE_CHECKING:
@@ -155,6 +157,11 @@ def enroll(scope: Scope, patient_id: uuid.UUID, data: EnrollmentInput) -> Enroll
         threshold_overrides={},
         created_at=now,
     )
+    # Consent the rules refuse (verbal where only a signed one counts, or past its renewal
+    # period already) is refused before anything is written.
+    consent.refuse_unmet(
+        consent_standing(scope, enrollment), code=ErrorCode.INVALID_INPUT, field="consent_method"
+    )
     scope.session.add(enrollment)
     scope.session.flush()
     scope.audit.record(
@@ -225,6 +232,117 @@ def read_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
     enrollment = readable_enrollment(scope, enrollment_id)
     scope.audit.record(
         Action.READ, "monitoring_enrollment", enrollment.id, patient_id=enrollment.patient_id
+    )
+    return enrollment
+
+
+def active_enrollments_of_org(scope: Scope) -> Sequence[Enrollment]:
+    """The coordinator's or administrator's organization's active enrollments, audited as a
+    list (the enrolling clinician is the one named on each)."""
+    actor = access.require_org_manager(scope)
+    found = repository.active_enrollments_of_org(scope.session, actor.org_id)
+    access.record_listed(
+        scope,
+        ENROLLMENT.name,
+        [access.Listed(e.id, e.patient_id, frozenset({e.clinician_id})) for e in found],
+    )
+    return found
+
+
+def enrollment_facts(scope: Scope, enrollment: Enrollment, on: date) -> dict[str, Any]:
+    """The decision engine's facts for the monitoring an enrollment furnishes, as if on ``on``:
+    an established patient of the enrolling clinician (enrolling needs a standing
+    relationship), at home in their home state (where the monitoring statements bill from),
+    under the enrollment's payer; the clinician's credentials and discipline as they stand.
+    Read as part of the enrollment's audited read."""
+    patient = patient_of(scope, enrollment)
+    specialty = practised_specialty(scope.session, enrollment.clinician_id, None)
+    return {
+        "date_of_service": on.isoformat(),
+        "patient": {
+            "location_state": patient.home_state,
+            "setting": "home",
+            "payer": enrollment.payer,
+            "established": True,
+            "last_in_person_visit": None,
+            "video_capable": True,
+            "consents_to_video": True,
+        },
+        "clinician": clinician_facts(scope.session, enrollment.clinician_id, specialty),
+        "encounter": {"specialty": specialty, "acuity": "routine", "purpose": "monitoring"},
+    }
+
+
+# --- consent ----------------------------------------------------------------------------------
+
+
+def consent_standing(scope: Scope, enrollment: Enrollment) -> list[consent.ConsentNeed]:
+    """The consent requirements of the enrollment's monitoring today, and how its consent on
+    file stands against each (form, follow-up signature, renewal)."""
+    now = scope.clock.now()
+    facts = enrollment_facts(scope, enrollment, now.date())
+    return consent.consent_needs(scope.ports.ruleset, facts, enrollment, now)
+
+
+def _require_consent(scope: Scope, enrollment: Enrollment) -> None:
+    # Care-management time is the episode's billable encounter: not while consent falls short.
+    consent.refuse_unmet(
+        consent_standing(scope, enrollment), code=ErrorCode.PRECONDITION_FAILED, field="consent"
+    )
+
+
+def _signature_awaited(scope: Scope, enrollment: Enrollment) -> bool:
+    return any(n.form == "written" for n in consent_standing(scope, enrollment))
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    given_by: str
+    method: str
+    at: datetime
+
+
+def record_consent(scope: Scope, enrollment_id: uuid.UUID, data: ConsentInput) -> Enrollment:
+    """A renewed consent, or the signed statement verbal consent awaited, takes the place of
+    the one on file; the audit event keeps the one it replaces."""
+    enrollment = clinical_enrollment(scope, enrollment_id)
+    if enrollment.status != "active":
+        raise DomainError(ErrorCode.INVALID_STATE, "the episode has ended")
+    at = ensure_utc(data.at)
+    if at > scope.clock.now():
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "consent cannot be recorded in the future", field="consent_at"
+        )
+    if at < enrollment.consent_at:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "that is before the consent already on file",
+            field="consent_at",
+        )
+    if data.method not in SIGNED_METHODS and _signature_awaited(scope, enrollment):
+        # Verbal consent bridges to a signature once; it cannot be renewed verbally.
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "the rules want this consent signed: record written or electronic consent",
+            field="consent_method",
+        )
+    replaced = {
+        "replaces_method": enrollment.consent_method,
+        "replaces_at": enrollment.consent_at.isoformat(),
+    }
+    enrollment.consent_given_by = data.given_by
+    enrollment.consent_method = data.method
+    enrollment.consent_at = at
+    enrollment.consent_recorded_by = scope.require_actor().user_id
+    consent.refuse_unmet(
+        consent_standing(scope, enrollment), code=ErrorCode.INVALID_INPUT, field="consent_method"
+    )
+    scope.audit.record(
+        Action.UPDATE,
+        "monitoring_enrollment",
+        enrollment.id,
+        patient_id=enrollment.patient_id,
+        detail={"consent": data.method, **replaced},
     )
     return enrollment
 
@@ -727,6 +845,7 @@ MAX_ENTRY_MINUTES = 240
 def start_timer(scope: Scope, enrollment_id: uuid.UUID, activity: str) -> TimeEntry:
     enrollment = clinical_enrollment(scope, enrollment_id)
     actor = scope.require_actor()
+    _require_consent(scope, enrollment)
     if repository.running_timer(scope.session, enrollment.id, actor.user_id) is not None:
         raise DomainError(ErrorCode.CONFLICT, "a timer is already running for this patient")
     now = scope.clock.now()
@@ -811,6 +930,7 @@ def log_time(
 ) -> TimeEntry:
     enrollment = clinical_enrollment(scope, enrollment_id)
     actor = scope.require_actor()
+    _require_consent(scope, enrollment)
     now = scope.clock.now()
     if performed_on > now.date():
         raise DomainError(

@@ -12,7 +12,14 @@ Status = Literal["allowed", "discouraged", "not_allowed"]
 Coverage = Literal["covered", "conditional", "not_covered", "unknown"]
 Prescribing = Literal["permitted", "not_permitted"]
 RequirementKind = Literal[
-    "consent", "licensure", "in_person_visit", "documentation", "pdmp_check", "registration"
+    "consent",
+    "licensure",
+    "in_person_visit",
+    "documentation",
+    "pdmp_check",
+    "registration",
+    # A cap on how much may be prescribed at a time (42 CFR 12.3: 7 days without the PDMP).
+    "supply_limit",
 ]
 
 

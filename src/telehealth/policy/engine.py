@@ -15,6 +15,7 @@ facts, runs the rules in force on the date of service, and folds their effects:
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 from collections.abc import Mapping
@@ -65,10 +66,16 @@ _REGISTRATION_OUTCOME = {
 # RN/LPN privileges only, not advanced-practice (NP, CNM, CRNA, CNS) authority, and the
 # other compacts (PT, counseling, audiology/SLP, social work, PA) have no table column.
 _DISCIPLINE_COMPACT = {"physician": "imlc", "psychologist": "psypact"}
-# Disciplines a telehealth registration is relied on for. The state table does not say which
-# professions each registration covers; they "often" cover physicians only (state-facts §5
-# caveat 5), so for any other known discipline the registration is not relied on.
-_REGISTRATION_DISCIPLINES = frozenset({"physician", "unknown"})
+# Disciplines a telehealth registration is relied on for where the state table does not name
+# the professions it covers: they "often" cover physicians only (state-facts §5 caveat 5), so
+# for any other known discipline the registration is not relied on. Where the table names them
+# (``disciplines`` on telehealth_registration_for_out_of_state), those count instead. An
+# unknown discipline keeps relying on the registration, as before the table named any.
+_REGISTRATION_DISCIPLINES = frozenset({"physician"})
+_REGISTRATION = "telehealth_registration_for_out_of_state"
+_REPEAT_TELEHEALTH = "in_person_after_repeat_telehealth"
+# 42 CFR 12.3: telemedicine buprenorphine for an initial six calendar months.
+_BUPRENORPHINE_MONTHS = 6
 _SIX_MONTHS_DAYS = 183
 _TWELVE_MONTHS_DAYS = 366
 
@@ -112,8 +119,10 @@ def _license_outcome(facts: Facts, ruleset: RuleSet) -> str:
             member = record[f"{compact}_member"].value
             outcomes.add("compact" if member == "yes" else "compact_unverified")
         else:
-            pathway = record["telehealth_registration_for_out_of_state"].value
-            if pathway == "yes" and practitioner not in _REGISTRATION_DISCIPLINES:
+            registration = record[_REGISTRATION]
+            pathway, _ = registration.resolve(facts.date_of_service)
+            covered = registration.disciplines or _REGISTRATION_DISCIPLINES
+            if pathway == "yes" and practitioner != "unknown" and practitioner not in covered:
                 outcomes.add("not_for_discipline")
             else:
                 outcomes.add(_REGISTRATION_OUTCOME.get(pathway, "registration_unverified"))
@@ -177,6 +186,43 @@ def _dea_registered(facts: Facts) -> bool | None:
     )
 
 
+def _repeat_telehealth(facts: Facts, ruleset: RuleSet) -> tuple[str, str | None]:
+    """This visit against the state's repeated-telehealth limit, and the limit as text."""
+    rule = ruleset.states[facts.patient.location_state][_REPEAT_TELEHEALTH]
+    value, _ = rule.resolve(facts.date_of_service)
+    if value != "required" or rule.limit is None:
+        return "no_state_rule", None
+    count = facts.patient.telehealth_visits_same_condition_12_months
+    if count is None:
+        return "count_unknown", str(rule.limit)
+    # The count excludes this visit, which would be visit number count + 1.
+    return ("over_limit" if count + 1 > rule.limit else "within_limit"), str(rule.limit)
+
+
+def add_calendar_months(day: date, months: int) -> date:
+    """The same day ``months`` later, or the last day of that month if it is shorter."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _bup_course(facts: Facts) -> str | None:
+    cs = facts.encounter.controlled_substance
+    if cs is None or not cs.opioid_use_disorder_treatment:
+        return None
+    start = cs.buprenorphine_course_start
+    if start is None:
+        return "unknown"
+    # Six calendar months from the start: the window ends the day before the same date six
+    # months later (clamped to a shorter month's end, the earlier, conservative reading).
+    ends = add_calendar_months(start, _BUPRENORPHINE_MONTHS)
+    return "within_six_months" if facts.date_of_service < ends else "beyond_six_months"
+
+
+_PDMP = {True: "checked", False: "unavailable", None: "unknown"}
+_DEA_FACILITY = {True: "registered", False: "not_registered", None: "unknown"}
+
+
 def build_environment(facts: Facts, ruleset: RuleSet) -> dict[str, object]:
     """The flat variables rule conditions test (see ``telehealth.policy.variables``)."""
     patient, clinician, encounter = facts.patient, facts.clinician, facts.encounter
@@ -207,8 +253,20 @@ def build_environment(facts: Facts, ruleset: RuleSet) -> dict[str, object]:
         "originating_site": _originating_site(facts),
         "discipline": discipline(facts),
         "billing_setting": encounter.billing_setting or "unknown",
+        "bup_course": _bup_course(facts),
+        "cs_pdmp": _PDMP[cs.pdmp_available] if cs else None,
+        "dea_facility": (
+            None
+            if cs is None
+            else "not_at_facility"
+            if patient.setting != "facility"
+            else _DEA_FACILITY[cs.dea_registered_facility]
+        ),
     }
-    for name, value in ruleset.states[patient.location_state].items():
+    env["repeat_telehealth"], env["repeat_telehealth_limit"] = _repeat_telehealth(facts, ruleset)
+    fixed, dated = ruleset.state_env[patient.location_state]
+    env.update(fixed)
+    for name, value in dated:
         current, sunset = value.resolve(facts.date_of_service)
         env[state_variable(name)] = current
         env[state_sunset_variable(name)] = sunset

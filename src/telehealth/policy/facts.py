@@ -69,6 +69,8 @@ Purpose = Literal[
     "substance_use_disorder",
     "acute_stroke",
 ]
+# Far above any real count; it only keeps absurd numbers out of the decision.
+_MAX_VISIT_COUNT = 1000
 LicenseKind = Literal["full", "telehealth_registration", "compact"]
 # Where a facility originating site lies, for the Medicare geographic test of SSA
 # §1834(m)(4)(C)(i): a rural Health Professional Shortage Area, a county outside every
@@ -99,6 +101,18 @@ class Patient(_Strict):
     bandwidth: Bandwidth | None = None
     alaska_hawaii_demo: bool = False
     originating_site_geography: SiteGeography = "unknown"
+    # State rules on repeated telehealth for one condition (Alabama Act 2022-302: more than
+    # four telehealth visits in 12 months need an in-person visit) count the visits before
+    # this one; None: not told, and a state with such a rule warns that the count is needed.
+    telehealth_visits_same_condition_12_months: int | None = Field(
+        default=None,
+        ge=0,
+        le=_MAX_VISIT_COUNT,
+        description=(
+            "Telehealth visits for the same condition in the 12 months before date_of_service, "
+            "this visit not counted; null: not told."
+        ),
+    )
 
 
 class License(_Strict):
@@ -128,6 +142,34 @@ class ControlledSubstance(_Strict):
     schedule: Schedule
     opioid_use_disorder_treatment: bool = False
     prior_in_person_evaluation: bool = False
+    # The buprenorphine telemedicine rule (42 CFR 12.3, 90 FR 6504) allows six calendar
+    # months of telemedicine prescribing from the start of the course; None: not told.
+    buprenorphine_course_start: IsoDate | None = Field(
+        default=None,
+        description=(
+            "First day of the telemedicine buprenorphine course for opioid use disorder; "
+            "null: not told."
+        ),
+    )
+    # true: the PDMP of the patient's state was checked; false: it was unavailable and the
+    # attempt is documented (42 CFR 12.3: then at most a 7-day supply at a time); None: not
+    # told, and the decision requires the check.
+    pdmp_available: bool | None = Field(
+        default=None,
+        description=(
+            "true: the PDMP was checked; false: it was unavailable and the attempt is "
+            "documented; null: not told."
+        ),
+    )
+    # 21 U.S.C. 802(54)(A): the patient is being treated in, and is physically in, a hospital
+    # or clinic registered with the DEA. None: not told (never assumed).
+    dea_registered_facility: bool | None = Field(
+        default=None,
+        description=(
+            "true: the patient is being treated in, and is physically in, a DEA-registered "
+            "hospital or clinic (patient.setting must be facility); false: not; null: not told."
+        ),
+    )
 
 
 class Encounter(_Strict):
@@ -150,11 +192,30 @@ class Facts(_Strict):
 
     @model_validator(mode="after")
     def _visit_not_after_service(self) -> Facts:
+        day = self.date_of_service.isoformat()
         last = self.patient.last_in_person_visit
         if last is not None and last > self.date_of_service:
             raise ValueError(
-                "patient.last_in_person_visit: must not be after date_of_service "
-                f"({self.date_of_service.isoformat()})"
+                f"patient.last_in_person_visit: must not be after date_of_service ({day})"
+            )
+        cs = self.encounter.controlled_substance
+        if cs is None:
+            return self
+        where = "encounter.controlled_substance"
+        start = cs.buprenorphine_course_start
+        if start is not None and start > self.date_of_service:
+            raise ValueError(
+                f"{where}.buprenorphine_course_start: must not be after date_of_service ({day})"
+            )
+        if start is not None and not cs.opioid_use_disorder_treatment:
+            raise ValueError(
+                f"{where}.buprenorphine_course_start: only for opioid use disorder treatment "
+                "(opioid_use_disorder_treatment: true)"
+            )
+        if cs.dea_registered_facility and self.patient.setting != "facility":
+            raise ValueError(
+                f"{where}.dea_registered_facility: true only for a patient at a facility "
+                "(patient.setting: facility)"
             )
         return self
 
@@ -193,4 +254,7 @@ def masked_facts(facts: Facts | dict[str, Any]) -> dict[str, Any]:
     data["date_of_service"] = data["date_of_service"][:7]
     last = data["patient"]["last_in_person_visit"]
     data["patient"]["last_in_person_visit"] = last[:7] if last else None
+    cs = data["encounter"]["controlled_substance"]
+    if cs is not None and cs["buprenorphine_course_start"]:
+        cs["buprenorphine_course_start"] = cs["buprenorphine_course_start"][:7]
     return data

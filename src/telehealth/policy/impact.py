@@ -21,8 +21,9 @@ ChangeKind = Literal["status", "coverage", "prescribing", "requirement"]
 _STATUS_RANK = {"not_allowed": 0, "discouraged": 1, "allowed": 2}
 _COVERAGE_RANK = {"not_covered": 0, "unknown": 1, "conditional": 2, "covered": 3}
 _PRESCRIBING_RANK = {"not_permitted": 0, "permitted": 1}
-# The requirements that ask something new of the patient or clinician before the visit.
-NEW_REQUIREMENT_KINDS = frozenset({"consent", "in_person_visit"})
+# The requirements that ask something new of the patient or clinician before the visit (a
+# supply limit means a shorter prescription and an earlier return).
+NEW_REQUIREMENT_KINDS = frozenset({"consent", "in_person_visit", "supply_limit"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from telehealth.vocabulary import (
     PAYERS,
     US_STATES,
     Confidence,
+    Discipline,
     Modality,
 )
 
@@ -176,6 +177,8 @@ class RulePackSpec(_Spec):
 class FieldSpec(_Spec):
     values: list[str] = Field(min_length=1)
     description: str
+    # Values whose entries must carry a numeric ``limit`` (e.g. a visit count a rule tests).
+    needs_limit: list[str] = Field(default_factory=list)
 
 
 class StateFieldSpec(_Spec):
@@ -189,12 +192,28 @@ class StateFieldSpec(_Spec):
     effective_to: date | None = None
     after_sunset: str | None = None
     renewal: Literal["unknown"] | None = None
+    # A dated change: ``value`` applies from effective_from; before it, ``before_effective``.
+    effective_from: date | None = None
+    before_effective: str | None = None
+    # The professions a registration (or similar authorization) covers, where the source
+    # names them; None: not named.
+    disciplines: list[Discipline] | None = None
+    # A count the state's rule turns on (e.g. telehealth visits before an in-person one).
+    limit: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _sunset_complete(self) -> StateFieldSpec:
         parts = (self.effective_to, self.after_sunset, self.renewal)
         if any(p is not None for p in parts) and not all(p is not None for p in parts):
             raise ValueError("a sunset needs effective_to, after_sunset and renewal together")
+        if (self.effective_from is None) != (self.before_effective is None):
+            raise ValueError("a dated change needs effective_from and before_effective together")
+        if (
+            self.effective_from is not None
+            and self.effective_to is not None
+            and self.effective_to < self.effective_from
+        ):
+            raise ValueError("effective_to is before effective_from")
         return self
 
 
@@ -281,9 +300,15 @@ class StateValue:
     confidence: Confidence
     note: str | None
     sunset: tuple[date, str] | None
+    # (effective_from, value before it): a change the data knows the date of.
+    change: tuple[date, str] | None = None
+    disciplines: frozenset[str] | None = None
+    limit: int | None = None
 
     def resolve(self, day: date) -> tuple[str, str]:
         """Value on ``day`` and the sunset state (none | in_force | passed_renewal_unknown)."""
+        if self.change is not None and day < self.change[0]:
+            return self.change[1], "none"
         if self.sunset is None:
             return self.value, "none"
         ends, after = self.sunset
@@ -325,6 +350,11 @@ class RuleSet:
     _breakpoints: tuple[date, ...] = field(repr=False)
     _buckets: tuple[Mapping[BucketKey, tuple[Rule, ...]], ...] = field(repr=False)
     _sunset_rules: tuple[Rule, ...] = field(repr=False)
+    # Per state: the ``state.*`` variables of fields whose value never changes with the date,
+    # computed once, and the dated fields (a sunset or a dated change) resolved per decision.
+    state_env: Mapping[str, tuple[Mapping[str, object], tuple[tuple[str, StateValue], ...]]] = (
+        field(repr=False, compare=False)
+    )
     # Memo of rendered reason texts and requirements, keyed by rule and the values the texts
     # use; deterministic, so it never changes a result, and bounded by rules x states.
     rendered: dict[tuple[object, ...], tuple[Reason, tuple[Requirement, ...]]] = field(
@@ -514,14 +544,27 @@ def _compile_states(
             except ValidationError as exc:
                 problems.extend(_schema_problems(f"{rel}: {code}.{name}", exc))
                 continue
-            for v in (parsed.value, parsed.after_sunset):
+            for v in (parsed.value, parsed.after_sunset, parsed.before_effective):
                 if v is not None and v not in fspec.values:
                     problems.append(f"{rel}: {code}.{name}: {v!r} not in {fspec.values}")
+                if v in fspec.needs_limit and parsed.limit is None:
+                    problems.append(f"{rel}: {code}.{name}: {v!r} needs a 'limit'")
             sunset = None
             if parsed.effective_to is not None and parsed.after_sunset is not None:
                 sunset = (parsed.effective_to, parsed.after_sunset)
+            change = None
+            if parsed.effective_from is not None and parsed.before_effective is not None:
+                change = (parsed.effective_from, parsed.before_effective)
             values[name] = StateValue(
-                parsed.value, parsed.source, parsed.as_of, parsed.confidence, parsed.note, sunset
+                parsed.value,
+                parsed.source,
+                parsed.as_of,
+                parsed.confidence,
+                parsed.note,
+                sunset,
+                change,
+                frozenset(parsed.disciplines) if parsed.disciplines is not None else None,
+                parsed.limit,
             )
         for name in extra:
             problems.append(f"{rel}: {code}: undeclared field {name!r}")
@@ -662,7 +705,22 @@ def _compile(root: Path, collected: _Collected, problems: list[str]) -> RuleSet 
         _breakpoints=breakpoints,
         _buckets=buckets,
         _sunset_rules=tuple(r for r in frozen_rules if r.sunset_warning is not None),
+        state_env=MappingProxyType({code: _state_env(values) for code, values in states.items()}),
     )
+
+
+def _state_env(
+    values: Mapping[str, StateValue],
+) -> tuple[Mapping[str, object], tuple[tuple[str, StateValue], ...]]:
+    fixed: dict[str, object] = {}
+    dated = []
+    for name, value in values.items():
+        if value.sunset is None and value.change is None:
+            fixed[state_variable(name)] = value.value
+            fixed[state_sunset_variable(name)] = "none"
+        else:
+            dated.append((name, value))
+    return MappingProxyType(fixed), tuple(dated)
 
 
 def validate_packs(path: Path | None = None) -> list[str]:

@@ -57,6 +57,10 @@ _LOCATION: Final = (
     "Your clinician must be allowed to treat you there."
 )
 _IN_PERSON: Final = "You may need to see your clinician in person. The clinic will tell you when."
+_SUPPLY_LIMIT: Final = (
+    "You may get only one week of this medicine at a time. The clinic will tell you how to "
+    "get more."
+)
 
 _UNSURE_RULES: Final = (
     "Some rules for your visit are not yet certain. The clinic will check them for you."
@@ -65,9 +69,14 @@ _UNSURE_COVERAGE: Final = (
     "We do not know yet if your plan pays for this visit. The clinic will find out."
 )
 
-# Requirements the patient acts on; the others (documentation, drug history checks, claim
-# details) are the clinic's own work and are not the patient's to do.
-_ACTIONS: Final[dict[str, str]] = {"consent": _CONSENT, "in_person_visit": _IN_PERSON}
+# Requirements the patient acts on or must plan for (a supply limit means coming back
+# sooner); the others (documentation, drug history checks, claim details) are the clinic's
+# own work and are not the patient's to do.
+_ACTIONS: Final[dict[str, str]] = {
+    "consent": _CONSENT,
+    "in_person_visit": _IN_PERSON,
+    "supply_limit": _SUPPLY_LIMIT,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,21 @@ BASE_VARIABLES: Final[dict[str, frozenset[object] | None]] = {
     "discipline": frozenset({*DISCIPLINES, "unknown"}),
     # Where the distant-site practitioner bills from.
     "billing_setting": frozenset({*BILLING_SETTINGS, "unknown"}),
+    # The patient's telehealth visits for the same condition against the limit of the state's
+    # in-person-after-repeated-telehealth rule (state field in_person_after_repeat_telehealth):
+    # this visit would go over it, stays within it, the count was not told, or no such rule.
+    "repeat_telehealth": frozenset(
+        {"over_limit", "within_limit", "count_unknown", "no_state_rule"}
+    ),
+    # That limit as text, for messages ("more than {repeat_telehealth_limit} visits").
+    "repeat_telehealth_limit": None,
+    # Buprenorphine telemedicine course (42 CFR 12.3): the date of service against six calendar
+    # months from the course start; absent without an opioid-use-disorder controlled substance.
+    "bup_course": frozenset({"within_six_months", "beyond_six_months", "unknown"}),
+    # The PDMP check: done, unavailable (attempt documented) or not told.
+    "cs_pdmp": frozenset({"checked", "unavailable", "unknown"}),
+    # 21 U.S.C. 802(54)(A): the patient is treated in a DEA-registered hospital or clinic.
+    "dea_facility": frozenset({"registered", "not_registered", "unknown", "not_at_facility"}),
 }
 
 SUNSET_STATES: Final[frozenset[object]] = frozenset({"none", "in_force", "passed_renewal_unknown"})

@@ -1,10 +1,11 @@
 """The cliff report: what the rules in force take away between two dates of service.
 
-For a coordinator's or administrator's organization, every upcoming visit and open review
-case is decided twice with the current rule set, its date of service moved to ``from_date``
-(the baseline) and to ``to_date``; :func:`telehealth.policy.impact.compare` lists what the
-later decision makes stricter. The visits and cases are listed through their capabilities'
-services, which decide access (coordinators and administrators only) and audit each row.
+For a coordinator's or administrator's organization, every upcoming visit, open review case
+and active monitoring enrollment is decided twice with the current rule set, its date of
+service moved to ``from_date`` (the baseline) and to ``to_date``;
+:func:`telehealth.policy.impact.compare` lists what the later decision makes stricter. The
+visits, cases and enrollments are listed through their capabilities' services, which decide
+access (coordinators and administrators only) and audit each row.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from telehealth.access import service as access
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import queries as identity_queries
+from telehealth.monitoring import service as monitoring
 from telehealth.policy.decision import Decision
 from telehealth.policy.engine import decide
 from telehealth.policy.facts import parse_facts
@@ -88,6 +90,28 @@ class PatientGroup:
     clinicians: list[ClinicianGroup]
 
 
+# Patients on one page of the HTML report; the CSV always holds every row.
+PATIENTS_PER_PAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class PatientPage:
+    """One page of the report's patient groups: ``number`` counts from 1 of ``pages``."""
+
+    groups: list[PatientGroup]
+    number: int
+    pages: int
+    patients: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
 @dataclass(frozen=True, slots=True)
 class ImpactReport:
     from_date: date
@@ -118,6 +142,16 @@ class ImpactReport:
                 )
             )
         return sorted(groups, key=lambda g: (g.patient, g.record_number))
+
+    def patient_page(self, number: int, per_page: int | None = None) -> PatientPage:
+        """Page ``number`` of the patient groups (``PATIENTS_PER_PAGE`` to a page unless
+        told); a number past either end gives that end."""
+        per_page = per_page or PATIENTS_PER_PAGE
+        groups = self.by_patient()
+        pages = max(1, -(-len(groups) // per_page))
+        number = min(max(number, 1), pages)
+        start = (number - 1) * per_page
+        return PatientPage(groups[start : start + per_page], number, pages, len(groups))
 
     def by_clinician(self) -> dict[str, int]:
         """How many changes each clinician's work carries, by clinician name."""
@@ -164,7 +198,19 @@ def _subjects(scope: Scope, on: date) -> Iterator[_Subject]:
         )
     for case in review.open_cases_of_org(scope):
         yield _Subject(
-            "review case", case.id, case.patient_id, case.reviewer_id, review.case_facts(case, on)
+            "review case",
+            case.id,
+            case.patient_id,
+            case.reviewer_id,
+            review.case_facts(scope, case, on),
+        )
+    for enrollment in monitoring.active_enrollments_of_org(scope):
+        yield _Subject(
+            "enrollment",
+            enrollment.id,
+            enrollment.patient_id,
+            enrollment.clinician_id,
+            monitoring.enrollment_facts(scope, enrollment, on),
         )
 
 

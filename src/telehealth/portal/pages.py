@@ -179,19 +179,24 @@ def impact_page(
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
     revision: Annotated[str | None, Query(max_length=64)] = None,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
 ) -> HTMLResponse:
     def build() -> dict[str, Any]:
         require_org_manager(scope)
         first, later, error = _impact_dates(scope.clock.now().date(), start, end)
         report = None if error else impact.impact(scope, first, later)
+        dates = {"from": first.isoformat(), "to": later.isoformat()}
         return {
             # The rule-update notice links here with the revision it tells of.
             "revision_rows": impact.revision_rows(scope) if revision else None,
             "report": report,
+            "patients": report.patient_page(page_number) if report else None,
             "error": error,
             "from_value": start or first.isoformat(),
             "to_value": end or later.isoformat(),
-            "query": urlencode({"from": first.isoformat(), "to": later.isoformat()}),
+            "query": urlencode(dates),
+            # Page links keep the dates (and the rule update being read, if any).
+            "page_query": urlencode({**dates, **({"revision": revision} if revision else {})}),
         }
 
     return page(request, scope, "portal/impact.html", build)

@@ -437,6 +437,9 @@ class RoutingFacts:
     setting: str
     established: bool
     controlled_substance_schedule: str | None
+    # The reviewer's recorded discipline once a reviewer has claimed the case; None before
+    # (or when not recorded), and the engine infers it from the specialty.
+    discipline: str | None = None
 
 
 def review_modality(kind: CaseKind) -> str:
@@ -445,7 +448,8 @@ def review_modality(kind: CaseKind) -> str:
 
 def decision_facts(facts: RoutingFacts) -> dict[str, Any]:
     """The decision engine's facts for a prospective reviewer: a clinician of the case's
-    specialty licensed in the patient's state (the only clinicians who may claim it)."""
+    specialty licensed in the patient's state (the only clinicians who may claim it), of the
+    claiming reviewer's discipline once there is one."""
     encounter: dict[str, Any] = {
         "specialty": facts.specialty,
         "acuity": facts.acuity,
@@ -469,6 +473,7 @@ def decision_facts(facts: RoutingFacts) -> dict[str, Any]:
             "dea_registrations": [],
             "specialty": facts.specialty,
             "video_capable": True,
+            "discipline": facts.discipline,
         },
         "encounter": encounter,
     }

@@ -616,6 +616,8 @@ async def _stream_patch(scope: Scope, request: Request, patch: uploads.Patch) ->
         healthy = exc.code in (ErrorCode.CHECKSUM_MISMATCH, ErrorCode.PAYLOAD_TOO_LARGE)
         return await _refuse(scope, request, exc)
     finally:
+        if healthy:
+            scope.ports.metrics.upload_bytes.inc(max(0, patch.offset - patch.start_offset))
         uploads.end_patch(patch, healthy=healthy)
     return Response(
         status_code=204,

@@ -29,6 +29,7 @@ from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, Role, Signer
 from telehealth.notifications.service import notify
+from telehealth.policy.clinicians import discipline_of
 from telehealth.policy.service import decide_and_record
 from telehealth.review import model, repository
 from telehealth.review.model import CaseKind, CaseStatus, Recommendation
@@ -264,7 +265,7 @@ def submit_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
     kind = CaseKind(case.kind)
     case.established = repository.has_care_team(scope.session, case.patient_id, scope.clock.now())
     decision, record = decide_and_record(
-        scope, case_facts(case, now.date()), patient_id=case.patient_id
+        scope, case_facts(scope, case, now.date()), patient_id=case.patient_id
     )
     routing = model.route(
         decision.model_dump(mode="json"), kind, case.controlled_substance_schedule is not None
@@ -889,8 +890,10 @@ def open_cases_of_org(scope: Scope) -> Sequence[ReviewCase]:
     return cases
 
 
-def case_facts(case: ReviewCase, on: date) -> dict[str, Any]:
-    """The decision engine's facts for an open case, as if it were reviewed on ``on``."""
+def case_facts(scope: Scope, case: ReviewCase, on: date) -> dict[str, Any]:
+    """The decision engine's facts for an open case, as if it were reviewed on ``on`` (by its
+    reviewer's discipline once claimed)."""
+    reviewer = case.reviewer_id
     return model.decision_facts(
         model.RoutingFacts(
             kind=CaseKind(case.kind),
@@ -903,5 +906,6 @@ def case_facts(case: ReviewCase, on: date) -> dict[str, Any]:
             setting=case.setting,
             established=case.established,
             controlled_substance_schedule=case.controlled_substance_schedule,
+            discipline=discipline_of(scope.session, reviewer) if reviewer is not None else None,
         )
     )

@@ -18,6 +18,7 @@ from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
 from telehealth.identity.model import CareSource, Role
 from telehealth.notifications.service import notify
+from telehealth.policy.clinicians import DEFAULT_SPECIALTY, clinician_facts, practised_specialty
 from telehealth.policy.decision import Decision
 from telehealth.policy.engine import decide
 from telehealth.policy.facts import parse_facts
@@ -77,12 +78,7 @@ class Intake:
 def specialty_for(scope: Scope, clinician_id: uuid.UUID, wanted: str | None) -> str:
     """The specialty a visit is decided and booked under: the one asked for, else the
     clinician's first."""
-    if wanted:
-        return wanted
-    profile = identity_queries.clinician_profile(scope.session, clinician_id)
-    if profile is not None and profile.specialties:
-        return str(profile.specialties[0])
-    return "primary_care"
+    return practised_specialty(scope.session, clinician_id, wanted)
 
 
 def build_facts(
@@ -95,9 +91,7 @@ def build_facts(
     bandwidth: dict[str, float] | None = None,
     video_capable: bool | None = None,
 ) -> dict[str, Any]:
-    session = scope.session
-    profile = identity_queries.clinician_profile(session, clinician_id)
-    specialty = visit_intake.get("specialty") or "primary_care"
+    specialty = visit_intake.get("specialty") or DEFAULT_SPECIALTY
     patient: dict[str, Any] = {
         "location_state": located_state,
         "setting": visit_intake["setting"],
@@ -119,22 +113,7 @@ def build_facts(
     return {
         "date_of_service": on.isoformat(),
         "patient": patient,
-        "clinician": {
-            "licenses": [
-                {
-                    "state": lic.state,
-                    "kind": lic.kind,
-                    "expires_on": lic.expires_on.isoformat() if lic.expires_on else None,
-                }
-                for lic in identity_queries.licenses_of(session, clinician_id)
-            ],
-            "dea_registrations": [
-                {"state": d.state, "schedules": list(d.schedules)}
-                for d in identity_queries.dea_of(session, clinician_id)
-            ],
-            "specialty": specialty,
-            "video_capable": profile.video_capable if profile is not None else True,
-        },
+        "clinician": clinician_facts(scope.session, clinician_id, specialty),
         "encounter": encounter,
     }
 

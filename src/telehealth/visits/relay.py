@@ -142,7 +142,12 @@ async def serve(ws: WebSocket, runtime: VisitsRuntime, backend: Backend) -> None
         await _refuse(ws)
         return
     connection = Connection(ws, runtime, backend, who)
-    await connection.run()
+    sockets = backend.ports.metrics.signaling_sockets
+    sockets.inc()
+    try:
+        await connection.run()
+    finally:
+        sockets.dec()
 
 
 async def _refuse(ws: WebSocket) -> None:

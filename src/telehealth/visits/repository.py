@@ -328,3 +328,11 @@ def due_reminders(
         .scalars()
         .all()
     )
+
+
+def count_in_progress(session: Session) -> int:
+    """Visits started and not yet ended, across the organizations (a figure for /metrics)."""
+    found = session.execute(
+        select(func.count()).select_from(Visit).where(Visit.status == VisitStatus.IN_PROGRESS.value)
+    ).scalar_one()
+    return int(found)

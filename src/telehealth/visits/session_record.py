@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from telehealth.audit.model import Action
 from telehealth.clock import ensure_utc
 from telehealth.coding.encounter import CodingResult, EmBasis, Encounter
@@ -276,3 +278,9 @@ def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:
         "em_basis": visit.em_basis,
         "billing": visit.coding,
     }
+
+
+def visits_in_progress(session: Session) -> int:
+    """How many visits are in progress now, in every organization: a count, no visit's data
+    (the ``telehealth_visits_in_progress`` gauge)."""
+    return repository.count_in_progress(session)

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telehealth.errors import ErrorCode
 from telehealth.logging import get_logger
+from telehealth.metrics import UNMATCHED, Metrics
 from telehealth.web.problems import problem
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9\-]{8,64}$")
@@ -37,9 +38,10 @@ HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool, metrics: Metrics | None = None) -> None:
         self.app = app
         self.hsts = hsts
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,13 +66,18 @@ class SecurityMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
+            # The route's template, never the path: the path holds ids (see telehealth.metrics).
+            route: str = getattr(scope.get("route"), "path", UNMATCHED)
+            status = status_holder.get("status", 500)
+            seconds = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe_request(scope["method"], route, status, seconds)
             log.info(
                 "request",
                 method=scope["method"],
-                route=getattr(route, "path", "unmatched"),
-                status=status_holder.get("status", 500),
-                ms=round((time.perf_counter() - started) * 1000, 2),
+                route=route,
+                status=status,
+                ms=round(seconds * 1000, 2),
                 request_id=request_id,
             )
 

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.logging import get_logger
+from telehealth.metrics import Metrics
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -142,10 +143,18 @@ def _answer(
     extra: dict[str, Any] | None = None,
     status: int | None = None,
 ) -> Response:
+    _count(request, code, status or STATUS[code])
     error_page: ErrorPage | None = getattr(request.app.state, "error_page", None)
     if error_page is not None and wants_page(request):
         return error_page(request, code, status or STATUS[code])
     return problem(code, detail, request, extra=extra, status=status)
+
+
+def _count(request: Request, code: ErrorCode, status: int) -> None:
+    """Counts the problem in the application's metrics (``telehealth_errors_total``)."""
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(code.value, str(status)).inc()
 
 
 def _domain_error(request: Request, exc: Exception) -> Response:
@@ -162,6 +171,7 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for err in exc.errors()
     ]
     first = errors[0]["field"] if errors else "request"
+    _count(request, ErrorCode.INVALID_INPUT, STATUS[ErrorCode.INVALID_INPUT])
     return problem(
         ErrorCode.INVALID_INPUT, f"invalid value for {first}", request, extra={"errors": errors}
     )
@@ -184,6 +194,7 @@ def _http_error(request: Request, exc: Exception) -> Response:
 def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     # A uniqueness or foreign-key race lost to a concurrent request: a conflict, not a crash.
     log.warning("integrity_conflict", request_id=getattr(request.state, "request_id", None))
+    _count(request, ErrorCode.CONFLICT, STATUS[ErrorCode.CONFLICT])
     return problem(ErrorCode.CONFLICT, "the change conflicts with the current state", request)
 
 

@@ -10,6 +10,7 @@ rows commit with its own transaction.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ class Services:
     # thread hops; admitting no more scopes than threads means a request that holds a
     # connection never waits for a thread held by one that waits for a connection.
     admission: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
+    # Set when the server begins to shut down (web/server.py): /readyz answers 503 from then
+    # on, so that load balancers stop sending requests here.
+    draining: threading.Event = field(default_factory=threading.Event)
 
     @property
     def settings(self) -> Settings:

@@ -15,22 +15,33 @@ httptools and uvicorn keep a head whole in memory, with no limit of their own, s
 than ``Config.h11_max_incomplete_event_size`` (the bound uvicorn's h11 protocol applies;
 ``serve`` sets it from ``TELEHEALTH_MAX_HEADER_BYTES``) is answered 431 and the connection
 closed.
+
+Shutdown is uvicorn's graceful one, preceded by a drain (:class:`DrainingServer`): on SIGTERM
+the server first keeps serving while ``/readyz`` answers 503, for
+``TELEHEALTH_SHUTDOWN_DRAIN_SECONDS``, so that a load balancer's health checks take it out of
+rotation; then uvicorn stops accepting, lets in-flight requests finish (a tus PATCH whose body
+is still arriving included) for up to ``TELEHEALTH_SHUTDOWN_GRACE_SECONDS``, and closes
+WebSockets with 1012 (service restart), after which visit pages reconnect, through the load
+balancer, to another instance.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from types import FrameType
 from typing import Any, TypedDict
 
 import uvicorn
-from uvicorn.config import Config
+from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from telehealth.config import Settings
 from telehealth.errors import ErrorCode
+from telehealth.logging import get_logger
 from telehealth.web.problems import problem
 
 # Bytes read from a socket at once. Larger reads mean fewer trips through the protocol for a
@@ -38,6 +49,8 @@ from telehealth.web.problems import problem
 READ_SIZE = 1024 * 1024
 
 HTTP_PROTOCOL = "telehealth.web.server:HttpProtocol"
+
+log = get_logger("telehealth.server")
 
 _buffers = threading.local()
 
@@ -190,9 +203,45 @@ def limits(settings: Settings) -> Limits:
     )
 
 
-def serve(app: Any, *, host: str, port: int, settings: Settings) -> None:
-    """Serve ``app`` until interrupted; logging is the process's own (``configure_logging``)."""
-    uvicorn.run(
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining before its graceful shutdown.
+
+    The first SIGTERM or SIGINT sets ``draining`` (``/readyz`` answers 503 from then on) and
+    starts the drain; when it has lasted ``drain_seconds``, or at a second signal, uvicorn's
+    own shutdown begins (a third SIGINT forces it, as in uvicorn).
+    """
+
+    def __init__(self, config: Config, *, draining: threading.Event, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.draining = draining
+        self.drain_seconds = drain_seconds
+        self.drain_ends: float | None = None
+        self.drain_logged = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.draining.set()
+        if self.drain_ends is None and self.drain_seconds > 0 and not self.should_exit:
+            self.drain_ends = time.monotonic() + self.drain_seconds
+            # Re-raised once the server has stopped, as uvicorn does with the signals it caught.
+            self._captured_signals.append(sig)
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_ends is not None:
+            # Logged here rather than in the signal handler, which interrupts whatever runs.
+            if not self.drain_logged:
+                self.drain_logged = True
+                log.info("draining", seconds=self.drain_seconds)
+            if time.monotonic() >= self.drain_ends:
+                self.should_exit = True
+        return await super().on_tick(counter)
+
+
+def server_config(app: Any, *, host: str, port: int, settings: Settings) -> Config:
+    """How ``telehealth serve`` runs uvicorn; logging is the process's own
+    (``configure_logging``)."""
+    return Config(
         app,
         host=host,
         port=port,
@@ -200,5 +249,27 @@ def serve(app: Any, *, host: str, port: int, settings: Settings) -> None:
         access_log=False,
         proxy_headers=False,
         log_config=None,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         **limits(settings),
     )
+
+
+def serve(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    settings: Settings,
+    draining: threading.Event | None = None,
+) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then drain and shut down gracefully;
+    ``draining`` is set as the drain begins (the application's readiness reads it)."""
+    server = DrainingServer(
+        server_config(app, host=host, port=port, settings=settings),
+        draining=draining or threading.Event(),
+        drain_seconds=settings.shutdown_drain_seconds,
+    )
+    server.run()
+    if not server.started:
+        # The port was taken, or the application failed to start (as uvicorn.run exits).
+        raise SystemExit(STARTUP_FAILURE)

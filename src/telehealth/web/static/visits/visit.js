@@ -19,7 +19,9 @@
   const ICE_RESTART_AFTER_MS = 2000;
   const REBUILD_AFTER_MS = 8000;
   const AWAY_TILE_MS = 30000;
-  // Socket close codes after which the visit is over for this participant: no reconnect.
+  // Socket close codes after which the visit is over for this participant: no reconnect. Any
+  // other code reconnects, 1012 included: a server shutting down closes its sockets with it,
+  // and the load balancer sends the new socket to another instance (docs/operations.md).
   const TERMINAL = {
     4403: "You were removed from the visit.",
     4000: "The visit has ended.",
