@@ -11,8 +11,6 @@ import signal
 import time
 from urllib.request import urlopen
 
-import pytest
-
 from telehealth.config import Settings
 from tests.browser import eventually
 from tests.cluster import topology
@@ -37,8 +35,6 @@ def _haproxy_up(backend: str = "instances") -> set[str]:
 def test_a_rolling_restart_under_load_fails_no_request(
     world: World, cluster_settings: Settings
 ) -> None:
-    if "shutdown_drain_seconds" not in Settings.model_fields:
-        pytest.skip("the SIGTERM drain (TELEHEALTH_SHUTDOWN_DRAIN_SECONDS) is not in this build")
     per_kind = rows_per_kind(cluster_settings, world)
     assert eventually(lambda: _haproxy_up() == set(topology.INSTANCES))
     with Load(world["clinician_a"].headers, world["patient_a"].patient_id, clients=6) as load:

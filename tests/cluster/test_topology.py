@@ -29,3 +29,19 @@ def test_the_instances_refuse_development_secrets() -> None:
     done = topology.run_cli_status("audit", "verify", env=broken)
     assert done.returncode != 0
     assert "TELEHEALTH_SECRET_KEY" in done.stdout + done.stderr
+
+
+def test_each_instance_serves_metrics_to_the_scraper_only() -> None:
+    token = topology.read_env()["TELEHEALTH_METRICS_TOKEN"]
+    for name in topology.INSTANCES:
+        url = f"{topology.instance_url(name)}/metrics"
+        assert httpx.get(url, timeout=10).status_code == 401
+        scraped = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert scraped.status_code == 200
+        assert "telehealth_http_requests_total" in scraped.text
+        assert "telehealth_job_runs" in scraped.text
+    # Not at the public address, token or not.
+    public = httpx.get(
+        f"{topology.PUBLIC_URL}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert public.status_code == 403

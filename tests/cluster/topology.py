@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.error import URLError
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("TELEHEALTH_CLUSTER_DIR", ROOT / ".cluster")).resolve()
@@ -111,6 +111,8 @@ def generate_env() -> dict[str, str]:
         # HAProxy's X-Forwarded-For gives the client address (sign-in throttling per client).
         "TELEHEALTH_TRUSTED_PROXIES": "127.0.0.1",
         "TELEHEALTH_TURN_SECRET": secrets.token_hex(32),
+        # Prometheus scrapes each instance's /metrics with it (HAProxy refuses /metrics).
+        "TELEHEALTH_METRICS_TOKEN": secrets.token_urlsafe(32),
         "TELEHEALTH_TURN_URLS": json.dumps([f"turn:{turn}?transport=udp", f"turn:{turn}"]),
         "TELEHEALTH_ICE_SERVERS": json.dumps([{"urls": [f"stun:{turn}"]}]),
         # One process per instance on a 2-core machine; four threads for synchronous endpoints
@@ -221,21 +223,13 @@ def kill_instance(name: str) -> None:
     stop(f"instance-{name}", signal.SIGKILL, wait=0)
 
 
-def jobs_leased() -> bool:
-    """Whether the schema has the job runner's lease table (``job_runs``): then every instance
-    runs the job loop and each tick runs once across them; without it only instance a does
-    (``serve --no-jobs`` on the others), as docs/deploy.md says to deploy such a build."""
-    found = _psql("SELECT to_regclass('job_runs') IS NOT NULL", DATABASE)
-    return found.stdout.strip() == "t"
-
-
 def start_instance(name: str, wait: float = 60.0) -> None:
     part, port = f"instance-{name}", INSTANCES[name]
     if read_pid(part) is not None:
         return
-    jobs = [] if name == "a" or jobs_leased() else ["--no-jobs"]
+    # Every instance runs the job loop: the job_runs leases run each tick once among them.
     serve = [str(VENV_BIN / "telehealth"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    _spawn(part, [*serve, *jobs])
+    _spawn(part, serve)
     _wait_for(lambda: _http_ok(f"{instance_url(name)}/readyz"), wait, f"instance {name}")
 
 
@@ -260,9 +254,11 @@ def _tls() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _http_ok(url: str, timeout: float = 2.0) -> bool:
+def _http_ok(url: str, timeout: float = 2.0, bearer: str | None = None) -> bool:
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    request = Request(url, headers=headers)  # noqa: S310 - our own http(s) URLs
     try:
-        with urlopen(url, timeout=timeout, context=_tls()) as response:  # noqa: S310 - our URLs
+        with urlopen(request, timeout=timeout, context=_tls()) as response:  # noqa: S310
             return 200 <= int(response.status) < 300
     except (URLError, OSError, ValueError):
         return False
@@ -320,11 +316,14 @@ def health() -> dict[str, tuple[bool, str]]:
         ),
         "turn": (read_pid("turn") is not None and _port_open(TURN_PORT), f"coturn :{TURN_PORT}"),
     }
+    token = read_env().get("TELEHEALTH_METRICS_TOKEN", "")
     for name, port in INSTANCES.items():
         alive = read_pid(f"instance-{name}") is not None
         parts[f"instance-{name}"] = (
-            alive and _http_ok(f"{instance_url(name)}/readyz"),
-            f"telehealth serve :{port} /readyz",
+            alive
+            and _http_ok(f"{instance_url(name)}/readyz")
+            and _http_ok(f"{instance_url(name)}/metrics", bearer=token),
+            f"telehealth serve :{port} /readyz, /metrics",
         )
     parts["haproxy"] = (
         read_pid("haproxy") is not None and _http_ok(f"{PUBLIC_URL}/readyz"),
@@ -384,6 +383,8 @@ frontend stats
 frontend three
     bind 127.0.0.1:{HTTPS_PORT} ssl crt {STATE / "tls" / "haproxy.pem"}
     http-request set-header X-Forwarded-Proto https
+    # Prometheus scrapes each instance directly; the public address does not serve it.
+    http-request deny deny_status 403 if {{ path_beg /metrics }}
     default_backend instances
 
 frontend one
