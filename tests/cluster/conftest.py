@@ -50,11 +50,14 @@ def cluster() -> None:
 
 @pytest.fixture(autouse=True)
 def instances_back_up(cluster_settings: Settings) -> Iterator[None]:
-    """The cluster's environment for every test; a test may kill or stop instances: every
-    instance is up again after it."""
+    """The cluster's environment for every test, with every instance in HAProxy's rotation
+    before it (pins mean nothing otherwise); a test may kill or stop instances: every instance
+    is up and in rotation again after it."""
+    topology.wait_in_rotation()
     yield
     for name in topology.INSTANCES:
         topology.start_instance(name)
+    topology.wait_in_rotation()
 
 
 @pytest.fixture(scope="session")

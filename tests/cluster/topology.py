@@ -15,6 +15,8 @@ instances; docs/deploy.md describes the production equivalent of each part.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import os
 import secrets
@@ -330,6 +332,29 @@ def health() -> dict[str, tuple[bool, str]]:
         f"{PUBLIC_URL}/readyz (TLS), one-instance {ONE_URL}, stats :{STATS_PORT}",
     )
     return parts
+
+
+def in_rotation(backend: str = "instances") -> set[str]:
+    """The instances HAProxy sends requests to now (its stats page, as CSV)."""
+    url = f"http://127.0.0.1:{STATS_PORT}/stats;csv"
+    try:
+        with urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    except (URLError, OSError):
+        return set()
+    rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
+    return {
+        row["svname"]
+        for row in rows
+        if row["pxname"] == backend
+        and row["status"] == "UP"
+        and row["svname"] not in ("FRONTEND", "BACKEND")
+    }
+
+
+def wait_in_rotation(seconds: float = 30.0) -> None:
+    """Until HAProxy sends requests to every instance again (two good checks after a start)."""
+    _wait_for(lambda: in_rotation() == set(INSTANCES), seconds, "HAProxy's rotation")
 
 
 def is_up() -> bool:
