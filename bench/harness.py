@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -149,24 +150,10 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not start")
 
 
-def wrk(
-    url: str,
-    *,
-    seconds: int = 10,
-    connections: int = 64,
-    threads: int = 2,
-    headers: Mapping[str, str] | None = None,
-    script: Path | None = None,
-) -> float:
-    """Requests per second reported by wrk (a separate process, as a load generator must be)."""
-    output = wrk_output(
-        url,
-        seconds=seconds,
-        connections=connections,
-        threads=threads,
-        headers=headers,
-        script=script,
-    )
+def wrk(url: str, **options: Any) -> float:
+    """Requests per second reported by wrk (a separate process, as a load generator must be);
+    ``options`` are :func:`wrk_output`'s."""
+    output = wrk_output(url, **options)
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if match is None:
         raise RuntimeError(output)

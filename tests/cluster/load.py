@@ -11,33 +11,11 @@ from types import TracebackType
 
 import httpx
 
+from tests.access.matrix import SAMPLE_FACTS
 from tests.cluster import topology
 
-# bench/decisions_http.py's facts: a decision is validated, decided, stored and audited.
-FACTS = {
-    "date_of_service": "2026-12-01",
-    "patient": {
-        "location_state": "TX",
-        "setting": "home",
-        "payer": "medicare",
-        "established": True,
-        "last_in_person_visit": "2026-06-01",
-        "video_capable": True,
-        "consents_to_video": True,
-    },
-    "clinician": {
-        "licenses": [{"state": "TX", "kind": "full"}],
-        "dea_registrations": [],
-        "specialty": "dermatology",
-        "video_capable": True,
-    },
-    "encounter": {
-        "specialty": "dermatology",
-        "acuity": "routine",
-        "purpose": "follow_up",
-        "controlled_substance": None,
-    },
-}
+# Valid facts for a decision (the access matrix's sample): validated, decided, stored, audited.
+FACTS = SAMPLE_FACTS
 
 
 def requests_of(patient_id: object) -> dict[str, tuple[str, str]]:
