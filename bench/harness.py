@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -43,7 +44,7 @@ class SeededPatient:
     token: str  # the patient's own API bearer token
 
 
-def seed_patient(settings: Settings) -> SeededPatient:
+def seed_patient(settings: Settings, email: str = "bench@example.test") -> SeededPatient:
     """One organization with one patient who has an account and a day-long API token."""
     engine = make_engine(settings.effective_database_url)
     scope = open_scope(make_sessionmaker(engine), bootstrap(settings), request_id="bench")
@@ -51,7 +52,7 @@ def seed_patient(settings: Settings) -> SeededPatient:
     user = identity.create_user(
         scope,
         org_id=org.id,
-        email="bench@example.test",
+        email=email,
         role=Role.PATIENT,
         display_name="Bench",
         password=None,
@@ -149,7 +150,17 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not start")
 
 
-def wrk(
+def wrk(url: str, **options: Any) -> float:
+    """Requests per second reported by wrk (a separate process, as a load generator must be);
+    ``options`` are :func:`wrk_output`'s."""
+    output = wrk_output(url, **options)
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if match is None:
+        raise RuntimeError(output)
+    return float(match.group(1))
+
+
+def wrk_output(
     url: str,
     *,
     seconds: int = 10,
@@ -157,8 +168,8 @@ def wrk(
     threads: int = 2,
     headers: Mapping[str, str] | None = None,
     script: Path | None = None,
-) -> float:
-    """Requests per second reported by wrk (a separate process, as a load generator must be)."""
+) -> str:
+    """What wrk prints for a run (``--latency``); a failed response fails the run."""
     binary = shutil.which("wrk")
     if binary is None:
         raise SystemExit("wrk is required: apt-get install wrk")
@@ -171,10 +182,7 @@ def wrk(
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if errors:
         raise RuntimeError(f"{errors.group(1)} failed responses during the run:\n{output}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match is None:
-        raise RuntimeError(output)
-    return float(match.group(1))
+    return output
 
 
 def alternate(

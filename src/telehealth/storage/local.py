@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
+import functools
 import os
 import shutil
 import sys
@@ -193,6 +195,10 @@ class LocalBlobStore:
         fsync_dir(source.parent)
 
 
+def _let_go() -> None:
+    """The release of a hold that needed none."""
+
+
 class LocalStaging:
     """Staging directory for resumable uploads: one directory per upload id."""
 
@@ -260,6 +266,31 @@ class LocalStaging:
             raise not_found("upload") from None
         except OSError as exc:
             raise _io_error("staging append") from exc
+
+    def hold(self, upload_id: str) -> Callable[[], None]:
+        # flock on a file in the upload's directory: instances sharing the staging volume
+        # (docs/deploy.md) never resume or append to one upload at once. The lock goes with
+        # the descriptor, so a killed process lets go of it.
+        try:
+            descriptor = os.open(self._dir(upload_id) / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            return _let_go
+        except OSError as exc:
+            raise _io_error("staging lock") from exc
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise DomainError(
+                ErrorCode.CONFLICT, "the upload is busy with another request"
+            ) from None
+        return functools.partial(os.close, descriptor)
+
+    def length(self, upload_id: str) -> int:
+        try:
+            return (self._dir(upload_id) / "data").stat().st_size
+        except FileNotFoundError:
+            raise not_found("upload") from None
 
     def sync(self, upload_id: str) -> None:
         path = self._dir(upload_id) / "data"

@@ -7,7 +7,7 @@ before iteration), so code tested against it behaves the same on disk or S3.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.storage.ports import (
@@ -75,6 +75,10 @@ class MemoryBlobStore:
             self._objects[check_object_name(name)] = data
 
 
+def _let_go() -> None:
+    """Nothing to let go."""
+
+
 class MemoryStaging:
     def __init__(self, store: MemoryBlobStore) -> None:
         self._store = store
@@ -113,6 +117,14 @@ class MemoryStaging:
             buffer = self._buffer(upload_id)
             buffer += data
             return len(buffer)
+
+    def hold(self, upload_id: str) -> Callable[[], None]:
+        # One process: the review storage's per-upload lock is the whole story.
+        return _let_go
+
+    def length(self, upload_id: str) -> int:
+        with self._lock:
+            return len(self._buffer(upload_id))
 
     def sync(self, upload_id: str) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, runtime_checkable
 
 from telehealth.errors import DomainError, ErrorCode
@@ -82,6 +82,17 @@ class StagingArea(Protocol):
 
     def sync(self, upload_id: str) -> None:
         """Make everything appended so far durable."""
+        ...
+
+    def hold(self, upload_id: str) -> Callable[[], None]:
+        """Take the upload's exclusive hold across processes sharing this staging area, or
+        raise CONFLICT if another holds it; returns the function that lets it go. An absent
+        upload needs no hold (its resume finds it gone)."""
+        ...
+
+    def length(self, upload_id: str) -> int:
+        """The data file's current length; NOT_FOUND if it is absent (it may have been
+        promoted). Instances sharing a staging area tell from it whether another one appended."""
         ...
 
     def truncate(self, upload_id: str, length: int) -> None:

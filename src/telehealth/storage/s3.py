@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -210,6 +210,12 @@ class _UnconfiguredStaging:
         self._refuse()
 
     def sync(self, upload_id: str) -> None:
+        self._refuse()
+
+    def length(self, upload_id: str) -> int:
+        self._refuse()
+
+    def hold(self, upload_id: str) -> Callable[[], None]:
         self._refuse()
 
     def truncate(self, upload_id: str, length: int) -> None:
