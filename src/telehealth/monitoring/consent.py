@@ -19,19 +19,17 @@ from typing import Any
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.monitoring.tables import Enrollment
-from telehealth.policy.consent import OnFile, Shortfall, accepts_method, assess
+from telehealth.policy.consent import (
+    SHORTFALL_WHY,
+    OnFile,
+    Shortfall,
+    accepts_method,
+    assess,
+)
 from telehealth.policy.engine import decide
 from telehealth.policy.loader import RuleSet
 
 MODALITY = "remote_monitoring"
-
-_WHY: dict[Shortfall, str] = {
-    Shortfall.MISSING: "no consent is on file",
-    Shortfall.NEEDS_SIGNATURE: "only a signed consent counts and the consent on file is verbal",
-    Shortfall.SIGNATURE_OVERDUE: "the signed statement that must follow verbal consent is overdue",
-    Shortfall.LAPSED: "the consent on file is older than its renewal period",
-    Shortfall.OTHER_EPISODE: "the consent on file is for another episode of care",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +48,7 @@ class ConsentNeed:
 
     @property
     def why(self) -> str:
-        return _WHY[self.shortfall] if self.shortfall else ""
+        return SHORTFALL_WHY[self.shortfall] if self.shortfall else ""
 
 
 def consent_needs(

@@ -36,6 +36,16 @@ class Shortfall(StrEnum):
     OTHER_EPISODE = "other_episode"  # given for another episode of care
 
 
+# Why consent falls short, in the care team's words (patients read policy.plain's).
+SHORTFALL_WHY: dict[Shortfall, str] = {
+    Shortfall.MISSING: "no consent is on file",
+    Shortfall.NEEDS_SIGNATURE: "only a signed consent counts and the consent on file is verbal",
+    Shortfall.SIGNATURE_OVERDUE: "the signed statement that must follow verbal consent is overdue",
+    Shortfall.LAPSED: "the consent on file is older than its renewal period",
+    Shortfall.OTHER_EPISODE: "the consent on file is for another episode of care",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class OnFile:
     method: str

@@ -12,7 +12,7 @@ from typing import Any
 
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.policy.consent import OnFile, Shortfall, accepts_method, assess
+from telehealth.policy.consent import SHORTFALL_WHY, OnFile, Shortfall, accepts_method, assess
 from telehealth.policy.decision import Decision, Requirement
 from telehealth.policy.plain import CONSENT_SHORTFALL, SIGN_CONSENT_BY
 from telehealth.scope import Scope
@@ -98,20 +98,11 @@ def _requirement_row(requirement: Requirement, state: str) -> dict[str, Any]:
     }
 
 
-_CLINICIAN_WORDS: dict[Shortfall, str] = {
-    Shortfall.MISSING: "no consent on file",
-    Shortfall.NEEDS_SIGNATURE: "verbal consent is on file but this rule needs a signed consent",
-    Shortfall.SIGNATURE_OVERDUE: "verbal consent is on file but its signed statement is overdue",
-    Shortfall.LAPSED: "the consent on file is older than its renewal period",
-    Shortfall.OTHER_EPISODE: "consent on file is for another episode of care",
-}
-
-
 def _shortfall_words(shortfall: Shortfall, requirement: Requirement) -> dict[str, str]:
-    plain, why = CONSENT_SHORTFALL[shortfall.value], _CLINICIAN_WORDS[shortfall]
+    plain, why = CONSENT_SHORTFALL[shortfall.value], SHORTFALL_WHY[shortfall]
     if shortfall is Shortfall.MISSING and not accepts_method(requirement.consent, "verbal"):
         plain = CONSENT_SHORTFALL[Shortfall.NEEDS_SIGNATURE.value]
-        why = "no consent on file; only a signed consent counts"
+        why = "no consent is on file; only a signed consent counts"
     return {"reason": shortfall.value, "reason_text": why, "plain": plain}
 
 
