@@ -9,14 +9,12 @@ from typing import Any
 
 import pytest
 
-from telehealth.identity import service as identity
-from telehealth.identity.model import LicenseKind
 from telehealth.identity.tables import Patient
 from telehealth.monitoring import model
 from telehealth.monitoring import service as monitoring
 from tests.browser import chromium, need_browser
 from tests.portal.live import FITS, PHONE, Live, live_server, scan, shot
-from tests.visits.support import acting, services_of
+from tests.visits.support import acting, license_clinician_a, services_of
 
 pytestmark = pytest.mark.slow
 
@@ -38,15 +36,8 @@ def _nebraska_enrollment(live: Live) -> str:
     """Patient A lives in Nebraska and was enrolled on verbal consent (seed data)."""
     world = live.world
     services = services_of(live.app)
+    license_clinician_a(services, world, "NE")
     with acting(services, world["admin"].user_id) as scope:
-        identity.add_license(
-            scope,
-            world["clinician_a"].user_id,
-            state="NE",
-            kind=LicenseKind.FULL,
-            number="NE-1",
-            expires_on=None,
-        )
         patient = scope.session.get(Patient, world["patient_a"].patient_id)
         assert patient is not None
         patient.home_state = "NE"

@@ -14,13 +14,11 @@ from fastapi.testclient import TestClient
 
 from telehealth.clock import FrozenClock
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity import service as identity
-from telehealth.identity.model import LicenseKind
 from telehealth.identity.tables import Patient
 from telehealth.monitoring import service as monitoring
 from tests.monitoring.helpers import add_device, bp, post
 from tests.support import World
-from tests.visits.support import acting, services_of
+from tests.visits.support import acting, license_clinician_a, services_of
 
 pytestmark = pytest.mark.db
 
@@ -28,15 +26,8 @@ pytestmark = pytest.mark.db
 def _patient_in(app: FastAPI, world: World, state: str) -> None:
     """Patient A lives in ``state`` and clinician A is licensed there (seed data)."""
     services = services_of(app)
+    license_clinician_a(services, world, state)
     with acting(services, world["admin"].user_id) as scope:
-        identity.add_license(
-            scope,
-            world["clinician_a"].user_id,
-            state=state,
-            kind=LicenseKind.FULL,
-            number=f"{state}-1",
-            expires_on=None,
-        )
         patient = scope.session.get(Patient, world["patient_a"].patient_id)
         assert patient is not None
         patient.home_state = state

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from telehealth.config import VisitSettings
 from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
+from telehealth.identity.model import LicenseKind
 from telehealth.scope import Scope, open_scope
 from telehealth.visits import (
     access,
@@ -180,3 +181,16 @@ def ready_patient(client: TestClient, token: str) -> None:
     assert consent.status_code == 201, consent.text
     precall = client.post("/v1/visit-session/precall", json=GOOD_LINK, headers=headers)
     assert precall.status_code == 200
+
+
+def license_clinician_a(services: Services, world: World, state: str) -> None:
+    """Clinician A holds a full license in ``state`` too (seed data)."""
+    with acting(services, world["admin"].user_id) as scope:
+        identity.add_license(
+            scope,
+            world["clinician_a"].user_id,
+            state=state,
+            kind=LicenseKind.FULL,
+            number=f"{state}-1",
+            expires_on=None,
+        )

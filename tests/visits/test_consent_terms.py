@@ -13,11 +13,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from telehealth.clock import FrozenClock
-from telehealth.identity import service as identity
-from telehealth.identity.model import LicenseKind
 from telehealth.visits import access, booking, consent
 from tests.support import World
-from tests.visits.support import acting, book, link_for, services_of
+from tests.visits.support import acting, book, license_clinician_a, link_for, services_of
 
 pytestmark = pytest.mark.db
 
@@ -29,16 +27,8 @@ def _h(token: str) -> dict[str, str]:
 def _visit_in(app: FastAPI, world: World, state: str, payer: str) -> dict[str, Any]:
     """A visit of patient A in ``state`` with clinician A, licensed there for the occasion."""
     services = services_of(app)
-    with acting(services, world["admin"].user_id) as scope:
-        if state != "TX":  # clinician A holds a Texas license already
-            identity.add_license(
-                scope,
-                world["clinician_a"].user_id,
-                state=state,
-                kind=LicenseKind.FULL,
-                number=f"{state}-1",
-                expires_on=None,
-            )
+    if state != "TX":  # clinician A holds a Texas license already
+        license_clinician_a(services, world, state)
     intake = booking.Intake(located_state=state, acuity="routine", purpose="follow_up", payer=payer)
     visit_id = book(services, world, intake=intake)
     patient = link_for(services, visit_id, world["patient_a"].user_id)

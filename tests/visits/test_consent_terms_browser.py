@@ -9,12 +9,10 @@ from typing import Any
 
 import pytest
 
-from telehealth.identity import service as identity
-from telehealth.identity.model import LicenseKind
 from telehealth.visits import booking
 from tests.browser import need_browser
 from tests.visits.live import Live, live_server
-from tests.visits.support import acting, services_of
+from tests.visits.support import license_clinician_a, services_of
 
 pytestmark = pytest.mark.slow
 
@@ -28,16 +26,7 @@ GEORGIA_MEDICAID = booking.Intake(
 def live(sqlite_template: Path, tmp_path: Path) -> Iterator[Live]:
     need_browser()
     with live_server(sqlite_template, tmp_path) as server:
-        services = services_of(server.app)
-        with acting(services, server.world["admin"].user_id) as scope:
-            identity.add_license(
-                scope,
-                server.world["clinician_a"].user_id,
-                state="GA",
-                kind=LicenseKind.FULL,
-                number="GA-1",
-                expires_on=None,
-            )
+        license_clinician_a(services_of(server.app), server.world, "GA")
         yield server
 
 
