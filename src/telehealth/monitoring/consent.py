@@ -23,9 +23,11 @@ from telehealth.policy.consent import (
     SHORTFALL_WHY,
     OnFile,
     Shortfall,
+    Standing,
     accepts_method,
     assess,
 )
+from telehealth.policy.decision import Requirement
 from telehealth.policy.engine import decide
 from telehealth.policy.loader import RuleSet
 
@@ -51,32 +53,43 @@ class ConsentNeed:
         return SHORTFALL_WHY[self.shortfall] if self.shortfall else ""
 
 
-def consent_needs(
-    ruleset: RuleSet, facts: Mapping[str, Any], enrollment: Enrollment, at: datetime
-) -> list[ConsentNeed]:
-    """The consent requirements of the monitoring decision on ``facts`` and the standing the
-    enrollment's consent gives each at ``at`` (its own episode: the enrollment)."""
+def consent_requirements(
+    ruleset: RuleSet, facts: Mapping[str, Any], at: datetime
+) -> list[Requirement]:
+    """The consent requirements of the monitoring decision on ``facts``."""
     decision = decide(facts, ruleset, evaluated_at=at)
+    return [
+        r for r in decision.requirements if r.kind == "consent" and r.modality in (None, MODALITY)
+    ]
+
+
+def consent_needs(
+    requirements: list[Requirement], enrollment: Enrollment, at: datetime
+) -> list[ConsentNeed]:
+    """The standing the enrollment's consent gives each requirement at ``at`` (its own
+    episode: the enrollment)."""
     on_file = [OnFile(enrollment.consent_method, enrollment.consent_at, enrollment.id)]
-    needs = []
-    for requirement in decision.requirements:
-        if requirement.kind != "consent" or requirement.modality not in (None, MODALITY):
-            continue
-        terms = requirement.consent
-        standing = assess(terms, on_file, at, episode=enrollment.id)
-        needs.append(
-            ConsentNeed(
-                detail=requirement.detail,
-                citation=requirement.citation,
-                form=terms.form if terms else "unspecified",
-                renewal=terms.renewal if terms else "none",
-                verbal_accepted=accepts_method(terms, "verbal"),
-                shortfall=standing.shortfall,
-                signature_due=standing.signature_due,
-                renew_by=standing.renew_by,
-            )
-        )
-    return needs
+    return [_need(r, assess(r.consent, on_file, at, episode=enrollment.id)) for r in requirements]
+
+
+def _need(requirement: Requirement, standing: Standing) -> ConsentNeed:
+    terms = requirement.consent
+    return ConsentNeed(
+        detail=requirement.detail,
+        citation=requirement.citation,
+        form=terms.form if terms else "unspecified",
+        renewal=terms.renewal if terms else "none",
+        verbal_accepted=accepts_method(terms, "verbal"),
+        shortfall=standing.shortfall,
+        signature_due=standing.signature_due,
+        renew_by=standing.renew_by,
+    )
+
+
+def signature_wanted(needs: list[ConsentNeed]) -> bool:
+    """Whether the rules want this consent signed: then consent recorded again is signed, since
+    verbal consent bridges to a signature once and cannot be renewed verbally."""
+    return any(n.form == "written" for n in needs)
 
 
 def refuse_unmet(needs: list[ConsentNeed], *, code: ErrorCode, field: str) -> None:

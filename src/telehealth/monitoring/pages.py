@@ -28,6 +28,7 @@ from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity.model import Role
 from telehealth.monitoring import billing, chart, model
 from telehealth.monitoring import service as monitoring
+from telehealth.monitoring.consent import signature_wanted
 from telehealth.monitoring.schemas import (
     ConsentIn,
     DeviceIn,
@@ -199,7 +200,8 @@ class Panel:
 
 def _consent_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:
     enrollment = monitoring.care_team_enrollment(scope, enrollment_id, "consent")
-    return {"consent_needs": monitoring.consent_standing(scope, enrollment)}
+    needs = monitoring.consent_standing(scope, enrollment)
+    return {"consent_needs": needs, "signature_wanted": signature_wanted(needs)}
 
 
 def _billing_panel(scope: Scope, enrollment_id: uuid.UUID) -> dict[str, Any]:

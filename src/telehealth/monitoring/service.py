@@ -37,6 +37,7 @@ from telehealth.monitoring.tables import (
 from telehealth.notifications.service import notify
 from telehealth.policy.clinicians import clinician_facts, practised_specialty
 from telehealth.policy.consent import SIGNED_METHODS
+from telehealth.policy.decision import Requirement
 from telehealth.scope import Scope
 
 if TYPE_CHECKING:
@@ -286,12 +287,17 @@ def enrollment_facts(scope: Scope, enrollment: Enrollment, on: date) -> dict[str
 # --- consent ----------------------------------------------------------------------------------
 
 
+def _consent_requirements(scope: Scope, enrollment: Enrollment) -> list[Requirement]:
+    now = scope.clock.now()
+    facts = enrollment_facts(scope, enrollment, now.date())
+    return consent.consent_requirements(scope.ports.ruleset, facts, now)
+
+
 def consent_standing(scope: Scope, enrollment: Enrollment) -> list[consent.ConsentNeed]:
     """The consent requirements of the enrollment's monitoring today, and how its consent on
     file stands against each (form, follow-up signature, renewal)."""
-    now = scope.clock.now()
-    facts = enrollment_facts(scope, enrollment, now.date())
-    return consent.consent_needs(scope.ports.ruleset, facts, enrollment, now)
+    requirements = _consent_requirements(scope, enrollment)
+    return consent.consent_needs(requirements, enrollment, scope.clock.now())
 
 
 def _require_consent(scope: Scope, enrollment: Enrollment) -> None:
@@ -299,10 +305,6 @@ def _require_consent(scope: Scope, enrollment: Enrollment) -> None:
     consent.refuse_unmet(
         consent_standing(scope, enrollment), code=ErrorCode.PRECONDITION_FAILED, field="consent"
     )
-
-
-def _signature_awaited(scope: Scope, enrollment: Enrollment) -> bool:
-    return any(n.form == "written" for n in consent_standing(scope, enrollment))
 
 
 @dataclass(frozen=True)
@@ -329,8 +331,9 @@ def record_consent(scope: Scope, enrollment_id: uuid.UUID, data: ConsentInput) -
             "that is before the consent already on file",
             field="consent_at",
         )
-    if data.method not in SIGNED_METHODS and _signature_awaited(scope, enrollment):
-        # Verbal consent bridges to a signature once; it cannot be renewed verbally.
+    requirements = _consent_requirements(scope, enrollment)
+    on_file = consent.consent_needs(requirements, enrollment, scope.clock.now())
+    if data.method not in SIGNED_METHODS and consent.signature_wanted(on_file):
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             "the rules want this consent signed: record written or electronic consent",
@@ -345,7 +348,9 @@ def record_consent(scope: Scope, enrollment_id: uuid.UUID, data: ConsentInput) -
     enrollment.consent_at = at
     enrollment.consent_recorded_by = scope.require_actor().user_id
     consent.refuse_unmet(
-        consent_standing(scope, enrollment), code=ErrorCode.INVALID_INPUT, field="consent_method"
+        consent.consent_needs(requirements, enrollment, scope.clock.now()),
+        code=ErrorCode.INVALID_INPUT,
+        field="consent_method",
     )
     scope.audit.record(
         Action.UPDATE,
