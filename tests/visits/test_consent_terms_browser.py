@@ -11,6 +11,7 @@ import pytest
 
 from telehealth.visits import booking
 from tests.browser import need_browser
+from tests.portal.live import shot
 from tests.visits.live import Live, live_server
 from tests.visits.support import license_clinician_a, services_of
 
@@ -40,6 +41,7 @@ def test_georgia_medicaid_patient_signs_and_the_clinician_cannot_record_verbal_c
     clinician.goto(f"{live.base_url}/visits/join#token={clinician_token}")
     clinician.wait_for_selector("#host-consent:has-text('Consent needed')")
     assert "only a signed consent counts" in clinician.inner_text("#host-consent")
+    shot(clinician, "visit-consent-clinician")
     assert clinician.is_hidden("#record-verbal-consent")
 
     patient = browser.new_context(viewport=PHONE).new_page()
@@ -49,6 +51,7 @@ def test_georgia_medicaid_patient_signs_and_the_clinician_cannot_record_verbal_c
     patient.select_option("#location-state", "GA")
     patient.click("#confirm-location")
     patient.wait_for_selector("#step-consent:not([hidden])")
+    shot(patient, "visit-consent-signed-form")
     needs = patient.inner_text("#consent-requirements")
     assert "Your state asks for your signed consent" in needs
     for jargon in ("consent.terms", "Medicaid", "cchpca", "§"):

@@ -230,7 +230,9 @@
   // The patient's words for what is needed, once each; no rule text.
   function showConsentNeeds(outstanding, toSign) {
     const list = $("consent-requirements");
-    const lines = new Set(outstanding.map((r) => r.plain));
+    // Where a signed consent is wanted, asking for "consent" as well would say it twice.
+    const strict = outstanding.filter((r) => !r.verbal_accepted);
+    const lines = new Set((strict.length ? strict : outstanding).map((r) => r.plain));
     for (const r of toSign) lines.add(`${r.plain} ${window.localTime(r.signature_due, "datetime")}.`);
     list.replaceChildren(...[...lines].map((text) => {
       const item = document.createElement("li");
