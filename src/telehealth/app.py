@@ -31,6 +31,7 @@ from telehealth.clock import Clock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
+from telehealth.fhir.routes import router as fhir_router
 from telehealth.identity import jobs as identity_jobs
 from telehealth.identity import lanes as identity_lanes
 from telehealth.identity import pages as identity_pages
@@ -95,6 +96,7 @@ API_ROUTERS = (
     visits_router,
     monitoring_router,
     portal_router,
+    fhir_router,
     # The foundations' pages; their API routers carry the /v1 prefix.
     identity_pages.router,
     audit_pages.router,

@@ -25,6 +25,7 @@ from telehealth.web.inventory import iter_routes
 from telehealth.web.scoped import ScopedRoute
 from tests.access import (
     matrix_admin,
+    matrix_fhir,
     matrix_monitoring,
     matrix_portal,
     matrix_review,
@@ -211,6 +212,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     **matrix_monitoring.ENTRIES,
     **matrix_portal.ENTRIES,
     **matrix_admin.ENTRIES,
+    **matrix_fhir.ENTRIES,
 }
 
 IGNORED_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
@@ -231,7 +233,7 @@ def test_every_api_route_runs_in_a_request_scope(app: FastAPI) -> None:
         (r.method, r.path)
         for r in iter_routes(app)
         if isinstance(r.route, APIRoute)
-        and r.path.startswith("/v1")
+        and r.path.startswith(("/v1", "/fhir"))
         and not isinstance(r.route, ScopedRoute)
     ]
     assert unscoped == []

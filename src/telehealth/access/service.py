@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Select, false, func, or_, select
 
 from telehealth.access import policy, repository, rules
 from telehealth.access.queries import reached_by
@@ -220,10 +220,56 @@ def end_care(scope: Scope, patient: Patient, clinician_id: uuid.UUID) -> None:
     identity.end_care(scope, assignment)
 
 
-def readable_patients(scope: Scope, *, limit: int, offset: int) -> Sequence[Patient]:
-    """The patients this actor may list: the same rules as :func:`readable_patient`, in SQL."""
+@dataclass(frozen=True, slots=True)
+class PatientFilter:
+    """Narrows a patient list (the FHIR Patient search): each field set must hold. Names match
+    from their start, ignoring case; ``born`` is a half-open range of birth dates."""
+
+    ids: Sequence[uuid.UUID] | None = None
+    family: str | None = None
+    given: str | None = None
+    name: str | None = None
+    born_from: date | None = None
+    born_before: date | None = None
+    sexes: Sequence[str] | None = None
+    record_numbers: Sequence[str] | None = None
+
+
+def _filtered(query: Select[tuple[Patient]], where: PatientFilter) -> Select[tuple[Patient]]:
+    if where.ids is not None:
+        query = query.where(Patient.id.in_(where.ids))
+    if where.family:
+        query = query.where(func.lower(Patient.family_name).startswith(where.family.lower()))
+    if where.given:
+        query = query.where(func.lower(Patient.given_name).startswith(where.given.lower()))
+    if where.name:
+        start = where.name.lower()
+        query = query.where(
+            or_(
+                func.lower(Patient.family_name).startswith(start),
+                func.lower(Patient.given_name).startswith(start),
+            )
+        )
+    if where.born_from is not None:
+        query = query.where(Patient.birth_date >= where.born_from)
+    if where.born_before is not None:
+        query = query.where(Patient.birth_date < where.born_before)
+    if where.sexes is not None:
+        # A sex not recorded is FHIR's "unknown".
+        unrecorded = Patient.sex.is_(None) if "unknown" in where.sexes else false()
+        query = query.where(or_(Patient.sex.in_(where.sexes), unrecorded))
+    if where.record_numbers is not None:
+        query = query.where(Patient.record_number.in_(where.record_numbers))
+    return query
+
+
+def readable_patients(
+    scope: Scope, *, limit: int, offset: int, where: PatientFilter | None = None
+) -> Sequence[Patient]:
+    """The patients this actor may list: the same rules as :func:`readable_patient`, in SQL;
+    ``where`` narrows the list."""
     actor = scope.require_actor()
-    query = select(Patient)
+    query = select(Patient) if where is None else _filtered(select(Patient), where)
     if actor.role is Role.PATIENT:
         query = query.where(Patient.id == actor.patient_id)
     elif actor.role is Role.CLINICIAN:

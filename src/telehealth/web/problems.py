@@ -48,6 +48,35 @@ TITLES: dict[ErrorCode, str] = {
     code: code.value.replace("_", " ").capitalize() for code in ErrorCode
 }
 
+# The FHIR API answers every error as an OperationOutcome whose issue code says what kind.
+FHIR_PREFIX = "/fhir/"
+FHIR_MEDIA_TYPE = "application/fhir+json"
+FHIR_ISSUE: dict[ErrorCode, str] = {
+    ErrorCode.INVALID_INPUT: "invalid",
+    ErrorCode.NOT_AUTHENTICATED: "login",
+    ErrorCode.INVALID_CREDENTIALS: "security",
+    ErrorCode.MFA_REQUIRED: "login",
+    ErrorCode.MFA_INVALID: "security",
+    ErrorCode.SESSION_EXPIRED: "expired",
+    ErrorCode.TOKEN_INVALID: "security",
+    ErrorCode.RATE_LIMITED: "throttled",
+    ErrorCode.FORBIDDEN: "forbidden",
+    ErrorCode.NOT_FOUND: "not-found",
+    ErrorCode.CONFLICT: "conflict",
+    ErrorCode.ALREADY_EXISTS: "duplicate",
+    ErrorCode.INVALID_STATE: "business-rule",
+    ErrorCode.PRECONDITION_FAILED: "business-rule",
+    ErrorCode.PAYLOAD_TOO_LARGE: "too-costly",
+    ErrorCode.HEADERS_TOO_LARGE: "too-costly",
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: "not-supported",
+    ErrorCode.CHECKSUM_MISMATCH: "invalid",
+    ErrorCode.GONE: "deleted",
+    ErrorCode.INTEGRITY_ERROR: "exception",
+    ErrorCode.CONFIGURATION: "exception",
+    ErrorCode.UNAVAILABLE: "transient",
+    ErrorCode.INTERNAL: "exception",
+}
+
 # Structured data a client may rely on; anything else stays server-side.
 PUBLIC_DATA_KEYS = frozenset({"field", "retry_after", "offset", "expected", "rule", "opens_at"})
 
@@ -98,6 +127,10 @@ def problem(
     status: int | None = None,
 ) -> JSONResponse:
     status = status or STATUS[code]
+    if request is not None and request.url.path.startswith(FHIR_PREFIX):
+        if code is ErrorCode.INVALID_INPUT and _is_fhir_search(request):
+            status = 400  # FHIR answers a search it cannot run with 400, a bad resource 422
+        return _operation_outcome(code, detail, request, status, extra or {})
     body: dict[str, Any] = {
         "type": f"urn:telehealth:problem:{code.value}",
         "title": TITLES[code],
@@ -119,12 +152,46 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+def _is_fhir_search(request: Request) -> bool:
+    return request.method == "GET" or request.url.path.endswith("/_search")
+
+
+def _operation_outcome(
+    code: ErrorCode, detail: str, request: Request, status: int, extra: dict[str, Any]
+) -> JSONResponse:
+    """The problem as a FHIR OperationOutcome: one issue, its code from :data:`FHIR_ISSUE`, the
+    platform's error code as its details, the field it concerns as its expression."""
+    issue: dict[str, Any] = {
+        "severity": "error",
+        "code": FHIR_ISSUE[code],
+        "details": {
+            "coding": [{"system": "urn:telehealth:problem", "code": code.value}],
+            "text": TITLES[code],
+        },
+        "diagnostics": detail,
+    }
+    field = extra.get("field")
+    if isinstance(field, str) and field:
+        issue["expression"] = [field]
+    body: dict[str, Any] = {"resourceType": "OperationOutcome", "issue": [issue]}
+    headers = {"Cache-Control": "no-store"}
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        headers["X-Request-Id"] = str(request_id)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="telehealth"'
+    retry = extra.get("retry_after")
+    if code is ErrorCode.RATE_LIMITED and retry:
+        headers["Retry-After"] = str(retry)
+    return JSONResponse(body, status_code=status, media_type=FHIR_MEDIA_TYPE, headers=headers)
+
+
 # Renders an error as a page for a browser: (request, code, status) -> response. Set by
 # :func:`install`; the web pages own the template.
 ErrorPage = Callable[[Request, ErrorCode, int], Response]
 
 # API paths answer problem JSON to every client; any other path is a page.
-API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/docs")
+API_PREFIXES = ("/v1/", FHIR_PREFIX, "/healthz", "/readyz", "/openapi.json", "/docs")
 
 
 def wants_page(request: Request) -> bool:

@@ -1,0 +1,144 @@
+"""The FHIR R4 API under ``/fhir/R4``: ``metadata``, and per resource type of the catalog a
+read, a search (GET, and POST ``_search``) and, where the type has one, a create.
+
+Every answer is ``application/fhir+json``; every error an OperationOutcome (the one HTTP error
+mapping, :mod:`telehealth.web.problems`, answers so under ``/fhir/``). Reads carry the
+resource's version as a weak ETag and answer 304 to a matching ``If-None-Match``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Body, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from telehealth import __version__
+from telehealth.fhir import service
+from telehealth.fhir.capability import SMART_SECURITY, capability_statement
+from telehealth.fhir.catalog import RESOURCE_TYPES
+from telehealth.fhir.model import (
+    FHIR_JSON,
+    Resource,
+    etag,
+    handling,
+    parse_search,
+)
+from telehealth.fhir.model import (
+    resource_id as parse_id,
+)
+from telehealth.fhir.registry import ResourceType
+from telehealth.scope import Scope
+from telehealth.web.auth import ActorDep, ScopeDep
+from telehealth.web.scoped import ScopedRoute
+
+BASE_PATH = "/fhir/R4"
+TAG = "fhir"
+RELEASED = "2026-12-03"
+
+router = APIRouter(route_class=ScopedRoute, prefix=BASE_PATH, tags=[TAG])
+
+
+def fhir_response(
+    body: Resource, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def base_url(scope: Scope) -> str:
+    return scope.settings.link(BASE_PATH)
+
+
+@router.get("/metadata", summary="CapabilityStatement")
+def metadata(scope: ScopeDep) -> Response:
+    statement = capability_statement(
+        base_url(scope), __version__, RELEASED, RESOURCE_TYPES, SMART_SECURITY
+    )
+    return fhir_response(statement)
+
+
+def _read_endpoint(kind: ResourceType) -> Callable[..., Response]:
+    def read(resource_id: str, request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
+        found = service.read(scope, kind, parse_id(resource_id))
+        tag = etag(found)
+        headers = {"ETag": tag}
+        last = found.get("meta", {}).get("lastUpdated")
+        if last:
+            headers["Last-Modified"] = last
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers=headers)
+        return fhir_response(found, headers=headers)
+
+    read.__name__ = f"read_{kind.name.lower()}"
+    return read
+
+
+def _search(
+    scope: Scope, kind: ResourceType, pairs: Sequence[tuple[str, str]], prefer: str | None
+) -> Response:
+    query = parse_search(
+        pairs, kind.param_names, frozenset(kind.sorts), frozenset(kind.includes), handling(prefer)
+    )
+    return fhir_response(service.search(scope, kind, query, base_url(scope)))
+
+
+def _search_endpoint(kind: ResourceType) -> Callable[..., Response]:
+    def search(request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
+        pairs = request.query_params.multi_items()
+        return _search(scope, kind, pairs, request.headers.get("prefer"))
+
+    search.__name__ = f"search_{kind.name.lower()}"
+    return search
+
+
+def _post_search_endpoint(kind: ResourceType) -> Callable[..., Any]:
+    async def post_search(request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
+        form = await request.form()
+        pairs = [*request.query_params.multi_items()]
+        pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        prefer = request.headers.get("prefer")
+        return await run_in_threadpool(_search, scope, kind, pairs, prefer)
+
+    post_search.__name__ = f"post_search_{kind.name.lower()}"
+    return post_search
+
+
+def _create_endpoint(kind: ResourceType) -> Callable[..., Response]:
+    def create(
+        actor: ActorDep, scope: ScopeDep, body: dict[str, Any] = Body(media_type=FHIR_JSON)
+    ) -> Response:
+        created = service.create(scope, kind, body)
+        resource = created.emitted.resource
+        version = resource.get("meta", {}).get("versionId", "1")
+        location = f"{base_url(scope)}/{kind.name}/{resource['id']}/_history/{version}"
+        headers = {"ETag": etag(resource), "Location": location}
+        return fhir_response(resource, 201 if created.new else 200, headers)
+
+    create.__name__ = f"create_{kind.name.lower()}"
+    return create
+
+
+def _mount(kind: ResourceType) -> None:
+    name = kind.name
+    router.add_api_route(
+        f"/{name}", _search_endpoint(kind), methods=["GET"], summary=f"Search {name}"
+    )
+    router.add_api_route(
+        f"/{name}/_search",
+        _post_search_endpoint(kind),
+        methods=["POST"],
+        summary=f"Search {name} (form)",
+    )
+    if kind.create is not None:
+        router.add_api_route(
+            f"/{name}", _create_endpoint(kind), methods=["POST"], summary=f"Create {name}"
+        )
+    router.add_api_route(
+        f"/{name}/{{resource_id}}", _read_endpoint(kind), methods=["GET"], summary=f"Read {name}"
+    )
+
+
+for _kind in RESOURCE_TYPES:
+    _mount(_kind)
