@@ -51,14 +51,14 @@ class ResealReport:
 
 
 @dataclass(frozen=True)
-class _Batch:
+class ResealBatch:
     last: uuid.UUID | None
     seen: int
     resealed: int
     unreadable: list[tuple[uuid.UUID, str]]
 
 
-def reseal_batch(scope: Scope, after: uuid.UUID | None, size: int) -> _Batch:
+def reseal_batch(scope: Scope, after: uuid.UUID | None, size: int) -> ResealBatch:
     """Reseals the TOTP seeds of up to ``size`` users (by id after ``after``) under the current
     key, each one audited; seeds already under it are left alone."""
     keyring = secret_keyring(scope.settings)
@@ -82,7 +82,7 @@ def reseal_batch(scope: Scope, after: uuid.UUID | None, size: int) -> _Batch:
             user_id,
             detail={"event": "mfa_secret_resealed", "key_id": keyring.current_id},
         )
-    return _Batch(rows[-1][0] if rows else None, len(rows), resealed, unreadable)
+    return ResealBatch(rows[-1][0] if rows else None, len(rows), resealed, unreadable)
 
 
 def reseal_secrets(
