@@ -1,6 +1,7 @@
 """A visit across instances: the patient's page on instance a, the clinician's on b, both
 decoding video; a is killed -9, the patient's page reconnects through another instance and
-video resumes; the session record shows the patient's two sockets."""
+video resumes; the session record shows the patient's two sockets and the gap between them,
+closed at the lost socket's last heartbeat."""
 
 from __future__ import annotations
 
@@ -51,14 +52,23 @@ def _instance_of(page: Any) -> str:
     return str(response.headers.get("x-cluster-server", ""))
 
 
-def _presence(world: World, visit_id: object, participant: str) -> list[dict[str, Any]]:
+def _session(world: World, visit_id: object) -> dict[str, Any]:
     record = httpx.get(
         f"{topology.PUBLIC_URL}/v1/visits/{visit_id}",
         headers=world["clinician_a"].headers,
         timeout=30,
     )
     assert record.status_code == 200, record.text
-    return [e for e in record.json()["session"]["presence"] if e["participant_id"] == participant]
+    session: dict[str, Any] = record.json()["session"]
+    return session
+
+
+def _presence(world: World, visit_id: object, participant: str) -> list[dict[str, Any]]:
+    return [e for e in _session(world, visit_id)["presence"] if e["participant_id"] == participant]
+
+
+def _gaps(world: World, visit_id: object, participant: str) -> list[dict[str, Any]]:
+    return [g for g in _session(world, visit_id)["gaps"] if g["participant_id"] == participant]
 
 
 def test_killing_the_patients_instance_mid_call(
@@ -93,10 +103,35 @@ def test_killing_the_patients_instance_mid_call(
     frames = frames_decoded(patient)
     assert eventually(lambda: frames_decoded(patient) > frames + 10)
 
-    # The record: the patient's first socket joined on a; its leave was never written (a died
-    # with it); the new socket's join came after, through another instance.
+    # The record: the patient's first socket joined on a; the new socket's join came after,
+    # through another instance.
     joins = [e for e in _presence(world, visit_id, me) if e["kind"] == "join"]
     assert len(joins) == len(joins_before) + 1
     first, second = (datetime.fromisoformat(e["at"]) for e in (joins_before[-1], joins[-1]))
     assert second > first
+    # a died with the first socket and never wrote its leave; its heartbeats stopped, and the
+    # presence sweep of a surviving instance writes the leave at the last one: the record
+    # shows the gap, from then to the new socket's join.
+    lost = joins_before[-1]["connection"]
+    assert lost
+    assert lost != joins[-1]["connection"]
+    assert eventually(lambda: len(_gaps(world, visit_id, me)) == 1, seconds=120)
+    leaves = [e for e in _presence(world, visit_id, me) if e["connection"] == lost]
+    assert [e["kind"] for e in leaves] == ["join", "leave"]
+    left = datetime.fromisoformat(leaves[-1]["at"])
+    assert first <= left < second
+    [gap] = _gaps(world, visit_id, me)
+    assert (datetime.fromisoformat(gap["start"]), datetime.fromisoformat(gap["end"])) == (
+        left,
+        second,
+    )
+    assert gap["role"] == "patient"
+    assert gap["seconds"] == int((second - left).total_seconds())
+    page = httpx.get(
+        f"{topology.PUBLIC_URL}/visits/{visit_id}",
+        headers=world["clinician_a"].headers,
+        timeout=30,
+    )
+    assert page.status_code == 200
+    assert f'disconnected <time datetime="{left.isoformat(timespec="seconds")}"' in page.text
     assert errors == []
