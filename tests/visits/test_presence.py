@@ -12,16 +12,18 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from telehealth.clock import FrozenClock
-from telehealth.config import Settings
+from telehealth.config import Settings, VisitSettings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.jobs import JobRunner, registered
 from telehealth.visits import repository, session_record
 from telehealth.visits.model import PresenceKind
 from tests.support import World
-from tests.visits.support import acting, book, link_for, services_of, start
-from tests.visits.test_signaling import _h, _ready, _sync, joined
+from tests.visits.support import acting, book, services_of, start
+from tests.visits.test_rejoin import admitted_call
+from tests.visits.test_signaling import _sync, joined
 
 pytestmark = pytest.mark.db
 
@@ -40,7 +42,9 @@ def call(app: FastAPI, world: World) -> dict[str, Any]:
     return {"id": visit_id, **people}
 
 
-def _presence(app: FastAPI, call: dict[str, Any], kind: PresenceKind) -> list[tuple[str, Any]]:
+def _presence(
+    app: FastAPI, call: dict[str, Any], kind: PresenceKind
+) -> list[tuple[str | None, Any]]:
     """The patient's joins or leaves: (socket, time)."""
     with acting(services_of(app), None) as scope:
         rows = repository.presence_of(scope.session, call["id"])
@@ -190,12 +194,9 @@ def test_the_signaling_socket_names_its_presence_and_beats_while_open(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock
 ) -> None:
     services = services_of(app)
-    visit_id = book(services, world)
-    patient = link_for(services, visit_id, world["patient_a"].user_id)
-    clinician = link_for(services, visit_id, world["clinician_a"].user_id)
-    me = _ready(client, patient, clinician)
-    client.post(f"/v1/visit-session/participants/{me}/admit", headers=_h(clinician))
-    with joined(client, patient) as (ws, welcome):
+    admitted = admitted_call(app, client, world)
+    visit_id, me = admitted["id"], admitted["me"]
+    with joined(client, admitted["patient"]) as (ws, welcome):
         _sync(ws)
         assert services.visits.sockets.snapshot() == [welcome["conn"]]
         clock.advance(timedelta(seconds=7))
@@ -234,3 +235,10 @@ def test_the_record_page_shows_the_gap_in_the_viewers_time(
 
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def test_the_stale_window_holds_two_heartbeats() -> None:
+    with pytest.raises(ValidationError, match="two heartbeats"):
+        VisitSettings(presence_heartbeat_seconds=10, presence_stale_seconds=19)
+    settings = VisitSettings(presence_heartbeat_seconds=10, presence_stale_seconds=20)
+    assert settings.presence_stale_seconds == 20
