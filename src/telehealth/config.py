@@ -19,7 +19,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from telehealth.errors import DomainError, ErrorCode
@@ -125,6 +125,20 @@ class VisitSettings(BaseSettings):
     signal_messages_per_second: int = Field(200, ge=1)
     # Patients and guests may enter the waiting room this long before the visit's start.
     waiting_room_lead_minutes: int = Field(15, ge=0, le=7 * 24 * 60)
+    # Each instance refreshes the heartbeat of its open signaling sockets this often; a socket
+    # whose heartbeat is older than the stale window died with its instance, and its leave is
+    # written at that heartbeat (by the presence sweep, or by the participant's next join).
+    presence_heartbeat_seconds: int = Field(5, ge=1, le=300)
+    presence_stale_seconds: int = Field(20, ge=3, le=3600)
+    presence_sweep_seconds: int = Field(15, ge=5, le=3600)
+
+    @model_validator(mode="after")
+    def _stale_after_heartbeats(self) -> VisitSettings:
+        if self.presence_stale_seconds < 2 * self.presence_heartbeat_seconds:
+            raise ValueError(
+                "TELEHEALTH_PRESENCE_STALE_SECONDS must be at least two heartbeats long"
+            )
+        return self
 
     def link_grace(self) -> timedelta:
         return timedelta(minutes=self.join_link_grace_minutes)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from telehealth.access.queries import reached_by
@@ -226,6 +226,61 @@ def presence_of(session: Session, visit_id: uuid.UUID) -> Sequence[PresenceEvent
         .scalars()
         .all()
     )
+
+
+def open_join(session: Session, connection_id: str) -> PresenceEvent | None:
+    """The join of the socket ``connection_id`` while the socket is open (no leave yet)."""
+    return session.execute(
+        select(PresenceEvent).where(
+            PresenceEvent.connection_id == connection_id, PresenceEvent.last_seen.is_not(None)
+        )
+    ).scalar_one_or_none()
+
+
+def open_joins(
+    session: Session,
+    *,
+    participant_id: uuid.UUID | None = None,
+    seen_before: datetime | None = None,
+) -> Sequence[PresenceEvent]:
+    """Joins of open sockets: of one participant, and/or whose last heartbeat is older than
+    ``seen_before``, oldest heartbeat first."""
+    query = select(PresenceEvent).where(PresenceEvent.last_seen.is_not(None))
+    if participant_id is not None:
+        query = query.where(PresenceEvent.participant_id == participant_id)
+    if seen_before is not None:
+        query = query.where(PresenceEvent.last_seen < seen_before)
+    return (
+        session.execute(query.order_by(PresenceEvent.last_seen, PresenceEvent.id)).scalars().all()
+    )
+
+
+def beat(session: Session, connection_ids: Sequence[str], now: datetime) -> int:
+    """Refreshes the heartbeat of those of the sockets that are still open."""
+    if not connection_ids:
+        return 0
+    result = session.execute(
+        update(PresenceEvent)
+        .where(
+            PresenceEvent.connection_id.in_(connection_ids), PresenceEvent.last_seen.is_not(None)
+        )
+        .values(last_seen=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+
+
+def claim_close(session: Session, join_id: uuid.UUID, last_seen: datetime) -> bool:
+    """Marks the socket of the join ``join_id`` closed if it is still open with the heartbeat
+    ``last_seen``: of two writers of its leave (the socket itself, the sweep, a next join), or
+    of a sweep and a heartbeat that came meanwhile, exactly one wins."""
+    result = session.execute(
+        update(PresenceEvent)
+        .where(PresenceEvent.id == join_id, PresenceEvent.last_seen == last_seen)
+        .values(last_seen=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult of an UPDATE
 
 
 def modality_changes(session: Session, visit_id: uuid.UUID) -> Sequence[ModalityChangeRow]:
