@@ -74,23 +74,42 @@ def joinable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
 
 
 def readable_visits(
-    scope: Scope, *, limit: int, offset: int, status: str | None = None
+    scope: Scope,
+    *,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    where: model.VisitFilter | None = None,
+    record: bool = True,
 ) -> Sequence[Visit]:
+    """The visits this actor may list: the same rules as :func:`readable_visit`, in SQL;
+    ``where`` narrows the list. Audited as a list unless ``record`` is off, for a caller that
+    audits what it shows itself (the FHIR API)."""
     actor = scope.require_actor()
     session = scope.session
     if actor.role is Role.PATIENT:
-        visits = repository.visits_of_patient(session, actor.patient_id, status, limit, offset)
+        visits = repository.visits_of_patient(
+            session, actor.patient_id, status, limit, offset, where
+        )
     elif actor.role is Role.CLINICIAN:
         visits = repository.visits_of_clinician(
-            session, actor.org_id, actor.user_id, status, limit, offset, now=scope.clock.now()
+            session,
+            actor.org_id,
+            actor.user_id,
+            status,
+            limit,
+            offset,
+            now=scope.clock.now(),
+            where=where,
         )
     else:
-        visits = repository.visits_of_org(session, actor.org_id, status, limit, offset)
-    access.record_listed(
-        scope,
-        "visit",
-        [access.Listed(v.id, v.patient_id, frozenset({v.clinician_id})) for v in visits],
-    )
+        visits = repository.visits_of_org(session, actor.org_id, status, limit, offset, where)
+    if record:
+        access.record_listed(
+            scope,
+            "visit",
+            [access.Listed(v.id, v.patient_id, frozenset({v.clinician_id})) for v in visits],
+        )
     return visits
 
 

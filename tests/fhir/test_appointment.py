@@ -1,0 +1,180 @@
+"""Appointment: visits through the visits' loader and list, R4-valid, searched and audited."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from telehealth.audit.tables import AuditRow
+from telehealth.visits import booking
+from tests.fhir.support import FHIR_JSON, fhir_get, outcome_code, valid_r4
+from tests.support import World, scope_for
+from tests.visits.support import acting, book, link_for, next_free_slot, services_of, start
+
+
+def _ids(bundle: dict[str, object]) -> list[str]:
+    valid_r4(bundle)
+    entries = bundle.get("entry", [])
+    assert isinstance(entries, list)
+    return [e["resource"]["id"] for e in entries if e["search"]["mode"] == "match"]
+
+
+def test_a_patient_reads_their_visit_as_an_appointment(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    services = services_of(app)
+    visit_id = book(services, world)
+    token = link_for(services, visit_id, world["patient_a"].user_id)
+    patient = world["patient_a"]
+    response = fhir_get(client, patient, f"Appointment/{visit_id}")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    body = response.json()
+    valid_r4(body)
+    assert body["id"] == str(visit_id)
+    assert body["status"] == "booked"
+    assert body["start"].endswith("Z")
+    assert body["minutesDuration"] == 30
+    actors = [p["actor"]["reference"] for p in body["participant"]]
+    assert actors == [
+        f"Patient/{patient.patient_id}",
+        f"Practitioner/{world['clinician_a'].user_id}",
+    ]
+    assert body["extension"][0]["url"] == "urn:telehealth:fhir:virtual-modality"
+    assert body["extension"][0]["valueCoding"]["code"] == "sync_audio_video"
+    assert body["appointmentType"]["coding"][0]["code"] == "FOLLOWUP"
+    # The join link is a credential: neither it nor its token is ever in the resource.
+    assert token not in response.text
+    assert "thv_" not in response.text
+    assert "/join" not in response.text
+
+
+def test_another_patients_visit_answers_exactly_as_a_missing_one(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    visit_id = book(services_of(app), world)
+    other = world["patient_b"]
+    hidden = fhir_get(client, other, f"Appointment/{visit_id}")
+    missing = fhir_get(client, other, f"Appointment/{uuid.uuid4()}")
+    assert hidden.status_code == missing.status_code == 404
+    assert outcome_code(hidden) == outcome_code(missing) == "not-found"
+    assert hidden.json() == missing.json()
+    # The visit's own clinician and the coordinator read it.
+    assert fhir_get(client, world["clinician_a"], f"Appointment/{visit_id}").status_code == 200
+    assert fhir_get(client, world["coordinator"], f"Appointment/{visit_id}").status_code == 200
+
+
+def test_status_follows_the_visit(app: FastAPI, client: TestClient, world: World) -> None:
+    services = services_of(app)
+    started = book(services, world)
+    start(services, world, started)
+    cancelled = book(services, world)
+    with acting(services, world["coordinator"].user_id) as scope:
+        booking.cancel(scope, cancelled)
+    coordinator = world["coordinator"]
+
+    def status(visit_id: uuid.UUID) -> str:
+        return str(fhir_get(client, coordinator, f"Appointment/{visit_id}").json()["status"])
+
+    assert status(started) == "arrived"
+    assert status(cancelled) == "cancelled"
+    assert _ids(fhir_get(client, coordinator, "Appointment", status="cancelled").json()) == [
+        str(cancelled)
+    ]
+    assert _ids(fhir_get(client, coordinator, "Appointment", status="arrived").json()) == [
+        str(started)
+    ]
+    assert _ids(fhir_get(client, coordinator, "Appointment", status="noshow").json()) == []
+
+
+def test_search_by_patient_practitioner_date_and_sort(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    services = services_of(app)
+    first = book(services, world)
+    second = book(services, world, slot=next_free_slot(services, world) + timedelta(days=1))
+    patient = world["patient_a"]
+    coordinator = world["coordinator"]
+    own = fhir_get(client, patient, "Appointment").json()
+    assert _ids(own) == [str(first), str(second)]
+    assert _ids(fhir_get(client, world["patient_b"], "Appointment").json()) == []
+    ids = _ids(
+        fhir_get(client, coordinator, "Appointment", patient=f"Patient/{patient.patient_id}").json()
+    )
+    assert ids == [str(first), str(second)]
+    assert (
+        _ids(
+            fhir_get(
+                client, coordinator, "Appointment", patient=f"Patient/{uuid.uuid4()}"
+            ).json()
+        )
+        == []
+    )
+    clinician = f"Practitioner/{world['clinician_a'].user_id}"
+    assert _ids(fhir_get(client, coordinator, "Appointment", practitioner=clinician).json()) == [
+        str(first),
+        str(second),
+    ]
+    assert (
+        _ids(
+            fhir_get(
+                client, coordinator, "Appointment", practitioner=f"Practitioner/{uuid.uuid4()}"
+            ).json()
+        )
+        == []
+    )
+    first_start = fhir_get(client, coordinator, f"Appointment/{first}").json()["start"]
+    assert _ids(fhir_get(client, coordinator, "Appointment", date=f"gt{first_start}").json()) == [
+        str(second)
+    ]
+    assert _ids(fhir_get(client, coordinator, "Appointment", date=first_start[:10]).json()) == [
+        str(first)
+    ]
+    newest = fhir_get(client, coordinator, "Appointment", _sort="-date").json()
+    assert _ids(newest) == [str(second), str(first)]
+    assert _ids(fhir_get(client, coordinator, "Appointment", _id=str(second)).json()) == [
+        str(second)
+    ]
+
+
+def test_paging_links_walk_every_visit_once(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    services = services_of(app)
+    booked = [book(services, world) for _ in range(3)]
+    coordinator = world["coordinator"]
+    seen: list[str] = []
+    bundle = fhir_get(client, coordinator, "Appointment", _count=2).json()
+    while True:
+        seen += _ids(bundle)
+        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not following:
+            break
+        bundle = client.get(following[0], headers=coordinator.headers).json()
+    assert seen == [str(v) for v in booked]
+
+
+def test_reads_and_searches_are_audited(app: FastAPI, client: TestClient, world: World) -> None:
+    visit_id = book(services_of(app), world)
+    patient = world["patient_a"]
+    fhir_get(client, patient, f"Appointment/{visit_id}")
+    fhir_get(client, patient, "Appointment")
+    with scope_for(world.settings, world.clock) as scope:
+        rows = (
+            scope.session.execute(
+                select(AuditRow).where(
+                    AuditRow.object_type == "visit",
+                    AuditRow.object_id == str(visit_id),
+                    AuditRow.action == "read",
+                )
+            )
+            .scalars()
+            .all()
+        )
+    vias = sorted(str((row.detail or {}).get("via")) for row in rows)
+    assert vias == ["fhir", "list"]
+    assert {row.patient_id for row in rows} == {patient.patient_id}
