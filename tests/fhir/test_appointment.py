@@ -107,11 +107,7 @@ def test_search_by_patient_practitioner_date_and_sort(
     )
     assert ids == [str(first), str(second)]
     assert (
-        _ids(
-            fhir_get(
-                client, coordinator, "Appointment", patient=f"Patient/{uuid.uuid4()}"
-            ).json()
-        )
+        _ids(fhir_get(client, coordinator, "Appointment", patient=f"Patient/{uuid.uuid4()}").json())
         == []
     )
     clinician = f"Practitioner/{world['clinician_a'].user_id}"
@@ -141,9 +137,7 @@ def test_search_by_patient_practitioner_date_and_sort(
     ]
 
 
-def test_paging_links_walk_every_visit_once(
-    app: FastAPI, client: TestClient, world: World
-) -> None:
+def test_paging_links_walk_every_visit_once(app: FastAPI, client: TestClient, world: World) -> None:
     services = services_of(app)
     booked = [book(services, world) for _ in range(3)]
     coordinator = world["coordinator"]
