@@ -5,7 +5,7 @@ from __future__ import annotations
 from telehealth.fhir.appointment import APPOINTMENT
 from telehealth.fhir.encounter import ENCOUNTER
 from telehealth.fhir.patient import PATIENT
-from telehealth.fhir.questionnaire import QUESTIONNAIRE
+from telehealth.fhir.questionnaire import QUESTIONNAIRE, QUESTIONNAIRE_RESPONSE
 from telehealth.fhir.registry import ResourceType
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
@@ -13,6 +13,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     APPOINTMENT,
     ENCOUNTER,
     QUESTIONNAIRE,
+    QUESTIONNAIRE_RESPONSE,
 )
 
 

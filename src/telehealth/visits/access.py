@@ -23,8 +23,17 @@ def _visit(session: Session, visit_id: uuid.UUID, lock: bool) -> Visit | None:
     return repository.visit_by_id(session, visit_id, lock=lock)
 
 
-def _subject(visit: Visit) -> loader.Subject:
+def visit_row(session: Session, visit_id: uuid.UUID) -> Visit | None:
+    """A visit's row for the loader of an object reached through its visit (the portal's
+    intake), which decides on it by :func:`visit_subject` and the visit's rule."""
+    return _visit(session, visit_id, False)
+
+
+def visit_subject(visit: Visit) -> loader.Subject:
     return loader.Subject(visit.org_id, visit.patient_id, frozenset({visit.clinician_id}))
+
+
+_subject = visit_subject
 
 
 VISIT = loader.register(loader.Kind("visit", "visit", _visit, _subject))
