@@ -7,20 +7,19 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from telehealth.audit.tables import AuditRow
 from telehealth.visits import booking
-from tests.fhir.support import FHIR_JSON, fhir_get, outcome_code, valid_r4
-from tests.support import World, scope_for
+from tests.fhir.support import (
+    FHIR_JSON,
+    audited_reads,
+    every_page,
+    fhir_get,
+    match_ids,
+    outcome_code,
+    valid_r4,
+)
+from tests.support import World
 from tests.visits.support import acting, book, link_for, next_free_slot, services_of, start
-
-
-def _ids(bundle: dict[str, object]) -> list[str]:
-    valid_r4(bundle)
-    entries = bundle.get("entry", [])
-    assert isinstance(entries, list)
-    return [e["resource"]["id"] for e in entries if e["search"]["mode"] == "match"]
 
 
 def test_a_patient_reads_their_visit_as_an_appointment(
@@ -82,13 +81,13 @@ def test_status_follows_the_visit(app: FastAPI, client: TestClient, world: World
 
     assert status(started) == "arrived"
     assert status(cancelled) == "cancelled"
-    assert _ids(fhir_get(client, coordinator, "Appointment", status="cancelled").json()) == [
+    assert match_ids(fhir_get(client, coordinator, "Appointment", status="cancelled").json()) == [
         str(cancelled)
     ]
-    assert _ids(fhir_get(client, coordinator, "Appointment", status="arrived").json()) == [
+    assert match_ids(fhir_get(client, coordinator, "Appointment", status="arrived").json()) == [
         str(started)
     ]
-    assert _ids(fhir_get(client, coordinator, "Appointment", status="noshow").json()) == []
+    assert match_ids(fhir_get(client, coordinator, "Appointment", status="noshow").json()) == []
 
 
 def test_search_by_patient_practitioner_date_and_sort(
@@ -100,23 +99,27 @@ def test_search_by_patient_practitioner_date_and_sort(
     patient = world["patient_a"]
     coordinator = world["coordinator"]
     own = fhir_get(client, patient, "Appointment").json()
-    assert _ids(own) == [str(first), str(second)]
-    assert _ids(fhir_get(client, world["patient_b"], "Appointment").json()) == []
-    ids = _ids(
+    assert match_ids(own) == [str(first), str(second)]
+    assert match_ids(fhir_get(client, world["patient_b"], "Appointment").json()) == []
+    ids = match_ids(
         fhir_get(client, coordinator, "Appointment", patient=f"Patient/{patient.patient_id}").json()
     )
     assert ids == [str(first), str(second)]
     assert (
-        _ids(fhir_get(client, coordinator, "Appointment", patient=f"Patient/{uuid.uuid4()}").json())
+        match_ids(
+            fhir_get(client, coordinator, "Appointment", patient=f"Patient/{uuid.uuid4()}").json()
+        )
         == []
     )
     clinician = f"Practitioner/{world['clinician_a'].user_id}"
-    assert _ids(fhir_get(client, coordinator, "Appointment", practitioner=clinician).json()) == [
+    assert match_ids(
+        fhir_get(client, coordinator, "Appointment", practitioner=clinician).json()
+    ) == [
         str(first),
         str(second),
     ]
     assert (
-        _ids(
+        match_ids(
             fhir_get(
                 client, coordinator, "Appointment", practitioner=f"Practitioner/{uuid.uuid4()}"
             ).json()
@@ -124,15 +127,15 @@ def test_search_by_patient_practitioner_date_and_sort(
         == []
     )
     first_start = fhir_get(client, coordinator, f"Appointment/{first}").json()["start"]
-    assert _ids(fhir_get(client, coordinator, "Appointment", date=f"gt{first_start}").json()) == [
-        str(second)
-    ]
-    assert _ids(fhir_get(client, coordinator, "Appointment", date=first_start[:10]).json()) == [
-        str(first)
-    ]
+    assert match_ids(
+        fhir_get(client, coordinator, "Appointment", date=f"gt{first_start}").json()
+    ) == [str(second)]
+    assert match_ids(
+        fhir_get(client, coordinator, "Appointment", date=first_start[:10]).json()
+    ) == [str(first)]
     newest = fhir_get(client, coordinator, "Appointment", _sort="-date").json()
-    assert _ids(newest) == [str(second), str(first)]
-    assert _ids(fhir_get(client, coordinator, "Appointment", _id=str(second)).json()) == [
+    assert match_ids(newest) == [str(second), str(first)]
+    assert match_ids(fhir_get(client, coordinator, "Appointment", _id=str(second)).json()) == [
         str(second)
     ]
 
@@ -140,15 +143,7 @@ def test_search_by_patient_practitioner_date_and_sort(
 def test_paging_links_walk_every_visit_once(app: FastAPI, client: TestClient, world: World) -> None:
     services = services_of(app)
     booked = [book(services, world) for _ in range(3)]
-    coordinator = world["coordinator"]
-    seen: list[str] = []
-    bundle = fhir_get(client, coordinator, "Appointment", _count=2).json()
-    while True:
-        seen += _ids(bundle)
-        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
-        if not following:
-            break
-        bundle = client.get(following[0], headers=coordinator.headers).json()
+    seen = every_page(client, world["coordinator"], "Appointment", _count=2)
     assert seen == [str(v) for v in booked]
 
 
@@ -157,18 +152,7 @@ def test_reads_and_searches_are_audited(app: FastAPI, client: TestClient, world:
     patient = world["patient_a"]
     fhir_get(client, patient, f"Appointment/{visit_id}")
     fhir_get(client, patient, "Appointment")
-    with scope_for(world.settings, world.clock) as scope:
-        rows = (
-            scope.session.execute(
-                select(AuditRow).where(
-                    AuditRow.object_type == "visit",
-                    AuditRow.object_id == str(visit_id),
-                    AuditRow.action == "read",
-                )
-            )
-            .scalars()
-            .all()
-        )
+    rows = audited_reads(world, "visit", visit_id)
     vias = sorted(str((row.detail or {}).get("via")) for row in rows)
     assert vias == ["fhir", "list"]
     assert {row.patient_id for row in rows} == {patient.patient_id}

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from telehealth.visits import access, session_record
-from tests.fhir.support import fhir_get, outcome_code, valid_r4
+from tests.fhir.support import fhir_get, match_ids, outcome_code, valid_r4
 from tests.support import World
 from tests.visits.support import acting, book, services_of, start
 
@@ -25,13 +25,6 @@ def _ended(app: FastAPI, world: World, minutes: int = 20) -> uuid.UUID:
         visit = access.clinician_visit(scope, visit_id, lock=True)
         session_record.end_visit(scope, None, visit, em_code=None)
     return visit_id
-
-
-def _matches(bundle: dict[str, object], mode: str = "match") -> list[str]:
-    valid_r4(bundle)
-    entries = bundle.get("entry", [])
-    assert isinstance(entries, list)
-    return [e["resource"]["id"] for e in entries if e["search"]["mode"] == mode]
 
 
 def test_a_visit_under_way_is_an_in_progress_virtual_encounter(
@@ -114,7 +107,7 @@ def test_search_by_status_class_patient_and_date_with_the_appointment_included(
     coordinator = world["coordinator"]
 
     def ids(**params: str) -> list[str]:
-        return _matches(fhir_get(client, coordinator, "Encounter", **params).json())
+        return match_ids(fhir_get(client, coordinator, "Encounter", **params).json())
 
     assert ids() == [str(ended), str(under_way)]
     assert ids(_sort="-date") == [str(under_way), str(ended)]
@@ -130,11 +123,11 @@ def test_search_by_status_class_patient_and_date_with_the_appointment_included(
     began = fhir_get(client, coordinator, f"Encounter/{under_way}").json()["period"]["start"]
     assert ids(date=f"ge{began}") == [str(under_way)]
     assert ids(date=f"lt{began}") == [str(ended)]
-    assert _matches(fhir_get(client, world["patient_b"], "Encounter").json()) == []
+    assert match_ids(fhir_get(client, world["patient_b"], "Encounter").json()) == []
     bundle = fhir_get(
         client, coordinator, "Encounter", _include="Encounter:appointment", status="finished"
     ).json()
-    assert _matches(bundle) == [str(ended)]
-    assert _matches(bundle, "include") == [str(ended)]
+    assert match_ids(bundle) == [str(ended)]
+    assert match_ids(bundle, "include") == [str(ended)]
     included = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
     assert included[0]["resourceType"] == "Appointment"

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from telehealth.audit.tables import AuditRow
 from telehealth.fhir.questionnaire import questionnaire_id
 from telehealth.portal import service as portal
 from telehealth.review.model import QUESTIONNAIRES
-from tests.fhir.support import fhir_get, outcome_code, valid_r4
+from tests.fhir.support import (
+    audited_reads,
+    every_page,
+    fhir_get,
+    match_ids,
+    outcome_code,
+    valid_r4,
+)
 from tests.review.support import DERM_ANSWERS, acting
-from tests.support import World, scope_for
+from tests.support import World
 from tests.visits.support import book, services_of, start
 
 DERM = QUESTIONNAIRES[("dermatology_lesion", 2)]
@@ -34,11 +38,6 @@ def _intake(app: FastAPI, world: World, *, complete: bool = False) -> tuple[uuid
         with acting(services, world["patient_a"]) as scope:
             portal.complete_intake(scope, visit_id)
     return visit_id, intake_id
-
-
-def _ids(bundle: dict[str, Any]) -> list[str]:
-    valid_r4(bundle)
-    return [e["resource"]["id"] for e in bundle.get("entry", [])]
 
 
 def test_a_patient_reads_their_intake_answers(
@@ -99,7 +98,7 @@ def test_search_by_patient_questionnaire_status_and_authored(
 
     def ids(who: str = "coordinator", **params: str) -> list[str]:
         person = world[who] if who != "coordinator" else coordinator
-        return _ids(fhir_get(client, person, "QuestionnaireResponse", **params).json())
+        return match_ids(fhir_get(client, person, "QuestionnaireResponse", **params).json())
 
     both = [str(started), str(sent)]
     assert ids() == both
@@ -118,15 +117,7 @@ def test_search_by_patient_questionnaire_status_and_authored(
     assert ids(authored=f"ge{authored}") == [str(sent)]
     assert ids(authored=f"lt{authored}") == [str(started)]
     # Paging walks every response once.
-    seen: list[str] = []
-    bundle = fhir_get(client, coordinator, "QuestionnaireResponse", _count=1).json()
-    while True:
-        seen += _ids(bundle)
-        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
-        if not following:
-            break
-        bundle = client.get(following[0], headers=coordinator.headers).json()
-    assert seen == both
+    assert every_page(client, coordinator, "QuestionnaireResponse", _count=1) == both
 
 
 def test_reads_and_searches_are_audited_as_the_intakes_reads(
@@ -136,17 +127,6 @@ def test_reads_and_searches_are_audited_as_the_intakes_reads(
     patient = world["patient_a"]
     fhir_get(client, patient, f"QuestionnaireResponse/{intake_id}")
     fhir_get(client, patient, "QuestionnaireResponse")
-    with scope_for(world.settings, world.clock) as scope:
-        rows = (
-            scope.session.execute(
-                select(AuditRow).where(
-                    AuditRow.object_type == "visit_intake",
-                    AuditRow.object_id == str(intake_id),
-                    AuditRow.action == "read",
-                )
-            )
-            .scalars()
-            .all()
-        )
+    rows = audited_reads(world, "visit_intake", intake_id)
     assert sorted(str((row.detail or {}).get("via")) for row in rows) == ["fhir", "list"]
     assert {row.patient_id for row in rows} == {patient.patient_id}
