@@ -80,3 +80,20 @@ def test_search_by_url_name_and_status(client: TestClient, world: World) -> None
     first = fhir_get(client, patient, "Questionnaire", _count=1).json()
     assert len(first["entry"]) == 1
     assert any(link["relation"] == "next" for link in first["link"])
+
+
+def test_the_capability_statement_lists_the_visit_and_intake_types(client: TestClient) -> None:
+    statement = client.get("/fhir/R4/metadata").json()
+    served = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    expected = {
+        "Appointment": {"_id", "patient", "practitioner", "date", "status"},
+        "Encounter": {"_id", "patient", "practitioner", "date", "status", "class"},
+        "Questionnaire": {"_id", "url", "name", "status"},
+        "QuestionnaireResponse": {"_id", "patient", "questionnaire", "authored", "status"},
+    }
+    for name, params in expected.items():
+        assert {p["name"] for p in served[name]["searchParam"]} == params
+    assert served["Encounter"]["searchInclude"] == ["Encounter:appointment"]
+    assert served["Encounter"]["supportedProfile"] == [
+        "http://hl7.org/fhir/us/core/StructureDefinition/us-core-encounter"
+    ]

@@ -33,10 +33,7 @@ def visit_subject(visit: Visit) -> loader.Subject:
     return loader.Subject(visit.org_id, visit.patient_id, frozenset({visit.clinician_id}))
 
 
-_subject = visit_subject
-
-
-VISIT = loader.register(loader.Kind("visit", "visit", _visit, _subject))
+VISIT = loader.register(loader.Kind("visit", "visit", _visit, visit_subject))
 
 
 def readable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
@@ -58,12 +55,12 @@ def clinician_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) ->
 def conducts(scope: Scope, visit: Visit) -> bool:
     """Whether the actor conducts the visit (so the visit record shows them the note and
     billing forms)."""
-    return loader.verdict(scope, _subject(visit), rules.conduct_visit).allowed
+    return loader.verdict(scope, visit_subject(visit), rules.conduct_visit).allowed
 
 
 def may_change(scope: Scope, visit: Visit) -> bool:
     """Whether the actor may cancel or reschedule the visit (so its page offers them)."""
-    return loader.verdict(scope, _subject(visit), rules.change_visit).allowed
+    return loader.verdict(scope, visit_subject(visit), rules.change_visit).allowed
 
 
 def patients_own_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
