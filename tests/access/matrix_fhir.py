@@ -7,9 +7,47 @@ signed-in actor with what they may read.
 
 from __future__ import annotations
 
+import uuid
+
+from telehealth.fhir.questionnaire import questionnaire_id
+from telehealth.portal import service as portal
+from telehealth.review.model import latest_questionnaires
 from tests.access.audience import PATIENT_READERS, SIGNED_IN
 from tests.access.audience import Audience as A
 from tests.access.matrix import Entry, patient_a_id
+from tests.review.support import DERM_ANSWERS, acting
+from tests.support import World, services_for
+from tests.visits.support import book, start
+
+_STARTED: dict[uuid.UUID, uuid.UUID] = {}
+_INTAKES: dict[uuid.UUID, uuid.UUID] = {}
+
+
+def _visit_of_patient_a(world: World) -> uuid.UUID:
+    """Patient A's visit with clinician A, taken into its call once per world: an Appointment
+    and, under way, an Encounter."""
+    if world.org_id not in _STARTED:
+        with services_for(world) as services:
+            visit_id = book(services, world)
+            start(services, world, visit_id)
+            _STARTED[world.org_id] = visit_id
+    return _STARTED[world.org_id]
+
+
+def _intake_of_patient_a(world: World) -> uuid.UUID:
+    """The intake patient A filled in for a visit of theirs, once per world."""
+    if world.org_id not in _INTAKES:
+        with services_for(world) as services:
+            visit_id = book(services, world)
+            with acting(services, world["patient_a"]) as scope:
+                intake = portal.start_intake(scope, visit_id, "Rash", dict(DERM_ANSWERS))
+            _INTAKES[world.org_id] = intake.id
+    return _INTAKES[world.org_id]
+
+
+def _questionnaire() -> str:
+    return str(questionnaire_id(latest_questionnaires()[0]))
+
 
 ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/fhir/R4/metadata"): Entry(A.ANYONE | SIGNED_IN),
@@ -18,4 +56,25 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/fhir/R4/Patient"): Entry(SIGNED_IN),
     ("POST", "/fhir/R4/Patient/_search"): Entry(SIGNED_IN, body={}, form=True),
+    ("GET", "/fhir/R4/Appointment/{resource_id}"): Entry(
+        PATIENT_READERS, target=lambda w: f"/fhir/R4/Appointment/{_visit_of_patient_a(w)}"
+    ),
+    ("GET", "/fhir/R4/Appointment"): Entry(SIGNED_IN),
+    ("POST", "/fhir/R4/Appointment/_search"): Entry(SIGNED_IN, body={}, form=True),
+    ("GET", "/fhir/R4/Encounter/{resource_id}"): Entry(
+        PATIENT_READERS, target=lambda w: f"/fhir/R4/Encounter/{_visit_of_patient_a(w)}"
+    ),
+    ("GET", "/fhir/R4/Encounter"): Entry(SIGNED_IN),
+    ("POST", "/fhir/R4/Encounter/_search"): Entry(SIGNED_IN, body={}, form=True),
+    ("GET", "/fhir/R4/Questionnaire/{resource_id}"): Entry(
+        SIGNED_IN, target=lambda w: f"/fhir/R4/Questionnaire/{_questionnaire()}", seen_by=SIGNED_IN
+    ),
+    ("GET", "/fhir/R4/Questionnaire"): Entry(SIGNED_IN),
+    ("POST", "/fhir/R4/Questionnaire/_search"): Entry(SIGNED_IN, body={}, form=True),
+    ("GET", "/fhir/R4/QuestionnaireResponse/{resource_id}"): Entry(
+        PATIENT_READERS,
+        target=lambda w: f"/fhir/R4/QuestionnaireResponse/{_intake_of_patient_a(w)}",
+    ),
+    ("GET", "/fhir/R4/QuestionnaireResponse"): Entry(SIGNED_IN),
+    ("POST", "/fhir/R4/QuestionnaireResponse/_search"): Entry(SIGNED_IN, body={}, form=True),
 }

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from telehealth.fhir.appointment import APPOINTMENT
+from telehealth.fhir.encounter import ENCOUNTER
 from telehealth.fhir.patient import PATIENT
+from telehealth.fhir.questionnaire import QUESTIONNAIRE, QUESTIONNAIRE_RESPONSE
 from telehealth.fhir.registry import ResourceType
 
-RESOURCE_TYPES: tuple[ResourceType, ...] = (PATIENT,)
+RESOURCE_TYPES: tuple[ResourceType, ...] = (
+    PATIENT,
+    APPOINTMENT,
+    ENCOUNTER,
+    QUESTIONNAIRE,
+    QUESTIONNAIRE_RESPONSE,
+)
 
 
 def by_name(name: str) -> ResourceType | None:

@@ -23,11 +23,17 @@ def _visit(session: Session, visit_id: uuid.UUID, lock: bool) -> Visit | None:
     return repository.visit_by_id(session, visit_id, lock=lock)
 
 
-def _subject(visit: Visit) -> loader.Subject:
+def visit_row(session: Session, visit_id: uuid.UUID) -> Visit | None:
+    """A visit's row for the loader of an object reached through its visit (the portal's
+    intake), which decides on it by :func:`visit_subject` and the visit's rule."""
+    return _visit(session, visit_id, False)
+
+
+def visit_subject(visit: Visit) -> loader.Subject:
     return loader.Subject(visit.org_id, visit.patient_id, frozenset({visit.clinician_id}))
 
 
-VISIT = loader.register(loader.Kind("visit", "visit", _visit, _subject))
+VISIT = loader.register(loader.Kind("visit", "visit", _visit, visit_subject))
 
 
 def readable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
@@ -49,12 +55,12 @@ def clinician_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) ->
 def conducts(scope: Scope, visit: Visit) -> bool:
     """Whether the actor conducts the visit (so the visit record shows them the note and
     billing forms)."""
-    return loader.verdict(scope, _subject(visit), rules.conduct_visit).allowed
+    return loader.verdict(scope, visit_subject(visit), rules.conduct_visit).allowed
 
 
 def may_change(scope: Scope, visit: Visit) -> bool:
     """Whether the actor may cancel or reschedule the visit (so its page offers them)."""
-    return loader.verdict(scope, _subject(visit), rules.change_visit).allowed
+    return loader.verdict(scope, visit_subject(visit), rules.change_visit).allowed
 
 
 def patients_own_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
@@ -74,23 +80,42 @@ def joinable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
 
 
 def readable_visits(
-    scope: Scope, *, limit: int, offset: int, status: str | None = None
+    scope: Scope,
+    *,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    where: model.VisitFilter | None = None,
+    record: bool = True,
 ) -> Sequence[Visit]:
+    """The visits this actor may list: the same rules as :func:`readable_visit`, in SQL;
+    ``where`` narrows the list. Audited as a list unless ``record`` is off, for a caller that
+    audits what it shows itself (the FHIR API)."""
     actor = scope.require_actor()
     session = scope.session
     if actor.role is Role.PATIENT:
-        visits = repository.visits_of_patient(session, actor.patient_id, status, limit, offset)
+        visits = repository.visits_of_patient(
+            session, actor.patient_id, status, limit, offset, where
+        )
     elif actor.role is Role.CLINICIAN:
         visits = repository.visits_of_clinician(
-            session, actor.org_id, actor.user_id, status, limit, offset, now=scope.clock.now()
+            session,
+            actor.org_id,
+            actor.user_id,
+            status,
+            limit,
+            offset,
+            now=scope.clock.now(),
+            where=where,
         )
     else:
-        visits = repository.visits_of_org(session, actor.org_id, status, limit, offset)
-    access.record_listed(
-        scope,
-        "visit",
-        [access.Listed(v.id, v.patient_id, frozenset({v.clinician_id})) for v in visits],
-    )
+        visits = repository.visits_of_org(session, actor.org_id, status, limit, offset, where)
+    if record:
+        access.record_listed(
+            scope,
+            "visit",
+            [access.Listed(v.id, v.patient_id, frozenset({v.clinician_id})) for v in visits],
+        )
     return visits
 
 

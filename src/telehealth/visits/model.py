@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -70,6 +71,24 @@ class ConsentMethod(StrEnum):
 AUDIO_VIDEO: Modality = "sync_audio_video"
 AUDIO_ONLY: Modality = "sync_audio_only"
 OPEN_STATUSES = frozenset({VisitStatus.BOOKED, VisitStatus.IN_PROGRESS})
+
+
+@dataclass(frozen=True, slots=True)
+class VisitFilter:
+    """Narrows a visit list (the FHIR Appointment and Encounter searches): each field set must
+    hold. Slot and start times are half-open ranges (``from <= t < before``); ``by_start``
+    orders by the session's start instead of the slot, ``newest_first`` reverses the order."""
+
+    ids: Sequence[uuid.UUID] | None = None
+    patient_ids: Sequence[uuid.UUID] | None = None
+    clinician_ids: Sequence[uuid.UUID] | None = None
+    statuses: Sequence[str] | None = None
+    slot_from: datetime | None = None
+    slot_before: datetime | None = None
+    started_from: datetime | None = None
+    started_before: datetime | None = None
+    by_start: bool = False
+    newest_first: bool = False
 
 
 def check_transition(current: VisitStatus, wanted: VisitStatus) -> None:

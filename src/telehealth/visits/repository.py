@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.access.queries import reached_by
 from telehealth.db.base import grouped
-from telehealth.visits.model import VisitStatus
+from telehealth.visits.model import VisitFilter, VisitStatus
 from telehealth.visits.tables import (
     AvailabilityWindow,
     Consent,
@@ -96,18 +96,31 @@ def _visit_pages(*conditions: ColumnElement[bool]) -> dict[bool, Select[Visit]]:
 
 
 _CLINICIAN = bindparam("clinician_id", type_=Visit.clinician_id.type)
-_PATIENT_VISITS = _visit_pages(Visit.patient_id == bindparam("patient_id"))
-_CLINICIAN_VISITS = _visit_pages(
+# Whose visits each list holds: one condition per audience, shared by the lists built once
+# and the filtered ones (:class:`VisitFilter`).
+_OF_PATIENT = (Visit.patient_id == bindparam("patient_id"),)
+_OF_CLINICIAN = (
     Visit.org_id == bindparam("org_id"),
     or_(Visit.clinician_id == _CLINICIAN, reached_by(Visit.patient_id, _CLINICIAN)),
 )
-_ORG_VISITS = _visit_pages(Visit.org_id == bindparam("org_id"))
+_OF_ORG = (Visit.org_id == bindparam("org_id"),)
+_PATIENT_VISITS = (_OF_PATIENT, _visit_pages(*_OF_PATIENT))
+_CLINICIAN_VISITS = (_OF_CLINICIAN, _visit_pages(*_OF_CLINICIAN))
+_ORG_VISITS = (_OF_ORG, _visit_pages(*_OF_ORG))
+_Lists = tuple[tuple[ColumnElement[bool], ...], dict[bool, Select[Visit]]]
 
 
 def visits_of_patient(
-    session: Session, patient_id: uuid.UUID | None, status: str | None, limit: int, offset: int
+    session: Session,
+    patient_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    where: VisitFilter | None = None,
 ) -> Sequence[Visit]:
-    return _visit_page(session, _PATIENT_VISITS, status, limit, offset, patient_id=patient_id)
+    return _visit_page(
+        session, _PATIENT_VISITS, status, limit, offset, where, patient_id=patient_id
+    )
 
 
 def visits_of_clinician(
@@ -119,6 +132,7 @@ def visits_of_clinician(
     offset: int,
     *,
     now: datetime,
+    where: VisitFilter | None = None,
 ) -> Sequence[Visit]:
     """The visits a clinician conducts, and those of the patients in their care at ``now``."""
     return _visit_page(
@@ -127,6 +141,7 @@ def visits_of_clinician(
         status,
         limit,
         offset,
+        where,
         org_id=org_id,
         clinician_id=clinician_id,
         care_now=now,
@@ -134,9 +149,14 @@ def visits_of_clinician(
 
 
 def visits_of_org(
-    session: Session, org_id: uuid.UUID, status: str | None, limit: int, offset: int
+    session: Session,
+    org_id: uuid.UUID,
+    status: str | None,
+    limit: int,
+    offset: int,
+    where: VisitFilter | None = None,
 ) -> Sequence[Visit]:
-    return _visit_page(session, _ORG_VISITS, status, limit, offset, org_id=org_id)
+    return _visit_page(session, _ORG_VISITS, status, limit, offset, where, org_id=org_id)
 
 
 def upcoming_of_org(session: Session, org_id: uuid.UUID | None, now: datetime) -> Sequence[Visit]:
@@ -150,16 +170,46 @@ def upcoming_of_org(session: Session, org_id: uuid.UUID | None, now: datetime) -
 
 def _visit_page(
     session: Session,
-    statements: dict[bool, Select[Visit]],
+    lists: _Lists,
     status: str | None,
     limit: int,
     offset: int,
+    where: VisitFilter | None,
     **params: Any,
 ) -> Sequence[Visit]:
     params.update(limit=limit, offset=offset)
     if status is not None:
         params["status"] = status
-    return session.scalars(statements[status is not None], params).all()
+    conditions, statements = lists
+    if where is None:
+        return session.scalars(statements[status is not None], params).all()
+    query = _filtered(select(Visit).where(*conditions), where)
+    if status is not None:
+        query = query.where(Visit.status == bindparam("status"))
+    moment = Visit.started_at if where.by_start else Visit.slot_start
+    order = (moment.desc(), Visit.id.desc()) if where.newest_first else (moment, Visit.id)
+    query = query.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
+    return session.scalars(query, params).all()
+
+
+def _filtered(query: Select[Visit], where: VisitFilter) -> Select[Visit]:
+    if where.ids is not None:
+        query = query.where(Visit.id.in_(where.ids))
+    if where.patient_ids is not None:
+        query = query.where(Visit.patient_id.in_(where.patient_ids))
+    if where.clinician_ids is not None:
+        query = query.where(Visit.clinician_id.in_(where.clinician_ids))
+    if where.statuses is not None:
+        query = query.where(Visit.status.in_(where.statuses))
+    if where.slot_from is not None:
+        query = query.where(Visit.slot_start >= where.slot_from)
+    if where.slot_before is not None:
+        query = query.where(Visit.slot_start < where.slot_before)
+    if where.started_from is not None:
+        query = query.where(Visit.started_at >= where.started_from)
+    if where.started_before is not None:
+        query = query.where(Visit.started_at < where.started_before)
+    return query
 
 
 def participants_of(session: Session, visit_id: uuid.UUID) -> Sequence[Participant]:
