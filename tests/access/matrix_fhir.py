@@ -10,6 +10,19 @@ from __future__ import annotations
 from tests.access.audience import PATIENT_READERS, SIGNED_IN
 from tests.access.audience import Audience as A
 from tests.access.matrix import Entry, patient_a_id
+from tests.support import World
+
+
+def clinician_a_id(world: World) -> str:
+    return str(world["clinician_a"].user_id)
+
+
+def _searches(kind: str) -> dict[tuple[str, str], Entry]:
+    return {
+        ("GET", f"/fhir/R4/{kind}"): Entry(SIGNED_IN),
+        ("POST", f"/fhir/R4/{kind}/_search"): Entry(SIGNED_IN, body={}, form=True),
+    }
+
 
 ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/fhir/R4/metadata"): Entry(A.ANYONE | SIGNED_IN),
@@ -18,4 +31,21 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/fhir/R4/Patient"): Entry(SIGNED_IN),
     ("POST", "/fhir/R4/Patient/_search"): Entry(SIGNED_IN, body={}, form=True),
+    # A clinician's profile is for their own organization (GET /v1/clinicians/{id}).
+    ("GET", "/fhir/R4/Practitioner/{resource_id}"): Entry(
+        A.ORG_MEMBER,
+        target=lambda w: f"/fhir/R4/Practitioner/{clinician_a_id(w)}",
+        seen_by=A.ORG_MEMBER,
+    ),
+    **_searches("Practitioner"),
+    ("GET", "/fhir/R4/PractitionerRole/{resource_id}"): Entry(
+        A.ORG_MEMBER,
+        target=lambda w: f"/fhir/R4/PractitionerRole/{clinician_a_id(w)}",
+        seen_by=A.ORG_MEMBER,
+    ),
+    **_searches("PractitionerRole"),
+    ("GET", "/fhir/R4/Organization/{resource_id}"): Entry(
+        A.ORG_MEMBER, target=lambda w: f"/fhir/R4/Organization/{w.org_id}", seen_by=A.ORG_MEMBER
+    ),
+    **_searches("Organization"),
 }

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from telehealth.fhir.organization import ORGANIZATION
 from telehealth.fhir.patient import PATIENT
+from telehealth.fhir.practitioner import PRACTITIONER
+from telehealth.fhir.practitioner_role import PRACTITIONER_ROLE
 from telehealth.fhir.registry import ResourceType
 
-RESOURCE_TYPES: tuple[ResourceType, ...] = (PATIENT,)
+RESOURCE_TYPES: tuple[ResourceType, ...] = (
+    PATIENT,
+    PRACTITIONER,
+    PRACTITIONER_ROLE,
+    ORGANIZATION,
+)
 
 
 def by_name(name: str) -> ResourceType | None:
