@@ -7,10 +7,27 @@ signed-in actor with what they may read.
 
 from __future__ import annotations
 
+import uuid
+
+from telehealth.visits import consent as visit_consent
 from tests.access.audience import PATIENT_READERS, SIGNED_IN
 from tests.access.audience import Audience as A
 from tests.access.matrix import Entry, patient_a_id
-from tests.support import World
+from tests.support import World, services_for
+from tests.visits.support import acting, book, start
+
+_CONSENTS: dict[uuid.UUID, uuid.UUID] = {}
+
+
+def consent_of_patient_a(world: World) -> str:
+    """A consent patient A gave in a visit with clinician A, taken once per world."""
+    if world.org_id not in _CONSENTS:
+        with services_for(world) as services:
+            start(services, world, book(services, world))
+            with acting(services, world["coordinator"].user_id) as scope:
+                given = visit_consent.readable_consents(scope)
+                _CONSENTS[world.org_id] = given[0].consent.id
+    return f"/fhir/R4/Consent/{_CONSENTS[world.org_id]}"
 
 
 def clinician_a_id(world: World) -> str:
@@ -48,4 +65,7 @@ ENTRIES: dict[tuple[str, str], Entry] = {
         A.ORG_MEMBER, target=lambda w: f"/fhir/R4/Organization/{w.org_id}", seen_by=A.ORG_MEMBER
     ),
     **_searches("Organization"),
+    # A consent is its visit's (or its enrollment's): the visit's readers.
+    ("GET", "/fhir/R4/Consent/{resource_id}"): Entry(PATIENT_READERS, target=consent_of_patient_a),
+    **_searches("Consent"),
 }

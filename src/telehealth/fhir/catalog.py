@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from telehealth.fhir.consent import CONSENT
 from telehealth.fhir.organization import ORGANIZATION
 from telehealth.fhir.patient import PATIENT
 from telehealth.fhir.practitioner import PRACTITIONER
@@ -13,6 +14,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     PRACTITIONER,
     PRACTITIONER_ROLE,
     ORGANIZATION,
+    CONSENT,
 )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from telehealth.access.queries import reached_by
 from telehealth.clock import ensure_utc
 from telehealth.db.base import grouped, insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
@@ -92,6 +93,46 @@ def enrollment(session: Session, enrollment_id: uuid.UUID) -> Enrollment | None:
 
 def enrollments_of(session: Session, patient_id: uuid.UUID) -> Sequence[Enrollment]:
     return session.execute(_ENROLLMENTS_OF, {"patient_id": patient_id}).scalars().all()
+
+
+def enrollments_listed(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    own_patient: uuid.UUID | None,
+    clinician_id: uuid.UUID | None,
+    now: datetime,
+    patient_ids: Sequence[uuid.UUID] | None,
+    consent_since: datetime | None,
+    consent_before: datetime | None,
+    limit: int | None,
+) -> Sequence[Enrollment]:
+    """Enrollments by when their consent was given: a patient's own (``own_patient``), or the
+    organization's -- those a clinician enrolled or whose patient they reach
+    (``clinician_id``), else all; narrowed to ``patient_ids`` and to
+    ``consent_since <= consent_at < consent_before``."""
+    query = select(Enrollment)
+    if own_patient is not None:
+        query = query.where(Enrollment.patient_id == own_patient)
+    else:
+        query = query.where(Enrollment.org_id == org_id)
+        if clinician_id is not None:
+            query = query.where(
+                or_(
+                    Enrollment.clinician_id == clinician_id,
+                    reached_by(Enrollment.patient_id, clinician_id, now),
+                )
+            )
+    if patient_ids is not None:
+        query = query.where(Enrollment.patient_id.in_(patient_ids))
+    if consent_since is not None:
+        query = query.where(Enrollment.consent_at >= consent_since)
+    if consent_before is not None:
+        query = query.where(Enrollment.consent_at < consent_before)
+    query = query.order_by(Enrollment.consent_at, Enrollment.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return session.execute(query).scalars().all()
 
 
 def active_enrollment(session: Session, patient_id: uuid.UUID, program: str) -> Enrollment | None:
