@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from telehealth.access.queries import reached_by
+from telehealth.access.queries import listed_by
 from telehealth.clock import ensure_utc
 from telehealth.db.base import grouped, insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
+from telehealth.identity.model import Actor
 from telehealth.identity.queries import Patient, patients_in_care_of
 from telehealth.monitoring.model import AlertStatus, Metric, ShownAlert, ShownReading
 from telehealth.monitoring.tables import (
@@ -97,32 +98,26 @@ def enrollments_of(session: Session, patient_id: uuid.UUID) -> Sequence[Enrollme
 
 def enrollments_listed(
     session: Session,
-    *,
-    org_id: uuid.UUID,
-    own_patient: uuid.UUID | None,
-    clinician_id: uuid.UUID | None,
+    actor: Actor,
     now: datetime,
+    *,
     patient_ids: Sequence[uuid.UUID] | None,
     consent_since: datetime | None,
     consent_before: datetime | None,
     limit: int | None,
 ) -> Sequence[Enrollment]:
-    """Enrollments by when their consent was given: a patient's own (``own_patient``), or the
-    organization's -- those a clinician enrolled or whose patient they reach
-    (``clinician_id``), else all; narrowed to ``patient_ids`` and to
-    ``consent_since <= consent_at < consent_before``."""
-    query = select(Enrollment)
-    if own_patient is not None:
-        query = query.where(Enrollment.patient_id == own_patient)
-    else:
-        query = query.where(Enrollment.org_id == org_id)
-        if clinician_id is not None:
-            query = query.where(
-                or_(
-                    Enrollment.clinician_id == clinician_id,
-                    reached_by(Enrollment.patient_id, clinician_id, now),
-                )
-            )
+    """The enrollments the actor may read (:func:`listed_by`, the enrolling clinician named),
+    by when their consent was given; narrowed to ``patient_ids`` and to ``consent_since <=
+    consent_at < consent_before``."""
+    query = select(Enrollment).where(
+        listed_by(
+            actor,
+            now,
+            org_id=Enrollment.org_id,
+            patient_id=Enrollment.patient_id,
+            named=Enrollment.clinician_id,
+        )
+    )
     if patient_ids is not None:
         query = query.where(Enrollment.patient_id.in_(patient_ids))
     if consent_since is not None:

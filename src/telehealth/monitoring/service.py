@@ -257,15 +257,10 @@ def readable_enrollments(
 ) -> Sequence[Enrollment]:
     """The enrollments the actor may read (the enrollment loader's rule, in SQL), by when
     their consent was given; the caller audits what it shows."""
-    actor = scope.require_actor()
-    if actor.role is Role.PATIENT and actor.patient_id is None:
-        return []
     return repository.enrollments_listed(
         scope.session,
-        org_id=actor.org_id,
-        own_patient=actor.patient_id if actor.role is Role.PATIENT else None,
-        clinician_id=actor.user_id if actor.role is Role.CLINICIAN else None,
-        now=scope.clock.now(),
+        scope.require_actor(),
+        scope.clock.now(),
         patient_ids=patient_ids,
         consent_since=consent_since,
         consent_before=consent_before,

@@ -14,7 +14,6 @@ from typing import Any
 from telehealth.access import loader
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.identity.model import Role
 from telehealth.policy.consent import (
     SHORTFALL_WHY,
     OnFile,
@@ -221,17 +220,12 @@ def readable_consents(
     before: datetime | None = None,
     limit: int | None = None,
 ) -> list[ConsentOnFile]:
-    """The consents of the visits the actor lists (:func:`telehealth.visits.access.readable_visits`'
-    rule), by when they were given; the caller audits what it shows."""
-    actor = scope.require_actor()
-    if actor.role is Role.PATIENT and actor.patient_id is None:
-        return []
+    """The consents of the visits the actor may read (the visit loader's rule, in SQL), by
+    when they were given; the caller audits what it shows."""
     found = repository.consents_listed(
         scope.session,
-        org_id=actor.org_id,
-        own_patient=actor.patient_id if actor.role is Role.PATIENT else None,
-        clinician_id=actor.user_id if actor.role is Role.CLINICIAN else None,
-        now=scope.clock.now(),
+        scope.require_actor(),
+        scope.clock.now(),
         patient_ids=patient_ids,
         since=since,
         before=before,

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from telehealth.access.queries import reached_by
+from telehealth.access.queries import listed_by, reached_by
 from telehealth.db.base import grouped
-from telehealth.identity.queries import CARE_NOW
+from telehealth.identity.model import Actor
 from telehealth.visits.model import VisitStatus
 from telehealth.visits.tables import (
     AvailabilityWindow,
@@ -96,19 +96,11 @@ def _visit_pages(*conditions: ColumnElement[bool]) -> dict[bool, Select[Visit]]:
     }
 
 
-def _clinicians_visits(
-    clinician_id: uuid.UUID | ColumnElement[uuid.UUID],
-    now: datetime | ColumnElement[datetime] = CARE_NOW,
-) -> ColumnElement[bool]:
-    """The visits a clinician conducts, and those of the patients they reach at ``now`` (a
-    bound ``care_now`` by default): what a clinician lists."""
-    return or_(Visit.clinician_id == clinician_id, reached_by(Visit.patient_id, clinician_id, now))
-
-
 _CLINICIAN = bindparam("clinician_id", type_=Visit.clinician_id.type)
 _PATIENT_VISITS = _visit_pages(Visit.patient_id == bindparam("patient_id"))
 _CLINICIAN_VISITS = _visit_pages(
-    Visit.org_id == bindparam("org_id"), _clinicians_visits(_CLINICIAN)
+    Visit.org_id == bindparam("org_id"),
+    or_(Visit.clinician_id == _CLINICIAN, reached_by(Visit.patient_id, _CLINICIAN)),
 )
 _ORG_VISITS = _visit_pages(Visit.org_id == bindparam("org_id"))
 
@@ -283,27 +275,30 @@ def consent_by_id(session: Session, consent_id: uuid.UUID) -> tuple[Consent, Vis
 
 def consents_listed(
     session: Session,
-    *,
-    org_id: uuid.UUID,
-    own_patient: uuid.UUID | None,
-    clinician_id: uuid.UUID | None,
+    actor: Actor,
     now: datetime,
+    *,
     patient_ids: Sequence[uuid.UUID] | None,
     since: datetime | None,
     before: datetime | None,
     limit: int | None,
 ) -> Sequence[tuple[Consent, Visit]]:
-    """Consents with their visits, by when they were given: a patient's own
-    (``own_patient``), or those of the organization's visits -- of the visits a clinician
-    lists (``clinician_id``), else all of them; narrowed to ``patient_ids`` and to
-    ``since <= obtained_at < before``."""
-    query = select(Consent, Visit).join(Visit, Visit.id == Consent.visit_id)
-    if own_patient is not None:
-        query = query.where(Visit.patient_id == own_patient)
-    else:
-        query = query.where(Visit.org_id == org_id)
-        if clinician_id is not None:
-            query = query.where(_clinicians_visits(clinician_id, now))
+    """The consents of the visits the actor may read (:func:`listed_by`), with their visits,
+    by when they were given; narrowed to ``patient_ids`` and to ``since <= obtained_at <
+    before``."""
+    query = (
+        select(Consent, Visit)
+        .join(Visit, Visit.id == Consent.visit_id)
+        .where(
+            listed_by(
+                actor,
+                now,
+                org_id=Visit.org_id,
+                patient_id=Visit.patient_id,
+                named=Visit.clinician_id,
+            )
+        )
+    )
     if patient_ids is not None:
         query = query.where(Consent.patient_id.in_(patient_ids))
     if since is not None:
