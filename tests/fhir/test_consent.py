@@ -156,7 +156,10 @@ def test_monitoring_consent_lapses_after_its_renewal_period(
     assert period["end"].startswith((clock.now() + timedelta(days=365)).date().isoformat())
     clock.advance(timedelta(days=366))
     _later(world, "coordinator")
-    assert _read(client, world, "coordinator", enrollment_id)["status"] == "inactive"
+    lapsed = _read(client, world, "coordinator", enrollment_id)
+    assert lapsed["status"] == "inactive"
+    # The record did not change, its standing did: so does the version a client caches by.
+    assert lapsed["meta"]["versionId"] != body["meta"]["versionId"]
     assert _ids(client, world, "coordinator", status="inactive") == [enrollment_id]
     assert _ids(client, world, "coordinator", status="active") == []
 

@@ -233,3 +233,28 @@ def test_reads_and_searches_are_audited(app: FastAPI, client: TestClient, world:
     assert ("clinician", str(clinician), "fhir") in seen
     assert ("clinician_profile", str(clinician), "list") in seen
     assert ("organization", str(world.org_id), "list") in seen
+
+
+def test_a_changed_clinician_record_gets_a_new_version(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    """Clinician records keep no version column: the version follows what the reader sees."""
+    clinician = world["clinician_a"].user_id
+    reader = world["coordinator"]
+    first = fhir_get(client, reader, f"Practitioner/{clinician}")
+    again = client.get(
+        f"/fhir/R4/Practitioner/{clinician}",
+        headers={**reader.headers, "If-None-Match": first.headers["etag"]},
+    )
+    assert again.status_code == 304
+    with acting(services_of(app), reader.user_id) as scope:
+        identity.add_license(
+            scope, clinician, state="NM", kind=LicenseKind.FULL, number="NM-9", expires_on=None
+        )
+    changed = client.get(
+        f"/fhir/R4/Practitioner/{clinician}",
+        headers={**reader.headers, "If-None-Match": first.headers["etag"]},
+    )
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != first.headers["etag"]
+    assert changed.json()["meta"]["versionId"] != first.json()["meta"]["versionId"]

@@ -24,7 +24,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from telehealth.errors import DomainError, ErrorCode, not_found
-from telehealth.fhir.model import DateRange, Resource, Search, instant, meta, reference
+from telehealth.fhir.content import with_content_meta
+from telehealth.fhir.model import DateRange, Resource, Search, instant, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.monitoring import service as monitoring
 from telehealth.policy.consent import SIGNED_METHODS
@@ -152,7 +153,6 @@ def consent_resource(given: Given) -> Resource:
     resource: Resource = {
         "resourceType": "Consent",
         "id": str(given.id),
-        "meta": meta(1, given.at),
         "extension": [{"url": METHOD, "valueCode": given.method}],
     }
     if given.shortfall:
@@ -194,7 +194,7 @@ def consent_resource(given: Given) -> Resource:
     }
     if given.policies:
         resource["policy"] = [_policy(p) for p in given.policies]
-    return resource
+    return with_content_meta(resource, given.at)
 
 
 def _emitted(given: Given) -> Emitted:

@@ -7,7 +7,8 @@ import uuid
 from typing import TYPE_CHECKING
 
 from telehealth.access import service as access
-from telehealth.fhir.model import Resource, Search, identifier, meta
+from telehealth.fhir.content import with_content_meta
+from telehealth.fhir.model import Resource, Search, identifier
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.scope import Scope
 
@@ -19,10 +20,9 @@ AUDIT_KIND = "organization"
 
 
 def organization_resource(org: Organization) -> Resource:
-    return {
+    resource: Resource = {
         "resourceType": "Organization",
         "id": str(org.id),
-        "meta": meta(1, org.created_at, (US_CORE_ORGANIZATION,)),
         "identifier": [identifier("organization", str(org.id))],
         "active": True,
         "type": [
@@ -38,6 +38,7 @@ def organization_resource(org: Organization) -> Resource:
         ],
         "name": org.name,
     }
+    return with_content_meta(resource, org.created_at, (US_CORE_ORGANIZATION,))
 
 
 def read(scope: Scope, org_id: uuid.UUID) -> Emitted:

@@ -17,7 +17,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from telehealth.access import service as access
-from telehealth.fhir.model import Resource, Search, identifier, meta
+from telehealth.fhir.content import with_content_meta
+from telehealth.fhir.model import Resource, Search, identifier
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.identity import queries as identity_queries
 from telehealth.identity.model import discipline_in_words
@@ -95,7 +96,6 @@ def practitioner_resource(
     resource: Resource = {
         "resourceType": "Practitioner",
         "id": str(user.id),
-        "meta": meta(1, user.created_at),
     }
     if credentials and profile is not None and profile.npi:
         resource["identifier"] = [{"system": NPI_SYSTEM, "value": profile.npi}]
@@ -118,7 +118,7 @@ def practitioner_resource(
         resource["communication"] = [
             {"coding": [{"system": LANGUAGE_SYSTEM, "code": tag}]} for tag in profile.languages
         ]
-    return resource
+    return with_content_meta(resource, user.created_at)
 
 
 def emitted(scope: Scope, user: User, profile: ClinicianProfile | None) -> Emitted:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from telehealth.access import service as access
 from telehealth.fhir import organization, practitioner
-from telehealth.fhir.model import Resource, Search, meta, reference
+from telehealth.fhir.content import with_content_meta
+from telehealth.fhir.model import Resource, Search, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.identity import queries as identity_queries
 from telehealth.identity.model import discipline_in_words
@@ -64,7 +65,6 @@ def role_resource(
     resource: Resource = {
         "resourceType": "PractitionerRole",
         "id": str(user.id),
-        "meta": meta(1, user.created_at),
     }
     if states:
         resource["extension"] = [
@@ -95,7 +95,7 @@ def role_resource(
         ]
     if windows:
         resource["availableTime"] = [_available(w) for w in windows]
-    return resource
+    return with_content_meta(resource, user.created_at)
 
 
 def _emitted(
