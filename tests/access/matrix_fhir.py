@@ -12,11 +12,13 @@ import uuid
 from telehealth.fhir.questionnaire import questionnaire_id
 from telehealth.portal import service as portal
 from telehealth.review.model import latest_questionnaires
+from telehealth.visits import consent as visit_consent
 from tests.access.audience import PATIENT_READERS, SIGNED_IN
 from tests.access.audience import Audience as A
 from tests.access.matrix import Entry, patient_a_id
 from tests.review.support import DERM_ANSWERS, acting
 from tests.support import World, services_for
+from tests.visits.support import acting as acting_as_user
 from tests.visits.support import book, start
 
 _STARTED: dict[uuid.UUID, uuid.UUID] = {}
@@ -49,6 +51,31 @@ def _questionnaire() -> str:
     return str(questionnaire_id(latest_questionnaires()[0]))
 
 
+_CONSENTS: dict[uuid.UUID, uuid.UUID] = {}
+
+
+def consent_of_patient_a(world: World) -> str:
+    """A consent patient A gave in a visit with clinician A, taken once per world."""
+    if world.org_id not in _CONSENTS:
+        with services_for(world) as services:
+            start(services, world, book(services, world))
+            with acting_as_user(services, world["coordinator"].user_id) as scope:
+                given = visit_consent.readable_consents(scope)
+                _CONSENTS[world.org_id] = given[0].consent.id
+    return f"/fhir/R4/Consent/{_CONSENTS[world.org_id]}"
+
+
+def clinician_a_id(world: World) -> str:
+    return str(world["clinician_a"].user_id)
+
+
+def _searches(kind: str) -> dict[tuple[str, str], Entry]:
+    return {
+        ("GET", f"/fhir/R4/{kind}"): Entry(SIGNED_IN),
+        ("POST", f"/fhir/R4/{kind}/_search"): Entry(SIGNED_IN, body={}, form=True),
+    }
+
+
 ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/fhir/R4/metadata"): Entry(A.ANYONE | SIGNED_IN),
     ("GET", "/fhir/R4/Patient/{resource_id}"): Entry(
@@ -77,4 +104,24 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/fhir/R4/QuestionnaireResponse"): Entry(SIGNED_IN),
     ("POST", "/fhir/R4/QuestionnaireResponse/_search"): Entry(SIGNED_IN, body={}, form=True),
+    # A clinician's profile is for their own organization (GET /v1/clinicians/{id}).
+    ("GET", "/fhir/R4/Practitioner/{resource_id}"): Entry(
+        A.ORG_MEMBER,
+        target=lambda w: f"/fhir/R4/Practitioner/{clinician_a_id(w)}",
+        seen_by=A.ORG_MEMBER,
+    ),
+    **_searches("Practitioner"),
+    ("GET", "/fhir/R4/PractitionerRole/{resource_id}"): Entry(
+        A.ORG_MEMBER,
+        target=lambda w: f"/fhir/R4/PractitionerRole/{clinician_a_id(w)}",
+        seen_by=A.ORG_MEMBER,
+    ),
+    **_searches("PractitionerRole"),
+    ("GET", "/fhir/R4/Organization/{resource_id}"): Entry(
+        A.ORG_MEMBER, target=lambda w: f"/fhir/R4/Organization/{w.org_id}", seen_by=A.ORG_MEMBER
+    ),
+    **_searches("Organization"),
+    # A consent is its visit's (or its enrollment's): the visit's readers.
+    ("GET", "/fhir/R4/Consent/{resource_id}"): Entry(PATIENT_READERS, target=consent_of_patient_a),
+    **_searches("Consent"),
 }

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from telehealth.fhir.appointment import APPOINTMENT
+from telehealth.fhir.consent import CONSENT
 from telehealth.fhir.encounter import ENCOUNTER
+from telehealth.fhir.organization import ORGANIZATION
 from telehealth.fhir.patient import PATIENT
+from telehealth.fhir.practitioner import PRACTITIONER
+from telehealth.fhir.practitioner_role import PRACTITIONER_ROLE
 from telehealth.fhir.questionnaire import QUESTIONNAIRE, QUESTIONNAIRE_RESPONSE
 from telehealth.fhir.registry import ResourceType
 
@@ -14,6 +18,10 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ENCOUNTER,
     QUESTIONNAIRE,
     QUESTIONNAIRE_RESPONSE,
+    PRACTITIONER,
+    PRACTITIONER_ROLE,
+    ORGANIZATION,
+    CONSENT,
 )
 
 

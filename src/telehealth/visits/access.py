@@ -16,7 +16,7 @@ from telehealth.audit.model import Action
 from telehealth.identity.model import Role
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
-from telehealth.visits.tables import Visit
+from telehealth.visits.tables import Consent, Visit
 
 
 def _visit(session: Session, visit_id: uuid.UUID, lock: bool) -> Visit | None:
@@ -34,6 +34,18 @@ def visit_subject(visit: Visit) -> loader.Subject:
 
 
 VISIT = loader.register(loader.Kind("visit", "visit", _visit, visit_subject))
+
+
+def _consent(session: Session, consent_id: uuid.UUID, _lock: bool) -> tuple[Consent, Visit] | None:
+    return repository.consent_by_id(session, consent_id)
+
+
+def _of_visit(found: tuple[Consent, Visit]) -> loader.Subject:
+    return visit_subject(found[1])
+
+
+# A consent is its visit's: whoever may read the visit reads the consents taken in it.
+VISIT_CONSENT = loader.register(loader.Kind("visit_consent", "consent", _consent, _of_visit))
 
 
 def readable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from telehealth.access.queries import reached_by
+from telehealth.access.queries import listed_by, reached_by
 from telehealth.db.base import grouped
+from telehealth.identity.model import Actor
 from telehealth.visits.model import VisitFilter, VisitStatus
 from telehealth.visits.tables import (
     AvailabilityWindow,
@@ -365,6 +366,54 @@ def consents_of_patient(session: Session, patient_id: uuid.UUID) -> Sequence[Con
         .scalars()
         .all()
     )
+
+
+def consent_by_id(session: Session, consent_id: uuid.UUID) -> tuple[Consent, Visit] | None:
+    """A consent with the visit it was taken in."""
+    row = session.execute(
+        select(Consent, Visit)
+        .join(Visit, Visit.id == Consent.visit_id)
+        .where(Consent.id == consent_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def consents_listed(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    patient_ids: Sequence[uuid.UUID] | None,
+    since: datetime | None,
+    before: datetime | None,
+    limit: int | None,
+) -> Sequence[tuple[Consent, Visit]]:
+    """The consents of the visits the actor may read (:func:`listed_by`), with their visits,
+    by when they were given; narrowed to ``patient_ids`` and to ``since <= obtained_at <
+    before``."""
+    query = (
+        select(Consent, Visit)
+        .join(Visit, Visit.id == Consent.visit_id)
+        .where(
+            listed_by(
+                actor,
+                now,
+                org_id=Visit.org_id,
+                patient_id=Visit.patient_id,
+                named=Visit.clinician_id,
+            )
+        )
+    )
+    if patient_ids is not None:
+        query = query.where(Consent.patient_id.in_(patient_ids))
+    if since is not None:
+        query = query.where(Consent.obtained_at >= since)
+    if before is not None:
+        query = query.where(Consent.obtained_at < before)
+    query = query.order_by(Consent.obtained_at, Consent.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [(row[0], row[1]) for row in session.execute(query).all()]
 
 
 def consents_of_visit(session: Session, visit_id: uuid.UUID) -> Sequence[Consent]:
