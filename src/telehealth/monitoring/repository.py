@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, false, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from telehealth.clock import ensure_utc
 from telehealth.db.base import grouped, insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
 from telehealth.identity.queries import Patient, patients_in_care_of
-from telehealth.monitoring.model import AlertStatus, Metric, ShownAlert, ShownReading
+from telehealth.monitoring.model import (
+    BP_PANEL,
+    CODE_OF,
+    AlertStatus,
+    Metric,
+    ReadingFilter,
+    ShownAlert,
+    ShownReading,
+)
 from telehealth.monitoring.tables import (
     Alert,
     Device,
@@ -268,10 +277,13 @@ def device_by_digest(session: Session, token_hash: bytes) -> Device | None:
     ).scalar_one_or_none()
 
 
-def devices_of(session: Session, enrollment_id: uuid.UUID) -> Sequence[Device]:
+def devices_of(session: Session, enrollment_ids: Sequence[uuid.UUID]) -> Sequence[Device]:
+    """The devices of some enrollments, in the order they were assigned."""
     return (
         session.execute(
-            select(Device).where(Device.enrollment_id == enrollment_id).order_by(Device.created_at)
+            select(Device)
+            .where(Device.enrollment_id.in_(enrollment_ids))
+            .order_by(Device.created_at, Device.id)
         )
         .scalars()
         .all()
@@ -314,23 +326,85 @@ def weights_between(
     return [(row[0], row[1]) for row in rows]
 
 
-def readings_of(
-    session: Session, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
-) -> Sequence[Reading]:
-    return (
-        session.execute(
-            select(Reading)
-            .where(
-                Reading.enrollment_id == enrollment_id,
-                Reading.effective_at >= start,
-                Reading.effective_at < end,
-            )
-            .order_by(Reading.effective_at, Reading.code)
-            .limit(limit)
+def readings_of(session: Session, where: ReadingFilter) -> list[Reading]:
+    """The readings of a list, in one statement (see :class:`ReadingFilter`): with panels, each
+    blood-pressure pair comes as its systolic reading followed by its diastolic one."""
+    if not where.panels:
+        statement = _filtered(select(Reading), Reading, where, _reading_order(Reading, where))
+        return list(session.execute(statement).scalars().all())
+    partner = aliased(Reading)
+    lone = aliased(Reading)
+    systolic, diastolic = CODE_OF[Metric.SYSTOLIC], CODE_OF[Metric.DIASTOLIC]
+    paired = partner.id.is_not(None)
+    query = (
+        select(Reading, partner)
+        .outerjoin(
+            partner,
+            and_(
+                Reading.code == systolic,
+                partner.code == diastolic,
+                partner.device_id == Reading.device_id,
+                partner.effective_at == Reading.effective_at,
+            ),
         )
-        .scalars()
-        .all()
+        .where(
+            # A diastolic reading with its systolic one is a component, not an item.
+            or_(
+                Reading.code != diastolic,
+                ~exists().where(
+                    lone.code == systolic,
+                    lone.device_id == Reading.device_id,
+                    lone.effective_at == Reading.effective_at,
+                ),
+            )
+        )
     )
+    if where.codes is not None:
+        chosen: list[ColumnElement[bool]] = []
+        for code in where.codes:
+            if code == BP_PANEL:
+                chosen.append(and_(Reading.code == systolic, paired))
+            elif code == systolic:
+                chosen.append(and_(Reading.code == systolic, ~paired))
+            else:
+                chosen.append(Reading.code == code)
+        query = query.where(or_(false(), *chosen))
+    order = _reading_order(Reading, where)
+    statement = _filtered(query, Reading, replace(where, codes=None), order)
+    out: list[Reading] = []
+    for item, component in session.execute(statement):
+        out.append(item)
+        if component is not None:
+            out.append(component)
+    return out
+
+
+def _reading_order(table: type[Reading], where: ReadingFilter) -> tuple[Any, ...]:
+    if where.newest_first:
+        return (table.effective_at.desc(), table.code, table.id)
+    return (table.effective_at, table.code)
+
+
+def _filtered(
+    query: Select[*tuple[Any, ...]],
+    table: type[Reading],
+    where: ReadingFilter,
+    order: Sequence[Any],
+) -> Select[*tuple[Any, ...]]:
+    if where.enrollment_ids is not None:
+        query = query.where(table.enrollment_id.in_(where.enrollment_ids))
+    if where.ids is not None:
+        query = query.where(table.id.in_(where.ids))
+    if where.device_id is not None:
+        query = query.where(table.device_id == where.device_id)
+    if where.start is not None:
+        query = query.where(table.effective_at >= where.start)
+    if where.end is not None:
+        query = query.where(table.effective_at < where.end)
+    if where.codes is not None:
+        query = query.where(table.code.in_(where.codes))
+    query = query.order_by(*order).limit(where.limit)
+    return query.offset(where.offset) if where.offset else query
 
 
 def shown_readings(
