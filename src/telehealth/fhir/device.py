@@ -4,7 +4,6 @@ serial number, kind), active until their token is revoked."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from telehealth.fhir.model import Resource, Search, identifier, invalid, meta, reference
@@ -74,8 +73,8 @@ def search(scope: Scope, query: Search) -> Page:
     patient_id = searched_patient(scope, query)
     if patient_id is None:
         return Page((), False)
-    enrollments = monitoring.readable_enrollments_of(scope, patient_id)
-    found = [d for d in monitoring.devices_of(scope, enrollments) if _matches(d, query)]
+    enrollments, devices = monitoring.patient_devices(scope, patient_id)
+    found = [d for d in devices if _matches(d, query)]
     by_id = {e.id: e for e in enrollments}
     page = found[query.offset : query.offset + query.count]
     matches = [emitted(d, by_id[d.enrollment_id]) for d in page]
@@ -95,17 +94,12 @@ def device_status(device: Device) -> str:
     return "inactive" if device.revoked_at is not None else "active"
 
 
-def included(
-    scope: Scope, enrollments: Sequence[Enrollment], device_ids: set[uuid.UUID]
-) -> list[Emitted]:
-    """The devices of ``device_ids`` among those of the enrollments the actor may read, for
-    another type's ``_include`` (one query)."""
+def included(scope: Scope, patient_id: uuid.UUID, device_ids: set[uuid.UUID]) -> list[Emitted]:
+    """The patient's devices of ``device_ids`` the actor may read, for another type's
+    ``_include`` (one query)."""
+    enrollments, devices = monitoring.patient_devices(scope, patient_id)
     by_id = {e.id: e for e in enrollments}
-    return [
-        emitted(d, by_id[d.enrollment_id])
-        for d in monitoring.devices_of(scope, enrollments)
-        if d.id in device_ids
-    ]
+    return [emitted(d, by_id[d.enrollment_id]) for d in devices if d.id in device_ids]
 
 
 DEVICE = ResourceType(

@@ -179,9 +179,6 @@ def search(scope: Scope, query: Search) -> Page:
     codes = _codes(query)
     if patient_id is None or (codes is not None and not codes):
         return Page((), False)
-    enrollments = monitoring.readable_enrollments_of(scope, patient_id)
-    if not enrollments:
-        return Page((), False)
     dates = query.dates("date")
     ids = query.ids()
     where = model.ReadingFilter(
@@ -195,11 +192,12 @@ def search(scope: Scope, query: Search) -> Page:
         newest_first=query.sort[:1] != ("date",),
         panels=True,
     )
-    found = items(monitoring.patient_readings(scope, enrollments, where))
+    enrollments, rows = monitoring.patient_readings(scope, patient_id, where)
+    found = items(rows)
     by_id = {e.id: e for e in enrollments}
     page = found[: query.count]
     matches = [emitted(item, by_id[item[0].enrollment_id]) for item in page]
-    included = _included(scope, query, page, enrollments)
+    included = _included(scope, query, page)
     return Page(matches, len(found) > query.count, included=included)
 
 
@@ -221,9 +219,7 @@ def _codes(query: Search) -> set[str] | None:
     return chosen
 
 
-def _included(
-    scope: Scope, query: Search, page: Sequence[Item], enrollments: Sequence[Enrollment]
-) -> list[Emitted]:
+def _included(scope: Scope, query: Search, page: Sequence[Item]) -> list[Emitted]:
     if not page:
         return []
     out: list[Emitted] = []
@@ -234,7 +230,8 @@ def _included(
         if patient is not None:
             out.append(fhir_patient.emitted(patient))
     if "Observation:device" in query.include:
-        out += fhir_device.included(scope, enrollments, {item[0].device_id for item in page})
+        patient_id = page[0][0].patient_id
+        out += fhir_device.included(scope, patient_id, {item[0].device_id for item in page})
     return out
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -329,82 +329,124 @@ def weights_between(
 def readings_of(session: Session, where: ReadingFilter) -> list[Reading]:
     """The readings of a list, in one statement (see :class:`ReadingFilter`): with panels, each
     blood-pressure pair comes as its systolic reading followed by its diastolic one."""
+    shape, params = _reading_list(where)
+    result = session.execute(_readings_statement(shape), params)
     if not where.panels:
-        statement = _filtered(select(Reading), Reading, where, _reading_order(Reading, where))
-        return list(session.execute(statement).scalars().all())
-    partner = aliased(Reading)
-    lone = aliased(Reading)
-    systolic, diastolic = CODE_OF[Metric.SYSTOLIC], CODE_OF[Metric.DIASTOLIC]
-    paired = partner.id.is_not(None)
-    query = (
-        select(Reading, partner)
-        .outerjoin(
-            partner,
-            and_(
-                Reading.code == systolic,
-                partner.code == diastolic,
-                partner.device_id == Reading.device_id,
-                partner.effective_at == Reading.effective_at,
-            ),
-        )
-        .where(
-            # A diastolic reading with its systolic one is a component, not an item.
-            or_(
-                Reading.code != diastolic,
-                ~exists().where(
-                    lone.code == systolic,
-                    lone.device_id == Reading.device_id,
-                    lone.effective_at == Reading.effective_at,
-                ),
-            )
-        )
-    )
-    if where.codes is not None:
-        chosen: list[ColumnElement[bool]] = []
-        for code in where.codes:
-            if code == BP_PANEL:
-                chosen.append(and_(Reading.code == systolic, paired))
-            elif code == systolic:
-                chosen.append(and_(Reading.code == systolic, ~paired))
-            else:
-                chosen.append(Reading.code == code)
-        query = query.where(or_(false(), *chosen))
-    order = _reading_order(Reading, where)
-    statement = _filtered(query, Reading, replace(where, codes=None), order)
+        return list(result.scalars().all())
     out: list[Reading] = []
-    for item, component in session.execute(statement):
+    for item, component in result:
         out.append(item)
         if component is not None:
             out.append(component)
     return out
 
 
-def _reading_order(table: type[Reading], where: ReadingFilter) -> tuple[Any, ...]:
-    if where.newest_first:
-        return (table.effective_at.desc(), table.code, table.id)
-    return (table.effective_at, table.code)
+_SYSTOLIC, _DIASTOLIC = CODE_OF[Metric.SYSTOLIC], CODE_OF[Metric.DIASTOLIC]
 
 
-def _filtered(
-    query: Select[*tuple[Any, ...]],
-    table: type[Reading],
-    where: ReadingFilter,
-    order: Sequence[Any],
-) -> Select[*tuple[Any, ...]]:
-    if where.enrollment_ids is not None:
-        query = query.where(table.enrollment_id.in_(where.enrollment_ids))
-    if where.ids is not None:
-        query = query.where(table.id.in_(where.ids))
-    if where.device_id is not None:
-        query = query.where(table.device_id == where.device_id)
-    if where.start is not None:
-        query = query.where(table.effective_at >= where.start)
-    if where.end is not None:
-        query = query.where(table.effective_at < where.end)
-    if where.codes is not None:
-        query = query.where(table.code.in_(where.codes))
-    query = query.order_by(*order).limit(where.limit)
-    return query.offset(where.offset) if where.offset else query
+class _Shape(NamedTuple):
+    """Which parts of a reading list's statement a filter uses: the statement of each shape is
+    built once (building one costs more than running it) and bound to the filter's values."""
+
+    panels: bool
+    newest_first: bool
+    enrollments: bool
+    ids: bool
+    device: bool
+    start: bool
+    end: bool
+    codes: bool  # stored codes (without panels, every code; with them, other than the two below)
+    panel_code: bool  # with panels: BP_PANEL, a pair
+    lone_systolic: bool  # with panels: a systolic reading without its diastolic one
+
+
+def _reading_list(where: ReadingFilter) -> tuple[_Shape, dict[str, Any]]:
+    codes = list(where.codes) if where.codes is not None else None
+    stored = codes
+    if where.panels and codes is not None:
+        stored = [c for c in codes if c not in (BP_PANEL, _SYSTOLIC)]
+    shape = _Shape(
+        panels=where.panels,
+        newest_first=where.newest_first,
+        enrollments=where.enrollment_ids is not None,
+        ids=where.ids is not None,
+        device=where.device_id is not None,
+        start=where.start is not None,
+        end=where.end is not None,
+        codes=stored is not None and (not where.panels or bool(stored) or not codes),
+        panel_code=where.panels and codes is not None and BP_PANEL in codes,
+        lone_systolic=where.panels and codes is not None and _SYSTOLIC in codes,
+    )
+    params: dict[str, Any] = {
+        "enrollment_ids": list(where.enrollment_ids or ()),
+        "ids": list(where.ids or ()),
+        "device_id": where.device_id,
+        "start": where.start,
+        "end": where.end,
+        "codes": stored or [],
+        "limit": where.limit,
+        "offset": where.offset,
+    }
+    return shape, params
+
+
+@functools.cache
+def _readings_statement(shape: _Shape) -> Select[*tuple[Any, ...]]:
+    lead = Reading
+    query: Select[*tuple[Any, ...]]
+    wanted: list[ColumnElement[bool]] = []
+    if shape.panels:
+        partner = aliased(Reading)
+        lone = aliased(Reading)
+        paired = partner.id.is_not(None)
+        query = (
+            select(lead, partner)
+            .outerjoin(
+                partner,
+                and_(
+                    lead.code == _SYSTOLIC,
+                    partner.code == _DIASTOLIC,
+                    partner.device_id == lead.device_id,
+                    partner.effective_at == lead.effective_at,
+                ),
+            )
+            .where(
+                # A diastolic reading with its systolic one is a component, not an item.
+                or_(
+                    lead.code != _DIASTOLIC,
+                    ~exists().where(
+                        lone.code == _SYSTOLIC,
+                        lone.device_id == lead.device_id,
+                        lone.effective_at == lead.effective_at,
+                    ),
+                )
+            )
+        )
+        if shape.panel_code:
+            wanted.append(and_(lead.code == _SYSTOLIC, paired))
+        if shape.lone_systolic:
+            wanted.append(and_(lead.code == _SYSTOLIC, ~paired))
+    else:
+        query = select(lead)
+    if shape.codes:
+        wanted.append(lead.code.in_(bindparam("codes", expanding=True)))
+    if shape.codes or shape.panel_code or shape.lone_systolic:
+        query = query.where(or_(false(), *wanted))
+    if shape.enrollments:
+        query = query.where(lead.enrollment_id.in_(bindparam("enrollment_ids", expanding=True)))
+    if shape.ids:
+        query = query.where(lead.id.in_(bindparam("ids", expanding=True)))
+    if shape.device:
+        query = query.where(lead.device_id == bindparam("device_id"))
+    if shape.start:
+        query = query.where(lead.effective_at >= bindparam("start"))
+    if shape.end:
+        query = query.where(lead.effective_at < bindparam("end"))
+    if shape.newest_first:
+        query = query.order_by(lead.effective_at.desc(), lead.code, lead.id)
+    else:
+        query = query.order_by(lead.effective_at, lead.code)
+    return query.limit(bindparam("limit")).offset(bindparam("offset"))
 
 
 def shown_readings(

@@ -140,13 +140,8 @@ def readable_enrollments_of(scope: Scope, patient_id: uuid.UUID) -> list[Enrollm
     (its clinician keeps it when care ends). Reading them is not audited here: what a caller
     shows of them, it audits."""
     found = repository.enrollments_of(scope.session, patient_id)
-    readable = set(_readable_ids(scope, found))
-    return [e for e in found if e.id in readable]
-
-
-def _readable_ids(scope: Scope, enrollments: Sequence[Enrollment]) -> list[uuid.UUID]:
     rule = ENROLLMENT.rule
-    return [e.id for e in enrollments if loader.verdict(scope, _subject(e), rule).allowed]
+    return [e for e in found if loader.verdict(scope, _subject(e), rule).allowed]
 
 
 # --- enrollment -------------------------------------------------------------------------------
@@ -530,11 +525,15 @@ def devices(scope: Scope, enrollment: Enrollment) -> Sequence[Device]:
     return repository.devices_of(scope.session, [enrollment.id])
 
 
-def devices_of(scope: Scope, enrollments: Sequence[Enrollment]) -> Sequence[Device]:
-    """The devices of those of ``enrollments`` the actor may read. Not audited here: the
+def patient_devices(
+    scope: Scope, patient_id: uuid.UUID
+) -> tuple[list[Enrollment], Sequence[Device]]:
+    """The patient's enrollments the actor may read and their devices. Not audited here: the
     caller audits each device it shows."""
-    readable = _readable_ids(scope, enrollments)
-    return repository.devices_of(scope.session, readable) if readable else []
+    enrollments = readable_enrollments_of(scope, patient_id)
+    if not enrollments:
+        return [], []
+    return enrollments, repository.devices_of(scope.session, [e.id for e in enrollments])
 
 
 def authenticate_device(scope: Scope, token: str) -> tuple[Device, Enrollment]:
@@ -565,15 +564,16 @@ def list_readings(
 
 
 def patient_readings(
-    scope: Scope, enrollments: Sequence[Enrollment], where: model.ReadingFilter
-) -> list[Reading]:
-    """The readings of the list ``where`` describes, of those of ``enrollments`` the actor may
-    read (:func:`readable_enrollments_of`). Not audited here: the caller audits each reading
-    it shows (the FHIR search does, as a list's)."""
-    readable = _readable_ids(scope, enrollments)
-    if not readable:
-        return []
-    return repository.readings_of(scope.session, replace(where, enrollment_ids=readable))
+    scope: Scope, patient_id: uuid.UUID, where: model.ReadingFilter
+) -> tuple[list[Enrollment], list[Reading]]:
+    """The patient's enrollments the actor may read (:func:`readable_enrollments_of`) and the
+    readings of theirs the list ``where`` describes, in one query. Not audited here: the caller
+    audits each reading it shows (the FHIR search does, as a list's)."""
+    enrollments = readable_enrollments_of(scope, patient_id)
+    if not enrollments:
+        return [], []
+    where = replace(where, enrollment_ids=[e.id for e in enrollments])
+    return enrollments, repository.readings_of(scope.session, where)
 
 
 def device_readings_at(scope: Scope, device: Device, at: datetime) -> list[Reading]:
