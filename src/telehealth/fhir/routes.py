@@ -106,8 +106,11 @@ def _post_search_endpoint(kind: ResourceType) -> Callable[..., Any]:
     return post_search
 
 
-# Declared in the OpenAPI document for a type whose create takes its own credential.
-_CREDENTIAL = HTTPBearer(auto_error=False, description="the credential this create takes")
+# Declared in the OpenAPI document for a type whose create takes its own credential (the one
+# there is: a monitoring device's token, declared as the monitoring routes declare it).
+_CREDENTIAL = HTTPBearer(
+    scheme_name="DeviceToken", auto_error=False, description="a device token (thd_...)"
+)
 
 
 def _create_credential(kind: ResourceType) -> Callable[..., Any]:
