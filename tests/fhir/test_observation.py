@@ -156,6 +156,11 @@ def test_search_by_code_category_and_date(client: TestClient, world: World) -> N
     assert _codes(
         _search(client, world, patient=patient, date=["ge2026-11-21", "lt2026-11-22"])
     ) == ["29463-7"]
+    weight = _matches(_search(client, world, patient=patient, code="29463-7"))[0]["id"]
+    assert [r["id"] for r in _matches(_search(client, world, patient=patient, _id=weight))] == [
+        weight
+    ]
+    assert _matches(_search(client, world, patient=patient, _id="not-an-id")) == []
 
 
 def test_newest_first_unless_sorted_by_date(client: TestClient, world: World) -> None:

@@ -397,7 +397,7 @@ def _readings_statement(shape: _Shape) -> Select[*tuple[Any, ...]]:
     wanted: list[ColumnElement[bool]] = []
     if shape.panels:
         partner = aliased(Reading)
-        lone = aliased(Reading)
+        twin = aliased(Reading)
         paired = partner.id.is_not(None)
         query = (
             select(lead, partner)
@@ -415,9 +415,9 @@ def _readings_statement(shape: _Shape) -> Select[*tuple[Any, ...]]:
                 or_(
                     lead.code != _DIASTOLIC,
                     ~exists().where(
-                        lone.code == _SYSTOLIC,
-                        lone.device_id == lead.device_id,
-                        lone.effective_at == lead.effective_at,
+                        twin.code == _SYSTOLIC,
+                        twin.device_id == lead.device_id,
+                        twin.effective_at == lead.effective_at,
                     ),
                 )
             )
