@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from telehealth.fhir.appointment import APPOINTMENT
 from telehealth.fhir.consent import CONSENT
+from telehealth.fhir.device import DEVICE
 from telehealth.fhir.encounter import ENCOUNTER
+from telehealth.fhir.observation import OBSERVATION
 from telehealth.fhir.organization import ORGANIZATION
 from telehealth.fhir.patient import PATIENT
 from telehealth.fhir.practitioner import PRACTITIONER
@@ -22,6 +24,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     PRACTITIONER_ROLE,
     ORGANIZATION,
     CONSENT,
+    OBSERVATION,
+    DEVICE,
 )
 
 

@@ -72,6 +72,10 @@ class ResourceType:
     includes: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
     create: Creator | None = None
+    # The credential create takes instead of a person's (a monitoring device's token): given
+    # the request's bearer token (None without one), it authenticates it onto the scope for
+    # ``create`` to use, or raises the not-authenticated error. None: a person's credential.
+    create_credential: Callable[[Scope, str | None], None] | None = None
     documentation: str = ""
     # Whether the type belongs to a patient's compartment (``patient/`` SMART scopes).
     patient_compartment: bool = True

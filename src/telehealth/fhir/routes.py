@@ -9,10 +9,11 @@ resource's version as a weak ETag and answer 304 to a matching ``If-None-Match``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from telehealth import __version__
@@ -31,7 +32,7 @@ from telehealth.fhir.model import (
 )
 from telehealth.fhir.registry import ResourceType
 from telehealth.scope import Scope
-from telehealth.web.auth import ActorDep, ScopeDep
+from telehealth.web.auth import ActorDep, ScopeDep, bearer_token, current_actor
 from telehealth.web.scoped import ScopedRoute
 
 BASE_PATH = "/fhir/R4"
@@ -105,9 +106,35 @@ def _post_search_endpoint(kind: ResourceType) -> Callable[..., Any]:
     return post_search
 
 
+# Declared in the OpenAPI document for a type whose create takes its own credential (the one
+# there is: a monitoring device's token, declared as the monitoring routes declare it).
+_CREDENTIAL = HTTPBearer(
+    scheme_name="DeviceToken", auto_error=False, description="a device token (thd_...)"
+)
+
+
+def _create_credential(kind: ResourceType) -> Callable[..., Any]:
+    """The create route's authentication: a person's credential, or the type's own (a
+    monitoring device's token for Observation), checked before the body is read."""
+    check = kind.create_credential
+    if check is None:
+        return current_actor
+
+    def credential(
+        request: Request,
+        scope: ScopeDep,
+        _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_CREDENTIAL)],
+    ) -> None:
+        check(scope, bearer_token(request))
+
+    return credential
+
+
 def _create_endpoint(kind: ResourceType) -> Callable[..., Response]:
     def create(
-        actor: ActorDep, scope: ScopeDep, body: dict[str, Any] = Body(media_type=FHIR_JSON)
+        scope: ScopeDep,
+        _who: object = Depends(_create_credential(kind)),
+        body: dict[str, Any] = Body(media_type=FHIR_JSON),
     ) -> Response:
         created = service.create(scope, kind, body)
         resource = created.emitted.resource

@@ -125,3 +125,8 @@ def bundle_readings(bundle: Bundle) -> tuple[list[RawReading], list[Rejection]]:
         readings.extend(found)
         problems.extend(wrong)
     return readings, problems
+
+
+def observation_readings(obs: Observation) -> tuple[list[RawReading], list[Rejection]]:
+    """The readings of one Observation (a create of the FHIR API), read as a bundle's entry."""
+    return _entry_readings(0, obs)

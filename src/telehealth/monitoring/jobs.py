@@ -21,7 +21,7 @@ def raise_no_data_alerts(scope: Scope) -> int:
     for enrollment in repository.active_enrollments(scope.session):
         limits = monitoring.thresholds_for(scope, enrollment)
         unresolved = repository.unresolved_rules(scope.session, enrollment.id)
-        for device in repository.devices_of(scope.session, enrollment.id):
+        for device in repository.devices_of(scope.session, [enrollment.id]):
             if device.revoked_at is not None or (NO_DATA_RULE, device.id) in unresolved:
                 continue
             last = ensure_utc(device.last_received_at or device.created_at)

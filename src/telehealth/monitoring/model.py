@@ -154,6 +154,33 @@ class ShownAlert(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class ReadingFilter:
+    """Which stored readings a list shows: those of some enrollments (or the readings named by
+    ``ids``), within ``start <= effective < end``, oldest first unless ``newest_first``.
+
+    With ``panels``, a blood-pressure pair (systolic and diastolic from one device at one
+    moment) is listed as one item: the systolic reading followed by its diastolic one, which
+    is not an item of its own, so ``limit`` and ``offset`` count panels, not rows. ``codes``
+    then selects items by their code, :data:`BP_PANEL` naming a pair and the two component
+    codes a lone systolic or diastolic reading."""
+
+    enrollment_ids: Sequence[uuid.UUID] | None = None
+    ids: Sequence[uuid.UUID] | None = None
+    device_id: uuid.UUID | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    codes: Sequence[str] | None = None
+    limit: int = 1000
+    offset: int = 0
+    newest_first: bool = False
+    panels: bool = False
+
+    def __post_init__(self) -> None:
+        if self.enrollment_ids is None and self.ids is None:
+            raise ValueError("a reading list names its enrollments or its readings")
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """Why a reading was refused. Names the reading by index and code, never by its value."""
 

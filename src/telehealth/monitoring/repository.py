@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, false, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from telehealth.access.queries import listed_by
 from telehealth.clock import ensure_utc
@@ -16,7 +17,15 @@ from telehealth.db.base import grouped, insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
 from telehealth.identity.model import Actor
 from telehealth.identity.queries import Patient, patients_in_care_of
-from telehealth.monitoring.model import AlertStatus, Metric, ShownAlert, ShownReading
+from telehealth.monitoring.model import (
+    BP_PANEL,
+    CODE_OF,
+    AlertStatus,
+    Metric,
+    ReadingFilter,
+    ShownAlert,
+    ShownReading,
+)
 from telehealth.monitoring.tables import (
     Alert,
     Device,
@@ -304,10 +313,13 @@ def device_by_digest(session: Session, token_hash: bytes) -> Device | None:
     ).scalar_one_or_none()
 
 
-def devices_of(session: Session, enrollment_id: uuid.UUID) -> Sequence[Device]:
+def devices_of(session: Session, enrollment_ids: Sequence[uuid.UUID]) -> Sequence[Device]:
+    """The devices of some enrollments, in the order they were assigned."""
     return (
         session.execute(
-            select(Device).where(Device.enrollment_id == enrollment_id).order_by(Device.created_at)
+            select(Device)
+            .where(Device.enrollment_id.in_(enrollment_ids))
+            .order_by(Device.created_at, Device.id)
         )
         .scalars()
         .all()
@@ -350,23 +362,127 @@ def weights_between(
     return [(row[0], row[1]) for row in rows]
 
 
-def readings_of(
-    session: Session, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
-) -> Sequence[Reading]:
-    return (
-        session.execute(
-            select(Reading)
-            .where(
-                Reading.enrollment_id == enrollment_id,
-                Reading.effective_at >= start,
-                Reading.effective_at < end,
-            )
-            .order_by(Reading.effective_at, Reading.code)
-            .limit(limit)
-        )
-        .scalars()
-        .all()
+def readings_of(session: Session, where: ReadingFilter) -> list[Reading]:
+    """The readings of a list, in one statement (see :class:`ReadingFilter`): with panels, each
+    blood-pressure pair comes as its systolic reading followed by its diastolic one."""
+    shape, params = _reading_list(where)
+    result = session.execute(_readings_statement(shape), params)
+    if not where.panels:
+        return list(result.scalars().all())
+    out: list[Reading] = []
+    for item, component in result:
+        out.append(item)
+        if component is not None:
+            out.append(component)
+    return out
+
+
+_SYSTOLIC, _DIASTOLIC = CODE_OF[Metric.SYSTOLIC], CODE_OF[Metric.DIASTOLIC]
+
+
+class _Shape(NamedTuple):
+    """Which parts of a reading list's statement a filter uses: the statement of each shape is
+    built once (building one costs more than running it) and bound to the filter's values."""
+
+    panels: bool
+    newest_first: bool
+    enrollments: bool
+    ids: bool
+    device: bool
+    start: bool
+    end: bool
+    codes: bool  # stored codes (without panels, every code; with them, other than the two below)
+    panel_code: bool  # with panels: BP_PANEL, a pair
+    lone_systolic: bool  # with panels: a systolic reading without its diastolic one
+
+
+def _reading_list(where: ReadingFilter) -> tuple[_Shape, dict[str, Any]]:
+    codes = list(where.codes) if where.codes is not None else None
+    stored = codes
+    if where.panels and codes is not None:
+        stored = [c for c in codes if c not in (BP_PANEL, _SYSTOLIC)]
+    shape = _Shape(
+        panels=where.panels,
+        newest_first=where.newest_first,
+        enrollments=where.enrollment_ids is not None,
+        ids=where.ids is not None,
+        device=where.device_id is not None,
+        start=where.start is not None,
+        end=where.end is not None,
+        codes=stored is not None and (not where.panels or bool(stored) or not codes),
+        panel_code=where.panels and codes is not None and BP_PANEL in codes,
+        lone_systolic=where.panels and codes is not None and _SYSTOLIC in codes,
     )
+    params: dict[str, Any] = {
+        "enrollment_ids": list(where.enrollment_ids or ()),
+        "ids": list(where.ids or ()),
+        "device_id": where.device_id,
+        "start": where.start,
+        "end": where.end,
+        "codes": stored or [],
+        "limit": where.limit,
+        "offset": where.offset,
+    }
+    return shape, params
+
+
+@functools.cache
+def _readings_statement(shape: _Shape) -> Select[*tuple[Any, ...]]:
+    lead = Reading
+    query: Select[*tuple[Any, ...]]
+    wanted: list[ColumnElement[bool]] = []
+    if shape.panels:
+        partner = aliased(Reading)
+        twin = aliased(Reading)
+        paired = partner.id.is_not(None)
+        query = (
+            select(lead, partner)
+            .outerjoin(
+                partner,
+                and_(
+                    lead.code == _SYSTOLIC,
+                    partner.code == _DIASTOLIC,
+                    partner.device_id == lead.device_id,
+                    partner.effective_at == lead.effective_at,
+                ),
+            )
+            .where(
+                # A diastolic reading with its systolic one is a component, not an item.
+                or_(
+                    lead.code != _DIASTOLIC,
+                    ~exists().where(
+                        twin.code == _SYSTOLIC,
+                        twin.device_id == lead.device_id,
+                        twin.effective_at == lead.effective_at,
+                    ),
+                )
+            )
+        )
+        if shape.panel_code:
+            wanted.append(and_(lead.code == _SYSTOLIC, paired))
+        if shape.lone_systolic:
+            wanted.append(and_(lead.code == _SYSTOLIC, ~paired))
+    else:
+        query = select(lead)
+    if shape.codes:
+        wanted.append(lead.code.in_(bindparam("codes", expanding=True)))
+    if shape.codes or shape.panel_code or shape.lone_systolic:
+        query = query.where(or_(false(), *wanted))
+    if shape.enrollments:
+        query = query.where(lead.enrollment_id.in_(bindparam("enrollment_ids", expanding=True)))
+    if shape.ids:
+        query = query.where(lead.id.in_(bindparam("ids", expanding=True)))
+    if shape.device:
+        query = query.where(lead.device_id == bindparam("device_id"))
+    if shape.start:
+        query = query.where(lead.effective_at >= bindparam("start"))
+    if shape.end:
+        query = query.where(lead.effective_at < bindparam("end"))
+    if shape.newest_first:
+        query = query.order_by(lead.effective_at.desc(), lead.code, lead.id)
+    else:
+        query = query.order_by(lead.effective_at, lead.code)
+    return query.limit(bindparam("limit")).offset(bindparam("offset"))
 
 
 def shown_readings(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +74,16 @@ def _device(
     return None if found is None or enrollment is None else (found, enrollment)
 
 
-def _of_enrollment(found: tuple[Alert | Device, Enrollment]) -> loader.Subject:
+def _reading(
+    session: Session, reading_id: uuid.UUID, _lock: bool
+) -> tuple[list[Reading], Enrollment] | None:
+    # As lists show it: a blood-pressure pair is its systolic reading, with its diastolic one.
+    found = repository.readings_of(session, model.ReadingFilter(ids=[reading_id], panels=True))
+    enrollment = None if not found else repository.enrollment(session, found[0].enrollment_id)
+    return None if not found or enrollment is None else (found, enrollment)
+
+
+def _of_enrollment(found: tuple[Alert | Device | list[Reading], Enrollment]) -> loader.Subject:
     return _subject(found[1])
 
 
@@ -83,6 +92,7 @@ ENROLLMENT = loader.register(
 )
 ALERT = loader.register(loader.Kind("monitoring_alert", "alert", _alert, _of_enrollment))
 DEVICE = loader.register(loader.Kind("monitoring_device", "device", _device, _of_enrollment))
+READING = loader.register(loader.Kind("monitoring_reading", "reading", _reading, _of_enrollment))
 
 
 def readable_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
@@ -117,6 +127,21 @@ def readable_alert(scope: Scope, alert_id: uuid.UUID) -> tuple[Alert, Enrollment
 
 def readable_device(scope: Scope, device_id: uuid.UUID) -> tuple[Device, Enrollment]:
     return loader.load(scope, DEVICE, device_id)
+
+
+def readable_reading(scope: Scope, reading_id: uuid.UUID) -> tuple[list[Reading], Enrollment]:
+    """A stored reading as lists show it (a blood-pressure pair as its systolic reading
+    followed by its diastolic one; the diastolic one of a pair is no item, so not found)."""
+    return loader.load(scope, READING, reading_id)
+
+
+def readable_enrollments_of(scope: Scope, patient_id: uuid.UUID) -> list[Enrollment]:
+    """The patient's enrollments the actor may read, each decided by the enrollment's own rule
+    (its clinician keeps it when care ends). Reading them is not audited here: what a caller
+    shows of them, it audits."""
+    found = repository.enrollments_of(scope.session, patient_id)
+    rule = ENROLLMENT.rule
+    return [e for e in found if loader.verdict(scope, _subject(e), rule).allowed]
 
 
 # --- enrollment -------------------------------------------------------------------------------
@@ -213,7 +238,7 @@ def end_episode(scope: Scope, enrollment_id: uuid.UUID, on: date) -> Enrollment:
         )
     enrollment.status = "ended"
     enrollment.episode_end = on
-    for device in repository.devices_of(scope.session, enrollment.id):
+    for device in repository.devices_of(scope.session, [enrollment.id]):
         if device.revoked_at is None:
             device.revoked_at = scope.clock.now()
     scope.audit.record(
@@ -518,7 +543,18 @@ def revoke_device(scope: Scope, device_id: uuid.UUID) -> Device:
 
 
 def devices(scope: Scope, enrollment: Enrollment) -> Sequence[Device]:
-    return repository.devices_of(scope.session, enrollment.id)
+    return repository.devices_of(scope.session, [enrollment.id])
+
+
+def patient_devices(
+    scope: Scope, patient_id: uuid.UUID
+) -> tuple[list[Enrollment], Sequence[Device]]:
+    """The patient's enrollments the actor may read and their devices. Not audited here: the
+    caller audits each device it shows."""
+    enrollments = readable_enrollments_of(scope, patient_id)
+    if not enrollments:
+        return [], []
+    return enrollments, repository.devices_of(scope.session, [e.id for e in enrollments])
 
 
 def authenticate_device(scope: Scope, token: str) -> tuple[Device, Enrollment]:
@@ -542,9 +578,37 @@ def list_readings(
     scope: Scope, enrollment_id: uuid.UUID, start: datetime, end: datetime, limit: int
 ) -> Sequence[Reading]:
     enrollment = readable_enrollment(scope, enrollment_id)
-    found = repository.readings_of(scope.session, enrollment.id, start, end, limit)
+    where = model.ReadingFilter([enrollment.id], start=start, end=end, limit=limit)
+    found = repository.readings_of(scope.session, where)
     _record_readings_read(scope, enrollment, len(found))
     return found
+
+
+def patient_readings(
+    scope: Scope, patient_id: uuid.UUID, where: model.ReadingFilter
+) -> tuple[list[Enrollment], list[Reading]]:
+    """The patient's enrollments the actor may read (:func:`readable_enrollments_of`) and the
+    readings of theirs the list ``where`` describes, in one query. Not audited here: the caller
+    audits each reading it shows (the FHIR search does, as a list's)."""
+    enrollments = readable_enrollments_of(scope, patient_id)
+    if not enrollments:
+        return [], []
+    where = replace(where, enrollment_ids=[e.id for e in enrollments])
+    return enrollments, repository.readings_of(scope.session, where)
+
+
+def device_readings_at(scope: Scope, device: Device, at: datetime) -> list[Reading]:
+    """What a device stored at one moment, as lists show it: for the device itself, what its
+    submission became (new or stored before)."""
+    where = model.ReadingFilter(
+        [device.enrollment_id],
+        device_id=device.id,
+        start=at,
+        end=at + timedelta(microseconds=1),
+        panels=True,
+        limit=len(model.LOINC),
+    )
+    return repository.readings_of(scope.session, where)
 
 
 def shown_readings(
