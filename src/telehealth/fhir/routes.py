@@ -8,15 +8,18 @@ resource's version as a weak ETag and answer 304 to a matching ``If-None-Match``
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Body, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from telehealth import __version__
-from telehealth.fhir import service
+from telehealth.errors import not_found
+from telehealth.fhir import bulk, service
 from telehealth.fhir.capability import SMART_SECURITY, capability_statement
 from telehealth.fhir.catalog import RESOURCE_TYPES
 from telehealth.fhir.model import (
@@ -57,6 +60,67 @@ def metadata(scope: ScopeDep) -> Response:
         base_url(scope), __version__, RELEASED, RESOURCE_TYPES, SMART_SECURITY
     )
     return fhir_response(statement)
+
+
+# --- Bulk Data export (registered before the reads, which would take ``$export`` for an id) ---
+
+EXPORT_PARAMS = frozenset({"_type", "_since", "_outputFormat"})
+
+
+def _kick_off(scope: Scope, request: Request, group_id: str | None) -> Response:
+    query = request.query_params
+    url = scope.settings.link(request.url.path)
+    asked = bulk.Asked(
+        types=query.get("_type"),
+        since=query.get("_since"),
+        output_format=query.get("_outputFormat"),
+        prefer=request.headers.get("prefer"),
+        request_url=f"{url}?{request.url.query}" if request.url.query else url,
+        unknown=tuple(name for name in query if name not in EXPORT_PARAMS),
+    )
+    export = bulk.kick_off(scope, asked, group_id)
+    location = f"{base_url(scope)}/bulkstatus/{export.id}"
+    return Response(status_code=202, headers={"Content-Location": location})
+
+
+@router.get("/Patient/$export", summary="Bulk export of the organization's patients")
+def export_patients(request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
+    return _kick_off(scope, request, None)
+
+
+@router.get("/Group/{group_id}/$export", summary="Bulk export of a Group (an organization)")
+def export_group(group_id: str, request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
+    return _kick_off(scope, request, group_id)
+
+
+def _export_id(value: str, kind: str = "export") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise not_found(kind) from None
+
+
+@router.get("/bulkstatus/{export_id}", summary="A bulk export's status and manifest")
+def export_status(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
+    found = bulk.status(scope, _export_id(export_id), base_url(scope))
+    if isinstance(found, bulk.Pending):
+        return Response(status_code=202, headers={"X-Progress": found.progress, "Retry-After": "5"})
+    return Response(orjson.dumps(found), media_type="application/json")
+
+
+@router.delete("/bulkstatus/{export_id}", summary="Cancel a bulk export")
+def cancel_export(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
+    bulk.cancel(scope, _export_id(export_id))
+    return Response(status_code=202)
+
+
+@router.get("/bulkfiles/{export_id}/{file_id}", summary="A bulk export's NDJSON file")
+def export_file(export_id: str, file_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
+    content = bulk.download(scope, _export_id(export_id), _export_id(file_id, "export file"))
+    return StreamingResponse(content, media_type=bulk.NDJSON, headers={"Cache-Control": "no-store"})
+
+
+# --- resource types ---------------------------------------------------------------------------
 
 
 def _read_endpoint(kind: ResourceType) -> Callable[..., Response]:
