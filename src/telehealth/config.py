@@ -139,7 +139,12 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / "data")
     database_url: str | None = None
+    # The app secret: seals TOTP seeds at rest and keys the sign-in throttle's HMAC.
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # Earlier app secrets, comma-separated, during a rotation: they still open the TOTP seeds
+    # they sealed (until `telehealth keys rotate-secret` reseals them under `secret_key`) and
+    # still hold back sign-ins their throttle counted (docs/deploy.md, ADR 0020).
+    secret_keys_previous: SecretStr = SecretStr("")
 
     # Blob storage.
     blob_backend: Literal["local", "s3", "memory"] = "local"
@@ -319,6 +324,16 @@ class Settings(BaseSettings):
     def audit_checkpoint_file(self) -> Path:
         return self.data_dir / "audit-checkpoints.json"
 
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """``secret_key``, then each of ``secret_keys_previous`` (blanks and repeats left out)."""
+        keys = [self.secret_key.get_secret_value()]
+        for entry in self.secret_keys_previous.get_secret_value().split(","):
+            key = entry.strip()
+            if key and key not in keys:
+                keys.append(key)
+        return tuple(keys)
+
     def idle_minutes_for(self, role: str) -> int:
         if role == "patient":
             return self.session_idle_minutes_patient
@@ -333,6 +348,11 @@ class Settings(BaseSettings):
             weak.append("TELEHEALTH_SECRET_KEY")
         elif len(self.secret_key.get_secret_value()) < 32:
             weak.append("TELEHEALTH_SECRET_KEY (shorter than 32 characters)")
+        previous = self.secret_keys[1:]
+        if DEV_SECRET_KEY in previous:
+            weak.append("TELEHEALTH_SECRET_KEYS_PREVIOUS (holds the development key)")
+        elif any(len(key) < 32 for key in previous):
+            weak.append("TELEHEALTH_SECRET_KEYS_PREVIOUS (a key shorter than 32 characters)")
         if self.storage_keks.get_secret_value() == DEV_STORAGE_KEKS:
             weak.append("TELEHEALTH_STORAGE_KEKS")
         if DEV_AUDIT_KEYS.partition(":")[2] in self.audit_keys.get_secret_value():

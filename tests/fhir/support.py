@@ -29,6 +29,10 @@ SCHEMA = (
 @functools.cache
 def _schema() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(SCHEMA.read_text())
+    # The schema was published with R4 4.0.0; 4.0.1 is R4's technical correction, the same
+    # structure, and the version this server states.
+    versions = loaded["definitions"]["CapabilityStatement"]["properties"]["fhirVersion"]["enum"]
+    versions.append("4.0.1")
     return loaded
 
 
