@@ -12,17 +12,19 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from telehealth.audit.tables import AuditRow
 from telehealth.clock import FrozenClock
 from telehealth.config import Settings
-from telehealth.fhir import bulk
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.fhir import bulk, smart
 from telehealth.fhir.export_tables import FhirExport, FhirExportFile
+from telehealth.identity.model import Actor, CredentialKind, Role
 from telehealth.jobs import registered, run_job
 from tests.conftest import settings_for
 from tests.fhir.support import fhir_get, outcome_code, valid_r4
-from tests.support import Person, World
+from tests.support import Person, World, scope_for
 
 PREFER = {"Prefer": "respond-async"}
 
@@ -303,3 +305,53 @@ def test_an_export_whose_requester_may_no_longer_export_fails(
         ]
     assert blob_ids(app) == []
     assert audit_rows(app, action="read", object_type="patient") == []
+
+
+def test_a_failed_export_answers_500_with_an_operation_outcome(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    coordinator = world["coordinator"]
+    path = status_path(kick_off(client, coordinator))
+    with app.state.services.engine.begin() as conn:
+        conn.execute(update(FhirExport).values(status="failed", failure="internal"))
+    failed = client.get(path, headers=coordinator.headers)
+    assert failed.status_code == 500
+    assert outcome_code(failed) == "exception"
+    assert run_jobs(app) == 0
+
+
+def test_another_organizations_export_holds_only_its_own_patients(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    theirs = world["other_coordinator"]
+    made = client.post(
+        "/v1/patients",
+        headers=theirs.headers,
+        json={
+            "given_name": "Other",
+            "family_name": "Patient",
+            "birth_date": "1980-01-01",
+            "home_state": "TX",
+        },
+    )
+    assert made.status_code == 201, made.text
+    path = status_path(kick_off(client, theirs))
+    run_jobs(app)
+    ids = {r["id"] for r in exported(client, theirs, manifest(client, theirs, path))}
+    assert ids == {made.json()["id"]}
+
+
+def test_a_credential_whose_scopes_do_not_search_a_type_cannot_export_it(world: World) -> None:
+    coordinator = world["coordinator"]
+    actor = Actor(
+        coordinator.user_id, Role.COORDINATOR, world.org_id, None, True, CredentialKind.SYSTEM
+    )
+    asked = bulk.Asked("Patient", None, None, "respond-async", "/fhir/R4/Patient/$export")
+    with scope_for(world.settings, world.clock, world.ports) as scope:
+        scope.act_as(actor)
+        scope.memo[smart.MEMO_KEY] = smart.parse_scopes("system/Observation.rs")
+        with pytest.raises(DomainError) as refused:
+            bulk.kick_off(scope, asked)
+        assert refused.value.code is ErrorCode.FORBIDDEN
+        scope.memo[smart.MEMO_KEY] = smart.parse_scopes("system/*.rs")
+        assert bulk.kick_off(scope, asked).types == "Patient"

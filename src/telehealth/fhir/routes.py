@@ -65,6 +65,18 @@ def metadata(scope: ScopeDep) -> Response:
 # --- Bulk Data export (registered before the reads, which would take ``$export`` for an id) ---
 
 EXPORT_PARAMS = frozenset({"_type", "_since", "_outputFormat"})
+_OUTCOME = {
+    "description": "an OperationOutcome",
+    "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+}
+# What the export routes answer, for the OpenAPI document: every error an OperationOutcome.
+EXPORT_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: _OUTCOME for status in (400, 401, 403, 404, 409, 422, 429, 503)
+}
+ACCEPTED: dict[int | str, dict[str, Any]] = {
+    **EXPORT_ERRORS,
+    202: {"description": "accepted; Content-Location names the export's status URL"},
+}
 
 
 def _kick_off(scope: Scope, request: Request, group_id: str | None) -> Response:
@@ -83,12 +95,18 @@ def _kick_off(scope: Scope, request: Request, group_id: str | None) -> Response:
     return Response(status_code=202, headers={"Content-Location": location})
 
 
-@router.get("/Patient/$export", summary="Bulk export of the organization's patients")
+@router.get(
+    "/Patient/$export", summary="Bulk export of the organization's patients", responses=ACCEPTED
+)
 def export_patients(request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
     return _kick_off(scope, request, None)
 
 
-@router.get("/Group/{group_id}/$export", summary="Bulk export of a Group (an organization)")
+@router.get(
+    "/Group/{group_id}/$export",
+    summary="Bulk export of a Group (an organization)",
+    responses=ACCEPTED,
+)
 def export_group(group_id: str, request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
     return _kick_off(scope, request, group_id)
 
@@ -100,7 +118,16 @@ def _export_id(value: str, kind: str = "export") -> uuid.UUID:
         raise not_found(kind) from None
 
 
-@router.get("/bulkstatus/{export_id}", summary="A bulk export's status and manifest")
+@router.get(
+    "/bulkstatus/{export_id}",
+    summary="A bulk export's status and manifest",
+    responses={
+        **ACCEPTED,
+        200: {"description": "the manifest"},
+        202: {"description": "still running; X-Progress says how far"},
+        500: _OUTCOME,
+    },
+)
 def export_status(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
     found = bulk.status(scope, _export_id(export_id), base_url(scope))
     if isinstance(found, bulk.Pending):
@@ -108,13 +135,20 @@ def export_status(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
     return Response(orjson.dumps(found), media_type="application/json")
 
 
-@router.delete("/bulkstatus/{export_id}", summary="Cancel a bulk export")
+@router.delete("/bulkstatus/{export_id}", summary="Cancel a bulk export", responses=ACCEPTED)
 def cancel_export(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
     bulk.cancel(scope, _export_id(export_id))
     return Response(status_code=202)
 
 
-@router.get("/bulkfiles/{export_id}/{file_id}", summary="A bulk export's NDJSON file")
+@router.get(
+    "/bulkfiles/{export_id}/{file_id}",
+    summary="A bulk export's NDJSON file",
+    responses={
+        **EXPORT_ERRORS,
+        200: {"description": "NDJSON, one resource a line", "content": {bulk.NDJSON: {}}},
+    },
+)
 def export_file(export_id: str, file_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
     content = bulk.download(scope, _export_id(export_id), _export_id(file_id, "export file"))
     return StreamingResponse(content, media_type=bulk.NDJSON, headers={"Cache-Control": "no-store"})
