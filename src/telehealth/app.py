@@ -32,6 +32,7 @@ from telehealth.clock import Clock
 from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
+from telehealth.fhir import jobs as fhir_jobs
 from telehealth.fhir.routes import router as fhir_router
 from telehealth.identity import jobs as identity_jobs
 from telehealth.identity import lanes as identity_lanes
@@ -77,6 +78,7 @@ def healthz() -> dict[str, str]:
 # Importing a capability's jobs module registers its periodic jobs.
 JOB_MODULES = (
     audit_jobs,
+    fhir_jobs,
     identity_jobs,
     jobs_prune,
     monitoring_jobs,

@@ -182,6 +182,11 @@ class Settings(BaseSettings):
     # Runs of older ticks are deleted by the daily `jobs.prune_runs`.
     job_runs_keep_days: int = Field(30, ge=1, le=3650)
 
+    # FHIR Bulk Data export: how long an export's files may be downloaded before the
+    # `fhir.expire_exports` job deletes them, and how many resources one NDJSON file holds.
+    fhir_export_hours: int = Field(24, ge=1, le=24 * 30)
+    fhir_export_file_resources: int = Field(10_000, ge=1, le=1_000_000)
+
     # Sessions and tokens.
     session_idle_minutes_clinician: int = Field(15, ge=1, le=240)
     session_idle_minutes_patient: int = Field(30, ge=1, le=240)

@@ -47,6 +47,8 @@ class Entry:
     not_probed: str | None = None
     # Today's code disagrees with the audience: the row is expected to fail, strictly.
     disagrees: str | None = None
+    # Headers the route needs besides the credential (FHIR's Prefer: respond-async).
+    headers: dict[str, str] | None = None
 
     def body_for_call(self, world: World) -> dict[str, Any] | None:
         return self.body(world) if callable(self.body) else self.body

@@ -346,7 +346,7 @@ def _check(
     also_allowed: int | None = None,
 ) -> list[str]:
     probe = _probe_id()
-    headers = {**world[kind.person].headers, "X-Request-Id": probe}
+    headers = {**world[kind.person].headers, **(entry.headers or {}), "X-Request-Id": probe}
     got = _call(client, method, path, headers, entry.body_for_call(world), as_form=entry.form)
     said = f"{kind.name}: {method} {path} -> {got.status_code}, expected {outcome.value}"
     if outcome is Outcome.ALLOWED:
@@ -387,7 +387,7 @@ def _looks_missing(
     problems = []
     for fake in _missing_variants(path):
         blind = _probe_id()
-        headers = {**world[kind.person].headers, "X-Request-Id": blind}
+        headers = {**world[kind.person].headers, **(entry.headers or {}), "X-Request-Id": blind}
         body = entry.body_for_call(world)
         missing = _call(client, method, fake, headers, body, as_form=entry.form)
         if _answer(got, probe) != _answer(missing, blind):
@@ -436,7 +436,7 @@ def test_a_refusal_by_role_tells_no_id_from_another(
         answers = []
         for path, body in asked:
             probe = _probe_id()
-            headers = {**world[kind.person].headers, "X-Request-Id": probe}
+            headers = {**world[kind.person].headers, **(entry.headers or {}), "X-Request-Id": probe}
             got = _call(client, method, path, headers, body, as_form=entry.form)
             answers.append((_answer(got, probe), _audit_rows(app, probe)))
         assert answers[0][0][0] == 403, (kind.name, answers[0][0][1])

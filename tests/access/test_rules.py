@@ -12,7 +12,7 @@ ORG = uuid.uuid4()
 OTHER_ORG = uuid.uuid4()
 PATIENT = uuid.uuid4()
 # Kinds that are no patient's record, so no emergency grant reaches them.
-NOT_PHI = {"notification", "break_glass_grant"}
+NOT_PHI = {"notification", "break_glass_grant", "fhir_export"}
 
 
 def actor(role: Role, org: uuid.UUID = ORG, patient: uuid.UUID | None = None) -> Actor:

@@ -129,7 +129,8 @@ def manage_availability(actor: Actor, facts: ObjectFacts) -> Verdict:
 
 
 def recipient(actor: Actor, facts: ObjectFacts) -> Verdict:
-    """A notification: its recipient only (the one user it names)."""
+    """A notification (its recipient) or a FHIR bulk export (its requester): the one user it
+    names, in its organization."""
     return ALLOW if actor.user_id in facts.named and actor.org_id == facts.org_id else DENY
 
 
@@ -160,6 +161,7 @@ READ_RULES: dict[str, Rule] = {
     "billing_line": named_or_patient,  # same as its visit's or case's
     "notification": recipient,
     "break_glass_grant": review_grant,
+    "fhir_export": recipient,  # a FHIR bulk export: its requester only
 }
 # Kinds not loaded by id here: clinician profiles (access.policy's may_see_clinician and
 # may_see_credentials) and availability (manage_availability above; read by the

@@ -292,10 +292,10 @@ class Listed:
     named: frozenset[uuid.UUID] = frozenset()
 
 
-def record_listed(scope: Scope, kind: str, listed: Sequence[Listed]) -> None:
+def record_listed(scope: Scope, kind: str, listed: Sequence[Listed], *, via: str = "list") -> None:
     """Audits the objects a list shows the way the loader audits one: each a read, and break-glass
     use where only an emergency grant lets the clinician reach it (not named on it, not caring
-    for its patient)."""
+    for its patient). ``via`` names what showed them (a list, a bulk export)."""
     actor = scope.require_actor()
     unnamed = [item for item in listed if actor.user_id not in item.named]
     glass = _reached_only_by_grant(scope, actor, {item.patient_id for item in unnamed})
@@ -306,11 +306,11 @@ def record_listed(scope: Scope, kind: str, listed: Sequence[Listed]) -> None:
                 kind,
                 item.object_id,
                 patient_id=item.patient_id,
-                detail={"use": "read", "via": "list"},
+                detail={"use": "read", "via": via},
             )
     for item in listed:
         scope.audit.record(
-            Action.READ, kind, item.object_id, patient_id=item.patient_id, detail={"via": "list"}
+            Action.READ, kind, item.object_id, patient_id=item.patient_id, detail={"via": via}
         )
 
 

@@ -25,6 +25,11 @@ class UnitOfWork:
         self._after_rollback: list[SessionHook] = []
         self._finished = False
 
+    @property
+    def factory(self) -> sessionmaker[Session]:
+        """The sessions this unit of work's come from (a job opens further units on them)."""
+        return self._factory
+
     def before_commit(self, hook: SessionHook) -> None:
         self._before_commit.append(hook)
 

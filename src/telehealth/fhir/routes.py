@@ -8,16 +8,19 @@ resource's version as a weak ETag and answer 304 to a matching ``If-None-Match``
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from telehealth import __version__
-from telehealth.fhir import service
+from telehealth.errors import not_found
+from telehealth.fhir import bulk, service
 from telehealth.fhir.capability import SMART_SECURITY, capability_statement
 from telehealth.fhir.catalog import RESOURCE_TYPES
 from telehealth.fhir.model import (
@@ -33,13 +36,51 @@ from telehealth.fhir.model import (
 from telehealth.fhir.registry import ResourceType
 from telehealth.scope import Scope
 from telehealth.web.auth import ActorDep, ScopeDep, bearer_token, current_actor
+from telehealth.web.problems import COMMON_PROBLEMS
 from telehealth.web.scoped import ScopedRoute
 
 BASE_PATH = "/fhir/R4"
 TAG = "fhir"
 RELEASED = "2026-12-03"
 
-router = APIRouter(route_class=ScopedRoute, prefix=BASE_PATH, tags=[TAG])
+OUTCOME: dict[str, Any] = {
+    "description": "an OperationOutcome",
+    "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+}
+
+
+RESOURCE: dict[str, Any] = {
+    "description": "a FHIR resource",
+    "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+}
+
+
+class FhirResponse(Response):
+    media_type = FHIR_JSON
+
+
+class FhirRoute(ScopedRoute):
+    """A scoped route whose answers are FHIR JSON and whose errors are OperationOutcomes, as
+    the OpenAPI document declares them."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        ok = kwargs.get("status_code") or 200
+        declared = dict(kwargs.get("responses") or {})
+        declared[ok] = {**RESOURCE, **declared.get(ok, {})}
+        kwargs["responses"] = declared
+        super().__init__(path, endpoint, **kwargs)
+
+    def error_responses(self, body: bool) -> dict[int | str, dict[str, Any]]:
+        if not body:
+            return {
+                status: {"description": "refused; no body (HEAD)"} for status in COMMON_PROBLEMS
+            }
+        return {status: dict(OUTCOME) for status in COMMON_PROBLEMS}
+
+
+router = APIRouter(
+    route_class=FhirRoute, default_response_class=FhirResponse, prefix=BASE_PATH, tags=[TAG]
+)
 
 
 def fhir_response(
@@ -58,6 +99,91 @@ def metadata(scope: ScopeDep) -> Response:
         base_url(scope), __version__, RELEASED, RESOURCE_TYPES, SMART_SECURITY
     )
     return fhir_response(statement)
+
+
+# --- Bulk Data export (registered before the reads, which would take ``$export`` for an id) ---
+
+EXPORT_PARAMS = frozenset({"_type", "_since", "_outputFormat"})
+ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "accepted; Content-Location names the export's status URL"},
+}
+
+
+def _kick_off(scope: Scope, request: Request, group_id: str | None) -> Response:
+    query = request.query_params
+    url = scope.settings.link(request.url.path)
+    asked = bulk.Asked(
+        types=query.get("_type"),
+        since=query.get("_since"),
+        output_format=query.get("_outputFormat"),
+        prefer=request.headers.get("prefer"),
+        request_url=f"{url}?{request.url.query}" if request.url.query else url,
+        unknown=tuple(name for name in query if name not in EXPORT_PARAMS),
+    )
+    export = bulk.kick_off(scope, asked, group_id)
+    location = f"{base_url(scope)}/bulkstatus/{export.id}"
+    return Response(status_code=202, headers={"Content-Location": location})
+
+
+@router.get(
+    "/Patient/$export", summary="Bulk export of the organization's patients", responses=ACCEPTED
+)
+def export_patients(request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
+    return _kick_off(scope, request, None)
+
+
+@router.get(
+    "/Group/{group_id}/$export",
+    summary="Bulk export of a Group (an organization)",
+    responses=ACCEPTED,
+)
+def export_group(group_id: str, request: Request, actor: ActorDep, scope: ScopeDep) -> Response:
+    return _kick_off(scope, request, group_id)
+
+
+def _export_id(value: str, kind: str = "export") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise not_found(kind) from None
+
+
+@router.get(
+    "/bulkstatus/{export_id}",
+    summary="A bulk export's status and manifest",
+    responses={
+        **ACCEPTED,
+        200: {"description": "the manifest", "content": {"application/json": {}}},
+        202: {"description": "still running; X-Progress says how far"},
+        500: OUTCOME,
+    },
+)
+def export_status(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
+    found = bulk.status(scope, _export_id(export_id), base_url(scope))
+    if isinstance(found, bulk.Pending):
+        return Response(status_code=202, headers={"X-Progress": found.progress, "Retry-After": "5"})
+    return Response(orjson.dumps(found), media_type="application/json")
+
+
+@router.delete("/bulkstatus/{export_id}", summary="Cancel a bulk export", responses=ACCEPTED)
+def cancel_export(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
+    bulk.cancel(scope, _export_id(export_id))
+    return Response(status_code=202)
+
+
+@router.get(
+    "/bulkfiles/{export_id}/{file_id}",
+    summary="A bulk export's NDJSON file",
+    responses={
+        200: {"description": "NDJSON, one resource a line", "content": {bulk.NDJSON: {}}},
+    },
+)
+def export_file(export_id: str, file_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
+    content = bulk.download(scope, _export_id(export_id), _export_id(file_id, "export file"))
+    return StreamingResponse(content, media_type=bulk.NDJSON, headers={"Cache-Control": "no-store"})
+
+
+# --- resource types ---------------------------------------------------------------------------
 
 
 def _read_endpoint(kind: ResourceType) -> Callable[..., Response]:
@@ -160,7 +286,15 @@ def _mount(kind: ResourceType) -> None:
     )
     if kind.create is not None:
         router.add_api_route(
-            f"/{name}", _create_endpoint(kind), methods=["POST"], summary=f"Create {name}"
+            f"/{name}",
+            _create_endpoint(kind),
+            methods=["POST"],
+            summary=f"Create {name}",
+            status_code=201,
+            responses={
+                200: {"description": "the same submission, seen before: the stored resource"},
+                201: {"description": "created"},
+            },
         )
     router.add_api_route(
         f"/{name}/{{resource_id}}", _read_endpoint(kind), methods=["GET"], summary=f"Read {name}"

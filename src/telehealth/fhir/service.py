@@ -54,11 +54,11 @@ def audit_read(scope: Scope, emitted: Emitted) -> None:
     )
 
 
-def audit_search(scope: Scope, emitted: Sequence[Emitted]) -> None:
+def audit_search(scope: Scope, emitted: Sequence[Emitted], *, via: str = "list") -> None:
     """Audits a search's results as a list's: each a read, break-glass use where only an
-    emergency grant reached it."""
+    emergency grant reached it (``via`` names what showed them: a list, a bulk export)."""
     by_kind: dict[str, list[Listed]] = defaultdict(list)
     for item in emitted:
         by_kind[item.kind].append(Listed(item.object_id, item.patient_id, item.named))
     for kind, listed in by_kind.items():
-        record_listed(scope, kind, listed)
+        record_listed(scope, kind, listed, via=via)

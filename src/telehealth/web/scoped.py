@@ -68,12 +68,16 @@ class ScopedRoute(APIRoute):
         # Declared, so clients (and the API fuzzer) know every error is a problem document;
         # a route's own ``responses=`` adds to or refines these.
         body = "HEAD" not in (kwargs.get("methods") or ())
-        responses = problem_responses(*COMMON_PROBLEMS, body=body)
+        responses = self.error_responses(body)
         for status, declared in (kwargs.get("responses") or {}).items():
             merged = {**responses.get(status, {}), **declared}
             responses[status] = merged if body else {"description": merged["description"]}
         kwargs["responses"] = responses
         super().__init__(path, endpoint, **kwargs)
+
+    def error_responses(self, body: bool) -> dict[int | str, dict[str, Any]]:
+        """What the route's errors are, for the OpenAPI document (problem documents)."""
+        return problem_responses(*COMMON_PROBLEMS, body=body)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = super().get_route_handler()
