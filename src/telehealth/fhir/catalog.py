@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from telehealth.fhir.document import DOCUMENT_REFERENCE
 from telehealth.fhir.patient import PATIENT
 from telehealth.fhir.registry import ResourceType
+from telehealth.fhir.report import DIAGNOSTIC_REPORT
+from telehealth.fhir.service_request import SERVICE_REQUEST
 
-RESOURCE_TYPES: tuple[ResourceType, ...] = (PATIENT,)
+RESOURCE_TYPES: tuple[ResourceType, ...] = (
+    PATIENT,
+    SERVICE_REQUEST,
+    DIAGNOSTIC_REPORT,
+    DOCUMENT_REFERENCE,
+)
 
 
 def by_name(name: str) -> ResourceType | None:

@@ -1,0 +1,114 @@
+"""ServiceRequest: store-and-forward cases through the case's access rule, audited, R4-valid."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from telehealth.audit.tables import AuditRow
+from tests.fhir.support import fhir_get, outcome_code, valid_r4
+from tests.review.support import add_media, build_case
+from tests.support import World, scope_for
+
+
+def _ids(client: TestClient, person: object, **params: object) -> list[str]:
+    bundle = fhir_get(client, person, "ServiceRequest", **params).json()  # type: ignore[arg-type]
+    valid_r4(bundle)
+    return [e["resource"]["id"] for e in bundle.get("entry", [])]
+
+
+def test_a_case_reads_as_a_service_request(client: TestClient, world: World) -> None:
+    case_id = build_case(world, "claimed")
+    media_id = add_media(world, case_id)
+    response = fhir_get(client, world["patient_a"], f"ServiceRequest/{case_id}")
+    assert response.status_code == 200
+    body = response.json()
+    valid_r4(body)
+    assert body["status"] == "active"
+    assert body["intent"] == "order"
+    assert body["subject"] == {"reference": f"Patient/{world['patient_a'].patient_id}"}
+    # A self-referral is the patient's own request; the claiming reviewer performs it.
+    assert body["requester"]["reference"] == f"Patient/{world['patient_a'].patient_id}"
+    assert body["performer"] == [{"reference": f"Practitioner/{world['clinician_a'].user_id}"}]
+    assert body["supportingInfo"] == [{"reference": f"DocumentReference/{media_id}"}]
+    assert body["code"]["coding"][0]["code"] == "dermatology"
+
+
+def test_states_map_to_request_statuses(client: TestClient, world: World) -> None:
+    expected = {"draft": "draft", "queued": "active", "signed": "completed"}
+    for stage, status in expected.items():
+        case_id = build_case(world, stage)
+        body = fhir_get(client, world["clinician_a"], f"ServiceRequest/{case_id}").json()
+        assert body["status"] == status, stage
+
+
+def test_another_patients_case_answers_exactly_as_a_missing_one(
+    client: TestClient, world: World
+) -> None:
+    case_id = build_case(world, "queued")
+    hidden = fhir_get(client, world["patient_b"], f"ServiceRequest/{case_id}")
+    missing = fhir_get(client, world["patient_b"], f"ServiceRequest/{uuid.uuid4()}")
+    assert hidden.status_code == missing.status_code == 404
+    assert outcome_code(hidden) == "not-found"
+    assert hidden.json() == missing.json()
+
+
+def test_search_by_patient_status_authored_and_people(client: TestClient, world: World) -> None:
+    draft = str(build_case(world, "draft"))
+    claimed = str(build_case(world, "claimed"))
+    patient = world["patient_a"]
+    subject = f"Patient/{patient.patient_id}"
+    coordinator = world["coordinator"]
+    assert set(_ids(client, patient)) >= {draft, claimed}
+    assert _ids(client, world["patient_b"]) == []
+    assert set(_ids(client, coordinator, patient=subject)) >= {draft, claimed}
+    assert _ids(client, world["other_coordinator"], patient=subject) == []
+    assert claimed in _ids(client, coordinator, patient=subject, status="active")
+    assert draft not in _ids(client, coordinator, patient=subject, status="active")
+    assert draft in _ids(client, coordinator, subject=subject, status="draft")
+    reviewer = f"Practitioner/{world['clinician_a'].user_id}"
+    assert _ids(client, coordinator, patient=subject, performer=reviewer) == [claimed]
+    assert _ids(client, coordinator, patient=subject, requester=reviewer) == []
+    today = world.clock.now().date().isoformat()
+    assert set(_ids(client, coordinator, patient=subject, authored=today)) >= {draft, claimed}
+    assert _ids(client, coordinator, patient=subject, authored=f"gt{today}") == []
+    assert _ids(client, coordinator, patient=subject, _id=claimed) == [claimed]
+    # Staff asking for no patient find the requests naming them.
+    assert claimed in _ids(client, world["clinician_a"])
+    assert claimed not in _ids(client, coordinator)
+
+
+def test_paging_walks_every_match_once(client: TestClient, world: World) -> None:
+    made = {str(build_case(world, "draft")) for _ in range(3)}
+    patient = world["patient_a"]
+    seen: list[str] = []
+    bundle = fhir_get(client, patient, "ServiceRequest", _count=1).json()
+    while True:
+        valid_r4(bundle)
+        seen += [e["resource"]["id"] for e in bundle["entry"]]
+        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not following:
+            break
+        bundle = client.get(following[0], headers=patient.headers).json()
+    assert len(seen) == len(set(seen))
+    assert made <= set(seen)
+
+
+def test_reads_and_searches_are_audited(client: TestClient, world: World) -> None:
+    case_id = build_case(world, "queued")
+    patient = world["patient_a"]
+    fhir_get(client, patient, f"ServiceRequest/{case_id}")
+    fhir_get(client, patient, "ServiceRequest")
+    with scope_for(world.settings, world.clock) as scope:
+        rows = scope.session.scalars(
+            select(AuditRow).where(
+                AuditRow.object_type == "review_case",
+                AuditRow.object_id == str(case_id),
+                AuditRow.action == "read",
+            )
+        ).all()
+    vias = sorted(str((row.detail or {}).get("via")) for row in rows)
+    assert "fhir" in vias
+    assert "list" in vias
