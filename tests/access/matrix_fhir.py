@@ -10,6 +10,31 @@ from __future__ import annotations
 from tests.access.audience import PATIENT_READERS, SIGNED_IN
 from tests.access.audience import Audience as A
 from tests.access.matrix import Entry, patient_a_id
+from tests.review.support import add_media, build_case, signed_report_id
+from tests.support import World
+
+
+def _case(world: World) -> str:
+    return f"/fhir/R4/ServiceRequest/{build_case(world, 'claimed')}"
+
+
+def _report(world: World) -> str:
+    return f"/fhir/R4/DiagnosticReport/{signed_report_id(world, build_case(world, 'signed'))}"
+
+
+def _document(prefix: str):  # type: ignore[no-untyped-def]
+    def target(world: World) -> str:
+        return f"/fhir/R4/{prefix}/{add_media(world, build_case(world, 'queued'))}"
+
+    return target
+
+
+def _searches(name: str) -> dict[tuple[str, str], Entry]:
+    return {
+        ("GET", f"/fhir/R4/{name}"): Entry(SIGNED_IN),
+        ("POST", f"/fhir/R4/{name}/_search"): Entry(SIGNED_IN, body={}, form=True),
+    }
+
 
 ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/fhir/R4/metadata"): Entry(A.ANYONE | SIGNED_IN),
@@ -18,4 +43,15 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/fhir/R4/Patient"): Entry(SIGNED_IN),
     ("POST", "/fhir/R4/Patient/_search"): Entry(SIGNED_IN, body={}, form=True),
+    # Store-and-forward: a case, its signed report and its files answer the case's readers.
+    ("GET", "/fhir/R4/ServiceRequest/{resource_id}"): Entry(PATIENT_READERS, target=_case),
+    **_searches("ServiceRequest"),
+    ("GET", "/fhir/R4/DiagnosticReport/{resource_id}"): Entry(PATIENT_READERS, target=_report),
+    **_searches("DiagnosticReport"),
+    ("GET", "/fhir/R4/DocumentReference/{resource_id}"): Entry(
+        PATIENT_READERS, target=_document("DocumentReference")
+    ),
+    **_searches("DocumentReference"),
+    # A document's content: the native download's audience.
+    ("GET", "/fhir/R4/Binary/{resource_id}"): Entry(PATIENT_READERS, target=_document("Binary")),
 }
