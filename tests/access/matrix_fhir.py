@@ -7,11 +7,13 @@ signed-in actor with what they may read.
 
 from __future__ import annotations
 
-from tests.access.audience import PATIENT_READERS, SIGNED_IN
+from telehealth.fhir.charge import charge_id
+from telehealth.review import service as review
+from tests.access.audience import PATIENT_READERS, SIGNED_IN, STAFF_READERS
 from tests.access.audience import Audience as A
 from tests.access.matrix import Entry, patient_a_id
-from tests.review.support import add_media, build_case, signed_report_id
-from tests.support import World
+from tests.review.support import acting, add_media, build_case, signed_report_id
+from tests.support import World, services_for
 
 
 def _case(world: World) -> str:
@@ -27,6 +29,13 @@ def _document(prefix: str):  # type: ignore[no-untyped-def]
         return f"/fhir/R4/{prefix}/{add_media(world, build_case(world, 'queued'))}"
 
     return target
+
+
+def _review_line(world: World) -> str:
+    case_id = build_case(world, "signed")
+    with services_for(world) as services, acting(services, world["clinician_a"]) as scope:
+        billing = review.case_view(scope, case_id, record_read=False).billing[0]
+    return f"/fhir/R4/ChargeItem/{charge_id(billing.id, 0)}"
 
 
 def _searches(name: str) -> dict[tuple[str, str], Entry]:
@@ -54,4 +63,9 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     **_searches("DocumentReference"),
     # A document's content: the native download's audience.
     ("GET", "/fhir/R4/Binary/{resource_id}"): Entry(PATIENT_READERS, target=_document("Binary")),
+    # A review's billing lines: staff who may read the case (the case shows them billing); its
+    # patient, who reads the case, is refused. A visit's lines answer the visit's readers
+    # (tests/fhir/test_charge_item.py).
+    ("GET", "/fhir/R4/ChargeItem/{resource_id}"): Entry(STAFF_READERS, target=_review_line),
+    **_searches("ChargeItem"),
 }

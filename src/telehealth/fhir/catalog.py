@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from telehealth.fhir.charge import CHARGE_ITEM
 from telehealth.fhir.document import DOCUMENT_REFERENCE
 from telehealth.fhir.patient import PATIENT
 from telehealth.fhir.registry import ResourceType
@@ -13,6 +14,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     SERVICE_REQUEST,
     DIAGNOSTIC_REPORT,
     DOCUMENT_REFERENCE,
+    CHARGE_ITEM,
 )
 
 

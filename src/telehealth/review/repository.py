@@ -446,3 +446,7 @@ def find_media(
 
 def report_by_id(session: Session, report_id: uuid.UUID) -> ReviewReport | None:
     return session.get(ReviewReport, report_id)
+
+
+def billing_by_id(session: Session, billing_id: uuid.UUID) -> ReviewBilling | None:
+    return session.get(ReviewBilling, billing_id)

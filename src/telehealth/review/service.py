@@ -1028,3 +1028,32 @@ def named_on(case: ReviewCase) -> frozenset[uuid.UUID]:
 def media_ids(scope: Scope, case: ReviewCase) -> list[uuid.UUID]:
     """The ids of a case's files (the case already reached through its loader)."""
     return [m.id for m in repository.media_of(scope.session, case.id)]
+
+
+def billing_record(
+    session: Session, billing_id: uuid.UUID
+) -> tuple[ReviewBilling, ReviewCase] | None:
+    """A billing record with its case, for a loader of billing lines (which decides access
+    by the case's subject, :func:`case_subject`)."""
+    found = repository.billing_by_id(session, billing_id)
+    case = None if found is None else repository.case_by_id(session, found.case_id)
+    return None if found is None or case is None else (found, case)
+
+
+def case_subject(case: ReviewCase) -> loader.Subject:
+    """What access reads off a case (for objects of the case that take its rule)."""
+    return _subject(case)
+
+
+def search_billing(
+    scope: Scope, query: model.CaseQuery, limit: int, offset: int
+) -> list[tuple[ReviewCase, Sequence[ReviewBilling]]]:
+    """Billed (reported) cases of a search the actor may read with their billing records, the
+    most recently signed first; none for a patient (billing is staff's, as on the case)."""
+    if not scope.require_actor().is_staff:
+        return []
+    reachable = _reachable(scope, replace(query, statuses=[CaseStatus.REPORTED.value]))
+    if reachable is None:
+        return []
+    cases = repository.find_cases(scope.session, reachable, limit, offset, newest_signed=True)
+    return [(case, case_billing(scope, case)) for case in cases]

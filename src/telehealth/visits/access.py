@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -117,3 +118,50 @@ def upcoming_visits_of_org(scope: Scope) -> Sequence[Visit]:
         [access.Listed(v.id, v.patient_id, frozenset({v.clinician_id})) for v in visits],
     )
     return visits
+
+
+def coded_visits(
+    scope: Scope,
+    *,
+    patient_ids: Sequence[uuid.UUID] | None,
+    ids: Sequence[uuid.UUID] | None,
+    ended: tuple[datetime | None, datetime | None],
+    limit: int,
+    offset: int,
+) -> Sequence[Visit]:
+    """Ended, coded visits the actor may read (the visit rule), the latest ended first: a
+    patient's own; a staff member's of the patients asked for that they may read or, asking
+    for none, those they conducted. The caller audits what it shows."""
+    actor = scope.require_actor()
+    clinician_id: uuid.UUID | None = None
+    if actor.role is Role.PATIENT:
+        own = actor.patient_id
+        if own is None or (patient_ids is not None and own not in patient_ids):
+            return []
+        patient_ids = [own]
+    elif patient_ids is None:
+        clinician_id = actor.user_id
+    else:
+        patient_ids = [p for p in patient_ids if access.patient_if_readable(scope, p) is not None]
+        if not patient_ids:
+            return []
+    return repository.coded_visits(
+        scope.session,
+        patient_ids=patient_ids,
+        clinician_id=clinician_id,
+        org_id=actor.org_id,
+        ids=ids,
+        ended=ended,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def visit_record(session: Session, visit_id: uuid.UUID) -> Visit | None:
+    """A visit by id, for a loader of what the visit holds (its billing lines), which decides
+    access by the visit's subject (:func:`visit_subject`)."""
+    return repository.visit_by_id(session, visit_id)
+
+
+def visit_subject(visit: Visit) -> loader.Subject:
+    return _subject(visit)

@@ -336,3 +336,32 @@ def count_in_progress(session: Session) -> int:
         select(func.count()).select_from(Visit).where(Visit.status == VisitStatus.IN_PROGRESS.value)
     ).scalar_one()
     return int(found)
+
+
+def coded_visits(
+    session: Session,
+    *,
+    patient_ids: Sequence[uuid.UUID] | None,
+    clinician_id: uuid.UUID | None,
+    org_id: uuid.UUID | None,
+    ids: Sequence[uuid.UUID] | None,
+    ended: tuple[datetime | None, datetime | None],
+    limit: int,
+    offset: int,
+) -> Sequence[Visit]:
+    """Ended visits with their coding (billing lines), the latest ended first: of these
+    patients, or (with none) those the clinician conducted in the organization."""
+    query = select(Visit).where(Visit.coding.is_not(None), Visit.ended_at.is_not(None))
+    if patient_ids is not None:
+        query = query.where(Visit.patient_id.in_(list(patient_ids)))
+    else:
+        query = query.where(Visit.clinician_id == clinician_id, Visit.org_id == org_id)
+    if ids is not None:
+        query = query.where(Visit.id.in_(list(ids)))
+    start, end = ended
+    if start is not None:
+        query = query.where(Visit.ended_at >= start)
+    if end is not None:
+        query = query.where(Visit.ended_at < end)
+    order = query.order_by(Visit.ended_at.desc(), Visit.id)
+    return session.scalars(order.limit(limit).offset(offset)).all()
