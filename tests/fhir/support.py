@@ -62,3 +62,23 @@ def outcome_code(response: Any) -> str:
     assert response.headers["content-type"].startswith(FHIR_JSON)
     valid_r4(body)
     return str(body["issue"][0]["code"])
+
+
+def search_ids(client: TestClient, person: Person, kind: str, **params: Any) -> list[str]:
+    """The ids a search finds (one page), its Bundle checked valid R4."""
+    bundle = fhir_get(client, person, kind, **params).json()
+    valid_r4(bundle)
+    return [e["resource"]["id"] for e in bundle.get("entry", [])]
+
+
+def walk_pages(client: TestClient, person: Person, kind: str, **params: Any) -> list[str]:
+    """The ids of every page of a search, following its ``next`` links (each Bundle checked)."""
+    seen: list[str] = []
+    bundle = fhir_get(client, person, kind, **params).json()
+    while True:
+        valid_r4(bundle)
+        seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not following:
+            return seen
+        bundle = client.get(following[0], headers=person.headers).json()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,26 +14,15 @@ from sqlalchemy import select
 from telehealth.audit.tables import AuditRow
 from telehealth.clock import FrozenClock
 from telehealth.fhir.charge import charge_id, charge_source
-from telehealth.visits import repository, session_record
-from telehealth.visits.model import PresenceKind
-from tests.fhir.support import fhir_get, outcome_code, valid_r4
+from tests.fhir.support import fhir_get, outcome_code, valid_r4, walk_pages
 from tests.review.support import build_case
 from tests.support import World, scope_for
-from tests.visits.support import acting, book, services_of, start
+from tests.visits.support import in_call
 
 
 def _coded_visit(app: FastAPI, client: TestClient, world: World, clock: FrozenClock) -> uuid.UUID:
     """A visit of patient A with video both ways for 25 minutes, ended at level 99213."""
-    services = services_of(app)
-    visit_id = book(services, world)
-    start(services, world, visit_id)
-    clock.advance(timedelta(minutes=1))
-    with acting(services, None) as scope:
-        people = repository.participants_of(scope.session, visit_id)
-        for participant in (p for p in people if p.role in ("patient", "clinician")):
-            session_record.record_presence(scope, participant.id, PresenceKind.JOIN)
-            session_record.record_media(scope, participant.id, True)
-    clock.advance(timedelta(minutes=24))
+    visit_id = in_call(app, world, clock, media="video")
     body = {"em_code": "99213", "em_basis": "mdm"}
     ended = client.post(
         f"/v1/visits/{visit_id}/end", json=body, headers=world["clinician_a"].headers
@@ -141,15 +129,7 @@ def test_search_by_code_entered_date_and_paging(
     assert [i["id"] for i in _items(client, coordinator, patient=subject, _id=every[0]["id"])] == [
         every[0]["id"]
     ]
-    seen: list[str] = []
-    bundle = fhir_get(client, coordinator, "ChargeItem", patient=subject, _count=1).json()
-    while True:
-        valid_r4(bundle)
-        seen += [e["resource"]["id"] for e in bundle["entry"]]
-        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
-        if not following:
-            break
-        bundle = client.get(following[0], headers=coordinator.headers).json()
+    seen = walk_pages(client, coordinator, "ChargeItem", patient=subject, _count=1)
     assert seen == [i["id"] for i in every]
 
 

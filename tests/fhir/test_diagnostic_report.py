@@ -9,9 +9,9 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 
 from telehealth.review import service
-from tests.fhir.support import fhir_get, outcome_code, valid_r4
+from tests.fhir.support import fhir_get, outcome_code, search_ids, valid_r4
 from tests.review.support import REPORT, acting, build_case, signed_report_id
-from tests.support import World, services_for
+from tests.support import Person, World, services_for
 
 
 def _amend(world: World, case_id: uuid.UUID) -> None:
@@ -27,10 +27,8 @@ def _amend(world: World, case_id: uuid.UUID) -> None:
         service.amend_report(scope, case_id, amended, "Second site examined")
 
 
-def _ids(client: TestClient, person: object, **params: object) -> list[str]:
-    bundle = fhir_get(client, person, "DiagnosticReport", **params).json()  # type: ignore[arg-type]
-    valid_r4(bundle)
-    return [e["resource"]["id"] for e in bundle.get("entry", [])]
+def _ids(client: TestClient, person: Person, **params: object) -> list[str]:
+    return search_ids(client, person, "DiagnosticReport", **params)
 
 
 def test_a_signed_report_reads_final_and_an_amendment_makes_a_new_version(

@@ -9,15 +9,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from telehealth.audit.tables import AuditRow
-from tests.fhir.support import fhir_get, outcome_code, valid_r4
+from tests.fhir.support import fhir_get, outcome_code, search_ids, valid_r4
 from tests.review.support import add_media, build_case, photo_bytes
-from tests.support import World, scope_for
+from tests.support import Person, World, scope_for
 
 
-def _ids(client: TestClient, person: object, **params: object) -> list[str]:
-    bundle = fhir_get(client, person, "DocumentReference", **params).json()  # type: ignore[arg-type]
-    valid_r4(bundle)
-    return [e["resource"]["id"] for e in bundle.get("entry", [])]
+def _ids(client: TestClient, person: Person, **params: object) -> list[str]:
+    return search_ids(client, person, "DocumentReference", **params)
 
 
 def test_a_file_reads_as_a_document_whose_url_serves_its_content(

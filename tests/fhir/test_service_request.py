@@ -8,15 +8,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from telehealth.audit.tables import AuditRow
-from tests.fhir.support import fhir_get, outcome_code, valid_r4
+from tests.fhir.support import fhir_get, outcome_code, search_ids, valid_r4, walk_pages
 from tests.review.support import add_media, build_case
-from tests.support import World, scope_for
+from tests.support import Person, World, scope_for
 
 
-def _ids(client: TestClient, person: object, **params: object) -> list[str]:
-    bundle = fhir_get(client, person, "ServiceRequest", **params).json()  # type: ignore[arg-type]
-    valid_r4(bundle)
-    return [e["resource"]["id"] for e in bundle.get("entry", [])]
+def _ids(client: TestClient, person: Person, **params: object) -> list[str]:
+    return search_ids(client, person, "ServiceRequest", **params)
 
 
 def test_a_case_reads_as_a_service_request(client: TestClient, world: World) -> None:
@@ -83,15 +81,7 @@ def test_search_by_patient_status_authored_and_people(client: TestClient, world:
 def test_paging_walks_every_match_once(client: TestClient, world: World) -> None:
     made = {str(build_case(world, "draft")) for _ in range(3)}
     patient = world["patient_a"]
-    seen: list[str] = []
-    bundle = fhir_get(client, patient, "ServiceRequest", _count=1).json()
-    while True:
-        valid_r4(bundle)
-        seen += [e["resource"]["id"] for e in bundle["entry"]]
-        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
-        if not following:
-            break
-        bundle = client.get(following[0], headers=patient.headers).json()
+    seen = walk_pages(client, patient, "ServiceRequest", _count=1)
     assert len(seen) == len(set(seen))
     assert made <= set(seen)
 

@@ -218,7 +218,7 @@ def read(scope: Scope, line_id: uuid.UUID) -> Emitted:
     charge = loader.load(scope, LINE_KIND, line_id)
     if charge.staff_only and not scope.require_actor().is_staff:
         loader.deny(scope, BILLING_LINE, line_id, charge.subject)
-        raise DomainError(ErrorCode.FORBIDDEN, "a review's billing is for the care team")
+        raise DomainError(ErrorCode.FORBIDDEN, "a review's billing is for staff")
     return emitted(scope, charge)
 
 

@@ -997,11 +997,20 @@ def search_reports(
 ) -> list[tuple[ReviewCase, list[ReviewReport]]]:
     """Reported cases of a search the actor may read with their signed reports (oldest
     first), the most recently first-signed first."""
+    return [
+        (case, _signed_reports(scope, case))
+        for case in _reported_cases(scope, query, limit, offset)
+    ]
+
+
+def _reported_cases(
+    scope: Scope, query: model.CaseQuery, limit: int, offset: int
+) -> Sequence[ReviewCase]:
+    """Reported cases of a search the actor may read, the most recently first-signed first."""
     reachable = _reachable(scope, replace(query, statuses=[CaseStatus.REPORTED.value]))
     if reachable is None:
         return []
-    cases = repository.find_cases(scope.session, reachable, limit, offset, newest_signed=True)
-    return [(case, _signed_reports(scope, case)) for case in cases]
+    return repository.find_cases(scope.session, reachable, limit, offset, newest_signed=True)
 
 
 def search_media(
@@ -1052,8 +1061,6 @@ def search_billing(
     most recently signed first; none for a patient (billing is staff's, as on the case)."""
     if not scope.require_actor().is_staff:
         return []
-    reachable = _reachable(scope, replace(query, statuses=[CaseStatus.REPORTED.value]))
-    if reachable is None:
-        return []
-    cases = repository.find_cases(scope.session, reachable, limit, offset, newest_signed=True)
-    return [(case, case_billing(scope, case)) for case in cases]
+    return [
+        (case, case_billing(scope, case)) for case in _reported_cases(scope, query, limit, offset)
+    ]
