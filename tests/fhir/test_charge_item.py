@@ -130,6 +130,12 @@ def test_search_by_code_entered_date_and_paging(
         every[0]["id"]
     ]
     seen = walk_pages(client, coordinator, "ChargeItem", patient=subject, _count=1)
+    with_patient = fhir_get(
+        client, coordinator, "ChargeItem", patient=subject, _include="ChargeItem:patient"
+    ).json()
+    valid_r4(with_patient)
+    modes = [e["search"]["mode"] for e in with_patient["entry"]]
+    assert modes == ["match"] * len(every) + ["include"]
     assert seen == [i["id"] for i in every]
 
 

@@ -108,3 +108,17 @@ def test_search_by_patient_status_date_and_request(client: TestClient, world: Wo
     assert plain in _ids(client, coordinator, patient=subject, date=f"le{today}")
     assert _ids(client, coordinator, patient=subject, date=f"gt{today}") == []
     assert _ids(client, coordinator, patient=subject, _id=amended) == [amended]
+
+
+def test_include_brings_the_request_each_report_answers(client: TestClient, world: World) -> None:
+    case_id = build_case(world, "signed")
+    bundle = fhir_get(
+        client, world["patient_a"], "DiagnosticReport", _include="DiagnosticReport:based-on"
+    ).json()
+    valid_r4(bundle)
+    included = {
+        e["resource"]["id"]: e["resource"]["resourceType"]
+        for e in bundle["entry"]
+        if e["search"]["mode"] == "include"
+    }
+    assert included[str(case_id)] == "ServiceRequest"

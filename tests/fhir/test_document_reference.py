@@ -105,3 +105,20 @@ def test_content_is_audited_as_a_download_and_reads_as_reads(
     assert "download:None" in seen
     assert "read:fhir" in seen
     assert "read:list" in seen
+
+
+def test_include_brings_the_patient(client: TestClient, world: World) -> None:
+    add_media(world, build_case(world, "queued"))
+    subject = f"Patient/{world['patient_a'].patient_id}"
+    bundle = fhir_get(
+        client,
+        world["coordinator"],
+        "DocumentReference",
+        patient=subject,
+        _include="DocumentReference:patient",
+    ).json()
+    valid_r4(bundle)
+    included = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
+    assert [(r["resourceType"], r["id"]) for r in included] == [
+        ("Patient", str(world["patient_a"].patient_id))
+    ]

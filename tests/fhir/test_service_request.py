@@ -102,3 +102,15 @@ def test_reads_and_searches_are_audited(client: TestClient, world: World) -> Non
     vias = sorted(str((row.detail or {}).get("via")) for row in rows)
     assert "fhir" in vias
     assert "list" in vias
+
+
+def test_include_brings_the_patients_the_actor_may_read(client: TestClient, world: World) -> None:
+    build_case(world, "queued")
+    patient = world["patient_a"]
+    bundle = fhir_get(client, patient, "ServiceRequest", _include="ServiceRequest:patient").json()
+    valid_r4(bundle)
+    included = [e for e in bundle["entry"] if e["search"]["mode"] == "include"]
+    assert [e["resource"]["id"] for e in included] == [str(patient.patient_id)]
+    assert included[0]["resource"]["resourceType"] == "Patient"
+    plain = fhir_get(client, patient, "ServiceRequest").json()
+    assert all(e["search"]["mode"] == "match" for e in plain["entry"])

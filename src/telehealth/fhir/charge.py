@@ -37,7 +37,7 @@ from telehealth.fhir.model import (
     reference,
 )
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
-from telehealth.fhir.service_request import case_query, patients_asked
+from telehealth.fhir.service_request import case_query, included_patients, patients_asked
 from telehealth.review import service as review
 from telehealth.scope import Scope
 from telehealth.visits import access as visits
@@ -294,15 +294,18 @@ def search(scope: Scope, query: Search) -> Page:
     )
     wanted = (charge for charge in merged if _matches(charge, codes, ids, codeset))
     page: list[Emitted] = []
+    more = False
     for n, charge in enumerate(wanted):
         if n < query.offset:
             continue
         if len(page) == query.count:
-            return Page(page, True)
+            more = True
+            break
         page.append(emitted(scope, charge))
-    return Page(page, False)
+    return Page(page, more, included=included_patients(scope, query, INCLUDE_PATIENT, page))
 
 
+INCLUDE_PATIENT = "ChargeItem:patient"
 CHARGE_ITEM = ResourceType(
     name="ChargeItem",
     read=read,
@@ -314,6 +317,7 @@ CHARGE_ITEM = ResourceType(
         Param("entered-date", "date", "when the line was produced, with prefixes"),
         Param("context", "reference", "the Encounter (a visit, or a store-and-forward case)"),
     ),
+    includes=(INCLUDE_PATIENT,),
     documentation=(
         "Billing lines of ended visits (the visit's readers) and of signed store-and-forward "
         "reviews (staff who may read the case); modifiers and place of service as extensions. "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from telehealth.fhir.model import IDENTIFIER_SYSTEM, Resource, Search, instant, meta, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
-from telehealth.fhir.service_request import case_query
+from telehealth.fhir.service_request import case_query, included_patients
 from telehealth.review import service as review
 from telehealth.review.model import CaseKind, MediaKind
 from telehealth.scope import Scope
@@ -126,9 +126,11 @@ def search(scope: Scope, query: Search) -> Page:
         query.offset,
     )
     matches = [emitted(scope, media, case) for media, case in found[: query.count]]
-    return Page(matches, len(found) > query.count)
+    included = included_patients(scope, query, INCLUDE_PATIENT, matches)
+    return Page(matches, len(found) > query.count, included=included)
 
 
+INCLUDE_PATIENT = "DocumentReference:patient"
 DOCUMENT_REFERENCE = ResourceType(
     name="DocumentReference",
     read=read,
@@ -140,6 +142,7 @@ DOCUMENT_REFERENCE = ResourceType(
         Param("category", "token", f"{MEDIA_KIND_SYSTEM}: image | video | document | observation"),
         Param("related", "reference", "the ServiceRequest (case) the file belongs to"),
     ),
+    includes=(INCLUDE_PATIENT,),
     documentation=(
         "Files of store-and-forward cases; attachment.url serves the content (Binary/<id>) "
         "with the native download's access rule and audit."

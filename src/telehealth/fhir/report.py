@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from telehealth.fhir.model import Resource, Search, instant, meta, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.fhir.service_request import case_query, specialty_code
+from telehealth.fhir.service_request import emitted as service_request_emitted
 from telehealth.review import service as review
 from telehealth.review.model import RECOMMENDATION_LABELS, Recommendation
 from telehealth.scope import Scope
@@ -112,9 +113,17 @@ def search(scope: Scope, query: Search) -> Page:
     )
     found = review.search_reports(scope, where, query.count + 1, query.offset)
     matches = [emitted(case, signed) for case, signed in found[: query.count] if signed]
-    return Page(matches, len(found) > query.count)
+    included: list[Emitted] = []
+    if INCLUDE_REQUEST in query.include:
+        included = [
+            service_request_emitted(case, review.media_ids(scope, case))
+            for case, signed in found[: query.count]
+            if signed
+        ]
+    return Page(matches, len(found) > query.count, included=included)
 
 
+INCLUDE_REQUEST = "DiagnosticReport:based-on"
 DIAGNOSTIC_REPORT = ResourceType(
     name="DiagnosticReport",
     read=read,
@@ -126,6 +135,7 @@ DIAGNOSTIC_REPORT = ResourceType(
         Param("date", "date", "when the report was first signed, with prefixes"),
         Param("based-on", "reference", "the ServiceRequest (case) the report answers"),
     ),
+    includes=(INCLUDE_REQUEST,),
     documentation=(
         "Signed specialist reports of store-and-forward cases; an amendment is a new version "
         "of its report. Drafts are never emitted."

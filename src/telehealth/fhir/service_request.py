@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from telehealth.access import service as access
 from telehealth.fhir.model import (
     IDENTIFIER_SYSTEM,
     Resource,
@@ -19,6 +20,7 @@ from telehealth.fhir.model import (
     meta,
     reference,
 )
+from telehealth.fhir.patient import emitted as patient_emitted
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.review import service as review
 from telehealth.review.model import CaseKind, CaseQuery, CaseStatus
@@ -72,6 +74,18 @@ def patients_asked(query: Search) -> list[uuid.UUID] | None:
         return None
     named = [*query.references("patient", "Patient"), *query.references("subject", "Patient")]
     return [p for p in named if p is not None]
+
+
+def included_patients(
+    scope: Scope, query: Search, name: str, matches: Sequence[Emitted]
+) -> list[Emitted]:
+    """With ``_include=<Type>:patient``, the Patients of the matches the actor may read (a
+    clinician named on a request may not read its patient's record)."""
+    if name not in query.include:
+        return []
+    wanted = dict.fromkeys(m.patient_id for m in matches if m.patient_id is not None)
+    found = (access.patient_if_readable(scope, p) for p in wanted)
+    return [patient_emitted(p) for p in found if p is not None]
 
 
 def requester(case: ReviewCase) -> Resource:
@@ -144,9 +158,11 @@ def case_query(query: Search) -> CaseQuery:
 def search(scope: Scope, query: Search) -> Page:
     found = review.search_cases(scope, case_query(query), query.count + 1, query.offset)
     matches = [emitted(c, review.media_ids(scope, c)) for c in found[: query.count]]
-    return Page(matches, len(found) > query.count)
+    included = included_patients(scope, query, INCLUDE_PATIENT, matches)
+    return Page(matches, len(found) > query.count, included=included)
 
 
+INCLUDE_PATIENT = "ServiceRequest:patient"
 SERVICE_REQUEST = ResourceType(
     name="ServiceRequest",
     read=read,
@@ -159,6 +175,7 @@ SERVICE_REQUEST = ResourceType(
         Param("requester", "reference", "the referring practitioner (e-consults)"),
         Param("performer", "reference", "the reviewing practitioner"),
     ),
+    includes=(INCLUDE_PATIENT,),
     documentation=(
         "Store-and-forward requests (the review capability's cases). Without patient or "
         "subject, staff find the requests naming them (as requester or performer)."
