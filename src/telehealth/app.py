@@ -4,6 +4,7 @@ the database and the routes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -54,6 +55,7 @@ from telehealth.review.routes import UPLOADS
 from telehealth.review.routes import router as review_router
 from telehealth.tracing import tracing_for
 from telehealth.visits import jobs as visits_jobs
+from telehealth.visits import relay
 from telehealth.visits.routes import PROBE
 from telehealth.visits.routes import router as visits_router
 from telehealth.visits.runtime import VisitsRuntime
@@ -136,9 +138,16 @@ def create_app(
         runner = JobRunner(services.sessions, ports) if run_jobs else None
         if runner is not None:
             runner.start()
+        # The heartbeat of this instance's signaling sockets (docs/visits.md, session record).
+        heartbeat = asyncio.get_running_loop().create_task(
+            relay.keep_alive(services.visits, relay.Backend(services.sessions, ports))
+        )
         try:
             yield
         finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
             if runner is not None:
                 runner.stop()
             await ports.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import secrets
 import sys
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from telehealth.errors import DomainError
 from telehealth.identity import queries as identity_queries
 from telehealth.identity import repository
 from telehealth.identity import service as identity
+from telehealth.identity.credentials import secret_key_id
+from telehealth.identity.keys import RESEAL_BATCH, ResealReport, reseal_secrets
 from telehealth.identity.model import Role
 from telehealth.jobs import Job, JobRunner, registered, run_job
 from telehealth.jobs import repository as jobs_repository
@@ -169,6 +172,51 @@ def token_create(
             raise typer.Exit(1)
         issued = identity.issue_token(scope, user, label=label, minutes=minutes, mfa_verified=True)
     typer.echo(issued.secret)
+
+
+@keys_app.command("rotate-secret")
+def keys_rotate_secret(
+    batch_size: int = typer.Option(
+        RESEAL_BATCH, "--batch-size", min=1, max=10_000, help="Users per transaction."
+    ),
+) -> None:
+    """Reseal every TOTP seed under TELEHEALTH_SECRET_KEY, a batch per transaction, each seed's
+    change audited; run again, it reseals nothing more. Once it reports no unreadable seeds,
+    TELEHEALTH_SECRET_KEYS_PREVIOUS can be emptied (docs/deploy.md)."""
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        report = reseal_secrets(
+            make_sessionmaker(engine), bootstrap(settings), batch_size=batch_size
+        )
+    except DomainError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    typer.echo(format_reseal(report))
+    for key_id, count in sorted(report.unreadable_by_key.items()):
+        err.print(f"unreadable: {count} seed(s) sealed with key id {key_id}, not configured")
+    for user_id in report.unreadable:
+        err.print(f"unreadable: user {user_id}")
+    if report.unreadable:
+        raise typer.Exit(1)
+
+
+def format_reseal(report: ResealReport) -> str:
+    return (
+        f"current key {report.current_key_id}: resealed {report.resealed}, "
+        f"already current {report.already_current}, unreadable {len(report.unreadable)} "
+        f"({report.batches} batch(es))"
+    )
+
+
+@keys_app.command("generate-secret")
+def keys_generate_secret() -> None:
+    """Print a new random app secret for TELEHEALTH_SECRET_KEY, and its key id on stderr."""
+    secret = secrets.token_urlsafe(48)
+    typer.echo(secret)
+    err.print(f"key id {secret_key_id(secret)}")
 
 
 @app.command()

@@ -19,7 +19,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from telehealth.errors import DomainError, ErrorCode
@@ -125,6 +125,20 @@ class VisitSettings(BaseSettings):
     signal_messages_per_second: int = Field(200, ge=1)
     # Patients and guests may enter the waiting room this long before the visit's start.
     waiting_room_lead_minutes: int = Field(15, ge=0, le=7 * 24 * 60)
+    # Each instance refreshes the heartbeat of its open signaling sockets this often; a socket
+    # whose heartbeat is older than the stale window died with its instance, and its leave is
+    # written at that heartbeat (by the presence sweep, or by the participant's next join).
+    presence_heartbeat_seconds: int = Field(5, ge=1, le=300)
+    presence_stale_seconds: int = Field(20, ge=3, le=3600)
+    presence_sweep_seconds: int = Field(15, ge=5, le=3600)
+
+    @model_validator(mode="after")
+    def _stale_after_heartbeats(self) -> VisitSettings:
+        if self.presence_stale_seconds < 2 * self.presence_heartbeat_seconds:
+            raise ValueError(
+                "TELEHEALTH_PRESENCE_STALE_SECONDS must be at least two heartbeats long"
+            )
+        return self
 
     def link_grace(self) -> timedelta:
         return timedelta(minutes=self.join_link_grace_minutes)
@@ -139,7 +153,12 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / "data")
     database_url: str | None = None
+    # The app secret: seals TOTP seeds at rest and keys the sign-in throttle's HMAC.
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # Earlier app secrets, comma-separated, during a rotation: they still open the TOTP seeds
+    # they sealed (until `telehealth keys rotate-secret` reseals them under `secret_key`) and
+    # still hold back sign-ins their throttle counted (docs/deploy.md, ADR 0020).
+    secret_keys_previous: SecretStr = SecretStr("")
 
     # Blob storage.
     blob_backend: Literal["local", "s3", "memory"] = "local"
@@ -314,6 +333,16 @@ class Settings(BaseSettings):
     def audit_checkpoint_file(self) -> Path:
         return self.data_dir / "audit-checkpoints.json"
 
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """``secret_key``, then each of ``secret_keys_previous`` (blanks and repeats left out)."""
+        keys = [self.secret_key.get_secret_value()]
+        for entry in self.secret_keys_previous.get_secret_value().split(","):
+            key = entry.strip()
+            if key and key not in keys:
+                keys.append(key)
+        return tuple(keys)
+
     def idle_minutes_for(self, role: str) -> int:
         if role == "patient":
             return self.session_idle_minutes_patient
@@ -328,6 +357,11 @@ class Settings(BaseSettings):
             weak.append("TELEHEALTH_SECRET_KEY")
         elif len(self.secret_key.get_secret_value()) < 32:
             weak.append("TELEHEALTH_SECRET_KEY (shorter than 32 characters)")
+        previous = self.secret_keys[1:]
+        if DEV_SECRET_KEY in previous:
+            weak.append("TELEHEALTH_SECRET_KEYS_PREVIOUS (holds the development key)")
+        elif any(len(key) < 32 for key in previous):
+            weak.append("TELEHEALTH_SECRET_KEYS_PREVIOUS (a key shorter than 32 characters)")
         if self.storage_keks.get_secret_value() == DEV_STORAGE_KEKS:
             weak.append("TELEHEALTH_STORAGE_KEKS")
         if DEV_AUDIT_KEYS.partition(":")[2] in self.audit_keys.get_secret_value():

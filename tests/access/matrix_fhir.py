@@ -7,13 +7,68 @@ signed-in actor with what they may read.
 
 from __future__ import annotations
 
+import uuid
+
 from telehealth.fhir.charge import charge_id
+from telehealth.fhir.questionnaire import questionnaire_id
+from telehealth.portal import service as portal
 from telehealth.review import service as review
+from telehealth.review.model import latest_questionnaires
+from telehealth.visits import consent as visit_consent
 from tests.access.audience import PATIENT_READERS, SIGNED_IN, STAFF_READERS
 from tests.access.audience import Audience as A
 from tests.access.matrix import Entry, patient_a_id
-from tests.review.support import acting, add_media, build_case, signed_report_id
+from tests.review.support import DERM_ANSWERS, acting, add_media, build_case, signed_report_id
 from tests.support import World, services_for
+from tests.visits.support import acting as acting_as_user
+from tests.visits.support import book, start
+
+_STARTED: dict[uuid.UUID, uuid.UUID] = {}
+_INTAKES: dict[uuid.UUID, uuid.UUID] = {}
+
+
+def _visit_of_patient_a(world: World) -> uuid.UUID:
+    """Patient A's visit with clinician A, taken into its call once per world: an Appointment
+    and, under way, an Encounter."""
+    if world.org_id not in _STARTED:
+        with services_for(world) as services:
+            visit_id = book(services, world)
+            start(services, world, visit_id)
+            _STARTED[world.org_id] = visit_id
+    return _STARTED[world.org_id]
+
+
+def _intake_of_patient_a(world: World) -> uuid.UUID:
+    """The intake patient A filled in for a visit of theirs, once per world."""
+    if world.org_id not in _INTAKES:
+        with services_for(world) as services:
+            visit_id = book(services, world)
+            with acting(services, world["patient_a"]) as scope:
+                intake = portal.start_intake(scope, visit_id, "Rash", dict(DERM_ANSWERS))
+            _INTAKES[world.org_id] = intake.id
+    return _INTAKES[world.org_id]
+
+
+def _questionnaire() -> str:
+    return str(questionnaire_id(latest_questionnaires()[0]))
+
+
+_CONSENTS: dict[uuid.UUID, uuid.UUID] = {}
+
+
+def consent_of_patient_a(world: World) -> str:
+    """A consent patient A gave in a visit with clinician A, taken once per world."""
+    if world.org_id not in _CONSENTS:
+        with services_for(world) as services:
+            start(services, world, book(services, world))
+            with acting_as_user(services, world["coordinator"].user_id) as scope:
+                given = visit_consent.readable_consents(scope)
+                _CONSENTS[world.org_id] = given[0].consent.id
+    return f"/fhir/R4/Consent/{_CONSENTS[world.org_id]}"
+
+
+def clinician_a_id(world: World) -> str:
+    return str(world["clinician_a"].user_id)
 
 
 def _case(world: World) -> str:
@@ -38,10 +93,10 @@ def _review_line(world: World) -> str:
     return f"/fhir/R4/ChargeItem/{charge_id(billing.id, 0)}"
 
 
-def _searches(name: str) -> dict[tuple[str, str], Entry]:
+def _searches(kind: str) -> dict[tuple[str, str], Entry]:
     return {
-        ("GET", f"/fhir/R4/{name}"): Entry(SIGNED_IN),
-        ("POST", f"/fhir/R4/{name}/_search"): Entry(SIGNED_IN, body={}, form=True),
+        ("GET", f"/fhir/R4/{kind}"): Entry(SIGNED_IN),
+        ("POST", f"/fhir/R4/{kind}/_search"): Entry(SIGNED_IN, body={}, form=True),
     }
 
 
@@ -52,6 +107,47 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/fhir/R4/Patient"): Entry(SIGNED_IN),
     ("POST", "/fhir/R4/Patient/_search"): Entry(SIGNED_IN, body={}, form=True),
+    ("GET", "/fhir/R4/Appointment/{resource_id}"): Entry(
+        PATIENT_READERS, target=lambda w: f"/fhir/R4/Appointment/{_visit_of_patient_a(w)}"
+    ),
+    ("GET", "/fhir/R4/Appointment"): Entry(SIGNED_IN),
+    ("POST", "/fhir/R4/Appointment/_search"): Entry(SIGNED_IN, body={}, form=True),
+    ("GET", "/fhir/R4/Encounter/{resource_id}"): Entry(
+        PATIENT_READERS, target=lambda w: f"/fhir/R4/Encounter/{_visit_of_patient_a(w)}"
+    ),
+    ("GET", "/fhir/R4/Encounter"): Entry(SIGNED_IN),
+    ("POST", "/fhir/R4/Encounter/_search"): Entry(SIGNED_IN, body={}, form=True),
+    ("GET", "/fhir/R4/Questionnaire/{resource_id}"): Entry(
+        SIGNED_IN, target=lambda w: f"/fhir/R4/Questionnaire/{_questionnaire()}", seen_by=SIGNED_IN
+    ),
+    ("GET", "/fhir/R4/Questionnaire"): Entry(SIGNED_IN),
+    ("POST", "/fhir/R4/Questionnaire/_search"): Entry(SIGNED_IN, body={}, form=True),
+    ("GET", "/fhir/R4/QuestionnaireResponse/{resource_id}"): Entry(
+        PATIENT_READERS,
+        target=lambda w: f"/fhir/R4/QuestionnaireResponse/{_intake_of_patient_a(w)}",
+    ),
+    ("GET", "/fhir/R4/QuestionnaireResponse"): Entry(SIGNED_IN),
+    ("POST", "/fhir/R4/QuestionnaireResponse/_search"): Entry(SIGNED_IN, body={}, form=True),
+    # A clinician's profile is for their own organization (GET /v1/clinicians/{id}).
+    ("GET", "/fhir/R4/Practitioner/{resource_id}"): Entry(
+        A.ORG_MEMBER,
+        target=lambda w: f"/fhir/R4/Practitioner/{clinician_a_id(w)}",
+        seen_by=A.ORG_MEMBER,
+    ),
+    **_searches("Practitioner"),
+    ("GET", "/fhir/R4/PractitionerRole/{resource_id}"): Entry(
+        A.ORG_MEMBER,
+        target=lambda w: f"/fhir/R4/PractitionerRole/{clinician_a_id(w)}",
+        seen_by=A.ORG_MEMBER,
+    ),
+    **_searches("PractitionerRole"),
+    ("GET", "/fhir/R4/Organization/{resource_id}"): Entry(
+        A.ORG_MEMBER, target=lambda w: f"/fhir/R4/Organization/{w.org_id}", seen_by=A.ORG_MEMBER
+    ),
+    **_searches("Organization"),
+    # A consent is its visit's (or its enrollment's): the visit's readers.
+    ("GET", "/fhir/R4/Consent/{resource_id}"): Entry(PATIENT_READERS, target=consent_of_patient_a),
+    **_searches("Consent"),
     # Store-and-forward: a case, its signed report and its files answer the case's readers.
     ("GET", "/fhir/R4/ServiceRequest/{resource_id}"): Entry(PATIENT_READERS, target=_case),
     **_searches("ServiceRequest"),

@@ -1,6 +1,7 @@
 """A visit across instances: the patient's page on instance a, the clinician's on b, both
 decoding video; a is killed -9, the patient's page reconnects through another instance and
-video resumes; the session record shows the patient's two sockets."""
+video resumes; the session record shows the patient's two sockets and the gap between them,
+closed at the lost socket's last heartbeat."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from telehealth.clock import ensure_utc
+from telehealth.visits import repository
 from tests.browser import chromium, eventually, frames_decoded, need_browser
 from tests.cluster import topology
 from tests.support import World
 from tests.visits.live import Live, enter_call, first_frames, peers_decoding
+from tests.visits.support import acting, services_of
 
 RECONNECTING = "window.__visit.trace.some((t) => t[0] === 'status:Reconnecting…')"
 
@@ -51,14 +55,36 @@ def _instance_of(page: Any) -> str:
     return str(response.headers.get("x-cluster-server", ""))
 
 
-def _presence(world: World, visit_id: object, participant: str) -> list[dict[str, Any]]:
+def _session(world: World, visit_id: object) -> dict[str, Any]:
     record = httpx.get(
         f"{topology.PUBLIC_URL}/v1/visits/{visit_id}",
         headers=world["clinician_a"].headers,
         timeout=30,
     )
     assert record.status_code == 200, record.text
-    return [e for e in record.json()["session"]["presence"] if e["participant_id"] == participant]
+    session: dict[str, Any] = record.json()["session"]
+    return session
+
+
+def _presence(world: World, visit_id: object, participant: str) -> list[dict[str, Any]]:
+    return [e for e in _session(world, visit_id)["presence"] if e["participant_id"] == participant]
+
+
+def _at(event: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(event["at"])
+
+
+def _last_seen(app: FastAPI, connection: str) -> datetime:
+    """The last heartbeat of an open socket's join, as the presence sweep reads it."""
+    with acting(services_of(app), None) as scope:
+        join = repository.open_join(scope.session, connection)
+        assert join is not None
+        assert join.last_seen is not None
+        return ensure_utc(join.last_seen)
+
+
+def _gaps(world: World, visit_id: object, participant: str) -> list[dict[str, Any]]:
+    return [g for g in _session(world, visit_id)["gaps"] if g["participant_id"] == participant]
 
 
 def test_killing_the_patients_instance_mid_call(
@@ -73,6 +99,9 @@ def test_killing_the_patients_instance_mid_call(
     me = str(patient.evaluate("window.__visit.me"))
     seen = (first_frames(patient), first_frames(clinician))
     joins_before = [e for e in _presence(world, visit_id, me) if e["kind"] == "join"]
+    lost = joins_before[-1]["connection"]
+    # a beats for the patient's socket: its join is seen later than it was written.
+    assert eventually(lambda: _last_seen(cluster_app, lost) > _at(joins_before[-1]), seconds=30)
 
     topology.kill_instance("a")
 
@@ -93,10 +122,34 @@ def test_killing_the_patients_instance_mid_call(
     frames = frames_decoded(patient)
     assert eventually(lambda: frames_decoded(patient) > frames + 10)
 
-    # The record: the patient's first socket joined on a; its leave was never written (a died
-    # with it); the new socket's join came after, through another instance.
+    # The record: the patient's first socket joined on a; the new socket's join came after,
+    # through another instance.
     joins = [e for e in _presence(world, visit_id, me) if e["kind"] == "join"]
     assert len(joins) == len(joins_before) + 1
-    first, second = (datetime.fromisoformat(e["at"]) for e in (joins_before[-1], joins[-1]))
+    first, second = (_at(e) for e in (joins_before[-1], joins[-1]))
     assert second > first
+    # a died with the first socket and never wrote its leave; its heartbeats stopped, and the
+    # presence sweep of a surviving instance writes the leave at the last one: the record
+    # shows the gap, from then to the new socket's join.
+    assert lost != joins[-1]["connection"]
+    assert eventually(lambda: len(_gaps(world, visit_id, me)) == 1, seconds=120)
+    leaves = [e for e in _presence(world, visit_id, me) if e["connection"] == lost]
+    assert sorted(e["kind"] for e in leaves) == ["join", "leave"]
+    [left] = [_at(e) for e in leaves if e["kind"] == "leave"]
+    # At a's last heartbeat: after the join (a beat at least once), before the new socket.
+    assert first < left < second
+    [gap] = _gaps(world, visit_id, me)
+    assert (datetime.fromisoformat(gap["start"]), datetime.fromisoformat(gap["end"])) == (
+        left,
+        second,
+    )
+    assert gap["role"] == "patient"
+    assert gap["seconds"] == int((second - left).total_seconds())
+    page = httpx.get(
+        f"{topology.PUBLIC_URL}/visits/{visit_id}",
+        headers=world["clinician_a"].headers,
+        timeout=30,
+    )
+    assert page.status_code == 200
+    assert f'disconnected <time datetime="{left.isoformat(timespec="seconds")}"' in page.text
     assert errors == []

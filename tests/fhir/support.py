@@ -16,8 +16,10 @@ from typing import Any
 import jsonschema
 from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
+from sqlalchemy import select
 
-from tests.support import Person
+from telehealth.audit.tables import AuditRow
+from tests.support import Person, World, scope_for
 
 FHIR_JSON = "application/fhir+json"
 SCHEMA = (
@@ -29,6 +31,10 @@ SCHEMA = (
 @functools.cache
 def _schema() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(SCHEMA.read_text())
+    # The schema was published with R4 4.0.0; 4.0.1 is R4's technical correction, the same
+    # structure, and the version this server states.
+    versions = loaded["definitions"]["CapabilityStatement"]["properties"]["fhirVersion"]["enum"]
+    versions.append("4.0.1")
     return loaded
 
 
@@ -64,21 +70,41 @@ def outcome_code(response: Any) -> str:
     return str(body["issue"][0]["code"])
 
 
-def search_ids(client: TestClient, person: Person, kind: str, **params: Any) -> list[str]:
-    """The ids a search finds (one page), its Bundle checked valid R4."""
-    bundle = fhir_get(client, person, kind, **params).json()
+def match_ids(bundle: dict[str, Any], mode: str = "match") -> list[str]:
+    """The ids of a searchset's entries of one search mode (``match``, ``include``), the
+    Bundle checked valid R4 first."""
     valid_r4(bundle)
-    return [e["resource"]["id"] for e in bundle.get("entry", [])]
+    return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == mode]
 
 
-def walk_pages(client: TestClient, person: Person, kind: str, **params: Any) -> list[str]:
-    """The ids of every page of a search, following its ``next`` links (each Bundle checked)."""
+def every_page(client: TestClient, person: Person, path: str, **params: Any) -> list[str]:
+    """The matches of a search, following its ``next`` links to the end."""
     seen: list[str] = []
-    bundle = fhir_get(client, person, kind, **params).json()
+    bundle = fhir_get(client, person, path, **params).json()
     while True:
-        valid_r4(bundle)
-        seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        seen += match_ids(bundle)
         following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
         if not following:
             return seen
         bundle = client.get(following[0], headers=person.headers).json()
+
+
+def audited_reads(world: World, kind: str, object_id: object) -> list[AuditRow]:
+    """The audit log's reads of one object."""
+    with scope_for(world.settings, world.clock) as scope:
+        return list(
+            scope.session.execute(
+                select(AuditRow).where(
+                    AuditRow.object_type == kind,
+                    AuditRow.object_id == str(object_id),
+                    AuditRow.action == "read",
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+
+def search_ids(client: TestClient, person: Person, kind: str, **params: Any) -> list[str]:
+    """The ids a search matches (one page), its Bundle checked valid R4."""
+    return match_ids(fhir_get(client, person, kind, **params).json())

@@ -64,11 +64,13 @@ def test_charge_items_through_a_fhir_client(live: Live) -> None:
     with services_for(world) as services, acting(services, world["clinician_a"]) as scope:
         billing = service.case_view(scope, case_id, record_read=False).billing[0]
     client = _client(live, "coordinator")
-    search = {
-        "patient": f"Patient/{world['patient_a'].patient_id}",
-        "context": f"Encounter/{case_id}",
-    }
-    found = client.resources("ChargeItem").search(**search).fetch_all()
+    search = {"patient": f"Patient/{world['patient_a'].patient_id}"}
+    request = f"ServiceRequest/{case_id}"
+    found = [
+        r
+        for r in client.resources("ChargeItem").search(**search).fetch_all()
+        if r.serialize().get("supportingInformation") == [{"reference": request}]
+    ]
     assert found
     assert {r["code"]["coding"][0]["code"] for r in found} == {
         line["code"] for line in billing.lines

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from telehealth.audit.tables import AuditRow
-from tests.fhir.support import fhir_get, outcome_code, search_ids, valid_r4, walk_pages
+from tests.fhir.support import every_page, fhir_get, outcome_code, search_ids, valid_r4
 from tests.review.support import add_media, build_case
 from tests.support import Person, World, scope_for
 
@@ -81,7 +81,7 @@ def test_search_by_patient_status_authored_and_people(client: TestClient, world:
 def test_paging_walks_every_match_once(client: TestClient, world: World) -> None:
     made = {str(build_case(world, "draft")) for _ in range(3)}
     patient = world["patient_a"]
-    seen = walk_pages(client, patient, "ServiceRequest", _count=1)
+    seen = every_page(client, patient, "ServiceRequest", _count=1)
     assert len(seen) == len(set(seen))
     assert made <= set(seen)
 

@@ -222,3 +222,93 @@ def test_two_way_media_holds_across_a_rejoin() -> None:
     assert not model.two_way_media(gap[:-1], [], end)
     overlapping = [*host, _mark("patient", join, 1), _mark("patient", join, 1)]
     assert model.two_way_media([*overlapping, _mark("patient", leave, 1)], [], end)
+
+
+def _at(seconds: int) -> datetime:
+    return datetime(2026, 6, 1, 18, 2, tzinfo=UTC) + timedelta(seconds=seconds)
+
+
+def _socket(who: str, kind: model.PresenceKind, second: int, conn: str) -> model.PresenceMark:
+    return model.PresenceMark(who, who, kind, _at(second), conn)
+
+
+JOIN, LEAVE = model.PresenceKind.JOIN, model.PresenceKind.LEAVE
+
+
+def test_a_socket_lost_with_its_instance_leaves_a_gap_until_the_next_join() -> None:
+    """The leave of a socket whose instance died is written late, at its last heartbeat: it
+    sorts where it happened, and the gap runs from it to the new socket's join."""
+    marks = [
+        _socket("clinician", JOIN, 0, "h1"),
+        _socket("patient", JOIN, 0, "p1"),
+        _socket("patient", JOIN, 31, "p2"),
+        _socket("patient", LEAVE, 10, "p1"),  # written after p2 joined
+    ]
+    [gap] = model.presence_gaps(marks)
+    assert (gap.participant, gap.role) == ("patient", "patient")
+    assert (gap.start, gap.end) == (_at(10), _at(31))
+    assert gap.seconds == 21
+    # Without the leave, the first socket counts as open throughout: no gap.
+    assert model.presence_gaps(marks[:3]) == []
+
+
+def test_overlapping_sockets_leave_no_gap() -> None:
+    """A new tab or network opens its socket before the old one closes."""
+    marks = [
+        _socket("patient", JOIN, 0, "p1"),
+        _socket("patient", JOIN, 5, "p2"),
+        _socket("patient", LEAVE, 6, "p1"),
+        _socket("patient", LEAVE, 40, "p2"),  # the end of the visit is not a gap
+    ]
+    assert model.presence_gaps(marks) == []
+    # Closing both, then a third socket: the gap starts when the last one closed.
+    later = [*marks, _socket("patient", JOIN, 50, "p3")]
+    assert [(g.start, g.end) for g in model.presence_gaps(later)] == [(_at(40), _at(50))]
+
+
+def test_gaps_are_per_participant_and_a_handover_at_one_instant_is_none() -> None:
+    marks = [
+        _socket("patient", JOIN, 0, "p1"),
+        _socket("clinician", JOIN, 0, "h1"),
+        _socket("clinician", LEAVE, 3, "h1"),
+        _socket("patient", LEAVE, 7, "p1"),
+        _socket("patient", JOIN, 7, "p2"),
+        _socket("clinician", JOIN, 9, "h2"),
+    ]
+    assert [(g.participant, g.seconds) for g in model.presence_gaps(marks)] == [("clinician", 6)]
+    # A socket's own leave and join at one instant (in either order) still closes it.
+    same = [_socket("patient", LEAVE, 0, "p1"), _socket("patient", JOIN, 0, "p1")]
+    assert [g.start for g in model.presence_gaps([*same, _socket("patient", JOIN, 4, "p2")])] == [
+        _at(0)
+    ]
+
+
+def test_gaps_of_records_without_socket_names_count_joins_and_leaves() -> None:
+    """Records written before sockets were named: a leave closes one of the open sockets."""
+    unnamed = [
+        model.PresenceMark("patient", "patient", JOIN, _at(0)),
+        model.PresenceMark("patient", "patient", JOIN, _at(1)),
+        model.PresenceMark("patient", "patient", LEAVE, _at(2)),
+        model.PresenceMark("patient", "patient", LEAVE, _at(3)),
+        model.PresenceMark("patient", "patient", JOIN, _at(8)),
+    ]
+    assert [(g.start, g.end) for g in model.presence_gaps(unnamed)] == [(_at(3), _at(8))]
+    # Admissions and removals are not sockets.
+    admitted = [model.PresenceMark("patient", "patient", model.PresenceKind.ADMIT, _at(5))]
+    assert model.presence_gaps([*unnamed[:4], *admitted]) == []
+
+
+def test_two_way_media_follows_named_sockets() -> None:
+    """The patient's lost socket closed at its last heartbeat: the call is not two-way over the
+    gap, and is again from the new socket on."""
+    admit = model.PresenceKind.ADMIT
+    end = _at(600)
+    marks = [
+        model.PresenceMark("clinician", "clinician", admit, _at(0)),
+        _socket("clinician", JOIN, 0, "h1"),
+        model.PresenceMark("patient", "patient", admit, _at(0)),
+        _socket("patient", JOIN, 100, "p1"),
+        _socket("patient", LEAVE, 100, "p1"),
+    ]
+    assert not model.two_way_media(marks, [], end)
+    assert model.two_way_media([*marks, _socket("patient", JOIN, 300, "p2")], [], end)

@@ -21,7 +21,11 @@ pytestmark = pytest.mark.db
 
 @pytest.fixture
 def call(app: FastAPI, client: TestClient, world: World) -> dict[str, Any]:
-    """A visit whose patient has been admitted."""
+    return admitted_call(app, client, world)
+
+
+def admitted_call(app: FastAPI, client: TestClient, world: World) -> dict[str, Any]:
+    """A visit whose patient has been admitted: its id, both join tokens, the patient's id."""
     services = services_of(app)
     visit_id = book(services, world)
     patient = link_for(services, visit_id, world["patient_a"].user_id)

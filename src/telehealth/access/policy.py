@@ -78,6 +78,12 @@ def may_see_clinician(actor: Actor, clinician_org_id: uuid.UUID) -> bool:
     return actor.org_id == clinician_org_id
 
 
+def may_see_organization(actor: Actor, org_id: uuid.UUID) -> bool:
+    """An organization's own record (its name) is for its members; to anyone else it answers
+    as missing."""
+    return actor.org_id == org_id
+
+
 def may_see_credentials(actor: Actor, clinician_id: uuid.UUID, clinician_org_id: uuid.UUID) -> bool:
     """Licenses, compacts, DEA registrations and the NPI are for the clinician themself and
     the people who manage their organization's staff."""

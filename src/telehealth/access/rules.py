@@ -151,6 +151,8 @@ READ_RULES: dict[str, Rule] = {
     "review_media": named_or_patient,  # same as its case's
     "review_report": named_or_patient,  # same as its case's
     "visit_participant": named_or_patient,  # same as its visit's
+    "visit_intake": named_or_patient,  # same as its visit's
+    "visit_consent": named_or_patient,  # same as its visit's
     "monitoring_reading": named_or_patient,  # same as its enrollment's
     "monitoring_device": named_or_patient,  # same as its enrollment's
     "monitoring_alert": named_or_patient,  # same as its enrollment's

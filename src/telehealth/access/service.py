@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from telehealth.identity.queries import Patient
 from telehealth.scope import Scope
 
 if TYPE_CHECKING:
-    from telehealth.identity.tables import CareAssignment, User
+    from telehealth.identity.tables import CareAssignment, ClinicianProfile, Organization, User
 
 
 def patient_record(scope: Scope, patient_id: uuid.UUID) -> Patient | None:
@@ -335,6 +335,40 @@ def readable_clinician(scope: Scope, clinician_id: uuid.UUID) -> User:
         record_denial(scope, "clinician", clinician_id)
         raise not_found("clinician")
     return user
+
+
+def readable_clinicians(
+    scope: Scope,
+    *,
+    limit: int,
+    offset: int,
+    where: identity_queries.ClinicianFilter | None = None,
+) -> Sequence[tuple[User, ClinicianProfile | None]]:
+    """The clinicians the actor may read (:func:`readable_clinician`: those of their own
+    organization), with their profiles, by name; ``where`` narrows the list. An NPI filter
+    matches only clinicians whose credentials the actor may see (:func:`may_see_credentials`),
+    so a search by NPI tells no one else whose it is."""
+    actor = scope.require_actor()
+    if (
+        where is not None
+        and where.npis is not None
+        and not policy.may_manage_org(actor, actor.org_id)
+    ):
+        ids = [actor.user_id] if where.ids is None else [i for i in where.ids if i == actor.user_id]
+        where = replace(where, ids=ids)
+    return identity_queries.clinicians_of(
+        scope.session, actor.org_id, where=where, limit=limit, offset=offset
+    )
+
+
+def readable_organization(scope: Scope, org_id: uuid.UUID) -> Organization:
+    """The actor's own organization; any other, or none, is not found."""
+    actor = scope.require_actor()
+    org = identity_queries.organization_by_id(scope.session, org_id)
+    if org is None or not policy.may_see_organization(actor, org.id):
+        record_denial(scope, "organization", org_id)
+        raise not_found("organization")
+    return org
 
 
 def may_see_credentials(scope: Scope, clinician: User) -> bool:

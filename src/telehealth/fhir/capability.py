@@ -7,14 +7,19 @@ from collections.abc import Sequence
 from telehealth.fhir.model import FHIR_VERSION, Resource
 from telehealth.fhir.registry import ResourceType
 
-SMART_SECURITY = {
-    "coding": [
+SMART_SECURITY: Resource = {
+    "cors": False,
+    "service": [
         {
-            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-            "code": "SMART-on-FHIR",
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR",
+                }
+            ],
+            "text": "OAuth2 bearer tokens with SMART on FHIR scopes",
         }
     ],
-    "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
 }
 
 

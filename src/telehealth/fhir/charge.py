@@ -3,9 +3,10 @@ review (the review capability's billing records) and for an ended visit (its cod
 
 One ChargeItem per line: its CPT or HCPCS code, units, modifiers and place of service (as
 extensions: R4's ChargeItem has no element for either), the patient, the billing clinician
-and the encounter (the visit, or the case). Readers are the native API's: a visit's lines
-answer whoever may read the visit (its record shows them its billing); a review's lines answer
-staff who may read the case, never the patient (the case shows billing to staff only).
+and the visit's Encounter or, for a review, its ServiceRequest (reviews are no Encounters).
+Readers are the native API's: a visit's lines answer whoever may read the visit (its record
+shows them its billing); a review's lines answer staff who may read the case, never the
+patient (the case shows billing to staff only).
 
 A line has no row of its own, so its id is derived from its record's and its place in it:
 the record's UUID with the version nibble replaced by the line's index (0-15), which reads
@@ -41,6 +42,7 @@ from telehealth.fhir.service_request import case_query, included_patients, patie
 from telehealth.review import service as review
 from telehealth.scope import Scope
 from telehealth.visits import access as visits
+from telehealth.visits.model import VisitFilter
 
 if TYPE_CHECKING:
     from telehealth.review.tables import ReviewBilling, ReviewCase
@@ -84,7 +86,10 @@ class Charge:
     line: dict[str, Any]
     patient_id: uuid.UUID
     performer: uuid.UUID
-    encounter: uuid.UUID
+    # The visit's Encounter; a review's line names its request (the case) instead, as reviews
+    # are no Encounters.
+    encounter: uuid.UUID | None
+    request: uuid.UUID | None
     occurred: date
     entered: datetime
     version: int
@@ -109,7 +114,8 @@ def review_charges(case: ReviewCase, billing: ReviewBilling) -> list[Charge]:
             line=line,
             patient_id=case.patient_id,
             performer=billing.billing_clinician_id,
-            encounter=case.id,
+            encounter=None,
+            request=case.id,
             occurred=occurred,
             entered=ensure_utc(billing.created_at),
             version=1,
@@ -132,6 +138,7 @@ def visit_charges(visit: Visit) -> list[Charge]:
             patient_id=visit.patient_id,
             performer=visit.clinician_id,
             encounter=visit.id,
+            request=None,
             occurred=started.date(),
             entered=ended,
             version=visit.version,
@@ -175,12 +182,15 @@ def charge_item(charge: Charge, codes: CodeSet) -> Resource:
         "status": "billable",
         "code": {"coding": [coding]},
         "subject": reference("Patient", charge.patient_id),
-        "context": reference("Encounter", charge.encounter),
         "occurrenceDateTime": charge.occurred.isoformat(),
         "performer": [{"actor": reference("Practitioner", charge.performer)}],
         "quantity": {"value": int(line.get("units", 1))},
         "enteredDate": instant(charge.entered),
     }
+    if charge.encounter is not None:
+        resource["context"] = reference("Encounter", charge.encounter)
+    if charge.request is not None:
+        resource["supportingInformation"] = [reference("ServiceRequest", charge.request)]
     if extensions:
         resource["extension"] = extensions
     return resource
@@ -199,7 +209,7 @@ def _fetch(session: Session, line_id: uuid.UUID, _lock: bool) -> Charge | None:
         billing, case = found
         charges = review_charges(case, billing)
     else:
-        visit = visits.visit_record(session, source)
+        visit = visits.visit_row(session, source)
         charges = visit_charges(visit) if visit is not None else []
     return next((c for c in charges if c.id == line_id), None)
 
@@ -226,11 +236,12 @@ def read(scope: Scope, line_id: uuid.UUID) -> Emitted:
 
 
 def _review_stream(scope: Scope, query: Search) -> Iterator[Charge]:
-    encounters = _encounters(query)
+    if _encounters(query) is not None:
+        return  # a review's lines name no Encounter
     entered = query.dates("entered-date")
     where = replace(
         case_query(query),
-        ids=encounters,
+        ids=None,
         signed=(entered.start, entered.end) if entered else (None, None),
     )
     offset = 0
@@ -246,16 +257,18 @@ def _review_stream(scope: Scope, query: Search) -> Iterator[Charge]:
 
 def _visit_stream(scope: Scope, query: Search) -> Iterator[Charge]:
     entered = query.dates("entered-date")
+    where = VisitFilter(
+        ids=_encounters(query),
+        patient_ids=patients_asked(query),
+        coded=True,
+        ended_from=entered.start if entered else None,
+        ended_before=entered.end if entered else None,
+        by_end=True,
+        newest_first=True,
+    )
     offset = 0
     while True:
-        batch = visits.coded_visits(
-            scope,
-            patient_ids=patients_asked(query),
-            ids=_encounters(query),
-            ended=(entered.start, entered.end) if entered else (None, None),
-            limit=BATCH,
-            offset=offset,
-        )
+        batch = visits.readable_visits(scope, limit=BATCH, offset=offset, where=where, record=False)
         for visit in batch:
             yield from visit_charges(visit)
         if len(batch) < BATCH:
@@ -315,12 +328,13 @@ CHARGE_ITEM = ResourceType(
         Param("subject", "reference", "the patient billed for"),
         Param("code", "token", "CPT or HCPCS code"),
         Param("entered-date", "date", "when the line was produced, with prefixes"),
-        Param("context", "reference", "the Encounter (a visit, or a store-and-forward case)"),
+        Param("context", "reference", "the Encounter (a visit's lines)"),
     ),
     includes=(INCLUDE_PATIENT,),
     documentation=(
         "Billing lines of ended visits (the visit's readers) and of signed store-and-forward "
         "reviews (staff who may read the case); modifiers and place of service as extensions. "
-        "Without patient or subject, staff find the lines of what they conducted or reviewed."
+        "Without patient or subject, staff find the lines of the visits they may read and of "
+        "the reviews naming them."
     ),
 )

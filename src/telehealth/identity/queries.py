@@ -9,8 +9,9 @@ Published, and why:
   of a membership's end, without the care-assignment table;
 - the bearer lookup (:func:`bearer_select`, :data:`BEARER_ACTOR`), which fast reads extend with
   their own columns and joins;
-- small reads by key (users, patients, care assignments, clinician profiles and credentials)
-  and an organization's active coordinators (:func:`coordinators_of`);
+- small reads by key (users, patients, organizations, care assignments, clinician profiles
+  and credentials), an organization's active coordinators (:func:`coordinators_of`) and its
+  clinicians with their profiles (:func:`clinicians_of`, narrowed by a :class:`ClinicianFilter`);
 - the mapped classes :class:`Patient` and :class:`User`, for reads only: a capability lists or
   joins whole patient rows (access's patient list, monitoring's panel, the portal's intake page)
   and reads the columns of the user a bearer lookup or a notification names. They are never
@@ -19,8 +20,10 @@ Published, and why:
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,8 +32,12 @@ from sqlalchemy import (
     Exists,
     LargeBinary,
     Select,
+    String,
     bindparam,
+    cast,
     exists,
+    false,
+    func,
     or_,
     select,
 )
@@ -45,6 +52,7 @@ from telehealth.identity.tables import (
     ClinicianProfile,
     DeaRegistration,
     License,
+    Organization,
     Patient,
     User,
 )
@@ -52,6 +60,7 @@ from telehealth.identity.tables import (
 __all__ = [
     "BEARER_ACTOR",
     "CARE_NOW",
+    "ClinicianFilter",
     "Patient",
     "User",
     "bearer_select",
@@ -64,6 +73,7 @@ __all__ = [
     "dea_of",
     "in_care",
     "licenses_of",
+    "organization_by_id",
     "patient_by_id",
     "patients_in_care_of",
     "user_by_id",
@@ -72,6 +82,10 @@ __all__ = [
 
 def user_by_id(session: Session, user_id: uuid.UUID) -> User | None:
     return session.get(User, user_id)
+
+
+def organization_by_id(session: Session, org_id: uuid.UUID) -> Organization | None:
+    return session.get(Organization, org_id)
 
 
 def patient_by_id(session: Session, patient_id: uuid.UUID) -> Patient | None:
@@ -167,20 +181,64 @@ def clinician_profile(session: Session, user_id: uuid.UUID) -> ClinicianProfile 
     return session.get(ClinicianProfile, user_id)
 
 
+@dataclass(frozen=True, slots=True)
+class ClinicianFilter:
+    """Narrows a list of an organization's clinicians (the FHIR Practitioner and
+    PractitionerRole searches): each field set must hold. ``name`` matches the start of any
+    word of the display name, ignoring case; ``specialties`` any of the profile's
+    specialties; ``active`` None lists active and inactive accounts alike."""
+
+    ids: Sequence[uuid.UUID] | None = None
+    npis: Sequence[str] | None = None
+    name: str | None = None
+    active: bool | None = True
+    specialties: Sequence[str] | None = None
+
+
 def clinicians_of(
-    session: Session, org_id: uuid.UUID
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    where: ClinicianFilter | None = None,
+    limit: int = 200,
+    offset: int = 0,
 ) -> Sequence[tuple[User, ClinicianProfile | None]]:
-    """An organization's active clinicians by name, with their profiles (booking's choice)."""
-    return [
-        (user, profile)
-        for user, profile in session.execute(
-            select(User, ClinicianProfile)
-            .outerjoin(ClinicianProfile, ClinicianProfile.user_id == User.id)
-            .where(User.org_id == org_id, User.role == Role.CLINICIAN.value, User.active.is_(True))
-            .order_by(User.display_name, User.id)
-            .limit(200)
-        ).all()
-    ]
+    """An organization's clinicians by name, with their profiles: the active ones (booking's
+    choice) unless ``where`` says otherwise."""
+    where = where or ClinicianFilter()
+    query = (
+        select(User, ClinicianProfile)
+        .outerjoin(ClinicianProfile, ClinicianProfile.user_id == User.id)
+        .where(User.org_id == org_id, User.role == Role.CLINICIAN.value)
+    )
+    if where.active is not None:
+        query = query.where(User.active.is_(where.active))
+    if where.ids is not None:
+        query = query.where(User.id.in_(where.ids))
+    if where.npis is not None:
+        query = query.where(ClinicianProfile.npi.in_(where.npis))
+    if where.name:
+        start = where.name.lower()
+        shown = func.lower(User.display_name)
+        query = query.where(
+            or_(
+                shown.startswith(start, autoescape=True),
+                shown.contains(" " + start, autoescape=True),
+            )
+        )
+    if where.specialties is not None:
+        # Specialties are stored as a JSON list: an element is its JSON string, quotes and all.
+        stored = cast(ClinicianProfile.specialties, String)
+        query = query.where(
+            or_(
+                false(),
+                *(stored.contains(json.dumps(s), autoescape=True) for s in where.specialties),
+            )
+        )
+    rows = session.execute(
+        query.order_by(User.display_name, User.id).limit(limit).offset(offset)
+    ).all()
+    return [(user, profile) for user, profile in rows]
 
 
 def licenses_of(session: Session, clinician_id: uuid.UUID) -> Sequence[License]:

@@ -168,6 +168,32 @@ def revoke_credentials_of(session: Session, user_id: uuid.UUID, at: object) -> N
     )
 
 
+# --- sealed secrets ---------------------------------------------------------------------------
+
+
+def sealed_secrets(
+    session: Session, after: uuid.UUID | None, limit: int
+) -> Sequence[tuple[uuid.UUID, bytes]]:
+    """Up to ``limit`` users holding a sealed TOTP seed, by id after ``after``: (id, sealed)."""
+    query = select(User.id, User.totp_secret_enc).where(User.totp_secret_enc.is_not(None))
+    if after is not None:
+        query = query.where(User.id > after)
+    rows = session.execute(query.order_by(User.id).limit(limit)).all()
+    return [(user_id, sealed) for user_id, sealed in rows if sealed is not None]
+
+
+def replace_sealed_secret(session: Session, user_id: uuid.UUID, old: bytes, new: bytes) -> bool:
+    """Puts ``new`` in place of ``old`` unless the user's seed changed meanwhile (a new
+    enrolment, sealed under the current key already); whether it did."""
+    result = session.execute(
+        update(User)
+        .where(User.id == user_id, User.totp_secret_enc == old)
+        .values(totp_secret_enc=new)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 # --- sign-in throttles ------------------------------------------------------------------------
 
 
@@ -197,8 +223,8 @@ def count_failure(session: Session, key: bytes, kind: str, backoff: Backoff, now
     session.flush()
 
 
-def forget_failures(session: Session, key: bytes) -> None:
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+def forget_failures(session: Session, keys: Collection[bytes]) -> None:
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
 
 
 def purge_throttles(session: Session, older_than: datetime) -> int:

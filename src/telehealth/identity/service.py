@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import math
 import uuid
 from collections.abc import Iterable
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from telehealth.audit.model import Action, Outcome
 from telehealth.clock import ensure_utc
 from telehealth.errors import DomainError, ErrorCode, not_found
-from telehealth.identity import credentials, queries, repository
+from telehealth.identity import credentials, keys, queries, repository
 from telehealth.identity.model import (
     LANGUAGE_NAMES,
     MFA_REQUIRED_ROLES,
@@ -44,6 +43,7 @@ from telehealth.identity.tables import (
     Patient,
     User,
 )
+from telehealth.logging import get_logger
 from telehealth.scope import Scope
 from telehealth.vocabulary import CONTROLLED_SCHEDULES, US_STATES, Discipline
 
@@ -51,9 +51,21 @@ SESSION_PREFIX = "ths"
 TOKEN_PREFIX = "tht"  # noqa: S105 - a public prefix that marks token type
 INVITE_PREFIX = "thi"
 
+log = get_logger("telehealth.identity")
 
-def _box(scope: Scope) -> credentials.SecretBox:
-    return credentials.SecretBox(scope.settings.secret_key.get_secret_value())
+
+def _keyring(scope: Scope) -> credentials.SecretKeyring:
+    return keys.secret_keyring(scope.settings)
+
+
+def _totp_secret(scope: Scope, user: User, sealed: bytes) -> str:
+    """The user's TOTP seed. One no configured app secret opens is a configuration error,
+    logged with the missing key's id (never the key) for the operator."""
+    try:
+        return _keyring(scope).open(sealed)
+    except DomainError as exc:
+        log.error("mfa_secret_unreadable", user_id=str(user.id), key_id=exc.data.get("key_id"))
+        raise
 
 
 def check_state(state: str, field: str) -> str:
@@ -103,7 +115,7 @@ def create_user(
         display_name=display_name,
         role=role.value,
         password_hash=credentials.hash_password(password) if password else None,
-        totp_secret_enc=_box(scope).seal(totp_secret) if totp_secret else None,
+        totp_secret_enc=_keyring(scope).seal(totp_secret) if totp_secret else None,
         mfa_enabled=totp_secret is not None,
         totp_last_step=0,
         credentials_epoch=0,
@@ -382,9 +394,17 @@ class IssuedSecret:
 
 @dataclass(frozen=True, slots=True)
 class ThrottleKey:
+    """A counter's key under the current app secret, and (during a rotation) under each previous
+    one: failures are counted under the current key; a wait recorded under any holds."""
+
     kind: str
     key: bytes
     backoff: Backoff
+    earlier: tuple[bytes, ...] = ()
+
+    @property
+    def every(self) -> tuple[bytes, ...]:
+        return (self.key, *self.earlier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,40 +423,44 @@ def sign_in_throttles(scope: Scope, email: str, source: str) -> SignInThrottles:
     settings = scope.settings
     base = settings.login_delay_base_seconds
     window = timedelta(seconds=settings.login_failure_window_seconds)
+    source_key, *source_earlier = _throttle_keys(scope, "source", source)
+    account_key, *account_earlier = _throttle_keys(scope, "account", email.strip().lower())
     return SignInThrottles(
         ThrottleKey(
             "source",
-            _throttle_key(scope, "source", source),
+            source_key,
             Backoff(
                 settings.login_source_free_failures,
                 base,
                 settings.login_source_max_delay_seconds,
                 window,
             ),
+            tuple(source_earlier),
         ),
         ThrottleKey(
             "account",
-            _throttle_key(scope, "account", email.strip().lower()),
+            account_key,
             Backoff(
                 settings.login_account_free_failures,
                 base,
                 settings.login_account_max_delay_seconds,
                 window,
             ),
+            tuple(account_earlier),
         ),
     )
 
 
-def _throttle_key(scope: Scope, kind: str, value: str) -> bytes:
-    # Keyed, so the table holds neither addresses nor emails, nor lets them be guessed back.
-    secret = scope.settings.secret_key.get_secret_value().encode()
-    return hmac.digest(secret, f"login-throttle:{kind}:{value}".encode(), "sha256")
+def _throttle_keys(scope: Scope, kind: str, value: str) -> tuple[bytes, ...]:
+    # Keyed, so the table holds neither addresses nor emails, nor lets them be guessed back;
+    # under each app secret, the current one's first.
+    return keys.secret_keyring(scope.settings).macs(f"login-throttle:{kind}:{value}".encode())
 
 
 def _refuse_while_throttled(scope: Scope, throttles: SignInThrottles, user: User | None) -> None:
     """Refuses an attempt, without checking its password, while a counter makes it wait."""
     now = scope.clock.now()
-    until = repository.throttled_until(scope.session, [t.key for t in throttles.each])
+    until = repository.throttled_until(scope.session, [k for t in throttles.each for k in t.every])
     if until is None or ensure_utc(until) <= now:
         return
     _record_failure(scope, user, "throttled")
@@ -465,7 +489,7 @@ def login(
     mfa_verified = _check_second_factor(scope, user, totp_code, now, throttles)
     # The person proved both factors: earlier failures against their address are forgotten;
     # the source's are not, as others may share it.
-    repository.forget_failures(scope.session, throttles.account.key)
+    repository.forget_failures(scope.session, throttles.account.every)
     token, token_hash = credentials.new_secret(SESSION_PREFIX)
     login_session = LoginSession(
         user_id=user.id,
@@ -501,7 +525,7 @@ def _check_second_factor(
     if not code:
         # The password was right: not a failed attempt, but no session without the second factor.
         raise DomainError(ErrorCode.MFA_REQUIRED, "a one-time code is required")
-    secret = _box(scope).open(user.totp_secret_enc)
+    secret = _totp_secret(scope, user, user.totp_secret_enc)
     step = credentials.accepted_totp_step(secret, code, now, user.totp_last_step)
     if step is None:
         _login_failed(scope, user, "bad_totp", throttles)
@@ -690,7 +714,7 @@ def start_mfa_enrollment(scope: Scope) -> str:
     if user.mfa_enabled:
         raise DomainError(ErrorCode.CONFLICT, "MFA is already enabled")
     secret = credentials.new_totp_secret()
-    user.totp_secret_enc = _box(scope).seal(secret)
+    user.totp_secret_enc = _keyring(scope).seal(secret)
     scope.audit.record(Action.UPDATE, "credentials", user.id, detail={"event": "mfa_started"})
     return credentials.totp_uri(secret, user.email)
 
@@ -701,7 +725,7 @@ def confirm_mfa_enrollment(scope: Scope, code: str) -> None:
     assert user is not None
     if user.totp_secret_enc is None or user.mfa_enabled:
         raise DomainError(ErrorCode.INVALID_STATE, "no MFA enrollment is in progress")
-    secret = _box(scope).open(user.totp_secret_enc)
+    secret = _totp_secret(scope, user, user.totp_secret_enc)
     step = credentials.accepted_totp_step(secret, code, scope.clock.now(), user.totp_last_step)
     if step is None:
         raise DomainError(ErrorCode.MFA_INVALID, "the one-time code is not valid")
@@ -748,7 +772,7 @@ def accept_invite(scope: Scope, token: str, password: str) -> NewUser:
     secret: str | None = None
     if Role(user.role) in MFA_REQUIRED_ROLES:
         secret = credentials.new_totp_secret()
-        user.totp_secret_enc = _box(scope).seal(secret)
+        user.totp_secret_enc = _keyring(scope).seal(secret)
         user.mfa_enabled = True
     scope.audit.record(
         Action.UPDATE,

@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from telehealth.access.queries import listed_by
 from telehealth.clock import ensure_utc
 from telehealth.db.base import grouped, insert_ignoring_duplicates, table_of
 from telehealth.db.engine import read_columns
+from telehealth.identity.model import Actor
 from telehealth.identity.queries import Patient, patients_in_care_of
 from telehealth.monitoring.model import AlertStatus, Metric, ShownAlert, ShownReading
 from telehealth.monitoring.tables import (
@@ -92,6 +94,40 @@ def enrollment(session: Session, enrollment_id: uuid.UUID) -> Enrollment | None:
 
 def enrollments_of(session: Session, patient_id: uuid.UUID) -> Sequence[Enrollment]:
     return session.execute(_ENROLLMENTS_OF, {"patient_id": patient_id}).scalars().all()
+
+
+def enrollments_listed(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    patient_ids: Sequence[uuid.UUID] | None,
+    consent_since: datetime | None,
+    consent_before: datetime | None,
+    limit: int | None,
+) -> Sequence[Enrollment]:
+    """The enrollments the actor may read (:func:`listed_by`, the enrolling clinician named),
+    by when their consent was given; narrowed to ``patient_ids`` and to ``consent_since <=
+    consent_at < consent_before``."""
+    query = select(Enrollment).where(
+        listed_by(
+            actor,
+            now,
+            org_id=Enrollment.org_id,
+            patient_id=Enrollment.patient_id,
+            named=Enrollment.clinician_id,
+        )
+    )
+    if patient_ids is not None:
+        query = query.where(Enrollment.patient_id.in_(patient_ids))
+    if consent_since is not None:
+        query = query.where(Enrollment.consent_at >= consent_since)
+    if consent_before is not None:
+        query = query.where(Enrollment.consent_at < consent_before)
+    query = query.order_by(Enrollment.consent_at, Enrollment.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return session.execute(query).scalars().all()
 
 
 def active_enrollment(session: Session, patient_id: uuid.UUID, program: str) -> Enrollment | None:

@@ -247,6 +247,27 @@ def read_enrollment(scope: Scope, enrollment_id: uuid.UUID) -> Enrollment:
     return enrollment
 
 
+def readable_enrollments(
+    scope: Scope,
+    *,
+    patient_ids: Sequence[uuid.UUID] | None = None,
+    consent_since: datetime | None = None,
+    consent_before: datetime | None = None,
+    limit: int | None = None,
+) -> Sequence[Enrollment]:
+    """The enrollments the actor may read (the enrollment loader's rule, in SQL), by when
+    their consent was given; the caller audits what it shows."""
+    return repository.enrollments_listed(
+        scope.session,
+        scope.require_actor(),
+        scope.clock.now(),
+        patient_ids=patient_ids,
+        consent_since=consent_since,
+        consent_before=consent_before,
+        limit=limit,
+    )
+
+
 def active_enrollments_of_org(scope: Scope) -> Sequence[Enrollment]:
     """The coordinator's or administrator's organization's active enrollments, audited as a
     list (the enrolling clinician is the one named on each)."""

@@ -29,6 +29,10 @@ def intake_of_visit(session: Session, visit_id: uuid.UUID) -> VisitIntake | None
     ).scalar_one_or_none()
 
 
+def intake_by_id(session: Session, intake_id: uuid.UUID) -> VisitIntake | None:
+    return session.get(VisitIntake, intake_id)
+
+
 # Built once with a bound parameter: building a statement and its cache key costs more than
 # running it.
 _VISIT_ROWS = (

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.orm import Session
+
+from telehealth.access import loader
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode, not_found
@@ -41,6 +44,22 @@ INTAKE_SPECIALTY = "primary_care"
 
 
 # --- the pre-visit intake -----------------------------------------------------------------------
+
+
+def _intake(
+    session: Session, intake_id: uuid.UUID, _lock: bool
+) -> tuple[VisitIntake, Visit] | None:
+    intake = repository.intake_by_id(session, intake_id)
+    visit = visit_access.visit_row(session, intake.visit_id) if intake is not None else None
+    return None if intake is None or visit is None else (intake, visit)
+
+
+def _intake_subject(found: tuple[VisitIntake, Visit]) -> loader.Subject:
+    return visit_access.visit_subject(found[1])
+
+
+# An intake by its own id, reached as its visit is: the visit's facts and rule.
+INTAKE_KIND = loader.register(loader.Kind(INTAKE, "intake", _intake, _intake_subject))
 
 
 def intake_form(visit: Visit) -> review_model.Questionnaire:
@@ -126,6 +145,49 @@ def complete_intake(scope: Scope, visit_id: uuid.UUID) -> VisitIntake:
         link=f"/portal/visits/{visit.id}/intake",
     )
     return intake
+
+
+@dataclass(frozen=True)
+class IntakeAnswers:
+    """A visit's intake with what its answers need: the visit, the intake's case (reason,
+    answers, the questionnaire version they were given under) and that questionnaire."""
+
+    intake: VisitIntake
+    visit: Visit
+    case: ReviewCase
+    form: review_model.Questionnaire
+
+
+def _answers(scope: Scope, visit: Visit, intake: VisitIntake) -> IntakeAnswers:
+    case = review.readable_case(scope, intake.case_id)
+    form = review_model.questionnaire(case.questionnaire_id, case.questionnaire_version)
+    return IntakeAnswers(intake, visit, case, form)
+
+
+def intake_answers(scope: Scope, intake_id: uuid.UUID) -> IntakeAnswers:
+    """An intake by its id, decided on by its visit's rule (:data:`INTAKE_KIND`): an intake of
+    a visit the actor may not read is not found, exactly as a missing one. Not audited here:
+    the caller records the read of what it shows (the FHIR API's QuestionnaireResponse)."""
+    intake, visit = loader.load(scope, INTAKE_KIND, intake_id)
+    return _answers(scope, visit, intake)
+
+
+def intakes_of_visits(scope: Scope, visits: Sequence[Visit]) -> list[IntakeAnswers]:
+    """The intakes of visits the caller reached through the visits' loader or list, in the
+    visits' order (visits without one left out). Not audited here, as :func:`intake_answers`."""
+    found = repository.intakes_of_visits(scope.session, [v.id for v in visits])
+    out: list[IntakeAnswers] = []
+    for visit in visits:
+        if visit.id not in found:
+            continue
+        try:
+            out.append(_answers(scope, visit, found[visit.id]))
+        except DomainError as exc:
+            # A visit's reader who may not read its intake's case (a clinician named on the
+            # visit whose care has ended) is not shown the intake.
+            if exc.code is not ErrorCode.NOT_FOUND:
+                raise
+    return out
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""``telehealth keys ...``: storage key management.
+"""``telehealth keys ...``: storage key management (the app secret's commands, which are
+identity's, are added to the group by telehealth/cli.py).
 
 KEKs come only from the ``TELEHEALTH_STORAGE_KEKS`` environment variable (first = current),
 never from the command line, so they stay out of shell history and process listings.
@@ -21,7 +22,8 @@ from telehealth.storage.service import RotationReport, rotate_keys
 KEKS_ENV = "TELEHEALTH_STORAGE_KEKS"
 
 keys_app = typer.Typer(
-    help="Manage the key-encryption keys of the blob store.", no_args_is_help=True
+    help="Manage keys: the blob store's key-encryption keys and the app secret.",
+    no_args_is_help=True,
 )
 
 

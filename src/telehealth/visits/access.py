@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -17,18 +16,36 @@ from telehealth.audit.model import Action
 from telehealth.identity.model import Role
 from telehealth.scope import Scope
 from telehealth.visits import model, repository
-from telehealth.visits.tables import Visit
+from telehealth.visits.tables import Consent, Visit
 
 
 def _visit(session: Session, visit_id: uuid.UUID, lock: bool) -> Visit | None:
     return repository.visit_by_id(session, visit_id, lock=lock)
 
 
-def _subject(visit: Visit) -> loader.Subject:
+def visit_row(session: Session, visit_id: uuid.UUID) -> Visit | None:
+    """A visit's row for the loader of an object reached through its visit (the portal's
+    intake), which decides on it by :func:`visit_subject` and the visit's rule."""
+    return _visit(session, visit_id, False)
+
+
+def visit_subject(visit: Visit) -> loader.Subject:
     return loader.Subject(visit.org_id, visit.patient_id, frozenset({visit.clinician_id}))
 
 
-VISIT = loader.register(loader.Kind("visit", "visit", _visit, _subject))
+VISIT = loader.register(loader.Kind("visit", "visit", _visit, visit_subject))
+
+
+def _consent(session: Session, consent_id: uuid.UUID, _lock: bool) -> tuple[Consent, Visit] | None:
+    return repository.consent_by_id(session, consent_id)
+
+
+def _of_visit(found: tuple[Consent, Visit]) -> loader.Subject:
+    return visit_subject(found[1])
+
+
+# A consent is its visit's: whoever may read the visit reads the consents taken in it.
+VISIT_CONSENT = loader.register(loader.Kind("visit_consent", "consent", _consent, _of_visit))
 
 
 def readable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
@@ -50,12 +67,12 @@ def clinician_visit(scope: Scope, visit_id: uuid.UUID, *, lock: bool = False) ->
 def conducts(scope: Scope, visit: Visit) -> bool:
     """Whether the actor conducts the visit (so the visit record shows them the note and
     billing forms)."""
-    return loader.verdict(scope, _subject(visit), rules.conduct_visit).allowed
+    return loader.verdict(scope, visit_subject(visit), rules.conduct_visit).allowed
 
 
 def may_change(scope: Scope, visit: Visit) -> bool:
     """Whether the actor may cancel or reschedule the visit (so its page offers them)."""
-    return loader.verdict(scope, _subject(visit), rules.change_visit).allowed
+    return loader.verdict(scope, visit_subject(visit), rules.change_visit).allowed
 
 
 def patients_own_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
@@ -75,23 +92,42 @@ def joinable_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
 
 
 def readable_visits(
-    scope: Scope, *, limit: int, offset: int, status: str | None = None
+    scope: Scope,
+    *,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    where: model.VisitFilter | None = None,
+    record: bool = True,
 ) -> Sequence[Visit]:
+    """The visits this actor may list: the same rules as :func:`readable_visit`, in SQL;
+    ``where`` narrows the list. Audited as a list unless ``record`` is off, for a caller that
+    audits what it shows itself (the FHIR API)."""
     actor = scope.require_actor()
     session = scope.session
     if actor.role is Role.PATIENT:
-        visits = repository.visits_of_patient(session, actor.patient_id, status, limit, offset)
+        visits = repository.visits_of_patient(
+            session, actor.patient_id, status, limit, offset, where
+        )
     elif actor.role is Role.CLINICIAN:
         visits = repository.visits_of_clinician(
-            session, actor.org_id, actor.user_id, status, limit, offset, now=scope.clock.now()
+            session,
+            actor.org_id,
+            actor.user_id,
+            status,
+            limit,
+            offset,
+            now=scope.clock.now(),
+            where=where,
         )
     else:
-        visits = repository.visits_of_org(session, actor.org_id, status, limit, offset)
-    access.record_listed(
-        scope,
-        "visit",
-        [access.Listed(v.id, v.patient_id, frozenset({v.clinician_id})) for v in visits],
-    )
+        visits = repository.visits_of_org(session, actor.org_id, status, limit, offset, where)
+    if record:
+        access.record_listed(
+            scope,
+            "visit",
+            [access.Listed(v.id, v.patient_id, frozenset({v.clinician_id})) for v in visits],
+        )
     return visits
 
 
@@ -118,50 +154,3 @@ def upcoming_visits_of_org(scope: Scope) -> Sequence[Visit]:
         [access.Listed(v.id, v.patient_id, frozenset({v.clinician_id})) for v in visits],
     )
     return visits
-
-
-def coded_visits(
-    scope: Scope,
-    *,
-    patient_ids: Sequence[uuid.UUID] | None,
-    ids: Sequence[uuid.UUID] | None,
-    ended: tuple[datetime | None, datetime | None],
-    limit: int,
-    offset: int,
-) -> Sequence[Visit]:
-    """Ended, coded visits the actor may read (the visit rule), the latest ended first: a
-    patient's own; a staff member's of the patients asked for that they may read or, asking
-    for none, those they conducted. The caller audits what it shows."""
-    actor = scope.require_actor()
-    clinician_id: uuid.UUID | None = None
-    if actor.role is Role.PATIENT:
-        own = actor.patient_id
-        if own is None or (patient_ids is not None and own not in patient_ids):
-            return []
-        patient_ids = [own]
-    elif patient_ids is None:
-        clinician_id = actor.user_id
-    else:
-        patient_ids = [p for p in patient_ids if access.patient_if_readable(scope, p) is not None]
-        if not patient_ids:
-            return []
-    return repository.coded_visits(
-        scope.session,
-        patient_ids=patient_ids,
-        clinician_id=clinician_id,
-        org_id=actor.org_id,
-        ids=ids,
-        ended=ended,
-        limit=limit,
-        offset=offset,
-    )
-
-
-def visit_record(session: Session, visit_id: uuid.UUID) -> Visit | None:
-    """A visit by id, for a loader of what the visit holds (its billing lines), which decides
-    access by the visit's subject (:func:`visit_subject`)."""
-    return repository.visit_by_id(session, visit_id)
-
-
-def visit_subject(visit: Visit) -> loader.Subject:
-    return _subject(visit)

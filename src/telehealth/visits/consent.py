@@ -5,18 +5,28 @@ verbal consent, yearly renewal, a consent per episode: ``telehealth.policy.conse
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from telehealth.access import loader
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.policy.consent import SHORTFALL_WHY, OnFile, Shortfall, accepts_method, assess
-from telehealth.policy.decision import Decision, Requirement
+from telehealth.policy.consent import (
+    SHORTFALL_WHY,
+    OnFile,
+    Shortfall,
+    Standing,
+    accepts_method,
+    assess,
+)
+from telehealth.policy.decision import ConsentTerms, Decision, Requirement
 from telehealth.policy.plain import CONSENT_SHORTFALL, SIGN_CONSENT_BY
 from telehealth.scope import Scope
 from telehealth.visits import repository
+from telehealth.visits.access import VISIT_CONSENT
 from telehealth.visits.booking import current_record, current_state, decision_of, state_of
 from telehealth.visits.links import ParticipantContext
 from telehealth.visits.model import ConsentMethod, ParticipantRole
@@ -164,6 +174,64 @@ def _require_verbal_accepted(targets: list[dict[str, Any]]) -> None:
             "does not count. The patient signs in their visit page.",
             field="method",
         )
+
+
+@dataclass(frozen=True)
+class ConsentOnFile:
+    """A consent taken in a visit, with the terms of the requirement it was taken for (from
+    the visit's current decision; None where the requirement names none or is no longer
+    found) and how it stands against them now, for its own visit's episode."""
+
+    consent: Consent
+    visit: Visit
+    terms: ConsentTerms | None
+    standing: Standing
+
+
+def on_file(scope: Scope, consent: Consent, visit: Visit) -> ConsentOnFile:
+    record = current_record(scope, visit)
+    terms = None
+    if record is not None:
+        for requirement in decision_of(record).requirements:
+            if (
+                requirement.kind == "consent"
+                and (requirement.modality or None) == consent.modality
+                and requirement.detail[:500] == consent.requirement
+            ):
+                terms = requirement.consent
+                break
+    given = OnFile(consent.method, consent.obtained_at, consent.visit_id)
+    standing = assess(terms, [given], scope.clock.now(), episode=consent.visit_id)
+    return ConsentOnFile(consent, visit, terms, standing)
+
+
+def readable_consent(scope: Scope, consent_id: uuid.UUID) -> ConsentOnFile:
+    """A consent the actor may read (its visit's read rule); else not found, as a missing
+    one is."""
+    consent, visit = loader.load(scope, VISIT_CONSENT, consent_id)
+    return on_file(scope, consent, visit)
+
+
+def readable_consents(
+    scope: Scope,
+    *,
+    patient_ids: Sequence[uuid.UUID] | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+    limit: int | None = None,
+) -> list[ConsentOnFile]:
+    """The consents of the visits the actor may read (the visit loader's rule, in SQL), by
+    when they were given; the caller audits what it shows."""
+    found = repository.consents_listed(
+        scope.session,
+        scope.require_actor(),
+        scope.clock.now(),
+        patient_ids=patient_ids,
+        since=since,
+        before=before,
+        limit=limit,
+    )
+    return [on_file(scope, consent, visit) for consent, visit in found]
 
 
 def consents_view(scope: Scope, visit: Visit) -> list[dict[str, Any]]:

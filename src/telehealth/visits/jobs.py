@@ -9,7 +9,7 @@ from telehealth import jobs
 from telehealth.identity import queries as identity_queries
 from telehealth.notifications.service import notify_once
 from telehealth.scope import Scope
-from telehealth.visits import booking, repository
+from telehealth.visits import booking, repository, session_record
 
 
 @jobs.register("visits.reminders", every=timedelta(minutes=5))
@@ -38,3 +38,12 @@ def tell_coordinators_of_rule_changes(scope: Scope) -> int:
             if notify_once(scope, coordinator, kind=REVISION_NOTICE, title=title, link=link):
                 told += 1
     return told
+
+
+@jobs.register(
+    "visits.presence_sweep", every=lambda s: timedelta(seconds=s.visits.presence_sweep_seconds)
+)
+def sweep_lost_sockets(scope: Scope) -> int:
+    """Writes the leave of every signaling socket whose instance died under it (its heartbeat
+    stopped), at its last heartbeat, so the session record shows the gap."""
+    return session_record.sweep_lost_sockets(scope)

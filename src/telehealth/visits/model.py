@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -70,6 +71,30 @@ class ConsentMethod(StrEnum):
 AUDIO_VIDEO: Modality = "sync_audio_video"
 AUDIO_ONLY: Modality = "sync_audio_only"
 OPEN_STATUSES = frozenset({VisitStatus.BOOKED, VisitStatus.IN_PROGRESS})
+
+
+@dataclass(frozen=True, slots=True)
+class VisitFilter:
+    """Narrows a visit list (the FHIR Appointment, Encounter and ChargeItem searches): each
+    field set must hold. Slot, start and end times are half-open ranges (``from <= t <
+    before``); ``by_start`` orders by the session's start instead of the slot, ``by_end`` by
+    its end, ``newest_first`` reverses the order."""
+
+    ids: Sequence[uuid.UUID] | None = None
+    patient_ids: Sequence[uuid.UUID] | None = None
+    clinician_ids: Sequence[uuid.UUID] | None = None
+    statuses: Sequence[str] | None = None
+    slot_from: datetime | None = None
+    slot_before: datetime | None = None
+    started_from: datetime | None = None
+    started_before: datetime | None = None
+    # Ended visits with their coding (billing lines), by when they ended (the FHIR ChargeItem).
+    coded: bool = False
+    ended_from: datetime | None = None
+    ended_before: datetime | None = None
+    by_start: bool = False
+    by_end: bool = False
+    newest_first: bool = False
 
 
 def check_transition(current: VisitStatus, wanted: VisitStatus) -> None:
@@ -444,12 +469,84 @@ def segments(changes: Sequence[ModalityChange], end: datetime | None) -> list[Se
 @dataclass(frozen=True, slots=True)
 class PresenceMark:
     """One presence event of a participant: joined or left the signaling socket, admitted or
-    removed."""
+    removed. A join or leave names the socket (``connection``) it belongs to; marks written
+    before sockets were named carry none."""
 
     participant: str
     role: str
     kind: PresenceKind
     at: datetime
+    connection: str | None = None
+
+
+def _in_order(marks: Iterable[PresenceMark]) -> list[PresenceMark]:
+    # A leave written late (at its socket's last heartbeat) sorts where it happened.
+    return sorted(marks, key=lambda m: m.at)
+
+
+class _Sockets:
+    """The signaling sockets each participant has open, mark after mark: a leave closes the
+    socket its join opened; unnamed marks (older records) count up and down."""
+
+    def __init__(self) -> None:
+        self._named: dict[str, set[str]] = {}
+        self._unnamed: dict[str, int] = {}
+        # A socket's leave and join at one instant may come in either order.
+        self._closed: set[str] = set()
+
+    def apply(self, mark: PresenceMark) -> None:
+        if mark.kind not in (PresenceKind.JOIN, PresenceKind.LEAVE):
+            return
+        joined = mark.kind is PresenceKind.JOIN
+        if mark.connection is not None:
+            named = self._named.setdefault(mark.participant, set())
+            if not joined:
+                self._closed.add(mark.connection)
+                named.discard(mark.connection)
+            elif mark.connection not in self._closed:
+                named.add(mark.connection)
+        else:
+            count = self._unnamed.get(mark.participant, 0) + (1 if joined else -1)
+            self._unnamed[mark.participant] = max(0, count)
+
+    def open(self, participant: str) -> int:
+        return len(self._named.get(participant, ())) + self._unnamed.get(participant, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A time a participant who had joined was connected by no socket, until they joined
+    again: a lost network, a reload, an instance that died under their socket."""
+
+    participant: str
+    role: str
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> int:
+        return int((self.end - self.start).total_seconds())
+
+
+def presence_gaps(marks: Sequence[PresenceMark]) -> list[Gap]:
+    """Every gap in the record: from the moment a participant's last open socket closed to
+    their next join. Sockets that overlap (a new tab, a new network before the old one
+    dropped) leave no gap; the end of the visit is not one."""
+    sockets = _Sockets()
+    since: dict[str, datetime] = {}
+    gaps: list[Gap] = []
+    for mark in _in_order(marks):
+        if mark.kind not in (PresenceKind.JOIN, PresenceKind.LEAVE):
+            continue
+        sockets.apply(mark)
+        who = mark.participant
+        if mark.kind is PresenceKind.LEAVE and sockets.open(who) == 0:
+            since.setdefault(who, mark.at)
+        elif mark.kind is PresenceKind.JOIN and sockets.open(who) > 0 and who in since:
+            start = since.pop(who)
+            if mark.at > start:
+                gaps.append(Gap(who, mark.role, start, mark.at))
+    return gaps
 
 
 _TWO_WAY_ROLES = (ParticipantRole.PATIENT.value, ParticipantRole.CLINICIAN.value)
@@ -466,20 +563,19 @@ def two_way_media(
     overlap must last."""
     if any(s.modality == AUDIO_VIDEO and s.end is not None and s.end > s.start for s in segments_):
         return True
-    sockets: dict[str, int] = {}
+    sockets = _Sockets()
     admitted: dict[str, bool] = {}
     roles: dict[str, str] = {}
     since: datetime | None = None
-    for mark in sorted(marks, key=lambda m: m.at):
+    for mark in _in_order(marks):
         if since is not None and mark.at > since:
             return True
         roles[mark.participant] = mark.role
         if mark.kind in (PresenceKind.JOIN, PresenceKind.LEAVE):
-            change = 1 if mark.kind is PresenceKind.JOIN else -1
-            sockets[mark.participant] = max(0, sockets.get(mark.participant, 0) + change)
+            sockets.apply(mark)
         else:
             admitted[mark.participant] = mark.kind is PresenceKind.ADMIT
-        in_call = {roles[p] for p in roles if admitted.get(p, False) and sockets.get(p, 0) > 0}
+        in_call = {roles[p] for p in roles if admitted.get(p, False) and sockets.open(p) > 0}
         together = all(role in in_call for role in _TWO_WAY_ROLES)
         since = (since or mark.at) if together else None
     return since is not None and end is not None and end > since

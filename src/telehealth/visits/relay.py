@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
@@ -97,10 +98,10 @@ def _run_scoped(backend: Backend, work: Any) -> Any:
         return None
 
 
-def authorize(backend: Backend, token: str | None) -> Authorized | None:
+def authorize(backend: Backend, token: str | None, conn: str) -> Authorized | None:
     def work(scope: Any) -> Authorized:
         ctx = links.resolve_participant(scope, token)
-        session_record.record_presence(scope, ctx.participant.id, PresenceKind.JOIN)
+        session_record.record_presence(scope, ctx.participant.id, PresenceKind.JOIN, conn)
         p = ctx.participant
         return Authorized(
             str(ctx.visit.id),
@@ -136,18 +137,42 @@ async def serve(ws: WebSocket, runtime: VisitsRuntime, backend: Backend) -> None
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     runtime.bind_loop()
     token = _offered_token(ws) or await _first_message_token(ws)
+    # Tells this socket apart from the participant's earlier and later ones, in the session
+    # record and in the peers' view.
+    conn = uuid.uuid4().hex[:16]
     # A missing token goes through the same path, so that refusal is audited like the others.
-    who = await run_in_threadpool(authorize, backend, token)
+    who = await run_in_threadpool(authorize, backend, token, conn)
     if who is None:
         await _refuse(ws)
         return
-    connection = Connection(ws, runtime, backend, who)
+    connection = Connection(ws, runtime, backend, who, conn)
     sockets = backend.ports.metrics.signaling_sockets
     sockets.inc()
+    runtime.sockets.opened(conn)
     try:
         await connection.run()
     finally:
+        runtime.sockets.closed(conn)
         sockets.dec()
+
+
+async def keep_alive(runtime: VisitsRuntime, backend: Backend) -> None:
+    """This instance's heartbeat: every few seconds, its open sockets are marked seen now. When
+    the instance dies the heartbeats stop, and the sockets' leaves are written at the last one
+    (``session_record.sweep_lost_sockets``). Runs until cancelled."""
+    while True:
+        await asyncio.sleep(runtime.settings.presence_heartbeat_seconds)
+        open_now = runtime.sockets.snapshot()
+        if not open_now:
+            continue
+        try:
+            await run_in_threadpool(
+                _scoped, backend, functools.partial(session_record.heartbeat, connections=open_now)
+            )
+        except Exception:
+            # The database may be away for a while; the next beat tries again, and a socket
+            # is taken for lost only after the stale window.
+            log.exception("presence_heartbeat_failed")
 
 
 async def _refuse(ws: WebSocket) -> None:
@@ -160,16 +185,16 @@ async def _refuse(ws: WebSocket) -> None:
 
 class Connection:
     def __init__(
-        self, ws: WebSocket, runtime: VisitsRuntime, backend: Backend, who: Authorized
+        self, ws: WebSocket, runtime: VisitsRuntime, backend: Backend, who: Authorized, conn: str
     ) -> None:
         self.ws = ws
         self.runtime = runtime
         self.backend = backend
         self.who = who
         self.me = who.participant_id
-        # Tells this socket apart from the participant's earlier and later ones: a peer-left of
-        # a socket that was already replaced must not tear down the call its successor holds.
-        self.conn = uuid.uuid4().hex[:16]
+        # A peer-left of a socket that was already replaced must not tear down the call its
+        # successor holds.
+        self.conn = conn
         self.latest: dict[str, str] = {}
         self.admitted = who.admitted
         self.close_code: int | None = None
@@ -241,7 +266,7 @@ class Connection:
         _run_scoped(
             self.backend,
             lambda scope: session_record.record_presence(
-                scope, uuid.UUID(self.me), PresenceKind.LEAVE
+                scope, uuid.UUID(self.me), PresenceKind.LEAVE, self.conn
             ),
         )
 

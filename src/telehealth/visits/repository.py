@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from telehealth.access.queries import reached_by
+from telehealth.access.queries import listed_by, reached_by
 from telehealth.db.base import grouped
-from telehealth.visits.model import VisitStatus
+from telehealth.identity.model import Actor
+from telehealth.visits.model import VisitFilter, VisitStatus
 from telehealth.visits.tables import (
     AvailabilityWindow,
     Consent,
@@ -96,18 +97,31 @@ def _visit_pages(*conditions: ColumnElement[bool]) -> dict[bool, Select[Visit]]:
 
 
 _CLINICIAN = bindparam("clinician_id", type_=Visit.clinician_id.type)
-_PATIENT_VISITS = _visit_pages(Visit.patient_id == bindparam("patient_id"))
-_CLINICIAN_VISITS = _visit_pages(
+# Whose visits each list holds: one condition per audience, shared by the lists built once
+# and the filtered ones (:class:`VisitFilter`).
+_OF_PATIENT = (Visit.patient_id == bindparam("patient_id"),)
+_OF_CLINICIAN = (
     Visit.org_id == bindparam("org_id"),
     or_(Visit.clinician_id == _CLINICIAN, reached_by(Visit.patient_id, _CLINICIAN)),
 )
-_ORG_VISITS = _visit_pages(Visit.org_id == bindparam("org_id"))
+_OF_ORG = (Visit.org_id == bindparam("org_id"),)
+_PATIENT_VISITS = (_OF_PATIENT, _visit_pages(*_OF_PATIENT))
+_CLINICIAN_VISITS = (_OF_CLINICIAN, _visit_pages(*_OF_CLINICIAN))
+_ORG_VISITS = (_OF_ORG, _visit_pages(*_OF_ORG))
+_Lists = tuple[tuple[ColumnElement[bool], ...], dict[bool, Select[Visit]]]
 
 
 def visits_of_patient(
-    session: Session, patient_id: uuid.UUID | None, status: str | None, limit: int, offset: int
+    session: Session,
+    patient_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    where: VisitFilter | None = None,
 ) -> Sequence[Visit]:
-    return _visit_page(session, _PATIENT_VISITS, status, limit, offset, patient_id=patient_id)
+    return _visit_page(
+        session, _PATIENT_VISITS, status, limit, offset, where, patient_id=patient_id
+    )
 
 
 def visits_of_clinician(
@@ -119,6 +133,7 @@ def visits_of_clinician(
     offset: int,
     *,
     now: datetime,
+    where: VisitFilter | None = None,
 ) -> Sequence[Visit]:
     """The visits a clinician conducts, and those of the patients in their care at ``now``."""
     return _visit_page(
@@ -127,6 +142,7 @@ def visits_of_clinician(
         status,
         limit,
         offset,
+        where,
         org_id=org_id,
         clinician_id=clinician_id,
         care_now=now,
@@ -134,9 +150,14 @@ def visits_of_clinician(
 
 
 def visits_of_org(
-    session: Session, org_id: uuid.UUID, status: str | None, limit: int, offset: int
+    session: Session,
+    org_id: uuid.UUID,
+    status: str | None,
+    limit: int,
+    offset: int,
+    where: VisitFilter | None = None,
 ) -> Sequence[Visit]:
-    return _visit_page(session, _ORG_VISITS, status, limit, offset, org_id=org_id)
+    return _visit_page(session, _ORG_VISITS, status, limit, offset, where, org_id=org_id)
 
 
 def upcoming_of_org(session: Session, org_id: uuid.UUID | None, now: datetime) -> Sequence[Visit]:
@@ -150,16 +171,54 @@ def upcoming_of_org(session: Session, org_id: uuid.UUID | None, now: datetime) -
 
 def _visit_page(
     session: Session,
-    statements: dict[bool, Select[Visit]],
+    lists: _Lists,
     status: str | None,
     limit: int,
     offset: int,
+    where: VisitFilter | None,
     **params: Any,
 ) -> Sequence[Visit]:
     params.update(limit=limit, offset=offset)
     if status is not None:
         params["status"] = status
-    return session.scalars(statements[status is not None], params).all()
+    conditions, statements = lists
+    if where is None:
+        return session.scalars(statements[status is not None], params).all()
+    query = _filtered(select(Visit).where(*conditions), where)
+    if status is not None:
+        query = query.where(Visit.status == bindparam("status"))
+    moment = (
+        Visit.ended_at if where.by_end else Visit.started_at if where.by_start else Visit.slot_start
+    )
+    order = (moment.desc(), Visit.id.desc()) if where.newest_first else (moment, Visit.id)
+    query = query.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
+    return session.scalars(query, params).all()
+
+
+def _filtered(query: Select[Visit], where: VisitFilter) -> Select[Visit]:
+    if where.ids is not None:
+        query = query.where(Visit.id.in_(where.ids))
+    if where.patient_ids is not None:
+        query = query.where(Visit.patient_id.in_(where.patient_ids))
+    if where.clinician_ids is not None:
+        query = query.where(Visit.clinician_id.in_(where.clinician_ids))
+    if where.statuses is not None:
+        query = query.where(Visit.status.in_(where.statuses))
+    if where.slot_from is not None:
+        query = query.where(Visit.slot_start >= where.slot_from)
+    if where.slot_before is not None:
+        query = query.where(Visit.slot_start < where.slot_before)
+    if where.started_from is not None:
+        query = query.where(Visit.started_at >= where.started_from)
+    if where.started_before is not None:
+        query = query.where(Visit.started_at < where.started_before)
+    if where.coded:
+        query = query.where(Visit.coding.is_not(None), Visit.ended_at.is_not(None))
+    if where.ended_from is not None:
+        query = query.where(Visit.ended_at >= where.ended_from)
+    if where.ended_before is not None:
+        query = query.where(Visit.ended_at < where.ended_before)
+    return query
 
 
 def participants_of(session: Session, visit_id: uuid.UUID) -> Sequence[Participant]:
@@ -228,6 +287,61 @@ def presence_of(session: Session, visit_id: uuid.UUID) -> Sequence[PresenceEvent
     )
 
 
+def open_join(session: Session, connection_id: str) -> PresenceEvent | None:
+    """The join of the socket ``connection_id`` while the socket is open (no leave yet)."""
+    return session.execute(
+        select(PresenceEvent).where(
+            PresenceEvent.connection_id == connection_id, PresenceEvent.last_seen.is_not(None)
+        )
+    ).scalar_one_or_none()
+
+
+def open_joins(
+    session: Session,
+    *,
+    participant_id: uuid.UUID | None = None,
+    seen_before: datetime | None = None,
+) -> Sequence[PresenceEvent]:
+    """Joins of open sockets: of one participant, and/or whose last heartbeat is older than
+    ``seen_before``, oldest heartbeat first."""
+    query = select(PresenceEvent).where(PresenceEvent.last_seen.is_not(None))
+    if participant_id is not None:
+        query = query.where(PresenceEvent.participant_id == participant_id)
+    if seen_before is not None:
+        query = query.where(PresenceEvent.last_seen < seen_before)
+    return (
+        session.execute(query.order_by(PresenceEvent.last_seen, PresenceEvent.id)).scalars().all()
+    )
+
+
+def beat(session: Session, connection_ids: Sequence[str], now: datetime) -> int:
+    """Refreshes the heartbeat of those of the sockets that are still open."""
+    if not connection_ids:
+        return 0
+    result = session.execute(
+        update(PresenceEvent)
+        .where(
+            PresenceEvent.connection_id.in_(connection_ids), PresenceEvent.last_seen.is_not(None)
+        )
+        .values(last_seen=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+
+
+def claim_close(session: Session, join_id: uuid.UUID, last_seen: datetime) -> bool:
+    """Marks the socket of the join ``join_id`` closed if it is still open with the heartbeat
+    ``last_seen``: of two writers of its leave (the socket itself, the sweep, a next join), or
+    of a sweep and a heartbeat that came meanwhile, exactly one wins."""
+    result = session.execute(
+        update(PresenceEvent)
+        .where(PresenceEvent.id == join_id, PresenceEvent.last_seen == last_seen)
+        .values(last_seen=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+
+
 def modality_changes(session: Session, visit_id: uuid.UUID) -> Sequence[ModalityChangeRow]:
     return (
         session.execute(
@@ -260,6 +374,54 @@ def consents_of_patient(session: Session, patient_id: uuid.UUID) -> Sequence[Con
         .scalars()
         .all()
     )
+
+
+def consent_by_id(session: Session, consent_id: uuid.UUID) -> tuple[Consent, Visit] | None:
+    """A consent with the visit it was taken in."""
+    row = session.execute(
+        select(Consent, Visit)
+        .join(Visit, Visit.id == Consent.visit_id)
+        .where(Consent.id == consent_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def consents_listed(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    patient_ids: Sequence[uuid.UUID] | None,
+    since: datetime | None,
+    before: datetime | None,
+    limit: int | None,
+) -> Sequence[tuple[Consent, Visit]]:
+    """The consents of the visits the actor may read (:func:`listed_by`), with their visits,
+    by when they were given; narrowed to ``patient_ids`` and to ``since <= obtained_at <
+    before``."""
+    query = (
+        select(Consent, Visit)
+        .join(Visit, Visit.id == Consent.visit_id)
+        .where(
+            listed_by(
+                actor,
+                now,
+                org_id=Visit.org_id,
+                patient_id=Visit.patient_id,
+                named=Visit.clinician_id,
+            )
+        )
+    )
+    if patient_ids is not None:
+        query = query.where(Consent.patient_id.in_(patient_ids))
+    if since is not None:
+        query = query.where(Consent.obtained_at >= since)
+    if before is not None:
+        query = query.where(Consent.obtained_at < before)
+    query = query.order_by(Consent.obtained_at, Consent.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [(row[0], row[1]) for row in session.execute(query).all()]
 
 
 def consents_of_visit(session: Session, visit_id: uuid.UUID) -> Sequence[Consent]:
@@ -336,32 +498,3 @@ def count_in_progress(session: Session) -> int:
         select(func.count()).select_from(Visit).where(Visit.status == VisitStatus.IN_PROGRESS.value)
     ).scalar_one()
     return int(found)
-
-
-def coded_visits(
-    session: Session,
-    *,
-    patient_ids: Sequence[uuid.UUID] | None,
-    clinician_id: uuid.UUID | None,
-    org_id: uuid.UUID | None,
-    ids: Sequence[uuid.UUID] | None,
-    ended: tuple[datetime | None, datetime | None],
-    limit: int,
-    offset: int,
-) -> Sequence[Visit]:
-    """Ended visits with their coding (billing lines), the latest ended first: of these
-    patients, or (with none) those the clinician conducted in the organization."""
-    query = select(Visit).where(Visit.coding.is_not(None), Visit.ended_at.is_not(None))
-    if patient_ids is not None:
-        query = query.where(Visit.patient_id.in_(list(patient_ids)))
-    else:
-        query = query.where(Visit.clinician_id == clinician_id, Visit.org_id == org_id)
-    if ids is not None:
-        query = query.where(Visit.id.in_(list(ids)))
-    start, end = ended
-    if start is not None:
-        query = query.where(Visit.ended_at >= start)
-    if end is not None:
-        query = query.where(Visit.ended_at < end)
-    order = query.order_by(Visit.ended_at.desc(), Visit.id)
-    return session.scalars(order.limit(limit).offset(offset)).all()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,11 +17,33 @@ if TYPE_CHECKING:
     from telehealth.web.scoped import Services
 
 
+class OpenSockets:
+    """The signaling sockets open on this instance, by connection id: what its heartbeat
+    (``relay.keep_alive``) marks as seen."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[str] = set()
+
+    def opened(self, conn: str) -> None:
+        with self._lock:
+            self._open.add(conn)
+
+    def closed(self, conn: str) -> None:
+        with self._lock:
+            self._open.discard(conn)
+
+    def snapshot(self) -> list[str]:
+        with self._lock:
+            return sorted(self._open)
+
+
 @dataclass
 class VisitsRuntime:
     settings: VisitSettings
     hub: SignalingHub
     loop: asyncio.AbstractEventLoop | None = field(default=None)
+    sockets: OpenSockets = field(default_factory=OpenSockets)
 
     def bind_loop(self) -> None:
         self.loop = asyncio.get_running_loop()

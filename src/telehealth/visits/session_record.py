@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,26 +20,90 @@ from telehealth.visits import model, repository
 from telehealth.visits.booking import current_state
 from telehealth.visits.links import ParticipantContext, require_host
 from telehealth.visits.model import ParticipantState, PresenceKind, VisitStatus
-from telehealth.visits.tables import ModalityChangeRow, PresenceEvent, Visit
+from telehealth.visits.tables import ModalityChangeRow, Participant, PresenceEvent, Visit
 
 
-def record_presence(scope: Scope, participant_id: uuid.UUID, kind: PresenceKind) -> None:
+def record_presence(
+    scope: Scope, participant_id: uuid.UUID, kind: PresenceKind, connection: str | None = None
+) -> None:
+    """A participant's socket ``connection`` joined or left (or they were admitted or
+    removed). A join starts the socket's heartbeat and closes the participant's other sockets
+    whose heartbeat went stale; a leave closes its socket, once, however many write it."""
     participant = repository.participant_by_id(scope.session, participant_id)
     if participant is None:
         return
+    now = scope.clock.now()
+    if kind is PresenceKind.LEAVE and connection is not None:
+        join = repository.open_join(scope.session, connection)
+        if join is None or join.last_seen is None:
+            return  # closed already: its instance was taken for dead meanwhile
+        if not repository.claim_close(scope.session, join.id, join.last_seen):
+            return
+    if kind is PresenceKind.JOIN and connection is not None:
+        for stale in repository.open_joins(
+            scope.session, participant_id=participant.id, seen_before=now - _stale(scope)
+        ):
+            _close_lost(scope, stale)
+    _write_presence(scope, participant, kind, now, connection)
+
+
+def _write_presence(
+    scope: Scope, participant: Participant, kind: PresenceKind, at: datetime, connection: str | None
+) -> None:
     scope.session.add(
         PresenceEvent(
             visit_id=participant.visit_id,
             participant_id=participant.id,
             kind=kind.value,
-            at=scope.clock.now(),
+            at=at,
+            connection_id=connection,
+            last_seen=at if kind is PresenceKind.JOIN and connection is not None else None,
         )
     )
-    if kind is PresenceKind.LEAVE and participant.video_active:
+    scope.session.flush()
+    # Video stops with the participant's last open socket, not with one of several.
+    if (
+        kind is PresenceKind.LEAVE
+        and participant.video_active
+        and not repository.open_joins(scope.session, participant_id=participant.id)
+    ):
         participant.video_active = False
         _refresh_modality(scope, participant.visit_id)
     scope.audit.record(
         Action.UPDATE, "visit_presence", participant.id, detail={"event": kind.value}
+    )
+
+
+def _stale(scope: Scope) -> timedelta:
+    return timedelta(seconds=scope.settings.visits.presence_stale_seconds)
+
+
+def _close_lost(scope: Scope, join: PresenceEvent) -> bool:
+    """Writes the leave of a socket whose heartbeat stopped (its instance died), at its last
+    heartbeat: the last moment it is known to have been open. False when someone else closed
+    it first, or it beat again meanwhile."""
+    seen = join.last_seen
+    if seen is None or not repository.claim_close(scope.session, join.id, seen):
+        return False
+    participant = repository.participant_by_id(scope.session, join.participant_id)
+    if participant is None:
+        return False
+    _write_presence(scope, participant, PresenceKind.LEAVE, ensure_utc(seen), join.connection_id)
+    return True
+
+
+def heartbeat(scope: Scope, connections: Sequence[str]) -> int:
+    """The instance holding the sockets ``connections`` says they are open now."""
+    return repository.beat(scope.session, connections, scope.clock.now())
+
+
+def sweep_lost_sockets(scope: Scope) -> int:
+    """Closes every socket whose heartbeat is older than the stale window and that has no
+    leave: its instance died under it. Returns how many leaves it wrote."""
+    cutoff = scope.clock.now() - _stale(scope)
+    return sum(
+        _close_lost(scope, join)
+        for join in repository.open_joins(scope.session, seen_before=cutoff)
     )
 
 
@@ -183,15 +247,24 @@ def two_way_media(
 ) -> bool:
     """Whether the record (the visit's ``presence`` and modality ``segments``, which the
     caller has read) shows the patient and the clinician connected with media together."""
+    end = ensure_utc(visit.ended_at) if visit.ended_at else None
+    return model.two_way_media(_marks(scope, visit, presence), segments, end)
+
+
+def _marks(
+    scope: Scope, visit: Visit, presence: Sequence[PresenceEvent]
+) -> list[model.PresenceMark]:
     roles = {p.id: p.role for p in repository.participants_of(scope.session, visit.id)}
-    marks = [
+    return [
         model.PresenceMark(
-            str(e.participant_id), roles[e.participant_id], PresenceKind(e.kind), ensure_utc(e.at)
+            str(e.participant_id),
+            roles[e.participant_id],
+            PresenceKind(e.kind),
+            ensure_utc(e.at),
+            e.connection_id,
         )
         for e in presence
     ]
-    end = ensure_utc(visit.ended_at) if visit.ended_at else None
-    return model.two_way_media(marks, segments, end)
 
 
 def encounter_record(scope: Scope, visit: Visit) -> Encounter | None:
@@ -267,7 +340,24 @@ def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:
         "started_at": visit.started_at,
         "ended_at": visit.ended_at,
         "presence": [
-            {"participant_id": str(e.participant_id), "kind": e.kind, "at": e.at} for e in presence
+            {
+                "participant_id": str(e.participant_id),
+                "kind": e.kind,
+                "at": e.at,
+                "connection": e.connection_id,
+            }
+            for e in presence
+        ],
+        # The times a participant was connected by no socket until they came back.
+        "gaps": [
+            {
+                "participant_id": g.participant,
+                "role": g.role,
+                "start": g.start,
+                "end": g.end,
+                "seconds": g.seconds,
+            }
+            for g in model.presence_gaps(_marks(scope, visit, presence))
         ],
         "segments": [{"modality": s.modality, "start": s.start, "end": s.end} for s in segments],
         "minutes": session_minutes(visit),

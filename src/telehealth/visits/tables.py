@@ -117,6 +117,11 @@ class PresenceEvent(Base):
     participant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit_participants.id"))
     kind: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The signaling socket a join or leave belongs to (None on rows older than sockets' ids).
+    connection_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # On a join whose socket is open: the last heartbeat of the instance holding it. Cleared
+    # when the socket's leave is written (session_record.py).
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class ModalityChangeRow(Base):
