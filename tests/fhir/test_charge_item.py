@@ -9,14 +9,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from telehealth.audit.tables import AuditRow
 from telehealth.clock import FrozenClock
 from telehealth.fhir.charge import charge_id, charge_source
-from tests.fhir.support import every_page, fhir_get, outcome_code, valid_r4
+from tests.fhir.support import audited_reads, every_page, fhir_get, outcome_code, valid_r4
 from tests.review.support import build_case
-from tests.support import World, scope_for
+from tests.support import World
 from tests.visits.support import in_call
 
 
@@ -147,11 +145,6 @@ def test_reads_and_searches_are_audited(
     patient = world["patient_a"]
     [item] = _items(client, patient, context=f"Encounter/{visit_id}")
     fhir_get(client, patient, f"ChargeItem/{item['id']}")
-    with scope_for(world.settings, world.clock) as scope:
-        rows = scope.session.scalars(
-            select(AuditRow).where(
-                AuditRow.object_type == "billing_line", AuditRow.object_id == item["id"]
-            )
-        ).all()
+    rows = audited_reads(world, "billing_line", item["id"])
     vias = sorted(str((row.detail or {}).get("via")) for row in rows)
     assert vias == ["fhir", "list"]

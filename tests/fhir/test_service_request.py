@@ -5,12 +5,17 @@ from __future__ import annotations
 import uuid
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from telehealth.audit.tables import AuditRow
-from tests.fhir.support import every_page, fhir_get, outcome_code, search_ids, valid_r4
+from tests.fhir.support import (
+    audited_reads,
+    every_page,
+    fhir_get,
+    outcome_code,
+    search_ids,
+    valid_r4,
+)
 from tests.review.support import add_media, build_case
-from tests.support import Person, World, scope_for
+from tests.support import Person, World
 
 
 def _ids(client: TestClient, person: Person, **params: object) -> list[str]:
@@ -91,14 +96,7 @@ def test_reads_and_searches_are_audited(client: TestClient, world: World) -> Non
     patient = world["patient_a"]
     fhir_get(client, patient, f"ServiceRequest/{case_id}")
     fhir_get(client, patient, "ServiceRequest")
-    with scope_for(world.settings, world.clock) as scope:
-        rows = scope.session.scalars(
-            select(AuditRow).where(
-                AuditRow.object_type == "review_case",
-                AuditRow.object_id == str(case_id),
-                AuditRow.action == "read",
-            )
-        ).all()
+    rows = audited_reads(world, "review_case", case_id)
     vias = sorted(str((row.detail or {}).get("via")) for row in rows)
     assert "fhir" in vias
     assert "list" in vias
