@@ -14,17 +14,25 @@ from typing import Any
 from sqlalchemy import select
 
 from telehealth.fhir import bulk
+from telehealth.fhir.charge import charge_id
 from telehealth.fhir.questionnaire import questionnaire_id
 from telehealth.identity.model import Actor, CredentialKind, Role
 from telehealth.monitoring.tables import Reading
 from telehealth.portal import service as portal
+from telehealth.review import service as review
 from telehealth.review.model import latest_questionnaires
 from telehealth.visits import consent as visit_consent
-from tests.access.audience import MANAGERS, ORG_MANAGERS, PATIENT_READERS, SIGNED_IN
+from tests.access.audience import (
+    MANAGERS,
+    ORG_MANAGERS,
+    PATIENT_READERS,
+    SIGNED_IN,
+    STAFF_READERS,
+)
 from tests.access.audience import Audience as A
 from tests.access.matrix import Entry, patient_a_id
 from tests.access.matrix_monitoring import _objects as monitoring_objects
-from tests.review.support import DERM_ANSWERS, acting
+from tests.review.support import DERM_ANSWERS, acting, add_media, build_case, signed_report_id
 from tests.support import World, scope_for, services_for
 from tests.visits.support import acting as acting_as_user
 from tests.visits.support import book, start
@@ -75,6 +83,28 @@ def consent_of_patient_a(world: World) -> str:
 
 def clinician_a_id(world: World) -> str:
     return str(world["clinician_a"].user_id)
+
+
+def _case(world: World) -> str:
+    return f"/fhir/R4/ServiceRequest/{build_case(world, 'claimed')}"
+
+
+def _report(world: World) -> str:
+    return f"/fhir/R4/DiagnosticReport/{signed_report_id(world, build_case(world, 'signed'))}"
+
+
+def _document(prefix: str):  # type: ignore[no-untyped-def]
+    def target(world: World) -> str:
+        return f"/fhir/R4/{prefix}/{add_media(world, build_case(world, 'queued'))}"
+
+    return target
+
+
+def _review_line(world: World) -> str:
+    case_id = build_case(world, "signed")
+    with services_for(world) as services, acting(services, world["clinician_a"]) as scope:
+        billing = review.case_view(scope, case_id, record_read=False).billing[0]
+    return f"/fhir/R4/ChargeItem/{charge_id(billing.id, 0)}"
 
 
 def _searches(kind: str) -> dict[tuple[str, str], Entry]:
@@ -225,4 +255,20 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/fhir/R4/bulkfiles/{export_id}/{file_id}"): Entry(
         A.ORG_COORDINATOR, target=export_file, seen_by=A.ORG_COORDINATOR
     ),
+    # Store-and-forward: a case, its signed report and its files answer the case's readers.
+    ("GET", "/fhir/R4/ServiceRequest/{resource_id}"): Entry(PATIENT_READERS, target=_case),
+    **_searches("ServiceRequest"),
+    ("GET", "/fhir/R4/DiagnosticReport/{resource_id}"): Entry(PATIENT_READERS, target=_report),
+    **_searches("DiagnosticReport"),
+    ("GET", "/fhir/R4/DocumentReference/{resource_id}"): Entry(
+        PATIENT_READERS, target=_document("DocumentReference")
+    ),
+    **_searches("DocumentReference"),
+    # A document's content: the native download's audience.
+    ("GET", "/fhir/R4/Binary/{resource_id}"): Entry(PATIENT_READERS, target=_document("Binary")),
+    # A review's billing lines: staff who may read the case (the case shows them billing); its
+    # patient, who reads the case, is refused. A visit's lines answer the visit's readers
+    # (tests/fhir/test_charge_item.py).
+    ("GET", "/fhir/R4/ChargeItem/{resource_id}"): Entry(STAFF_READERS, target=_review_line),
+    **_searches("ChargeItem"),
 }

@@ -103,3 +103,8 @@ def audited_reads(world: World, kind: str, object_id: object) -> list[AuditRow]:
             .scalars()
             .all()
         )
+
+
+def search_ids(client: TestClient, person: Person, kind: str, **params: Any) -> list[str]:
+    """The ids a search matches (one page), its Bundle checked valid R4."""
+    return match_ids(fhir_get(client, person, kind, **params).json())

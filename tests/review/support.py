@@ -106,6 +106,12 @@ def build_case(world: World, stage: str) -> uuid.UUID:
     return case_id
 
 
+def signed_report_id(world: World, case_id: uuid.UUID) -> uuid.UUID:
+    """The id of a case's report (its first version), read as its reviewer."""
+    with services_for(world) as services, acting(services, world["clinician_a"]) as scope:
+        return service.case_view(scope, case_id, record_read=False).reports[0].id
+
+
 def add_media(
     world: World,
     case_id: uuid.UUID,

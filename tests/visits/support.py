@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from telehealth.clock import FrozenClock
 from telehealth.config import VisitSettings
 from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
@@ -25,8 +26,10 @@ from telehealth.visits import (
     model,
     notes,
     repository,
+    session_record,
     waiting_room,
 )
+from telehealth.visits.model import PresenceKind
 from telehealth.web.scoped import Services
 from tests.support import World
 
@@ -194,3 +197,22 @@ def license_clinician_a(services: Services, world: World, state: str) -> None:
             number=f"{state}-1",
             expires_on=None,
         )
+
+
+def in_call(app: FastAPI, world: World, clock: FrozenClock, *, media: str) -> uuid.UUID:
+    """A visit of patient A admitted into its call for 25 minutes: with video both ways
+    (``video``), both connected without video (``audio``), or nobody ever connected
+    (``none``)."""
+    services = services_of(app)
+    visit_id = book(services, world)
+    start(services, world, visit_id)
+    clock.advance(timedelta(minutes=1))
+    with acting(services, None) as scope:
+        people = repository.participants_of(scope.session, visit_id)
+        for participant in (p for p in people if p.role in ("patient", "clinician")):
+            if media != "none":
+                session_record.record_presence(scope, participant.id, PresenceKind.JOIN)
+            if media == "video":
+                session_record.record_media(scope, participant.id, True)
+    clock.advance(timedelta(minutes=24))
+    return visit_id

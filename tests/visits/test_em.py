@@ -14,32 +14,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from telehealth.clock import FrozenClock
-from telehealth.visits import repository, session_record
-from telehealth.visits.model import PresenceKind
 from tests.support import World
 from tests.support import post_form as _form
-from tests.visits.support import acting, book, link_for, services_of, start
+from tests.visits.support import in_call, link_for, services_of
 
 pytestmark = pytest.mark.db
-
-
-def _in_call(app: FastAPI, world: World, clock: FrozenClock, *, media: str) -> uuid.UUID:
-    """A visit of patient A admitted into its call for 25 minutes: with video both ways
-    (``video``), both connected without video (``audio``), or nobody ever connected
-    (``none``)."""
-    services = services_of(app)
-    visit_id = book(services, world)
-    start(services, world, visit_id)
-    clock.advance(timedelta(minutes=1))
-    with acting(services, None) as scope:
-        people = repository.participants_of(scope.session, visit_id)
-        for participant in (p for p in people if p.role in ("patient", "clinician")):
-            if media != "none":
-                session_record.record_presence(scope, participant.id, PresenceKind.JOIN)
-            if media == "video":
-                session_record.record_media(scope, participant.id, True)
-    clock.advance(timedelta(minutes=24))
-    return visit_id
 
 
 def _end(client: TestClient, world: World, visit_id: uuid.UUID, body: dict[str, Any]) -> Any:
@@ -57,7 +36,7 @@ def _rules(session: dict[str, Any]) -> list[str]:
 def test_ending_without_a_level_is_a_finding_not_a_99213_line(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock
 ) -> None:
-    session = _end(client, world, _in_call(app, world, clock, media="video"), {})
+    session = _end(client, world, in_call(app, world, clock, media="video"), {})
     assert session["billing"]["lines"] == []
     [missing] = [f for f in session["billing"]["findings"] if f["severity"] == "error"]
     assert missing["rule"] == "encounter.em_level_missing"
@@ -68,7 +47,7 @@ def test_ending_without_a_level_is_a_finding_not_a_99213_line(
 def test_the_chosen_level_and_basis_reach_the_billing_line(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock
 ) -> None:
-    visit_id = _in_call(app, world, clock, media="video")
+    visit_id = in_call(app, world, clock, media="video")
     session = _end(client, world, visit_id, {"em_code": "99214", "em_basis": "time"})
     [line] = session["billing"]["lines"]
     assert line["code"] == "99214"
@@ -81,7 +60,7 @@ def test_the_chosen_level_and_basis_reach_the_billing_line(
 def test_the_room_offers_the_levels_and_the_time_so_far_and_ends_with_the_chosen_one(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock
 ) -> None:
-    visit_id = _in_call(app, world, clock, media="video")
+    visit_id = in_call(app, world, clock, media="video")
     services = services_of(app)
     host = {"X-Visit-Token": link_for(services, visit_id, world["clinician_a"].user_id)}
     patient = {"X-Visit-Token": link_for(services, visit_id, world["patient_a"].user_id)}
@@ -124,7 +103,7 @@ def test_a_session_is_billable_only_with_two_way_media(
     lines: list[tuple[str, list[str]]],
 ) -> None:
     """Nobody connected: a finding, no line. Both connected without video: audio-only."""
-    visit_id = _in_call(app, world, clock, media=media)
+    visit_id = in_call(app, world, clock, media=media)
     session = _end(client, world, visit_id, {"em_code": "99213", "em_basis": "mdm"})
     assert session["two_way_media"] is two_way
     assert [(line["code"], line["modifiers"]) for line in session["billing"]["lines"]] == lines
@@ -148,7 +127,7 @@ def _page(client: TestClient, world: World, key: str, visit_id: uuid.UUID) -> st
 def test_the_clinician_chooses_the_level_on_the_record_after_the_call(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock
 ) -> None:
-    visit_id = _in_call(app, world, clock, media="video")
+    visit_id = in_call(app, world, clock, media="video")
     _end(client, world, visit_id, {})
     html = _page(client, world, "clinician_a", visit_id)
     assert 'id="em-form"' in html
@@ -184,7 +163,7 @@ def test_the_clinician_chooses_the_level_on_the_record_after_the_call(
 def test_the_clinician_writes_signs_and_amends_the_note_from_the_record_after_the_call(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock
 ) -> None:
-    visit_id = _in_call(app, world, clock, media="video")
+    visit_id = in_call(app, world, clock, media="video")
     _end(client, world, visit_id, {"em_code": "99213", "em_basis": "mdm"})
     clock.advance(timedelta(hours=3))
     base = f"/visits/{visit_id}/note"
@@ -227,7 +206,7 @@ def _visible_text(html: str) -> str:
 def test_the_record_names_people_and_states_in_plain_words(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock, key: str
 ) -> None:
-    visit_id = _in_call(app, world, clock, media="video")
+    visit_id = in_call(app, world, clock, media="video")
     _end(client, world, visit_id, {"em_code": "99213", "em_basis": "mdm"})
     html = _page(client, world, key, visit_id)
     text = _visible_text(html)
@@ -266,7 +245,7 @@ def _note_card(html: str) -> str:
 def test_the_record_names_who_signed_the_note_and_patients_read_it_as_their_summary(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock
 ) -> None:
-    visit_id = _in_call(app, world, clock, media="video")
+    visit_id = in_call(app, world, clock, media="video")
     _end(client, world, visit_id, {"em_code": "99213", "em_basis": "mdm"})
     base = f"/visits/{visit_id}/note"
     assert _form(client, world, "clinician_a", base, {"body": "Draft: rash"})[0] == 303

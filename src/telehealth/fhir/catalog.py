@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from telehealth.fhir.appointment import APPOINTMENT
+from telehealth.fhir.charge import CHARGE_ITEM
 from telehealth.fhir.consent import CONSENT
 from telehealth.fhir.device import DEVICE
+from telehealth.fhir.document import DOCUMENT_REFERENCE
 from telehealth.fhir.encounter import ENCOUNTER
 from telehealth.fhir.observation import OBSERVATION
 from telehealth.fhir.organization import ORGANIZATION
@@ -13,6 +15,8 @@ from telehealth.fhir.practitioner import PRACTITIONER
 from telehealth.fhir.practitioner_role import PRACTITIONER_ROLE
 from telehealth.fhir.questionnaire import QUESTIONNAIRE, QUESTIONNAIRE_RESPONSE
 from telehealth.fhir.registry import ResourceType
+from telehealth.fhir.report import DIAGNOSTIC_REPORT
+from telehealth.fhir.service_request import SERVICE_REQUEST
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     PATIENT,
@@ -26,6 +30,10 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     CONSENT,
     OBSERVATION,
     DEVICE,
+    SERVICE_REQUEST,
+    DIAGNOSTIC_REPORT,
+    DOCUMENT_REFERENCE,
+    CHARGE_ITEM,
 )
 
 

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from telehealth import __version__
 from telehealth.errors import not_found
-from telehealth.fhir import bulk, service
+from telehealth.fhir import bulk, document, service
 from telehealth.fhir.capability import SMART_SECURITY, capability_statement
 from telehealth.fhir.catalog import RESOURCE_TYPES
 from telehealth.fhir.model import (
@@ -34,6 +34,7 @@ from telehealth.fhir.model import (
     resource_id as parse_id,
 )
 from telehealth.fhir.registry import ResourceType
+from telehealth.review.routes import media_response
 from telehealth.scope import Scope
 from telehealth.web.auth import ActorDep, ScopeDep, bearer_token, current_actor
 from telehealth.web.problems import COMMON_PROBLEMS
@@ -303,3 +304,15 @@ def _mount(kind: ResourceType) -> None:
 
 for _kind in RESOURCE_TYPES:
     _mount(_kind)
+
+
+@router.get(
+    "/Binary/{resource_id}",
+    summary="A DocumentReference's content",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def read_binary(resource_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
+    """The content a DocumentReference's attachment.url names, served as the native download."""
+    item, content = document.open_content(scope, parse_id(resource_id))
+    return media_response(item, content)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -504,3 +504,24 @@ def route(decision: Mapping[str, Any], kind: CaseKind, wants_controlled: bool) -
         if prescribing.get(modality) != "permitted":
             return Routing(True, reasons)
     return Routing(False, reasons)
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """Which cases a search reaches: of these patients, or (with no patients) those naming
+    ``named`` as originator or reviewer in organization ``org_id``; narrowed by the rest.
+    Every time range is half-open (``start <= t < end``)."""
+
+    patient_ids: Sequence[uuid.UUID] | None = None
+    named: uuid.UUID | None = None
+    org_id: uuid.UUID | None = None
+    ids: Sequence[uuid.UUID] | None = None
+    statuses: Sequence[str] | None = None
+    originators: Sequence[uuid.UUID] | None = None
+    reviewers: Sequence[uuid.UUID] | None = None
+    created: tuple[datetime | None, datetime | None] = (None, None)
+    signed: tuple[datetime | None, datetime | None] = (None, None)
+    # Whether the case's report has signed amendments (None: either).
+    amended: bool | None = None
+    # Cases whose report (its first version) has one of these ids.
+    report_ids: Sequence[uuid.UUID] | None = None

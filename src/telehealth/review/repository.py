@@ -6,13 +6,19 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from telehealth.db.base import table_of
 from telehealth.db.engine import read_columns
 from telehealth.identity.queries import care_team_exists
-from telehealth.review.model import OPEN_REVIEW_STATES, CaseStatus, ShownMedia, ShownReport
+from telehealth.review.model import (
+    OPEN_REVIEW_STATES,
+    CaseQuery,
+    CaseStatus,
+    ShownMedia,
+    ShownReport,
+)
 from telehealth.review.tables import (
     ReviewBilling,
     ReviewCase,
@@ -349,3 +355,98 @@ def open_cases_of_org(session: Session, org_id: uuid.UUID) -> Sequence[ReviewCas
         .where(ReviewCase.org_id == org_id, ReviewCase.status.in_(OPEN_CASE_STATES))
         .order_by(ReviewCase.created_at, ReviewCase.id)
     ).all()
+
+
+# --- searches (the FHIR API's ServiceRequest, DiagnosticReport and DocumentReference) --------
+
+
+def _in_range(
+    column: InstrumentedAttribute[datetime] | InstrumentedAttribute[datetime | None],
+    bounds: tuple[datetime | None, datetime | None],
+) -> list[ColumnElement[bool]]:
+    start, end = bounds
+    return [
+        *([column >= start] if start is not None else []),
+        *([column < end] if end is not None else []),
+    ]
+
+
+def _case_conditions(query: CaseQuery) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if query.patient_ids is not None:
+        where.append(ReviewCase.patient_id.in_(list(query.patient_ids)))
+    else:
+        where.append(
+            or_(ReviewCase.originator_id == query.named, ReviewCase.reviewer_id == query.named)
+        )
+        where.append(ReviewCase.org_id == query.org_id)
+    if query.ids is not None:
+        where.append(ReviewCase.id.in_(list(query.ids)))
+    if query.statuses is not None:
+        where.append(ReviewCase.status.in_(list(query.statuses)))
+    if query.originators is not None:
+        where.append(ReviewCase.originator_id.in_(list(query.originators)))
+    if query.reviewers is not None:
+        where.append(ReviewCase.reviewer_id.in_(list(query.reviewers)))
+    where += _in_range(ReviewCase.created_at, query.created)
+    where += _in_range(ReviewCase.signed_at, query.signed)
+    if query.amended is not None:
+        amendment = (
+            select(ReviewReport.id)
+            .where(ReviewReport.case_id == ReviewCase.id, ReviewReport.seq > 1)
+            .exists()
+        )
+        where.append(amendment if query.amended else ~amendment)
+    if query.report_ids is not None:
+        reported = select(ReviewReport.case_id).where(ReviewReport.id.in_(list(query.report_ids)))
+        where.append(ReviewCase.id.in_(reported))
+    return where
+
+
+def find_cases(
+    session: Session, query: CaseQuery, limit: int, offset: int, *, newest_signed: bool = False
+) -> Sequence[ReviewCase]:
+    """The cases of a search, newest first (by creation, or by first signature)."""
+    order = ReviewCase.signed_at if newest_signed else ReviewCase.created_at
+    return session.scalars(
+        select(ReviewCase)
+        .where(*_case_conditions(query))
+        .order_by(order.desc(), ReviewCase.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+
+
+def find_media(
+    session: Session,
+    query: CaseQuery,
+    media_ids: Sequence[uuid.UUID] | None,
+    kinds: Sequence[str] | None,
+    added: tuple[datetime | None, datetime | None],
+    limit: int,
+    offset: int,
+) -> Sequence[tuple[ReviewMedia, ReviewCase]]:
+    """The files of a search's cases, newest first, each with its case."""
+    where = _case_conditions(query)
+    if media_ids is not None:
+        where.append(ReviewMedia.id.in_(list(media_ids)))
+    if kinds is not None:
+        where.append(ReviewMedia.kind.in_(list(kinds)))
+    where += _in_range(ReviewMedia.created_at, added)
+    rows = session.execute(
+        select(ReviewMedia, ReviewCase)
+        .join(ReviewCase, ReviewCase.id == ReviewMedia.case_id)
+        .where(*where)
+        .order_by(ReviewMedia.created_at.desc(), ReviewMedia.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [(media, case) for media, case in rows]
+
+
+def report_by_id(session: Session, report_id: uuid.UUID) -> ReviewReport | None:
+    return session.get(ReviewReport, report_id)
+
+
+def billing_by_id(session: Session, billing_id: uuid.UUID) -> ReviewBilling | None:
+    return session.get(ReviewBilling, billing_id)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import functools
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Annotated
@@ -41,7 +42,7 @@ from telehealth.review.schemas import (
     SignerOut,
     UploadOut,
 )
-from telehealth.review.tables import ReviewCase, ReviewReport
+from telehealth.review.tables import ReviewCase, ReviewMedia, ReviewReport
 from telehealth.scope import Scope
 from telehealth.web.auth import ActorDep, ScopeDep
 from telehealth.web.problems import problem, problem_responses
@@ -394,6 +395,11 @@ def download_media(
     case_id: uuid.UUID, media_id: uuid.UUID, actor: ActorDep, scope: ScopeDep
 ) -> Response:
     item, content = service.open_media(scope, case_id, media_id)
+    return media_response(item, content)
+
+
+def media_response(item: ReviewMedia, content: Iterator[bytes]) -> StreamingResponse:
+    """A file's content as every download answers it (the FHIR API's Binary too)."""
     # Photos (re-encoded JPEG or PNG, their type checked from their bytes) show in the case
     # page's viewer; every other file downloads. Neither is ever a page of this origin: the
     # policy below runs nothing and loads nothing but the image itself, and nosniff comes

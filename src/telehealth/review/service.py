@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -72,6 +72,31 @@ def _subject(case: ReviewCase) -> loader.Subject:
 
 
 CASE_KIND = loader.register(loader.Kind(CASE, "case", _case, _subject))
+
+
+def _media_with_case(
+    session: Session, media_id: uuid.UUID, _lock: bool
+) -> tuple[ReviewMedia, ReviewCase] | None:
+    media = repository.media_by_id(session, media_id)
+    case = None if media is None else repository.case_by_id(session, media.case_id)
+    return None if media is None or case is None else (media, case)
+
+
+def _report_with_case(
+    session: Session, report_id: uuid.UUID, _lock: bool
+) -> tuple[ReviewReport, ReviewCase] | None:
+    report = repository.report_by_id(session, report_id)
+    case = None if report is None else repository.case_by_id(session, report.case_id)
+    return None if report is None or case is None else (report, case)
+
+
+def _of_case(found: tuple[ReviewMedia | ReviewReport, ReviewCase]) -> loader.Subject:
+    return _subject(found[1])
+
+
+# A case's files and reports, reached by their own ids (the FHIR API), take the case's rule.
+MEDIA_KIND = loader.register(loader.Kind("review_media", "media", _media_with_case, _of_case))
+REPORT_KIND = loader.register(loader.Kind("review_report", "report", _report_with_case, _of_case))
 
 
 def readable_case(scope: Scope, case_id: uuid.UUID) -> ReviewCase:
@@ -909,3 +934,133 @@ def case_facts(scope: Scope, case: ReviewCase, on: date) -> dict[str, Any]:
             discipline=discipline_of(scope.session, reviewer) if reviewer is not None else None,
         )
     )
+
+
+# --- reads by a file's or report's own id, and searches (the FHIR API) ----------------------
+
+
+def readable_media(scope: Scope, media_id: uuid.UUID) -> tuple[ReviewMedia, ReviewCase]:
+    """A file with its case, if the actor may read the case (else not found, as missing)."""
+    return loader.load(scope, MEDIA_KIND, media_id)
+
+
+def signed_report(scope: Scope, report_id: uuid.UUID) -> tuple[ReviewCase, list[ReviewReport]]:
+    """A case's signed report, by the id of its first version, with the signed amendments
+    after it, oldest first. A draft is nobody's to read this way: it is not found, exactly
+    like a missing report (its author reads it on the case)."""
+    report, case = loader.load(scope, REPORT_KIND, report_id)
+    if report.seq != 1 or report.signed_at is None:
+        loader.deny(scope, "review_report", report_id, None)
+        raise not_found("report")
+    return case, _signed_reports(scope, case)
+
+
+def _signed_reports(scope: Scope, case: ReviewCase) -> list[ReviewReport]:
+    return [r for r in repository.reports_of(scope.session, case.id) if r.signed_at is not None]
+
+
+def case_billing(scope: Scope, case: ReviewCase) -> Sequence[ReviewBilling]:
+    """A case's billing records (already reached through its loader), for staff only: what
+    :func:`case_view` shows them; a patient reads none."""
+    return repository.billing_of(scope.session, case.id) if scope.require_actor().is_staff else []
+
+
+def _reachable(scope: Scope, query: model.CaseQuery) -> model.CaseQuery | None:
+    """The search narrowed to what the actor may read: a patient's own cases; a staff member's
+    cases of the patients asked for that they may read or, asking for none, the cases of their
+    organization naming them (originated or reviewed). None when nothing is reachable."""
+    actor = scope.require_actor()
+    if actor.role is Role.PATIENT:
+        own = actor.patient_id
+        asked = query.patient_ids
+        if own is None or (asked is not None and own not in asked):
+            return None
+        return replace(query, patient_ids=[own], named=None, org_id=None)
+    if query.patient_ids is None:
+        return replace(query, named=actor.user_id, org_id=actor.org_id)
+    readable = [p for p in query.patient_ids if access.patient_if_readable(scope, p) is not None]
+    return replace(query, patient_ids=readable) if readable else None
+
+
+def search_cases(
+    scope: Scope, query: model.CaseQuery, limit: int, offset: int
+) -> Sequence[ReviewCase]:
+    """Cases of a search the actor may read, newest first; the caller audits what it shows."""
+    reachable = _reachable(scope, query)
+    if reachable is None:
+        return []
+    return repository.find_cases(scope.session, reachable, limit, offset)
+
+
+def search_reports(
+    scope: Scope, query: model.CaseQuery, limit: int, offset: int
+) -> list[tuple[ReviewCase, list[ReviewReport]]]:
+    """Reported cases of a search the actor may read with their signed reports (oldest
+    first), the most recently first-signed first."""
+    return [
+        (case, _signed_reports(scope, case))
+        for case in _reported_cases(scope, query, limit, offset)
+    ]
+
+
+def _reported_cases(
+    scope: Scope, query: model.CaseQuery, limit: int, offset: int
+) -> Sequence[ReviewCase]:
+    """Reported cases of a search the actor may read, the most recently first-signed first."""
+    reachable = _reachable(scope, replace(query, statuses=[CaseStatus.REPORTED.value]))
+    if reachable is None:
+        return []
+    return repository.find_cases(scope.session, reachable, limit, offset, newest_signed=True)
+
+
+def search_media(
+    scope: Scope,
+    query: model.CaseQuery,
+    media_ids: Sequence[uuid.UUID] | None,
+    kinds: Sequence[str] | None,
+    added: tuple[datetime | None, datetime | None],
+    limit: int,
+    offset: int,
+) -> Sequence[tuple[ReviewMedia, ReviewCase]]:
+    """Files of a search's cases the actor may read, newest first, each with its case."""
+    reachable = _reachable(scope, query)
+    if reachable is None:
+        return []
+    return repository.find_media(scope.session, reachable, media_ids, kinds, added, limit, offset)
+
+
+def named_on(case: ReviewCase) -> frozenset[uuid.UUID]:
+    """The users a case names as working on it (its access subject's)."""
+    return _subject(case).named
+
+
+def media_ids(scope: Scope, case: ReviewCase) -> list[uuid.UUID]:
+    """The ids of a case's files (the case already reached through its loader)."""
+    return [m.id for m in repository.media_of(scope.session, case.id)]
+
+
+def billing_record(
+    session: Session, billing_id: uuid.UUID
+) -> tuple[ReviewBilling, ReviewCase] | None:
+    """A billing record with its case, for a loader of billing lines (which decides access
+    by the case's subject, :func:`case_subject`)."""
+    found = repository.billing_by_id(session, billing_id)
+    case = None if found is None else repository.case_by_id(session, found.case_id)
+    return None if found is None or case is None else (found, case)
+
+
+def case_subject(case: ReviewCase) -> loader.Subject:
+    """What access reads off a case (for objects of the case that take its rule)."""
+    return _subject(case)
+
+
+def search_billing(
+    scope: Scope, query: model.CaseQuery, limit: int, offset: int
+) -> list[tuple[ReviewCase, Sequence[ReviewBilling]]]:
+    """Billed (reported) cases of a search the actor may read with their billing records, the
+    most recently signed first; none for a patient (billing is staff's, as on the case)."""
+    if not scope.require_actor().is_staff:
+        return []
+    return [
+        (case, case_billing(scope, case)) for case in _reported_cases(scope, query, limit, offset)
+    ]

@@ -75,9 +75,10 @@ OPEN_STATUSES = frozenset({VisitStatus.BOOKED, VisitStatus.IN_PROGRESS})
 
 @dataclass(frozen=True, slots=True)
 class VisitFilter:
-    """Narrows a visit list (the FHIR Appointment and Encounter searches): each field set must
-    hold. Slot and start times are half-open ranges (``from <= t < before``); ``by_start``
-    orders by the session's start instead of the slot, ``newest_first`` reverses the order."""
+    """Narrows a visit list (the FHIR Appointment, Encounter and ChargeItem searches): each
+    field set must hold. Slot, start and end times are half-open ranges (``from <= t <
+    before``); ``by_start`` orders by the session's start instead of the slot, ``by_end`` by
+    its end, ``newest_first`` reverses the order."""
 
     ids: Sequence[uuid.UUID] | None = None
     patient_ids: Sequence[uuid.UUID] | None = None
@@ -87,7 +88,12 @@ class VisitFilter:
     slot_before: datetime | None = None
     started_from: datetime | None = None
     started_before: datetime | None = None
+    # Ended visits with their coding (billing lines), by when they ended (the FHIR ChargeItem).
+    coded: bool = False
+    ended_from: datetime | None = None
+    ended_before: datetime | None = None
     by_start: bool = False
+    by_end: bool = False
     newest_first: bool = False
 
 

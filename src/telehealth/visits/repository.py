@@ -187,7 +187,9 @@ def _visit_page(
     query = _filtered(select(Visit).where(*conditions), where)
     if status is not None:
         query = query.where(Visit.status == bindparam("status"))
-    moment = Visit.started_at if where.by_start else Visit.slot_start
+    moment = (
+        Visit.ended_at if where.by_end else Visit.started_at if where.by_start else Visit.slot_start
+    )
     order = (moment.desc(), Visit.id.desc()) if where.newest_first else (moment, Visit.id)
     query = query.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
     return session.scalars(query, params).all()
@@ -210,6 +212,12 @@ def _filtered(query: Select[Visit], where: VisitFilter) -> Select[Visit]:
         query = query.where(Visit.started_at >= where.started_from)
     if where.started_before is not None:
         query = query.where(Visit.started_at < where.started_before)
+    if where.coded:
+        query = query.where(Visit.coding.is_not(None), Visit.ended_at.is_not(None))
+    if where.ended_from is not None:
+        query = query.where(Visit.ended_at >= where.ended_from)
+    if where.ended_before is not None:
+        query = query.where(Visit.ended_at < where.ended_before)
     return query
 
 
