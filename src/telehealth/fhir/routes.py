@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from telehealth import __version__
-from telehealth.fhir import service
+from telehealth.fhir import service, smart
 from telehealth.fhir.capability import SMART_SECURITY, capability_statement
 from telehealth.fhir.catalog import RESOURCE_TYPES
 from telehealth.fhir.model import (
@@ -31,8 +31,9 @@ from telehealth.fhir.model import (
     resource_id as parse_id,
 )
 from telehealth.fhir.registry import ResourceType
+from telehealth.identity.model import Actor
 from telehealth.scope import Scope
-from telehealth.web.auth import ActorDep, ScopeDep, bearer_token, current_actor
+from telehealth.web.auth import ScopedActorDep, ScopeDep, bearer_token
 from telehealth.web.scoped import ScopedRoute
 
 BASE_PATH = "/fhir/R4"
@@ -50,6 +51,17 @@ def fhir_response(
 
 def base_url(scope: Scope) -> str:
     return scope.settings.link(BASE_PATH)
+
+
+async def fhir_actor(actor: ScopedActorDep, scope: ScopeDep) -> Actor:
+    """The request's actor, a token limited to SMART scopes included, with the token's grants
+    set for :func:`telehealth.fhir.smart.granted` (none set: all of the actor's access)."""
+    if actor.scopes is not None:
+        scope.memo[smart.MEMO_KEY] = smart.parse_scopes(actor.scopes)
+    return actor
+
+
+ActorDep = Annotated[Actor, Depends(fhir_actor)]
 
 
 @router.get("/metadata", summary="CapabilityStatement")
@@ -118,7 +130,7 @@ def _create_credential(kind: ResourceType) -> Callable[..., Any]:
     monitoring device's token for Observation), checked before the body is read."""
     check = kind.create_credential
     if check is None:
-        return current_actor
+        return fhir_actor
 
     def credential(
         request: Request,
