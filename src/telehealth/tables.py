@@ -7,6 +7,7 @@ from sqlalchemy import MetaData
 from telehealth.access import tables as access_tables
 from telehealth.audit import tables as audit_tables
 from telehealth.db.base import Base
+from telehealth.fhir import tables as fhir_tables
 from telehealth.identity import tables as identity_tables
 from telehealth.jobs import tables as jobs_tables
 from telehealth.monitoring import tables as monitoring_tables
@@ -19,6 +20,7 @@ from telehealth.visits import tables as visits_tables
 MODULES = (
     access_tables,
     audit_tables,
+    fhir_tables,
     identity_tables,
     jobs_tables,
     monitoring_tables,

@@ -8,18 +8,27 @@ resource's version as a weak ETag and answer 304 to a matching ``If-None-Match``
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from telehealth import __version__
-from telehealth.fhir import service, smart
-from telehealth.fhir.capability import SMART_SECURITY, capability_statement
+from telehealth.fhir import clients, service, smart
+from telehealth.fhir.capability import (
+    capability_statement,
+    smart_configuration,
+    smart_security,
+)
 from telehealth.fhir.catalog import RESOURCE_TYPES
+from telehealth.fhir.clients import OAuthError
 from telehealth.fhir.model import (
     FHIR_JSON,
     Resource,
@@ -31,8 +40,10 @@ from telehealth.fhir.model import (
     resource_id as parse_id,
 )
 from telehealth.fhir.registry import ResourceType
+from telehealth.fhir.tables import SystemClient
 from telehealth.identity.model import Actor
 from telehealth.scope import Scope
+from telehealth.web.auth import ActorDep as NativeActorDep
 from telehealth.web.auth import ScopedActorDep, ScopeDep, bearer_token
 from telehealth.web.scoped import ScopedRoute
 
@@ -41,6 +52,9 @@ TAG = "fhir"
 RELEASED = "2026-12-03"
 
 router = APIRouter(route_class=ScopedRoute, prefix=BASE_PATH, tags=[TAG])
+# Organization administrators' management of system clients, on the native API.
+clients_router = APIRouter(route_class=ScopedRoute, prefix="/v1/fhir", tags=[TAG])
+TOKEN_PATH = "/auth/token"  # noqa: S105 - a path, not a secret
 
 
 def fhir_response(
@@ -51,6 +65,10 @@ def fhir_response(
 
 def base_url(scope: Scope) -> str:
     return scope.settings.link(BASE_PATH)
+
+
+def token_url(scope: Scope) -> str:
+    return base_url(scope) + TOKEN_PATH
 
 
 async def fhir_actor(actor: ScopedActorDep, scope: ScopeDep) -> Actor:
@@ -67,9 +85,86 @@ ActorDep = Annotated[Actor, Depends(fhir_actor)]
 @router.get("/metadata", summary="CapabilityStatement")
 def metadata(scope: ScopeDep) -> Response:
     statement = capability_statement(
-        base_url(scope), __version__, RELEASED, RESOURCE_TYPES, SMART_SECURITY
+        base_url(scope), __version__, RELEASED, RESOURCE_TYPES, smart_security(token_url(scope))
     )
     return fhir_response(statement)
+
+
+@router.get("/.well-known/smart-configuration", summary="SMART configuration")
+def smart_config(scope: ScopeDep) -> JSONResponse:
+    return JSONResponse(smart_configuration(token_url(scope), RESOURCE_TYPES))
+
+
+@router.post(TOKEN_PATH, summary="Token (SMART Backend Services)")
+async def token(request: Request, scope: ScopeDep) -> JSONResponse:
+    """The client-credentials grant of SMART Backend Services: a client assertion signed with
+    a registered client's key gives a five-minute token limited to system scopes. Refusals
+    are OAuth JSON errors (RFC 6749 section 5.2), not OperationOutcomes."""
+    form = await request.form()
+    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    try:
+        granted = await run_in_threadpool(clients.grant_token, scope, fields, token_url(scope))
+    except OAuthError as refused:
+        return JSONResponse(refused.body(), refused.status, headers)
+    body = {
+        "access_token": granted.access_token,
+        "token_type": "bearer",
+        "expires_in": granted.expires_in,
+        "scope": granted.scope,
+    }
+    return JSONResponse(body, headers=headers)
+
+
+# --- system clients (organization administrators) ---------------------------------------------
+
+
+class ClientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    # The client's public JWKS: {"keys": [...]}, RSA or EC P-384 keys, each with a kid.
+    jwks: dict[str, Any]
+    # The system scopes it may be granted ("system/Patient.rs system/Observation.rs").
+    scopes: str = Field(min_length=1, max_length=1000)
+
+
+class ClientOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    scopes: str
+    user_id: uuid.UUID
+    jwks: dict[str, Any]
+    created_at: datetime
+    revoked: bool
+
+
+def _client_out(client: SystemClient) -> ClientOut:
+    return ClientOut(
+        id=client.id,
+        name=client.name,
+        scopes=client.scopes,
+        user_id=client.user_id,
+        jwks=client.jwks,
+        created_at=client.created_at,
+        revoked=client.revoked_at is not None,
+    )
+
+
+@clients_router.post("/clients", response_model=ClientOut, status_code=201)
+def register_client(body: ClientIn, actor: NativeActorDep, scope: ScopeDep) -> ClientOut:
+    client = clients.register(scope, name=body.name, jwks=body.jwks, scopes=body.scopes)
+    return _client_out(client)
+
+
+@clients_router.get("/clients", response_model=list[ClientOut])
+def list_clients(actor: NativeActorDep, scope: ScopeDep) -> list[ClientOut]:
+    return [_client_out(c) for c in clients.org_clients(scope)]
+
+
+@clients_router.post("/clients/{client_id}/revoke", response_model=ClientOut)
+def revoke_client(client_id: uuid.UUID, actor: NativeActorDep, scope: ScopeDep) -> ClientOut:
+    return _client_out(clients.revoke(scope, client_id))
 
 
 def _read_endpoint(kind: ResourceType) -> Callable[..., Response]:

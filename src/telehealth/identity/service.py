@@ -369,6 +369,19 @@ def _flush_unique(session: Session, message: str) -> None:
         raise DomainError(ErrorCode.ALREADY_EXISTS, message) from exc
 
 
+def retire_system_client(scope: Scope, user_id: uuid.UUID) -> None:
+    """Closes a revoked system client's service account: its tokens stop working at once."""
+    user = queries.user_by_id(scope.session, user_id)
+    if user is None or not user.system_client:
+        raise DomainError(ErrorCode.NOT_FOUND, "user not found")
+    if user.active:
+        user.active = False
+        user.credentials_epoch += 1
+        scope.audit.record(
+            Action.PRIVILEGE_CHANGE, "user", user.id, detail={"event": "deactivated"}
+        )
+
+
 def change_role(scope: Scope, user_id: uuid.UUID, role: Role) -> User:
     user = queries.user_by_id(scope.session, user_id)
     actor = scope.require_actor()
