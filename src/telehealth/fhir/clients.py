@@ -50,11 +50,14 @@ class OAuthError(Exception):
     invalid_request, invalid_client (401), invalid_grant, invalid_scope,
     unsupported_grant_type."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self, error: str, description: str, status: int = 400, about: SystemClient | None = None
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
+        self.about = about  # the client refused, where it is known (for the audit)
 
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
@@ -133,6 +136,8 @@ def checked_jwks(jwks: Mapping[str, Any]) -> dict[str, Any]:
     for item in found:
         if not isinstance(item, dict):
             raise _bad_jwks("each key is a JSON object")
+        if item.get("kty") not in ("RSA", "EC"):
+            raise _bad_jwks("keys are RSA or EC P-384 (for RS384 or ES384)")
         if "d" in item:
             raise _bad_jwks("register public keys only")
         kid = item.get("kid")
@@ -184,12 +189,13 @@ def grant_token(scope: Scope, form: Mapping[str, str], token_url: str) -> Grante
         if not repository.use_assertion(scope.session, client.id, str(claims["jti"]), expires_at):
             raise OAuthError("invalid_grant", "this assertion was used already")
     except OAuthError as refused:
+        known = client or refused.about
         scope.audit.record(
             Action.LOGIN,
             KIND,
-            None if client is None else client.id,
+            None if known is None else known.id,
             outcome=Outcome.FAILURE,
-            org_id=None if client is None else client.org_id,
+            org_id=None if known is None else known.org_id,
             detail={"reason": refused.error, "via": "fhir"},
         )
         raise
@@ -242,7 +248,7 @@ def _client_named(scope: Scope, issuer: object) -> SystemClient:
         client_id = None
     client = None if client_id is None else repository.client_by_id(scope.session, client_id)
     if client is None or client.revoked_at is not None:
-        raise OAuthError("invalid_client", "unknown or revoked client", 401)
+        raise OAuthError("invalid_client", "unknown or revoked client", 401, client)
     return client
 
 
