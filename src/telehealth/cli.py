@@ -266,20 +266,25 @@ def fhir_clients_add(
 
 @fhir_clients_app.command("list")
 def fhir_clients_list(admin: AdminOption) -> None:
-    """List the organization's system clients."""
+    """List the organization's system clients, one a line: id, name, scopes, registered,
+    revoked (tab-separated)."""
     settings = _settings()
-    table = Table("client id", "name", "scopes", "registered", "revoked")
     with operator_scope(settings) as scope:
         _act_as_admin(scope, admin)
-        for c in fhir_clients.org_clients(scope):
-            table.add_row(
-                str(c.id),
-                c.name,
-                c.scopes,
-                c.created_at.isoformat(timespec="seconds"),
-                "" if c.revoked_at is None else c.revoked_at.isoformat(timespec="seconds"),
+        lines = [
+            "\t".join(
+                (
+                    str(c.id),
+                    c.name,
+                    c.scopes,
+                    c.created_at.isoformat(timespec="seconds"),
+                    "-" if c.revoked_at is None else c.revoked_at.isoformat(timespec="seconds"),
+                )
             )
-    Console().print(table)
+            for c in fhir_clients.org_clients(scope)
+        ]
+    for line in lines:
+        typer.echo(line)
 
 
 @fhir_clients_app.command("revoke")

@@ -5,8 +5,10 @@ through the one access rule and audit as its service account."""
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +18,10 @@ from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from telehealth.audit.tables import AuditRow
+from telehealth.cli import app as cli
 from telehealth.errors import DomainError
 from telehealth.fhir.clients import ASSERTION_TYPE
 from telehealth.identity import queries as identity_queries
@@ -328,3 +332,35 @@ def test_a_client_account_takes_no_invite(client: TestClient, world: World) -> N
         scope.act_as(identity.system_actor_for(scope, admin))
         with pytest.raises(DomainError):
             identity.create_invite(scope, uuid.UUID(registered["user_id"]))
+
+
+def test_the_cli_adds_lists_and_revokes_clients(
+    client: TestClient, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEHEALTH_DATABASE_URL", world.settings.effective_database_url)
+    monkeypatch.setenv("TELEHEALTH_DATA_DIR", str(tmp_path / "data"))
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [rsa_key().as_dict(private=False)]}))
+    admin = world["admin"].email
+    runner = CliRunner()
+    added = runner.invoke(
+        cli,
+        [
+            *("fhir", "clients", "add", "--admin", admin, "--name", "Lab"),
+            *("--jwks", str(jwks), "--scopes", "system/Patient.rs"),
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    client_id = added.output.strip()
+    listed = runner.invoke(cli, ["fhir", "clients", "list", "--admin", admin])
+    assert listed.exit_code == 0, listed.output
+    assert client_id in listed.output
+    via_api = client.get("/v1/fhir/clients", headers=world["admin"].headers).json()
+    assert [c["id"] for c in via_api] == [client_id]
+    revoked = runner.invoke(cli, ["fhir", "clients", "revoke", client_id, "--admin", admin])
+    assert revoked.exit_code == 0, revoked.output
+    assert client.get("/v1/fhir/clients", headers=world["admin"].headers).json()[0]["revoked"]
+    not_admin = runner.invoke(
+        cli, ["fhir", "clients", "list", "--admin", world["coordinator"].email]
+    )
+    assert not_admin.exit_code == 1
