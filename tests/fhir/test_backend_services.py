@@ -195,6 +195,7 @@ def test_an_ec_key_signs_with_es384(client: TestClient, world: World) -> None:
         ({"kid": "no-such-key"}, 401, "invalid_client"),
         ({"alg": "RS256"}, 401, "invalid_client"),
         ({"sub": "someone-else"}, 400, "invalid_grant"),
+        ({"nbf": 2**33}, 400, "invalid_grant"),
         ({"iss": str(uuid.UUID(int=7))}, 401, "invalid_client"),
         ({"key": "other"}, 401, "invalid_client"),
     ],

@@ -270,6 +270,9 @@ def _check_claims(
         raise OAuthError("invalid_grant", "the assertion has expired")
     if expires > now + ASSERTION_LIFETIME:
         raise OAuthError("invalid_grant", "exp may be at most five minutes ahead")
+    nbf = claims.get("nbf")
+    if isinstance(nbf, int) and datetime.fromtimestamp(nbf, UTC) > now:
+        raise OAuthError("invalid_grant", "the assertion is not valid yet")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 255:
         raise OAuthError("invalid_grant", "jti is required")

@@ -95,7 +95,32 @@ def smart_config(scope: ScopeDep) -> JSONResponse:
     return JSONResponse(smart_configuration(token_url(scope), RESOURCE_TYPES))
 
 
-@router.post(TOKEN_PATH, summary="Token (SMART Backend Services)")
+class OAuthErrorOut(BaseModel):
+    """An OAuth error (RFC 6749 section 5.2)."""
+
+    error: str
+    error_description: str
+
+
+class AccessTokenOut(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str
+
+
+_OAUTH_ERROR = {"model": OAuthErrorOut, "content": {"application/json": {}}}
+
+
+@router.post(
+    TOKEN_PATH,
+    summary="Token (SMART Backend Services)",
+    response_model=AccessTokenOut,
+    responses={
+        400: {**_OAUTH_ERROR, "description": "refused: an OAuth error"},
+        401: {**_OAUTH_ERROR, "description": "the client is not authenticated: invalid_client"},
+    },
+)
 async def token(request: Request, scope: ScopeDep) -> JSONResponse:
     """The client-credentials grant of SMART Backend Services: a client assertion signed with
     a registered client's key gives a five-minute token limited to system scopes. Refusals
