@@ -4,6 +4,7 @@ the fast bearer path and the ordinary one, refused on the native API (ADR 0021).
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +17,10 @@ from telehealth.identity import service as identity
 from telehealth.identity.fast import bearer_actor
 from telehealth.identity.model import Actor, CredentialKind
 from tests.fhir.support import fhir_get, outcome_code, valid_r4
+from tests.monitoring.helpers import add_device, enroll, post, reading
 from tests.support import Person, World, scope_for
+
+HOUR = timedelta(hours=1)
 
 
 def scoped_token(client: TestClient, person: Person, scopes: str) -> Person:
@@ -155,3 +159,25 @@ def test_a_revoked_scoped_token_stops_working(client: TestClient, world: World) 
     revoked = client.delete(f"/v1/tokens/{token_id}", headers=world["patient_a"].headers)
     assert revoked.status_code == 204
     assert fhir_get(client, patient, "Patient").status_code == 401
+
+
+def test_patient_scopes_cover_the_types_they_name_and_no_other(
+    client: TestClient, world: World
+) -> None:
+    enrollment = enroll(client, world)
+    _device_id, device = add_device(client, world, enrollment["id"])
+    sent = post(client, device, [reading("8867-4", 72, "/min", world.clock.now() - HOUR)])
+    assert sent.status_code == 200, sent.text
+    everything = scoped_token(client, world["patient_a"], "patient/*.rs")
+    found = fhir_get(client, everything, "Observation", patient=f"Patient/{everything.patient_id}")
+    assert found.status_code == 200
+    bundle = found.json()
+    valid_r4(bundle)
+    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Observation"]
+    observations = scoped_token(client, world["patient_a"], "patient/Observation.rs")
+    assert fhir_get(client, observations, "Observation").status_code == 200
+    patient_only = scoped_token(client, world["patient_a"], "patient/Patient.rs")
+    refused = fhir_get(client, patient_only, "Observation")
+    assert refused.status_code == 403
+    assert outcome_code(refused) == "forbidden"
+    assert fhir_get(client, patient_only, f"Patient/{patient_only.patient_id}").status_code == 200
