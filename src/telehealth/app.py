@@ -33,6 +33,7 @@ from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
 from telehealth.fhir import jobs as fhir_jobs
+from telehealth.fhir.routes import clients_router as fhir_clients_router
 from telehealth.fhir.routes import router as fhir_router
 from telehealth.identity import jobs as identity_jobs
 from telehealth.identity import lanes as identity_lanes
@@ -101,6 +102,7 @@ API_ROUTERS = (
     monitoring_router,
     portal_router,
     fhir_router,
+    fhir_clients_router,
     # The foundations' pages; their API routers carry the /v1 prefix.
     identity_pages.router,
     audit_pages.router,

@@ -27,6 +27,7 @@ from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.migrate import ensure_sqlite_directory, upgrade
 from telehealth.errors import DomainError
+from telehealth.fhir import clients as fhir_clients
 from telehealth.identity import queries as identity_queries
 from telehealth.identity import repository
 from telehealth.identity import service as identity
@@ -45,6 +46,11 @@ user_app = typer.Typer(no_args_is_help=True, help="User accounts.")
 token_app = typer.Typer(no_args_is_help=True, help="API bearer tokens.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
 jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs.")
+fhir_app = typer.Typer(no_args_is_help=True, help="The FHIR API.")
+fhir_clients_app = typer.Typer(
+    no_args_is_help=True, help="System clients (SMART Backend Services) of an organization."
+)
+fhir_app.add_typer(fhir_clients_app, name="clients")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
@@ -53,6 +59,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(policy_app, name="policy")
 app.add_typer(coding_app, name="coding")
 app.add_typer(keys_app, name="keys")
+app.add_typer(fhir_app, name="fhir")
 app.command("decide")(decide_command)
 app.command("code")(code_command)
 
@@ -217,6 +224,77 @@ def keys_generate_secret() -> None:
     secret = secrets.token_urlsafe(48)
     typer.echo(secret)
     err.print(f"key id {secret_key_id(secret)}")
+
+
+AdminOption = Annotated[
+    str,
+    typer.Option("--admin", help="Email of the organization's administrator acting (and audited)."),
+]
+
+
+def _act_as_admin(scope: Scope, email: str) -> None:
+    user = repository.user_by_email(scope.session, email)
+    if user is None or not user.active or user.role != Role.ADMIN.value:
+        err.print("[red]error:[/red] no active administrator with that email")
+        raise typer.Exit(1)
+    scope.act_as(identity.system_actor_for(scope, user))
+
+
+@fhir_clients_app.command("add")
+def fhir_clients_add(
+    admin: AdminOption,
+    name: Annotated[str, typer.Option(help="What the client is (a lab, a registry...).")],
+    jwks: Annotated[Path, typer.Option(help="File of the client's public JWKS (JSON).")],
+    scopes: Annotated[str, typer.Option(help='System scopes it may get ("system/*.rs").')],
+) -> None:
+    """Register a system client; prints its client id."""
+    settings = _settings()
+    try:
+        keys = json.loads(jwks.read_text())
+    except (OSError, ValueError) as exc:
+        err.print("[red]error:[/red] the JWKS file is not readable JSON")
+        raise typer.Exit(2) from exc
+    if not isinstance(keys, dict):
+        err.print("[red]error:[/red] the JWKS file must hold a JSON object")
+        raise typer.Exit(2)
+    with operator_scope(settings) as scope:
+        _act_as_admin(scope, admin)
+        client = fhir_clients.register(scope, name=name, jwks=keys, scopes=scopes)
+        client_id = client.id
+    typer.echo(str(client_id))
+
+
+@fhir_clients_app.command("list")
+def fhir_clients_list(admin: AdminOption) -> None:
+    """List the organization's system clients, one a line: id, name, scopes, registered,
+    revoked (tab-separated)."""
+    settings = _settings()
+    with operator_scope(settings) as scope:
+        _act_as_admin(scope, admin)
+        lines = [
+            "\t".join(
+                (
+                    str(c.id),
+                    c.name,
+                    c.scopes,
+                    c.created_at.isoformat(timespec="seconds"),
+                    "-" if c.revoked_at is None else c.revoked_at.isoformat(timespec="seconds"),
+                )
+            )
+            for c in fhir_clients.org_clients(scope)
+        ]
+    for line in lines:
+        typer.echo(line)
+
+
+@fhir_clients_app.command("revoke")
+def fhir_clients_revoke(client_id: uuid.UUID, admin: AdminOption) -> None:
+    """Revoke a system client: its assertions are refused and its tokens stop working."""
+    settings = _settings()
+    with operator_scope(settings) as scope:
+        _act_as_admin(scope, admin)
+        fhir_clients.revoke(scope, client_id)
+    typer.echo("revoked")
 
 
 @app.command()

@@ -8,6 +8,7 @@ from telehealth.access import tables as access_tables
 from telehealth.audit import tables as audit_tables
 from telehealth.db.base import Base
 from telehealth.fhir import export_tables as fhir_export_tables
+from telehealth.fhir import tables as fhir_tables
 from telehealth.identity import tables as identity_tables
 from telehealth.jobs import tables as jobs_tables
 from telehealth.monitoring import tables as monitoring_tables
@@ -21,6 +22,7 @@ MODULES = (
     access_tables,
     audit_tables,
     fhir_export_tables,
+    fhir_tables,
     identity_tables,
     jobs_tables,
     monitoring_tables,

@@ -3,19 +3,25 @@
 A read answers whoever may read the resource's object on the native API, and a 404
 OperationOutcome, identical to a missing resource's, to everyone else; a search answers every
 signed-in actor with what they may read. Observations are created by a monitoring device's
-token, as readings are ingested natively: a person's credential is not one.
+token, as readings are ingested natively: a person's credential is not one. The SMART
+configuration is public; the token endpoint takes a system client's signed assertion, never a
+person's token; an organization's system clients are its administrators' to manage.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
+from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
-from telehealth.fhir import bulk
+from telehealth.fhir import bulk, clients
 from telehealth.fhir.charge import charge_id
 from telehealth.fhir.questionnaire import questionnaire_id
+from telehealth.identity import queries as identity_queries
+from telehealth.identity import service as identity
 from telehealth.identity.model import Actor, CredentialKind, Role
 from telehealth.monitoring.tables import Reading
 from telehealth.portal import service as portal
@@ -172,8 +178,39 @@ def export_file(world: World) -> str:
     return f"/fhir/R4{found['output'][0]['url']}"
 
 
+@functools.cache
+def _public_jwks() -> dict[str, Any]:
+    key = RSAKey.generate_key(2048, parameters={"kid": "matrix"})
+    return {"keys": [key.as_dict(private=False)]}
+
+
+def _new_client_body(_world: World) -> dict[str, Any]:
+    return {"name": "Matrix registry", "jwks": _public_jwks(), "scopes": "system/Patient.rs"}
+
+
+def _new_client(world: World) -> str:
+    """A system client of patient A's organization, registered by its administrator."""
+    with scope_for(world.settings, world.clock) as scope:
+        admin = identity_queries.user_by_id(scope.session, world["admin"].user_id)
+        assert admin is not None
+        scope.act_as(identity.system_actor_for(scope, admin))
+        client = clients.register(scope, **_new_client_body(world))
+        return f"/v1/fhir/clients/{client.id}/revoke"
+
+
 ENTRIES: dict[tuple[str, str], Entry] = {
     ("GET", "/fhir/R4/metadata"): Entry(A.ANYONE | SIGNED_IN),
+    ("GET", "/fhir/R4/.well-known/smart-configuration"): Entry(A.ANYONE | SIGNED_IN),
+    ("POST", "/fhir/R4/auth/token"): Entry(
+        A.ANYONE | SIGNED_IN,
+        not_probed="takes a system client's signed assertion, not a token; "
+        "tests/fhir/test_backend_services.py",
+    ),
+    ("GET", "/v1/fhir/clients"): Entry(A.ADMINS),
+    ("POST", "/v1/fhir/clients"): Entry(A.ADMINS, body=_new_client_body),
+    ("POST", "/v1/fhir/clients/{client_id}/revoke"): Entry(
+        A.ORG_ADMIN, target=_new_client, seen_by=A.ORG_ADMIN, roles=A.ADMINS, fresh=True
+    ),
     ("GET", "/fhir/R4/Patient/{resource_id}"): Entry(
         PATIENT_READERS, target=lambda w: f"/fhir/R4/Patient/{patient_a_id(w)}"
     ),

@@ -253,6 +253,8 @@ PARENTS = {"monitoring_enrollment": "patient", "monitoring_alert": "monitoring_e
 NOT_RULED_LISTS = {
     "/v1/tokens": "the actor's own API tokens (tests/identity)",
     "/v1/users": "the organization's staff accounts, for its managers (matrix row)",
+    "/v1/fhir/clients": "the organization's system clients, for its administrators (matrix "
+    "row, tests/fhir)",
     "/v1/audit": "audit rows, for administrators of the organization (matrix row, tests/audit)",
     "/v1/questionnaires": "questionnaire definitions, no patient's data",
     "/v1/visit-availability": "a clinician's weekly windows (policy.may_see_clinician)",

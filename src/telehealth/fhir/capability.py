@@ -22,6 +22,41 @@ SMART_SECURITY: Resource = {
     ],
 }
 
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+
+def smart_security(token_url: str) -> Resource:
+    """``rest.security``: SMART on FHIR, with the OAuth endpoints' extension naming the token
+    endpoint of SMART Backend Services (people use API tokens, docs/fhir.md)."""
+    return {
+        "extension": [{"url": OAUTH_URIS, "extension": [{"url": "token", "valueUri": token_url}]}],
+        **SMART_SECURITY,
+        "description": "SMART App Launch v2 scopes on API tokens; SMART Backend Services "
+        "(client_credentials with private_key_jwt) for registered system clients.",
+    }
+
+
+def smart_configuration(token_url: str, kinds: Sequence[ResourceType]) -> Resource:
+    """``.well-known/smart-configuration``: what an authorization client needs to know."""
+    contexts = ("patient", "user", "system")
+    scopes = [f"{c}/*.rs" for c in contexts]
+    scopes += [f"{c}/{kind.name}.rs" for c in contexts for kind in kinds]
+    return {
+        "token_endpoint": token_url,
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+        "scopes_supported": scopes,
+        "response_types_supported": ["token"],
+        "capabilities": [
+            "client-confidential-asymmetric",
+            "permission-v2",
+            "permission-v1",
+            "permission-patient",
+            "permission-user",
+        ],
+    }
+
 
 def capability_statement(
     base: str,

@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from telehealth import __version__
 from telehealth.errors import not_found
-from telehealth.fhir import bulk, document, service
-from telehealth.fhir.capability import SMART_SECURITY, capability_statement
+from telehealth.fhir import bulk, clients, document, service, smart
+from telehealth.fhir.capability import (
+    capability_statement,
+    smart_configuration,
+    smart_security,
+)
 from telehealth.fhir.catalog import RESOURCE_TYPES
+from telehealth.fhir.clients import OAuthError
 from telehealth.fhir.model import (
     FHIR_JSON,
     Resource,
@@ -34,9 +41,12 @@ from telehealth.fhir.model import (
     resource_id as parse_id,
 )
 from telehealth.fhir.registry import ResourceType
+from telehealth.fhir.tables import SystemClient
+from telehealth.identity.model import Actor
 from telehealth.review.routes import media_response
 from telehealth.scope import Scope
-from telehealth.web.auth import ActorDep, ScopeDep, bearer_token, current_actor
+from telehealth.web.auth import ActorDep as NativeActorDep
+from telehealth.web.auth import ScopedActorDep, ScopeDep, bearer_token
 from telehealth.web.problems import COMMON_PROBLEMS
 from telehealth.web.scoped import ScopedRoute
 
@@ -82,6 +92,9 @@ class FhirRoute(ScopedRoute):
 router = APIRouter(
     route_class=FhirRoute, default_response_class=FhirResponse, prefix=BASE_PATH, tags=[TAG]
 )
+# Organization administrators' management of system clients, on the native API.
+clients_router = APIRouter(route_class=ScopedRoute, prefix="/v1/fhir", tags=[TAG])
+TOKEN_PATH = "/auth/token"  # noqa: S105 - a path, not a secret
 
 
 def fhir_response(
@@ -94,10 +107,25 @@ def base_url(scope: Scope) -> str:
     return scope.settings.link(BASE_PATH)
 
 
+def token_url(scope: Scope) -> str:
+    return base_url(scope) + TOKEN_PATH
+
+
+async def fhir_actor(actor: ScopedActorDep, scope: ScopeDep) -> Actor:
+    """The request's actor, a token limited to SMART scopes included, with the token's grants
+    set for :func:`telehealth.fhir.smart.granted` (none set: all of the actor's access)."""
+    if actor.scopes is not None:
+        scope.memo[smart.MEMO_KEY] = smart.parse_scopes(actor.scopes)
+    return actor
+
+
+ActorDep = Annotated[Actor, Depends(fhir_actor)]
+
+
 @router.get("/metadata", summary="CapabilityStatement")
 def metadata(scope: ScopeDep) -> Response:
     statement = capability_statement(
-        base_url(scope), __version__, RELEASED, RESOURCE_TYPES, SMART_SECURITY
+        base_url(scope), __version__, RELEASED, RESOURCE_TYPES, smart_security(token_url(scope))
     )
     return fhir_response(statement)
 
@@ -185,6 +213,118 @@ def export_file(export_id: str, file_id: str, actor: ActorDep, scope: ScopeDep) 
 
 
 # --- resource types ---------------------------------------------------------------------------
+_PLAIN_JSON: dict[int | str, dict[str, Any]] = {
+    200: {"description": "JSON (OAuth, not FHIR)", "content": {"application/json": {}}}
+}
+
+
+@router.get(
+    "/.well-known/smart-configuration",
+    summary="SMART configuration",
+    response_class=JSONResponse,
+    responses=_PLAIN_JSON,
+)
+def smart_config(scope: ScopeDep) -> JSONResponse:
+    return JSONResponse(smart_configuration(token_url(scope), RESOURCE_TYPES))
+
+
+class OAuthErrorOut(BaseModel):
+    """An OAuth error (RFC 6749 section 5.2)."""
+
+    error: str
+    error_description: str
+
+
+class AccessTokenOut(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str
+
+
+_OAUTH_ERROR = {"model": OAuthErrorOut, "content": {"application/json": {}}}
+
+
+@router.post(
+    TOKEN_PATH,
+    summary="Token (SMART Backend Services)",
+    response_model=AccessTokenOut,
+    response_class=JSONResponse,
+    responses={
+        **_PLAIN_JSON,
+        400: {**_OAUTH_ERROR, "description": "refused: an OAuth error"},
+        401: {**_OAUTH_ERROR, "description": "the client is not authenticated: invalid_client"},
+    },
+)
+async def token(request: Request, scope: ScopeDep) -> JSONResponse:
+    """The client-credentials grant of SMART Backend Services: a client assertion signed with
+    a registered client's key gives a five-minute token limited to system scopes. Refusals
+    are OAuth JSON errors (RFC 6749 section 5.2), not OperationOutcomes."""
+    form = await request.form()
+    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    try:
+        granted = await run_in_threadpool(clients.grant_token, scope, fields, token_url(scope))
+    except OAuthError as refused:
+        return JSONResponse(refused.body(), refused.status, headers)
+    body = {
+        "access_token": granted.access_token,
+        "token_type": "bearer",
+        "expires_in": granted.expires_in,
+        "scope": granted.scope,
+    }
+    return JSONResponse(body, headers=headers)
+
+
+# --- system clients (organization administrators) ---------------------------------------------
+
+
+class ClientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    # The client's public JWKS: {"keys": [...]}, RSA or EC P-384 keys, each with a kid.
+    jwks: dict[str, Any]
+    # The system scopes it may be granted ("system/Patient.rs system/Observation.rs").
+    scopes: str = Field(min_length=1, max_length=1000)
+
+
+class ClientOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    scopes: str
+    user_id: uuid.UUID
+    jwks: dict[str, Any]
+    created_at: datetime
+    revoked: bool
+
+
+def _client_out(client: SystemClient) -> ClientOut:
+    return ClientOut(
+        id=client.id,
+        name=client.name,
+        scopes=client.scopes,
+        user_id=client.user_id,
+        jwks=client.jwks,
+        created_at=client.created_at,
+        revoked=client.revoked_at is not None,
+    )
+
+
+@clients_router.post("/clients", response_model=ClientOut, status_code=201)
+def register_client(body: ClientIn, actor: NativeActorDep, scope: ScopeDep) -> ClientOut:
+    client = clients.register(scope, name=body.name, jwks=body.jwks, scopes=body.scopes)
+    return _client_out(client)
+
+
+@clients_router.get("/clients", response_model=list[ClientOut])
+def list_clients(actor: NativeActorDep, scope: ScopeDep) -> list[ClientOut]:
+    return [_client_out(c) for c in clients.org_clients(scope)]
+
+
+@clients_router.post("/clients/{client_id}/revoke", response_model=ClientOut)
+def revoke_client(client_id: uuid.UUID, actor: NativeActorDep, scope: ScopeDep) -> ClientOut:
+    return _client_out(clients.revoke(scope, client_id))
 
 
 def _read_endpoint(kind: ResourceType) -> Callable[..., Response]:
@@ -245,7 +385,7 @@ def _create_credential(kind: ResourceType) -> Callable[..., Any]:
     monitoring device's token for Observation), checked before the body is read."""
     check = kind.create_credential
     if check is None:
-        return current_actor
+        return fhir_actor
 
     def credential(
         request: Request,

@@ -35,6 +35,57 @@ class Context(StrEnum):
 
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 
+# Scopes that grant no resource access but that SMART clients ask for alongside their
+# resource scopes; a token may carry them.
+NON_RESOURCE_SCOPES = frozenset(
+    {
+        "openid",
+        "fhirUser",
+        "profile",
+        "launch",
+        "launch/patient",
+        "launch/encounter",
+        "offline_access",
+        "online_access",
+    }
+)
+
+# The FHIR R4 resource types (hl7.org's fhir.schema.json): a scope naming anything else names
+# no resource type.
+_R4_NAMES = """
+    Account ActivityDefinition AdverseEvent AllergyIntolerance Appointment
+    AppointmentResponse AuditEvent Basic Binary BiologicallyDerivedProduct BodyStructure
+    Bundle CapabilityStatement CarePlan CareTeam CatalogEntry ChargeItem
+    ChargeItemDefinition Claim ClaimResponse ClinicalImpression CodeSystem Communication
+    CommunicationRequest CompartmentDefinition Composition ConceptMap Condition Consent
+    Contract Coverage CoverageEligibilityRequest CoverageEligibilityResponse DetectedIssue
+    Device DeviceDefinition DeviceMetric DeviceRequest DeviceUseStatement DiagnosticReport
+    DocumentManifest DocumentReference EffectEvidenceSynthesis Encounter Endpoint
+    EnrollmentRequest EnrollmentResponse EpisodeOfCare EventDefinition Evidence
+    EvidenceVariable ExampleScenario ExplanationOfBenefit FamilyMemberHistory Flag Goal
+    GraphDefinition Group GuidanceResponse HealthcareService ImagingStudy Immunization
+    ImmunizationEvaluation ImmunizationRecommendation ImplementationGuide InsurancePlan
+    Invoice Library Linkage List Location Measure MeasureReport Media Medication
+    MedicationAdministration MedicationDispense MedicationKnowledge MedicationRequest
+    MedicationStatement MedicinalProduct MedicinalProductAuthorization
+    MedicinalProductContraindication MedicinalProductIndication MedicinalProductIngredient
+    MedicinalProductInteraction MedicinalProductManufactured MedicinalProductPackaged
+    MedicinalProductPharmaceutical MedicinalProductUndesirableEffect MessageDefinition
+    MessageHeader MolecularSequence NamingSystem NutritionOrder Observation
+    ObservationDefinition OperationDefinition OperationOutcome Organization
+    OrganizationAffiliation Parameters Patient PaymentNotice PaymentReconciliation Person
+    PlanDefinition Practitioner PractitionerRole Procedure Provenance Questionnaire
+    QuestionnaireResponse RelatedPerson RequestGroup ResearchDefinition
+    ResearchElementDefinition ResearchStudy ResearchSubject RiskAssessment
+    RiskEvidenceSynthesis Schedule SearchParameter ServiceRequest Slot Specimen
+    SpecimenDefinition StructureDefinition StructureMap Subscription Substance
+    SubstanceNucleicAcid SubstancePolymer SubstanceProtein SubstanceReferenceInformation
+    SubstanceSourceMaterial SubstanceSpecification SupplyDelivery SupplyRequest Task
+    TerminologyCapabilities TestReport TestScript ValueSet VerificationResult
+    VisionPrescription
+"""
+R4_RESOURCE_TYPES = frozenset(_R4_NAMES.split())
+
 
 @dataclass(frozen=True, slots=True)
 class Grant:
@@ -44,6 +95,25 @@ class Grant:
 
     def covers(self, resource_type: str, interaction: Interaction) -> bool:
         return self.resource_type in ("*", resource_type) and interaction in self.interactions
+
+    @property
+    def text(self) -> str:
+        """The grant as a SMART v2 scope string (``system/Patient.rs``)."""
+        letters = "".join(i.value for i in Interaction if i in self.interactions)
+        return f"{self.context.value}/{self.resource_type}.{letters}"
+
+    def within(self, other: Grant) -> Grant | None:
+        """What this grant and ``other`` both allow, as one grant; None if nothing."""
+        if self.context is not other.context:
+            return None
+        if other.resource_type == "*":
+            resource_type = self.resource_type
+        elif self.resource_type in ("*", other.resource_type):
+            resource_type = other.resource_type
+        else:
+            return None
+        both = self.interactions & other.interactions
+        return Grant(self.context, resource_type, both) if both else None
 
 
 class ResourceTypeLike(Protocol):
@@ -78,6 +148,45 @@ def parse_scope(text: str) -> Grant | None:
 
 def parse_scopes(text: str) -> tuple[Grant, ...]:
     return tuple(g for g in (parse_scope(s) for s in text.split()) if g is not None)
+
+
+def checked_scopes(text: str, contexts: frozenset[Context]) -> str:
+    """``text`` as the scopes a credential may carry: SMART resource scopes in one of
+    ``contexts`` naming an R4 resource type (or ``*``), and the scopes that grant no resource
+    access; at least one resource scope. Anything unknown or malformed is refused (422, naming
+    the ``scopes`` field); the answer is the scopes, each once, space-separated."""
+    items = list(dict.fromkeys(text.split()))
+    for item in items:
+        if item in NON_RESOURCE_SCOPES:
+            continue
+        grant = parse_scope(item)
+        if (
+            grant is None
+            or grant.context not in contexts
+            or (grant.resource_type != "*" and grant.resource_type not in R4_RESOURCE_TYPES)
+        ):
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"unknown or malformed scope {item[:80]!r}; allowed: "
+                + ", ".join(f"{c.value}/<type>.<cruds>" for c in Context if c in contexts),
+                field="scopes",
+            )
+    if not parse_scopes(" ".join(items)):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "the scopes name no resource scope", field="scopes"
+        )
+    return " ".join(items)
+
+
+def narrowed(requested: tuple[Grant, ...], allowed: tuple[Grant, ...]) -> tuple[Grant, ...]:
+    """The requested grants cut down to what ``allowed`` covers (requested ∩ allowed)."""
+    out: dict[str, Grant] = {}
+    for want in requested:
+        for have in allowed:
+            both = want.within(have)
+            if both is not None:
+                out.setdefault(both.text, both)
+    return tuple(out.values())
 
 
 def permits(

@@ -15,15 +15,19 @@ from telehealth.identity.model import Actor, CredentialKind, Role, credential_cu
 from telehealth.identity.queries import BEARER_ACTOR
 
 
-async def bearer_actor(reader: FastReader, token: str, now: datetime) -> Actor | None:
-    """The actor of a current bearer token signed in as its role requires, else None."""
+async def bearer_actor(
+    reader: FastReader, token: str, now: datetime, *, scoped: bool = False
+) -> Actor | None:
+    """The actor of a current bearer token signed in as its role requires, else None.
+    ``scoped``: the route honours SMART scopes (the FHIR API), so a scoped token will do."""
     row = await reader.lookup(BEARER_ACTOR, {"token_hash": credentials.digest(token)})
-    return None if row is None else token_actor(row, now)
+    return None if row is None else token_actor(row, now, scoped=scoped)
 
 
-def token_actor(row: Row, now: datetime) -> Actor | None:
+def token_actor(row: Row, now: datetime, *, scoped: bool = False) -> Actor | None:
     """The actor of a row from :func:`queries.bearer_select`, if its token is current and
-    signed in with the second factor its role requires."""
+    signed in with the second factor its role requires, and, for a token limited to SMART
+    scopes, if the route honours them (``scoped``)."""
     current = credential_current(
         revoked=row["revoked_at"] is not None,
         user_active=bool(row["active"]),
@@ -38,7 +42,14 @@ def token_actor(row: Row, now: datetime) -> Actor | None:
         org_id=row["user_org_id"],
         patient_id=row["own_patient_id"],
         mfa_verified=bool(row["mfa_verified"]),
-        credential=CredentialKind.TOKEN,
+        credential=CredentialKind.CLIENT if row["system_client"] else CredentialKind.TOKEN,
         credential_id=row["credential_id"],
+        scopes=row["scopes"],
     )
-    return None if actor.needs_mfa else actor
+    return None if actor.needs_mfa or not usable_here(actor, scoped=scoped) else actor
+
+
+def usable_here(actor: Actor, *, scoped: bool) -> bool:
+    """A credential limited to SMART scopes acts only where scopes are honoured (the FHIR
+    API): elsewhere it would escape them (ADR 0021)."""
+    return actor.scopes is None or scoped

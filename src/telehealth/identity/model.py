@@ -231,6 +231,9 @@ class CredentialKind(StrEnum):
     SESSION = "session"
     TOKEN = "token"  # noqa: S105 - a credential kind, not a secret
     SYSTEM = "system"
+    # A token issued to a registered system client (SMART Backend Services): it acts as the
+    # client's service account, which has no password and never signs in to pages.
+    CLIENT = "client"
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +247,9 @@ class Actor:
     mfa_verified: bool
     credential: CredentialKind
     credential_id: uuid.UUID | None = None
+    # The SMART scopes the credential is limited to (a token made with scopes); None: all of
+    # its user's access. Scoped credentials act on the FHIR API only (ADR 0021).
+    scopes: str | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -260,6 +266,7 @@ class Actor:
         mfa_verified: bool,
         credential: CredentialKind,
         credential_id: uuid.UUID,
+        scopes: str | None = None,
     ) -> Actor:
         """The actor a credential establishes; only a patient account carries a patient id."""
         return cls(
@@ -270,6 +277,7 @@ class Actor:
             mfa_verified=mfa_verified,
             credential=credential,
             credential_id=credential_id,
+            scopes=scopes,
         )
 
     @property

@@ -283,11 +283,13 @@ def bearer_select(
             ApiToken.credentials_epoch.label("credential_epoch"),
             ApiToken.expires_at,
             ApiToken.revoked_at,
+            ApiToken.scopes,
             User.id.label("user_id"),
             User.role,
             User.org_id.label("user_org_id"),
             User.active,
             User.credentials_epoch.label("user_epoch"),
+            User.system_client,
             _OWN_PATIENT.id.label("own_patient_id"),
             *columns,
         )

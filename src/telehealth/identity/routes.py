@@ -11,6 +11,7 @@ from telehealth import bounds
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode, not_found
+from telehealth.fhir import smart
 from telehealth.identity import credentials, queries, repository
 from telehealth.identity import service as identity
 from telehealth.identity.model import (
@@ -122,12 +123,22 @@ def confirm_mfa(body: MfaConfirmIn, actor: ActorDep, scope: ScopeDep) -> None:
 
 # --- API tokens -------------------------------------------------------------------------------
 
+# A person's token takes patient/ and user/ scopes; system/ scopes are registered system
+# clients' (SMART Backend Services, telehealth.fhir.clients).
+USER_CONTEXTS = frozenset({smart.Context.PATIENT, smart.Context.USER})
+
 
 @router.post("/tokens", tags=["auth"], response_model=TokenOut, status_code=201)
 def create_token(body: TokenIn, actor: ActorDep, scope: ScopeDep) -> TokenOut:
     user = _user(scope, actor.user_id)
+    scopes = None if body.scopes is None else smart.checked_scopes(body.scopes, USER_CONTEXTS)
     issued = identity.issue_token(
-        scope, user, label=body.label, minutes=body.minutes, mfa_verified=actor.mfa_verified
+        scope,
+        user,
+        label=body.label,
+        minutes=body.minutes,
+        mfa_verified=actor.mfa_verified,
+        scopes=scopes,
     )
     return TokenOut(id=issued.id, token=issued.secret, expires_at=issued.expires_at)
 
@@ -141,6 +152,7 @@ def list_tokens(actor: ActorDep, scope: ScopeDep) -> list[TokenInfo]:
             created_at=t.created_at,
             expires_at=t.expires_at,
             revoked=t.revoked_at is not None,
+            scopes=t.scopes,
         )
         for t in repository.tokens_of(scope.session, actor.user_id)
     ]

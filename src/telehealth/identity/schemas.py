@@ -89,6 +89,9 @@ class MfaConfirmIn(Strict):
 class TokenIn(Strict):
     label: str = Field(default="api", max_length=100)
     minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    # SMART v2 scopes the token is limited to ("patient/*.rs user/Observation.rs"); a token
+    # with scopes acts on the FHIR API only. None: all of the user's access.
+    scopes: str | None = Field(default=None, max_length=1000)
 
 
 class TokenOut(Strict):
@@ -103,6 +106,7 @@ class TokenInfo(Strict):
     created_at: datetime
     expires_at: datetime
     revoked: bool
+    scopes: str | None
 
 
 class UserIn(Strict):

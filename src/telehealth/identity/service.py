@@ -100,8 +100,11 @@ def create_user(
     display_name: str,
     password: str | None,
     discipline: Discipline | None = None,
+    system_client: bool = False,
 ) -> NewUser:
-    """A new account; a clinician's comes with a profile (``discipline``: theirs, if known)."""
+    """A new account; a clinician's comes with a profile (``discipline``: theirs, if known).
+    ``system_client``: the service account of a registered system client, which has no
+    password and takes no invite."""
     if discipline is not None and role is not Role.CLINICIAN:
         raise DomainError(
             ErrorCode.INVALID_INPUT, "only clinicians have a discipline", field="discipline"
@@ -121,6 +124,7 @@ def create_user(
         credentials_epoch=0,
         active=True,
         created_at=scope.clock.now(),
+        system_client=system_client,
     )
     scope.session.add(user)
     if role is Role.CLINICIAN:
@@ -365,6 +369,19 @@ def _flush_unique(session: Session, message: str) -> None:
         raise DomainError(ErrorCode.ALREADY_EXISTS, message) from exc
 
 
+def retire_system_client(scope: Scope, user_id: uuid.UUID) -> None:
+    """Closes a revoked system client's service account: its tokens stop working at once."""
+    user = queries.user_by_id(scope.session, user_id)
+    if user is None or not user.system_client:
+        raise DomainError(ErrorCode.NOT_FOUND, "user not found")
+    if user.active:
+        user.active = False
+        user.credentials_epoch += 1
+        scope.audit.record(
+            Action.PRIVILEGE_CHANGE, "user", user.id, detail={"event": "deactivated"}
+        )
+
+
 def change_role(scope: Scope, user_id: uuid.UUID, role: Role) -> User:
     user = queries.user_by_id(scope.session, user_id)
     actor = scope.require_actor()
@@ -595,7 +612,10 @@ def resolve_token(scope: Scope, token: str) -> Actor:
     assert isinstance(api_token, ApiToken)
     if not _credential_current(api_token, user) or now >= ensure_utc(api_token.expires_at):
         raise DomainError(ErrorCode.TOKEN_INVALID, "the token is invalid or expired")
-    return _actor(user, patient_id, api_token.mfa_verified, CredentialKind.TOKEN, api_token.id)
+    kind = CredentialKind.CLIENT if user.system_client else CredentialKind.TOKEN
+    return _actor(
+        user, patient_id, api_token.mfa_verified, kind, api_token.id, scopes=api_token.scopes
+    )
 
 
 def _credential_current(credential: ApiToken | LoginSession, user: User) -> bool:
@@ -613,6 +633,8 @@ def _actor(
     mfa: bool,
     kind: CredentialKind,
     credential_id: uuid.UUID,
+    *,
+    scopes: str | None = None,
 ) -> Actor:
     return Actor.of(
         user_id=user.id,
@@ -622,6 +644,7 @@ def _actor(
         mfa_verified=mfa,
         credential=kind,
         credential_id=credential_id,
+        scopes=scopes,
     )
 
 
@@ -641,8 +664,16 @@ def logout(scope: Scope) -> None:
 
 
 def issue_token(
-    scope: Scope, user: User, *, label: str, minutes: int | None, mfa_verified: bool
+    scope: Scope,
+    user: User,
+    *,
+    label: str,
+    minutes: int | None,
+    mfa_verified: bool,
+    scopes: str | None = None,
 ) -> IssuedSecret:
+    """A bearer token for ``user``; ``scopes``: the SMART scopes it is limited to (checked by
+    the caller against the grammar, :func:`telehealth.fhir.smart.checked_scopes`)."""
     now = scope.clock.now()
     ttl = min(minutes or scope.settings.api_token_minutes, scope.settings.api_token_minutes)
     token, token_hash = credentials.new_secret(TOKEN_PREFIX)
@@ -654,6 +685,7 @@ def issue_token(
         credentials_epoch=user.credentials_epoch,
         created_at=now,
         expires_at=now + timedelta(minutes=ttl),
+        scopes=scopes,
     )
     scope.session.add(record)
     scope.session.flush()
@@ -742,6 +774,8 @@ def create_invite(scope: Scope, user_id: uuid.UUID) -> IssuedSecret:
     user = queries.user_by_id(scope.session, user_id)
     if user is None or user.org_id != actor.org_id:
         raise DomainError(ErrorCode.NOT_FOUND, "user not found")
+    if user.system_client:
+        raise DomainError(ErrorCode.CONFLICT, "a system client's account takes no invite")
     now = scope.clock.now()
     token, token_hash = credentials.new_secret(INVITE_PREFIX)
     invite = Invite(

@@ -52,6 +52,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The IANA zone the person reads times in; None: their browser's zone.
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    # The service account of a registered system client (SMART Backend Services): no password,
+    # no invite, never signed in to pages; its tokens come from the client's signed assertions.
+    system_client: Mapped[bool] = mapped_column(Boolean, default=False)
 
     clinician: Mapped[ClinicianProfile | None] = relationship(
         back_populates="user", uselist=False, lazy="raise"
@@ -183,6 +186,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The SMART scopes the token is limited to (space-separated); None: all its user's access.
+    scopes: Mapped[str | None] = mapped_column(String(1000))
 
 
 class Invite(Base):

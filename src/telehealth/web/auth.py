@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.identity import service as identity
-from telehealth.identity.fast import bearer_actor
+from telehealth.identity.fast import bearer_actor, usable_here
 from telehealth.identity.model import Actor
 from telehealth.scope import Scope
 from telehealth.web.scoped import Services, request_scope
@@ -53,7 +53,10 @@ def clear_session_cookie(request: Request, response: Response) -> None:
         response.delete_cookie(SESSION_COOKIE, path="/")
 
 
-def authenticate(request: Request, scope: Scope) -> Actor:
+def authenticate(request: Request, scope: Scope, *, scoped: bool = False) -> Actor:
+    """The request's actor, from its bearer token or session cookie. ``scoped``: the route
+    honours SMART scopes (the FHIR API); elsewhere a token limited to scopes is refused, so a
+    narrow token cannot escape them (ADR 0021)."""
     if request.headers.get("authorization"):
         token = bearer_token(request)
         if token is None:
@@ -67,6 +70,10 @@ def authenticate(request: Request, scope: Scope) -> Actor:
         actor = identity.resolve_session(scope, cookie)
     if actor.needs_mfa:
         raise DomainError(ErrorCode.MFA_REQUIRED, "this role needs a multi-factor sign-in")
+    if not usable_here(actor, scoped=scoped):
+        raise DomainError(
+            ErrorCode.FORBIDDEN, "this token is limited to SMART scopes: use it on the FHIR API"
+        )
     scope.act_as(actor)
     return actor
 
@@ -121,15 +128,32 @@ async def current_actor(
     """The request's actor. A bearer token is checked by one statement, batched with other
     requests' on the event loop (``identity.fast``); a session cookie, or a token that check
     does not accept, goes through :func:`authenticate` on a worker thread, which decides and
-    says why."""
+    says why. A token limited to SMART scopes is refused here (:func:`scoped_actor` takes it)."""
+    return await _resolve(request, scope, scoped=False)
+
+
+async def scoped_actor(
+    request: Request,
+    scope: ScopeDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    _cookie: Annotated[str | None, Depends(_COOKIE)],
+) -> Actor:
+    """The request's actor for a route that honours SMART scopes (the FHIR API): as
+    :func:`current_actor`, and a token limited to scopes is accepted, its scopes on the
+    actor."""
+    return await _resolve(request, scope, scoped=True)
+
+
+async def _resolve(request: Request, scope: Scope, *, scoped: bool) -> Actor:
     token = bearer_token(request)
     if token is not None:
         services: Services = request.app.state.services
-        actor = await bearer_actor(services.reader, token, scope.clock.now())
+        actor = await bearer_actor(services.reader, token, scope.clock.now(), scoped=scoped)
         if actor is not None:
             scope.act_as(actor)
             return actor
-    return await run_in_threadpool(authenticate, request, scope)
+    return await run_in_threadpool(lambda: authenticate(request, scope, scoped=scoped))
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+ScopedActorDep = Annotated[Actor, Depends(scoped_actor)]
