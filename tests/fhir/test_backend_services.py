@@ -9,11 +9,13 @@ import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
@@ -28,6 +30,7 @@ from telehealth.identity import queries as identity_queries
 from telehealth.identity import service as identity
 from telehealth.identity.model import CredentialKind
 from tests.fhir.support import valid_r4
+from tests.fhir.test_bulk import exported, kick_off, manifest, run_jobs, status_path
 from tests.support import World, scope_for
 
 
@@ -365,3 +368,25 @@ def test_the_cli_adds_lists_and_revokes_clients(
         cli, ["fhir", "clients", "list", "--admin", world["coordinator"].email]
     )
     assert not_admin.exit_code == 1
+
+
+def test_a_backend_client_runs_a_bulk_export_with_its_token(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    registered = register(client, world, scopes="system/Patient.rs system/Observation.rs")
+    answer = ask(client, assertion(world, registered["id"], token_url(client)))
+    assert answer.status_code == 200, answer.text
+    system = SimpleNamespace(headers={"Authorization": f"Bearer {answer.json()['access_token']}"})
+    outside_its_scopes = kick_off(client, system, _type="Patient,Encounter")  # type: ignore[arg-type]
+    assert outside_its_scopes.status_code == 403
+    path = status_path(kick_off(client, system, _type="Patient,Observation"))  # type: ignore[arg-type]
+    run_jobs(app)
+    body = manifest(client, system, path)  # type: ignore[arg-type]
+    resources = exported(client, system, body)  # type: ignore[arg-type]
+    for resource in resources:
+        valid_r4(resource)
+    patients = {r["id"] for r in resources if r["resourceType"] == "Patient"}
+    assert {str(world["patient_a"].patient_id), str(world["patient_b"].patient_id)} <= patients
+    # Without the token, the files are nobody's.
+    first = body["output"][0]["url"].removeprefix("http://testserver")
+    assert client.get(first).status_code == 401
