@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -41,3 +43,21 @@ def test_it_lists_exactly_the_types_interactions_and_parameters_served(
         params = {p["name"] for p in entry["searchParam"]}
         assert params == kind.param_names
         assert entry.get("searchInclude", []) == list(kind.includes)
+
+
+def test_the_docs_table_lists_what_the_catalog_serves() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs/fhir.md").read_text()
+    rows = {
+        cells[0]: cells
+        for line in docs.splitlines()
+        if line.startswith("| ")
+        and (cells := [c.strip() for c in line.strip("|").split("|")])[0] in NAMES
+    }
+    assert set(rows) == NAMES
+    for kind in RESOURCE_TYPES:
+        listed = {p.strip("` ") for p in rows[kind.name][2].split(",")}
+        assert listed == kind.param_names, kind.name
+        assert ("create" in rows[kind.name][1]) == (kind.create is not None)
+
+
+NAMES = {kind.name for kind in RESOURCE_TYPES}
