@@ -64,7 +64,7 @@ def test_an_administrator_registers_a_client_and_sees_its_id(
     assert "Client registered." in shown
     row = _row(shown, client_id)
     assert "County registry" in row
-    assert f'<code class="copyable wrap">{client_id}</code>' in row
+    assert f'<code class="copyable">{client_id}</code>' in row
     assert "system/Patient.rs" in row
     assert re.search(r"<time [^>]*datetime=", row)
     assert ">active<" in row
