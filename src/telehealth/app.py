@@ -33,6 +33,7 @@ from telehealth.config import Settings
 from telehealth.db.engine import make_engine, make_sessionmaker
 from telehealth.db.reader import make_reader
 from telehealth.fhir import jobs as fhir_jobs
+from telehealth.fhir import pages as fhir_pages
 from telehealth.fhir.routes import clients_router as fhir_clients_router
 from telehealth.fhir.routes import router as fhir_router
 from telehealth.identity import jobs as identity_jobs
@@ -107,6 +108,7 @@ API_ROUTERS = (
     identity_pages.router,
     audit_pages.router,
     notifications_pages.router,
+    fhir_pages.router,
 )
 
 

@@ -11,6 +11,7 @@ person's token; an organization's system clients are its administrators' to mana
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from typing import Any
 
@@ -36,7 +37,7 @@ from tests.access.audience import (
     STAFF_READERS,
 )
 from tests.access.audience import Audience as A
-from tests.access.matrix import Entry, patient_a_id
+from tests.access.matrix import Entry, form, page, patient_a_id
 from tests.access.matrix_monitoring import _objects as monitoring_objects
 from tests.review.support import DERM_ANSWERS, acting, add_media, build_case, signed_report_id
 from tests.support import World, scope_for, services_for
@@ -188,14 +189,26 @@ def _new_client_body(_world: World) -> dict[str, Any]:
     return {"name": "Matrix registry", "jwks": _public_jwks(), "scopes": "system/Patient.rs"}
 
 
-def _new_client(world: World) -> str:
+def _new_client_id(world: World) -> uuid.UUID:
     """A system client of patient A's organization, registered by its administrator."""
     with scope_for(world.settings, world.clock) as scope:
         admin = identity_queries.user_by_id(scope.session, world["admin"].user_id)
         assert admin is not None
         scope.act_as(identity.system_actor_for(scope, admin))
-        client = clients.register(scope, **_new_client_body(world))
-        return f"/v1/fhir/clients/{client.id}/revoke"
+        return clients.register(scope, **_new_client_body(world)).id
+
+
+def _new_client(world: World) -> str:
+    return f"/v1/fhir/clients/{_new_client_id(world)}/revoke"
+
+
+def _new_client_page(world: World) -> str:
+    return f"/admin/fhir-clients/{_new_client_id(world)}/revoke"
+
+
+def _new_client_form(world: World) -> dict[str, Any]:
+    body = _new_client_body(world)
+    return {**body, "jwks": json.dumps(body["jwks"])}
 
 
 ENTRIES: dict[tuple[str, str], Entry] = {
@@ -210,6 +223,18 @@ ENTRIES: dict[tuple[str, str], Entry] = {
     ("POST", "/v1/fhir/clients"): Entry(A.ADMINS, body=_new_client_body),
     ("POST", "/v1/fhir/clients/{client_id}/revoke"): Entry(
         A.ORG_ADMIN, target=_new_client, seen_by=A.ORG_ADMIN, roles=A.ADMINS, fresh=True
+    ),
+    ("GET", "/admin/fhir-clients"): page(A.ADMINS),
+    ("POST", "/admin/fhir-clients"): form(
+        A.ADMINS, lambda _w: "/admin/fhir-clients", _new_client_form, seen_by=SIGNED_IN
+    ),
+    ("POST", "/admin/fhir-clients/{client_id}/revoke"): form(
+        A.ORG_ADMIN,
+        _new_client_page,
+        {},
+        seen_by=A.ORG_ADMIN,
+        roles=A.ADMINS,
+        fresh=True,
     ),
     ("GET", "/fhir/R4/Patient/{resource_id}"): Entry(
         PATIENT_READERS, target=lambda w: f"/fhir/R4/Patient/{patient_a_id(w)}"

@@ -92,6 +92,6 @@ def live_server(template: Path, workdir: Path) -> Iterator[Live]:
         yield Live(url, app, world)
 
 
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+def shot(page: Any, name: str, folder: Path = ARTIFACTS) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

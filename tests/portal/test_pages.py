@@ -46,8 +46,9 @@ def test_each_role_gets_its_dashboard_and_navigation(client: TestClient, world: 
     _, html = _page(client, world, "coordinator", "/")
     assert "Overdue store-and-forward cases" in html
     assert "Audit log" not in _nav(html)
+    assert "FHIR clients" not in _nav(html)
     _, html = _page(client, world, "admin", "/")
-    assert _nav(html)[-1] == "Audit log"
+    assert _nav(html)[-2:] == ["Audit log", "FHIR clients"]
     assert 'aria-current="page">Home' in html
 
 
