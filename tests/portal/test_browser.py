@@ -443,7 +443,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/admin/schedules",
         "/admin/queues",
     ),
-    "admin": ("/", "/admin/audit"),
+    "admin": ("/", "/admin/audit", "/admin/fhir-clients"),
 }
 
 
