@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from telehealth.audit.tables import AuditRow
 from tests.fhir.support import fhir_get, outcome_code, search_ids, valid_r4
+from tests.fhir.test_scoped_tokens import scoped_token
 from tests.review.support import add_media, build_case, photo_bytes
 from tests.support import Person, World, scope_for
 
@@ -122,3 +123,17 @@ def test_include_brings_the_patient(client: TestClient, world: World) -> None:
     assert [(r["resourceType"], r["id"]) for r in included] == [
         ("Patient", str(world["patient_a"].patient_id))
     ]
+
+
+def test_content_takes_the_document_types_read_scope(client: TestClient, world: World) -> None:
+    case_id = build_case(world, "queued")
+    media_id = add_media(world, case_id, b"%PDF-1.7 canary-doc")
+    patient = world["patient_a"]
+    narrow = scoped_token(client, patient, "patient/Observation.rs")
+    refused = client.get(f"/fhir/R4/Binary/{media_id}", headers=narrow.headers)
+    assert refused.status_code == 403
+    assert outcome_code(refused) == "forbidden"
+    documents = scoped_token(client, patient, "patient/DocumentReference.rs")
+    served = client.get(f"/fhir/R4/Binary/{media_id}", headers=documents.headers)
+    assert served.status_code == 200
+    assert served.content == b"%PDF-1.7 canary-doc"

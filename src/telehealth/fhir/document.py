@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from telehealth.fhir import smart
 from telehealth.fhir.model import IDENTIFIER_SYSTEM, Resource, Search, instant, meta, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.fhir.service_request import case_query, included_patients
@@ -98,7 +99,9 @@ def read(scope: Scope, media_id: uuid.UUID) -> Emitted:
 
 
 def open_content(scope: Scope, media_id: uuid.UUID) -> tuple[ReviewMedia, Iterator[bytes]]:
-    """A document's decrypted content, reached and audited as the native download."""
+    """A document's decrypted content, reached and audited as the native download; the
+    content is the DocumentReference's, so reading it takes that type's read scope."""
+    smart.require(scope, DOCUMENT_REFERENCE, smart.Interaction.READ)
     media, case = review.readable_media(scope, media_id)
     return review.open_media(scope, case.id, media.id)
 
