@@ -63,11 +63,13 @@ def capability_statement(
     software_version: str,
     released: str,
     kinds: Sequence[ResourceType],
-    security: Resource | None = None,
+    security: Resource,
 ) -> Resource:
-    rest: Resource = {"mode": "server", "resource": [_resource(kind) for kind in kinds]}
-    if security is not None:
-        rest["security"] = security
+    rest: Resource = {
+        "mode": "server",
+        "security": security,
+        "resource": [_resource(kind) for kind in kinds],
+    }
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
-from telehealth.errors import DomainError, ErrorCode
+from telehealth.errors import DomainError, ErrorCode, not_found
 
 FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
@@ -57,12 +57,13 @@ def invalid(detail: str, name: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_INPUT, detail, field=name)
 
 
-def resource_id(value: str, name: str = "id") -> uuid.UUID:
-    """A resource id of this server (a UUID); anything else is a missing resource."""
+def resource_id(value: str, missing: str = "resource") -> uuid.UUID:
+    """An id of this server (a UUID); anything else names nothing: the not-found error of
+    ``missing``, as for a missing one."""
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise DomainError(ErrorCode.NOT_FOUND, "resource not found") from None
+        raise not_found(missing) from None
 
 
 # --- search parameters ---------------------------------------------------------------------

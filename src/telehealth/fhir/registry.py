@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from telehealth.fhir.model import Resource, Search
 from telehealth.scope import Scope
@@ -79,7 +79,6 @@ class ResourceType:
     documentation: str = ""
     # Whether the type belongs to a patient's compartment (``patient/`` SMART scopes).
     patient_compartment: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def param_names(self) -> frozenset[str]:

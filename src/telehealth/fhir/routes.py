@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from telehealth import __version__
-from telehealth.errors import not_found
 from telehealth.fhir import bulk, clients, document, service, smart
 from telehealth.fhir.capability import (
     capability_statement,
@@ -83,9 +82,7 @@ class FhirRoute(ScopedRoute):
 
     def error_responses(self, body: bool) -> dict[int | str, dict[str, Any]]:
         if not body:
-            return {
-                status: {"description": "refused; no body (HEAD)"} for status in COMMON_PROBLEMS
-            }
+            return super().error_responses(body)
         return {status: dict(OUTCOME) for status in COMMON_PROBLEMS}
 
 
@@ -100,7 +97,7 @@ TOKEN_PATH = "/auth/token"  # noqa: S105 - a path, not a secret
 def fhir_response(
     body: Resource, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=FHIR_JSON, headers=headers)
+    return FhirResponse(orjson.dumps(body), status_code=status, headers=headers)
 
 
 def base_url(scope: Scope) -> str:
@@ -170,13 +167,6 @@ def export_group(group_id: str, request: Request, actor: ActorDep, scope: ScopeD
     return _kick_off(scope, request, group_id)
 
 
-def _export_id(value: str, kind: str = "export") -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise not_found(kind) from None
-
-
 @router.get(
     "/bulkstatus/{export_id}",
     summary="A bulk export's status and manifest",
@@ -188,7 +178,7 @@ def _export_id(value: str, kind: str = "export") -> uuid.UUID:
     },
 )
 def export_status(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
-    found = bulk.status(scope, _export_id(export_id), base_url(scope))
+    found = bulk.status(scope, parse_id(export_id, "export"), base_url(scope))
     if isinstance(found, bulk.Pending):
         return Response(status_code=202, headers={"X-Progress": found.progress, "Retry-After": "5"})
     return Response(orjson.dumps(found), media_type="application/json")
@@ -196,7 +186,7 @@ def export_status(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
 
 @router.delete("/bulkstatus/{export_id}", summary="Cancel a bulk export", responses=ACCEPTED)
 def cancel_export(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
-    bulk.cancel(scope, _export_id(export_id))
+    bulk.cancel(scope, parse_id(export_id, "export"))
     return Response(status_code=202)
 
 
@@ -208,11 +198,12 @@ def cancel_export(export_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
     },
 )
 def export_file(export_id: str, file_id: str, actor: ActorDep, scope: ScopeDep) -> Response:
-    content = bulk.download(scope, _export_id(export_id), _export_id(file_id, "export file"))
+    content = bulk.download(scope, parse_id(export_id, "export"), parse_id(file_id, "export file"))
     return StreamingResponse(content, media_type=bulk.NDJSON, headers={"Cache-Control": "no-store"})
 
 
-# --- resource types ---------------------------------------------------------------------------
+# --- SMART: configuration and the Backend Services token --------------------------------------
+
 _PLAIN_JSON: dict[int | str, dict[str, Any]] = {
     200: {"description": "JSON (OAuth, not FHIR)", "content": {"application/json": {}}}
 }
@@ -325,6 +316,9 @@ def list_clients(actor: NativeActorDep, scope: ScopeDep) -> list[ClientOut]:
 @clients_router.post("/clients/{client_id}/revoke", response_model=ClientOut)
 def revoke_client(client_id: uuid.UUID, actor: NativeActorDep, scope: ScopeDep) -> ClientOut:
     return _client_out(clients.revoke(scope, client_id))
+
+
+# --- resource types ---------------------------------------------------------------------------
 
 
 def _read_endpoint(kind: ResourceType) -> Callable[..., Response]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from telehealth.access.service import Listed, record_listed
 from telehealth.audit.model import Action
+from telehealth.errors import DomainError, ErrorCode
 from telehealth.fhir import smart
 from telehealth.fhir.model import Resource, Search, searchset
 from telehealth.fhir.registry import Created, Emitted, Page, ResourceType
@@ -38,9 +39,9 @@ def search(scope: Scope, kind: ResourceType, query: Search, base: str) -> Resour
 
 
 def create(scope: Scope, kind: ResourceType, body: Resource) -> Created:
+    if kind.create is None:  # routes mount a create only for a type that has one
+        raise DomainError(ErrorCode.INVALID_INPUT, f"create is not supported for {kind.name}")
     smart.require(scope, kind, smart.Interaction.CREATE)
-    if kind.create is None:
-        raise smart.unsupported(kind.name, "create")
     return kind.create(scope, body)
 
 

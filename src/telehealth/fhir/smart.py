@@ -227,9 +227,3 @@ def require(scope: Scope, kind: ResourceTypeLike, interaction: Interaction) -> N
             ErrorCode.FORBIDDEN,
             f"the token's scopes do not allow this on {kind.name}",
         )
-
-
-def unsupported(resource_type: str, interaction: str) -> DomainError:
-    return DomainError(
-        ErrorCode.INVALID_INPUT, f"{interaction} is not supported for {resource_type}"
-    )

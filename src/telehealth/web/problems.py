@@ -127,10 +127,14 @@ def problem(
     status: int | None = None,
 ) -> JSONResponse:
     status = status or STATUS[code]
+    extra = extra or {}
     if request is not None and request.url.path.startswith(FHIR_PREFIX):
         if code is ErrorCode.INVALID_INPUT and _is_fhir_search(request):
             status = 400  # FHIR answers a search it cannot run with 400, a bad resource 422
-        return _operation_outcome(code, detail, request, status, extra or {})
+        outcome = _operation_outcome(code, detail, extra)
+        return JSONResponse(
+            outcome, status, _headers(code, status, extra), media_type=FHIR_MEDIA_TYPE
+        )
     body: dict[str, Any] = {
         "type": f"urn:telehealth:problem:{code.value}",
         "title": TITLES[code],
@@ -140,25 +144,25 @@ def problem(
     }
     if request is not None:
         body["request_id"] = getattr(request.state, "request_id", None)
-    if extra:
-        body.update(extra)
+    body.update(extra)
+    return JSONResponse(body, status, _headers(code, status, extra), media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _headers(code: ErrorCode, status: int, extra: dict[str, Any]) -> dict[str, str]:
     headers = {"Cache-Control": "no-store"}
-    if code is ErrorCode.RATE_LIMITED:
-        retry = (extra or {}).get("retry_after")
-        if retry:
-            headers["Retry-After"] = str(retry)
+    retry = extra.get("retry_after")
+    if code is ErrorCode.RATE_LIMITED and retry:
+        headers["Retry-After"] = str(retry)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="telehealth"'
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return headers
 
 
 def _is_fhir_search(request: Request) -> bool:
     return request.method == "GET" or request.url.path.endswith("/_search")
 
 
-def _operation_outcome(
-    code: ErrorCode, detail: str, request: Request, status: int, extra: dict[str, Any]
-) -> JSONResponse:
+def _operation_outcome(code: ErrorCode, detail: str, extra: dict[str, Any]) -> dict[str, Any]:
     """The problem as a FHIR OperationOutcome: one issue, its code from :data:`FHIR_ISSUE`, the
     platform's error code as its details, the field it concerns as its expression."""
     issue: dict[str, Any] = {
@@ -173,17 +177,7 @@ def _operation_outcome(
     field = extra.get("field")
     if isinstance(field, str) and field:
         issue["expression"] = [field]
-    body: dict[str, Any] = {"resourceType": "OperationOutcome", "issue": [issue]}
-    headers = {"Cache-Control": "no-store"}
-    request_id = getattr(request.state, "request_id", None)
-    if request_id:
-        headers["X-Request-Id"] = str(request_id)
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="telehealth"'
-    retry = extra.get("retry_after")
-    if code is ErrorCode.RATE_LIMITED and retry:
-        headers["Retry-After"] = str(retry)
-    return JSONResponse(body, status_code=status, media_type=FHIR_MEDIA_TYPE, headers=headers)
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
 # Renders an error as a page for a browser: (request, code, status) -> response. Set by
