@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -74,20 +74,25 @@ def _subject(case: ReviewCase) -> loader.Subject:
 CASE_KIND = loader.register(loader.Kind(CASE, "case", _case, _subject))
 
 
+_OfCase = TypeVar("_OfCase", ReviewMedia, ReviewReport, ReviewBilling)
+
+
+def _with_case(session: Session, found: _OfCase | None) -> tuple[_OfCase, ReviewCase] | None:
+    """An object of a case with its case, for a loader deciding on the case's subject."""
+    case = None if found is None else repository.case_by_id(session, found.case_id)
+    return None if found is None or case is None else (found, case)
+
+
 def _media_with_case(
     session: Session, media_id: uuid.UUID, _lock: bool
 ) -> tuple[ReviewMedia, ReviewCase] | None:
-    media = repository.media_by_id(session, media_id)
-    case = None if media is None else repository.case_by_id(session, media.case_id)
-    return None if media is None or case is None else (media, case)
+    return _with_case(session, repository.media_by_id(session, media_id))
 
 
 def _report_with_case(
     session: Session, report_id: uuid.UUID, _lock: bool
 ) -> tuple[ReviewReport, ReviewCase] | None:
-    report = repository.report_by_id(session, report_id)
-    case = None if report is None else repository.case_by_id(session, report.case_id)
-    return None if report is None or case is None else (report, case)
+    return _with_case(session, repository.report_by_id(session, report_id))
 
 
 def _of_case(found: tuple[ReviewMedia | ReviewReport, ReviewCase]) -> loader.Subject:
@@ -1044,9 +1049,7 @@ def billing_record(
 ) -> tuple[ReviewBilling, ReviewCase] | None:
     """A billing record with its case, for a loader of billing lines (which decides access
     by the case's subject, :func:`case_subject`)."""
-    found = repository.billing_by_id(session, billing_id)
-    case = None if found is None else repository.case_by_id(session, found.case_id)
-    return None if found is None or case is None else (found, case)
+    return _with_case(session, repository.billing_by_id(session, billing_id))
 
 
 def case_subject(case: ReviewCase) -> loader.Subject:
