@@ -957,17 +957,17 @@ def signed_report(scope: Scope, report_id: uuid.UUID) -> tuple[ReviewCase, list[
     if report.seq != 1 or report.signed_at is None:
         loader.deny(scope, "review_report", report_id, None)
         raise not_found("report")
-    return case, _signed_reports(scope, case)
+    return _signed_reports(scope, [case])[0]
 
 
-def _signed_reports(scope: Scope, case: ReviewCase) -> list[ReviewReport]:
-    return [r for r in repository.reports_of(scope.session, case.id) if r.signed_at is not None]
-
-
-def case_billing(scope: Scope, case: ReviewCase) -> Sequence[ReviewBilling]:
-    """A case's billing records (already reached through its loader), for staff only: what
-    :func:`case_view` shows them; a patient reads none."""
-    return repository.billing_of(scope.session, case.id) if scope.require_actor().is_staff else []
+def _signed_reports(
+    scope: Scope, cases: Sequence[ReviewCase]
+) -> list[tuple[ReviewCase, list[ReviewReport]]]:
+    """Each case with its signed reports, oldest first, read in one query."""
+    found = repository.reports_of_cases(scope.session, [case.id for case in cases])
+    return [
+        (case, [r for r in found.get(case.id, []) if r.signed_at is not None]) for case in cases
+    ]
 
 
 def _reachable(scope: Scope, query: model.CaseQuery) -> model.CaseQuery | None:
@@ -1002,10 +1002,7 @@ def search_reports(
 ) -> list[tuple[ReviewCase, list[ReviewReport]]]:
     """Reported cases of a search the actor may read with their signed reports (oldest
     first), the most recently first-signed first."""
-    return [
-        (case, _signed_reports(scope, case))
-        for case in _reported_cases(scope, query, limit, offset)
-    ]
+    return _signed_reports(scope, _reported_cases(scope, query, limit, offset))
 
 
 def _reported_cases(
@@ -1064,6 +1061,6 @@ def search_billing(
     most recently signed first; none for a patient (billing is staff's, as on the case)."""
     if not scope.require_actor().is_staff:
         return []
-    return [
-        (case, case_billing(scope, case)) for case in _reported_cases(scope, query, limit, offset)
-    ]
+    cases = _reported_cases(scope, query, limit, offset)
+    found = repository.billing_of_cases(scope.session, [case.id for case in cases])
+    return [(case, found.get(case.id, [])) for case in cases]
