@@ -391,7 +391,8 @@ class _Shape(NamedTuple):
     device: bool
     start: bool
     end: bool
-    codes: bool  # stored codes (without panels, every code; with them, other than the two below)
+    codes: bool  # the list is narrowed by code (to nothing when no item below is wanted)
+    stored_codes: bool  # by stored codes (without panels, every code; with them, but the two below)
     panel_code: bool  # with panels: BP_PANEL, a pair
     lone_systolic: bool  # with panels: a systolic reading without its diastolic one
 
@@ -409,7 +410,8 @@ def _reading_list(where: ReadingFilter) -> tuple[_Shape, dict[str, Any]]:
         device=where.device_id is not None,
         start=where.start is not None,
         end=where.end is not None,
-        codes=stored is not None and (not where.panels or bool(stored) or not codes),
+        codes=codes is not None,
+        stored_codes=bool(stored),
         panel_code=where.panels and codes is not None and BP_PANEL in codes,
         lone_systolic=where.panels and codes is not None and _SYSTOLIC in codes,
     )
@@ -464,9 +466,9 @@ def _readings_statement(shape: _Shape) -> Select[*tuple[Any, ...]]:
             wanted.append(and_(lead.code == _SYSTOLIC, ~paired))
     else:
         query = select(lead)
-    if shape.codes:
+    if shape.stored_codes:
         wanted.append(lead.code.in_(bindparam("codes", expanding=True)))
-    if shape.codes or shape.panel_code or shape.lone_systolic:
+    if shape.codes:
         query = query.where(or_(false(), *wanted))
     if shape.enrollments:
         query = query.where(lead.enrollment_id.in_(bindparam("enrollment_ids", expanding=True)))

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -60,18 +60,26 @@ def _enrollment(session: Session, enrollment_id: uuid.UUID, _lock: bool) -> Enro
     return repository.enrollment(session, enrollment_id)
 
 
-def _alert(session: Session, alert_id: uuid.UUID, _lock: bool) -> tuple[Alert, Enrollment] | None:
-    found = repository.alert(session, alert_id)
+_OfEnrollment = TypeVar("_OfEnrollment", Alert, Device, Reading)
+
+
+def _with_enrollment(
+    session: Session, found: _OfEnrollment | None
+) -> tuple[_OfEnrollment, Enrollment] | None:
+    """An object of an enrollment with its enrollment, for a loader deciding on the
+    enrollment's subject."""
     enrollment = None if found is None else repository.enrollment(session, found.enrollment_id)
     return None if found is None or enrollment is None else (found, enrollment)
+
+
+def _alert(session: Session, alert_id: uuid.UUID, _lock: bool) -> tuple[Alert, Enrollment] | None:
+    return _with_enrollment(session, repository.alert(session, alert_id))
 
 
 def _device(
     session: Session, device_id: uuid.UUID, _lock: bool
 ) -> tuple[Device, Enrollment] | None:
-    found = repository.device(session, device_id)
-    enrollment = None if found is None else repository.enrollment(session, found.enrollment_id)
-    return None if found is None or enrollment is None else (found, enrollment)
+    return _with_enrollment(session, repository.device(session, device_id))
 
 
 def _reading(
@@ -79,8 +87,8 @@ def _reading(
 ) -> tuple[list[Reading], Enrollment] | None:
     # As lists show it: a blood-pressure pair is its systolic reading, with its diastolic one.
     found = repository.readings_of(session, model.ReadingFilter(ids=[reading_id], panels=True))
-    enrollment = None if not found else repository.enrollment(session, found[0].enrollment_id)
-    return None if not found or enrollment is None else (found, enrollment)
+    lead = _with_enrollment(session, found[0] if found else None)
+    return None if lead is None else (found, lead[1])
 
 
 def _of_enrollment(found: tuple[Alert | Device | list[Reading], Enrollment]) -> loader.Subject:

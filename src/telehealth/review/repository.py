@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from telehealth.db.base import table_of
+from telehealth.db.base import grouped, table_of
 from telehealth.db.engine import read_columns
 from telehealth.identity.queries import care_team_exists
 from telehealth.review.model import (
@@ -159,6 +159,35 @@ def billing_of(session: Session, case_id: uuid.UUID) -> Sequence[ReviewBilling]:
         .scalars()
         .all()
     )
+
+
+def reports_of_cases(
+    session: Session, case_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ReviewReport]]:
+    """The reports of some cases, by case, each case's in order (as :func:`reports_of`)."""
+    if not case_ids:
+        return {}
+    found = session.scalars(
+        select(ReviewReport)
+        .where(ReviewReport.case_id.in_(case_ids))
+        .order_by(ReviewReport.case_id, ReviewReport.seq)
+    )
+    return grouped((report.case_id, report) for report in found)
+
+
+def billing_of_cases(
+    session: Session, case_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ReviewBilling]]:
+    """The billing records of some cases, by case, each case's by role (as
+    :func:`billing_of`)."""
+    if not case_ids:
+        return {}
+    found = session.scalars(
+        select(ReviewBilling)
+        .where(ReviewBilling.case_id.in_(case_ids))
+        .order_by(ReviewBilling.case_id, ReviewBilling.role)
+    )
+    return grouped((billing.case_id, billing) for billing in found)
 
 
 def has_care_team(session: Session, patient_id: uuid.UUID, now: datetime) -> bool:

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -74,20 +74,25 @@ def _subject(case: ReviewCase) -> loader.Subject:
 CASE_KIND = loader.register(loader.Kind(CASE, "case", _case, _subject))
 
 
+_OfCase = TypeVar("_OfCase", ReviewMedia, ReviewReport, ReviewBilling)
+
+
+def _with_case(session: Session, found: _OfCase | None) -> tuple[_OfCase, ReviewCase] | None:
+    """An object of a case with its case, for a loader deciding on the case's subject."""
+    case = None if found is None else repository.case_by_id(session, found.case_id)
+    return None if found is None or case is None else (found, case)
+
+
 def _media_with_case(
     session: Session, media_id: uuid.UUID, _lock: bool
 ) -> tuple[ReviewMedia, ReviewCase] | None:
-    media = repository.media_by_id(session, media_id)
-    case = None if media is None else repository.case_by_id(session, media.case_id)
-    return None if media is None or case is None else (media, case)
+    return _with_case(session, repository.media_by_id(session, media_id))
 
 
 def _report_with_case(
     session: Session, report_id: uuid.UUID, _lock: bool
 ) -> tuple[ReviewReport, ReviewCase] | None:
-    report = repository.report_by_id(session, report_id)
-    case = None if report is None else repository.case_by_id(session, report.case_id)
-    return None if report is None or case is None else (report, case)
+    return _with_case(session, repository.report_by_id(session, report_id))
 
 
 def _of_case(found: tuple[ReviewMedia | ReviewReport, ReviewCase]) -> loader.Subject:
@@ -952,17 +957,17 @@ def signed_report(scope: Scope, report_id: uuid.UUID) -> tuple[ReviewCase, list[
     if report.seq != 1 or report.signed_at is None:
         loader.deny(scope, "review_report", report_id, None)
         raise not_found("report")
-    return case, _signed_reports(scope, case)
+    return _signed_reports(scope, [case])[0]
 
 
-def _signed_reports(scope: Scope, case: ReviewCase) -> list[ReviewReport]:
-    return [r for r in repository.reports_of(scope.session, case.id) if r.signed_at is not None]
-
-
-def case_billing(scope: Scope, case: ReviewCase) -> Sequence[ReviewBilling]:
-    """A case's billing records (already reached through its loader), for staff only: what
-    :func:`case_view` shows them; a patient reads none."""
-    return repository.billing_of(scope.session, case.id) if scope.require_actor().is_staff else []
+def _signed_reports(
+    scope: Scope, cases: Sequence[ReviewCase]
+) -> list[tuple[ReviewCase, list[ReviewReport]]]:
+    """Each case with its signed reports, oldest first, read in one query."""
+    found = repository.reports_of_cases(scope.session, [case.id for case in cases])
+    return [
+        (case, [r for r in found.get(case.id, []) if r.signed_at is not None]) for case in cases
+    ]
 
 
 def _reachable(scope: Scope, query: model.CaseQuery) -> model.CaseQuery | None:
@@ -997,10 +1002,7 @@ def search_reports(
 ) -> list[tuple[ReviewCase, list[ReviewReport]]]:
     """Reported cases of a search the actor may read with their signed reports (oldest
     first), the most recently first-signed first."""
-    return [
-        (case, _signed_reports(scope, case))
-        for case in _reported_cases(scope, query, limit, offset)
-    ]
+    return _signed_reports(scope, _reported_cases(scope, query, limit, offset))
 
 
 def _reported_cases(
@@ -1044,9 +1046,7 @@ def billing_record(
 ) -> tuple[ReviewBilling, ReviewCase] | None:
     """A billing record with its case, for a loader of billing lines (which decides access
     by the case's subject, :func:`case_subject`)."""
-    found = repository.billing_by_id(session, billing_id)
-    case = None if found is None else repository.case_by_id(session, found.case_id)
-    return None if found is None or case is None else (found, case)
+    return _with_case(session, repository.billing_by_id(session, billing_id))
 
 
 def case_subject(case: ReviewCase) -> loader.Subject:
@@ -1061,6 +1061,6 @@ def search_billing(
     most recently signed first; none for a patient (billing is staff's, as on the case)."""
     if not scope.require_actor().is_staff:
         return []
-    return [
-        (case, case_billing(scope, case)) for case in _reported_cases(scope, query, limit, offset)
-    ]
+    cases = _reported_cases(scope, query, limit, offset)
+    found = repository.billing_of_cases(scope.session, [case.id for case in cases])
+    return [(case, found.get(case.id, [])) for case in cases]
