@@ -17,6 +17,7 @@ from telehealth.clock import ensure_utc
 from telehealth.visits import repository
 from tests.browser import chromium, eventually, frames_decoded, need_browser
 from tests.cluster import topology
+from tests.portal.live import ARTIFACTS, shot
 from tests.support import World
 from tests.visits.live import Live, enter_call, first_frames, peers_decoding
 from tests.visits.support import acting, services_of
@@ -152,4 +153,17 @@ def test_killing_the_patients_instance_mid_call(
     )
     assert page.status_code == 200
     assert f'disconnected <time datetime="{left.isoformat(timespec="seconds")}"' in page.text
+    # The clinician reads it on the visit's record page, in the browser.
+    reader = browser.new_context(
+        ignore_https_errors=True,
+        viewport={"width": 1280, "height": 900},
+        extra_http_headers=world["clinician_a"].headers,
+    )
+    record = reader.new_page()
+    record.goto(f"{topology.PUBLIC_URL}/visits/{visit_id}")
+    gap_line = record.locator("#presence-gaps li")
+    assert gap_line.count() == 1
+    assert "disconnected" in gap_line.inner_text()
+    shot(record, "visit-record-disconnection", ARTIFACTS.parent / "cluster")
+    reader.close()
     assert errors == []
