@@ -33,12 +33,12 @@ def record_presence(
     if participant is None:
         return
     now = scope.clock.now()
-    if kind is PresenceKind.LEAVE and connection is not None:
-        join = repository.open_join(scope.session, connection)
-        if join is None or join.last_seen is None:
-            return  # closed already: its instance was taken for dead meanwhile
-        if not repository.claim_close(scope.session, join.id, join.last_seen):
-            return
+    if (
+        kind is PresenceKind.LEAVE
+        and connection is not None
+        and not repository.close_socket(scope.session, connection)
+    ):
+        return  # closed already: its instance was taken for dead meanwhile
     if kind is PresenceKind.JOIN and connection is not None:
         for stale in repository.open_joins(
             scope.session, participant_id=participant.id, seen_before=now - _stale(scope)
