@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import orjson
-from sqlalchemy.orm import Session
 
 from telehealth.access import loader
 from telehealth.access.service import record_denial
@@ -53,15 +52,11 @@ EXPIRED_PER_RUN = 100
 FILE_KIND = "fhir_export_file"
 
 
-def _fetch(session: Session, export_id: uuid.UUID, lock: bool) -> FhirExport | None:
-    return repository.export_by_id(session, export_id, lock)
-
-
 def _subject(export: FhirExport) -> loader.Subject:
     return loader.Subject(export.org_id, None, frozenset({export.requester_id}))
 
 
-EXPORT = loader.register(loader.Kind("fhir_export", "export", _fetch, _subject))
+EXPORT = loader.register(loader.Kind("fhir_export", "export", repository.export_by_id, _subject))
 
 
 # --- kick-off --------------------------------------------------------------------------------
@@ -312,11 +307,11 @@ def _run(scope: Scope, export_id: uuid.UUID) -> int:
     scope.act_as(identity.system_actor_for(scope, user))
     started = scope.clock.now()
     files = _Files(scope, export.id)
-    for name in export.types.split(","):
-        kind = by_name(name)
-        if kind is None:  # a type the catalog no longer serves
-            continue
-        for page in _pages(scope, kind):
+    # Types the catalog no longer serves are left out.
+    kinds = [kind for kind in map(by_name, export.types.split(",")) if kind is not None]
+    patients = _patient_ids(scope) if any(_by_patient(kind) for kind in kinds) else []
+    for kind in kinds:
+        for page in _pages(scope, kind, patients):
             kept = [e for e in page if _changed_since(e.resource, export.since)]
             service.audit_search(scope, kept, via="export")
             files.add(kind.name, kept)
@@ -337,14 +332,25 @@ def _run(scope: Scope, export_id: uuid.UUID) -> int:
     return files.total
 
 
-def _pages(scope: Scope, kind: ResourceType) -> Iterator[Sequence[Emitted]]:
-    """What the requester's search of ``kind`` finds for the organization's patients: patient
-    by patient where the type searches by ``patient`` (some types search one patient's record
-    at a time), else the type's whole search."""
-    if "patient" not in kind.param_names:
+def _by_patient(kind: ResourceType) -> bool:
+    return "patient" in kind.param_names
+
+
+def _patient_ids(scope: Scope) -> list[uuid.UUID]:
+    """The patients the requester's Patient search finds, read once for every type exported
+    patient by patient."""
+    return [e.object_id for page in _paged(scope, PATIENT, {}) for e in page]
+
+
+def _pages(
+    scope: Scope, kind: ResourceType, patients: Sequence[uuid.UUID]
+) -> Iterator[Sequence[Emitted]]:
+    """What the requester's search of ``kind`` finds for the organization's ``patients``:
+    patient by patient where the type searches by ``patient`` (some types search one
+    patient's record at a time), else the type's whole search."""
+    if not _by_patient(kind):
         yield from _paged(scope, kind, {})
         return
-    patients = [e.object_id for page in _paged(scope, PATIENT, {}) for e in page]
     for patient_id in patients:
         yield from _paged(scope, kind, {"patient": [str(patient_id)]})
 

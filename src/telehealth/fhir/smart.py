@@ -156,9 +156,8 @@ def checked_scopes(text: str, contexts: frozenset[Context]) -> str:
     access; at least one resource scope. Anything unknown or malformed is refused (422, naming
     the ``scopes`` field); the answer is the scopes, each once, space-separated."""
     items = list(dict.fromkeys(text.split()))
-    for item in items:
-        if item in NON_RESOURCE_SCOPES:
-            continue
+    resource_scopes = [item for item in items if item not in NON_RESOURCE_SCOPES]
+    for item in resource_scopes:
         grant = parse_scope(item)
         if (
             grant is None
@@ -171,7 +170,7 @@ def checked_scopes(text: str, contexts: frozenset[Context]) -> str:
                 + ", ".join(f"{c.value}/<type>.<cruds>" for c in Context if c in contexts),
                 field="scopes",
             )
-    if not parse_scopes(" ".join(items)):
+    if not resource_scopes:
         raise DomainError(
             ErrorCode.INVALID_INPUT, "the scopes name no resource scope", field="scopes"
         )

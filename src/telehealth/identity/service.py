@@ -411,17 +411,17 @@ class IssuedSecret:
 
 @dataclass(frozen=True, slots=True)
 class ThrottleKey:
-    """A counter's key under the current app secret, and (during a rotation) under each previous
-    one: failures are counted under the current key; a wait recorded under any holds."""
+    """A counter's keys: under the current app secret first, then (during a rotation) under
+    each previous one. Failures are counted under the current key; a wait recorded under any
+    holds."""
 
     kind: str
-    key: bytes
+    every: tuple[bytes, ...]
     backoff: Backoff
-    earlier: tuple[bytes, ...] = ()
 
     @property
-    def every(self) -> tuple[bytes, ...]:
-        return (self.key, *self.earlier)
+    def key(self) -> bytes:
+        return self.every[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,30 +440,26 @@ def sign_in_throttles(scope: Scope, email: str, source: str) -> SignInThrottles:
     settings = scope.settings
     base = settings.login_delay_base_seconds
     window = timedelta(seconds=settings.login_failure_window_seconds)
-    source_key, *source_earlier = _throttle_keys(scope, "source", source)
-    account_key, *account_earlier = _throttle_keys(scope, "account", email.strip().lower())
     return SignInThrottles(
         ThrottleKey(
             "source",
-            source_key,
+            _throttle_keys(scope, "source", source),
             Backoff(
                 settings.login_source_free_failures,
                 base,
                 settings.login_source_max_delay_seconds,
                 window,
             ),
-            tuple(source_earlier),
         ),
         ThrottleKey(
             "account",
-            account_key,
+            _throttle_keys(scope, "account", email.strip().lower()),
             Backoff(
                 settings.login_account_free_failures,
                 base,
                 settings.login_account_max_delay_seconds,
                 window,
             ),
-            tuple(account_earlier),
         ),
     )
 
@@ -471,7 +467,7 @@ def sign_in_throttles(scope: Scope, email: str, source: str) -> SignInThrottles:
 def _throttle_keys(scope: Scope, kind: str, value: str) -> tuple[bytes, ...]:
     # Keyed, so the table holds neither addresses nor emails, nor lets them be guessed back;
     # under each app secret, the current one's first.
-    return keys.secret_keyring(scope.settings).macs(f"login-throttle:{kind}:{value}".encode())
+    return _keyring(scope).macs(f"login-throttle:{kind}:{value}".encode())
 
 
 def _refuse_while_throttled(scope: Scope, throttles: SignInThrottles, user: User | None) -> None:

@@ -329,10 +329,23 @@ def beat(session: Session, connection_ids: Sequence[str], now: datetime) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult of an UPDATE
 
 
+def close_socket(session: Session, connection_id: str) -> bool:
+    """Marks the socket ``connection_id`` closed if it is still open, in one statement: of
+    its own leave and another writer of it (the sweep, a next join), exactly one wins."""
+    result = session.execute(
+        update(PresenceEvent)
+        .where(PresenceEvent.connection_id == connection_id, PresenceEvent.last_seen.is_not(None))
+        .values(last_seen=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) > 0  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+
+
 def claim_close(session: Session, join_id: uuid.UUID, last_seen: datetime) -> bool:
     """Marks the socket of the join ``join_id`` closed if it is still open with the heartbeat
-    ``last_seen``: of two writers of its leave (the socket itself, the sweep, a next join), or
-    of a sweep and a heartbeat that came meanwhile, exactly one wins."""
+    ``last_seen`` (a lost socket's, written at that heartbeat): of two writers of its leave
+    (the socket itself through :func:`close_socket`, the sweep, a next join), or of a sweep and
+    a heartbeat that came meanwhile, exactly one wins."""
     result = session.execute(
         update(PresenceEvent)
         .where(PresenceEvent.id == join_id, PresenceEvent.last_seen == last_seen)

@@ -33,12 +33,12 @@ def record_presence(
     if participant is None:
         return
     now = scope.clock.now()
-    if kind is PresenceKind.LEAVE and connection is not None:
-        join = repository.open_join(scope.session, connection)
-        if join is None or join.last_seen is None:
-            return  # closed already: its instance was taken for dead meanwhile
-        if not repository.claim_close(scope.session, join.id, join.last_seen):
-            return
+    if (
+        kind is PresenceKind.LEAVE
+        and connection is not None
+        and not repository.close_socket(scope.session, connection)
+    ):
+        return  # closed already: its instance was taken for dead meanwhile
     if kind is PresenceKind.JOIN and connection is not None:
         for stale in repository.open_joins(
             scope.session, participant_id=participant.id, seen_before=now - _stale(scope)
@@ -247,8 +247,12 @@ def two_way_media(
 ) -> bool:
     """Whether the record (the visit's ``presence`` and modality ``segments``, which the
     caller has read) shows the patient and the clinician connected with media together."""
+    return _two_way(visit, _marks(scope, visit, presence), segments)
+
+
+def _two_way(visit: Visit, marks: list[model.PresenceMark], segments: list[model.Segment]) -> bool:
     end = ensure_utc(visit.ended_at) if visit.ended_at else None
-    return model.two_way_media(_marks(scope, visit, presence), segments, end)
+    return model.two_way_media(marks, segments, end)
 
 
 def _marks(
@@ -335,6 +339,7 @@ def em_offer(scope: Scope, visit: Visit) -> dict[str, Any]:
 def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:
     """The session window, presence, modality segments and billing: the record of the visit."""
     presence = repository.presence_of(scope.session, visit.id)
+    marks = _marks(scope, visit, presence)
     segments = session_segments(scope, visit)
     return {
         "started_at": visit.started_at,
@@ -357,13 +362,11 @@ def session_record(scope: Scope, visit: Visit) -> dict[str, Any]:
                 "end": g.end,
                 "seconds": g.seconds,
             }
-            for g in model.presence_gaps(_marks(scope, visit, presence))
+            for g in model.presence_gaps(marks)
         ],
         "segments": [{"modality": s.modality, "start": s.start, "end": s.end} for s in segments],
         "minutes": session_minutes(visit),
-        "two_way_media": (
-            two_way_media(scope, visit, presence, segments) if visit.ended_at else None
-        ),
+        "two_way_media": _two_way(visit, marks, segments) if visit.ended_at else None,
         "em_code": visit.em_code,
         "em_basis": visit.em_basis,
         "billing": visit.coding,
