@@ -11,7 +11,6 @@ from telehealth import bounds
 from telehealth.access import service as access
 from telehealth.audit.model import Action
 from telehealth.errors import DomainError, ErrorCode, not_found
-from telehealth.fhir import smart
 from telehealth.identity import credentials, queries, repository
 from telehealth.identity import service as identity
 from telehealth.identity.model import (
@@ -53,6 +52,7 @@ from telehealth.identity.schemas import (
     UserOut,
     patient_out,
 )
+from telehealth.identity.scopes import Context, checked_scopes
 from telehealth.identity.service import Keep
 from telehealth.identity.tables import ClinicianProfile, User
 from telehealth.scope import Scope
@@ -125,13 +125,13 @@ def confirm_mfa(body: MfaConfirmIn, actor: ActorDep, scope: ScopeDep) -> None:
 
 # A person's token takes patient/ and user/ scopes; system/ scopes are registered system
 # clients' (SMART Backend Services, telehealth.fhir.clients).
-USER_CONTEXTS = frozenset({smart.Context.PATIENT, smart.Context.USER})
+USER_CONTEXTS = frozenset({Context.PATIENT, Context.USER})
 
 
 @router.post("/tokens", tags=["auth"], response_model=TokenOut, status_code=201)
 def create_token(body: TokenIn, actor: ActorDep, scope: ScopeDep) -> TokenOut:
     user = _user(scope, actor.user_id)
-    scopes = None if body.scopes is None else smart.checked_scopes(body.scopes, USER_CONTEXTS)
+    scopes = None if body.scopes is None else checked_scopes(body.scopes, USER_CONTEXTS)
     issued = identity.issue_token(
         scope,
         user,
