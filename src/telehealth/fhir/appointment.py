@@ -24,6 +24,7 @@ from telehealth.fhir.model import (
     identifier,
     instant,
     meta,
+    named_ids,
     reference,
 )
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
@@ -129,16 +130,13 @@ def read(scope: Scope, visit_id: uuid.UUID) -> Emitted:
 def visit_filter(query: Search, statuses: dict[str, str], by_start: bool) -> VisitFilter | None:
     """A search as a visit filter (``statuses``: FHIR status -> the visit's; dates are the
     slot's, or the session's start when ``by_start``); None when it can match nothing."""
-    ids = query.ids()
-    patients = query.references("patient", "Patient") if "patient" in query.params else None
-    clinicians = (
-        query.references("practitioner", "Practitioner") if "practitioner" in query.params else None
-    )
+    ids = named_ids(query, "_id")
+    patients = named_ids(query, "patient", "Patient")
+    clinicians = named_ids(query, "practitioner", "Practitioner")
     wanted: list[str] | None = None
     if "status" in query.params:
         wanted = [statuses[t.code] for t in query.tokens("status") if t.code in statuses]
-    lists: Sequence[Sequence[object] | None] = (ids, patients, clinicians, wanted)
-    if any(values is not None and not [v for v in values if v is not None] for values in lists):
+    if [] in (ids, patients, clinicians, wanted):
         return None
     dates = query.dates("date")
     start = dates.start if dates else None
@@ -147,9 +145,9 @@ def visit_filter(query: Search, statuses: dict[str, str], by_start: bool) -> Vis
     if query.sort:
         newest_first = query.sort[0].startswith("-")
     return VisitFilter(
-        ids=_known(ids),
-        patient_ids=_known(patients),
-        clinician_ids=_known(clinicians),
+        ids=ids,
+        patient_ids=patients,
+        clinician_ids=clinicians,
         statuses=wanted,
         slot_from=None if by_start else start,
         slot_before=None if by_start else end,
@@ -158,10 +156,6 @@ def visit_filter(query: Search, statuses: dict[str, str], by_start: bool) -> Vis
         by_start=by_start,
         newest_first=newest_first,
     )
-
-
-def _known(values: Sequence[uuid.UUID | None] | None) -> list[uuid.UUID] | None:
-    return None if values is None else [v for v in values if v is not None]
 
 
 def visit_page(scope: Scope, query: Search, where: VisitFilter) -> tuple[list[Visit], bool]:

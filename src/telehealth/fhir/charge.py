@@ -35,6 +35,7 @@ from telehealth.fhir.model import (
     Token,
     instant,
     meta,
+    named_ids,
     reference,
 )
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
@@ -236,7 +237,7 @@ def read(scope: Scope, line_id: uuid.UUID) -> Emitted:
 
 
 def _review_stream(scope: Scope, query: Search) -> Iterator[Charge]:
-    if _encounters(query) is not None:
+    if "context" in query.params:
         return  # a review's lines name no Encounter
     entered = query.dates("entered-date")
     where = replace(
@@ -258,7 +259,7 @@ def _review_stream(scope: Scope, query: Search) -> Iterator[Charge]:
 def _visit_stream(scope: Scope, query: Search) -> Iterator[Charge]:
     entered = query.dates("entered-date")
     where = VisitFilter(
-        ids=_encounters(query),
+        ids=named_ids(query, "context", "Encounter"),
         patient_ids=patients_asked(query),
         coded=True,
         ended_from=entered.start if entered else None,
@@ -276,12 +277,6 @@ def _visit_stream(scope: Scope, query: Search) -> Iterator[Charge]:
         offset += BATCH
 
 
-def _encounters(query: Search) -> list[uuid.UUID] | None:
-    if "context" not in query.params:
-        return None
-    return [r for r in query.references("context", "Encounter") if r is not None]
-
-
 def _matches(
     charge: Charge, codes: Sequence[Token] | None, ids: list[uuid.UUID] | None, codeset: CodeSet
 ) -> bool:
@@ -296,8 +291,7 @@ def _matches(
 def search(scope: Scope, query: Search) -> Page:
     """Lines of visits and reviews, the latest entered first (both streams are in that order,
     merged as they are read), filtered by code as they stream."""
-    raw_ids = query.ids()
-    ids = [i for i in raw_ids if i is not None] if raw_ids is not None else None
+    ids = named_ids(query, "_id")
     codes = query.tokens("code") if "code" in query.params else None
     codeset = scope.ports.codeset
     merged = heapq.merge(

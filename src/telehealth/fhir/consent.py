@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.fhir.content import with_content_meta
-from telehealth.fhir.model import DateRange, Resource, Search, instant, reference
+from telehealth.fhir.model import DateRange, Resource, Search, instant, named_ids, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.monitoring import service as monitoring
 from telehealth.policy.consent import SIGNED_METHODS
@@ -230,11 +230,9 @@ def _categories(query: Search) -> set[str]:
 
 
 def search(scope: Scope, query: Search) -> Page:
-    patients: list[uuid.UUID] | None = None
-    if "patient" in query.params:
-        patients = [p for p in query.references("patient", "Patient") if p is not None]
-        if not patients:
-            return Page((), False, 0)
+    patients = named_ids(query, "patient", "Patient")
+    if patients == []:
+        return Page((), False, 0)
     dates = query.dates("date") or DateRange(None, None)
     statuses = {t.code for t in query.tokens("status")} if "status" in query.params else None
     # Status is how the terms stand now, not a column: a search by it reads every candidate,

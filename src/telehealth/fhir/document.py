@@ -13,7 +13,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from telehealth.fhir import smart
-from telehealth.fhir.model import IDENTIFIER_SYSTEM, Resource, Search, instant, meta, reference
+from telehealth.fhir.model import (
+    IDENTIFIER_SYSTEM,
+    Resource,
+    Search,
+    instant,
+    meta,
+    named_ids,
+    reference,
+)
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.fhir.service_request import case_query, included_patients
 from telehealth.review import service as review
@@ -107,7 +115,6 @@ def open_content(scope: Scope, media_id: uuid.UUID) -> tuple[ReviewMedia, Iterat
 
 
 def search(scope: Scope, query: Search) -> Page:
-    ids = query.ids()
     kinds = None
     if "category" in query.params:
         kinds = [
@@ -115,14 +122,11 @@ def search(scope: Scope, query: Search) -> Page:
             for t in query.tokens("category")
             if t.code is not None and t.system in (None, MEDIA_KIND_SYSTEM)
         ]
-    related = None
-    if "related" in query.params:
-        related = [r for r in query.references("related", "ServiceRequest") if r is not None]
     added = query.dates("date")
     found = review.search_media(
         scope,
-        replace(case_query(query), ids=related),
-        [i for i in ids if i is not None] if ids is not None else None,
+        replace(case_query(query), ids=named_ids(query, "related", "ServiceRequest")),
+        named_ids(query, "_id"),
         kinds,
         (added.start, added.end) if added else (None, None),
         query.count + 1,

@@ -351,3 +351,13 @@ def _entry(base: str, resource: Resource, mode: str) -> Resource:
 
 def etag(resource: Resource) -> str:
     return f'W/"{resource.get("meta", {}).get("versionId", "1")}"'
+
+
+def named_ids(query: Search, name: str, resource_type: str = "") -> list[uuid.UUID] | None:
+    """The ids ``_id`` or a reference parameter names, leaving out values that name nothing of
+    this server: None without the parameter, [] when no value names anything (which matches
+    nothing)."""
+    if name not in query.params:
+        return None
+    found = query.ids() if name == "_id" else query.references(name, resource_type)
+    return [i for i in found or () if i is not None]

@@ -26,6 +26,7 @@ from telehealth.fhir.model import (
     instant,
     invalid,
     meta,
+    named_ids,
     parse_reference,
     reference,
 )
@@ -180,10 +181,9 @@ def search(scope: Scope, query: Search) -> Page:
     if patient_id is None or (codes is not None and not codes):
         return Page((), False)
     dates = query.dates("date")
-    ids = query.ids()
     where = model.ReadingFilter(
         enrollment_ids=(),
-        ids=[i for i in ids if i is not None] if ids is not None else None,
+        ids=named_ids(query, "_id"),
         start=dates.start if dates else None,
         end=dates.end if dates else None,
         codes=sorted(codes) if codes is not None else None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from telehealth.access import service as access
-from telehealth.fhir.model import Resource, Search, identifier, meta, reference
+from telehealth.fhir.model import Resource, Search, identifier, meta, named_ids, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.identity.queries import Patient
 from telehealth.scope import Scope
@@ -65,18 +65,16 @@ def search(scope: Scope, query: Search) -> Page:
 def patient_filter(query: Search) -> access.PatientFilter | None:
     """The search as a patient filter; None when it can match nothing (an id or identifier
     of no record of this server)."""
-    ids = query.ids()
-    if ids is not None and None in ids:
-        ids = [i for i in ids if i is not None]
-        if not ids:
-            return None
+    ids = named_ids(query, "_id")
+    if ids == [] and query.values("_id"):
+        return None
     numbers: list[str] | None = None
     if "identifier" in query.params:
         numbers = [t.code for t in query.tokens("identifier") if t.code is not None]
     genders = query.values("gender")
     born = query.dates("birthdate")
     return access.PatientFilter(
-        ids=[i for i in ids if i is not None] if ids is not None else None,
+        ids=ids,
         family=query.one("family"),
         given=query.one("given"),
         name=query.one("name"),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from telehealth.access import service as access
 from telehealth.fhir.content import with_content_meta
-from telehealth.fhir.model import Resource, Search, identifier
+from telehealth.fhir.model import Resource, Search, identifier, named_ids
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.identity import queries as identity_queries
 from telehealth.identity.model import discipline_in_words
@@ -150,15 +150,6 @@ def search(scope: Scope, query: Search) -> Page:
     return Page([emitted(scope, user, profile) for user, profile in page], more)
 
 
-def ids_of(query: Search, name: str, resource_type: str) -> list[uuid.UUID] | None:
-    """Ids a parameter names (``_id`` or a reference); None without it, [] when every value
-    names nothing of this server."""
-    if name not in query.params:
-        return None
-    found = query.ids() if name == "_id" else query.references(name, resource_type)
-    return [i for i in found or () if i is not None]
-
-
 def active_filter(query: Search) -> bool | None:
     """``active``: true, false, or either (absent, or both asked for)."""
     wanted = {t.code for t in query.tokens("active") if t.code in ("true", "false")}
@@ -171,9 +162,9 @@ def clinician_filter(
     query: Search, *, identifiers: bool, specialties: bool = False, ids: str = "_id"
 ) -> identity_queries.ClinicianFilter | None:
     """The search as a clinician filter; None when it can match nothing."""
-    wanted = ids_of(query, ids, "Practitioner")
+    wanted = named_ids(query, ids, "Practitioner")
     if ids != "_id":
-        own = ids_of(query, "_id", "PractitionerRole")
+        own = named_ids(query, "_id")
         if own is not None:
             wanted = own if wanted is None else [i for i in wanted if i in own]
     if wanted == []:

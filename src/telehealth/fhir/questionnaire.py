@@ -24,7 +24,15 @@ from datetime import datetime
 from typing import Any
 
 from telehealth.errors import not_found
-from telehealth.fhir.model import Resource, Search, identifier, instant, meta, reference
+from telehealth.fhir.model import (
+    Resource,
+    Search,
+    identifier,
+    instant,
+    meta,
+    named_ids,
+    reference,
+)
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.portal import service as portal
 from telehealth.portal.service import IntakeAnswers
@@ -250,10 +258,10 @@ def search_responses(scope: Scope, query: Search) -> Page:
     """Pages through the visits the actor may read (the visits' list, its ``patient`` filter)
     and answers the intakes of each page's visits that match: a page may hold fewer responses
     than ``_count``; the ``next`` link goes on while visits remain."""
-    patients = query.references("patient", "Patient") if "patient" in query.params else None
-    if patients is not None and not [p for p in patients if p is not None]:
+    patients = named_ids(query, "patient", "Patient")
+    if patients == []:
         return Page((), False, 0)
-    where = VisitFilter(patient_ids=[p for p in patients if p] if patients else None)
+    where = VisitFilter(patient_ids=patients)
     visits = visit_access.readable_visits(
         scope, limit=query.count + 1, offset=query.offset, where=where, record=False
     )

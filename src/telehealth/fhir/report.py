@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from telehealth.fhir.model import Resource, Search, instant, meta, reference
+from telehealth.fhir.model import Resource, Search, instant, meta, named_ids, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.fhir.service_request import case_query, specialty_code
 from telehealth.fhir.service_request import emitted as service_request_emitted
@@ -92,23 +92,19 @@ def read(scope: Scope, report_id: uuid.UUID) -> Emitted:
 
 
 def search(scope: Scope, query: Search) -> Page:
-    ids = query.ids()
     amended: bool | None = None
     if "status" in query.params:
         wanted = {t.code for t in query.tokens("status")}
         if not wanted & {"final", "amended"}:
             return Page((), False, 0)
         amended = None if {"final", "amended"} <= wanted else "amended" in wanted
-    based_on = None
-    if "based-on" in query.params:
-        based_on = [r for r in query.references("based-on", "ServiceRequest") if r is not None]
     effective = query.dates("date")
     where = replace(
         case_query(query),
-        ids=based_on,
+        ids=named_ids(query, "based-on", "ServiceRequest"),
         statuses=None,
         amended=amended,
-        report_ids=[i for i in ids if i is not None] if ids is not None else None,
+        report_ids=named_ids(query, "_id"),
         signed=(effective.start, effective.end) if effective else (None, None),
     )
     found = review.search_reports(scope, where, query.count + 1, query.offset)

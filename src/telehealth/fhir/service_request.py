@@ -18,6 +18,7 @@ from telehealth.fhir.model import (
     Search,
     instant,
     meta,
+    named_ids,
     reference,
 )
 from telehealth.fhir.patient import emitted as patient_emitted
@@ -133,24 +134,17 @@ def read(scope: Scope, case_id: uuid.UUID) -> Emitted:
 
 def case_query(query: Search) -> CaseQuery:
     """The search as a case query (a value naming nothing of this server matches nothing)."""
-    ids = query.ids()
     statuses = None
     if "status" in query.params:
         wanted = {t.code for t in query.tokens("status")}
         statuses = [s.value for s, shown in STATUSES.items() if shown in wanted]
-    requesters = None
-    if "requester" in query.params:
-        requesters = [r for r in query.references("requester", "Practitioner") if r is not None]
-    performers = None
-    if "performer" in query.params:
-        performers = [r for r in query.references("performer", "Practitioner") if r is not None]
     authored = query.dates("authored")
     return CaseQuery(
         patient_ids=patients_asked(query),
-        ids=[i for i in ids if i is not None] if ids is not None else None,
+        ids=named_ids(query, "_id"),
         statuses=statuses,
-        originators=requesters,
-        reviewers=performers,
+        originators=named_ids(query, "requester", "Practitioner"),
+        reviewers=named_ids(query, "performer", "Practitioner"),
         created=(authored.start, authored.end) if authored else (None, None),
     )
 
