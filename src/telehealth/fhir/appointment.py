@@ -21,6 +21,7 @@ from telehealth.access import loader
 from telehealth.fhir.model import (
     Resource,
     Search,
+    date_bounds,
     identifier,
     instant,
     meta,
@@ -138,9 +139,7 @@ def visit_filter(query: Search, statuses: dict[str, str], by_start: bool) -> Vis
         wanted = [statuses[t.code] for t in query.tokens("status") if t.code in statuses]
     if [] in (ids, patients, clinicians, wanted):
         return None
-    dates = query.dates("date")
-    start = dates.start if dates else None
-    end = dates.end if dates else None
+    start, end = date_bounds(query, "date")
     newest_first = False
     if query.sort:
         newest_first = query.sort[0].startswith("-")

@@ -33,6 +33,7 @@ from telehealth.fhir.model import (
     Resource,
     Search,
     Token,
+    date_bounds,
     instant,
     meta,
     named_ids,
@@ -239,12 +240,7 @@ def read(scope: Scope, line_id: uuid.UUID) -> Emitted:
 def _review_stream(scope: Scope, query: Search) -> Iterator[Charge]:
     if "context" in query.params:
         return  # a review's lines name no Encounter
-    entered = query.dates("entered-date")
-    where = replace(
-        case_query(query),
-        ids=None,
-        signed=(entered.start, entered.end) if entered else (None, None),
-    )
+    where = replace(case_query(query), ids=None, signed=date_bounds(query, "entered-date"))
     offset = 0
     while True:
         batch = review.search_billing(scope, where, BATCH, offset)
@@ -257,13 +253,13 @@ def _review_stream(scope: Scope, query: Search) -> Iterator[Charge]:
 
 
 def _visit_stream(scope: Scope, query: Search) -> Iterator[Charge]:
-    entered = query.dates("entered-date")
+    ended_from, ended_before = date_bounds(query, "entered-date")
     where = VisitFilter(
         ids=named_ids(query, "context", "Encounter"),
         patient_ids=patients_asked(query),
         coded=True,
-        ended_from=entered.start if entered else None,
-        ended_before=entered.end if entered else None,
+        ended_from=ended_from,
+        ended_before=ended_before,
         by_end=True,
         newest_first=True,
     )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.fhir.content import with_content_meta
-from telehealth.fhir.model import DateRange, Resource, Search, instant, named_ids, reference
+from telehealth.fhir.model import Resource, Search, date_bounds, instant, named_ids, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.monitoring import service as monitoring
 from telehealth.policy.consent import SIGNED_METHODS
@@ -233,7 +233,7 @@ def search(scope: Scope, query: Search) -> Page:
     patients = named_ids(query, "patient", "Patient")
     if patients == []:
         return Page((), False, 0)
-    dates = query.dates("date") or DateRange(None, None)
+    since, before = date_bounds(query, "date")
     statuses = {t.code for t in query.tokens("status")} if "status" in query.params else None
     # Status is how the terms stand now, not a column: a search by it reads every candidate,
     # as does the newest-first order (the sources are read oldest first and merged).
@@ -246,7 +246,7 @@ def search(scope: Scope, query: Search) -> Page:
         found += [
             _from_visit(c)
             for c in visit_consent.readable_consents(
-                scope, patient_ids=patients, since=dates.start, before=dates.end, limit=limit
+                scope, patient_ids=patients, since=since, before=before, limit=limit
             )
         ]
     if MONITORING in kinds:
@@ -255,8 +255,8 @@ def search(scope: Scope, query: Search) -> Page:
             for e in monitoring.readable_enrollments(
                 scope,
                 patient_ids=patients,
-                consent_since=dates.start,
-                consent_before=dates.end,
+                consent_since=since,
+                consent_before=before,
                 limit=limit,
             )
         ]

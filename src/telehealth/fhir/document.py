@@ -17,6 +17,7 @@ from telehealth.fhir.model import (
     IDENTIFIER_SYSTEM,
     Resource,
     Search,
+    date_bounds,
     instant,
     meta,
     named_ids,
@@ -122,13 +123,12 @@ def search(scope: Scope, query: Search) -> Page:
             for t in query.tokens("category")
             if t.code is not None and t.system in (None, MEDIA_KIND_SYSTEM)
         ]
-    added = query.dates("date")
     found = review.search_media(
         scope,
         replace(case_query(query), ids=named_ids(query, "related", "ServiceRequest")),
         named_ids(query, "_id"),
         kinds,
-        (added.start, added.end) if added else (None, None),
+        date_bounds(query, "date"),
         query.count + 1,
         query.offset,
     )

@@ -361,3 +361,9 @@ def named_ids(query: Search, name: str, resource_type: str = "") -> list[uuid.UU
         return None
     found = query.ids() if name == "_id" else query.references(name, resource_type)
     return [i for i in found or () if i is not None]
+
+
+def date_bounds(query: Search, name: str) -> tuple[datetime | None, datetime | None]:
+    """A date parameter's half-open range as ``(start, end)``; (None, None) without it."""
+    found = query.dates(name)
+    return (found.start, found.end) if found is not None else (None, None)

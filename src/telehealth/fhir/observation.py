@@ -23,6 +23,7 @@ from telehealth.fhir import patient as fhir_patient
 from telehealth.fhir.model import (
     Resource,
     Search,
+    date_bounds,
     instant,
     invalid,
     meta,
@@ -180,12 +181,12 @@ def search(scope: Scope, query: Search) -> Page:
     codes = _codes(query)
     if patient_id is None or (codes is not None and not codes):
         return Page((), False)
-    dates = query.dates("date")
+    start, end = date_bounds(query, "date")
     where = model.ReadingFilter(
         enrollment_ids=(),
         ids=named_ids(query, "_id"),
-        start=dates.start if dates else None,
-        end=dates.end if dates else None,
+        start=start,
+        end=end,
         codes=sorted(codes) if codes is not None else None,
         limit=query.count + 1,
         offset=query.offset,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from telehealth.fhir.model import Resource, Search, instant, meta, named_ids, reference
+from telehealth.fhir.model import Resource, Search, date_bounds, instant, meta, named_ids, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.fhir.service_request import case_query, specialty_code
 from telehealth.fhir.service_request import emitted as service_request_emitted
@@ -98,14 +98,13 @@ def search(scope: Scope, query: Search) -> Page:
         if not wanted & {"final", "amended"}:
             return Page((), False, 0)
         amended = None if {"final", "amended"} <= wanted else "amended" in wanted
-    effective = query.dates("date")
     where = replace(
         case_query(query),
         ids=named_ids(query, "based-on", "ServiceRequest"),
         statuses=None,
         amended=amended,
         report_ids=named_ids(query, "_id"),
-        signed=(effective.start, effective.end) if effective else (None, None),
+        signed=date_bounds(query, "date"),
     )
     found = review.search_reports(scope, where, query.count + 1, query.offset)
     matches = [emitted(case, signed) for case, signed in found[: query.count] if signed]

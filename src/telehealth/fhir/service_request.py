@@ -16,6 +16,7 @@ from telehealth.fhir.model import (
     IDENTIFIER_SYSTEM,
     Resource,
     Search,
+    date_bounds,
     instant,
     meta,
     named_ids,
@@ -138,14 +139,13 @@ def case_query(query: Search) -> CaseQuery:
     if "status" in query.params:
         wanted = {t.code for t in query.tokens("status")}
         statuses = [s.value for s, shown in STATUSES.items() if shown in wanted]
-    authored = query.dates("authored")
     return CaseQuery(
         patient_ids=patients_asked(query),
         ids=named_ids(query, "_id"),
         statuses=statuses,
         originators=named_ids(query, "requester", "Practitioner"),
         reviewers=named_ids(query, "performer", "Practitioner"),
-        created=(authored.start, authored.end) if authored else (None, None),
+        created=date_bounds(query, "authored"),
     )
 
 
