@@ -29,6 +29,7 @@ from telehealth.fhir.model import (
     reference,
 )
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
+from telehealth.identity.model import specialty_words
 from telehealth.scope import Scope
 from telehealth.visits import access as visit_access
 from telehealth.visits.model import AUDIO_ONLY, AUDIO_VIDEO, VisitFilter, VisitStatus
@@ -68,8 +69,8 @@ def service_type(visit: Visit) -> list[Resource]:
     specialty = (visit.intake or {}).get("specialty")
     if not isinstance(specialty, str) or not specialty:
         return []
-    text = specialty.replace("_", " ").capitalize()
-    return [{"coding": [{"system": SPECIALTY_SYSTEM, "code": specialty}], "text": text}]
+    coding = {"system": SPECIALTY_SYSTEM, "code": specialty}
+    return [{"coding": [coding], "text": specialty_words(specialty)}]
 
 
 def appointment_resource(visit: Visit) -> Resource:

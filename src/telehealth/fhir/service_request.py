@@ -24,6 +24,7 @@ from telehealth.fhir.model import (
 )
 from telehealth.fhir.patient import emitted as patient_emitted
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
+from telehealth.identity.model import specialty_words
 from telehealth.review import service as review
 from telehealth.review.model import CaseKind, CaseQuery, CaseStatus
 from telehealth.scope import Scope
@@ -52,7 +53,7 @@ STATUSES: dict[CaseStatus, str] = {
 def specialty_code(specialty: str) -> Resource:
     return {
         "coding": [{"system": SPECIALTY_SYSTEM, "code": specialty}],
-        "text": specialty.replace("_", " ").capitalize() + " review",
+        "text": f"{specialty_words(specialty)} review",
     }
 
 
