@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from telehealth.access import loader
 from telehealth.fhir.model import (
+    SPECIALTY_SYSTEM,
     Resource,
     Search,
     date_bounds,
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 KIND = "visit"
 MODALITY_SYSTEM = "urn:telehealth:modality"
-SPECIALTY_SYSTEM = "urn:telehealth:specialty"
 VIRTUAL_MODALITY = "urn:telehealth:fhir:virtual-modality"
 APPOINTMENT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
 PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"

@@ -29,6 +29,7 @@ from telehealth.clock import ensure_utc
 from telehealth.coding.codeset import CodeSet
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.fhir.model import (
+    CPT,
     IDENTIFIER_SYSTEM,
     Resource,
     Search,
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
     from telehealth.visits.tables import Visit
 
 BILLING_LINE = "billing_line"
-CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "urn:oid:2.16.840.1.113883.6.285"
 PLACE_OF_SERVICE = (
     "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"

@@ -367,3 +367,8 @@ def date_bounds(query: Search, name: str) -> tuple[datetime | None, datetime | N
     """A date parameter's half-open range as ``(start, end)``; (None, None) without it."""
     found = query.dates(name)
     return (found.start, found.end) if found is not None else (None, None)
+
+
+# Code systems several resource types use.
+SPECIALTY_SYSTEM = f"{IDENTIFIER_SYSTEM}:specialty"
+CPT = "http://www.ama-assn.org/go/cpt"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from telehealth.access import service as access
 from telehealth.fhir import organization, practitioner
 from telehealth.fhir.content import with_content_meta
-from telehealth.fhir.model import Resource, Search, reference
+from telehealth.fhir.model import SPECIALTY_SYSTEM, Resource, Search, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.identity import queries as identity_queries
 from telehealth.identity.model import discipline_in_words
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from telehealth.identity.tables import ClinicianProfile, User
     from telehealth.visits.tables import AvailabilityWindow
 
-SPECIALTY_SYSTEM = "urn:telehealth:specialty"
 LICENSED_STATE = "urn:telehealth:fhir:licensed-state"
 TIMEZONE = "http://hl7.org/fhir/StructureDefinition/timezone"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

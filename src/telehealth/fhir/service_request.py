@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from telehealth.access import service as access
 from telehealth.fhir.model import (
     IDENTIFIER_SYSTEM,
+    SPECIALTY_SYSTEM,
     Resource,
     Search,
     date_bounds,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from telehealth.review.tables import ReviewCase
 
 CASE_KIND_SYSTEM = f"{IDENTIFIER_SYSTEM}:case-kind"
-SPECIALTY_SYSTEM = f"{IDENTIFIER_SYSTEM}:specialty"
 CASE_KIND_NAMES = {
     CaseKind.ECONSULT: "E-consult",
     CaseKind.SELF_REFERRAL: "Patient's request for a specialist review",
