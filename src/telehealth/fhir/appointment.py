@@ -23,6 +23,7 @@ from telehealth.fhir.model import (
     Resource,
     Search,
     date_bounds,
+    fetched_page,
     identifier,
     instant,
     meta,
@@ -164,7 +165,7 @@ def visit_page(scope: Scope, query: Search, where: VisitFilter) -> tuple[list[Vi
     found = visit_access.readable_visits(
         scope, limit=query.count + 1, offset=query.offset, where=where, record=False
     )
-    return list(found[: query.count]), len(found) > query.count
+    return fetched_page(found, query)
 
 
 def search(scope: Scope, query: Search) -> Page:

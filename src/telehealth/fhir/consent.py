@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING
 
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.fhir.content import with_content_meta
-from telehealth.fhir.model import Resource, Search, date_bounds, instant, named_ids, reference
+from telehealth.fhir.model import (
+    Resource,
+    Search,
+    date_bounds,
+    instant,
+    named_ids,
+    page_of,
+    reference,
+)
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.monitoring import service as monitoring
 from telehealth.policy.consent import SIGNED_METHODS
@@ -263,8 +271,7 @@ def search(scope: Scope, query: Search) -> Page:
     if statuses is not None:
         found = [g for g in found if g.status in statuses]
     found.sort(key=lambda g: (g.at, g.id), reverse=newest_first)
-    page = found[query.offset : query.offset + query.count]
-    more = len(found) > query.offset + query.count
+    page, more = page_of(found, query)
     return Page([_emitted(g) for g in page], more)
 
 

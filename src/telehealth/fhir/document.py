@@ -18,6 +18,7 @@ from telehealth.fhir.model import (
     Resource,
     Search,
     date_bounds,
+    fetched_page,
     instant,
     meta,
     named_ids,
@@ -132,9 +133,10 @@ def search(scope: Scope, query: Search) -> Page:
         query.count + 1,
         query.offset,
     )
-    matches = [emitted(scope, media, case) for media, case in found[: query.count]]
+    page, more = fetched_page(found, query)
+    matches = [emitted(scope, media, case) for media, case in page]
     included = included_patients(scope, query, INCLUDE_PATIENT, matches)
-    return Page(matches, len(found) > query.count, included=included)
+    return Page(matches, more, included=included)
 
 
 INCLUDE_PATIENT = "DocumentReference:patient"

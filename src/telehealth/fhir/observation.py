@@ -24,6 +24,7 @@ from telehealth.fhir.model import (
     Resource,
     Search,
     date_bounds,
+    fetched_page,
     instant,
     invalid,
     meta,
@@ -196,10 +197,9 @@ def search(scope: Scope, query: Search) -> Page:
     enrollments, rows = monitoring.patient_readings(scope, patient_id, where)
     found = items(rows)
     by_id = {e.id: e for e in enrollments}
-    page = found[: query.count]
+    page, more = fetched_page(found, query)
     matches = [emitted(item, by_id[item[0].enrollment_id]) for item in page]
-    included = _included(scope, query, page)
-    return Page(matches, len(found) > query.count, included=included)
+    return Page(matches, more, included=_included(scope, query, page))
 
 
 def _codes(query: Search) -> set[str] | None:

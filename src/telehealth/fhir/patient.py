@@ -6,7 +6,15 @@ from __future__ import annotations
 import uuid
 
 from telehealth.access import service as access
-from telehealth.fhir.model import Resource, Search, identifier, meta, named_ids, reference
+from telehealth.fhir.model import (
+    Resource,
+    Search,
+    fetched_page,
+    identifier,
+    meta,
+    named_ids,
+    reference,
+)
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.identity.queries import Patient
 from telehealth.scope import Scope
@@ -58,8 +66,8 @@ def search(scope: Scope, query: Search) -> Page:
     if where is None:
         return Page((), False, 0)
     found = access.readable_patients(scope, limit=query.count + 1, offset=query.offset, where=where)
-    matches = [emitted(p) for p in found[: query.count]]
-    return Page(matches, len(found) > query.count)
+    page, more = fetched_page(found, query)
+    return Page([emitted(p) for p in page], more)
 
 
 def patient_filter(query: Search) -> access.PatientFilter | None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from telehealth.access import service as access
 from telehealth.fhir.content import with_content_meta
-from telehealth.fhir.model import Resource, Search, identifier, named_ids
+from telehealth.fhir.model import Resource, Search, fetched_page, identifier, named_ids
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.identity import queries as identity_queries
 from telehealth.identity.model import discipline_in_words
@@ -142,7 +142,7 @@ def clinicians(
     found = access.readable_clinicians(
         scope, limit=query.count + 1, offset=query.offset, where=where
     )
-    return found[: query.count], len(found) > query.count
+    return fetched_page(found, query)
 
 
 def search(scope: Scope, query: Search) -> Page:

@@ -27,10 +27,12 @@ from telehealth.errors import not_found
 from telehealth.fhir.model import (
     Resource,
     Search,
+    fetched_page,
     identifier,
     instant,
     meta,
     named_ids,
+    page_of,
     reference,
 )
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
@@ -145,8 +147,8 @@ def _matches(form: Questionnaire, query: Search) -> bool:
 def search(scope: Scope, query: Search) -> Page:
     scope.require_actor()
     found: Sequence[Questionnaire] = [q for q in QUESTIONNAIRES.values() if _matches(q, query)]
-    page = found[query.offset : query.offset + query.count]
-    return Page([emitted(q) for q in page], query.offset + query.count < len(found), len(found))
+    page, more = page_of(found, query)
+    return Page([emitted(q) for q in page], more, len(found))
 
 
 QUESTIONNAIRE = ResourceType(
@@ -265,9 +267,9 @@ def search_responses(scope: Scope, query: Search) -> Page:
     visits = visit_access.readable_visits(
         scope, limit=query.count + 1, offset=query.offset, where=where, record=False
     )
-    page = list(visits[: query.count])
+    page, more = fetched_page(visits, query)
     found = [a for a in portal.intakes_of_visits(scope, page) if _response_matches(a, query)]
-    return Page([emitted_response(a) for a in found], len(visits) > query.count)
+    return Page([emitted_response(a) for a in found], more)
 
 
 QUESTIONNAIRE_RESPONSE = ResourceType(

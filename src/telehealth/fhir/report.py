@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from telehealth.fhir.model import Resource, Search, date_bounds, instant, meta, named_ids, reference
+from telehealth.fhir.model import (
+    Resource,
+    Search,
+    date_bounds,
+    fetched_page,
+    instant,
+    meta,
+    named_ids,
+    reference,
+)
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.fhir.service_request import case_query, specialty_code
 from telehealth.fhir.service_request import emitted as service_request_emitted
@@ -107,15 +116,16 @@ def search(scope: Scope, query: Search) -> Page:
         signed=date_bounds(query, "date"),
     )
     found = review.search_reports(scope, where, query.count + 1, query.offset)
-    matches = [emitted(case, signed) for case, signed in found[: query.count] if signed]
+    page, more = fetched_page(found, query)
+    matches = [emitted(case, signed) for case, signed in page if signed]
     included: list[Emitted] = []
     if INCLUDE_REQUEST in query.include:
         included = [
             service_request_emitted(case, review.media_ids(scope, case))
-            for case, signed in found[: query.count]
+            for case, signed in page
             if signed
         ]
-    return Page(matches, len(found) > query.count, included=included)
+    return Page(matches, more, included=included)
 
 
 INCLUDE_REQUEST = "DiagnosticReport:based-on"

@@ -18,6 +18,7 @@ from telehealth.fhir.model import (
     Resource,
     Search,
     date_bounds,
+    fetched_page,
     instant,
     meta,
     named_ids,
@@ -152,9 +153,10 @@ def case_query(query: Search) -> CaseQuery:
 
 def search(scope: Scope, query: Search) -> Page:
     found = review.search_cases(scope, case_query(query), query.count + 1, query.offset)
-    matches = [emitted(c, review.media_ids(scope, c)) for c in found[: query.count]]
+    page, more = fetched_page(found, query)
+    matches = [emitted(c, review.media_ids(scope, c)) for c in page]
     included = included_patients(scope, query, INCLUDE_PATIENT, matches)
-    return Page(matches, len(found) > query.count, included=included)
+    return Page(matches, more, included=included)
 
 
 INCLUDE_PATIENT = "ServiceRequest:patient"
