@@ -114,7 +114,8 @@ def appointment_resource(visit: Visit) -> Resource:
 
 
 def emitted_visit(resource: Resource, visit: Visit) -> Emitted:
-    return Emitted(resource, KIND, visit.id, visit.patient_id, frozenset({visit.clinician_id}))
+    named = visit_access.visit_subject(visit).named
+    return Emitted(resource, KIND, visit.id, visit.patient_id, named)
 
 
 def load_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:

@@ -39,6 +39,7 @@ from telehealth.monitoring import service as monitoring
 from telehealth.policy.consent import SIGNED_METHODS
 from telehealth.scope import Scope
 from telehealth.visits import consent as visit_consent
+from telehealth.visits.access import visit_subject
 
 if TYPE_CHECKING:
     from telehealth.monitoring.tables import Enrollment
@@ -112,7 +113,7 @@ def _from_visit(found: visit_consent.ConsentOnFile) -> Given:
         category=TELEHEALTH,
         patient_id=row.patient_id,
         org_id=found.visit.org_id,
-        named=frozenset({found.visit.clinician_id}),
+        named=visit_subject(found.visit).named,
         at=row.obtained_at,
         method=row.method,
         given_by=row.given_by,
@@ -134,7 +135,7 @@ def _from_enrollment(scope: Scope, enrollment: Enrollment) -> Given:
         category=MONITORING,
         patient_id=enrollment.patient_id,
         org_id=enrollment.org_id,
-        named=frozenset({enrollment.clinician_id}),
+        named=monitoring.ENROLLMENT.subject(enrollment).named,
         at=enrollment.consent_at,
         method=enrollment.consent_method,
         given_by=enrollment.consent_given_by,

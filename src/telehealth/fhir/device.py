@@ -36,14 +36,17 @@ def device_resource(device: Device) -> Resource:
     }
 
 
+def of_enrollment(
+    resource: Resource, kind: str, object_id: uuid.UUID, enrollment: Enrollment
+) -> Emitted:
+    """A monitoring record's resource, audited as ``kind`` with the patient and users its
+    enrollment's access subject names (the monitoring loader's own)."""
+    subject = monitoring.ENROLLMENT.subject(enrollment)
+    return Emitted(resource, kind, object_id, subject.patient_id, subject.named)
+
+
 def emitted(device: Device, enrollment: Enrollment) -> Emitted:
-    return Emitted(
-        device_resource(device),
-        "monitoring_device",
-        device.id,
-        device.patient_id,
-        frozenset({enrollment.clinician_id}),
-    )
+    return of_enrollment(device_resource(device), monitoring.DEVICE.name, device.id, enrollment)
 
 
 def read(scope: Scope, device_id: uuid.UUID) -> Emitted:

@@ -159,14 +159,8 @@ def observation_resource(item: Item) -> Resource:
 
 
 def emitted(item: Item, enrollment: Enrollment) -> Emitted:
-    lead = item[0]
-    return Emitted(
-        observation_resource(item),
-        "monitoring_reading",
-        lead.id,
-        lead.patient_id,
-        frozenset({enrollment.clinician_id}),
-    )
+    resource = observation_resource(item)
+    return fhir_device.of_enrollment(resource, monitoring.READING.name, item[0].id, enrollment)
 
 
 # --- read and search --------------------------------------------------------------------------

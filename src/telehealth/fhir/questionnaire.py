@@ -231,7 +231,7 @@ def emitted_response(answers: IntakeAnswers) -> Emitted:
         RESPONSE_KIND,
         answers.intake.id,
         answers.intake.patient_id,
-        frozenset({answers.visit.clinician_id}),
+        visit_access.visit_subject(answers.visit).named,
     )
 
 
