@@ -19,14 +19,19 @@ from typing import TYPE_CHECKING
 
 from telehealth.access import loader
 from telehealth.fhir.model import (
+    SPECIALTY_SYSTEM,
     Resource,
     Search,
+    date_bounds,
+    fetched_page,
     identifier,
     instant,
     meta,
+    named_ids,
     reference,
 )
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
+from telehealth.identity.model import specialty_words
 from telehealth.scope import Scope
 from telehealth.visits import access as visit_access
 from telehealth.visits.model import AUDIO_ONLY, AUDIO_VIDEO, VisitFilter, VisitStatus
@@ -36,7 +41,6 @@ if TYPE_CHECKING:
 
 KIND = "visit"
 MODALITY_SYSTEM = "urn:telehealth:modality"
-SPECIALTY_SYSTEM = "urn:telehealth:specialty"
 VIRTUAL_MODALITY = "urn:telehealth:fhir:virtual-modality"
 APPOINTMENT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
 PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
@@ -66,8 +70,8 @@ def service_type(visit: Visit) -> list[Resource]:
     specialty = (visit.intake or {}).get("specialty")
     if not isinstance(specialty, str) or not specialty:
         return []
-    text = specialty.replace("_", " ").capitalize()
-    return [{"coding": [{"system": SPECIALTY_SYSTEM, "code": specialty}], "text": text}]
+    coding = {"system": SPECIALTY_SYSTEM, "code": specialty}
+    return [{"coding": [coding], "text": specialty_words(specialty)}]
 
 
 def appointment_resource(visit: Visit) -> Resource:
@@ -110,7 +114,8 @@ def appointment_resource(visit: Visit) -> Resource:
 
 
 def emitted_visit(resource: Resource, visit: Visit) -> Emitted:
-    return Emitted(resource, KIND, visit.id, visit.patient_id, frozenset({visit.clinician_id}))
+    named = visit_access.visit_subject(visit).named
+    return Emitted(resource, KIND, visit.id, visit.patient_id, named)
 
 
 def load_visit(scope: Scope, visit_id: uuid.UUID) -> Visit:
@@ -129,27 +134,22 @@ def read(scope: Scope, visit_id: uuid.UUID) -> Emitted:
 def visit_filter(query: Search, statuses: dict[str, str], by_start: bool) -> VisitFilter | None:
     """A search as a visit filter (``statuses``: FHIR status -> the visit's; dates are the
     slot's, or the session's start when ``by_start``); None when it can match nothing."""
-    ids = query.ids()
-    patients = query.references("patient", "Patient") if "patient" in query.params else None
-    clinicians = (
-        query.references("practitioner", "Practitioner") if "practitioner" in query.params else None
-    )
+    ids = named_ids(query, "_id")
+    patients = named_ids(query, "patient", "Patient")
+    clinicians = named_ids(query, "practitioner", "Practitioner")
     wanted: list[str] | None = None
     if "status" in query.params:
         wanted = [statuses[t.code] for t in query.tokens("status") if t.code in statuses]
-    lists: Sequence[Sequence[object] | None] = (ids, patients, clinicians, wanted)
-    if any(values is not None and not [v for v in values if v is not None] for values in lists):
+    if [] in (ids, patients, clinicians, wanted):
         return None
-    dates = query.dates("date")
-    start = dates.start if dates else None
-    end = dates.end if dates else None
+    start, end = date_bounds(query, "date")
     newest_first = False
     if query.sort:
         newest_first = query.sort[0].startswith("-")
     return VisitFilter(
-        ids=_known(ids),
-        patient_ids=_known(patients),
-        clinician_ids=_known(clinicians),
+        ids=ids,
+        patient_ids=patients,
+        clinician_ids=clinicians,
         statuses=wanted,
         slot_from=None if by_start else start,
         slot_before=None if by_start else end,
@@ -160,17 +160,13 @@ def visit_filter(query: Search, statuses: dict[str, str], by_start: bool) -> Vis
     )
 
 
-def _known(values: Sequence[uuid.UUID | None] | None) -> list[uuid.UUID] | None:
-    return None if values is None else [v for v in values if v is not None]
-
-
 def visit_page(scope: Scope, query: Search, where: VisitFilter) -> tuple[list[Visit], bool]:
     """One page of the visits the actor may read that match; audited by the FHIR core as it
     emits them."""
     found = visit_access.readable_visits(
         scope, limit=query.count + 1, offset=query.offset, where=where, record=False
     )
-    return list(found[: query.count]), len(found) > query.count
+    return fetched_page(found, query)
 
 
 def search(scope: Scope, query: Search) -> Page:

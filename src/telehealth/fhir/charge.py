@@ -29,12 +29,15 @@ from telehealth.clock import ensure_utc
 from telehealth.coding.codeset import CodeSet
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.fhir.model import (
+    CPT,
     IDENTIFIER_SYSTEM,
     Resource,
     Search,
     Token,
+    date_bounds,
     instant,
     meta,
+    named_ids,
     reference,
 )
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
@@ -49,7 +52,6 @@ if TYPE_CHECKING:
     from telehealth.visits.tables import Visit
 
 BILLING_LINE = "billing_line"
-CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "urn:oid:2.16.840.1.113883.6.285"
 PLACE_OF_SERVICE = (
     "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
@@ -236,14 +238,9 @@ def read(scope: Scope, line_id: uuid.UUID) -> Emitted:
 
 
 def _review_stream(scope: Scope, query: Search) -> Iterator[Charge]:
-    if _encounters(query) is not None:
+    if "context" in query.params:
         return  # a review's lines name no Encounter
-    entered = query.dates("entered-date")
-    where = replace(
-        case_query(query),
-        ids=None,
-        signed=(entered.start, entered.end) if entered else (None, None),
-    )
+    where = replace(case_query(query), ids=None, signed=date_bounds(query, "entered-date"))
     offset = 0
     while True:
         batch = review.search_billing(scope, where, BATCH, offset)
@@ -256,13 +253,13 @@ def _review_stream(scope: Scope, query: Search) -> Iterator[Charge]:
 
 
 def _visit_stream(scope: Scope, query: Search) -> Iterator[Charge]:
-    entered = query.dates("entered-date")
+    ended_from, ended_before = date_bounds(query, "entered-date")
     where = VisitFilter(
-        ids=_encounters(query),
+        ids=named_ids(query, "context", "Encounter"),
         patient_ids=patients_asked(query),
         coded=True,
-        ended_from=entered.start if entered else None,
-        ended_before=entered.end if entered else None,
+        ended_from=ended_from,
+        ended_before=ended_before,
         by_end=True,
         newest_first=True,
     )
@@ -274,12 +271,6 @@ def _visit_stream(scope: Scope, query: Search) -> Iterator[Charge]:
         if len(batch) < BATCH:
             return
         offset += BATCH
-
-
-def _encounters(query: Search) -> list[uuid.UUID] | None:
-    if "context" not in query.params:
-        return None
-    return [r for r in query.references("context", "Encounter") if r is not None]
 
 
 def _matches(
@@ -296,8 +287,7 @@ def _matches(
 def search(scope: Scope, query: Search) -> Page:
     """Lines of visits and reviews, the latest entered first (both streams are in that order,
     merged as they are read), filtered by code as they stream."""
-    raw_ids = query.ids()
-    ids = [i for i in raw_ids if i is not None] if raw_ids is not None else None
+    ids = named_ids(query, "_id")
     codes = query.tokens("code") if "code" in query.params else None
     codeset = scope.ports.codeset
     merged = heapq.merge(

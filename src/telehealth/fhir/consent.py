@@ -25,12 +25,21 @@ from typing import TYPE_CHECKING
 
 from telehealth.errors import DomainError, ErrorCode, not_found
 from telehealth.fhir.content import with_content_meta
-from telehealth.fhir.model import DateRange, Resource, Search, instant, reference
+from telehealth.fhir.model import (
+    Resource,
+    Search,
+    date_bounds,
+    instant,
+    named_ids,
+    page_of,
+    reference,
+)
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.monitoring import service as monitoring
 from telehealth.policy.consent import SIGNED_METHODS
 from telehealth.scope import Scope
 from telehealth.visits import consent as visit_consent
+from telehealth.visits.access import visit_subject
 
 if TYPE_CHECKING:
     from telehealth.monitoring.tables import Enrollment
@@ -104,7 +113,7 @@ def _from_visit(found: visit_consent.ConsentOnFile) -> Given:
         category=TELEHEALTH,
         patient_id=row.patient_id,
         org_id=found.visit.org_id,
-        named=frozenset({found.visit.clinician_id}),
+        named=visit_subject(found.visit).named,
         at=row.obtained_at,
         method=row.method,
         given_by=row.given_by,
@@ -126,7 +135,7 @@ def _from_enrollment(scope: Scope, enrollment: Enrollment) -> Given:
         category=MONITORING,
         patient_id=enrollment.patient_id,
         org_id=enrollment.org_id,
-        named=frozenset({enrollment.clinician_id}),
+        named=monitoring.ENROLLMENT.subject(enrollment).named,
         at=enrollment.consent_at,
         method=enrollment.consent_method,
         given_by=enrollment.consent_given_by,
@@ -230,12 +239,10 @@ def _categories(query: Search) -> set[str]:
 
 
 def search(scope: Scope, query: Search) -> Page:
-    patients: list[uuid.UUID] | None = None
-    if "patient" in query.params:
-        patients = [p for p in query.references("patient", "Patient") if p is not None]
-        if not patients:
-            return Page((), False, 0)
-    dates = query.dates("date") or DateRange(None, None)
+    patients = named_ids(query, "patient", "Patient")
+    if patients == []:
+        return Page((), False, 0)
+    since, before = date_bounds(query, "date")
     statuses = {t.code for t in query.tokens("status")} if "status" in query.params else None
     # Status is how the terms stand now, not a column: a search by it reads every candidate,
     # as does the newest-first order (the sources are read oldest first and merged).
@@ -248,7 +255,7 @@ def search(scope: Scope, query: Search) -> Page:
         found += [
             _from_visit(c)
             for c in visit_consent.readable_consents(
-                scope, patient_ids=patients, since=dates.start, before=dates.end, limit=limit
+                scope, patient_ids=patients, since=since, before=before, limit=limit
             )
         ]
     if MONITORING in kinds:
@@ -257,16 +264,15 @@ def search(scope: Scope, query: Search) -> Page:
             for e in monitoring.readable_enrollments(
                 scope,
                 patient_ids=patients,
-                consent_since=dates.start,
-                consent_before=dates.end,
+                consent_since=since,
+                consent_before=before,
                 limit=limit,
             )
         ]
     if statuses is not None:
         found = [g for g in found if g.status in statuses]
     found.sort(key=lambda g: (g.at, g.id), reverse=newest_first)
-    page = found[query.offset : query.offset + query.count]
-    more = len(found) > query.offset + query.count
+    page, more = page_of(found, query)
     return Page([_emitted(g) for g in page], more)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from telehealth.fhir.model import Resource, Search, identifier, invalid, meta, reference
+from telehealth.fhir.model import Resource, Search, identifier, invalid, meta, page_of, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.monitoring import service as monitoring
 from telehealth.scope import Scope
@@ -36,14 +36,17 @@ def device_resource(device: Device) -> Resource:
     }
 
 
+def of_enrollment(
+    resource: Resource, kind: str, object_id: uuid.UUID, enrollment: Enrollment
+) -> Emitted:
+    """A monitoring record's resource, audited as ``kind`` with the patient and users its
+    enrollment's access subject names (the monitoring loader's own)."""
+    subject = monitoring.ENROLLMENT.subject(enrollment)
+    return Emitted(resource, kind, object_id, subject.patient_id, subject.named)
+
+
 def emitted(device: Device, enrollment: Enrollment) -> Emitted:
-    return Emitted(
-        device_resource(device),
-        "monitoring_device",
-        device.id,
-        device.patient_id,
-        frozenset({enrollment.clinician_id}),
-    )
+    return of_enrollment(device_resource(device), monitoring.DEVICE.name, device.id, enrollment)
 
 
 def read(scope: Scope, device_id: uuid.UUID) -> Emitted:
@@ -76,9 +79,9 @@ def search(scope: Scope, query: Search) -> Page:
     enrollments, devices = monitoring.patient_devices(scope, patient_id)
     found = [d for d in devices if _matches(d, query)]
     by_id = {e.id: e for e in enrollments}
-    page = found[query.offset : query.offset + query.count]
+    page, more = page_of(found, query)
     matches = [emitted(d, by_id[d.enrollment_id]) for d in page]
-    return Page(matches, len(found) > query.offset + query.count, len(found))
+    return Page(matches, more, len(found))
 
 
 def _matches(device: Device, query: Search) -> bool:

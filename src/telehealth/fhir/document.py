@@ -13,7 +13,17 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from telehealth.fhir import smart
-from telehealth.fhir.model import IDENTIFIER_SYSTEM, Resource, Search, instant, meta, reference
+from telehealth.fhir.model import (
+    IDENTIFIER_SYSTEM,
+    Resource,
+    Search,
+    date_bounds,
+    fetched_page,
+    instant,
+    meta,
+    named_ids,
+    reference,
+)
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.fhir.service_request import case_query, included_patients
 from telehealth.review import service as review
@@ -107,7 +117,6 @@ def open_content(scope: Scope, media_id: uuid.UUID) -> tuple[ReviewMedia, Iterat
 
 
 def search(scope: Scope, query: Search) -> Page:
-    ids = query.ids()
     kinds = None
     if "category" in query.params:
         kinds = [
@@ -115,22 +124,19 @@ def search(scope: Scope, query: Search) -> Page:
             for t in query.tokens("category")
             if t.code is not None and t.system in (None, MEDIA_KIND_SYSTEM)
         ]
-    related = None
-    if "related" in query.params:
-        related = [r for r in query.references("related", "ServiceRequest") if r is not None]
-    added = query.dates("date")
     found = review.search_media(
         scope,
-        replace(case_query(query), ids=related),
-        [i for i in ids if i is not None] if ids is not None else None,
+        replace(case_query(query), ids=named_ids(query, "related", "ServiceRequest")),
+        named_ids(query, "_id"),
         kinds,
-        (added.start, added.end) if added else (None, None),
+        date_bounds(query, "date"),
         query.count + 1,
         query.offset,
     )
-    matches = [emitted(scope, media, case) for media, case in found[: query.count]]
+    page, more = fetched_page(found, query)
+    matches = [emitted(scope, media, case) for media, case in page]
     included = included_patients(scope, query, INCLUDE_PATIENT, matches)
-    return Page(matches, len(found) > query.count, included=included)
+    return Page(matches, more, included=included)
 
 
 INCLUDE_PATIENT = "DocumentReference:patient"

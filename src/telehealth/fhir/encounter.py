@@ -29,7 +29,7 @@ from telehealth.fhir.appointment import (
     visit_filter,
     visit_page,
 )
-from telehealth.fhir.model import Resource, Search, identifier, instant, meta, reference
+from telehealth.fhir.model import CPT, Resource, Search, identifier, instant, meta, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.scope import Scope
 from telehealth.visits import session_record
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 US_CORE_ENCOUNTER = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-encounter"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-CPT = "http://www.ama-assn.org/go/cpt"
 UCUM = "http://unitsofmeasure.org"
 MODALITY_SEGMENT = "urn:telehealth:fhir:modality-segment"
 VIRTUAL = {"system": ACT_CODE, "code": "VR", "display": "virtual"}

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from telehealth.errors import DomainError, ErrorCode, not_found
@@ -352,3 +352,39 @@ def _entry(base: str, resource: Resource, mode: str) -> Resource:
 
 def etag(resource: Resource) -> str:
     return f'W/"{resource.get("meta", {}).get("versionId", "1")}"'
+
+
+def named_ids(query: Search, name: str, resource_type: str = "") -> list[uuid.UUID] | None:
+    """The ids ``_id`` or a reference parameter names, leaving out values that name nothing of
+    this server: None without the parameter, [] when no value names anything (which matches
+    nothing)."""
+    if name not in query.params:
+        return None
+    found = query.ids() if name == "_id" else query.references(name, resource_type)
+    return [i for i in found or () if i is not None]
+
+
+def date_bounds(query: Search, name: str) -> tuple[datetime | None, datetime | None]:
+    """A date parameter's half-open range as ``(start, end)``; (None, None) without it."""
+    found = query.dates(name)
+    return (found.start, found.end) if found is not None else (None, None)
+
+
+T = TypeVar("T")
+
+
+def fetched_page(found: Sequence[T], query: Search) -> tuple[list[T], bool]:
+    """What a fetch of ``query.count + 1`` rows from ``query.offset`` found: the page, and
+    whether more follow."""
+    return list(found[: query.count]), len(found) > query.count
+
+
+def page_of(found: Sequence[T], query: Search) -> tuple[list[T], bool]:
+    """The page ``query`` asks for of everything a search found, and whether more follow."""
+    end = query.offset + query.count
+    return list(found[query.offset : end]), len(found) > end
+
+
+# Code systems several resource types use.
+SPECIALTY_SYSTEM = f"{IDENTIFIER_SYSTEM}:specialty"
+CPT = "http://www.ama-assn.org/go/cpt"

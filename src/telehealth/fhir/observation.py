@@ -23,9 +23,12 @@ from telehealth.fhir import patient as fhir_patient
 from telehealth.fhir.model import (
     Resource,
     Search,
+    date_bounds,
+    fetched_page,
     instant,
     invalid,
     meta,
+    named_ids,
     parse_reference,
     reference,
 )
@@ -156,14 +159,8 @@ def observation_resource(item: Item) -> Resource:
 
 
 def emitted(item: Item, enrollment: Enrollment) -> Emitted:
-    lead = item[0]
-    return Emitted(
-        observation_resource(item),
-        "monitoring_reading",
-        lead.id,
-        lead.patient_id,
-        frozenset({enrollment.clinician_id}),
-    )
+    resource = observation_resource(item)
+    return fhir_device.of_enrollment(resource, monitoring.READING.name, item[0].id, enrollment)
 
 
 # --- read and search --------------------------------------------------------------------------
@@ -179,13 +176,12 @@ def search(scope: Scope, query: Search) -> Page:
     codes = _codes(query)
     if patient_id is None or (codes is not None and not codes):
         return Page((), False)
-    dates = query.dates("date")
-    ids = query.ids()
+    start, end = date_bounds(query, "date")
     where = model.ReadingFilter(
         enrollment_ids=(),
-        ids=[i for i in ids if i is not None] if ids is not None else None,
-        start=dates.start if dates else None,
-        end=dates.end if dates else None,
+        ids=named_ids(query, "_id"),
+        start=start,
+        end=end,
         codes=sorted(codes) if codes is not None else None,
         limit=query.count + 1,
         offset=query.offset,
@@ -195,10 +191,9 @@ def search(scope: Scope, query: Search) -> Page:
     enrollments, rows = monitoring.patient_readings(scope, patient_id, where)
     found = items(rows)
     by_id = {e.id: e for e in enrollments}
-    page = found[: query.count]
+    page, more = fetched_page(found, query)
     matches = [emitted(item, by_id[item[0].enrollment_id]) for item in page]
-    included = _included(scope, query, page)
-    return Page(matches, len(found) > query.count, included=included)
+    return Page(matches, more, included=_included(scope, query, page))
 
 
 def _codes(query: Search) -> set[str] | None:

@@ -6,7 +6,15 @@ from __future__ import annotations
 import uuid
 
 from telehealth.access import service as access
-from telehealth.fhir.model import Resource, Search, identifier, meta, reference
+from telehealth.fhir.model import (
+    Resource,
+    Search,
+    fetched_page,
+    identifier,
+    meta,
+    named_ids,
+    reference,
+)
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.identity.queries import Patient
 from telehealth.scope import Scope
@@ -58,25 +66,23 @@ def search(scope: Scope, query: Search) -> Page:
     if where is None:
         return Page((), False, 0)
     found = access.readable_patients(scope, limit=query.count + 1, offset=query.offset, where=where)
-    matches = [emitted(p) for p in found[: query.count]]
-    return Page(matches, len(found) > query.count)
+    page, more = fetched_page(found, query)
+    return Page([emitted(p) for p in page], more)
 
 
 def patient_filter(query: Search) -> access.PatientFilter | None:
     """The search as a patient filter; None when it can match nothing (an id or identifier
     of no record of this server)."""
-    ids = query.ids()
-    if ids is not None and None in ids:
-        ids = [i for i in ids if i is not None]
-        if not ids:
-            return None
+    ids = named_ids(query, "_id")
+    if ids == [] and query.values("_id"):
+        return None
     numbers: list[str] | None = None
     if "identifier" in query.params:
         numbers = [t.code for t in query.tokens("identifier") if t.code is not None]
     genders = query.values("gender")
     born = query.dates("birthdate")
     return access.PatientFilter(
-        ids=[i for i in ids if i is not None] if ids is not None else None,
+        ids=ids,
         family=query.one("family"),
         given=query.one("given"),
         name=query.one("name"),

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 
 from telehealth.access import service as access
 from telehealth.fhir.content import with_content_meta
-from telehealth.fhir.model import Resource, Search, identifier
+from telehealth.fhir.model import Resource, Search, fetched_page, identifier, named_ids
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.identity import queries as identity_queries
 from telehealth.identity.model import discipline_in_words
 from telehealth.scope import Scope
 
 if TYPE_CHECKING:
-    from telehealth.identity.tables import ClinicianProfile, User
+    from telehealth.identity.tables import ClinicianProfile, License, User
 
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 USPS_SYSTEM = "https://www.usps.com/"
@@ -87,7 +87,11 @@ def _qualification(
 
 
 def practitioner_resource(
-    scope: Scope, user: User, profile: ClinicianProfile | None, credentials: bool
+    scope: Scope,
+    user: User,
+    profile: ClinicianProfile | None,
+    licenses: Sequence[License],
+    credentials: bool,
 ) -> Resource:
     """The Practitioner of a clinician; ``credentials``: whether the reader may see the NPI and
     license numbers."""
@@ -110,7 +114,7 @@ def practitioner_resource(
             lic.expires_on,
             today,
         )
-        for lic in identity_queries.licenses_of(scope.session, user.id)
+        for lic in licenses
     ]
     if qualifications:
         resource["qualification"] = qualifications
@@ -121,15 +125,18 @@ def practitioner_resource(
     return with_content_meta(resource, user.created_at)
 
 
-def emitted(scope: Scope, user: User, profile: ClinicianProfile | None) -> Emitted:
+def emitted(
+    scope: Scope, user: User, profile: ClinicianProfile | None, licenses: Sequence[License]
+) -> Emitted:
     credentials = access.may_see_credentials(scope, user)
-    resource = practitioner_resource(scope, user, profile, credentials)
+    resource = practitioner_resource(scope, user, profile, licenses, credentials)
     return Emitted(resource, AUDIT_KIND, user.id, None)
 
 
 def read(scope: Scope, clinician_id: uuid.UUID) -> Emitted:
     user = access.readable_clinician(scope, clinician_id)
-    return emitted(scope, user, identity_queries.clinician_profile(scope.session, user.id))
+    profile = identity_queries.clinician_profile(scope.session, user.id)
+    return emitted(scope, user, profile, identity_queries.licenses_of(scope.session, user.id))
 
 
 def clinicians(
@@ -142,21 +149,20 @@ def clinicians(
     found = access.readable_clinicians(
         scope, limit=query.count + 1, offset=query.offset, where=where
     )
-    return found[: query.count], len(found) > query.count
+    return fetched_page(found, query)
 
 
 def search(scope: Scope, query: Search) -> Page:
     page, more = clinicians(scope, query, clinician_filter(query, identifiers=True))
-    return Page([emitted(scope, user, profile) for user, profile in page], more)
+    licenses = licenses_by_clinician(scope, page)
+    return Page([emitted(scope, u, p, licenses[u.id]) for u, p in page], more)
 
 
-def ids_of(query: Search, name: str, resource_type: str) -> list[uuid.UUID] | None:
-    """Ids a parameter names (``_id`` or a reference); None without it, [] when every value
-    names nothing of this server."""
-    if name not in query.params:
-        return None
-    found = query.ids() if name == "_id" else query.references(name, resource_type)
-    return [i for i in found or () if i is not None]
+def licenses_by_clinician(
+    scope: Scope, clinicians: Sequence[tuple[User, ClinicianProfile | None]]
+) -> dict[uuid.UUID, Sequence[License]]:
+    """The licenses of each clinician of a page, read once for whichever resources show them."""
+    return {u.id: identity_queries.licenses_of(scope.session, u.id) for u, _ in clinicians}
 
 
 def active_filter(query: Search) -> bool | None:
@@ -171,9 +177,9 @@ def clinician_filter(
     query: Search, *, identifiers: bool, specialties: bool = False, ids: str = "_id"
 ) -> identity_queries.ClinicianFilter | None:
     """The search as a clinician filter; None when it can match nothing."""
-    wanted = ids_of(query, ids, "Practitioner")
+    wanted = named_ids(query, ids, "Practitioner")
     if ids != "_id":
-        own = ids_of(query, "_id", "PractitionerRole")
+        own = named_ids(query, "_id")
         if own is not None:
             wanted = own if wanted is None else [i for i in wanted if i in own]
     if wanted == []:

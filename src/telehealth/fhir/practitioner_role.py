@@ -13,13 +13,13 @@ Practitioner. Access is the Practitioner's.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from telehealth.access import service as access
 from telehealth.fhir import organization, practitioner
 from telehealth.fhir.content import with_content_meta
-from telehealth.fhir.model import Resource, Search, reference
+from telehealth.fhir.model import SPECIALTY_SYSTEM, Resource, Search, reference
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.identity import queries as identity_queries
 from telehealth.identity.model import discipline_in_words
@@ -27,10 +27,9 @@ from telehealth.scope import Scope
 from telehealth.visits import availability
 
 if TYPE_CHECKING:
-    from telehealth.identity.tables import ClinicianProfile, User
+    from telehealth.identity.tables import ClinicianProfile, License, User
     from telehealth.visits.tables import AvailabilityWindow
 
-SPECIALTY_SYSTEM = "urn:telehealth:specialty"
 LICENSED_STATE = "urn:telehealth:fhir:licensed-state"
 TIMEZONE = "http://hl7.org/fhir/StructureDefinition/timezone"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -52,15 +51,12 @@ def role_resource(
     scope: Scope,
     user: User,
     profile: ClinicianProfile | None,
+    licenses: Sequence[License],
     windows: Sequence[AvailabilityWindow],
 ) -> Resource:
     today = scope.clock.now().date()
     states = sorted(
-        {
-            lic.state
-            for lic in identity_queries.licenses_of(scope.session, user.id)
-            if practitioner.license_current(lic.expires_on, today)
-        }
+        {lic.state for lic in licenses if practitioner.license_current(lic.expires_on, today)}
     )
     resource: Resource = {
         "resourceType": "PractitionerRole",
@@ -101,11 +97,12 @@ def role_resource(
 def _emitted(
     scope: Scope,
     found: Sequence[tuple[User, ClinicianProfile | None]],
+    licenses: Mapping[uuid.UUID, Sequence[License]],
 ) -> list[Emitted]:
     windows = availability.windows_by_clinician(scope, [user.id for user, _ in found])
     return [
         Emitted(
-            role_resource(scope, user, profile, windows.get(user.id, [])),
+            role_resource(scope, user, profile, licenses[user.id], windows.get(user.id, [])),
             AUDIT_KIND,
             user.id,
             None,
@@ -117,7 +114,8 @@ def _emitted(
 def read(scope: Scope, clinician_id: uuid.UUID) -> Emitted:
     user = access.readable_clinician(scope, clinician_id)
     profile = identity_queries.clinician_profile(scope.session, user.id)
-    return _emitted(scope, [(user, profile)])[0]
+    found = [(user, profile)]
+    return _emitted(scope, found, practitioner.licenses_by_clinician(scope, found))[0]
 
 
 def search(scope: Scope, query: Search) -> Page:
@@ -130,12 +128,13 @@ def search(scope: Scope, query: Search) -> Page:
         query, identifiers=False, specialties=True, ids="practitioner"
     )
     page, more = practitioner.clinicians(scope, query, where)
+    licenses = practitioner.licenses_by_clinician(scope, page)
     included: list[Emitted] = []
     if INCLUDE_PRACTITIONER in query.include:
-        included += [practitioner.emitted(scope, user, profile) for user, profile in page]
+        included += [practitioner.emitted(scope, u, p, licenses[u.id]) for u, p in page]
     if INCLUDE_ORGANIZATION in query.include and page:
         included.append(organization.read(scope, scope.require_actor().org_id))
-    return Page(_emitted(scope, page), more, included=included)
+    return Page(_emitted(scope, page, licenses), more, included=included)
 
 
 PRACTITIONER_ROLE = ResourceType(

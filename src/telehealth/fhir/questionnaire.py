@@ -24,7 +24,17 @@ from datetime import datetime
 from typing import Any
 
 from telehealth.errors import not_found
-from telehealth.fhir.model import Resource, Search, identifier, instant, meta, reference
+from telehealth.fhir.model import (
+    Resource,
+    Search,
+    fetched_page,
+    identifier,
+    instant,
+    meta,
+    named_ids,
+    page_of,
+    reference,
+)
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.portal import service as portal
 from telehealth.portal.service import IntakeAnswers
@@ -137,8 +147,8 @@ def _matches(form: Questionnaire, query: Search) -> bool:
 def search(scope: Scope, query: Search) -> Page:
     scope.require_actor()
     found: Sequence[Questionnaire] = [q for q in QUESTIONNAIRES.values() if _matches(q, query)]
-    page = found[query.offset : query.offset + query.count]
-    return Page([emitted(q) for q in page], query.offset + query.count < len(found), len(found))
+    page, more = page_of(found, query)
+    return Page([emitted(q) for q in page], more, len(found))
 
 
 QUESTIONNAIRE = ResourceType(
@@ -221,7 +231,7 @@ def emitted_response(answers: IntakeAnswers) -> Emitted:
         RESPONSE_KIND,
         answers.intake.id,
         answers.intake.patient_id,
-        frozenset({answers.visit.clinician_id}),
+        visit_access.visit_subject(answers.visit).named,
     )
 
 
@@ -250,16 +260,16 @@ def search_responses(scope: Scope, query: Search) -> Page:
     """Pages through the visits the actor may read (the visits' list, its ``patient`` filter)
     and answers the intakes of each page's visits that match: a page may hold fewer responses
     than ``_count``; the ``next`` link goes on while visits remain."""
-    patients = query.references("patient", "Patient") if "patient" in query.params else None
-    if patients is not None and not [p for p in patients if p is not None]:
+    patients = named_ids(query, "patient", "Patient")
+    if patients == []:
         return Page((), False, 0)
-    where = VisitFilter(patient_ids=[p for p in patients if p] if patients else None)
+    where = VisitFilter(patient_ids=patients)
     visits = visit_access.readable_visits(
         scope, limit=query.count + 1, offset=query.offset, where=where, record=False
     )
-    page = list(visits[: query.count])
+    page, more = fetched_page(visits, query)
     found = [a for a in portal.intakes_of_visits(scope, page) if _response_matches(a, query)]
-    return Page([emitted_response(a) for a in found], len(visits) > query.count)
+    return Page([emitted_response(a) for a in found], more)
 
 
 QUESTIONNAIRE_RESPONSE = ResourceType(

@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from telehealth.fhir.model import Resource, Search, instant, meta, reference
+from telehealth.fhir.model import (
+    Resource,
+    Search,
+    date_bounds,
+    fetched_page,
+    instant,
+    meta,
+    named_ids,
+    reference,
+)
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
 from telehealth.fhir.service_request import case_query, specialty_code
 from telehealth.fhir.service_request import emitted as service_request_emitted
@@ -92,35 +101,31 @@ def read(scope: Scope, report_id: uuid.UUID) -> Emitted:
 
 
 def search(scope: Scope, query: Search) -> Page:
-    ids = query.ids()
     amended: bool | None = None
     if "status" in query.params:
         wanted = {t.code for t in query.tokens("status")}
         if not wanted & {"final", "amended"}:
             return Page((), False, 0)
         amended = None if {"final", "amended"} <= wanted else "amended" in wanted
-    based_on = None
-    if "based-on" in query.params:
-        based_on = [r for r in query.references("based-on", "ServiceRequest") if r is not None]
-    effective = query.dates("date")
     where = replace(
         case_query(query),
-        ids=based_on,
+        ids=named_ids(query, "based-on", "ServiceRequest"),
         statuses=None,
         amended=amended,
-        report_ids=[i for i in ids if i is not None] if ids is not None else None,
-        signed=(effective.start, effective.end) if effective else (None, None),
+        report_ids=named_ids(query, "_id"),
+        signed=date_bounds(query, "date"),
     )
     found = review.search_reports(scope, where, query.count + 1, query.offset)
-    matches = [emitted(case, signed) for case, signed in found[: query.count] if signed]
+    page, more = fetched_page(found, query)
+    matches = [emitted(case, signed) for case, signed in page if signed]
     included: list[Emitted] = []
     if INCLUDE_REQUEST in query.include:
         included = [
             service_request_emitted(case, review.media_ids(scope, case))
-            for case, signed in found[: query.count]
+            for case, signed in page
             if signed
         ]
-    return Page(matches, len(found) > query.count, included=included)
+    return Page(matches, more, included=included)
 
 
 INCLUDE_REQUEST = "DiagnosticReport:based-on"

@@ -14,14 +14,19 @@ from typing import TYPE_CHECKING
 from telehealth.access import service as access
 from telehealth.fhir.model import (
     IDENTIFIER_SYSTEM,
+    SPECIALTY_SYSTEM,
     Resource,
     Search,
+    date_bounds,
+    fetched_page,
     instant,
     meta,
+    named_ids,
     reference,
 )
 from telehealth.fhir.patient import emitted as patient_emitted
 from telehealth.fhir.registry import Emitted, Page, Param, ResourceType
+from telehealth.identity.model import specialty_words
 from telehealth.review import service as review
 from telehealth.review.model import CaseKind, CaseQuery, CaseStatus
 from telehealth.scope import Scope
@@ -30,7 +35,6 @@ if TYPE_CHECKING:
     from telehealth.review.tables import ReviewCase
 
 CASE_KIND_SYSTEM = f"{IDENTIFIER_SYSTEM}:case-kind"
-SPECIALTY_SYSTEM = f"{IDENTIFIER_SYSTEM}:specialty"
 CASE_KIND_NAMES = {
     CaseKind.ECONSULT: "E-consult",
     CaseKind.SELF_REFERRAL: "Patient's request for a specialist review",
@@ -50,7 +54,7 @@ STATUSES: dict[CaseStatus, str] = {
 def specialty_code(specialty: str) -> Resource:
     return {
         "coding": [{"system": SPECIALTY_SYSTEM, "code": specialty}],
-        "text": specialty.replace("_", " ").capitalize() + " review",
+        "text": f"{specialty_words(specialty)} review",
     }
 
 
@@ -133,33 +137,26 @@ def read(scope: Scope, case_id: uuid.UUID) -> Emitted:
 
 def case_query(query: Search) -> CaseQuery:
     """The search as a case query (a value naming nothing of this server matches nothing)."""
-    ids = query.ids()
     statuses = None
     if "status" in query.params:
         wanted = {t.code for t in query.tokens("status")}
         statuses = [s.value for s, shown in STATUSES.items() if shown in wanted]
-    requesters = None
-    if "requester" in query.params:
-        requesters = [r for r in query.references("requester", "Practitioner") if r is not None]
-    performers = None
-    if "performer" in query.params:
-        performers = [r for r in query.references("performer", "Practitioner") if r is not None]
-    authored = query.dates("authored")
     return CaseQuery(
         patient_ids=patients_asked(query),
-        ids=[i for i in ids if i is not None] if ids is not None else None,
+        ids=named_ids(query, "_id"),
         statuses=statuses,
-        originators=requesters,
-        reviewers=performers,
-        created=(authored.start, authored.end) if authored else (None, None),
+        originators=named_ids(query, "requester", "Practitioner"),
+        reviewers=named_ids(query, "performer", "Practitioner"),
+        created=date_bounds(query, "authored"),
     )
 
 
 def search(scope: Scope, query: Search) -> Page:
     found = review.search_cases(scope, case_query(query), query.count + 1, query.offset)
-    matches = [emitted(c, review.media_ids(scope, c)) for c in found[: query.count]]
+    page, more = fetched_page(found, query)
+    matches = [emitted(c, review.media_ids(scope, c)) for c in page]
     included = included_patients(scope, query, INCLUDE_PATIENT, matches)
-    return Page(matches, len(found) > query.count, included=included)
+    return Page(matches, more, included=included)
 
 
 INCLUDE_PATIENT = "ServiceRequest:patient"
